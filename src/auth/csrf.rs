@@ -1,0 +1,64 @@
+//! CSRF protection: every POST carries the session's token in the `csrf_token` form field.
+//! One middleware checks every POST of the application, so no route can forget to.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::Request;
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+use tower_sessions::Session;
+
+use crate::auth::session;
+use crate::error::AppError;
+
+/// The form field that carries the token.
+pub const FIELD: &str = "csrf_token";
+
+/// Largest form body read here; the body limit layer outside refuses larger ones first.
+const MAX_FORM_BYTES: usize = 1024 * 1024;
+
+/// Refuses a POST whose `csrf_token` field does not match the session's token, before the
+/// handler runs (so nothing changes).
+pub async fn verify(session: Session, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let bytes = match to_bytes(body, MAX_FORM_BYTES).await {
+        Ok(b) => b,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").into_response(),
+    };
+    let sent = if is_form {
+        form_field(&bytes, FIELD)
+    } else {
+        None
+    };
+    let expected = match session::existing_csrf_token(&session).await {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    let ok = match (sent, expected) {
+        (Some(sent), Some(expected)) => bool::from(sent.as_bytes().ct_eq(expected.as_bytes())),
+        _ => false,
+    };
+    if !ok {
+        tracing::warn!(path = %parts.uri.path(), "refused a POST with a missing or wrong CSRF token");
+        return AppError::Csrf.into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}

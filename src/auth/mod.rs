@@ -1,0 +1,8 @@
+//! Who is asking: passwords, the typed session, the signed-in user, role guards and CSRF.
+
+pub mod csrf;
+pub mod guard;
+pub mod password;
+pub mod session;
+
+pub use guard::CurrentUser;

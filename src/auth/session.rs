@@ -1,0 +1,134 @@
+//! The typed view of a browser's server-side session (tower-sessions, stored in PostgreSQL).
+//! Each kind of data lives under one key with one type.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use crate::error::AppResult;
+
+const AUTH: &str = "auth";
+const CSRF: &str = "csrf";
+const FLASH: &str = "flash";
+
+/// Who signed in, and when.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Auth {
+    pub user_id: Uuid,
+    /// Unix seconds of the sign-in: the absolute lifetime counts from here.
+    pub signed_in_at: i64,
+    /// Unix seconds of the last recorded activity; re-saved at most once a minute, which
+    /// also pushes the idle expiry of the stored session and the cookie forward.
+    pub last_seen: i64,
+}
+
+/// A message shown once, on the next page.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Flash {
+    pub kind: FlashKind,
+    pub text: String,
+}
+
+/// How a flash message is styled.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FlashKind {
+    Success,
+    Info,
+    Error,
+}
+
+impl FlashKind {
+    pub fn class(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Info => "info",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Reads the sign-in.
+pub async fn auth(session: &Session) -> AppResult<Option<Auth>> {
+    Ok(session.get(AUTH).await?)
+}
+
+/// Records a sign-in: a new session id (so a session fixed before sign-in is worthless) and a
+/// new CSRF token.
+pub async fn sign_in(session: &Session, user_id: Uuid) -> AppResult<()> {
+    session.cycle_id().await?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    session
+        .insert(
+            AUTH,
+            Auth {
+                user_id,
+                signed_in_at: now,
+                last_seen: now,
+            },
+        )
+        .await?;
+    session.insert(CSRF, new_token()).await?;
+    Ok(())
+}
+
+/// Records activity, writing the session only when the last record is a minute old.
+pub async fn touch(session: &Session, auth: &Auth, now: i64) -> AppResult<()> {
+    if now - auth.last_seen >= 60 {
+        let mut auth = auth.clone();
+        auth.last_seen = now;
+        session.insert(AUTH, auth).await?;
+    }
+    Ok(())
+}
+
+/// Ends the sign-in: the stored session is deleted and the cookie cleared.
+pub async fn sign_out(session: &Session) -> AppResult<()> {
+    session.flush().await?;
+    Ok(())
+}
+
+/// The session's CSRF token, made on first use.
+pub async fn csrf_token(session: &Session) -> AppResult<String> {
+    if let Some(token) = session.get::<String>(CSRF).await? {
+        return Ok(token);
+    }
+    let token = new_token();
+    session.insert(CSRF, &token).await?;
+    Ok(token)
+}
+
+/// The session's CSRF token, if it has one (never makes one).
+pub async fn existing_csrf_token(session: &Session) -> AppResult<Option<String>> {
+    Ok(session.get::<String>(CSRF).await?)
+}
+
+fn new_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Queues a message for the next page.
+pub async fn flash(session: &Session, kind: FlashKind, text: impl Into<String>) -> AppResult<()> {
+    let mut list: Vec<Flash> = session.get(FLASH).await?.unwrap_or_default();
+    list.push(Flash {
+        kind,
+        text: text.into(),
+    });
+    session.insert(FLASH, list).await?;
+    Ok(())
+}
+
+/// Takes the queued messages (the session is written only when there were some).
+pub async fn take_flashes(session: &Session) -> AppResult<Vec<Flash>> {
+    match session.get::<Vec<Flash>>(FLASH).await? {
+        Some(list) => {
+            session.remove_value(FLASH).await?;
+            Ok(list)
+        }
+        None => Ok(Vec::new()),
+    }
+}

@@ -1,0 +1,160 @@
+//! Command line and configuration. Every setting is a flag and an environment variable,
+//! documented here, in `--help` and in the README.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Portcullis: just-in-time privileged access. Without a command, runs the web server.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Settings shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address and port the web server listens on.
+    #[arg(
+        long,
+        env = "PORTCULLIS_BIND",
+        default_value = "127.0.0.1:3000",
+        global = true
+    )]
+    pub bind: SocketAddr,
+
+    /// PostgreSQL connection URL. When unset, Portcullis runs its own PostgreSQL cluster in
+    /// the data directory (from the PostgreSQL server binaries on this machine) and loads the
+    /// demo data on its first start.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Folder for the built-in database and the key file that encrypts generated passwords.
+    #[arg(
+        long,
+        env = "PORTCULLIS_DATA_DIR",
+        default_value = "./portcullis-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// Mark the session cookie `Secure` (sent over HTTPS only). Default: on, unless the
+    /// server is bound to a loopback address (local development over plain HTTP).
+    #[arg(long, env = "PORTCULLIS_COOKIE_SECURE", global = true)]
+    pub cookie_secure: Option<bool>,
+
+    /// Minutes without a request after which a sign-in ends.
+    #[arg(long, env = "PORTCULLIS_SESSION_IDLE_MINUTES", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=1440), global = true)]
+    pub session_idle_minutes: u32,
+
+    /// Hours after signing in when a sign-in ends, however active.
+    #[arg(long, env = "PORTCULLIS_SESSION_LIFETIME_HOURS", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(1..=168), global = true)]
+    pub session_lifetime_hours: u32,
+
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(long, env = "PORTCULLIS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// IANA time zone given to new users (for example Europe/Berlin).
+    #[arg(long, env = "PORTCULLIS_DEFAULT_TIME_ZONE", default_value = "UTC",
+          value_parser = parse_time_zone, global = true)]
+    pub default_time_zone: String,
+
+    /// Largest number of database connections this instance holds. Small is fast: a pool
+    /// much larger than the cores PostgreSQL has only adds contention.
+    #[arg(long, env = "PORTCULLIS_DB_MAX_CONNECTIONS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=500), global = true)]
+    pub db_max_connections: u32,
+}
+
+fn parse_time_zone(value: &str) -> Result<String, String> {
+    crate::domain::tz::TimeZone::parse(value)
+        .map(|tz| tz.name().to_owned())
+        .map_err(|e| e.to_string())
+}
+
+impl Config {
+    /// Whether the session cookie carries `Secure`.
+    pub fn cookie_secure(&self) -> bool {
+        self.cookie_secure
+            .unwrap_or_else(|| !self.bind.ip().is_loopback())
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Load seed files.
+    #[command(subcommand)]
+    Seed(SeedCommand),
+}
+
+/// `portcullis user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user account. Prompts for the password unless --password-stdin is given.
+    Create(UserCreate),
+    /// Lift a lockout after repeated failed sign-ins.
+    Unlock {
+        /// The account's username.
+        #[arg(long)]
+        username: String,
+    },
+}
+
+/// `portcullis user create`
+#[derive(Debug, Args)]
+pub struct UserCreate {
+    /// Sign-in name: letters, digits, '.', '_' and '-', up to 64; unique regardless of case.
+    #[arg(long)]
+    pub username: String,
+    /// Account role.
+    #[arg(long, value_enum, default_value_t = RoleArg::User)]
+    pub role: RoleArg,
+    /// Name shown in the interface (default: the username).
+    #[arg(long)]
+    pub display_name: Option<String>,
+    /// Read the password from the first line of standard input instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// Roles that can be given from the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    User,
+    Admin,
+    Auditor,
+}
+
+/// `portcullis seed ...`
+#[derive(Debug, Subcommand)]
+pub enum SeedCommand {
+    /// Validate a TOML seed file and apply it in one transaction: users, groups, resources,
+    /// activities, connection profiles and access policies, upserted by name.
+    Apply {
+        /// The seed file.
+        file: PathBuf,
+    },
+}

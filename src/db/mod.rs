@@ -1,0 +1,119 @@
+//! All SQL, one module per aggregate. Functions take a pool, connection or transaction, so a
+//! handler that changes several things commits once.
+
+pub mod cluster;
+pub mod seed;
+pub mod sessions;
+pub mod users;
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::config::Config;
+use cluster::{Cluster, ClusterError, ClusterOptions};
+
+/// The migrations, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The database name used inside the built-in cluster.
+pub const BUILTIN_DATABASE: &str = "portcullis";
+
+/// Where the application's data lives: a pool, and the built-in cluster when we run one.
+pub struct Database {
+    pub pool: PgPool,
+    /// Present when Portcullis runs its own PostgreSQL; stopped by [`Database::close`].
+    pub cluster: Option<Cluster>,
+}
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("invalid DATABASE_URL: {0}")]
+    Url(sqlx::Error),
+    #[error("cannot connect to the database: {0}")]
+    Connect(sqlx::Error),
+    #[error("cannot apply migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the built-in PostgreSQL thread failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+impl Database {
+    /// Connects to `DATABASE_URL`, or starts (or adopts) the built-in cluster, then applies
+    /// the migrations.
+    pub async fn open(config: &Config) -> Result<Self, OpenError> {
+        let (options, cluster) = match &config.database_url {
+            Some(url) => (
+                url.parse::<PgConnectOptions>().map_err(OpenError::Url)?,
+                None,
+            ),
+            None => {
+                let options = ClusterOptions::new(&config.data_dir);
+                let cluster =
+                    tokio::task::spawn_blocking(move || Cluster::start(&options)).await??;
+                ensure_database(&cluster, BUILTIN_DATABASE).await?;
+                (cluster.connect_options(BUILTIN_DATABASE), Some(cluster))
+            }
+        };
+        let pool = pool_options(config.db_max_connections)
+            .connect_with(options)
+            .await
+            .map_err(OpenError::Connect)?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool, cluster })
+    }
+
+    /// Closes the pool, then stops the built-in cluster if we started it.
+    pub async fn close(self) {
+        self.pool.close().await;
+        if let Some(cluster) = self.cluster {
+            match tokio::task::spawn_blocking(move || cluster.stop()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "stopping the built-in PostgreSQL"),
+                Err(e) => tracing::error!(error = %e, "stopping the built-in PostgreSQL"),
+            }
+        }
+    }
+}
+
+/// Pool settings: fail fast (3 s) when PostgreSQL is away, so pages answer 503 quickly and
+/// recover by themselves when it returns.
+pub fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(3))
+        .idle_timeout(Duration::from_secs(600))
+}
+
+/// Creates `name` in the built-in cluster when it does not exist yet.
+pub async fn ensure_database(cluster: &Cluster, name: &str) -> Result<(), OpenError> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect_with(&cluster.connect_options("postgres"))
+        .await
+        .map_err(OpenError::Connect)?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(OpenError::Connect)?;
+    if !exists {
+        // A name we control, not user input; identifiers cannot be bound as parameters.
+        sqlx::query(&format!("CREATE DATABASE \"{}\"", name.replace('"', "")))
+            .execute(&mut conn)
+            .await
+            .map_err(OpenError::Connect)?;
+    }
+    conn.close().await.map_err(OpenError::Connect)?;
+    Ok(())
+}
+
+/// Whether the database answers (for `/readyz`).
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+}

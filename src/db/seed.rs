@@ -1,0 +1,462 @@
+//! Writes a validated seed file: everything upserted by name in one transaction, or nothing.
+//! Rows that would not change are not touched, so applying a file twice changes nothing.
+
+use std::collections::HashMap;
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::auth::password;
+use crate::domain::seed::{Ref, Seed, SeedError};
+
+/// Why a seed could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The file refers to things that exist neither in it nor in the database, or describes
+    /// something that cannot work. Nothing was written.
+    #[error("the seed file has {} error(s)", .0.len())]
+    Invalid(Vec<SeedError>),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("cannot hash a password: {0}")]
+    Hash(String),
+}
+
+/// How many entries of each kind the file held.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub users: usize,
+    pub groups: usize,
+    pub resources: usize,
+    pub activities: usize,
+    pub profiles: usize,
+    pub policies: usize,
+}
+
+/// Applies `seed` in one transaction.
+pub async fn apply(pool: &PgPool, seed: &Seed) -> Result<Summary, ApplyError> {
+    // Hash demo passwords before the transaction: argon2 is slow and needs no database.
+    let mut hashes = HashMap::new();
+    for user in &seed.users {
+        if let Some(p) = &user.password {
+            let h = password::hash(p.clone())
+                .await
+                .map_err(|e| ApplyError::Hash(e.to_string()))?;
+            hashes.insert(user.username.as_str().to_lowercase(), h);
+        }
+    }
+    let mut tx = pool.begin().await?;
+    let mut errors = Vec::new();
+    write(&mut tx, seed, &hashes, &mut errors).await?;
+    if !errors.is_empty() {
+        tx.rollback().await?;
+        errors.sort_by_key(|e| e.line);
+        return Err(ApplyError::Invalid(errors));
+    }
+    tx.commit().await?;
+    Ok(Summary {
+        users: seed.users.len(),
+        groups: seed.groups.len(),
+        resources: seed.resources.len(),
+        activities: seed.activities.len(),
+        profiles: seed.profiles.len(),
+        policies: seed.policies.len(),
+    })
+}
+
+async fn write(
+    tx: &mut PgConnection,
+    seed: &Seed,
+    hashes: &HashMap<String, String>,
+    errors: &mut Vec<SeedError>,
+) -> Result<(), sqlx::Error> {
+    for u in &seed.users {
+        sqlx::query(
+            "INSERT INTO users (id, username, display_name, role, time_zone, email, disabled, password_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT ((lower(username))) DO UPDATE
+             SET display_name = EXCLUDED.display_name, role = EXCLUDED.role,
+                 time_zone = EXCLUDED.time_zone, email = EXCLUDED.email,
+                 disabled = EXCLUDED.disabled, updated_at = now()
+             WHERE (users.display_name, users.role, users.time_zone, users.email, users.disabled)
+                   IS DISTINCT FROM
+                   (EXCLUDED.display_name, EXCLUDED.role, EXCLUDED.time_zone, EXCLUDED.email, EXCLUDED.disabled)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(u.username.as_str())
+        .bind(u.display_name.as_str())
+        .bind(u.role)
+        .bind(&u.time_zone)
+        .bind(&u.email)
+        .bind(u.disabled)
+        .bind(hashes.get(&u.username.as_str().to_lowercase()))
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    for g in &seed.groups {
+        let id = upsert_named(
+            tx,
+            "INSERT INTO groups (id, name, description) VALUES ($1, $2, $3)
+             ON CONFLICT ((lower(name))) DO UPDATE
+             SET name = EXCLUDED.name, description = EXCLUDED.description, updated_at = now()
+             WHERE (groups.name, groups.description) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.description)",
+            "groups",
+            "name",
+            &g.name,
+            &[&g.description],
+        )
+        .await?;
+        let members = resolve(tx, "users", "username", &g.members, "user", errors).await?;
+        replace_links(tx, "group_members", "group_id", "user_id", id, &members).await?;
+    }
+
+    for r in &seed.resources {
+        sqlx::query(
+            "INSERT INTO resources (id, name, kind, platform, address, port, description)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT ((lower(name))) DO UPDATE
+             SET name = EXCLUDED.name, kind = EXCLUDED.kind, platform = EXCLUDED.platform,
+                 address = EXCLUDED.address, port = EXCLUDED.port,
+                 description = EXCLUDED.description, archived_at = NULL, updated_at = now()
+             WHERE (resources.name, resources.kind, resources.platform, resources.address,
+                    resources.port, resources.description, resources.archived_at)
+                   IS DISTINCT FROM
+                   (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.platform, EXCLUDED.address,
+                    EXCLUDED.port, EXCLUDED.description, NULL::timestamptz)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(&r.name)
+        .bind(r.kind)
+        .bind(&r.platform)
+        .bind(&r.address)
+        .bind(r.port)
+        .bind(&r.description)
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    for a in &seed.activities {
+        sqlx::query(
+            "INSERT INTO activities (id, name, description, platform, protocol, login_mode, login_template)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT ((lower(name))) DO UPDATE
+             SET name = EXCLUDED.name, description = EXCLUDED.description,
+                 platform = EXCLUDED.platform, protocol = EXCLUDED.protocol,
+                 login_mode = EXCLUDED.login_mode, login_template = EXCLUDED.login_template,
+                 archived_at = NULL, updated_at = now()
+             WHERE (activities.name, activities.description, activities.platform, activities.protocol,
+                    activities.login_mode, activities.login_template, activities.archived_at)
+                   IS DISTINCT FROM
+                   (EXCLUDED.name, EXCLUDED.description, EXCLUDED.platform, EXCLUDED.protocol,
+                    EXCLUDED.login_mode, EXCLUDED.login_template, NULL::timestamptz)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(&a.name)
+        .bind(&a.description)
+        .bind(&a.platform)
+        .bind(a.protocol)
+        .bind(a.login_mode)
+        .bind(&a.login_template)
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    for p in &seed.profiles {
+        let profile_id: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO connection_profiles
+                 (id, name, description, max_duration_minutes, notes_required, ticket_required,
+                  ticket_pattern, schedule_horizon_days, approval_required, allow_self_approval,
+                  decision_timeout_minutes, extension_allowed, extension_minutes, max_extensions)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             ON CONFLICT ((lower(name))) DO UPDATE
+             SET name = EXCLUDED.name, description = EXCLUDED.description,
+                 max_duration_minutes = EXCLUDED.max_duration_minutes,
+                 notes_required = EXCLUDED.notes_required, ticket_required = EXCLUDED.ticket_required,
+                 ticket_pattern = EXCLUDED.ticket_pattern,
+                 schedule_horizon_days = EXCLUDED.schedule_horizon_days,
+                 approval_required = EXCLUDED.approval_required,
+                 allow_self_approval = EXCLUDED.allow_self_approval,
+                 decision_timeout_minutes = EXCLUDED.decision_timeout_minutes,
+                 extension_allowed = EXCLUDED.extension_allowed,
+                 extension_minutes = EXCLUDED.extension_minutes,
+                 max_extensions = EXCLUDED.max_extensions, updated_at = now()
+             WHERE (connection_profiles.name, connection_profiles.description,
+                    connection_profiles.max_duration_minutes, connection_profiles.notes_required,
+                    connection_profiles.ticket_required, connection_profiles.ticket_pattern,
+                    connection_profiles.schedule_horizon_days, connection_profiles.approval_required,
+                    connection_profiles.allow_self_approval, connection_profiles.decision_timeout_minutes,
+                    connection_profiles.extension_allowed, connection_profiles.extension_minutes,
+                    connection_profiles.max_extensions)
+                   IS DISTINCT FROM
+                   (EXCLUDED.name, EXCLUDED.description, EXCLUDED.max_duration_minutes,
+                    EXCLUDED.notes_required, EXCLUDED.ticket_required, EXCLUDED.ticket_pattern,
+                    EXCLUDED.schedule_horizon_days, EXCLUDED.approval_required,
+                    EXCLUDED.allow_self_approval, EXCLUDED.decision_timeout_minutes,
+                    EXCLUDED.extension_allowed, EXCLUDED.extension_minutes, EXCLUDED.max_extensions)
+             RETURNING id",
+        )
+        .bind(Uuid::now_v7())
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(p.max_duration_minutes)
+        .bind(p.notes_required)
+        .bind(p.ticket_required)
+        .bind(&p.ticket_pattern)
+        .bind(p.schedule_horizon_days)
+        .bind(!p.tiers.is_empty())
+        .bind(p.allow_self_approval)
+        .bind(p.decision_timeout_minutes)
+        .bind(p.extension_allowed)
+        .bind(p.extension_minutes)
+        .bind(p.max_extensions)
+        .fetch_optional(&mut *tx)
+        .await?;
+        // No row back means the profile exists unchanged.
+        let profile_id = match profile_id {
+            Some(id) => id,
+            None => id_by_name(tx, "connection_profiles", "name", &p.name).await?,
+        };
+
+        sqlx::query("DELETE FROM approval_tiers WHERE profile_id = $1 AND position > $2")
+            .bind(profile_id)
+            .bind(i16::try_from(p.tiers.len()).unwrap_or(3))
+            .execute(&mut *tx)
+            .await?;
+        for tier in &p.tiers {
+            let tier_id: Uuid = sqlx::query_scalar(
+                "INSERT INTO approval_tiers (id, profile_id, position, approvals_required)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (profile_id, position) DO UPDATE
+                 SET approvals_required = EXCLUDED.approvals_required
+                 RETURNING id",
+            )
+            .bind(Uuid::now_v7())
+            .bind(profile_id)
+            .bind(tier.position)
+            .bind(tier.approvals_required)
+            .fetch_one(&mut *tx)
+            .await?;
+            let users = resolve(tx, "users", "username", &tier.users, "user", errors).await?;
+            let groups = resolve(tx, "groups", "name", &tier.groups, "group", errors).await?;
+            replace_links(
+                tx,
+                "approval_tier_users",
+                "tier_id",
+                "user_id",
+                tier_id,
+                &users,
+            )
+            .await?;
+            replace_links(
+                tx,
+                "approval_tier_groups",
+                "tier_id",
+                "group_id",
+                tier_id,
+                &groups,
+            )
+            .await?;
+            let eligible: i64 = sqlx::query_scalar(
+                "SELECT count(DISTINCT user_id) FROM (
+                     SELECT user_id FROM approval_tier_users WHERE tier_id = $1
+                     UNION
+                     SELECT gm.user_id FROM approval_tier_groups tg
+                     JOIN group_members gm ON gm.group_id = tg.group_id WHERE tg.tier_id = $1
+                 ) approvers JOIN users u ON u.id = approvers.user_id WHERE NOT u.disabled",
+            )
+            .bind(tier_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if eligible < i64::from(tier.approvals_required) {
+                errors.push(SeedError {
+                    line: tier.line,
+                    field: format!("profiles({}).tiers[{}].approvals_required", p.name, tier.position - 1),
+                    message: format!(
+                        "requires {} approvals but only {eligible} enabled user(s) can approve in this tier",
+                        tier.approvals_required
+                    ),
+                });
+            }
+        }
+    }
+
+    for p in &seed.policies {
+        let profile = resolve(
+            tx,
+            "connection_profiles",
+            "name",
+            std::slice::from_ref(&p.profile),
+            "connection profile",
+            errors,
+        )
+        .await?;
+        let Some(profile_id) = profile.first().copied() else {
+            continue;
+        };
+        let policy_id: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO access_policies (id, name, description, profile_id, enabled)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT ((lower(name))) DO UPDATE
+             SET name = EXCLUDED.name, description = EXCLUDED.description,
+                 profile_id = EXCLUDED.profile_id, enabled = EXCLUDED.enabled, updated_at = now()
+             WHERE (access_policies.name, access_policies.description, access_policies.profile_id,
+                    access_policies.enabled)
+                   IS DISTINCT FROM
+                   (EXCLUDED.name, EXCLUDED.description, EXCLUDED.profile_id, EXCLUDED.enabled)
+             RETURNING id",
+        )
+        .bind(Uuid::now_v7())
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(profile_id)
+        .bind(p.enabled)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let policy_id = match policy_id {
+            Some(id) => id,
+            None => id_by_name(tx, "access_policies", "name", &p.name).await?,
+        };
+        let users = resolve(tx, "users", "username", &p.users, "user", errors).await?;
+        let groups = resolve(tx, "groups", "name", &p.groups, "group", errors).await?;
+        let activities =
+            resolve(tx, "activities", "name", &p.activities, "activity", errors).await?;
+        let resources = resolve(tx, "resources", "name", &p.resources, "resource", errors).await?;
+        replace_links(
+            tx,
+            "policy_users",
+            "policy_id",
+            "user_id",
+            policy_id,
+            &users,
+        )
+        .await?;
+        replace_links(
+            tx,
+            "policy_groups",
+            "policy_id",
+            "group_id",
+            policy_id,
+            &groups,
+        )
+        .await?;
+        replace_links(
+            tx,
+            "policy_activities",
+            "policy_id",
+            "activity_id",
+            policy_id,
+            &activities,
+        )
+        .await?;
+        replace_links(
+            tx,
+            "policy_resources",
+            "policy_id",
+            "resource_id",
+            policy_id,
+            &resources,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Upserts a row by its case-insensitive name with a statement that returns nothing when
+/// the row is unchanged, then finds its id either way.
+async fn upsert_named(
+    tx: &mut PgConnection,
+    sql: &str,
+    table: &'static str,
+    column: &'static str,
+    name: &str,
+    extra: &[&str],
+) -> Result<Uuid, sqlx::Error> {
+    let mut query = sqlx::query(sql).bind(Uuid::now_v7()).bind(name);
+    for value in extra {
+        query = query.bind(*value);
+    }
+    query.execute(&mut *tx).await?;
+    id_by_name(tx, table, column, name).await
+}
+
+async fn id_by_name(
+    tx: &mut PgConnection,
+    table: &'static str,
+    column: &'static str,
+    name: &str,
+) -> Result<Uuid, sqlx::Error> {
+    // Table and column names are constants of this module, never input.
+    sqlx::query_scalar(&format!(
+        "SELECT id FROM {table} WHERE lower({column}) = lower($1)"
+    ))
+    .bind(name)
+    .fetch_one(&mut *tx)
+    .await
+}
+
+/// Looks up referenced names (case-insensitively); each unknown one becomes an error at its
+/// line. Returns the ids found.
+async fn resolve(
+    tx: &mut PgConnection,
+    table: &'static str,
+    column: &'static str,
+    refs: &[Ref],
+    what: &str,
+    errors: &mut Vec<SeedError>,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = refs.iter().map(|r| r.name.to_lowercase()).collect();
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(&format!(
+        "SELECT id, lower({column}) FROM {table} WHERE lower({column}) = ANY($1)"
+    ))
+    .bind(&names)
+    .fetch_all(&mut *tx)
+    .await?;
+    let found: HashMap<String, Uuid> = rows.into_iter().map(|(id, n)| (n, id)).collect();
+    let mut ids = Vec::new();
+    for r in refs {
+        match found.get(&r.name.to_lowercase()) {
+            Some(id) if !ids.contains(id) => ids.push(*id),
+            Some(_) => {}
+            None => errors.push(SeedError {
+                line: r.line,
+                field: r.field.clone(),
+                message: format!(
+                    "unknown {what} \"{}\": define it in this file or create it first",
+                    r.name
+                ),
+            }),
+        }
+    }
+    Ok(ids)
+}
+
+/// Makes the link table hold exactly `ids` for `owner`, touching only what differs.
+async fn replace_links(
+    tx: &mut PgConnection,
+    table: &'static str,
+    owner_column: &'static str,
+    item_column: &'static str,
+    owner: Uuid,
+    ids: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "DELETE FROM {table} WHERE {owner_column} = $1 AND NOT ({item_column} = ANY($2))"
+    ))
+    .bind(owner)
+    .bind(ids)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!(
+        "INSERT INTO {table} ({owner_column}, {item_column})
+         SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING"
+    ))
+    .bind(owner)
+    .bind(ids)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! Pure types and rules: no web, no SQL. Unit tested in place.
+
+pub mod catalog;
+pub mod names;
+pub mod role;
+pub mod seed;
+pub mod status;
+pub mod tz;

@@ -1,0 +1,59 @@
+//! Portcullis: just-in-time privileged access.
+//!
+//! `domain` holds the rules, `db` all SQL, `auth` who is asking, `web` the pages;
+//! [`build_router`] ties them together for `main` and the tests alike.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod server;
+pub mod web;
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::config::Config;
+
+/// Settings the request handlers read, taken from [`Config`] once at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub cookie_secure: bool,
+    pub session_idle_minutes: u32,
+    pub session_lifetime_hours: u32,
+    pub default_time_zone: String,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            cookie_secure: config.cookie_secure(),
+            session_idle_minutes: config.session_idle_minutes,
+            session_lifetime_hours: config.session_lifetime_hours,
+            default_time_zone: config.default_time_zone.clone(),
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub settings: Arc<Settings>,
+}
+
+/// The session store: a table in our database, created if missing.
+pub async fn session_store(pool: &PgPool) -> Result<PostgresStore, sqlx::Error> {
+    let store = PostgresStore::new(pool.clone());
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The application's router, for the server and the tests.
+pub fn build_router(state: AppState, store: PostgresStore) -> axum::Router {
+    web::router(state, store)
+}

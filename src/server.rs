@@ -1,0 +1,93 @@
+//! `portcullis serve`: open the database, load the demo data on a new built-in database,
+//! serve until SIGTERM or SIGINT, then drain requests and stop the database.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tower_sessions::ExpiredDeletion;
+
+use crate::config::Config;
+use crate::db::Database;
+use crate::{AppState, Settings, build_router, db, session_store};
+
+/// The demo seed, loaded on the first start of the built-in database only.
+pub const DEMO_SEED: &str = include_str!("../seed/demo.toml");
+const DEMO_MARKER: &str = "demo_seed_loaded_at";
+
+/// Runs the web server until a shutdown signal.
+pub async fn serve(config: &Config) -> anyhow::Result<()> {
+    let database = Database::open(config).await?;
+    if database.cluster.is_some() {
+        load_demo_once(&database.pool).await?;
+    }
+    crate::auth::password::warm_up();
+    let store = session_store(&database.pool).await?;
+    let cleanup = tokio::spawn(
+        store
+            .clone()
+            .continuously_delete_expired(tokio::time::Duration::from_secs(300)),
+    );
+    let state = AppState {
+        db: database.pool.clone(),
+        settings: Arc::new(Settings::from_config(config)),
+    };
+    let app = build_router(state, store);
+    let listener = TcpListener::bind(config.bind).await?;
+    let address = listener.local_addr()?;
+    tracing::info!("Portcullis is listening on http://{address}");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("requests drained; shutting down");
+    cleanup.abort();
+    database.close().await;
+    Ok(())
+}
+
+/// Applies the demo seed unless this database already had it.
+pub async fn load_demo_once(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let loaded: Option<String> =
+        sqlx::query_scalar("SELECT value FROM installation WHERE key = $1")
+            .bind(DEMO_MARKER)
+            .fetch_optional(pool)
+            .await?;
+    if loaded.is_some() {
+        return Ok(());
+    }
+    let seed = crate::domain::seed::parse(DEMO_SEED).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| e.display("seed/demo.toml")).collect();
+        anyhow::anyhow!("the built-in demo seed is invalid:\n{}", lines.join("\n"))
+    })?;
+    db::seed::apply(pool, &seed).await?;
+    sqlx::query(
+        "INSERT INTO installation (key, value) VALUES ($1, now()::text) ON CONFLICT DO NOTHING",
+    )
+    .bind(DEMO_MARKER)
+    .execute(pool)
+    .await?;
+    tracing::info!("loaded the demo data (users alice, bob, carol, dave, erin)");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,62 @@
+//! What every page's layout needs: the signed-in user for the navigation, the CSRF token for
+//! its forms, and the flash messages to show once.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use tower_sessions::Session;
+
+use crate::auth::CurrentUser;
+use crate::auth::session::{self, Flash};
+use crate::error::AppError;
+
+/// The navigation's view of the user.
+#[derive(Debug, Clone)]
+pub struct NavUser {
+    pub display_name: String,
+    pub is_admin: bool,
+    pub is_approver: bool,
+}
+
+/// Layout context, a field of every page template.
+#[derive(Debug, Clone, Default)]
+pub struct Chrome {
+    pub user: Option<NavUser>,
+    pub csrf: String,
+    pub flashes: Vec<Flash>,
+    /// Which top-level section is current, for `aria-current`.
+    pub section: &'static str,
+}
+
+impl Chrome {
+    /// A layout without a user or forms (error pages).
+    pub fn bare() -> Self {
+        Self::default()
+    }
+
+    /// Marks the current section of the navigation.
+    pub fn at(mut self, section: &'static str) -> Self {
+        self.section = section;
+        self
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Chrome {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, m)| AppError::internal(m))?;
+        let user = parts.extensions.get::<CurrentUser>().map(|u| NavUser {
+            display_name: u.display_name.clone(),
+            is_admin: u.is_admin(),
+            is_approver: u.is_approver,
+        });
+        Ok(Self {
+            user,
+            csrf: session::csrf_token(&session).await?,
+            flashes: session::take_flashes(&session).await?,
+            section: "",
+        })
+    }
+}

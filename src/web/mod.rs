@@ -1,0 +1,94 @@
+//! Handlers by page, each beside its template struct, and the router that ties them to
+//! their guards.
+
+pub mod admin;
+pub mod chrome;
+pub mod dashboard;
+pub mod health;
+pub mod login;
+pub mod static_files;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::Redirect;
+use axum::routing::{get, post};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::AppState;
+use crate::auth::{csrf, guard};
+
+/// Largest request body accepted (forms are small; uploads get their own limit).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The Content-Security-Policy of every response: our own files only, no inline script or
+/// style, no framing, forms post only to us.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// The whole application.
+pub fn router(state: AppState, store: PostgresStore) -> Router {
+    let admin = admin::routes().route_layer(from_fn(guard::require_admin));
+
+    let signed_in = Router::new()
+        .route("/", get(|| async { Redirect::to("/dashboard") }))
+        .merge(dashboard::routes())
+        .route("/logout", post(login::logout))
+        .merge(admin)
+        .route_layer(from_fn_with_state(state.clone(), guard::require_user));
+
+    let public = Router::new()
+        .route("/login", get(login::show).post(login::submit))
+        .route("/static/{name}", get(static_files::serve));
+
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(if state.settings.cookie_secure {
+            "__Host-portcullis"
+        } else {
+            "portcullis"
+        })
+        .with_secure(state.settings.cookie_secure)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(i64::from(
+            state.settings.session_idle_minutes,
+        ))));
+
+    Router::new()
+        .merge(signed_in)
+        .merge(public)
+        .fallback(|| async { crate::error::AppError::NotFound })
+        .layer(from_fn(csrf::verify))
+        .layer(sessions)
+        // Probes need neither a session nor a CSRF token.
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(security_header(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(security_header(header::REFERRER_POLICY, "same-origin"))
+        .layer(security_header(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ))
+        .layer(security_header(
+            HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=(), payment=()",
+        ))
+        // Pages hold privileged data: no shared or back-button caches (static files set
+        // their own Cache-Control first).
+        .layer(security_header(header::CACHE_CONTROL, "no-store"))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
