@@ -101,16 +101,15 @@ pub async fn require_user(
             next.run(request).await
         }
         Ok(Err(why)) => {
-            if matches!(why, Anonymous::Expired) {
-                if let Err(e) = session::flash(
+            if matches!(why, Anonymous::Expired)
+                && let Err(e) = session::flash(
                     &session,
                     FlashKind::Info,
                     "Your sign-in expired. Sign in again.",
                 )
                 .await
-                {
-                    return e.into_response();
-                }
+            {
+                return e.into_response();
             }
             let back = if request.method() == Method::GET {
                 request

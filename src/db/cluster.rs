@@ -431,7 +431,7 @@ fn is_postmaster_of(pid: i32, pgdata: &str) -> bool {
         .first()
         .and_then(|a| Path::new(std::str::from_utf8(a).ok()?).file_name())
         .is_some_and(|n| n == "postgres");
-    is_postgres && args.iter().any(|a| *a == pgdata.as_bytes())
+    is_postgres && args.contains(&pgdata.as_bytes())
 }
 
 fn remove_stale_locks(pgdata: &Path, socket_dir: &Path) {

@@ -419,10 +419,10 @@ fn users(c: &mut Check, raw: &RawFile) -> Vec<SeedUser> {
             }
         };
         let email = u.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
-        if let Some(e) = email {
-            if !e.contains('@') || e.len() > 254 || e.chars().any(char::is_whitespace) {
-                c.err(line, f("email"), "is not an email address");
-            }
+        if let Some(e) = email
+            && (!e.contains('@') || e.len() > 254 || e.chars().any(char::is_whitespace))
+        {
+            c.err(line, f("email"), "is not an email address");
         }
         let password = match &u.password {
             Some(p) if !raw.demo => {
@@ -568,10 +568,10 @@ fn profiles(c: &mut Check, raw: &RawFile) -> Vec<SeedProfile> {
             .as_deref()
             .map(str::trim)
             .filter(|t| !t.is_empty());
-        if let Some(pattern) = ticket_pattern {
-            if let Err(e) = catalog::compile_ticket_pattern(pattern) {
-                c.err(line, f("ticket_pattern"), e);
-            }
+        if let Some(pattern) = ticket_pattern
+            && let Err(e) = catalog::compile_ticket_pattern(pattern)
+        {
+            c.err(line, f("ticket_pattern"), e);
         }
         if p.tiers.len() > 3 {
             c.err(line, f("tiers"), "at most three approval tiers");

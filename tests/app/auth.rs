@@ -1,0 +1,262 @@
+//! Sign-in, lockout, sign-out and the session cookie.
+
+use portcullis::domain::role::Role;
+use reqwest::StatusCode;
+
+use crate::support::{PASSWORD, new_client, spawn_app};
+
+const FAILED: &str = "Invalid username or password.";
+
+fn session_cookie(page: &crate::support::Page) -> Option<String> {
+    page.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("portcullis="))
+        .map(|v| v.split(';').next().unwrap_or("").to_owned())
+}
+
+#[tokio::test]
+async fn user_signs_in_and_sees_the_dashboard() {
+    let app = spawn_app().await;
+    app.create_user("alice", Role::User).await;
+
+    let login = app.login("alice").await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER);
+    assert_eq!(login.location(), "/");
+
+    let dashboard = app.get("/dashboard").await;
+    assert_eq!(dashboard.status, StatusCode::OK);
+    assert_eq!(dashboard.texts("h1"), ["Dashboard"]);
+    assert_eq!(dashboard.texts(".account-name"), ["alice"]);
+}
+
+#[tokio::test]
+async fn username_is_matched_regardless_of_case() {
+    let app = spawn_app().await;
+    app.create_user("Alice", Role::User).await;
+    let login = app.login("aLiCe").await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_answer() {
+    let app = spawn_app().await;
+    app.create_user("alice", Role::User).await;
+
+    let wrong = app.login_with(&app.client, "alice", "not-the-password").await;
+    let unknown = app.login_with(&app.client, "mallory", "not-the-password").await;
+
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status, wrong.status);
+    assert_eq!(wrong.texts(".form-error"), [FAILED]);
+    assert_eq!(unknown.texts(".form-error"), [FAILED]);
+    assert_eq!(app.get("/dashboard").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn disabled_user_cannot_sign_in_and_loses_access_on_the_next_click() {
+    let app = spawn_app().await;
+    let id = app.create_user("alice", Role::User).await;
+    app.login("alice").await;
+    assert_eq!(app.get("/dashboard").await.status, StatusCode::OK);
+
+    sqlx::query("UPDATE users SET disabled = true WHERE id = $1")
+        .bind(id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    let next_click = app.get("/dashboard").await;
+    assert_eq!(next_click.status, StatusCode::SEE_OTHER);
+    assert!(next_click.location().starts_with("/login"));
+
+    let again = app.login("alice").await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(again.texts(".form-error"), [FAILED]);
+}
+
+#[tokio::test]
+async fn five_failures_lock_the_account_until_an_admin_unlocks_it() {
+    let app = spawn_app().await;
+    let alice = app.create_user("alice", Role::User).await;
+    app.create_user("carol", Role::Admin).await;
+
+    for _ in 0..5 {
+        let page = app.login_with(&app.client, "alice", "wrong-password").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    let locked: bool = sqlx::query_scalar("SELECT locked_until > now() FROM users WHERE id = $1")
+        .bind(alice)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(locked);
+
+    // The right password no longer works, and the message does not say why.
+    let refused = app.login("alice").await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.texts(".form-error"), [FAILED]);
+
+    // carol unlocks alice from Admin > Users.
+    let admin = new_client();
+    app.login_with(&admin, "carol", PASSWORD).await;
+    let users = app.get_with(&admin, "/admin/users").await;
+    assert!(users.body.contains("Locked"));
+    let unlocked = app
+        .post_with(&admin, &format!("/admin/users/{alice}/unlock"), &[])
+        .await;
+    assert_eq!(unlocked.status, StatusCode::SEE_OTHER);
+    let users = app.get_with(&admin, "/admin/users").await;
+    assert_eq!(users.texts(".flash"), ["alice is unlocked."]);
+
+    assert_eq!(app.login("alice").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn failures_outside_the_window_do_not_add_up() {
+    let app = spawn_app().await;
+    let alice = app.create_user("alice", Role::User).await;
+    for _ in 0..4 {
+        app.login_with(&app.client, "alice", "wrong-password").await;
+    }
+    // The window of those four failures ended long ago.
+    sqlx::query("UPDATE users SET failed_window_start = now() - interval '16 minutes' WHERE id = $1")
+        .bind(alice)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    app.login_with(&app.client, "alice", "wrong-password").await;
+    assert_eq!(app.login("alice").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn signing_in_gives_a_new_session_id() {
+    let app = spawn_app().await;
+    app.create_user("alice", Role::User).await;
+    let before = session_cookie(&app.get("/login").await).expect("a session before sign-in");
+    let login = app.login("alice").await;
+    let after = session_cookie(&login).expect("a session cookie at sign-in");
+    assert_ne!(before, after);
+
+    // The pre-login id is worthless afterwards.
+    let fixed = new_client();
+    let page = fixed
+        .get(app.url("/dashboard"))
+        .header("cookie", &before)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_on_the_server() {
+    let app = spawn_app().await;
+    app.create_user("alice", Role::User).await;
+    let login = app.login("alice").await;
+    let cookie = session_cookie(&login).unwrap();
+
+    let out = app.post("/logout", &[]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location(), "/login");
+    assert_eq!(app.get("/dashboard").await.status, StatusCode::SEE_OTHER);
+
+    // Replaying the old cookie does not bring the session back.
+    let replay = new_client()
+        .get(app.url("/dashboard"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn sign_in_returns_to_the_page_asked_for_but_only_on_this_site() {
+    let app = spawn_app().await;
+    app.create_user("alice", Role::User).await;
+
+    let bounced = app.get("/dashboard?tab=x").await;
+    assert_eq!(bounced.location(), "/login?next=%2Fdashboard%3Ftab%3Dx");
+
+    let form = app.get(bounced.location()).await;
+    let next: Vec<_> = form
+        .html()
+        .select(&scraper::Selector::parse(r#"input[name="next"]"#).unwrap())
+        .filter_map(|e| e.value().attr("value").map(str::to_owned))
+        .collect();
+    assert_eq!(next, ["/dashboard?tab=x"]);
+
+    for (next, expected) in [("/dashboard?tab=x", "/dashboard?tab=x"), ("//evil.example/", "/"), ("https://evil.example/", "/")] {
+        let client = new_client();
+        let token = app.csrf_with(&client).await;
+        let page = app
+            .post_raw_with(
+                &client,
+                "/login",
+                &[("csrf_token", &token), ("username", "alice"), ("password", PASSWORD), ("next", next)],
+            )
+            .await;
+        assert_eq!(page.location(), expected, "next = {next}");
+    }
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_and_same_site() {
+    let app = spawn_app().await;
+    let page = app.get("/login").await;
+    let cookie = page
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("portcullis="))
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(cookie.contains("Max-Age=1800"), "idle timeout of 30 minutes: {cookie}");
+}
+
+#[tokio::test]
+async fn a_sign_in_older_than_the_absolute_lifetime_ends() {
+    use crate::support::{fresh_database, settings, spawn_app_on};
+    let mut short = settings();
+    short.session_lifetime_hours = 1;
+    let app = spawn_app_on(fresh_database().await, short).await;
+    app.create_user("alice", Role::User).await;
+    app.login("alice").await;
+    assert_eq!(app.get("/dashboard").await.status, StatusCode::OK);
+
+    // Age every stored session by two hours (the record is MessagePack; rewrite it in Rust).
+    portcullis_test_age_sessions(&app.db, 7200).await;
+
+    let page = app.get("/dashboard").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let login = app.get(page.location()).await;
+    assert_eq!(login.texts(".flash"), ["Your sign-in expired. Sign in again."]);
+}
+
+/// Moves the sign-in time of every stored session `seconds` into the past.
+async fn portcullis_test_age_sessions(db: &sqlx::PgPool, seconds: i64) {
+    use tower_sessions::SessionStore;
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM tower_sessions.session")
+        .fetch_all(db)
+        .await
+        .unwrap();
+    let store = tower_sessions_sqlx_store::PostgresStore::new(db.clone());
+    for id in ids {
+        let id: tower_sessions::session::Id = id.parse().unwrap();
+        let mut record = store.load(&id).await.unwrap().unwrap();
+        if let Some(auth) = record.data.get_mut("auth") {
+            for key in ["signed_in_at", "last_seen"] {
+                let v = auth[key].as_i64().unwrap();
+                auth[key] = serde_json::json!(v - seconds);
+            }
+            // last_seen within the idle window, so only the absolute lifetime can end it.
+            auth["last_seen"] = serde_json::json!(time::OffsetDateTime::now_utc().unix_timestamp());
+        }
+        store.save(&record).await.unwrap();
+    }
+}

@@ -1,0 +1,13 @@
+//! Integration tests: the application over real HTTP against a real PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod access;
+mod auth;
+mod cluster;
+mod csrf;
+mod headers;
+mod outage;
+mod routes;
+mod seed;

@@ -1,0 +1,338 @@
+//! The test harness: one throwaway PostgreSQL cluster per test binary (or `DATABASE_URL`), a
+//! fresh database per test cloned from a migrated template, and the application served on a
+//! random port, driven over real HTTP with a cookie jar.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use portcullis::db::cluster::{Cluster, ClusterOptions};
+use portcullis::domain::names::{DisplayName, Username};
+use portcullis::domain::role::Role;
+use portcullis::{AppState, Settings};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+/// The password every test user has.
+pub const PASSWORD: &str = "correct-horse-battery-staple";
+
+/// Where test databases are made.
+struct Server {
+    /// Options for the server's maintenance database; each test swaps in its own name.
+    admin: PgConnectOptions,
+    _cluster: Option<std::sync::Mutex<Cluster>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+const TEMPLATE: &str = "portcullis_test_template";
+
+fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        // Set up on a plain thread with its own runtime: the caller is inside a test's
+        // runtime, and no connection made here may outlive this setup.
+        std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(start_server())
+        })
+        .join()
+        .expect("test database setup panicked")
+    })
+}
+
+async fn start_server() -> Server {
+    let (admin, cluster, dir) = match std::env::var("DATABASE_URL") {
+        Ok(url) => (url.parse::<PgConnectOptions>().expect("DATABASE_URL"), None, None),
+        Err(_) => {
+            remove_stale_test_clusters();
+            let dir = tempfile::Builder::new()
+                .prefix("portcullis-test-")
+                .tempdir()
+                .expect("temp dir");
+            let cluster = start_cluster(dir.path());
+            (cluster.connect_options("postgres"), Some(cluster), Some(dir))
+        }
+    };
+    let mut conn = PgConnection::connect_with(&admin).await.expect("connect to the test server");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {TEMPLATE}"))
+        .execute(&mut conn)
+        .await
+        .expect("drop old template");
+    sqlx::query(&format!("CREATE DATABASE {TEMPLATE}"))
+        .execute(&mut conn)
+        .await
+        .expect("create template");
+    conn.close().await.ok();
+    let pool = PgPool::connect_with(admin.clone().database(TEMPLATE)).await.expect("template pool");
+    portcullis::db::MIGRATOR.run(&pool).await.expect("migrations");
+    portcullis::session_store(&pool).await.expect("session store");
+    pool.close().await;
+    Server {
+        admin,
+        _cluster: cluster.map(std::sync::Mutex::new),
+        _dir: dir,
+    }
+}
+
+/// Removes the folders of earlier test runs whose cluster is no longer running (a test
+/// binary's cluster stops when the binary exits, but its folder stays).
+fn remove_stale_test_clusters() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with("portcullis-test-") {
+            continue;
+        }
+        let pid_file = entry.path().join("pg").join("postmaster.pid");
+        let running = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()))
+            .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !running {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Starts a cluster tuned for tests (no durability: a crash loses nothing we need).
+pub fn start_cluster(dir: &std::path::Path) -> Cluster {
+    let mut options = ClusterOptions::new(dir);
+    for (k, v) in [
+        ("fsync", "off"),
+        ("synchronous_commit", "off"),
+        ("full_page_writes", "off"),
+        ("max_connections", "300"),
+    ] {
+        options.settings.push((k.into(), v.into()));
+    }
+    Cluster::start(&options).expect("start the test cluster")
+}
+
+/// A fresh database, cloned from the migrated template.
+pub async fn fresh_database() -> PgConnectOptions {
+    let server = server();
+    let name = format!("t_{}", Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect_with(&server.admin).await.expect("connect");
+    sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    conn.close().await.ok();
+    server.admin.clone().database(&name)
+}
+
+/// The settings tests run with (plain HTTP on loopback: no Secure cookie).
+pub fn settings() -> Settings {
+    Settings {
+        cookie_secure: false,
+        session_idle_minutes: 30,
+        session_lifetime_hours: 12,
+        default_time_zone: "UTC".into(),
+    }
+}
+
+/// A running application and a browser-like client for it.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub db: PgPool,
+    pub client: reqwest::Client,
+}
+
+/// Serves the application on a random port against a fresh database.
+pub async fn spawn_app() -> TestApp {
+    let options = fresh_database().await;
+    spawn_app_on(options, settings()).await
+}
+
+/// Serves the application against the given database.
+pub async fn spawn_app_on(options: PgConnectOptions, settings: Settings) -> TestApp {
+    let db = portcullis::db::pool_options(5)
+        .connect_with(options)
+        .await
+        .expect("test pool");
+    let store = portcullis::session_store(&db).await.expect("session store");
+    let state = AppState {
+        db: db.clone(),
+        settings: Arc::new(settings),
+    };
+    let app = portcullis::build_router(state, store);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .expect("serve");
+    });
+    TestApp {
+        address,
+        db,
+        client: new_client(),
+    }
+}
+
+/// A client with its own cookie jar that does not follow redirects (tests look at them).
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// A response, read whole.
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    /// The `Location` of a redirect.
+    pub fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The parsed HTML.
+    pub fn html(&self) -> scraper::Html {
+        scraper::Html::parse_document(&self.body)
+    }
+
+    /// The text of every element matching `selector`, trimmed.
+    pub fn texts(&self, selector: &str) -> Vec<String> {
+        let selector = scraper::Selector::parse(selector).expect("selector");
+        self.html()
+            .select(&selector)
+            .map(|e| e.text().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    /// The CSRF token of the page's first form.
+    pub fn csrf(&self) -> String {
+        let selector = scraper::Selector::parse(r#"input[name="csrf_token"]"#).expect("selector");
+        self.html()
+            .select(&selector)
+            .next()
+            .and_then(|e| e.value().attr("value"))
+            .expect("the page has a CSRF token")
+            .to_owned()
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        self.get_with(&self.client, path).await
+    }
+
+    pub async fn get_with(&self, client: &reqwest::Client, path: &str) -> Page {
+        read(client.get(self.url(path)).send().await.expect("GET")).await
+    }
+
+    /// Posts a form as it is, without adding a CSRF token.
+    pub async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.post_raw_with(&self.client, path, form).await
+    }
+
+    pub async fn post_raw_with(&self, client: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded::to_string(form).expect("form");
+        read(
+            client
+                .post(self.url(path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .expect("POST"),
+        )
+        .await
+    }
+
+    /// Posts a form with the session's CSRF token, as the browser would from a page.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.post_with(&self.client, path, form).await
+    }
+
+    pub async fn post_with(&self, client: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> Page {
+        let token = self.csrf_with(client).await;
+        let mut fields = vec![("csrf_token", token.as_str())];
+        fields.extend_from_slice(form);
+        self.post_raw_with(client, path, &fields).await
+    }
+
+    /// The client's current CSRF token (from a page that always has a form).
+    pub async fn csrf_with(&self, client: &reqwest::Client) -> String {
+        let page = self.get_with(client, "/login").await;
+        page.csrf()
+    }
+
+    /// Signs the default client in.
+    pub async fn login(&self, username: &str) -> Page {
+        self.login_with(&self.client, username, PASSWORD).await
+    }
+
+    pub async fn login_with(&self, client: &reqwest::Client, username: &str, password: &str) -> Page {
+        let token = self.csrf_with(client).await;
+        self.post_raw_with(
+            client,
+            "/login",
+            &[("csrf_token", &token), ("username", username), ("password", password), ("next", "")],
+        )
+        .await
+    }
+
+    /// Creates an account with [`PASSWORD`].
+    pub async fn create_user(&self, username: &str, role: Role) -> Uuid {
+        let hash = password_hash().await;
+        portcullis::db::users::create(
+            &self.db,
+            &portcullis::db::users::NewUser {
+                username: &Username::parse(username).expect("username"),
+                display_name: &DisplayName::parse(username).expect("display name"),
+                role,
+                time_zone: "UTC",
+                password_hash: Some(&hash),
+            },
+        )
+        .await
+        .expect("create user")
+    }
+
+    /// Loads the demo seed (its passwords are "portcullis-demo").
+    pub async fn seed_demo(&self) {
+        let seed = portcullis::domain::seed::parse(portcullis::server::DEMO_SEED).expect("demo seed parses");
+        portcullis::db::seed::apply(&self.db, &seed).await.expect("demo seed applies");
+    }
+}
+
+/// One argon2 hash of [`PASSWORD`], shared by every test user (hashing is slow by design).
+pub async fn password_hash() -> String {
+    static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    HASH.get_or_init(|| async {
+        portcullis::auth::password::hash(PASSWORD.to_owned())
+            .await
+            .expect("hash")
+    })
+    .await
+    .clone()
+}
+
+async fn read(response: reqwest::Response) -> Page {
+    Page {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: response.text().await.expect("body"),
+    }
+}
