@@ -43,6 +43,12 @@ pub struct Config {
     )]
     pub data_dir: PathBuf,
 
+    /// File holding the 256-bit key that encrypts generated passwords (64 hex characters).
+    /// Created with mode 0600 when missing. Several instances must share one key.
+    /// Default: `<data dir>/secret.key`.
+    #[arg(long, env = "PORTCULLIS_KEY_FILE", global = true)]
+    pub key_file: Option<PathBuf>,
+
     /// Mark the session cookie `Secure` (sent over HTTPS only). Default: on, unless the
     /// server is bound to a loopback address (local development over plain HTTP).
     #[arg(long, env = "PORTCULLIS_COOKIE_SECURE", global = true)]
@@ -81,6 +87,13 @@ fn parse_time_zone(value: &str) -> Result<String, String> {
 }
 
 impl Config {
+    /// The key file's path.
+    pub fn key_file(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
+
     /// Whether the session cookie carries `Secure`.
     pub fn cookie_secure(&self) -> bool {
         self.cookie_secure

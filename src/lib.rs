@@ -6,11 +6,13 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod server;
 pub mod web;
+pub mod worker;
 
 use std::sync::Arc;
 
@@ -44,6 +46,8 @@ impl Settings {
 pub struct AppState {
     pub db: PgPool,
     pub settings: Arc<Settings>,
+    /// Seals and opens generated passwords.
+    pub secrets: crypto::SecretBox,
 }
 
 /// The session store: a table in our database, created if missing.

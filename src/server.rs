@@ -28,10 +28,14 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
             .clone()
             .continuously_delete_expired(tokio::time::Duration::from_secs(300)),
     );
+    let secrets = crate::crypto::SecretBox::load_or_create(&config.key_file())?;
     let state = AppState {
         db: database.pool.clone(),
         settings: Arc::new(Settings::from_config(config)),
+        secrets: secrets.clone(),
     };
+    let (stop_worker, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(crate::worker::run(database.pool.clone(), secrets, stopped));
     let app = build_router(state, store);
     let listener = TcpListener::bind(config.bind).await?;
     let address = listener.local_addr()?;
@@ -43,6 +47,8 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     tracing::info!("requests drained; shutting down");
+    let _ = stop_worker.send(true);
+    let _ = worker.await;
     cleanup.abort();
     database.close().await;
     Ok(())

@@ -132,3 +132,24 @@ pub async fn take_flashes(session: &Session) -> AppResult<Vec<Flash>> {
         None => Ok(Vec::new()),
     }
 }
+
+const WIZARD: &str = "wizard";
+
+/// The Activity Request draft, if one is under way.
+pub async fn draft(session: &Session) -> AppResult<Option<crate::domain::wizard::Draft>> {
+    Ok(session.get(WIZARD).await?)
+}
+
+/// Stores the draft.
+pub async fn save_draft(session: &Session, draft: &crate::domain::wizard::Draft) -> AppResult<()> {
+    session.insert(WIZARD, draft).await?;
+    Ok(())
+}
+
+/// Discards the draft (Cancel, or after Finish).
+pub async fn clear_draft(session: &Session) -> AppResult<()> {
+    if session.get_value(WIZARD).await?.is_some() {
+        session.remove_value(WIZARD).await?;
+    }
+    Ok(())
+}

@@ -1,7 +1,9 @@
 //! All SQL, one module per aggregate. Functions take a pool, connection or transaction, so a
 //! handler that changes several things commits once.
 
+pub mod catalog;
 pub mod cluster;
+pub mod requests;
 pub mod seed;
 pub mod sessions;
 pub mod users;

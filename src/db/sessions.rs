@@ -1,17 +1,23 @@
-//! Activity sessions: the dashboard's reads.
+//! Activity sessions: the dashboard's reads, session details and events, and conditional
+//! status changes, each in a transaction with its event.
 
-use sqlx::{FromRow, PgExecutor};
+use std::net::IpAddr;
+
+use sqlx::{FromRow, PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::status::SessionStatus;
+use crate::domain::catalog::Protocol;
+use crate::domain::status::{SessionStatus, Tab};
 
 /// One row of a dashboard table.
-#[derive(Debug, FromRow)]
+#[derive(Debug, Clone, FromRow)]
 pub struct Row {
     pub id: Uuid,
     pub status: SessionStatus,
     pub created_at: OffsetDateTime,
+    pub requester_id: Uuid,
+    pub requester_name: String,
     pub resource_name: String,
     pub login_account: Option<String>,
     pub activity_name: String,
@@ -21,18 +27,328 @@ pub struct Row {
     pub ticket_number: String,
 }
 
-/// The user's sessions that are not over, newest first.
-pub async fn active_for(db: impl PgExecutor<'_>, user: Uuid) -> Result<Vec<Row>, sqlx::Error> {
+/// What a dashboard table shows.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub tab: Tab,
+    /// `None`: everyone's sessions (administrators' All).
+    pub requester: Option<Uuid>,
+    /// Matched in resource, activity, login account, notes and ticket number.
+    pub search: String,
+    /// Historical: matched in the resource name.
+    pub resource: String,
+    /// Historical: sessions starting at or after.
+    pub from: Option<OffsetDateTime>,
+    /// Historical: sessions starting before.
+    pub until: Option<OffsetDateTime>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+const TAB_ACTIVE: &str = "(s.status IN ('provisioning', 'available', 'logged_in', 'locked')
+     OR (s.status = 'waiting_for_approval' AND s.requested_start <= now()))";
+const TAB_SCHEDULED: &str =
+    "(s.status = 'pending' OR (s.status = 'waiting_for_approval' AND s.requested_start > now()))";
+const TAB_HISTORICAL: &str =
+    "s.status IN ('completed', 'canceled', 'approval_denied', 'expired', 'failed')";
+
+/// The sessions of one tab, newest first, with the total for paging.
+pub async fn list(db: impl PgExecutor<'_>, f: &Filter) -> Result<(Vec<Row>, i64), sqlx::Error> {
+    #[derive(FromRow)]
+    struct Counted {
+        #[sqlx(flatten)]
+        row: Row,
+        total: i64,
+    }
+    let tab = match f.tab {
+        Tab::Active => TAB_ACTIVE,
+        Tab::Scheduled => TAB_SCHEDULED,
+        Tab::Historical => TAB_HISTORICAL,
+    };
+    let rows: Vec<Counted> = sqlx::query_as(&format!(
+        "SELECT s.id, s.status, s.created_at, s.requester_id, u.display_name AS requester_name,
+                s.resource_name, s.login_account, s.activity_name, s.requested_start, s.ends_at,
+                r.notes, r.ticket_number, count(*) OVER () AS total
+         FROM activity_sessions s
+         JOIN requests r ON r.id = s.request_id
+         JOIN users u ON u.id = s.requester_id
+         WHERE {tab}
+           AND ($1::uuid IS NULL OR s.requester_id = $1)
+           AND ($2 = '' OR strpos(lower(s.resource_name), lower($2)) > 0
+                OR strpos(lower(s.activity_name), lower($2)) > 0
+                OR strpos(lower(coalesce(s.login_account, '')), lower($2)) > 0
+                OR strpos(lower(r.notes), lower($2)) > 0
+                OR strpos(lower(r.ticket_number), lower($2)) > 0)
+           AND ($3 = '' OR strpos(lower(s.resource_name), lower($3)) > 0)
+           AND ($4::timestamptz IS NULL OR s.requested_start >= $4)
+           AND ($5::timestamptz IS NULL OR s.requested_start < $5)
+         ORDER BY s.created_at DESC, s.id DESC
+         LIMIT $6 OFFSET $7"
+    ))
+    .bind(f.requester)
+    .bind(&f.search)
+    .bind(&f.resource)
+    .bind(f.from)
+    .bind(f.until)
+    .bind(f.limit)
+    .bind(f.offset)
+    .fetch_all(db)
+    .await?;
+    let total = rows.first().map_or(0, |r| r.total);
+    Ok((rows.into_iter().map(|r| r.row).collect(), total))
+}
+
+/// A session with its request, for the details page.
+#[derive(Debug, Clone, FromRow)]
+pub struct Details {
+    pub id: Uuid,
+    pub request_id: Uuid,
+    pub status: SessionStatus,
+    pub requester_id: Uuid,
+    pub requester_name: String,
+    pub resource_name: String,
+    pub resource_address: String,
+    pub resource_port: Option<i32>,
+    pub activity_name: String,
+    pub protocol: Protocol,
+    pub policy_name: String,
+    pub profile_name: String,
+    pub login_account: Option<String>,
+    pub notes: String,
+    pub ticket_number: String,
+    pub created_at: OffsetDateTime,
+    pub requested_start: OffsetDateTime,
+    pub ends_at: OffsetDateTime,
+    pub current_tier: Option<i16>,
+    pub tier_count: i16,
+    pub lock_message: Option<String>,
+}
+
+/// The session, if it exists.
+pub async fn details(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Details>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT s.id, s.status, s.created_at, s.resource_name, s.login_account, s.activity_name,
-                s.requested_start, s.ends_at, r.notes, r.ticket_number
-         FROM activity_sessions s JOIN requests r ON r.id = s.request_id
-         WHERE s.requester_id = $1
-           AND s.status IN ('waiting_for_approval', 'pending', 'provisioning', 'available', 'logged_in', 'locked')
-         ORDER BY s.created_at DESC, s.id
-         LIMIT 200",
+        "SELECT s.id, s.request_id, s.status, s.requester_id, u.display_name AS requester_name,
+                s.resource_name, s.resource_address, s.resource_port, s.activity_name,
+                r.protocol, r.policy_name, r.profile_name, s.login_account, r.notes,
+                r.ticket_number, s.created_at, s.requested_start, s.ends_at, s.current_tier,
+                r.tier_count, s.lock_message
+         FROM activity_sessions s
+         JOIN requests r ON r.id = s.request_id
+         JOIN users u ON u.id = s.requester_id
+         WHERE s.id = $1",
     )
-    .bind(user)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// One entry of a session's log.
+#[derive(Debug, Clone, FromRow)]
+pub struct Event {
+    pub at: OffsetDateTime,
+    pub actor_name: String,
+    pub kind: String,
+    pub from_status: Option<SessionStatus>,
+    pub to_status: Option<SessionStatus>,
+    pub comment: String,
+}
+
+/// The session's events in the order they happened.
+pub async fn events(db: impl PgExecutor<'_>, session: Uuid) -> Result<Vec<Event>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT at, actor_name, kind, from_status, to_status, comment
+         FROM session_events WHERE session_id = $1 ORDER BY id",
+    )
+    .bind(session)
     .fetch_all(db)
     .await
 }
+
+/// Who caused an event: a user, or the system (worker, provisioner).
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    User { id: Uuid, name: &'a str },
+    System,
+}
+
+/// A new event.
+pub struct NewEvent<'a> {
+    pub session: Uuid,
+    pub actor: Actor<'a>,
+    pub kind: &'static str,
+    pub from: Option<SessionStatus>,
+    pub to: Option<SessionStatus>,
+    pub comment: &'a str,
+    pub client: Option<IpAddr>,
+}
+
+/// Appends an event.
+pub async fn record(db: &mut PgConnection, e: &NewEvent<'_>) -> Result<(), sqlx::Error> {
+    let (actor_id, actor_name) = match e.actor {
+        Actor::User { id, name } => (Some(id), name),
+        Actor::System => (None, "Portcullis"),
+    };
+    sqlx::query(
+        "INSERT INTO session_events (session_id, actor_id, actor_name, kind, from_status, to_status, comment, client_addr)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::inet)",
+    )
+    .bind(e.session)
+    .bind(actor_id)
+    .bind(actor_name)
+    .bind(e.kind)
+    .bind(e.from)
+    .bind(e.to)
+    .bind(e.comment)
+    .bind(e.client.map(|a| a.to_string()))
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// Moves a session from `from` to `to` if it is still in `from`, and appends `event` (its
+/// statuses are filled in here). Final statuses record the end and wipe any generated
+/// password. Returns false when the session had already moved (the caller lost a race).
+pub async fn change_status(
+    tx: &mut PgConnection,
+    from: SessionStatus,
+    to: SessionStatus,
+    event: NewEvent<'_>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE activity_sessions
+         SET status = $3,
+             current_tier = NULL, locked_from = NULL, lock_message = NULL,
+             password_ciphertext = CASE WHEN $4 THEN NULL ELSE password_ciphertext END,
+             ended_at = CASE WHEN $4 THEN now() ELSE ended_at END,
+             updated_at = now()
+         WHERE id = $1 AND status = $2",
+    )
+    .bind(event.session)
+    .bind(from)
+    .bind(to)
+    .bind(to.is_final())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    record(
+        tx,
+        &NewEvent {
+            from: Some(from),
+            to: Some(to),
+            ..event
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The status and owner of a session, locked for update.
+pub async fn lock_row(tx: &mut PgConnection, session: Uuid) -> Result<Option<(SessionStatus, Uuid)>, sqlx::Error> {
+    sqlx::query_as("SELECT status, requester_id FROM activity_sessions WHERE id = $1 FOR UPDATE")
+        .bind(session)
+        .fetch_optional(&mut *tx)
+        .await
+}
+
+/// A session the provisioner must prepare.
+#[derive(Debug, FromRow)]
+pub struct ToProvision {
+    pub id: Uuid,
+    pub requester_username: String,
+    pub resource_name: String,
+    pub login_mode: crate::domain::catalog::LoginMode,
+    pub login_template: Option<String>,
+}
+
+/// Sessions in Provisioning that no other worker holds (`FOR UPDATE SKIP LOCKED`).
+pub async fn claim_provisioning(
+    tx: &mut PgConnection,
+    only: Option<&[Uuid]>,
+    limit: i64,
+) -> Result<Vec<ToProvision>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.id, u.username AS requester_username, s.resource_name, r.login_mode, r.login_template
+         FROM activity_sessions s
+         JOIN requests r ON r.id = s.request_id
+         JOIN users u ON u.id = s.requester_id
+         WHERE s.status = 'provisioning' AND ($1::uuid[] IS NULL OR s.id = ANY($1))
+         ORDER BY s.requested_start
+         LIMIT $2
+         FOR UPDATE OF s SKIP LOCKED",
+    )
+    .bind(only)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await
+}
+
+/// Provisioning → Available: stores the account and the sealed password and starts the
+/// clock: end = max(requested start, now) + the request's duration.
+pub async fn make_available(
+    tx: &mut PgConnection,
+    session: Uuid,
+    account: &str,
+    sealed_password: Option<&[u8]>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE activity_sessions s
+         SET status = 'available', login_account = $2, password_ciphertext = $3,
+             available_at = now(),
+             ends_at = greatest(s.requested_start, now()) + make_interval(mins => r.duration_minutes),
+             updated_at = now()
+         FROM requests r
+         WHERE s.id = $1 AND s.status = 'provisioning' AND r.id = s.request_id",
+    )
+    .bind(session)
+    .bind(account)
+    .bind(sealed_password)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    record(
+        tx,
+        &NewEvent {
+            session,
+            actor: Actor::System,
+            kind: "provisioned",
+            from: Some(SessionStatus::Provisioning),
+            to: Some(SessionStatus::Available),
+            comment: &format!("Login account {account} is ready."),
+            client: None,
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Sessions due for a timed transition, claimed with `FOR UPDATE SKIP LOCKED` so that
+/// several workers never take the same one.
+pub async fn claim_due(
+    tx: &mut PgConnection,
+    condition: &'static str,
+    limit: i64,
+) -> Result<Vec<(Uuid, SessionStatus)>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT s.id, s.status FROM activity_sessions s JOIN requests r ON r.id = s.request_id
+         WHERE {condition}
+         ORDER BY s.requested_start
+         LIMIT $1
+         FOR UPDATE OF s SKIP LOCKED"
+    ))
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await
+}
+
+/// Pending sessions whose start has come.
+pub const DUE_START: &str = "s.status = 'pending' AND s.requested_start <= now()";
+/// Usable sessions whose window has ended.
+pub const DUE_END: &str = "s.status IN ('available', 'logged_in', 'locked') AND s.ends_at <= now()";
+/// Requests that waited too long for a decision, or whose requested window has passed.
+pub const DUE_EXPIRY: &str = "s.status = 'waiting_for_approval'
+     AND (r.decision_deadline <= now()
+          OR s.requested_start + make_interval(mins => r.duration_minutes) <= now())";

@@ -2,7 +2,9 @@
 
 pub mod catalog;
 pub mod names;
+pub mod provision;
 pub mod role;
 pub mod seed;
 pub mod status;
 pub mod tz;
+pub mod wizard;

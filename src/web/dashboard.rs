@@ -1,36 +1,361 @@
-//! Dashboard: the signed-in user's sessions by tab.
+//! Dashboard: the signed-in user's sessions by tab (Active, Scheduled, Historical), search,
+//! End Session on ticked rows, and the Historical export as CSV.
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::{Query, RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use time::macros::format_description;
+use time::{Date, PrimitiveDateTime, Time};
+use tower_sessions::Session;
+use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::CurrentUser;
+use crate::auth::session::{self, FlashKind};
 use crate::db;
-use crate::error::AppResult;
+use crate::db::sessions::{Actor, Filter, NewEvent, Row};
+use crate::domain::status::{SessionStatus, Tab, Transition};
+use crate::domain::tz::TimeZone;
+use crate::domain::wizard::format_local;
+use crate::error::{AppError, AppResult};
 use crate::web::chrome::Chrome;
+use crate::web::client::ClientAddr;
+use crate::web::form::{Fields, MultiForm};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/dashboard", get(active))
+    Router::new()
+        .route("/dashboard", get(active))
+        .route("/dashboard/scheduled", get(scheduled))
+        .route("/dashboard/historical", get(historical))
+        .route("/dashboard/historical.csv", get(export_csv))
+        .route("/dashboard/end", post(end_sessions))
+        .route("/dashboard/logs", get(view_logs))
+}
+
+/// Rows per page.
+const PAGE_SIZE: i64 = 50;
+
+/// A dashboard row, formatted for the viewer.
+pub struct RowView {
+    pub id: Uuid,
+    pub status: SessionStatus,
+    pub requested: String,
+    pub requester: String,
+    pub resource: String,
+    pub login_account: String,
+    pub activity: String,
+    pub start: String,
+    pub end: String,
+    pub notes: String,
+    pub ticket: String,
+}
+
+impl RowView {
+    pub fn from_row(row: Row, tz: TimeZone) -> Self {
+        Self {
+            id: row.id,
+            status: row.status,
+            requested: format_local(tz.local(row.created_at)),
+            requester: row.requester_name,
+            resource: row.resource_name,
+            login_account: row.login_account.unwrap_or_default(),
+            activity: row.activity_name,
+            start: format_local(tz.local(row.requested_start)),
+            end: format_local(tz.local(row.ends_at)),
+            notes: row.notes,
+            ticket: row.ticket_number,
+        }
+    }
+
+    pub fn connectable(&self) -> bool {
+        self.status.is_connectable()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DashboardQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    resource: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    page: Option<i64>,
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "dashboard/active.html")]
-pub struct ActivePage {
+#[template(path = "dashboard/tab.html")]
+pub struct TabPage {
     chrome: Chrome,
-    rows: Vec<db::sessions::Row>,
+    tab: &'static str,
+    title: &'static str,
+    empty: &'static str,
+    rows: Vec<RowView>,
+    search: String,
+    all: bool,
+    is_admin: bool,
+    resource: String,
+    from: String,
+    to: String,
+    filter_error: Option<String>,
+    page: i64,
+    pages: i64,
+    total: i64,
+    /// The query string of this view without the page, for paging links.
+    query: String,
+    time_zone: &'static str,
 }
 
-pub async fn active(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    user: CurrentUser,
-) -> AppResult<ActivePage> {
-    let rows = db::sessions::active_for(&state.db, user.id).await?;
-    Ok(ActivePage {
+impl TabPage {
+    pub fn page_link(&self, page: i64) -> String {
+        let sep = if self.query.is_empty() { "" } else { "&" };
+        format!("?{}{sep}page={page}", self.query)
+    }
+}
+
+/// Clean inputs of a tab's query.
+struct Parsed {
+    filter: Filter,
+    search: String,
+    all: bool,
+    resource: String,
+    from: String,
+    to: String,
+    error: Option<String>,
+    page: i64,
+    query: String,
+}
+
+fn parse(user: &CurrentUser, tab: Tab, q: DashboardQuery) -> Parsed {
+    let search: String = q.q.trim().chars().take(200).collect();
+    let resource: String = q.resource.trim().chars().take(200).collect();
+    let all = user.is_admin() && q.scope == "all";
+    let page = q.page.unwrap_or(1).clamp(1, 100_000);
+    let mut error = None;
+    let mut day = |text: &str, label: &str| -> Option<time::OffsetDateTime> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        match Date::parse(text, format_description!("[year]-[month]-[day]")) {
+            Ok(d) => user.time_zone.instant(PrimitiveDateTime::new(d, Time::MIDNIGHT)).ok(),
+            Err(_) => {
+                error = Some(format!("{label} must be a date as YYYY-MM-DD."));
+                None
+            }
+        }
+    };
+    let from = day(&q.from, "From");
+    let until = day(&q.to, "To").map(|t| t + time::Duration::days(1));
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for (k, v) in [("q", &search), ("resource", &resource), ("from", &q.from), ("to", &q.to)] {
+        if !v.trim().is_empty() {
+            pairs.push((k, v.trim()));
+        }
+    }
+    if all {
+        pairs.push(("scope", "all"));
+    }
+    let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    Parsed {
+        filter: Filter {
+            tab,
+            requester: if all { None } else { Some(user.id) },
+            search: search.clone(),
+            resource: resource.clone(),
+            from,
+            until,
+            limit: PAGE_SIZE,
+            offset: (page - 1) * PAGE_SIZE,
+        },
+        search,
+        all,
+        resource,
+        from: q.from.trim().chars().take(10).collect(),
+        to: q.to.trim().chars().take(10).collect(),
+        error,
+        page,
+        query,
+    }
+}
+
+async fn render(state: &AppState, chrome: Chrome, user: &CurrentUser, tab: Tab, q: DashboardQuery) -> AppResult<TabPage> {
+    let p = parse(user, tab, q);
+    let (rows, total) = if p.error.is_some() {
+        (Vec::new(), 0)
+    } else {
+        db::sessions::list(&state.db, &p.filter).await?
+    };
+    let (key, title, empty) = match tab {
+        Tab::Active => ("active", "Active Sessions", "No active sessions. Create Session to request access."),
+        Tab::Scheduled => ("scheduled", "Scheduled Sessions", "No scheduled sessions. Create Session and choose a later start to schedule one."),
+        Tab::Historical => ("historical", "Historical Sessions", "No past sessions match. Sessions appear here once they end."),
+    };
+    Ok(TabPage {
         chrome: chrome.at("dashboard"),
-        rows,
+        tab: key,
+        title,
+        empty,
+        rows: rows.into_iter().map(|r| RowView::from_row(r, user.time_zone)).collect(),
+        search: p.search,
+        all: p.all,
+        is_admin: user.is_admin(),
+        resource: p.resource,
+        from: p.from,
+        to: p.to,
+        filter_error: p.error,
+        page: p.page,
+        pages: ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1),
+        total,
+        query: p.query,
+        time_zone: user.time_zone.name(),
     })
+}
+
+/// Dashboard > Active.
+pub async fn active(State(state): State<AppState>, chrome: Chrome, user: CurrentUser, Query(q): Query<DashboardQuery>) -> AppResult<TabPage> {
+    render(&state, chrome, &user, Tab::Active, q).await
+}
+
+/// Dashboard > Scheduled.
+pub async fn scheduled(State(state): State<AppState>, chrome: Chrome, user: CurrentUser, Query(q): Query<DashboardQuery>) -> AppResult<TabPage> {
+    render(&state, chrome, &user, Tab::Scheduled, q).await
+}
+
+/// Dashboard > Historical.
+pub async fn historical(State(state): State<AppState>, chrome: Chrome, user: CurrentUser, Query(q): Query<DashboardQuery>) -> AppResult<TabPage> {
+    render(&state, chrome, &user, Tab::Historical, q).await
+}
+
+/// Most rows one export holds.
+const EXPORT_LIMIT: i64 = 100_000;
+
+/// Export as CSV: the Historical rows matching the filters.
+pub async fn export_csv(State(state): State<AppState>, user: CurrentUser, Query(q): Query<DashboardQuery>) -> AppResult<Response> {
+    let mut p = parse(&user, Tab::Historical, q);
+    if let Some(e) = p.error {
+        return Err(AppError::Validation(e));
+    }
+    p.filter.limit = EXPORT_LIMIT;
+    p.filter.offset = 0;
+    let (rows, _) = db::sessions::list(&state.db, &p.filter).await?;
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let header = ["Status", "Requested", "Requested By", "Resource", "Login Account", "Activity", "Start", "End", "Notes", "Ticket Number"];
+    out.write_record(header).map_err(AppError::internal)?;
+    for row in rows {
+        let v = RowView::from_row(row, user.time_zone);
+        let record = [v.status.label(), &v.requested, &v.requester, &v.resource, &v.login_account, &v.activity, &v.start, &v.end, &v.notes, &v.ticket];
+        out.write_record(record.iter().map(|c| defuse_formula(c))).map_err(AppError::internal)?;
+    }
+    let body = out.into_inner().map_err(AppError::internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"portcullis-historical-sessions.csv\""),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Spreadsheets run cells that begin with `=`, `+`, `-`, `@`, tab or carriage return as
+/// formulas; a leading apostrophe makes them text (OWASP's advice for CSV injection).
+pub fn defuse_formula(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
+}
+
+/// End Session on the ticked rows: a request not yet begun is withdrawn (Canceled), a begun
+/// one ends (Completed); an administrator ending someone else's session cancels it.
+pub async fn end_sessions(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    ClientAddr(client): ClientAddr,
+    MultiForm(form): MultiForm,
+) -> AppResult<Redirect> {
+    let back = form.first("back").filter(|b| crate::auth::guard::is_safe_next(b)).unwrap_or("/dashboard").to_owned();
+    let ids: Vec<Uuid> = form.all("id").filter_map(|s| Uuid::parse_str(s).ok()).collect();
+    if ids.is_empty() {
+        session::flash(&session, FlashKind::Error, "Tick the sessions to end first.").await?;
+        return Ok(Redirect::to(&back));
+    }
+    let mut ended = 0;
+    let mut refused = Vec::new();
+    for id in ids.iter().take(200) {
+        let mut tx = state.db.begin().await?;
+        let Some((status, owner)) = db::sessions::lock_row(&mut tx, *id).await? else {
+            continue;
+        };
+        let own = owner == user.id;
+        if !own && !user.is_admin() {
+            continue; // not yours: as if it did not exist
+        }
+        let transition = match (own, status.has_begun()) {
+            (false, _) => Transition::AdminCancel,
+            (true, false) => Transition::Withdraw,
+            (true, true) => Transition::Complete,
+        };
+        match transition.apply(status, None) {
+            Ok(to) => {
+                let comment = match transition {
+                    Transition::Withdraw => "Withdrawn by the requester.",
+                    Transition::Complete => "Ended by the requester.",
+                    _ => "Ended by an administrator.",
+                };
+                let event = NewEvent {
+                    session: *id,
+                    actor: Actor::User { id: user.id, name: &user.display_name },
+                    kind: "ended",
+                    from: None,
+                    to: None,
+                    comment,
+                    client,
+                };
+                if db::sessions::change_status(&mut tx, status, to, event).await? {
+                    ended += 1;
+                }
+                tx.commit().await?;
+            }
+            Err(e) => refused.push(capitalise(&e.to_string())),
+        }
+    }
+    if ended > 0 {
+        let noun = if ended == 1 { "session" } else { "sessions" };
+        session::flash(&session, FlashKind::Success, format!("Ended {ended} {noun}.")).await?;
+    }
+    for message in refused {
+        session::flash(&session, FlashKind::Error, format!("{message}.")).await?;
+    }
+    Ok(Redirect::to(&back))
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+/// View Logs on the ticked row: opens that (the first ticked) session's details.
+pub async fn view_logs(session: Session, RawQuery(query): RawQuery) -> AppResult<Redirect> {
+    let fields = Fields::parse(query.unwrap_or_default().as_bytes())?;
+    match fields.first("id").and_then(|s| Uuid::parse_str(s).ok()) {
+        Some(id) => Ok(Redirect::to(&format!("/sessions/{id}"))),
+        None => {
+            session::flash(&session, FlashKind::Error, "Tick a session to view its logs.").await?;
+            Ok(Redirect::to("/dashboard"))
+        }
+    }
 }

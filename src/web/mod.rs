@@ -3,10 +3,14 @@
 
 pub mod admin;
 pub mod chrome;
+pub mod client;
 pub mod dashboard;
+pub mod form;
 pub mod health;
 pub mod login;
+pub mod session_details;
 pub mod static_files;
+pub mod wizard;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -38,6 +42,8 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
     let signed_in = Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard") }))
         .merge(dashboard::routes())
+        .merge(wizard::routes())
+        .route("/sessions/{id}", get(session_details::show))
         .route("/logout", post(login::logout))
         .merge(admin)
         .route_layer(from_fn_with_state(state.clone(), guard::require_user));

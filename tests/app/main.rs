@@ -11,3 +11,4 @@ mod headers;
 mod outage;
 mod routes;
 mod seed;
+mod wizard;

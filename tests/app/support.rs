@@ -143,6 +143,8 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub db: PgPool,
     pub client: reqwest::Client,
+    /// The key the app seals passwords with.
+    pub secrets: portcullis::crypto::SecretBox,
 }
 
 /// Serves the application on a random port against a fresh database.
@@ -158,9 +160,11 @@ pub async fn spawn_app_on(options: PgConnectOptions, settings: Settings) -> Test
         .await
         .expect("test pool");
     let store = portcullis::session_store(&db).await.expect("session store");
+    let secrets = portcullis::crypto::SecretBox::random();
     let state = AppState {
         db: db.clone(),
         settings: Arc::new(settings),
+        secrets: secrets.clone(),
     };
     let app = portcullis::build_router(state, store);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -174,6 +178,7 @@ pub async fn spawn_app_on(options: PgConnectOptions, settings: Settings) -> Test
         address,
         db,
         client: new_client(),
+        secrets,
     }
 }
 

@@ -1,0 +1,166 @@
+//! Encryption at rest for generated passwords: AES-256-GCM (the RustCrypto `aes-gcm` crate)
+//! with a random nonce per message and the session id as associated data, so a ciphertext
+//! copied to another session's row does not decrypt.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
+use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
+use uuid::Uuid;
+
+const NONCE_LEN: usize = 12;
+
+/// The key that seals generated passwords.
+#[derive(Clone)]
+pub struct SecretBox {
+    cipher: Aes256Gcm,
+}
+
+/// Why the key could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read the key file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot create the key file {path}: {source}")]
+    Create {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the key file {0} must hold 64 hexadecimal characters (32 bytes)")]
+    Format(String),
+}
+
+/// A ciphertext that does not open with this key and session.
+#[derive(Debug, thiserror::Error)]
+#[error("the stored password cannot be decrypted (wrong key or damaged data)")]
+pub struct DecryptError;
+
+impl SecretBox {
+    /// A box with a fresh random key (tests).
+    pub fn random() -> Self {
+        Self {
+            cipher: Aes256Gcm::new(&Aes256Gcm::generate_key(OsRng)),
+        }
+    }
+
+    /// Loads the key from `path` (64 hex characters), creating the file with mode 0600 and a
+    /// random key when it does not exist.
+    pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
+        let shown = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let bytes = decode_hex(text.trim()).ok_or_else(|| KeyError::Format(shown.clone()))?;
+                let key: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Format(shown))?;
+                Ok(Self {
+                    cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Aes256Gcm::generate_key(OsRng);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|source| KeyError::Create {
+                        path: shown.clone(),
+                        source,
+                    })?;
+                }
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(|source| KeyError::Create {
+                        path: shown.clone(),
+                        source,
+                    })?;
+                let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+                file.write_all(format!("{hex}\n").as_bytes())
+                    .map_err(|source| KeyError::Create { path: shown, source })?;
+                Ok(Self {
+                    cipher: Aes256Gcm::new(&key),
+                })
+            }
+            Err(source) => Err(KeyError::Read { path: shown, source }),
+        }
+    }
+
+    /// Seals `plaintext` for `session`: nonce followed by ciphertext and tag.
+    pub fn seal(&self, session: Uuid, plaintext: &str) -> Vec<u8> {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let payload = Payload {
+            msg: plaintext.as_bytes(),
+            aad: session.as_bytes(),
+        };
+        // Encryption with a valid key and nonce does not fail for messages this small.
+        let sealed = self.cipher.encrypt(&nonce, payload).unwrap_or_default();
+        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Opens what [`SecretBox::seal`] sealed for the same session.
+    pub fn open(&self, session: Uuid, sealed: &[u8]) -> Result<String, DecryptError> {
+        if sealed.len() <= NONCE_LEN {
+            return Err(DecryptError);
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        let plain = self
+            .cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: body,
+                    aad: session.as_bytes(),
+                },
+            )
+            .map_err(|_| DecryptError)?;
+        String::from_utf8(plain).map_err(|_| DecryptError)
+    }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_passwords_open_only_for_their_session() {
+        let sb = SecretBox::random();
+        let a = Uuid::new_v4();
+        let sealed = sb.seal(a, "hunter2-but-longer");
+        assert!(!sealed.windows(6).any(|w| w == b"hunter"));
+        assert_eq!(sb.open(a, &sealed).unwrap(), "hunter2-but-longer");
+        assert!(sb.open(Uuid::new_v4(), &sealed).is_err());
+        assert!(SecretBox::random().open(a, &sealed).is_err());
+    }
+
+    #[test]
+    fn a_key_file_is_created_private_and_read_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        let first = SecretBox::load_or_create(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let id = Uuid::new_v4();
+        let sealed = first.seal(id, "x");
+        let second = SecretBox::load_or_create(&path).unwrap();
+        assert_eq!(second.open(id, &sealed).unwrap(), "x");
+        std::fs::write(&path, "not hex").unwrap();
+        assert!(matches!(SecretBox::load_or_create(&path), Err(KeyError::Format(_))));
+    }
+}

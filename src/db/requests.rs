@@ -1,0 +1,200 @@
+//! Finish: a wizard draft becomes a request and one activity session per resource, in one
+//! transaction, exactly once per draft.
+
+use std::net::IpAddr;
+
+use sqlx::{PgConnection, PgPool};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::db::catalog::{self, Grant, Resource};
+use crate::db::sessions::{self, Actor, NewEvent};
+use crate::domain::status::SessionStatus;
+use crate::domain::wizard::Window;
+
+/// What Finish creates.
+pub struct NewRequest<'a> {
+    pub id: Uuid,
+    pub requester: Uuid,
+    pub requester_name: &'a str,
+    pub grant: &'a Grant,
+    pub resources: &'a [Resource],
+    pub notes: &'a str,
+    pub ticket: &'a str,
+    pub window: Window,
+    pub client: Option<IpAddr>,
+}
+
+/// The outcome of Finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub sessions: usize,
+    pub status: SessionStatus,
+    /// The sessions that start now and need provisioning.
+    pub to_provision: Vec<Uuid>,
+    /// False when this draft had already been finished (a double click or a replay).
+    pub new: bool,
+}
+
+/// The status a new session starts in (DESIGN section 3).
+pub fn initial_status(approval_required: bool, start_now: bool) -> SessionStatus {
+    match (approval_required, start_now) {
+        (true, _) => SessionStatus::WaitingForApproval,
+        (false, true) => SessionStatus::Provisioning,
+        (false, false) => SessionStatus::Pending,
+    }
+}
+
+/// A request that already exists for this draft id, as Finish reported it.
+pub async fn existing(db: &PgPool, id: Uuid, requester: Uuid) -> Result<Option<Created>, sqlx::Error> {
+    let rows: Vec<(SessionStatus,)> = sqlx::query_as(
+        "SELECT s.status FROM activity_sessions s JOIN requests r ON r.id = s.request_id
+         WHERE r.id = $1 AND r.requester_id = $2 ORDER BY s.created_at",
+    )
+    .bind(id)
+    .bind(requester)
+    .fetch_all(db)
+    .await?;
+    let Some((first,)) = rows.first() else {
+        // A request id that belongs to someone else is reported as not existing.
+        return Ok(None);
+    };
+    Ok(Some(Created {
+        sessions: rows.len(),
+        status: *first,
+        to_provision: Vec::new(),
+        new: false,
+    }))
+}
+
+/// Inserts the request and its sessions with their events. The request id is the draft's,
+/// so a second call with the same draft inserts nothing (`ON CONFLICT DO NOTHING` waits for
+/// a concurrent first call to commit, then finds its row).
+pub async fn create(tx: &mut PgConnection, r: &NewRequest<'_>) -> Result<Option<Created>, sqlx::Error> {
+    let profile = &r.grant.profile;
+    let tier_count: i16 = if profile.approval_required {
+        sqlx::query_scalar("SELECT count(*)::int2 FROM approval_tiers WHERE profile_id = $1")
+            .bind(profile.id)
+            .fetch_one(&mut *tx)
+            .await?
+    } else {
+        0
+    };
+    let approval = tier_count > 0;
+    let deadline = approval.then(|| OffsetDateTime::now_utc() + Duration::minutes(i64::from(profile.decision_timeout_minutes)));
+    let inserted = sqlx::query(
+        "INSERT INTO requests (id, requester_id, policy_id, profile_id, activity_id, policy_name,
+             profile_name, activity_name, protocol, login_mode, login_template, notes,
+             ticket_number, start_now, requested_start, duration_minutes, tier_count,
+             allow_self_approval, decision_deadline, extension_minutes, max_extensions)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(r.id)
+    .bind(r.requester)
+    .bind(r.grant.policy_id)
+    .bind(profile.id)
+    .bind(r.grant.activity_id)
+    .bind(&r.grant.policy_name)
+    .bind(&profile.name)
+    .bind(&r.grant.activity_name)
+    .bind(r.grant.protocol)
+    .bind(r.grant.login_mode)
+    .bind(&r.grant.login_template)
+    .bind(r.notes)
+    .bind(r.ticket)
+    .bind(r.window.start_now)
+    .bind(r.window.start)
+    .bind(profile.max_duration_minutes)
+    .bind(tier_count)
+    .bind(profile.allow_self_approval)
+    .bind(deadline)
+    .bind(if profile.extension_allowed { profile.extension_minutes } else { 0 })
+    .bind(if profile.extension_allowed { profile.max_extensions } else { 0 })
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(None);
+    }
+
+    let status = initial_status(approval, r.window.start_now);
+    let mut to_provision = Vec::new();
+    for resource in r.resources {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO activity_sessions (id, request_id, requester_id, resource_id, resource_name,
+                 resource_address, resource_port, activity_name, status, current_tier,
+                 requested_start, ends_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(id)
+        .bind(r.id)
+        .bind(r.requester)
+        .bind(resource.id)
+        .bind(&resource.name)
+        .bind(&resource.address)
+        .bind(resource.port)
+        .bind(&r.grant.activity_name)
+        .bind(status)
+        .bind(approval.then_some(1i16))
+        .bind(r.window.start)
+        .bind(r.window.end)
+        .execute(&mut *tx)
+        .await?;
+        let comment = match status {
+            SessionStatus::WaitingForApproval => "Requested; waiting for approval.",
+            SessionStatus::Pending => "Requested; starts at the scheduled time.",
+            _ => "Requested; starting now.",
+        };
+        sessions::record(
+            tx,
+            &NewEvent {
+                session: id,
+                actor: Actor::User {
+                    id: r.requester,
+                    name: r.requester_name,
+                },
+                kind: "requested",
+                from: None,
+                to: Some(status),
+                comment,
+                client: r.client,
+            },
+        )
+        .await?;
+        if status == SessionStatus::Provisioning {
+            to_provision.push(id);
+        }
+    }
+    Ok(Some(Created {
+        sessions: r.resources.len(),
+        status,
+        to_provision,
+        new: true,
+    }))
+}
+
+/// Re-reads the grant and the resources inside the Finish transaction, so that a policy
+/// changed since the wizard began is noticed before anything is written.
+pub async fn recheck(
+    tx: &mut PgConnection,
+    requester: Uuid,
+    activity: Uuid,
+    policy: Uuid,
+    resources: &[Uuid],
+) -> Result<Result<(Grant, Vec<Resource>), String>, sqlx::Error> {
+    let Some(grant) = catalog::grant(&mut *tx, requester, activity, policy).await? else {
+        return Ok(Err(
+            "The access policy no longer grants you this activity. Nothing was created; choose the activity again.".into(),
+        ));
+    };
+    let granted = catalog::granted_subset(&mut *tx, policy, resources).await?;
+    if granted.len() != resources.len() {
+        let missing = resources.len() - granted.len();
+        return Ok(Err(format!(
+            "{missing} of the selected resources are no longer available to you under {}. Nothing was created; review Resource Selection.",
+            grant.policy_name
+        )));
+    }
+    Ok(Ok((grant, granted)))
+}

@@ -1,0 +1,66 @@
+//! Session details (View Logs): the session's fields and every event in order.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::db;
+use crate::db::sessions::{Details, Event};
+use crate::domain::role::Role;
+use crate::domain::wizard::format_local;
+use crate::error::{AppError, AppResult};
+use crate::web::chrome::Chrome;
+
+/// An event formatted for the viewer.
+pub struct EventView {
+    pub at: String,
+    pub actor: String,
+    pub from: &'static str,
+    pub to: &'static str,
+    pub comment: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "sessions/details.html")]
+pub struct DetailsPage {
+    chrome: Chrome,
+    s: Details,
+    requested: String,
+    start: String,
+    end: String,
+    events: Vec<EventView>,
+    time_zone: &'static str,
+}
+
+/// The session's page, for its requester, administrators and auditors; anyone else gets
+/// not found.
+pub async fn show(State(state): State<AppState>, chrome: Chrome, user: CurrentUser, Path(id): Path<Uuid>) -> AppResult<DetailsPage> {
+    let s = db::sessions::details(&state.db, id).await?.ok_or(AppError::NotFound)?;
+    if s.requester_id != user.id && !matches!(user.role, Role::Admin | Role::Auditor) {
+        return Err(AppError::NotFound);
+    }
+    let tz = user.time_zone;
+    let events = db::sessions::events(&state.db, id)
+        .await?
+        .into_iter()
+        .map(|e: Event| EventView {
+            at: format_local(tz.local(e.at)),
+            actor: e.actor_name,
+            from: e.from_status.map_or("", |s| s.label()),
+            to: e.to_status.map_or("", |s| s.label()),
+            comment: e.comment,
+        })
+        .collect();
+    Ok(DetailsPage {
+        chrome: chrome.at("dashboard"),
+        requested: format_local(tz.local(s.created_at)),
+        start: format_local(tz.local(s.requested_start)),
+        end: format_local(tz.local(s.ends_at)),
+        s,
+        events,
+        time_zone: tz.name(),
+    })
+}

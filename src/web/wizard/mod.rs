@@ -1,0 +1,111 @@
+//! The Activity Request wizard (Create Session): five pages, each with Back, Next and
+//! Cancel. The draft lives in the server-side session; nothing touches the sessions tables
+//! before Finish.
+
+pub mod finish;
+pub mod notes;
+pub mod request_type;
+pub mod resources;
+pub mod review;
+pub mod scheduling;
+
+use axum::Router;
+use axum::response::Redirect;
+use axum::routing::{get, post};
+use tower_sessions::Session;
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::auth::session::{self, FlashKind};
+use crate::db::catalog::{self, Grant};
+use crate::domain::wizard::{Draft, Step};
+use crate::error::AppResult;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/wizard", get(start))
+        .route("/wizard/request-type", get(request_type::show).post(request_type::submit))
+        .route("/wizard/resources", get(resources::show).post(resources::submit))
+        .route("/wizard/notes", get(notes::show).post(notes::submit))
+        .route("/wizard/scheduling", get(scheduling::show).post(scheduling::submit))
+        .route("/wizard/review", get(review::show))
+        .route("/wizard/finish", post(finish::submit))
+}
+
+/// One entry of the step list at the top of every page.
+pub struct StepView {
+    pub title: &'static str,
+    pub path: &'static str,
+    pub current: bool,
+    pub done: bool,
+    /// Reachable now (done, current, or the first unfinished one).
+    pub link: bool,
+}
+
+/// The step list for `current`.
+pub fn steps(draft: &Draft, current: Step) -> Vec<StepView> {
+    let first_open = draft.first_incomplete();
+    Step::ALL
+        .into_iter()
+        .map(|s| StepView {
+            title: s.title(),
+            path: s.path(),
+            current: s == current,
+            done: s < first_open && s != current,
+            link: s <= first_open && s != current,
+        })
+        .collect()
+}
+
+/// Create Session: continues the draft under way, or starts one.
+pub async fn start(session: Session) -> AppResult<Redirect> {
+    let draft = load(&session).await?;
+    Ok(Redirect::to(draft.first_incomplete().path()))
+}
+
+/// The draft under way, or a new one (stored).
+pub async fn load(session: &Session) -> AppResult<Draft> {
+    match session::draft(session).await? {
+        Some(d) => Ok(d),
+        None => {
+            let d = Draft::new();
+            session::save_draft(session, &d).await?;
+            Ok(d)
+        }
+    }
+}
+
+/// Where a page request must go instead, when an earlier page is unfinished.
+pub fn guard(draft: &Draft, step: Step) -> Option<Redirect> {
+    let allowed = draft.allowed(step);
+    (allowed != step).then(|| Redirect::to(allowed.path()))
+}
+
+/// The grant behind the draft's activity and policy, if it still holds.
+pub async fn draft_grant(state: &AppState, user: &CurrentUser, draft: &Draft) -> AppResult<Option<Grant>> {
+    match (draft.activity_id, draft.policy_id) {
+        (Some(a), Some(p)) => Ok(catalog::grant(&state.db, user.id, a, p).await?),
+        _ => Ok(None),
+    }
+}
+
+/// When the draft's grant is gone (a policy changed mid-wizard), back to the first page.
+pub async fn grant_lost(session: &Session, draft: &mut Draft) -> AppResult<Redirect> {
+    draft.activity_id = None;
+    draft.policy_id = None;
+    session::save_draft(session, draft).await?;
+    session::flash(
+        session,
+        FlashKind::Error,
+        "The access policy no longer grants your chosen activity. Select Activity again.",
+    )
+    .await?;
+    Ok(Redirect::to(Step::RequestType.path()))
+}
+
+/// Cancel: discards the draft.
+pub async fn cancel(session: &Session) -> AppResult<Redirect> {
+    session::clear_draft(session).await?;
+    session::flash(session, FlashKind::Info, "Activity Request canceled. Nothing was created.").await?;
+    Ok(Redirect::to("/dashboard"))
+}

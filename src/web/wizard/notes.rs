@@ -1,0 +1,116 @@
+//! Page 3, Notes: Notes and Ticket Number, required and checked as the profile says.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use tower_sessions::Session;
+
+use super::{StepView, cancel, draft_grant, grant_lost, guard, load, steps};
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::auth::session;
+use crate::db::catalog::Grant;
+use crate::domain::wizard::{self, Draft, MAX_NOTES, MAX_TICKET, NotesErrors, NotesRules, Step};
+use crate::error::AppResult;
+use crate::web::chrome::Chrome;
+use crate::web::form::MultiForm;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "wizard/notes.html")]
+pub struct NotesPage {
+    chrome: Chrome,
+    steps: Vec<StepView>,
+    notes: String,
+    ticket: String,
+    notes_required: bool,
+    ticket_required: bool,
+    ticket_pattern: Option<String>,
+    max_notes: usize,
+    max_ticket: usize,
+    errors: NotesErrors,
+}
+
+/// The Notes rules of a grant's profile.
+pub fn rules(grant: &Grant) -> NotesRules {
+    NotesRules {
+        notes_required: grant.profile.notes_required,
+        ticket_required: grant.profile.ticket_required,
+        ticket_pattern: grant.profile.ticket_pattern.clone(),
+    }
+}
+
+fn page(chrome: Chrome, draft: &Draft, grant: &Grant, notes: String, ticket: String, errors: NotesErrors) -> NotesPage {
+    NotesPage {
+        chrome: chrome.at("dashboard"),
+        steps: steps(draft, Step::Notes),
+        notes,
+        ticket,
+        notes_required: grant.profile.notes_required,
+        ticket_required: grant.profile.ticket_required,
+        ticket_pattern: grant.profile.ticket_pattern.clone(),
+        max_notes: MAX_NOTES,
+        max_ticket: MAX_TICKET,
+        errors,
+    }
+}
+
+pub async fn show(State(state): State<AppState>, chrome: Chrome, user: CurrentUser, session: Session) -> AppResult<Response> {
+    let mut draft = load(&session).await?;
+    if let Some(r) = guard(&draft, Step::Notes) {
+        return Ok(r.into_response());
+    }
+    let Some(grant) = draft_grant(&state, &user, &draft).await? else {
+        return Ok(grant_lost(&session, &mut draft).await?.into_response());
+    };
+    let (notes, ticket) = (draft.notes.clone(), draft.ticket.clone());
+    Ok(page(chrome, &draft, &grant, notes, ticket, NotesErrors::default()).into_response())
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    MultiForm(form): MultiForm,
+) -> AppResult<Response> {
+    let go = form.text("go");
+    if go == "cancel" {
+        return Ok(cancel(&session).await?.into_response());
+    }
+    let mut draft = load(&session).await?;
+    if let Some(r) = guard(&draft, Step::Notes) {
+        return Ok(r.into_response());
+    }
+    let Some(grant) = draft_grant(&state, &user, &draft).await? else {
+        return Ok(grant_lost(&session, &mut draft).await?.into_response());
+    };
+    // Bounded before anything is stored in the session.
+    let notes: String = form.text("notes").chars().take(MAX_NOTES + 1).collect();
+    let ticket: String = form.text("ticket").chars().take(MAX_TICKET + 1).collect();
+    let checked = wizard::check_notes(&notes, &ticket, &rules(&grant));
+    if go == "back" {
+        // Back keeps what was typed, valid or not.
+        draft.notes_done = checked.is_ok();
+        draft.notes = notes;
+        draft.ticket = ticket;
+        session::save_draft(&session, &draft).await?;
+        return Ok(Redirect::to(Step::Resources.path()).into_response());
+    }
+    match checked {
+        Ok((notes, ticket)) => {
+            draft.notes = notes;
+            draft.ticket = ticket;
+            draft.notes_done = true;
+            session::save_draft(&session, &draft).await?;
+            Ok(Redirect::to(Step::Scheduling.path()).into_response())
+        }
+        Err(errors) => {
+            draft.notes_done = false;
+            session::save_draft(&session, &draft).await?;
+            let p = page(chrome, &draft, &grant, notes, ticket, errors);
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, p).into_response())
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Page 1, Request Type: Select Activity from what the user's policies grant, and the policy
+//! when several grant it.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use super::{StepView, cancel, load, steps};
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::auth::session::{self, FlashKind};
+use crate::db::catalog::{self, GrantedActivity};
+use crate::domain::wizard::{Draft, Step};
+use crate::error::AppResult;
+use crate::web::chrome::Chrome;
+use crate::web::form::MultiForm;
+
+/// One choice in the list: an activity through one policy.
+pub struct Choice {
+    pub value: String,
+    pub activity: GrantedActivity,
+    /// Several policies grant this activity: the policy is named in the choice.
+    pub show_policy: bool,
+    pub checked: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "wizard/request_type.html")]
+pub struct RequestTypePage {
+    chrome: Chrome,
+    steps: Vec<StepView>,
+    search: String,
+    choices: Vec<Choice>,
+    total: usize,
+    error: Option<&'static str>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+fn choice_value(a: &GrantedActivity) -> String {
+    format!("{}:{}", a.activity_id, a.policy_id)
+}
+
+async fn page(
+    state: &AppState,
+    chrome: Chrome,
+    user: &CurrentUser,
+    draft: &Draft,
+    search: &str,
+    selected: Option<String>,
+    error: Option<&'static str>,
+) -> AppResult<RequestTypePage> {
+    let granted = catalog::granted_activities(&state.db, user.id).await?;
+    let total = granted.len();
+    let selected = selected.or_else(|| match (draft.activity_id, draft.policy_id) {
+        (Some(a), Some(p)) => Some(format!("{a}:{p}")),
+        _ => None,
+    });
+    let needle = search.to_lowercase();
+    let choices = granted
+        .iter()
+        .filter(|a| {
+            needle.is_empty()
+                || a.name.to_lowercase().contains(&needle)
+                || a.platform.to_lowercase().contains(&needle)
+                || a.description.to_lowercase().contains(&needle)
+        })
+        .map(|a| Choice {
+            value: choice_value(a),
+            show_policy: granted.iter().filter(|b| b.activity_id == a.activity_id).count() > 1,
+            checked: selected.as_deref() == Some(&choice_value(a)),
+            activity: a.clone(),
+        })
+        .collect();
+    Ok(RequestTypePage {
+        chrome: chrome.at("dashboard"),
+        steps: steps(draft, Step::RequestType),
+        search: search.to_owned(),
+        choices,
+        total,
+        error,
+    })
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    Query(q): Query<SearchQuery>,
+) -> AppResult<RequestTypePage> {
+    let draft = load(&session).await?;
+    let search: String = q.q.trim().chars().take(100).collect();
+    page(&state, chrome, &user, &draft, &search, None, None).await
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    MultiForm(form): MultiForm,
+) -> AppResult<Response> {
+    let go = form.text("go");
+    if go == "cancel" {
+        return Ok(cancel(&session).await?.into_response());
+    }
+    let mut draft = load(&session).await?;
+    let search: String = form.text("q").trim().chars().take(100).collect();
+    if go == "search" {
+        let target = format!("{}?{}", Step::RequestType.path(), serde_urlencoded::to_string([("q", &search)]).unwrap_or_default());
+        return Ok(Redirect::to(&target).into_response());
+    }
+    let chosen = form.first("activity").and_then(|v| {
+        let (a, p) = v.split_once(':')?;
+        Some((Uuid::parse_str(a).ok()?, Uuid::parse_str(p).ok()?))
+    });
+    let Some((activity, policy)) = chosen else {
+        let page = page(&state, chrome, &user, &draft, &search, None, Some("Select an activity.")).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    };
+    // A hand-made POST may name anything: only what a policy grants is accepted.
+    if catalog::grant(&state.db, user.id, activity, policy).await?.is_none() {
+        let page = page(&state, chrome, &user, &draft, &search, None, Some("That activity is not available to you. Select one from the list.")).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
+    if draft.policy_id != Some(policy) || draft.activity_id != Some(activity) {
+        let still = catalog::granted_subset(&state.db, policy, &draft.resource_ids).await?;
+        let ids: Vec<Uuid> = still.iter().map(|r| r.id).collect();
+        let dropped = draft.retain_resources(&ids);
+        if dropped > 0 {
+            let noun = if dropped == 1 { "resource was" } else { "resources were" };
+            session::flash(
+                &session,
+                FlashKind::Info,
+                format!("{dropped} selected {noun} removed: not available for the new choice."),
+            )
+            .await?;
+        }
+        draft.activity_id = Some(activity);
+        draft.policy_id = Some(policy);
+    }
+    session::save_draft(&session, &draft).await?;
+    let target = if go == "back" { "/dashboard" } else { Step::Resources.path() };
+    Ok(Redirect::to(target).into_response())
+}

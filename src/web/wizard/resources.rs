@@ -1,0 +1,207 @@
+//! Page 2, Resource Selection: the resources the chosen policy grants, with search and
+//! paging; ticks survive both; View Selections lists what is ticked.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use super::{StepView, cancel, draft_grant, grant_lost, guard, load, steps};
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::auth::session;
+use crate::db::catalog::{self, Grant, Resource};
+use crate::domain::wizard::{Draft, MAX_RESOURCES, Step};
+use crate::error::AppResult;
+use crate::web::chrome::Chrome;
+use crate::web::form::{Fields, MultiForm};
+
+/// Resources per page.
+pub const PAGE_SIZE: i64 = 25;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "wizard/resources.html")]
+pub struct ResourcesPage {
+    chrome: Chrome,
+    steps: Vec<StepView>,
+    activity: String,
+    policy: String,
+    search: String,
+    rows: Vec<(Resource, bool)>,
+    selections: Option<Vec<Resource>>,
+    ticked: usize,
+    page: i64,
+    pages: i64,
+    total: i64,
+    max: usize,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ResourcesQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: Option<i64>,
+    #[serde(default)]
+    view: String,
+}
+
+fn target(search: &str, page: i64, selections: bool) -> String {
+    let mut q: Vec<(&str, String)> = Vec::new();
+    if !search.is_empty() {
+        q.push(("q", search.to_owned()));
+    }
+    if page > 1 {
+        q.push(("page", page.to_string()));
+    }
+    if selections {
+        q.push(("view", "selections".into()));
+    }
+    let qs = serde_urlencoded::to_string(&q).unwrap_or_default();
+    if qs.is_empty() { Step::Resources.path().to_owned() } else { format!("{}?{qs}", Step::Resources.path()) }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn page(
+    state: &AppState,
+    chrome: Chrome,
+    draft: &Draft,
+    grant: &Grant,
+    search: &str,
+    page: i64,
+    selections: bool,
+    error: Option<String>,
+) -> AppResult<ResourcesPage> {
+    let (found, total) = catalog::granted_resources(&state.db, grant.policy_id, search, PAGE_SIZE, (page - 1) * PAGE_SIZE).await?;
+    let rows = found
+        .into_iter()
+        .map(|r| {
+            let ticked = draft.resource_ids.contains(&r.id);
+            (r, ticked)
+        })
+        .collect();
+    let selections = if selections {
+        Some(catalog::granted_subset(&state.db, grant.policy_id, &draft.resource_ids).await?)
+    } else {
+        None
+    };
+    Ok(ResourcesPage {
+        chrome: chrome.at("dashboard"),
+        steps: steps(draft, Step::Resources),
+        activity: grant.activity_name.clone(),
+        policy: grant.policy_name.clone(),
+        search: search.to_owned(),
+        rows,
+        selections,
+        ticked: draft.resource_ids.len(),
+        page,
+        pages: ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1),
+        total,
+        max: MAX_RESOURCES,
+        error,
+    })
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    Query(q): Query<ResourcesQuery>,
+) -> AppResult<Response> {
+    let mut draft = load(&session).await?;
+    if let Some(r) = guard(&draft, Step::Resources) {
+        return Ok(r.into_response());
+    }
+    let Some(grant) = draft_grant(&state, &user, &draft).await? else {
+        return Ok(grant_lost(&session, &mut draft).await?.into_response());
+    };
+    let search: String = q.q.trim().chars().take(100).collect();
+    let p = page(&state, chrome, &draft, &grant, &search, q.page.unwrap_or(1).clamp(1, 100_000), q.view == "selections", None).await?;
+    Ok(p.into_response())
+}
+
+/// Applies the ticks of the page just shown: its rows are replaced by what is ticked now.
+/// Refuses ids the policy does not grant and more than the maximum.
+async fn merge_ticks(state: &AppState, grant: &Grant, draft: &Draft, form: &Fields) -> AppResult<Result<Vec<Uuid>, String>> {
+    let shown: Vec<Uuid> = form.all("shown").filter_map(|s| Uuid::parse_str(s).ok()).collect();
+    let picked: Vec<Uuid> = form.all("pick").filter_map(|s| Uuid::parse_str(s).ok()).collect();
+    if form.all("pick").count() != picked.len() || picked.iter().any(|p| !shown.contains(p)) {
+        return Ok(Err("The selection could not be read. Tick the resources again.".into()));
+    }
+    let mut ids: Vec<Uuid> = draft.resource_ids.iter().copied().filter(|id| !shown.contains(id)).collect();
+    for p in picked {
+        if !ids.contains(&p) {
+            ids.push(p);
+        }
+    }
+    if ids.len() > MAX_RESOURCES {
+        return Ok(Err(format!("You can select at most {MAX_RESOURCES} resources; {} are ticked.", ids.len())));
+    }
+    let granted = catalog::granted_subset(&state.db, grant.policy_id, &ids).await?;
+    if granted.len() != ids.len() {
+        return Ok(Err("A selected resource is not available to you under this policy.".into()));
+    }
+    Ok(Ok(ids))
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    MultiForm(form): MultiForm,
+) -> AppResult<Response> {
+    let go = form.text("go").to_owned();
+    if go == "cancel" {
+        return Ok(cancel(&session).await?.into_response());
+    }
+    let mut draft = load(&session).await?;
+    if let Some(r) = guard(&draft, Step::Resources) {
+        return Ok(r.into_response());
+    }
+    let Some(grant) = draft_grant(&state, &user, &draft).await? else {
+        return Ok(grant_lost(&session, &mut draft).await?.into_response());
+    };
+    let search: String = form.text("q").trim().chars().take(100).collect();
+    let current: i64 = form.text("page").parse().unwrap_or(1);
+    let selections = form.text("view") == "selections";
+
+    if let Some(id) = go.strip_prefix("remove:") {
+        if let Ok(id) = Uuid::parse_str(id) {
+            draft.resource_ids.retain(|r| *r != id);
+            session::save_draft(&session, &draft).await?;
+        }
+        return Ok(Redirect::to(&target(&search, current, true)).into_response());
+    }
+    if !selections {
+        match merge_ticks(&state, &grant, &draft, &form).await? {
+            Ok(ids) => draft.resource_ids = ids,
+            Err(message) => {
+                let p = page(&state, chrome, &draft, &grant, &search, current.max(1), false, Some(message)).await?;
+                return Ok((StatusCode::UNPROCESSABLE_ENTITY, p).into_response());
+            }
+        }
+    }
+    session::save_draft(&session, &draft).await?;
+    let to = match go.as_str() {
+        "back" => Step::RequestType.path().to_owned(),
+        "search" => target(&search, 1, false),
+        "selections" => target(&search, current, true),
+        "all" => target(&search, current, false),
+        g if g.starts_with("page:") => target(&search, g[5..].parse().unwrap_or(1), false),
+        _ => {
+            if draft.resource_ids.is_empty() {
+                let p = page(&state, chrome, &draft, &grant, &search, current.max(1), selections, Some("Select at least one resource.".into())).await?;
+                return Ok((StatusCode::UNPROCESSABLE_ENTITY, p).into_response());
+            }
+            Step::Notes.path().to_owned()
+        }
+    };
+    Ok(Redirect::to(&to).into_response())
+}

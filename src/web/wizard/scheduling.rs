@@ -1,0 +1,144 @@
+//! Page 4, Scheduling: Now, or a date and time in the user's time zone; the window shown.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use time::OffsetDateTime;
+use tower_sessions::Session;
+
+use super::{StepView, cancel, draft_grant, grant_lost, guard, load, steps};
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::auth::session;
+use crate::db::catalog::Grant;
+use crate::domain::tz::TimeZone;
+use crate::domain::wizard::{self, Draft, Schedule, ScheduleError, ScheduleRules, Step, format_local};
+use crate::error::AppResult;
+use crate::web::chrome::Chrome;
+use crate::web::form::MultiForm;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "wizard/scheduling.html")]
+pub struct SchedulingPage {
+    chrome: Chrome,
+    steps: Vec<StepView>,
+    later: bool,
+    date: String,
+    time: String,
+    time_zone: &'static str,
+    max_duration_minutes: i32,
+    horizon_days: i32,
+    /// "start – end" of the chosen window, or of one starting now.
+    window: String,
+    date_error: Option<String>,
+    time_error: Option<String>,
+    when_error: Option<String>,
+}
+
+/// The Scheduling rules of a grant's profile.
+pub fn rules(grant: &Grant) -> ScheduleRules {
+    ScheduleRules {
+        horizon_days: grant.profile.schedule_horizon_days,
+        max_duration_minutes: grant.profile.max_duration_minutes,
+    }
+}
+
+/// "YYYY-MM-DD HH:MM – YYYY-MM-DD HH:MM" in `tz`.
+pub fn describe(window: &wizard::Window, tz: TimeZone) -> String {
+    format!("{} – {} ({})", format_local(tz.local(window.start)), format_local(tz.local(window.end)), tz.name())
+}
+
+fn page(chrome: Chrome, user: &CurrentUser, draft: &Draft, grant: &Grant, input: &Schedule, error: Option<ScheduleError>) -> SchedulingPage {
+    let tz = user.time_zone;
+    let now = OffsetDateTime::now_utc();
+    let window = wizard::check_schedule(input, tz, now, rules(grant))
+        .or_else(|_| wizard::check_schedule(&Schedule::Now, tz, now, rules(grant)))
+        .map(|w| describe(&w, tz))
+        .unwrap_or_default();
+    let (later, date, time) = match input {
+        Schedule::Now => (false, String::new(), String::new()),
+        Schedule::Later { date, time } => (true, date.clone(), time.clone()),
+    };
+    let (mut date_error, mut time_error, mut when_error) = (None, None, None);
+    match error {
+        Some(ScheduleError::Date(m)) => date_error = Some(m),
+        Some(ScheduleError::Time(m)) => time_error = Some(m),
+        Some(ScheduleError::When(m)) => when_error = Some(m),
+        None => {}
+    }
+    SchedulingPage {
+        chrome: chrome.at("dashboard"),
+        steps: steps(draft, Step::Scheduling),
+        later,
+        date,
+        time,
+        time_zone: tz.name(),
+        max_duration_minutes: grant.profile.max_duration_minutes,
+        horizon_days: grant.profile.schedule_horizon_days,
+        window,
+        date_error,
+        time_error,
+        when_error,
+    }
+}
+
+pub async fn show(State(state): State<AppState>, chrome: Chrome, user: CurrentUser, session: Session) -> AppResult<Response> {
+    let mut draft = load(&session).await?;
+    if let Some(r) = guard(&draft, Step::Scheduling) {
+        return Ok(r.into_response());
+    }
+    let Some(grant) = draft_grant(&state, &user, &draft).await? else {
+        return Ok(grant_lost(&session, &mut draft).await?.into_response());
+    };
+    let input = draft.schedule_input.clone().or_else(|| draft.schedule.clone()).unwrap_or(Schedule::Now);
+    Ok(page(chrome, &user, &draft, &grant, &input, None).into_response())
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    MultiForm(form): MultiForm,
+) -> AppResult<Response> {
+    let go = form.text("go");
+    if go == "cancel" {
+        return Ok(cancel(&session).await?.into_response());
+    }
+    let mut draft = load(&session).await?;
+    if let Some(r) = guard(&draft, Step::Scheduling) {
+        return Ok(r.into_response());
+    }
+    let Some(grant) = draft_grant(&state, &user, &draft).await? else {
+        return Ok(grant_lost(&session, &mut draft).await?.into_response());
+    };
+    let input = if form.text("when") == "later" {
+        Schedule::Later {
+            date: form.text("date").chars().take(10).collect(),
+            time: form.text("time").chars().take(8).collect(),
+        }
+    } else {
+        Schedule::Now
+    };
+    let checked = wizard::check_schedule(&input, user.time_zone, OffsetDateTime::now_utc(), rules(&grant));
+    draft.schedule_input = Some(input.clone());
+    if go == "back" {
+        session::save_draft(&session, &draft).await?;
+        return Ok(Redirect::to(Step::Notes.path()).into_response());
+    }
+    match checked {
+        Ok(_) => {
+            draft.schedule = Some(input);
+            session::save_draft(&session, &draft).await?;
+            Ok(Redirect::to(Step::Review.path()).into_response())
+        }
+        Err(e) => {
+            draft.schedule = None;
+            session::save_draft(&session, &draft).await?;
+            let p = page(chrome, &user, &draft, &grant, &input, Some(e));
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, p).into_response())
+        }
+    }
+}

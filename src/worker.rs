@@ -1,0 +1,122 @@
+//! The clock and the built-in provisioner: timed transitions, run every few seconds inside
+//! each server. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several instances against
+//! one database never make the same transition twice.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::crypto::SecretBox;
+use crate::db::sessions::{self, Actor, NewEvent};
+use crate::domain::provision;
+use crate::domain::status::SessionStatus;
+
+/// How often the worker looks for due sessions.
+pub const INTERVAL: Duration = Duration::from_secs(2);
+const BATCH: i64 = 200;
+
+/// Runs until `stop` changes.
+pub async fn run(pool: PgPool, secrets: SecretBox, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                if let Err(e) = tick(&pool, &secrets).await {
+                    if crate::error::is_unavailable(&e) {
+                        tracing::warn!(error = %e, "worker: database unavailable");
+                    } else {
+                        tracing::error!(error = %e, "worker tick failed");
+                    }
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    tracing::info!("worker stopped");
+}
+
+/// One pass: start what is due, provision, end what is over, expire what waited too long.
+pub async fn tick(pool: &PgPool, secrets: &SecretBox) -> Result<(), sqlx::Error> {
+    timed(pool, sessions::DUE_START, SessionStatus::Provisioning, "started", "The scheduled start time came.").await?;
+    provision(pool, secrets, None).await?;
+    timed(pool, sessions::DUE_END, SessionStatus::Completed, "window_ended", "The session window ended.").await?;
+    timed(
+        pool,
+        sessions::DUE_EXPIRY,
+        SessionStatus::Expired,
+        "expired",
+        "No decision came in time.",
+    )
+    .await?;
+    Ok(())
+}
+
+async fn timed(
+    pool: &PgPool,
+    condition: &'static str,
+    to: SessionStatus,
+    kind: &'static str,
+    comment: &str,
+) -> Result<usize, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let due = sessions::claim_due(&mut tx, condition, BATCH).await?;
+    let mut moved = 0;
+    for (id, from) in &due {
+        let event = NewEvent {
+            session: *id,
+            actor: Actor::System,
+            kind,
+            from: None,
+            to: None,
+            comment,
+            client: None,
+        };
+        if sessions::change_status(&mut tx, *from, to, event).await? {
+            moved += 1;
+        }
+    }
+    tx.commit().await?;
+    if moved > 0 {
+        tracing::info!(kind, moved, "timed transitions");
+    }
+    Ok(moved)
+}
+
+/// Prepares the login accounts of sessions in Provisioning (only those in `only`, if given):
+/// Available with the account and its sealed password, or Failed with the reason.
+pub async fn provision(pool: &PgPool, secrets: &SecretBox, only: Option<&[Uuid]>) -> Result<usize, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let claimed = sessions::claim_provisioning(&mut tx, only, BATCH).await?;
+    for s in &claimed {
+        match provision::prepare(
+            s.login_mode,
+            s.login_template.as_deref(),
+            &s.requester_username,
+            s.id,
+            &s.resource_name,
+        ) {
+            Ok(account) => {
+                let sealed = account.password.as_deref().map(|p| secrets.seal(s.id, p));
+                sessions::make_available(&mut tx, s.id, &account.name, sealed.as_deref()).await?;
+            }
+            Err(e) => {
+                let reason = format!("Provisioning failed: {e}.");
+                let event = NewEvent {
+                    session: s.id,
+                    actor: Actor::System,
+                    kind: "provisioning_failed",
+                    from: None,
+                    to: None,
+                    comment: &reason,
+                    client: None,
+                };
+                sessions::change_status(&mut tx, SessionStatus::Provisioning, SessionStatus::Failed, event).await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(claimed.len())
+}

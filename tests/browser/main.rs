@@ -1,0 +1,13 @@
+//! Browser tests: the application driven through a real headless Chromium over WebDriver.
+//!
+//! Needs Chromium and its driver (`apt-get install chromium chromium-driver`); see `harness`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(dead_code)]
+#[path = "../app/support.rs"]
+mod support;
+
+mod harness;
+
+mod login;
+mod tmp_probe;
