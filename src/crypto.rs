@@ -54,7 +54,8 @@ impl SecretBox {
         let shown = path.display().to_string();
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let bytes = decode_hex(text.trim()).ok_or_else(|| KeyError::Format(shown.clone()))?;
+                let bytes =
+                    decode_hex(text.trim()).ok_or_else(|| KeyError::Format(shown.clone()))?;
                 let key: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Format(shown))?;
                 Ok(Self {
                     cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)),
@@ -79,12 +80,18 @@ impl SecretBox {
                     })?;
                 let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
                 file.write_all(format!("{hex}\n").as_bytes())
-                    .map_err(|source| KeyError::Create { path: shown, source })?;
+                    .map_err(|source| KeyError::Create {
+                        path: shown,
+                        source,
+                    })?;
                 Ok(Self {
                     cipher: Aes256Gcm::new(&key),
                 })
             }
-            Err(source) => Err(KeyError::Read { path: shown, source }),
+            Err(source) => Err(KeyError::Read {
+                path: shown,
+                source,
+            }),
         }
     }
 
@@ -124,7 +131,7 @@ impl SecretBox {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -161,6 +168,9 @@ mod tests {
         let second = SecretBox::load_or_create(&path).unwrap();
         assert_eq!(second.open(id, &sealed).unwrap(), "x");
         std::fs::write(&path, "not hex").unwrap();
-        assert!(matches!(SecretBox::load_or_create(&path), Err(KeyError::Format(_))));
+        assert!(matches!(
+            SecretBox::load_or_create(&path),
+            Err(KeyError::Format(_))
+        ));
     }
 }

@@ -40,9 +40,23 @@ pub async fn run(pool: PgPool, secrets: SecretBox, mut stop: watch::Receiver<boo
 
 /// One pass: start what is due, provision, end what is over, expire what waited too long.
 pub async fn tick(pool: &PgPool, secrets: &SecretBox) -> Result<(), sqlx::Error> {
-    timed(pool, sessions::DUE_START, SessionStatus::Provisioning, "started", "The scheduled start time came.").await?;
+    timed(
+        pool,
+        sessions::DUE_START,
+        SessionStatus::Provisioning,
+        "started",
+        "The scheduled start time came.",
+    )
+    .await?;
     provision(pool, secrets, None).await?;
-    timed(pool, sessions::DUE_END, SessionStatus::Completed, "window_ended", "The session window ended.").await?;
+    timed(
+        pool,
+        sessions::DUE_END,
+        SessionStatus::Completed,
+        "window_ended",
+        "The session window ended.",
+    )
+    .await?;
     timed(
         pool,
         sessions::DUE_EXPIRY,
@@ -87,7 +101,11 @@ async fn timed(
 
 /// Prepares the login accounts of sessions in Provisioning (only those in `only`, if given):
 /// Available with the account and its sealed password, or Failed with the reason.
-pub async fn provision(pool: &PgPool, secrets: &SecretBox, only: Option<&[Uuid]>) -> Result<usize, sqlx::Error> {
+pub async fn provision(
+    pool: &PgPool,
+    secrets: &SecretBox,
+    only: Option<&[Uuid]>,
+) -> Result<usize, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let claimed = sessions::claim_provisioning(&mut tx, only, BATCH).await?;
     for s in &claimed {
@@ -113,7 +131,13 @@ pub async fn provision(pool: &PgPool, secrets: &SecretBox, only: Option<&[Uuid]>
                     comment: &reason,
                     client: None,
                 };
-                sessions::change_status(&mut tx, SessionStatus::Provisioning, SessionStatus::Failed, event).await?;
+                sessions::change_status(
+                    &mut tx,
+                    SessionStatus::Provisioning,
+                    SessionStatus::Failed,
+                    event,
+                )
+                .await?;
             }
         }
     }

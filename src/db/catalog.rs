@@ -31,7 +31,10 @@ pub struct GrantedActivity {
 }
 
 /// Every (activity, policy) pair granted to the user, by activity name then policy name.
-pub async fn granted_activities(db: impl PgExecutor<'_>, user: Uuid) -> Result<Vec<GrantedActivity>, sqlx::Error> {
+pub async fn granted_activities(
+    db: impl PgExecutor<'_>,
+    user: Uuid,
+) -> Result<Vec<GrantedActivity>, sqlx::Error> {
     sqlx::query_as(&format!(
         "WITH mine AS ({MY_POLICIES})
          SELECT a.id AS activity_id, a.name, a.platform, a.description, a.protocol, a.login_mode,

@@ -46,7 +46,11 @@ pub fn initial_status(approval_required: bool, start_now: bool) -> SessionStatus
 }
 
 /// A request that already exists for this draft id, as Finish reported it.
-pub async fn existing(db: &PgPool, id: Uuid, requester: Uuid) -> Result<Option<Created>, sqlx::Error> {
+pub async fn existing(
+    db: &PgPool,
+    id: Uuid,
+    requester: Uuid,
+) -> Result<Option<Created>, sqlx::Error> {
     let rows: Vec<(SessionStatus,)> = sqlx::query_as(
         "SELECT s.status FROM activity_sessions s JOIN requests r ON r.id = s.request_id
          WHERE r.id = $1 AND r.requester_id = $2 ORDER BY s.created_at",
@@ -70,7 +74,10 @@ pub async fn existing(db: &PgPool, id: Uuid, requester: Uuid) -> Result<Option<C
 /// Inserts the request and its sessions with their events. The request id is the draft's,
 /// so a second call with the same draft inserts nothing (`ON CONFLICT DO NOTHING` waits for
 /// a concurrent first call to commit, then finds its row).
-pub async fn create(tx: &mut PgConnection, r: &NewRequest<'_>) -> Result<Option<Created>, sqlx::Error> {
+pub async fn create(
+    tx: &mut PgConnection,
+    r: &NewRequest<'_>,
+) -> Result<Option<Created>, sqlx::Error> {
     let profile = &r.grant.profile;
     let tier_count: i16 = if profile.approval_required {
         sqlx::query_scalar("SELECT count(*)::int2 FROM approval_tiers WHERE profile_id = $1")
@@ -81,7 +88,9 @@ pub async fn create(tx: &mut PgConnection, r: &NewRequest<'_>) -> Result<Option<
         0
     };
     let approval = tier_count > 0;
-    let deadline = approval.then(|| OffsetDateTime::now_utc() + Duration::minutes(i64::from(profile.decision_timeout_minutes)));
+    let deadline = approval.then(|| {
+        OffsetDateTime::now_utc() + Duration::minutes(i64::from(profile.decision_timeout_minutes))
+    });
     let inserted = sqlx::query(
         "INSERT INTO requests (id, requester_id, policy_id, profile_id, activity_id, policy_name,
              profile_name, activity_name, protocol, login_mode, login_template, notes,

@@ -245,7 +245,10 @@ pub async fn change_status(
 }
 
 /// The status and owner of a session, locked for update.
-pub async fn lock_row(tx: &mut PgConnection, session: Uuid) -> Result<Option<(SessionStatus, Uuid)>, sqlx::Error> {
+pub async fn lock_row(
+    tx: &mut PgConnection,
+    session: Uuid,
+) -> Result<Option<(SessionStatus, Uuid)>, sqlx::Error> {
     sqlx::query_as("SELECT status, requester_id FROM activity_sessions WHERE id = $1 FOR UPDATE")
         .bind(session)
         .fetch_optional(&mut *tx)

@@ -37,7 +37,16 @@ pub enum ProvisionError {
 
 /// The short form of a session id used in account names.
 pub fn short_id(session: Uuid) -> String {
-    session.simple().to_string().chars().rev().take(8).collect::<String>().chars().rev().collect()
+    session
+        .simple()
+        .to_string()
+        .chars()
+        .rev()
+        .take(8)
+        .collect::<String>()
+        .chars()
+        .rev()
+        .collect()
 }
 
 /// Prepares the login account for a session.
@@ -49,12 +58,23 @@ pub fn prepare(
     resource: &str,
 ) -> Result<Account, ProvisionError> {
     let name = match mode {
-        LoginMode::Own => return Ok(Account { name: requester.to_owned(), password: None }),
+        LoginMode::Own => {
+            return Ok(Account {
+                name: requester.to_owned(),
+                password: None,
+            });
+        }
         LoginMode::Managed => template.ok_or(ProvisionError::NoTemplate)?.to_owned(),
         LoginMode::Ephemeral => {
             let resource: String = resource
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
                 .collect();
             template
                 .ok_or(ProvisionError::NoTemplate)?
@@ -87,13 +107,26 @@ mod tests {
     #[test]
     fn own_accounts_use_the_requesters_name_and_no_password() {
         let a = prepare(LoginMode::Own, None, "alice", Uuid::new_v4(), "web-01").unwrap();
-        assert_eq!(a, Account { name: "alice".into(), password: None });
+        assert_eq!(
+            a,
+            Account {
+                name: "alice".into(),
+                password: None
+            }
+        );
     }
 
     #[test]
     fn ephemeral_accounts_fill_in_the_template() {
         let id = Uuid::parse_str("0190a0b0-c0d0-7e0f-8000-0000deadbeef").unwrap();
-        let a = prepare(LoginMode::Ephemeral, Some("pc-{username}-{session}-{resource}"), "alice", id, "Web 01").unwrap();
+        let a = prepare(
+            LoginMode::Ephemeral,
+            Some("pc-{username}-{session}-{resource}"),
+            "alice",
+            id,
+            "Web 01",
+        )
+        .unwrap();
         assert_eq!(a.name, "pc-alice-deadbeef-web-01");
         assert_eq!(a.password.as_ref().map(String::len), Some(PASSWORD_LEN));
     }
@@ -109,7 +142,13 @@ mod tests {
 
     #[test]
     fn an_overlong_name_fails_provisioning() {
-        let err = prepare(LoginMode::Ephemeral, Some("{resource}{resource}"), "a", Uuid::new_v4(), &"r".repeat(40));
+        let err = prepare(
+            LoginMode::Ephemeral,
+            Some("{resource}{resource}"),
+            "a",
+            Uuid::new_v4(),
+            &"r".repeat(40),
+        );
         assert!(matches!(err, Err(ProvisionError::NameTooLong(_))));
     }
 }

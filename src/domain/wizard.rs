@@ -85,7 +85,10 @@ impl Step {
 pub enum Schedule {
     Now,
     /// A wall-clock time in the requester's time zone, as typed.
-    Later { date: String, time: String },
+    Later {
+        date: String,
+        time: String,
+    },
 }
 
 /// Everything chosen so far. Its id becomes the request's id at Finish, which is what makes
@@ -177,7 +180,11 @@ impl NotesErrors {
 }
 
 /// Checks notes and ticket number against the profile; returns them trimmed.
-pub fn check_notes(notes: &str, ticket: &str, rules: &NotesRules) -> Result<(String, String), NotesErrors> {
+pub fn check_notes(
+    notes: &str,
+    ticket: &str,
+    rules: &NotesRules,
+) -> Result<(String, String), NotesErrors> {
     let notes = notes.trim();
     let ticket = ticket.trim();
     let mut errors = NotesErrors::default();
@@ -187,7 +194,9 @@ pub fn check_notes(notes: &str, ticket: &str, rules: &NotesRules) -> Result<(Str
         errors.notes = Some("Notes are required for this activity.".into());
     }
     if ticket.chars().count() > MAX_TICKET {
-        errors.ticket = Some(format!("Ticket Number can be at most {MAX_TICKET} characters."));
+        errors.ticket = Some(format!(
+            "Ticket Number can be at most {MAX_TICKET} characters."
+        ));
     } else if ticket.chars().any(char::is_control) {
         errors.ticket = Some("Ticket Number cannot contain control characters.".into());
     } else if rules.ticket_required && ticket.is_empty() {
@@ -264,7 +273,12 @@ pub fn check_schedule(
         .ok_or_else(|| ScheduleError::Time("Enter the time as HH:MM (24-hour).".into()))?;
     let start = tz
         .instant(PrimitiveDateTime::new(date, time))
-        .map_err(|e| ScheduleError::Time(format!("{}. Choose another time.", capitalise(&e.to_string()))))?;
+        .map_err(|e| {
+            ScheduleError::Time(format!(
+                "{}. Choose another time.",
+                capitalise(&e.to_string())
+            ))
+        })?;
     if start < now - PAST_GRACE {
         return Err(ScheduleError::When(
             "The start is in the past. Choose Now or a later time.".into(),
@@ -348,15 +362,19 @@ mod tests {
     #[test]
     fn a_time_in_the_past_is_refused_but_a_minute_of_grace_is_allowed() {
         let now = datetime!(2026-06-01 10:00:30 UTC);
-        assert!(check_schedule(&later("2026-06-01", "09:59"), TimeZone::utc(), now, rules()).is_ok());
-        let err = check_schedule(&later("2026-06-01", "09:58"), TimeZone::utc(), now, rules()).unwrap_err();
+        assert!(
+            check_schedule(&later("2026-06-01", "09:59"), TimeZone::utc(), now, rules()).is_ok()
+        );
+        let err = check_schedule(&later("2026-06-01", "09:58"), TimeZone::utc(), now, rules())
+            .unwrap_err();
         assert!(matches!(err, ScheduleError::When(_)));
     }
 
     #[test]
     fn a_start_beyond_the_horizon_is_refused_with_the_limit() {
         let now = datetime!(2026-06-01 10:00 UTC);
-        let err = check_schedule(&later("2026-06-16", "10:01"), TimeZone::utc(), now, rules()).unwrap_err();
+        let err = check_schedule(&later("2026-06-16", "10:01"), TimeZone::utc(), now, rules())
+            .unwrap_err();
         assert_eq!(
             err.message(),
             "The start can be at most 14 days ahead (until 2026-06-15 10:00)."
@@ -395,11 +413,23 @@ mod tests {
             ticket_pattern: Some("^CHG[0-9]{6}$".into()),
         };
         let err = check_notes("why", "CHG12", &rules).unwrap_err();
-        assert_eq!(err.ticket.as_deref(), Some("Ticket Number must match the pattern ^CHG[0-9]{6}$."));
+        assert_eq!(
+            err.ticket.as_deref(),
+            Some("Ticket Number must match the pattern ^CHG[0-9]{6}$.")
+        );
         let err = check_notes("", "", &rules).unwrap_err();
-        assert_eq!(err.notes.as_deref(), Some("Notes are required for this activity."));
-        assert_eq!(err.ticket.as_deref(), Some("Ticket Number is required for this activity."));
-        assert_eq!(check_notes(" why ", "CHG123456", &rules), Ok(("why".into(), "CHG123456".into())));
+        assert_eq!(
+            err.notes.as_deref(),
+            Some("Notes are required for this activity.")
+        );
+        assert_eq!(
+            err.ticket.as_deref(),
+            Some("Ticket Number is required for this activity.")
+        );
+        assert_eq!(
+            check_notes(" why ", "CHG123456", &rules),
+            Ok(("why".into(), "CHG123456".into()))
+        );
     }
 
     #[test]

@@ -148,7 +148,10 @@ fn parse(user: &CurrentUser, tab: Tab, q: DashboardQuery) -> Parsed {
             return None;
         }
         match Date::parse(text, format_description!("[year]-[month]-[day]")) {
-            Ok(d) => user.time_zone.instant(PrimitiveDateTime::new(d, Time::MIDNIGHT)).ok(),
+            Ok(d) => user
+                .time_zone
+                .instant(PrimitiveDateTime::new(d, Time::MIDNIGHT))
+                .ok(),
             Err(_) => {
                 error = Some(format!("{label} must be a date as YYYY-MM-DD."));
                 None
@@ -158,7 +161,12 @@ fn parse(user: &CurrentUser, tab: Tab, q: DashboardQuery) -> Parsed {
     let from = day(&q.from, "From");
     let until = day(&q.to, "To").map(|t| t + time::Duration::days(1));
     let mut pairs: Vec<(&str, &str)> = Vec::new();
-    for (k, v) in [("q", &search), ("resource", &resource), ("from", &q.from), ("to", &q.to)] {
+    for (k, v) in [
+        ("q", &search),
+        ("resource", &resource),
+        ("from", &q.from),
+        ("to", &q.to),
+    ] {
         if !v.trim().is_empty() {
             pairs.push((k, v.trim()));
         }
@@ -189,7 +197,13 @@ fn parse(user: &CurrentUser, tab: Tab, q: DashboardQuery) -> Parsed {
     }
 }
 
-async fn render(state: &AppState, chrome: Chrome, user: &CurrentUser, tab: Tab, q: DashboardQuery) -> AppResult<TabPage> {
+async fn render(
+    state: &AppState,
+    chrome: Chrome,
+    user: &CurrentUser,
+    tab: Tab,
+    q: DashboardQuery,
+) -> AppResult<TabPage> {
     let p = parse(user, tab, q);
     let (rows, total) = if p.error.is_some() {
         (Vec::new(), 0)
@@ -197,16 +211,31 @@ async fn render(state: &AppState, chrome: Chrome, user: &CurrentUser, tab: Tab, 
         db::sessions::list(&state.db, &p.filter).await?
     };
     let (key, title, empty) = match tab {
-        Tab::Active => ("active", "Active Sessions", "No active sessions. Create Session to request access."),
-        Tab::Scheduled => ("scheduled", "Scheduled Sessions", "No scheduled sessions. Create Session and choose a later start to schedule one."),
-        Tab::Historical => ("historical", "Historical Sessions", "No past sessions match. Sessions appear here once they end."),
+        Tab::Active => (
+            "active",
+            "Active Sessions",
+            "No active sessions. Create Session to request access.",
+        ),
+        Tab::Scheduled => (
+            "scheduled",
+            "Scheduled Sessions",
+            "No scheduled sessions. Create Session and choose a later start to schedule one.",
+        ),
+        Tab::Historical => (
+            "historical",
+            "Historical Sessions",
+            "No past sessions match. Sessions appear here once they end.",
+        ),
     };
     Ok(TabPage {
         chrome: chrome.at("dashboard"),
         tab: key,
         title,
         empty,
-        rows: rows.into_iter().map(|r| RowView::from_row(r, user.time_zone)).collect(),
+        rows: rows
+            .into_iter()
+            .map(|r| RowView::from_row(r, user.time_zone))
+            .collect(),
         search: p.search,
         all: p.all,
         is_admin: user.is_admin(),
@@ -223,17 +252,32 @@ async fn render(state: &AppState, chrome: Chrome, user: &CurrentUser, tab: Tab, 
 }
 
 /// Dashboard > Active.
-pub async fn active(State(state): State<AppState>, chrome: Chrome, user: CurrentUser, Query(q): Query<DashboardQuery>) -> AppResult<TabPage> {
+pub async fn active(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    Query(q): Query<DashboardQuery>,
+) -> AppResult<TabPage> {
     render(&state, chrome, &user, Tab::Active, q).await
 }
 
 /// Dashboard > Scheduled.
-pub async fn scheduled(State(state): State<AppState>, chrome: Chrome, user: CurrentUser, Query(q): Query<DashboardQuery>) -> AppResult<TabPage> {
+pub async fn scheduled(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    Query(q): Query<DashboardQuery>,
+) -> AppResult<TabPage> {
     render(&state, chrome, &user, Tab::Scheduled, q).await
 }
 
 /// Dashboard > Historical.
-pub async fn historical(State(state): State<AppState>, chrome: Chrome, user: CurrentUser, Query(q): Query<DashboardQuery>) -> AppResult<TabPage> {
+pub async fn historical(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    Query(q): Query<DashboardQuery>,
+) -> AppResult<TabPage> {
     render(&state, chrome, &user, Tab::Historical, q).await
 }
 
@@ -241,7 +285,11 @@ pub async fn historical(State(state): State<AppState>, chrome: Chrome, user: Cur
 const EXPORT_LIMIT: i64 = 100_000;
 
 /// Export as CSV: the Historical rows matching the filters.
-pub async fn export_csv(State(state): State<AppState>, user: CurrentUser, Query(q): Query<DashboardQuery>) -> AppResult<Response> {
+pub async fn export_csv(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<DashboardQuery>,
+) -> AppResult<Response> {
     let mut p = parse(&user, Tab::Historical, q);
     if let Some(e) = p.error {
         return Err(AppError::Validation(e));
@@ -250,18 +298,44 @@ pub async fn export_csv(State(state): State<AppState>, user: CurrentUser, Query(
     p.filter.offset = 0;
     let (rows, _) = db::sessions::list(&state.db, &p.filter).await?;
     let mut out = csv::Writer::from_writer(Vec::new());
-    let header = ["Status", "Requested", "Requested By", "Resource", "Login Account", "Activity", "Start", "End", "Notes", "Ticket Number"];
+    let header = [
+        "Status",
+        "Requested",
+        "Requested By",
+        "Resource",
+        "Login Account",
+        "Activity",
+        "Start",
+        "End",
+        "Notes",
+        "Ticket Number",
+    ];
     out.write_record(header).map_err(AppError::internal)?;
     for row in rows {
         let v = RowView::from_row(row, user.time_zone);
-        let record = [v.status.label(), &v.requested, &v.requester, &v.resource, &v.login_account, &v.activity, &v.start, &v.end, &v.notes, &v.ticket];
-        out.write_record(record.iter().map(|c| defuse_formula(c))).map_err(AppError::internal)?;
+        let record = [
+            v.status.label(),
+            &v.requested,
+            &v.requester,
+            &v.resource,
+            &v.login_account,
+            &v.activity,
+            &v.start,
+            &v.end,
+            &v.notes,
+            &v.ticket,
+        ];
+        out.write_record(record.iter().map(|c| defuse_formula(c)))
+            .map_err(AppError::internal)?;
     }
     let body = out.into_inner().map_err(AppError::internal)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"portcullis-historical-sessions.csv\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"portcullis-historical-sessions.csv\"",
+            ),
         ],
         body,
     )
@@ -287,10 +361,22 @@ pub async fn end_sessions(
     ClientAddr(client): ClientAddr,
     MultiForm(form): MultiForm,
 ) -> AppResult<Redirect> {
-    let back = form.first("back").filter(|b| crate::auth::guard::is_safe_next(b)).unwrap_or("/dashboard").to_owned();
-    let ids: Vec<Uuid> = form.all("id").filter_map(|s| Uuid::parse_str(s).ok()).collect();
+    let back = form
+        .first("back")
+        .filter(|b| crate::auth::guard::is_safe_next(b))
+        .unwrap_or("/dashboard")
+        .to_owned();
+    let ids: Vec<Uuid> = form
+        .all("id")
+        .filter_map(|s| Uuid::parse_str(s).ok())
+        .collect();
     if ids.is_empty() {
-        session::flash(&session, FlashKind::Error, "Tick the sessions to end first.").await?;
+        session::flash(
+            &session,
+            FlashKind::Error,
+            "Tick the sessions to end first.",
+        )
+        .await?;
         return Ok(Redirect::to(&back));
     }
     let mut ended = 0;
@@ -304,7 +390,7 @@ pub async fn end_sessions(
         if !own && !user.is_admin() {
             continue; // not yours: as if it did not exist
         }
-        let transition = match (own, status.has_begun()) {
+        let transition = match (own, status.has_begun() || status.is_final()) {
             (false, _) => Transition::AdminCancel,
             (true, false) => Transition::Withdraw,
             (true, true) => Transition::Complete,
@@ -318,7 +404,10 @@ pub async fn end_sessions(
                 };
                 let event = NewEvent {
                     session: *id,
-                    actor: Actor::User { id: user.id, name: &user.display_name },
+                    actor: Actor::User {
+                        id: user.id,
+                        name: &user.display_name,
+                    },
                     kind: "ended",
                     from: None,
                     to: None,
@@ -335,7 +424,12 @@ pub async fn end_sessions(
     }
     if ended > 0 {
         let noun = if ended == 1 { "session" } else { "sessions" };
-        session::flash(&session, FlashKind::Success, format!("Ended {ended} {noun}.")).await?;
+        session::flash(
+            &session,
+            FlashKind::Success,
+            format!("Ended {ended} {noun}."),
+        )
+        .await?;
     }
     for message in refused {
         session::flash(&session, FlashKind::Error, format!("{message}.")).await?;
@@ -345,7 +439,9 @@ pub async fn end_sessions(
 
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// View Logs on the ticked row: opens that (the first ticked) session's details.
@@ -354,7 +450,12 @@ pub async fn view_logs(session: Session, RawQuery(query): RawQuery) -> AppResult
     match fields.first("id").and_then(|s| Uuid::parse_str(s).ok()) {
         Some(id) => Ok(Redirect::to(&format!("/sessions/{id}"))),
         None => {
-            session::flash(&session, FlashKind::Error, "Tick a session to view its logs.").await?;
+            session::flash(
+                &session,
+                FlashKind::Error,
+                "Tick a session to view its logs.",
+            )
+            .await?;
             Ok(Redirect::to("/dashboard"))
         }
     }

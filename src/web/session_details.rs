@@ -37,8 +37,15 @@ pub struct DetailsPage {
 
 /// The session's page, for its requester, administrators and auditors; anyone else gets
 /// not found.
-pub async fn show(State(state): State<AppState>, chrome: Chrome, user: CurrentUser, Path(id): Path<Uuid>) -> AppResult<DetailsPage> {
-    let s = db::sessions::details(&state.db, id).await?.ok_or(AppError::NotFound)?;
+pub async fn show(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> AppResult<DetailsPage> {
+    let s = db::sessions::details(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if s.requester_id != user.id && !matches!(user.role, Role::Admin | Role::Auditor) {
         return Err(AppError::NotFound);
     }

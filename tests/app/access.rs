@@ -24,7 +24,11 @@ async fn anonymous_users_are_sent_to_sign_in_from_every_protected_route() {
             Access::Public => assert_ne!(page.status, StatusCode::SEE_OTHER, "{method} {p}"),
             Access::User | Access::Admin => {
                 assert_eq!(page.status, StatusCode::SEE_OTHER, "{method} {p}");
-                assert!(page.location().starts_with("/login"), "{method} {p} -> {}", page.location());
+                assert!(
+                    page.location().starts_with("/login"),
+                    "{method} {p} -> {}",
+                    page.location()
+                );
             }
         }
     }
@@ -45,10 +49,11 @@ async fn users_get_forbidden_from_every_admin_route() {
         }
     }
     // The forbidden unlock changed nothing either.
-    let changed: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE updated_at <> created_at")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let changed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE updated_at <> created_at")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(changed, 0);
 }
 
@@ -61,7 +66,11 @@ async fn admins_reach_every_admin_page() {
         if *access == Access::Admin && *method == "GET" {
             let p = path(template, carol);
             let page = app.get(&p).await;
-            assert!(page.status == StatusCode::OK || page.status == StatusCode::SEE_OTHER, "{p}: {}", page.status);
+            assert!(
+                page.status == StatusCode::OK || page.status == StatusCode::SEE_OTHER,
+                "{p}: {}",
+                page.status
+            );
         }
     }
     let nav = app.get("/dashboard").await.texts("nav.mainnav a");

@@ -44,8 +44,12 @@ async fn wrong_password_and_unknown_user_get_the_same_answer() {
     let app = spawn_app().await;
     app.create_user("alice", Role::User).await;
 
-    let wrong = app.login_with(&app.client, "alice", "not-the-password").await;
-    let unknown = app.login_with(&app.client, "mallory", "not-the-password").await;
+    let wrong = app
+        .login_with(&app.client, "alice", "not-the-password")
+        .await;
+    let unknown = app
+        .login_with(&app.client, "mallory", "not-the-password")
+        .await;
 
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(unknown.status, wrong.status);
@@ -121,11 +125,13 @@ async fn failures_outside_the_window_do_not_add_up() {
         app.login_with(&app.client, "alice", "wrong-password").await;
     }
     // The window of those four failures ended long ago.
-    sqlx::query("UPDATE users SET failed_window_start = now() - interval '16 minutes' WHERE id = $1")
-        .bind(alice)
-        .execute(&app.db)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE users SET failed_window_start = now() - interval '16 minutes' WHERE id = $1",
+    )
+    .bind(alice)
+    .execute(&app.db)
+    .await
+    .unwrap();
     app.login_with(&app.client, "alice", "wrong-password").await;
     assert_eq!(app.login("alice").await.status, StatusCode::SEE_OTHER);
 }
@@ -188,14 +194,23 @@ async fn sign_in_returns_to_the_page_asked_for_but_only_on_this_site() {
         .collect();
     assert_eq!(next, ["/dashboard?tab=x"]);
 
-    for (next, expected) in [("/dashboard?tab=x", "/dashboard?tab=x"), ("//evil.example/", "/"), ("https://evil.example/", "/")] {
+    for (next, expected) in [
+        ("/dashboard?tab=x", "/dashboard?tab=x"),
+        ("//evil.example/", "/"),
+        ("https://evil.example/", "/"),
+    ] {
         let client = new_client();
         let token = app.csrf_with(&client).await;
         let page = app
             .post_raw_with(
                 &client,
                 "/login",
-                &[("csrf_token", &token), ("username", "alice"), ("password", PASSWORD), ("next", next)],
+                &[
+                    ("csrf_token", &token),
+                    ("username", "alice"),
+                    ("password", PASSWORD),
+                    ("next", next),
+                ],
             )
             .await;
         assert_eq!(page.location(), expected, "next = {next}");
@@ -216,7 +231,10 @@ async fn the_session_cookie_is_http_only_and_same_site() {
         .to_owned();
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
-    assert!(cookie.contains("Max-Age=1800"), "idle timeout of 30 minutes: {cookie}");
+    assert!(
+        cookie.contains("Max-Age=1800"),
+        "idle timeout of 30 minutes: {cookie}"
+    );
 }
 
 #[tokio::test]
@@ -235,7 +253,10 @@ async fn a_sign_in_older_than_the_absolute_lifetime_ends() {
     let page = app.get("/dashboard").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     let login = app.get(page.location()).await;
-    assert_eq!(login.texts(".flash"), ["Your sign-in expired. Sign in again."]);
+    assert_eq!(
+        login.texts(".flash"),
+        ["Your sign-in expired. Sign in again."]
+    );
 }
 
 /// Moves the sign-in time of every stored session `seconds` into the past.

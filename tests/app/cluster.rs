@@ -16,7 +16,10 @@ async fn count_users(cluster: &Cluster) -> i64 {
     let mut conn = sqlx::PgConnection::connect_with(&cluster.connect_options("portcullis"))
         .await
         .unwrap();
-    sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&mut conn).await.unwrap()
+    sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -31,21 +34,36 @@ async fn the_cluster_starts_stops_and_keeps_its_data() {
     .await
     .unwrap();
     assert!(first.created());
-    portcullis::db::ensure_database(&first, "portcullis").await.unwrap();
-    let pool = sqlx::PgPool::connect_with(first.connect_options("portcullis")).await.unwrap();
-    portcullis::db::MIGRATOR.run(&pool).await.unwrap();
-    sqlx::query("INSERT INTO users (id, username, display_name) VALUES (gen_random_uuid(), 'kept', 'Kept')")
-        .execute(&pool)
+    portcullis::db::ensure_database(&first, "portcullis")
         .await
         .unwrap();
+    let pool = sqlx::PgPool::connect_with(first.connect_options("portcullis"))
+        .await
+        .unwrap();
+    portcullis::db::MIGRATOR.run(&pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO users (id, username, display_name) VALUES (gen_random_uuid(), 'kept', 'Kept')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     pool.close().await;
-    tokio::task::spawn_blocking(move || first.stop().unwrap()).await.unwrap();
-    assert!(!dir.path().join("pg/postmaster.pid").exists(), "a clean stop removes the pid file");
+    tokio::task::spawn_blocking(move || first.stop().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        !dir.path().join("pg/postmaster.pid").exists(),
+        "a clean stop removes the pid file"
+    );
 
-    let second = tokio::task::spawn_blocking(move || Cluster::start(&options).unwrap()).await.unwrap();
+    let second = tokio::task::spawn_blocking(move || Cluster::start(&options).unwrap())
+        .await
+        .unwrap();
     assert!(!second.created());
     assert_eq!(count_users(&second).await, 1);
-    tokio::task::spawn_blocking(move || second.stop().unwrap()).await.unwrap();
+    tokio::task::spawn_blocking(move || second.stop().unwrap())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -58,18 +76,28 @@ async fn a_stale_pid_file_left_by_a_crash_does_not_stop_the_start() {
     })
     .await
     .unwrap();
-    tokio::task::spawn_blocking(move || c.stop().unwrap()).await.unwrap();
+    tokio::task::spawn_blocking(move || c.stop().unwrap())
+        .await
+        .unwrap();
 
     // A crash leaves postmaster.pid naming a pid that is now some other process (ours).
     let pgdata = std::fs::canonicalize(dir.path().join("pg")).unwrap();
     std::fs::write(
         pgdata.join("postmaster.pid"),
-        format!("{}\n{}\n0\n5432\n\n\n0 0\nready\n", std::process::id(), pgdata.display()),
+        format!(
+            "{}\n{}\n0\n5432\n\n\n0 0\nready\n",
+            std::process::id(),
+            pgdata.display()
+        ),
     )
     .unwrap();
-    let again = tokio::task::spawn_blocking(move || Cluster::start(&options)).await.unwrap();
+    let again = tokio::task::spawn_blocking(move || Cluster::start(&options))
+        .await
+        .unwrap();
     let again = again.expect("the stale lock is handled");
-    tokio::task::spawn_blocking(move || again.stop().unwrap()).await.unwrap();
+    tokio::task::spawn_blocking(move || again.stop().unwrap())
+        .await
+        .unwrap();
 }
 
 #[test]
@@ -80,7 +108,11 @@ fn missing_binaries_are_explained() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_healthy(port: u16, child: &mut std::process::Child) {
@@ -127,7 +159,14 @@ async fn the_server_runs_its_own_database_with_demo_data_and_restarts_with_it_ke
 
     let app_url = format!("http://127.0.0.1:{port}");
     let client = crate::support::new_client();
-    let login_page = client.get(format!("{app_url}/login")).send().await.unwrap().text().await.unwrap();
+    let login_page = client
+        .get(format!("{app_url}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let token = crate::support::Page {
         status: reqwest::StatusCode::OK,
         headers: Default::default(),
@@ -136,15 +175,26 @@ async fn the_server_runs_its_own_database_with_demo_data_and_restarts_with_it_ke
     .csrf();
     let login = client
         .post(format!("{app_url}/login"))
-        .form(&[("csrf_token", token.as_str()), ("username", "alice"), ("password", "portcullis-demo")])
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "alice"),
+            ("password", "portcullis-demo"),
+        ])
         .send()
         .await
         .unwrap();
-    assert_eq!(login.status(), reqwest::StatusCode::SEE_OTHER, "demo user alice signs in");
+    assert_eq!(
+        login.status(),
+        reqwest::StatusCode::SEE_OTHER,
+        "demo user alice signs in"
+    );
 
     let status = tokio::task::block_in_place(|| sigterm_and_wait(&mut server));
     assert!(status.success(), "SIGTERM exits cleanly: {status}");
-    assert!(!dir.path().join("pg/postmaster.pid").exists(), "the built-in cluster was stopped");
+    assert!(
+        !dir.path().join("pg/postmaster.pid").exists(),
+        "the built-in cluster was stopped"
+    );
 
     // Change something, start again: the change is kept and the demo is not loaded twice.
     let mut server = start();
@@ -155,11 +205,14 @@ async fn the_server_runs_its_own_database_with_demo_data_and_restarts_with_it_ke
     })
     .await
     .unwrap();
-    let mut conn = sqlx::PgConnection::connect_with(&cluster.connect_options("portcullis")).await.unwrap();
-    let markers: i64 = sqlx::query_scalar("SELECT count(*) FROM installation WHERE key = 'demo_seed_loaded_at'")
-        .fetch_one(&mut conn)
+    let mut conn = sqlx::PgConnection::connect_with(&cluster.connect_options("portcullis"))
         .await
         .unwrap();
+    let markers: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM installation WHERE key = 'demo_seed_loaded_at'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
     assert_eq!(markers, 1);
     assert_eq!(count_users(&cluster).await, 5);
     conn.close().await.unwrap();
@@ -180,23 +233,41 @@ async fn seed_apply_from_the_command_line_reports_the_line_and_changes_nothing()
     let data = dir.path().join("data");
     let output = tokio::task::spawn_blocking({
         let (seed, data) = (seed.clone(), data.clone());
-        move || bin().env("PORTCULLIS_DATA_DIR", &data).args(["seed", "apply"]).arg(&seed).output().unwrap()
+        move || {
+            bin()
+                .env("PORTCULLIS_DATA_DIR", &data)
+                .args(["seed", "apply"])
+                .arg(&seed)
+                .output()
+                .unwrap()
+        }
     })
     .await
     .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("bad.toml:3: groups[0].members: unknown user \"nobody-here\""), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml:3: groups[0].members: unknown user \"nobody-here\""),
+        "{stderr}"
+    );
     assert!(stderr.contains("Nothing was changed"), "{stderr}");
 
-    let cluster = tokio::task::spawn_blocking(move || Cluster::start(&ClusterOptions::new(data)).unwrap())
+    let cluster =
+        tokio::task::spawn_blocking(move || Cluster::start(&ClusterOptions::new(data)).unwrap())
+            .await
+            .unwrap();
+    let mut conn = sqlx::PgConnection::connect_with(&cluster.connect_options("portcullis"))
         .await
         .unwrap();
-    let mut conn = sqlx::PgConnection::connect_with(&cluster.connect_options("portcullis")).await.unwrap();
-    let groups: i64 = sqlx::query_scalar("SELECT count(*) FROM groups").fetch_one(&mut conn).await.unwrap();
+    let groups: i64 = sqlx::query_scalar("SELECT count(*) FROM groups")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(groups, 0);
     conn.close().await.unwrap();
-    tokio::task::spawn_blocking(move || cluster.stop().unwrap()).await.unwrap();
+    tokio::task::spawn_blocking(move || cluster.stop().unwrap())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -208,26 +279,53 @@ async fn user_create_refuses_a_weak_password_and_accepts_a_strong_one() {
             use std::io::Write;
             let mut child = bin()
                 .env("PORTCULLIS_DATA_DIR", &d)
-                .args(["user", "create", "--username", "frank", "--role", "admin", "--password-stdin"])
+                .args([
+                    "user",
+                    "create",
+                    "--username",
+                    "frank",
+                    "--role",
+                    "admin",
+                    "--password-stdin",
+                ])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap();
-            child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{password}\n").as_bytes())
+                .unwrap();
             child.wait_with_output().unwrap()
         }
     };
-    let weak = tokio::task::spawn_blocking(run("password123")).await.unwrap();
+    let weak = tokio::task::spawn_blocking(run("password123"))
+        .await
+        .unwrap();
     assert!(!weak.status.success());
-    assert!(String::from_utf8_lossy(&weak.stderr).contains("password"), "{}", String::from_utf8_lossy(&weak.stderr));
+    assert!(
+        String::from_utf8_lossy(&weak.stderr).contains("password"),
+        "{}",
+        String::from_utf8_lossy(&weak.stderr)
+    );
     let empty = tokio::task::spawn_blocking(run("")).await.unwrap();
     assert!(String::from_utf8_lossy(&empty.stderr).contains("the password is empty"));
 
-    let strong = tokio::task::spawn_blocking(run("violet-harbour-tractor-91")).await.unwrap();
-    assert!(strong.status.success(), "{}", String::from_utf8_lossy(&strong.stderr));
+    let strong = tokio::task::spawn_blocking(run("violet-harbour-tractor-91"))
+        .await
+        .unwrap();
+    assert!(
+        strong.status.success(),
+        "{}",
+        String::from_utf8_lossy(&strong.stderr)
+    );
     assert!(String::from_utf8_lossy(&strong.stdout).contains("Created frank (Administrator)."));
 
-    let again = tokio::task::spawn_blocking(run("violet-harbour-tractor-91")).await.unwrap();
+    let again = tokio::task::spawn_blocking(run("violet-harbour-tractor-91"))
+        .await
+        .unwrap();
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }

@@ -26,7 +26,11 @@ async fn every_post_route_refuses_a_missing_or_wrong_token() {
                 form.push(("csrf_token", t));
             }
             let page = app.post_raw(&p, &form).await;
-            assert_eq!(page.status, StatusCode::FORBIDDEN, "POST {p} with token {token:?}");
+            assert_eq!(
+                page.status,
+                StatusCode::FORBIDDEN,
+                "POST {p} with token {token:?}"
+            );
             assert_eq!(page.texts("h1"), ["Form expired"], "POST {p}");
         }
     }
@@ -47,7 +51,14 @@ async fn a_token_from_another_session_is_refused() {
     let other = crate::support::new_client();
     let foreign = app.csrf_with(&other).await;
     let page = app
-        .post_raw("/login", &[("csrf_token", &foreign), ("username", "alice"), ("password", PASSWORD)])
+        .post_raw(
+            "/login",
+            &[
+                ("csrf_token", &foreign),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
 }

@@ -7,12 +7,32 @@ use crate::support::spawn_app;
 #[tokio::test]
 async fn every_response_carries_the_security_headers() {
     let app = spawn_app().await;
-    for path in ["/login", "/static/app.css", "/dashboard", "/no/such/page", "/healthz"] {
+    for path in [
+        "/login",
+        "/static/app.css",
+        "/dashboard",
+        "/no/such/page",
+        "/healthz",
+    ] {
         let page = app.get(path).await;
-        let header = |name: &str| page.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let header = |name: &str| {
+            page.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
         let csp = header("content-security-policy");
-        for directive in ["default-src 'self'", "frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'"] {
-            assert!(csp.contains(directive), "{path}: CSP lacks {directive}: {csp}");
+        for directive in [
+            "default-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+            "base-uri 'none'",
+        ] {
+            assert!(
+                csp.contains(directive),
+                "{path}: CSP lacks {directive}: {csp}"
+            );
         }
         assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
         assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
@@ -39,7 +59,9 @@ async fn pages_contain_no_inline_script_or_style() {
     let inline_scripts = html
         .select(&scraper::Selector::parse("script:not([src])").unwrap())
         .count();
-    let styled = html.select(&scraper::Selector::parse("[style], style").unwrap()).count();
+    let styled = html
+        .select(&scraper::Selector::parse("[style], style").unwrap())
+        .count();
     assert_eq!((inline_scripts, styled), (0, 0));
 }
 
@@ -64,5 +86,8 @@ async fn health_and_readiness_answer() {
     let app = spawn_app().await;
     assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
     let ready = app.get("/readyz").await;
-    assert_eq!((ready.status, ready.body.as_str()), (StatusCode::OK, "ready\n"));
+    assert_eq!(
+        (ready.status, ready.body.as_str()),
+        (StatusCode::OK, "ready\n")
+    );
 }

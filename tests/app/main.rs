@@ -7,6 +7,7 @@ mod access;
 mod auth;
 mod cluster;
 mod csrf;
+mod dashboard;
 mod headers;
 mod outage;
 mod routes;

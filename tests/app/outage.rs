@@ -12,8 +12,12 @@ use crate::support::{settings, spawn_app_on, start_cluster};
 async fn pages_answer_503_while_the_database_is_down_and_recover_after() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
-    let cluster = tokio::task::spawn_blocking(move || start_cluster(&path)).await.unwrap();
-    portcullis::db::ensure_database(&cluster, "portcullis").await.unwrap();
+    let cluster = tokio::task::spawn_blocking(move || start_cluster(&path))
+        .await
+        .unwrap();
+    portcullis::db::ensure_database(&cluster, "portcullis")
+        .await
+        .unwrap();
     let options = cluster.connect_options("portcullis");
     {
         let pool = sqlx::PgPool::connect_with(options.clone()).await.unwrap();
@@ -25,7 +29,9 @@ async fn pages_answer_503_while_the_database_is_down_and_recover_after() {
     app.login("alice").await;
     assert_eq!(app.get("/dashboard").await.status, StatusCode::OK);
 
-    tokio::task::spawn_blocking(move || cluster.stop().unwrap()).await.unwrap();
+    tokio::task::spawn_blocking(move || cluster.stop().unwrap())
+        .await
+        .unwrap();
 
     for path in ["/dashboard", "/login", "/readyz"] {
         let page = app.get(path).await;
@@ -35,10 +41,16 @@ async fn pages_answer_503_while_the_database_is_down_and_recover_after() {
     assert_eq!(page.texts("h1"), ["Temporarily unavailable"]);
     assert!(!page.body.contains("sqlx"), "no internals on the page");
     assert_eq!(page.headers["retry-after"], "5");
-    assert_eq!(app.get("/healthz").await.status, StatusCode::OK, "the process itself is fine");
+    assert_eq!(
+        app.get("/healthz").await.status,
+        StatusCode::OK,
+        "the process itself is fine"
+    );
 
     let path = dir.path().to_path_buf();
-    let cluster: Cluster = tokio::task::spawn_blocking(move || start_cluster(&path)).await.unwrap();
+    let cluster: Cluster = tokio::task::spawn_blocking(move || start_cluster(&path))
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let page = app.get("/dashboard").await;
@@ -50,5 +62,7 @@ async fn pages_answer_503_while_the_database_is_down_and_recover_after() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     app.db.close().await;
-    tokio::task::spawn_blocking(move || cluster.stop().unwrap()).await.unwrap();
+    tokio::task::spawn_blocking(move || cluster.stop().unwrap())
+        .await
+        .unwrap();
 }

@@ -10,14 +10,26 @@ use crate::support::spawn_app;
 async fn snapshot(db: &sqlx::PgPool) -> Vec<String> {
     let mut rows = Vec::new();
     for table in [
-        "users", "groups", "group_members", "resources", "activities", "connection_profiles",
-        "approval_tiers", "approval_tier_users", "approval_tier_groups", "access_policies",
-        "policy_users", "policy_groups", "policy_activities", "policy_resources",
+        "users",
+        "groups",
+        "group_members",
+        "resources",
+        "activities",
+        "connection_profiles",
+        "approval_tiers",
+        "approval_tier_users",
+        "approval_tier_groups",
+        "access_policies",
+        "policy_users",
+        "policy_groups",
+        "policy_activities",
+        "policy_resources",
     ] {
-        let mut these: Vec<String> = sqlx::query_scalar(&format!("SELECT to_jsonb(t)::text FROM {table} t"))
-            .fetch_all(db)
-            .await
-            .unwrap();
+        let mut these: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT to_jsonb(t)::text FROM {table} t"))
+                .fetch_all(db)
+                .await
+                .unwrap();
         these.sort();
         rows.extend(these.into_iter().map(|r| format!("{table}: {r}")));
     }
@@ -33,17 +45,22 @@ async fn the_demo_seed_loads_what_the_readme_promises() {
         .await
         .unwrap();
     assert_eq!(users, ["alice", "bob", "carol", "dave", "erin"]);
-    let resources: i64 = sqlx::query_scalar("SELECT count(*) FROM resources").fetch_one(&app.db).await.unwrap();
+    let resources: i64 = sqlx::query_scalar("SELECT count(*) FROM resources")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert!(resources >= 30);
-    let modes: Vec<String> = sqlx::query_scalar("SELECT DISTINCT login_mode::text FROM activities ORDER BY 1")
-        .fetch_all(&app.db)
-        .await
-        .unwrap();
+    let modes: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT login_mode::text FROM activities ORDER BY 1")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
     assert_eq!(modes, ["ephemeral", "managed", "own"]);
-    let protocols: Vec<String> = sqlx::query_scalar("SELECT DISTINCT protocol::text FROM activities ORDER BY 1")
-        .fetch_all(&app.db)
-        .await
-        .unwrap();
+    let protocols: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT protocol::text FROM activities ORDER BY 1")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
     assert_eq!(protocols, ["https", "rdp", "ssh"]);
     let tiers: Vec<(String, i16, i32)> = sqlx::query_as(
         "SELECT p.name, t.position, t.approvals_required FROM approval_tiers t
@@ -54,10 +71,16 @@ async fn the_demo_seed_loads_what_the_readme_promises() {
     .unwrap();
     assert_eq!(
         tiers,
-        [("Change window".to_owned(), 1, 1), ("Change window".to_owned(), 2, 1), ("Standard".to_owned(), 1, 1)]
+        [
+            ("Change window".to_owned(), 1, 1),
+            ("Change window".to_owned(), 2, 1),
+            ("Standard".to_owned(), 1, 1)
+        ]
     );
     // The demo passwords work.
-    let login = app.login_with(&app.client, "alice", "portcullis-demo").await;
+    let login = app
+        .login_with(&app.client, "alice", "portcullis-demo")
+        .await;
     assert_eq!(login.status, reqwest::StatusCode::SEE_OTHER);
 }
 
@@ -98,8 +121,16 @@ resources = ["new-server"]
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].line, 12);
     assert_eq!(errors[0].field, "policies[0].activities");
-    assert!(errors[0].message.contains("unknown activity \"Telepathy\""), "{}", errors[0].message);
-    assert_eq!(snapshot(&app.db).await, before, "nothing may change, not even new-server");
+    assert!(
+        errors[0].message.contains("unknown activity \"Telepathy\""),
+        "{}",
+        errors[0].message
+    );
+    assert_eq!(
+        snapshot(&app.db).await,
+        before,
+        "nothing may change, not even new-server"
+    );
 }
 
 #[tokio::test]
@@ -120,11 +151,18 @@ groups = ["Approvers"]
         panic!("refused expected");
     };
     assert_eq!(errors[0].line, 6);
-    assert!(errors[0].message.contains("only 2 enabled user(s) can approve"), "{}", errors[0].message);
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM connection_profiles WHERE name = 'Four eyes'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    assert!(
+        errors[0]
+            .message
+            .contains("only 2 enabled user(s) can approve"),
+        "{}",
+        errors[0].message
+    );
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM connection_profiles WHERE name = 'Four eyes'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(n, 0);
 }
 
@@ -141,10 +179,18 @@ async fn a_seed_upserts_by_name_in_any_letter_case() {
     app.seed_demo().await;
     let text = "[[resources]]\nname = \"LNX-WEB-01\"\nkind = \"server\"\nplatform = \"Linux\"\naddress = \"moved.example\"\nport = 2222\n";
     apply(&app.db, &parse(text).unwrap()).await.unwrap();
-    let rows: Vec<(String, String, Option<i32>)> =
-        sqlx::query_as("SELECT name, address, port FROM resources WHERE lower(name) = 'lnx-web-01'")
-            .fetch_all(&app.db)
-            .await
-            .unwrap();
-    assert_eq!(rows, [("LNX-WEB-01".to_owned(), "moved.example".to_owned(), Some(2222))]);
+    let rows: Vec<(String, String, Option<i32>)> = sqlx::query_as(
+        "SELECT name, address, port FROM resources WHERE lower(name) = 'lnx-web-01'",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        [(
+            "LNX-WEB-01".to_owned(),
+            "moved.example".to_owned(),
+            Some(2222)
+        )]
+    );
 }

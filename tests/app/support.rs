@@ -47,7 +47,11 @@ fn server() -> &'static Server {
 
 async fn start_server() -> Server {
     let (admin, cluster, dir) = match std::env::var("DATABASE_URL") {
-        Ok(url) => (url.parse::<PgConnectOptions>().expect("DATABASE_URL"), None, None),
+        Ok(url) => (
+            url.parse::<PgConnectOptions>().expect("DATABASE_URL"),
+            None,
+            None,
+        ),
         Err(_) => {
             remove_stale_test_clusters();
             let dir = tempfile::Builder::new()
@@ -55,10 +59,16 @@ async fn start_server() -> Server {
                 .tempdir()
                 .expect("temp dir");
             let cluster = start_cluster(dir.path());
-            (cluster.connect_options("postgres"), Some(cluster), Some(dir))
+            (
+                cluster.connect_options("postgres"),
+                Some(cluster),
+                Some(dir),
+            )
         }
     };
-    let mut conn = PgConnection::connect_with(&admin).await.expect("connect to the test server");
+    let mut conn = PgConnection::connect_with(&admin)
+        .await
+        .expect("connect to the test server");
     sqlx::query(&format!("DROP DATABASE IF EXISTS {TEMPLATE}"))
         .execute(&mut conn)
         .await
@@ -68,9 +78,16 @@ async fn start_server() -> Server {
         .await
         .expect("create template");
     conn.close().await.ok();
-    let pool = PgPool::connect_with(admin.clone().database(TEMPLATE)).await.expect("template pool");
-    portcullis::db::MIGRATOR.run(&pool).await.expect("migrations");
-    portcullis::session_store(&pool).await.expect("session store");
+    let pool = PgPool::connect_with(admin.clone().database(TEMPLATE))
+        .await
+        .expect("template pool");
+    portcullis::db::MIGRATOR
+        .run(&pool)
+        .await
+        .expect("migrations");
+    portcullis::session_store(&pool)
+        .await
+        .expect("session store");
     pool.close().await;
     Server {
         admin,
@@ -119,7 +136,9 @@ pub fn start_cluster(dir: &std::path::Path) -> Cluster {
 pub async fn fresh_database() -> PgConnectOptions {
     let server = server();
     let name = format!("t_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect_with(&server.admin).await.expect("connect");
+    let mut conn = PgConnection::connect_with(&server.admin)
+        .await
+        .expect("connect");
     sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
         .execute(&mut conn)
         .await
@@ -167,12 +186,17 @@ pub async fn spawn_app_on(options: PgConnectOptions, settings: Settings) -> Test
         secrets: secrets.clone(),
     };
     let app = portcullis::build_router(state, store);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = listener.local_addr().expect("address");
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .expect("serve");
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("serve");
     });
     TestApp {
         address,
@@ -217,7 +241,13 @@ impl Page {
         let selector = scraper::Selector::parse(selector).expect("selector");
         self.html()
             .select(&selector)
-            .map(|e| e.text().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" "))
+            .map(|e| {
+                e.text()
+                    .collect::<String>()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect()
     }
 
@@ -251,7 +281,12 @@ impl TestApp {
         self.post_raw_with(&self.client, path, form).await
     }
 
-    pub async fn post_raw_with(&self, client: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> Page {
+    pub async fn post_raw_with(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Page {
         let body = serde_urlencoded::to_string(form).expect("form");
         read(
             client
@@ -270,7 +305,12 @@ impl TestApp {
         self.post_with(&self.client, path, form).await
     }
 
-    pub async fn post_with(&self, client: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> Page {
+    pub async fn post_with(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Page {
         let token = self.csrf_with(client).await;
         let mut fields = vec![("csrf_token", token.as_str())];
         fields.extend_from_slice(form);
@@ -288,12 +328,22 @@ impl TestApp {
         self.login_with(&self.client, username, PASSWORD).await
     }
 
-    pub async fn login_with(&self, client: &reqwest::Client, username: &str, password: &str) -> Page {
+    pub async fn login_with(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> Page {
         let token = self.csrf_with(client).await;
         self.post_raw_with(
             client,
             "/login",
-            &[("csrf_token", &token), ("username", username), ("password", password), ("next", "")],
+            &[
+                ("csrf_token", &token),
+                ("username", username),
+                ("password", password),
+                ("next", ""),
+            ],
         )
         .await
     }
@@ -317,8 +367,11 @@ impl TestApp {
 
     /// Loads the demo seed (its passwords are "portcullis-demo").
     pub async fn seed_demo(&self) {
-        let seed = portcullis::domain::seed::parse(portcullis::server::DEMO_SEED).expect("demo seed parses");
-        portcullis::db::seed::apply(&self.db, &seed).await.expect("demo seed applies");
+        let seed = portcullis::domain::seed::parse(portcullis::server::DEMO_SEED)
+            .expect("demo seed parses");
+        portcullis::db::seed::apply(&self.db, &seed)
+            .await
+            .expect("demo seed applies");
     }
 }
 

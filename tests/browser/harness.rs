@@ -67,7 +67,11 @@ impl Driver {
                     .spawn()
                     .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
             };
-            let mut driver = Driver { child, port, log: log.clone() };
+            let mut driver = Driver {
+                child,
+                port,
+                log: log.clone(),
+            };
             match driver.wait_ready().await {
                 Ok(()) => return driver,
                 Err(e) => last_error = e,
@@ -83,9 +87,16 @@ impl Driver {
         let deadline = Instant::now() + DRIVER_START_TIMEOUT;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("it exited with {status}; log:\n{}", self.log_tail()));
+                return Err(format!(
+                    "it exited with {status}; log:\n{}",
+                    self.log_tail()
+                ));
             }
-            if let Ok(response) = client.get(&url).timeout(Duration::from_secs(2)).send().await
+            if let Ok(response) = client
+                .get(&url)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
                 && let Ok(body) = response.text().await
                 && let Ok(body) = serde_json::from_str::<Value>(&body)
                 && body["value"]["ready"] == json!(true)
@@ -119,7 +130,10 @@ impl Drop for Driver {
     fn drop(&mut self) {
         // The child leads its own process group; take Chromium (and its helpers) with it.
         if let Ok(pid) = i32::try_from(self.child.id()) {
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::SIGKILL,
+            );
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -199,7 +213,10 @@ impl Browser {
             .await
         {
             Ok(client) => client,
-            Err(e) => panic!("cannot open a Chromium session: {e}; chromedriver log:\n{}", driver.log_tail()),
+            Err(e) => panic!(
+                "cannot open a Chromium session: {e}; chromedriver log:\n{}",
+                driver.log_tail()
+            ),
         };
         Browser {
             client,
@@ -219,12 +236,21 @@ impl Browser {
 
     /// The current address.
     pub async fn url(&self) -> String {
-        self.client.current_url().await.expect("current URL").to_string()
+        self.client
+            .current_url()
+            .await
+            .expect("current URL")
+            .to_string()
     }
 
     /// The path of the current address (without the query).
     pub async fn path(&self) -> String {
-        self.client.current_url().await.expect("current URL").path().to_owned()
+        self.client
+            .current_url()
+            .await
+            .expect("current URL")
+            .path()
+            .to_owned()
     }
 
     /// Signs in through the form at `/login` and waits for the next page.
@@ -232,7 +258,8 @@ impl Browser {
         self.goto(app, "/login").await;
         self.fill("#username", username).await;
         self.fill("#password", password).await;
-        self.submit(r#"form[action="/login"] button[type="submit"]"#).await;
+        self.submit(r#"form[action="/login"] button[type="submit"]"#)
+            .await;
     }
 
     /// The rendered text of the first element matching `css`, trimmed (waits for it to exist).
@@ -264,16 +291,32 @@ impl Browser {
     /// navigation the click starts: use [`Browser::submit`] for that.
     pub async fn click(&self, css: &str) {
         let element = self.find(css).await;
+        // Centre it first: a sticky header or the window's edge must not intercept the click.
+        let arg = serde_json::to_value(&element).expect("element as a script argument");
+        if let Err(e) = self
+            .client
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})",
+                vec![arg],
+            )
+            .await
+        {
+            eprintln!("scrollIntoView failed: {e}");
+        }
         element
             .click()
             .await
-            .unwrap_or_else(|e| panic!("cannot click {css:?}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot click {css:?}: {e:?}"));
     }
 
     /// Clicks the first element matching `css` and waits until the page it leads to has loaded
     /// (the old document is gone and the new one is complete): for submit buttons and links.
     pub async fn submit(&self, css: &str) {
-        let old_page = self.client.find(Locator::Css("html")).await.expect("the page's html element");
+        let old_page = self
+            .client
+            .find(Locator::Css("html"))
+            .await
+            .expect("the page's html element");
         self.click(css).await;
         let deadline = Instant::now() + NAVIGATION_TIMEOUT;
         loop {
@@ -294,7 +337,11 @@ impl Browser {
     }
 
     async fn ready_state(&self) -> Option<String> {
-        match self.client.execute("return document.readyState", vec![]).await {
+        match self
+            .client
+            .execute("return document.readyState", vec![])
+            .await
+        {
             Ok(Value::String(state)) => Some(state),
             _ => None,
         }
@@ -333,7 +380,11 @@ impl Browser {
 
     /// Ends the session (Chromium quits) and stops the driver.
     pub async fn close(self) {
-        let Browser { client, driver, _profile } = self;
+        let Browser {
+            client,
+            driver,
+            _profile,
+        } = self;
         client.close().await.expect("close the WebDriver session");
         drop(driver);
     }
@@ -349,7 +400,10 @@ impl Browser {
             .await
         {
             Ok(element) => element,
-            Err(e) => panic!("no element {css:?} on {} within {FIND_TIMEOUT:?}: {e}", self.url().await),
+            Err(e) => panic!(
+                "no element {css:?} on {} within {FIND_TIMEOUT:?}: {e}",
+                self.url().await
+            ),
         }
     }
 }

@@ -30,11 +30,21 @@ async fn a_wrong_password_stays_on_the_sign_in_page() {
     browser.login(&app, "alice", "not-the-password").await;
 
     browser
-        .wait_for_text(".form-error", "Invalid username or password.", Duration::from_secs(5))
+        .wait_for_text(
+            ".form-error",
+            "Invalid username or password.",
+            Duration::from_secs(5),
+        )
         .await;
-    assert_eq!(browser.text(".form-error").await, "Invalid username or password.");
+    assert_eq!(
+        browser.text(".form-error").await,
+        "Invalid username or password."
+    );
     assert_eq!(browser.text("h1").await, "Sign in");
     assert_eq!(browser.path().await, "/login");
-    assert!(browser.texts(".account-name").await.is_empty(), "nobody is signed in");
+    assert!(
+        browser.texts(".account-name").await.is_empty(),
+        "nobody is signed in"
+    );
     browser.close().await;
 }

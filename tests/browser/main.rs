@@ -10,4 +10,4 @@ mod support;
 mod harness;
 
 mod login;
-mod tmp_probe;
+mod wizard;

@@ -23,14 +23,24 @@ use crate::web::form::MultiForm;
 
 /// The message after Finish, naming how many sessions and their status.
 pub fn summary(created: &Created) -> String {
-    let noun = if created.sessions == 1 { "activity session" } else { "activity sessions" };
-    format!("Created {} {noun}: {}.", created.sessions, created.status.label())
+    let noun = if created.sessions == 1 {
+        "activity session"
+    } else {
+        "activity sessions"
+    };
+    format!(
+        "Created {} {noun}: {}.",
+        created.sessions,
+        created.status.label()
+    )
 }
 
 /// Where the new sessions are listed.
 fn landing(status: SessionStatus, start_now: bool) -> &'static str {
     match (status, start_now) {
-        (SessionStatus::Pending, _) | (SessionStatus::WaitingForApproval, false) => "/dashboard/scheduled",
+        (SessionStatus::Pending, _) | (SessionStatus::WaitingForApproval, false) => {
+            "/dashboard/scheduled"
+        }
         _ => "/dashboard",
     }
 }
@@ -83,20 +93,29 @@ pub async fn submit(
     };
 
     let mut tx = state.db.begin().await?;
-    let (grant, resources) = match requests::recheck(&mut tx, user.id, activity, policy, &draft.resource_ids).await? {
-        Ok(ok) => ok,
-        Err(message) => {
-            tx.rollback().await?;
-            if crate::db::catalog::grant(&state.db, user.id, activity, policy).await?.is_none() {
-                session::flash(&session, FlashKind::Error, message).await?;
-                return Ok(grant_lost(&session, &mut draft).await?.into_response());
+    let (grant, resources) =
+        match requests::recheck(&mut tx, user.id, activity, policy, &draft.resource_ids).await? {
+            Ok(ok) => ok,
+            Err(message) => {
+                tx.rollback().await?;
+                if crate::db::catalog::grant(&state.db, user.id, activity, policy)
+                    .await?
+                    .is_none()
+                {
+                    session::flash(&session, FlashKind::Error, message).await?;
+                    return Ok(grant_lost(&session, &mut draft).await?.into_response());
+                }
+                return refuse(&state, chrome, &user, &draft, message).await;
             }
-            return refuse(&state, chrome, &user, &draft, message).await;
-        }
-    };
+        };
     let notes = wizard::check_notes(&draft.notes, &draft.ticket, &super::notes::rules(&grant));
     let schedule = draft.schedule.clone().unwrap_or(Schedule::Now);
-    let window = wizard::check_schedule(&schedule, user.time_zone, OffsetDateTime::now_utc(), super::scheduling::rules(&grant));
+    let window = wizard::check_schedule(
+        &schedule,
+        user.time_zone,
+        OffsetDateTime::now_utc(),
+        super::scheduling::rules(&grant),
+    );
     let ((notes, ticket), window) = match (notes, window) {
         (Ok(n), Ok(w)) => (n, w),
         (Err(e), _) => {
@@ -106,7 +125,17 @@ pub async fn submit(
         }
         (_, Err(e)) => {
             tx.rollback().await?;
-            return refuse(&state, chrome, &user, &draft, format!("{} Nothing was created; go back to Scheduling.", e.message())).await;
+            return refuse(
+                &state,
+                chrome,
+                &user,
+                &draft,
+                format!(
+                    "{} Nothing was created; go back to Scheduling.",
+                    e.message()
+                ),
+            )
+            .await;
         }
     };
     let created = requests::create(
@@ -127,31 +156,42 @@ pub async fn submit(
     tx.commit().await?;
     let Some(mut created) = created else {
         // Another submission of this draft committed first.
-        let created = requests::existing(&state.db, draft.id, user.id).await?.unwrap_or(Created {
-            sessions: 0,
-            status: SessionStatus::WaitingForApproval,
-            to_provision: Vec::new(),
-            new: false,
-        });
+        let created = requests::existing(&state.db, draft.id, user.id)
+            .await?
+            .unwrap_or(Created {
+                sessions: 0,
+                status: SessionStatus::WaitingForApproval,
+                to_provision: Vec::new(),
+                new: false,
+            });
         return done(&session, &created, window.start_now).await;
     };
     tracing::info!(request = %draft.id, sessions = created.sessions, status = created.status.label(), "request created");
     if !created.to_provision.is_empty() {
         // Starting now: prepare the login accounts at once rather than on the worker's next
         // tick. A failure here is retried by the worker.
-        match crate::worker::provision(&state.db, &state.secrets, Some(&created.to_provision)).await {
+        match crate::worker::provision(&state.db, &state.secrets, Some(&created.to_provision)).await
+        {
             Ok(_) => {
                 if let Some(now) = requests::existing(&state.db, draft.id, user.id).await? {
                     created.status = now.status;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "immediate provisioning failed; the worker will retry"),
+            Err(e) => {
+                tracing::warn!(error = %e, "immediate provisioning failed; the worker will retry")
+            }
         }
     }
     done(&session, &created, window.start_now).await
 }
 
-async fn refuse(state: &AppState, chrome: Chrome, user: &CurrentUser, draft: &wizard::Draft, message: String) -> AppResult<Response> {
+async fn refuse(
+    state: &AppState,
+    chrome: Chrome,
+    user: &CurrentUser,
+    draft: &wizard::Draft,
+    message: String,
+) -> AppResult<Response> {
     let Some(grant) = super::draft_grant(state, user, draft).await? else {
         return Ok(Redirect::to(Step::RequestType.path()).into_response());
     };

@@ -24,10 +24,19 @@ use crate::error::AppResult;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/wizard", get(start))
-        .route("/wizard/request-type", get(request_type::show).post(request_type::submit))
-        .route("/wizard/resources", get(resources::show).post(resources::submit))
+        .route(
+            "/wizard/request-type",
+            get(request_type::show).post(request_type::submit),
+        )
+        .route(
+            "/wizard/resources",
+            get(resources::show).post(resources::submit),
+        )
         .route("/wizard/notes", get(notes::show).post(notes::submit))
-        .route("/wizard/scheduling", get(scheduling::show).post(scheduling::submit))
+        .route(
+            "/wizard/scheduling",
+            get(scheduling::show).post(scheduling::submit),
+        )
         .route("/wizard/review", get(review::show))
         .route("/wizard/finish", post(finish::submit))
 }
@@ -82,7 +91,11 @@ pub fn guard(draft: &Draft, step: Step) -> Option<Redirect> {
 }
 
 /// The grant behind the draft's activity and policy, if it still holds.
-pub async fn draft_grant(state: &AppState, user: &CurrentUser, draft: &Draft) -> AppResult<Option<Grant>> {
+pub async fn draft_grant(
+    state: &AppState,
+    user: &CurrentUser,
+    draft: &Draft,
+) -> AppResult<Option<Grant>> {
     match (draft.activity_id, draft.policy_id) {
         (Some(a), Some(p)) => Ok(catalog::grant(&state.db, user.id, a, p).await?),
         _ => Ok(None),
@@ -106,6 +119,11 @@ pub async fn grant_lost(session: &Session, draft: &mut Draft) -> AppResult<Redir
 /// Cancel: discards the draft.
 pub async fn cancel(session: &Session) -> AppResult<Redirect> {
     session::clear_draft(session).await?;
-    session::flash(session, FlashKind::Info, "Activity Request canceled. Nothing was created.").await?;
+    session::flash(
+        session,
+        FlashKind::Info,
+        "Activity Request canceled. Nothing was created.",
+    )
+    .await?;
     Ok(Redirect::to("/dashboard"))
 }

@@ -41,7 +41,14 @@ pub fn rules(grant: &Grant) -> NotesRules {
     }
 }
 
-fn page(chrome: Chrome, draft: &Draft, grant: &Grant, notes: String, ticket: String, errors: NotesErrors) -> NotesPage {
+fn page(
+    chrome: Chrome,
+    draft: &Draft,
+    grant: &Grant,
+    notes: String,
+    ticket: String,
+    errors: NotesErrors,
+) -> NotesPage {
     NotesPage {
         chrome: chrome.at("dashboard"),
         steps: steps(draft, Step::Notes),
@@ -56,7 +63,12 @@ fn page(chrome: Chrome, draft: &Draft, grant: &Grant, notes: String, ticket: Str
     }
 }
 
-pub async fn show(State(state): State<AppState>, chrome: Chrome, user: CurrentUser, session: Session) -> AppResult<Response> {
+pub async fn show(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+) -> AppResult<Response> {
     let mut draft = load(&session).await?;
     if let Some(r) = guard(&draft, Step::Notes) {
         return Ok(r.into_response());
@@ -65,7 +77,15 @@ pub async fn show(State(state): State<AppState>, chrome: Chrome, user: CurrentUs
         return Ok(grant_lost(&session, &mut draft).await?.into_response());
     };
     let (notes, ticket) = (draft.notes.clone(), draft.ticket.clone());
-    Ok(page(chrome, &draft, &grant, notes, ticket, NotesErrors::default()).into_response())
+    Ok(page(
+        chrome,
+        &draft,
+        &grant,
+        notes,
+        ticket,
+        NotesErrors::default(),
+    )
+    .into_response())
 }
 
 pub async fn submit(

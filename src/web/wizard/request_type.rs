@@ -76,7 +76,11 @@ async fn page(
         })
         .map(|a| Choice {
             value: choice_value(a),
-            show_policy: granted.iter().filter(|b| b.activity_id == a.activity_id).count() > 1,
+            show_policy: granted
+                .iter()
+                .filter(|b| b.activity_id == a.activity_id)
+                .count()
+                > 1,
             checked: selected.as_deref() == Some(&choice_value(a)),
             activity: a.clone(),
         })
@@ -117,7 +121,11 @@ pub async fn submit(
     let mut draft = load(&session).await?;
     let search: String = form.text("q").trim().chars().take(100).collect();
     if go == "search" {
-        let target = format!("{}?{}", Step::RequestType.path(), serde_urlencoded::to_string([("q", &search)]).unwrap_or_default());
+        let target = format!(
+            "{}?{}",
+            Step::RequestType.path(),
+            serde_urlencoded::to_string([("q", &search)]).unwrap_or_default()
+        );
         return Ok(Redirect::to(&target).into_response());
     }
     let chosen = form.first("activity").and_then(|v| {
@@ -125,12 +133,33 @@ pub async fn submit(
         Some((Uuid::parse_str(a).ok()?, Uuid::parse_str(p).ok()?))
     });
     let Some((activity, policy)) = chosen else {
-        let page = page(&state, chrome, &user, &draft, &search, None, Some("Select an activity.")).await?;
+        let page = page(
+            &state,
+            chrome,
+            &user,
+            &draft,
+            &search,
+            None,
+            Some("Select an activity."),
+        )
+        .await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
     // A hand-made POST may name anything: only what a policy grants is accepted.
-    if catalog::grant(&state.db, user.id, activity, policy).await?.is_none() {
-        let page = page(&state, chrome, &user, &draft, &search, None, Some("That activity is not available to you. Select one from the list.")).await?;
+    if catalog::grant(&state.db, user.id, activity, policy)
+        .await?
+        .is_none()
+    {
+        let page = page(
+            &state,
+            chrome,
+            &user,
+            &draft,
+            &search,
+            None,
+            Some("That activity is not available to you. Select one from the list."),
+        )
+        .await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
     if draft.policy_id != Some(policy) || draft.activity_id != Some(activity) {
@@ -138,7 +167,11 @@ pub async fn submit(
         let ids: Vec<Uuid> = still.iter().map(|r| r.id).collect();
         let dropped = draft.retain_resources(&ids);
         if dropped > 0 {
-            let noun = if dropped == 1 { "resource was" } else { "resources were" };
+            let noun = if dropped == 1 {
+                "resource was"
+            } else {
+                "resources were"
+            };
             session::flash(
                 &session,
                 FlashKind::Info,
@@ -150,6 +183,10 @@ pub async fn submit(
         draft.policy_id = Some(policy);
     }
     session::save_draft(&session, &draft).await?;
-    let target = if go == "back" { "/dashboard" } else { Step::Resources.path() };
+    let target = if go == "back" {
+        "/dashboard"
+    } else {
+        Step::Resources.path()
+    };
     Ok(Redirect::to(target).into_response())
 }

@@ -63,7 +63,11 @@ fn target(search: &str, page: i64, selections: bool) -> String {
         q.push(("view", "selections".into()));
     }
     let qs = serde_urlencoded::to_string(&q).unwrap_or_default();
-    if qs.is_empty() { Step::Resources.path().to_owned() } else { format!("{}?{qs}", Step::Resources.path()) }
+    if qs.is_empty() {
+        Step::Resources.path().to_owned()
+    } else {
+        format!("{}?{qs}", Step::Resources.path())
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -77,7 +81,14 @@ async fn page(
     selections: bool,
     error: Option<String>,
 ) -> AppResult<ResourcesPage> {
-    let (found, total) = catalog::granted_resources(&state.db, grant.policy_id, search, PAGE_SIZE, (page - 1) * PAGE_SIZE).await?;
+    let (found, total) = catalog::granted_resources(
+        &state.db,
+        grant.policy_id,
+        search,
+        PAGE_SIZE,
+        (page - 1) * PAGE_SIZE,
+    )
+    .await?;
     let rows = found
         .into_iter()
         .map(|r| {
@@ -122,30 +133,63 @@ pub async fn show(
         return Ok(grant_lost(&session, &mut draft).await?.into_response());
     };
     let search: String = q.q.trim().chars().take(100).collect();
-    let p = page(&state, chrome, &draft, &grant, &search, q.page.unwrap_or(1).clamp(1, 100_000), q.view == "selections", None).await?;
+    let p = page(
+        &state,
+        chrome,
+        &draft,
+        &grant,
+        &search,
+        q.page.unwrap_or(1).clamp(1, 100_000),
+        q.view == "selections",
+        None,
+    )
+    .await?;
     Ok(p.into_response())
 }
 
 /// Applies the ticks of the page just shown: its rows are replaced by what is ticked now.
 /// Refuses ids the policy does not grant and more than the maximum.
-async fn merge_ticks(state: &AppState, grant: &Grant, draft: &Draft, form: &Fields) -> AppResult<Result<Vec<Uuid>, String>> {
-    let shown: Vec<Uuid> = form.all("shown").filter_map(|s| Uuid::parse_str(s).ok()).collect();
-    let picked: Vec<Uuid> = form.all("pick").filter_map(|s| Uuid::parse_str(s).ok()).collect();
+async fn merge_ticks(
+    state: &AppState,
+    grant: &Grant,
+    draft: &Draft,
+    form: &Fields,
+) -> AppResult<Result<Vec<Uuid>, String>> {
+    let shown: Vec<Uuid> = form
+        .all("shown")
+        .filter_map(|s| Uuid::parse_str(s).ok())
+        .collect();
+    let picked: Vec<Uuid> = form
+        .all("pick")
+        .filter_map(|s| Uuid::parse_str(s).ok())
+        .collect();
     if form.all("pick").count() != picked.len() || picked.iter().any(|p| !shown.contains(p)) {
-        return Ok(Err("The selection could not be read. Tick the resources again.".into()));
+        return Ok(Err(
+            "The selection could not be read. Tick the resources again.".into(),
+        ));
     }
-    let mut ids: Vec<Uuid> = draft.resource_ids.iter().copied().filter(|id| !shown.contains(id)).collect();
+    let mut ids: Vec<Uuid> = draft
+        .resource_ids
+        .iter()
+        .copied()
+        .filter(|id| !shown.contains(id))
+        .collect();
     for p in picked {
         if !ids.contains(&p) {
             ids.push(p);
         }
     }
     if ids.len() > MAX_RESOURCES {
-        return Ok(Err(format!("You can select at most {MAX_RESOURCES} resources; {} are ticked.", ids.len())));
+        return Ok(Err(format!(
+            "You can select at most {MAX_RESOURCES} resources; {} are ticked.",
+            ids.len()
+        )));
     }
     let granted = catalog::granted_subset(&state.db, grant.policy_id, &ids).await?;
     if granted.len() != ids.len() {
-        return Ok(Err("A selected resource is not available to you under this policy.".into()));
+        return Ok(Err(
+            "A selected resource is not available to you under this policy.".into(),
+        ));
     }
     Ok(Ok(ids))
 }
@@ -183,7 +227,17 @@ pub async fn submit(
         match merge_ticks(&state, &grant, &draft, &form).await? {
             Ok(ids) => draft.resource_ids = ids,
             Err(message) => {
-                let p = page(&state, chrome, &draft, &grant, &search, current.max(1), false, Some(message)).await?;
+                let p = page(
+                    &state,
+                    chrome,
+                    &draft,
+                    &grant,
+                    &search,
+                    current.max(1),
+                    false,
+                    Some(message),
+                )
+                .await?;
                 return Ok((StatusCode::UNPROCESSABLE_ENTITY, p).into_response());
             }
         }
@@ -197,7 +251,17 @@ pub async fn submit(
         g if g.starts_with("page:") => target(&search, g[5..].parse().unwrap_or(1), false),
         _ => {
             if draft.resource_ids.is_empty() {
-                let p = page(&state, chrome, &draft, &grant, &search, current.max(1), selections, Some("Select at least one resource.".into())).await?;
+                let p = page(
+                    &state,
+                    chrome,
+                    &draft,
+                    &grant,
+                    &search,
+                    current.max(1),
+                    selections,
+                    Some("Select at least one resource.".into()),
+                )
+                .await?;
                 return Ok((StatusCode::UNPROCESSABLE_ENTITY, p).into_response());
             }
             Step::Notes.path().to_owned()

@@ -46,11 +46,17 @@ pub async fn page(
     grant: &catalog::Grant,
     error: Option<String>,
 ) -> AppResult<ReviewPage> {
-    let resources = catalog::granted_subset(&state.db, grant.policy_id, &draft.resource_ids).await?;
+    let resources =
+        catalog::granted_subset(&state.db, grant.policy_id, &draft.resource_ids).await?;
     let schedule = draft.schedule.clone().unwrap_or(Schedule::Now);
-    let window = wizard::check_schedule(&schedule, user.time_zone, OffsetDateTime::now_utc(), super::scheduling::rules(grant))
-        .map(|w| super::scheduling::describe(&w, user.time_zone))
-        .unwrap_or_else(|e| e.message().to_owned());
+    let window = wizard::check_schedule(
+        &schedule,
+        user.time_zone,
+        OffsetDateTime::now_utc(),
+        super::scheduling::rules(grant),
+    )
+    .map(|w| super::scheduling::describe(&w, user.time_zone))
+    .unwrap_or_else(|e| e.message().to_owned());
     let tiers = if grant.profile.approval_required {
         catalog::tiers(&state.db, grant.profile.id).await?
     } else {
@@ -77,7 +83,12 @@ pub async fn page(
     })
 }
 
-pub async fn show(State(state): State<AppState>, chrome: Chrome, user: CurrentUser, session: Session) -> AppResult<Response> {
+pub async fn show(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+) -> AppResult<Response> {
     let mut draft = load(&session).await?;
     if let Some(r) = guard(&draft, Step::Review) {
         return Ok(r.into_response());
@@ -85,5 +96,7 @@ pub async fn show(State(state): State<AppState>, chrome: Chrome, user: CurrentUs
     let Some(grant) = draft_grant(&state, &user, &draft).await? else {
         return Ok(grant_lost(&session, &mut draft).await?.into_response());
     };
-    Ok(page(&state, chrome, &user, &draft, &grant, None).await?.into_response())
+    Ok(page(&state, chrome, &user, &draft, &grant, None)
+        .await?
+        .into_response())
 }

@@ -14,7 +14,9 @@ use crate::auth::CurrentUser;
 use crate::auth::session;
 use crate::db::catalog::Grant;
 use crate::domain::tz::TimeZone;
-use crate::domain::wizard::{self, Draft, Schedule, ScheduleError, ScheduleRules, Step, format_local};
+use crate::domain::wizard::{
+    self, Draft, Schedule, ScheduleError, ScheduleRules, Step, format_local,
+};
 use crate::error::AppResult;
 use crate::web::chrome::Chrome;
 use crate::web::form::MultiForm;
@@ -47,10 +49,22 @@ pub fn rules(grant: &Grant) -> ScheduleRules {
 
 /// "YYYY-MM-DD HH:MM – YYYY-MM-DD HH:MM" in `tz`.
 pub fn describe(window: &wizard::Window, tz: TimeZone) -> String {
-    format!("{} – {} ({})", format_local(tz.local(window.start)), format_local(tz.local(window.end)), tz.name())
+    format!(
+        "{} – {} ({})",
+        format_local(tz.local(window.start)),
+        format_local(tz.local(window.end)),
+        tz.name()
+    )
 }
 
-fn page(chrome: Chrome, user: &CurrentUser, draft: &Draft, grant: &Grant, input: &Schedule, error: Option<ScheduleError>) -> SchedulingPage {
+fn page(
+    chrome: Chrome,
+    user: &CurrentUser,
+    draft: &Draft,
+    grant: &Grant,
+    input: &Schedule,
+    error: Option<ScheduleError>,
+) -> SchedulingPage {
     let tz = user.time_zone;
     let now = OffsetDateTime::now_utc();
     let window = wizard::check_schedule(input, tz, now, rules(grant))
@@ -84,7 +98,12 @@ fn page(chrome: Chrome, user: &CurrentUser, draft: &Draft, grant: &Grant, input:
     }
 }
 
-pub async fn show(State(state): State<AppState>, chrome: Chrome, user: CurrentUser, session: Session) -> AppResult<Response> {
+pub async fn show(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+) -> AppResult<Response> {
     let mut draft = load(&session).await?;
     if let Some(r) = guard(&draft, Step::Scheduling) {
         return Ok(r.into_response());
@@ -92,7 +111,11 @@ pub async fn show(State(state): State<AppState>, chrome: Chrome, user: CurrentUs
     let Some(grant) = draft_grant(&state, &user, &draft).await? else {
         return Ok(grant_lost(&session, &mut draft).await?.into_response());
     };
-    let input = draft.schedule_input.clone().or_else(|| draft.schedule.clone()).unwrap_or(Schedule::Now);
+    let input = draft
+        .schedule_input
+        .clone()
+        .or_else(|| draft.schedule.clone())
+        .unwrap_or(Schedule::Now);
     Ok(page(chrome, &user, &draft, &grant, &input, None).into_response())
 }
 
@@ -122,7 +145,12 @@ pub async fn submit(
     } else {
         Schedule::Now
     };
-    let checked = wizard::check_schedule(&input, user.time_zone, OffsetDateTime::now_utc(), rules(&grant));
+    let checked = wizard::check_schedule(
+        &input,
+        user.time_zone,
+        OffsetDateTime::now_utc(),
+        rules(&grant),
+    );
     draft.schedule_input = Some(input.clone());
     if go == "back" {
         session::save_draft(&session, &draft).await?;

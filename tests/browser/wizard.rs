@@ -1,0 +1,117 @@
+//! The Activity Request wizard walked in a real browser, as the seed document describes.
+
+use std::time::Duration;
+
+use crate::harness::Browser;
+use crate::support::spawn_app;
+
+const DEMO_PASSWORD: &str = "portcullis-demo";
+
+/// Request Type: search for the activity and take the one result.
+async fn choose_activity(browser: &Browser, search: &str) {
+    assert_eq!(browser.text("h2").await, "Request Type");
+    browser.fill("#q", search).await;
+    browser.submit("button[value=search]").await;
+    assert_eq!(
+        browser.texts("input[name=activity]").await.len(),
+        1,
+        "one match for {search}"
+    );
+    browser.click("input[name=activity]").await;
+    browser.submit("button[value=next]").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alice_requests_standard_access_to_two_servers_and_sees_them_waiting_for_approval() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    let browser = Browser::new().await;
+    browser.login(&app, "alice", DEMO_PASSWORD).await;
+
+    // Dashboard > Active > Create Session
+    browser.submit("a.button.primary").await;
+    assert_eq!(browser.text("h1").await, "Activity Request");
+    choose_activity(&browser, "break-glass").await;
+
+    assert_eq!(browser.text("h2").await, "Resource Selection");
+    browser.fill("#q", "lnx-web-0").await;
+    browser.submit("button[value=search]").await;
+    browser
+        .click("#resources tbody tr:nth-child(1) input[name=pick]")
+        .await;
+    browser
+        .click("#resources tbody tr:nth-child(2) input[name=pick]")
+        .await;
+    browser.submit("button[value=selections]").await;
+    assert_eq!(
+        browser.texts("#selections tbody td:first-child").await,
+        ["lnx-web-01", "lnx-web-02"]
+    );
+    browser.submit("button[value=next]").await;
+
+    assert_eq!(browser.text("h2").await, "Notes");
+    browser
+        .fill("#notes", "Kernel patching, maintenance window")
+        .await;
+    browser.submit("button[value=next]").await;
+
+    assert_eq!(browser.text("h2").await, "Scheduling");
+    browser.submit("button[value=next]").await; // Now
+
+    assert_eq!(browser.text("h2").await, "Review");
+    let review = browser.text("#review").await;
+    assert!(
+        review.contains("Linux break-glass") && review.contains("lnx-web-02"),
+        "{review}"
+    );
+    browser.submit("button[value=finish]").await;
+
+    browser
+        .wait_for_text(
+            ".flash",
+            "Created 2 activity sessions: Waiting for Approval.",
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(browser.path().await, "/dashboard");
+    assert_eq!(
+        browser.texts("#sessions tbody .status").await,
+        ["Waiting for Approval", "Waiting for Approval"]
+    );
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_self_service_request_ends_available() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    let browser = Browser::new().await;
+    browser.login(&app, "erin", DEMO_PASSWORD).await;
+
+    browser.submit("a.button.primary").await;
+    choose_activity(&browser, "console").await;
+    browser
+        .click("#resources tbody tr:nth-child(2) input[name=pick]")
+        .await; // Grafana
+    browser.submit("button[value=next]").await;
+    browser.submit("button[value=next]").await; // Notes are optional
+    browser.submit("button[value=next]").await; // Now
+    browser.submit("button[value=finish]").await;
+
+    browser
+        .wait_for_text(
+            ".flash",
+            "Created 1 activity session: Available.",
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(
+        browser.texts("#sessions tbody .status").await,
+        ["Available"]
+    );
+    assert_eq!(
+        browser.texts("#sessions tbody td:nth-child(4)").await,
+        ["Grafana"]
+    );
+    browser.close().await;
+}
