@@ -89,8 +89,9 @@ pub struct DashboardQuery {
     from: String,
     #[serde(default)]
     to: String,
+    /// Kept as text: a malformed page number means page 1, not an error page.
     #[serde(default)]
-    page: Option<i64>,
+    page: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -140,7 +141,7 @@ fn parse(user: &CurrentUser, tab: Tab, q: DashboardQuery) -> Parsed {
     let search: String = q.q.trim().chars().take(200).collect();
     let resource: String = q.resource.trim().chars().take(200).collect();
     let all = user.is_admin() && q.scope == "all";
-    let page = q.page.unwrap_or(1).clamp(1, 100_000);
+    let page = q.page.trim().parse::<i64>().unwrap_or(1).clamp(1, 100_000);
     let mut error = None;
     let mut day = |text: &str, label: &str| -> Option<time::OffsetDateTime> {
         let text = text.trim();

@@ -41,8 +41,9 @@ pub async fn show(
     State(state): State<AppState>,
     chrome: Chrome,
     user: CurrentUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
 ) -> AppResult<DetailsPage> {
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
     let s = db::sessions::details(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;

@@ -281,3 +281,48 @@ async fn portcullis_test_age_sessions(db: &sqlx::PgPool, seconds: i64) {
         store.save(&record).await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_sign_in_idle_longer_than_the_idle_timeout_ends() {
+    let app = spawn_app().await;
+    app.create_user("alice", Role::User).await;
+    app.login("alice").await;
+    // The last request was 31 minutes ago (idle timeout 30).
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM tower_sessions.session")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    use tower_sessions::SessionStore;
+    let store = tower_sessions_sqlx_store::PostgresStore::new(app.db.clone());
+    for id in ids {
+        let id: tower_sessions::session::Id = id.parse().unwrap();
+        let mut record = store.load(&id).await.unwrap().unwrap();
+        if let Some(auth) = record.data.get_mut("auth") {
+            let v = auth["last_seen"].as_i64().unwrap();
+            auth["last_seen"] = serde_json::json!(v - 31 * 60);
+        }
+        store.save(&record).await.unwrap();
+    }
+    let page = app.get("/dashboard").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(page.location().starts_with("/login"));
+}
+
+#[tokio::test]
+async fn malformed_ids_and_page_numbers_get_pages_not_errors() {
+    let app = spawn_app().await;
+    app.create_user("alice", Role::User).await;
+    app.login("alice").await;
+    assert_eq!(
+        app.get("/sessions/not-a-uuid").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/dashboard/historical?page=abc").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/wizard/resources?page=-4").await.status,
+        StatusCode::SEE_OTHER
+    );
+}

@@ -1076,3 +1076,52 @@ async fn the_wizard_is_for_signed_in_users_only() {
     let page = app.get("/wizard/notes").await;
     assert_eq!(page.location(), "/login?next=%2Fwizard%2Fnotes");
 }
+
+#[tokio::test]
+async fn a_provisioning_error_fails_the_session_with_the_reason_in_its_log() {
+    let app = demo_app().await;
+    // A template that renders a name longer than any system accepts.
+    sqlx::query("UPDATE activities SET login_template = 'pc-{resource}-{resource}-{resource}-{resource}-{resource}-{resource}' WHERE name = 'Linux break-glass'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    login_demo(&app, "alice").await;
+    request(
+        &app,
+        &app.client,
+        &Request {
+            activity: "Linux break-glass",
+            policy: None,
+            resources: &["lnx-web-04"],
+            notes: "x",
+            ticket: "",
+            at: None,
+        },
+    )
+    .await;
+    sqlx::query("UPDATE activity_sessions SET status = 'provisioning', current_tier = NULL")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    portcullis::worker::tick(&app.db, &app.secrets)
+        .await
+        .unwrap();
+    let (status, comment): (String, String) = sqlx::query_as(
+        "SELECT s.status::text, e.comment FROM activity_sessions s
+         JOIN session_events e ON e.session_id = s.id AND e.kind = 'provisioning_failed'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(status, "failed");
+    assert!(
+        comment.starts_with("Provisioning failed: the login account name \"pc-lnx-web-04-"),
+        "{comment}"
+    );
+    assert_eq!(
+        app.get("/dashboard/historical")
+            .await
+            .texts("#sessions tbody .status"),
+        ["Failed"]
+    );
+}

@@ -48,8 +48,9 @@ pub async fn unlock(
     State(state): State<AppState>,
     admin: CurrentUser,
     session: Session,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
 ) -> AppResult<Redirect> {
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
     let username = db::users::unlock(&state.db, db::users::Who::Id(id))
         .await?
         .ok_or(AppError::NotFound)?;

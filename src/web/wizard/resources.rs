@@ -46,7 +46,7 @@ pub struct ResourcesQuery {
     #[serde(default)]
     q: String,
     #[serde(default)]
-    page: Option<i64>,
+    page: String,
     #[serde(default)]
     view: String,
 }
@@ -139,7 +139,7 @@ pub async fn show(
         &draft,
         &grant,
         &search,
-        q.page.unwrap_or(1).clamp(1, 100_000),
+        q.page.trim().parse::<i64>().unwrap_or(1).clamp(1, 100_000),
         q.view == "selections",
         None,
     )
@@ -248,7 +248,11 @@ pub async fn submit(
         "search" => target(&search, 1, false),
         "selections" => target(&search, current, true),
         "all" => target(&search, current, false),
-        g if g.starts_with("page:") => target(&search, g[5..].parse().unwrap_or(1), false),
+        g if g.starts_with("page:") => target(
+            &search,
+            g[5..].parse::<i64>().unwrap_or(1).clamp(1, 100_000),
+            false,
+        ),
         _ => {
             if draft.resource_ids.is_empty() {
                 let p = page(
