@@ -138,6 +138,16 @@ pub async fn require_admin(user: CurrentUser, request: Request, next: Next) -> R
     }
 }
 
+/// Lets approvers through (named in some approval tier, directly or through a group); the
+/// Approvals pages do not exist for anyone else. Runs inside `require_user`.
+pub async fn require_approver(user: CurrentUser, request: Request, next: Next) -> Response {
+    if user.is_approver {
+        next.run(request).await
+    } else {
+        AppError::NotFound.into_response()
+    }
+}
+
 /// Whether `next` is a path on this site: it starts with one '/', and holds no backslash or
 /// control character that a browser might read as another host.
 pub fn is_safe_next(next: &str) -> bool {

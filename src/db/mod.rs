@@ -1,6 +1,7 @@
 //! All SQL, one module per aggregate. Functions take a pool, connection or transaction, so a
 //! handler that changes several things commits once.
 
+pub mod approvals;
 pub mod catalog;
 pub mod cluster;
 pub mod requests;

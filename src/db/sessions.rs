@@ -122,6 +122,9 @@ pub struct Details {
     pub current_tier: Option<i16>,
     pub tier_count: i16,
     pub lock_message: Option<String>,
+    pub extension_minutes: i32,
+    pub max_extensions: i32,
+    pub extensions_used: i32,
 }
 
 /// The session, if it exists.
@@ -131,7 +134,8 @@ pub async fn details(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Details
                 s.resource_name, s.resource_address, s.resource_port, s.activity_name,
                 r.protocol, r.policy_name, r.profile_name, s.login_account, r.notes,
                 r.ticket_number, s.created_at, s.requested_start, s.ends_at, s.current_tier,
-                r.tier_count, s.lock_message
+                r.tier_count, s.lock_message, r.extension_minutes, r.max_extensions,
+                s.extensions_used
          FROM activity_sessions s
          JOIN requests r ON r.id = s.request_id
          JOIN users u ON u.id = s.requester_id
@@ -265,13 +269,21 @@ pub struct ToProvision {
     pub login_template: Option<String>,
 }
 
-/// Sessions in Provisioning that no other worker holds (`FOR UPDATE SKIP LOCKED`).
+/// Sessions in Provisioning to prepare. The worker (`only` = None) skips rows another
+/// transaction holds (`SKIP LOCKED`); the request that just created or approved sessions
+/// (`only` = their ids) waits for such locks instead, because a racing approver that is about
+/// to be refused may hold one for a moment.
 pub async fn claim_provisioning(
     tx: &mut PgConnection,
     only: Option<&[Uuid]>,
     limit: i64,
 ) -> Result<Vec<ToProvision>, sqlx::Error> {
-    sqlx::query_as(
+    let lock = if only.is_some() {
+        "FOR UPDATE OF s"
+    } else {
+        "FOR UPDATE OF s SKIP LOCKED"
+    };
+    sqlx::query_as(&format!(
         "SELECT s.id, u.username AS requester_username, s.resource_name, r.login_mode, r.login_template
          FROM activity_sessions s
          JOIN requests r ON r.id = s.request_id
@@ -279,8 +291,8 @@ pub async fn claim_provisioning(
          WHERE s.status = 'provisioning' AND ($1::uuid[] IS NULL OR s.id = ANY($1))
          ORDER BY s.requested_start
          LIMIT $2
-         FOR UPDATE OF s SKIP LOCKED",
-    )
+         {lock}"
+    ))
     .bind(only)
     .bind(limit)
     .fetch_all(&mut *tx)
@@ -355,3 +367,124 @@ pub const DUE_END: &str = "s.status IN ('available', 'logged_in', 'locked') AND 
 pub const DUE_EXPIRY: &str = "s.status = 'waiting_for_approval'
      AND (r.decision_deadline <= now()
           OR s.requested_start + make_interval(mins => r.duration_minutes) <= now())";
+
+/// Available / Logged In → Locked, remembering where it was. Returns the status it left, or
+/// `None` when it was not lockable (already moved).
+pub async fn lock(
+    tx: &mut PgConnection,
+    event: NewEvent<'_>,
+) -> Result<Option<SessionStatus>, sqlx::Error> {
+    let from: Option<SessionStatus> = sqlx::query_scalar(
+        "UPDATE activity_sessions s SET status = 'locked', locked_from = old.status,
+                lock_message = $2, updated_at = now()
+         FROM (SELECT id, status FROM activity_sessions WHERE id = $1 FOR UPDATE) old
+         WHERE s.id = old.id AND old.status IN ('available', 'logged_in')
+         RETURNING old.status",
+    )
+    .bind(event.session)
+    .bind(event.comment)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(from) = from {
+        record(
+            tx,
+            &NewEvent {
+                from: Some(from),
+                to: Some(SessionStatus::Locked),
+                ..event
+            },
+        )
+        .await?;
+    }
+    Ok(from)
+}
+
+/// Locked → where it was. Returns the status it went back to.
+pub async fn unlock(
+    tx: &mut PgConnection,
+    event: NewEvent<'_>,
+) -> Result<Option<SessionStatus>, sqlx::Error> {
+    let to: Option<SessionStatus> = sqlx::query_scalar(
+        "UPDATE activity_sessions SET status = locked_from, locked_from = NULL, lock_message = NULL,
+                updated_at = now()
+         WHERE id = $1 AND status = 'locked'
+         RETURNING status",
+    )
+    .bind(event.session)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(to) = to {
+        record(
+            tx,
+            &NewEvent {
+                from: Some(SessionStatus::Locked),
+                to: Some(to),
+                ..event
+            },
+        )
+        .await?;
+    }
+    Ok(to)
+}
+
+/// Why an extension was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtendRefused {
+    #[error("Only Available or Logged In sessions can be extended; this one is {0}.")]
+    Status(&'static str),
+    #[error("The connection profile does not allow extending this session.")]
+    NotAllowed,
+    #[error("This session has already been extended the most times its profile allows ({0}).")]
+    Limit(i32),
+}
+
+/// Moves the end of an Available or Logged In session by the profile's extension minutes,
+/// within its limit; administrators may always extend (by the profile's minutes, or 30).
+pub async fn extend(
+    tx: &mut PgConnection,
+    event: NewEvent<'_>,
+    by_admin: bool,
+) -> Result<Result<OffsetDateTime, ExtendRefused>, sqlx::Error> {
+    let row: Option<(SessionStatus, i32, i32, i32)> = sqlx::query_as(
+        "SELECT s.status, s.extensions_used, r.extension_minutes, r.max_extensions
+         FROM activity_sessions s JOIN requests r ON r.id = s.request_id
+         WHERE s.id = $1 FOR UPDATE OF s",
+    )
+    .bind(event.session)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((status, used, minutes, max)) = row else {
+        return Ok(Err(ExtendRefused::Status("gone")));
+    };
+    if !status.is_connectable() {
+        return Ok(Err(ExtendRefused::Status(status.label())));
+    }
+    if !by_admin && minutes == 0 {
+        return Ok(Err(ExtendRefused::NotAllowed));
+    }
+    if !by_admin && used >= max {
+        return Ok(Err(ExtendRefused::Limit(max)));
+    }
+    let minutes = if minutes > 0 { minutes } else { 30 };
+    let ends: OffsetDateTime = sqlx::query_scalar(
+        "UPDATE activity_sessions SET ends_at = ends_at + make_interval(mins => $2),
+                extensions_used = extensions_used + 1, updated_at = now()
+         WHERE id = $1 RETURNING ends_at",
+    )
+    .bind(event.session)
+    .bind(minutes)
+    .fetch_one(&mut *tx)
+    .await?;
+    let comment = format!("Extended by {minutes} minutes.");
+    record(
+        tx,
+        &NewEvent {
+            from: Some(status),
+            to: Some(status),
+            comment: &comment,
+            ..event
+        },
+    )
+    .await?;
+    Ok(Ok(ends))
+}

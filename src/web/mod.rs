@@ -2,12 +2,14 @@
 //! their guards.
 
 pub mod admin;
+pub mod approvals;
 pub mod chrome;
 pub mod client;
 pub mod dashboard;
 pub mod form;
 pub mod health;
 pub mod login;
+pub mod session_actions;
 pub mod session_details;
 pub mod static_files;
 pub mod wizard;
@@ -44,6 +46,12 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
         .merge(dashboard::routes())
         .merge(wizard::routes())
         .route("/sessions/{id}", get(session_details::show))
+        .route("/sessions/{id}/extend", post(session_actions::extend))
+        .route(
+            "/approvals",
+            get(approvals::show).route_layer(from_fn(guard::require_approver)),
+        )
+        .route("/approvals/decide", post(approvals::decide))
         .route("/logout", post(login::logout))
         .merge(admin)
         .route_layer(from_fn_with_state(state.clone(), guard::require_user));

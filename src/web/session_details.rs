@@ -33,6 +33,9 @@ pub struct DetailsPage {
     end: String,
     events: Vec<EventView>,
     time_zone: &'static str,
+    is_owner: bool,
+    is_admin: bool,
+    can_extend: bool,
 }
 
 /// The session's page, for its requester, administrators and auditors; anyone else gets
@@ -62,7 +65,14 @@ pub async fn show(
             comment: e.comment,
         })
         .collect();
+    let is_owner = s.requester_id == user.id;
+    let can_extend = s.status.is_connectable()
+        && (user.is_admin()
+            || (is_owner && s.extension_minutes > 0 && s.extensions_used < s.max_extensions));
     Ok(DetailsPage {
+        is_owner,
+        is_admin: user.is_admin(),
+        can_extend,
         chrome: chrome.at("dashboard"),
         requested: format_local(tz.local(s.created_at)),
         start: format_local(tz.local(s.requested_start)),

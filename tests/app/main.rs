@@ -4,6 +4,7 @@
 mod support;
 
 mod access;
+mod approvals;
 mod auth;
 mod cluster;
 mod csrf;

@@ -35,10 +35,14 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/wizard/scheduling", Access::User),
     ("GET", "/wizard/review", Access::User),
     ("POST", "/wizard/finish", Access::User),
+    ("POST", "/sessions/{id}/extend", Access::User),
+    ("POST", "/approvals/decide", Access::User),
     ("POST", "/logout", Access::User),
     ("GET", "/admin", Access::Admin),
     ("GET", "/admin/users", Access::Admin),
     ("POST", "/admin/users/{id}/unlock", Access::Admin),
+    ("POST", "/admin/sessions/{id}/lock", Access::Admin),
+    ("POST", "/admin/sessions/{id}/unlock", Access::Admin),
 ];
 
 /// The POST routes.

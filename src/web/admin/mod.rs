@@ -13,4 +13,12 @@ pub fn routes() -> Router<AppState> {
         .route("/admin", get(|| async { Redirect::to("/admin/users") }))
         .route("/admin/users", get(users::list))
         .route("/admin/users/{id}/unlock", post(users::unlock))
+        .route(
+            "/admin/sessions/{id}/lock",
+            post(crate::web::session_actions::lock),
+        )
+        .route(
+            "/admin/sessions/{id}/unlock",
+            post(crate::web::session_actions::unlock),
+        )
 }

@@ -1,0 +1,321 @@
+//! Approval decisions: who may decide what, and the decision itself with the transition it
+//! causes, as one conditional change in one transaction.
+
+use std::net::IpAddr;
+
+use sqlx::{FromRow, PgConnection, PgExecutor};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::db::sessions::{self, Actor, NewEvent};
+use crate::domain::status::SessionStatus;
+use crate::domain::tz::TimeZone;
+
+/// The tier's approvers: users named directly or through a group, not disabled.
+/// `$1` is the tier id.
+const TIER_APPROVERS: &str = "
+    SELECT tu.user_id FROM approval_tier_users tu WHERE tu.tier_id = $1
+    UNION
+    SELECT gm.user_id FROM approval_tier_groups tg
+    JOIN group_members gm ON gm.group_id = tg.group_id WHERE tg.tier_id = $1";
+
+/// One row of the Approvals tab.
+#[derive(Debug, Clone, FromRow)]
+pub struct Row {
+    pub id: Uuid,
+    pub status: SessionStatus,
+    pub created_at: OffsetDateTime,
+    pub requester_name: String,
+    pub resource_name: String,
+    pub login_account: Option<String>,
+    pub activity_name: String,
+    pub requested_start: OffsetDateTime,
+    pub ends_at: OffsetDateTime,
+    pub notes: String,
+    pub ticket_number: String,
+    pub current_tier: i16,
+    pub tier_count: i16,
+    pub approvals: i64,
+    pub approvals_required: i32,
+}
+
+/// Requests waiting for `user`'s decision: in the current tier, which names the user; not
+/// the user's own unless the profile allows self-approval; not already decided by them.
+pub async fn waiting_for(
+    db: impl PgExecutor<'_>,
+    user: Uuid,
+    search: &str,
+) -> Result<Vec<Row>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.id, s.status, s.created_at, u.display_name AS requester_name, s.resource_name,
+                s.login_account, s.activity_name, s.requested_start, s.ends_at, r.notes,
+                r.ticket_number, s.current_tier, r.tier_count, t.approvals_required,
+                (SELECT count(*) FROM approval_decisions d
+                 WHERE d.session_id = s.id AND d.tier = s.current_tier AND d.decision = 'approved') AS approvals
+         FROM activity_sessions s
+         JOIN requests r ON r.id = s.request_id
+         JOIN users u ON u.id = s.requester_id
+         JOIN approval_tiers t ON t.profile_id = r.profile_id AND t.position = s.current_tier
+         WHERE s.status = 'waiting_for_approval'
+           AND (s.requester_id <> $1 OR r.allow_self_approval)
+           AND (EXISTS (SELECT 1 FROM approval_tier_users tu WHERE tu.tier_id = t.id AND tu.user_id = $1)
+                OR EXISTS (SELECT 1 FROM approval_tier_groups tg
+                           JOIN group_members gm ON gm.group_id = tg.group_id
+                           WHERE tg.tier_id = t.id AND gm.user_id = $1))
+           AND NOT EXISTS (SELECT 1 FROM approval_decisions d
+                           WHERE d.session_id = s.id AND d.tier = s.current_tier AND d.approver_id = $1)
+           AND ($2 = '' OR strpos(lower(s.resource_name), lower($2)) > 0
+                OR strpos(lower(s.activity_name), lower($2)) > 0
+                OR strpos(lower(u.display_name), lower($2)) > 0
+                OR strpos(lower(r.notes), lower($2)) > 0
+                OR strpos(lower(r.ticket_number), lower($2)) > 0)
+         ORDER BY s.created_at, s.id
+         LIMIT 500",
+    )
+    .bind(user)
+    .bind(search)
+    .fetch_all(db)
+    .await
+}
+
+/// Approve or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "approval_decision", rename_all = "lowercase")]
+pub enum Decision {
+    Approved,
+    Denied,
+}
+
+/// Who decides, and why.
+pub struct Decide<'a> {
+    pub session: Uuid,
+    pub approver: Uuid,
+    pub approver_name: &'a str,
+    pub decision: Decision,
+    pub comment: &'a str,
+    pub client: Option<IpAddr>,
+    /// The approver's time zone, for the time in a refusal.
+    pub tz: TimeZone,
+}
+
+/// What a decision did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Counted; the tier needs more approvals.
+    Counted { approvals: i64, required: i32 },
+    /// The tier is satisfied; the next tier decides now.
+    NextTier { tier: i16 },
+    /// The last tier is satisfied: Pending or Provisioning.
+    Approved(SessionStatus),
+    /// Approval Denied.
+    Denied,
+}
+
+/// Why a decision was refused. Each says what happened in words for the approver.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("This request no longer exists.")]
+    NotFound,
+    #[error("{0}")]
+    AlreadyMoved(String),
+    #[error("You cannot decide on your own request.")]
+    OwnRequest,
+    #[error("You are not an approver for tier {0} of this request.")]
+    NotInTier(i16),
+    #[error("You have already decided on this request in tier {0}.")]
+    AlreadyDecided(i16),
+}
+
+#[derive(FromRow)]
+struct Locked {
+    status: SessionStatus,
+    requester_id: Uuid,
+    current_tier: Option<i16>,
+    tier_count: i16,
+    allow_self_approval: bool,
+    requested_start: OffsetDateTime,
+    tier_id: Option<Uuid>,
+    approvals_required: Option<i32>,
+}
+
+/// Records a decision and the transition it causes, in the caller's transaction. The
+/// session row is locked first, so concurrent decisions are taken one after the other and
+/// see each other's effects: one consistent outcome, and a clear refusal for the late ones.
+pub async fn decide(
+    tx: &mut PgConnection,
+    d: &Decide<'_>,
+) -> Result<Result<Outcome, Refused>, sqlx::Error> {
+    let row: Option<Locked> = sqlx::query_as(
+        "SELECT s.status, s.requester_id, s.current_tier, r.tier_count, r.allow_self_approval,
+                s.requested_start, t.id AS tier_id, t.approvals_required
+         FROM activity_sessions s
+         JOIN requests r ON r.id = s.request_id
+         LEFT JOIN approval_tiers t ON t.profile_id = r.profile_id AND t.position = s.current_tier
+         WHERE s.id = $1
+         FOR UPDATE OF s",
+    )
+    .bind(d.session)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Err(Refused::NotFound));
+    };
+    if row.status != SessionStatus::WaitingForApproval {
+        return Ok(Err(Refused::AlreadyMoved(
+            already_moved(tx, d.session, row.status, d.tz).await?,
+        )));
+    }
+    let tier = row.current_tier.unwrap_or(1);
+    if row.requester_id == d.approver && !row.allow_self_approval {
+        return Ok(Err(Refused::OwnRequest));
+    }
+    let eligible = match row.tier_id {
+        Some(tier_id) => {
+            sqlx::query_scalar::<_, bool>(&format!(
+                "SELECT EXISTS (SELECT 1 FROM ({TIER_APPROVERS}) a JOIN users u ON u.id = a.user_id
+                            WHERE a.user_id = $2 AND NOT u.disabled)"
+            ))
+            .bind(tier_id)
+            .bind(d.approver)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+        None => false,
+    };
+    if !eligible {
+        return Ok(Err(Refused::NotInTier(tier)));
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO approval_decisions (id, session_id, tier, approver_id, decision, comment)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT ON CONSTRAINT approval_decisions_one_per_approver DO NOTHING",
+    )
+    .bind(Uuid::now_v7())
+    .bind(d.session)
+    .bind(tier)
+    .bind(d.approver)
+    .bind(d.decision)
+    .bind(d.comment)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(Err(Refused::AlreadyDecided(tier)));
+    }
+    let actor = Actor::User {
+        id: d.approver,
+        name: d.approver_name,
+    };
+    let event = |kind, comment| NewEvent {
+        session: d.session,
+        actor,
+        kind,
+        from: None,
+        to: None,
+        comment,
+        client: d.client,
+    };
+
+    if d.decision == Decision::Denied {
+        sessions::change_status(
+            tx,
+            SessionStatus::WaitingForApproval,
+            SessionStatus::ApprovalDenied,
+            event("denied", d.comment),
+        )
+        .await?;
+        return Ok(Ok(Outcome::Denied));
+    }
+    let approvals: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM approval_decisions WHERE session_id = $1 AND tier = $2 AND decision = 'approved'",
+    )
+    .bind(d.session)
+    .bind(tier)
+    .fetch_one(&mut *tx)
+    .await?;
+    let required = row.approvals_required.unwrap_or(1);
+    let said = if d.comment.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", d.comment)
+    };
+    if approvals < i64::from(required) {
+        let comment =
+            format!("Approved in tier {tier} ({approvals} of {required} approvals){said}");
+        sessions::record(tx, &event("approval", &comment)).await?;
+        return Ok(Ok(Outcome::Counted {
+            approvals,
+            required,
+        }));
+    }
+    if tier < row.tier_count {
+        let next = tier + 1;
+        sqlx::query(
+            "UPDATE activity_sessions SET current_tier = $2, updated_at = now()
+             WHERE id = $1 AND status = 'waiting_for_approval' AND current_tier = $3",
+        )
+        .bind(d.session)
+        .bind(next)
+        .bind(tier)
+        .execute(&mut *tx)
+        .await?;
+        let comment = format!(
+            "Tier {tier} of {} approved{said}; waiting for tier {next}.",
+            row.tier_count
+        );
+        let mut e = event("tier_approved", &comment);
+        e.from = Some(SessionStatus::WaitingForApproval);
+        e.to = Some(SessionStatus::WaitingForApproval);
+        sessions::record(tx, &e).await?;
+        return Ok(Ok(Outcome::NextTier { tier: next }));
+    }
+    let to = if row.requested_start > OffsetDateTime::now_utc() {
+        SessionStatus::Pending
+    } else {
+        SessionStatus::Provisioning
+    };
+    let comment = format!("Approved{said}");
+    sessions::change_status(
+        tx,
+        SessionStatus::WaitingForApproval,
+        to,
+        event("approved", &comment),
+    )
+    .await?;
+    Ok(Ok(Outcome::Approved(to)))
+}
+
+/// "This request was already denied by bob at 10:42." from the event that moved it.
+async fn already_moved(
+    tx: &mut PgConnection,
+    session: Uuid,
+    status: SessionStatus,
+    tz: TimeZone,
+) -> Result<String, sqlx::Error> {
+    let last: Option<(String, OffsetDateTime, Option<Uuid>)> = sqlx::query_as(
+        "SELECT actor_name, at, actor_id FROM session_events
+         WHERE session_id = $1 AND from_status = 'waiting_for_approval'
+           AND to_status IS DISTINCT FROM 'waiting_for_approval'
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(session)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let verb = match status {
+        SessionStatus::ApprovalDenied => "denied",
+        SessionStatus::Expired => "expired",
+        SessionStatus::Canceled => "withdrawn",
+        _ => "approved",
+    };
+    let clock = |at: OffsetDateTime| {
+        let local = tz.local(at);
+        format!("{:02}:{:02}", local.hour(), local.minute())
+    };
+    Ok(match last {
+        Some((name, at, Some(_))) => format!(
+            "This request was already {verb} by {name} at {}.",
+            clock(at)
+        ),
+        Some((_, at, None)) => format!("This request was already {verb} at {}.", clock(at)),
+        None => format!("This request is already {}.", status.label()),
+    })
+}

@@ -1,0 +1,171 @@
+//! Actions on one session from its page: Extend (requester when the profile allows;
+//! administrators always), Lock with a message and Unlock (administrators).
+
+use axum::extract::{Path, State};
+use axum::response::Redirect;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::auth::session::{self, FlashKind};
+use crate::db;
+use crate::db::sessions::{Actor, NewEvent};
+use crate::domain::wizard::format_local;
+use crate::error::{AppError, AppResult};
+use crate::web::client::ClientAddr;
+use crate::web::form::MultiForm;
+
+/// Longest lock message.
+pub const MAX_LOCK_MESSAGE: usize = 500;
+
+fn parse_id(id: &str) -> AppResult<Uuid> {
+    Uuid::parse_str(id).map_err(|_| AppError::NotFound)
+}
+
+fn event<'a>(
+    id: Uuid,
+    user: &'a CurrentUser,
+    kind: &'static str,
+    comment: &'a str,
+    client: Option<std::net::IpAddr>,
+) -> NewEvent<'a> {
+    NewEvent {
+        session: id,
+        actor: Actor::User {
+            id: user.id,
+            name: &user.display_name,
+        },
+        kind,
+        from: None,
+        to: None,
+        comment,
+        client,
+    }
+}
+
+/// Extend.
+pub async fn extend(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<String>,
+) -> AppResult<Redirect> {
+    let id = parse_id(&id)?;
+    let details = db::sessions::details(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if details.requester_id != user.id && !user.is_admin() {
+        return Err(AppError::NotFound);
+    }
+    let mut tx = state.db.begin().await?;
+    match db::sessions::extend(
+        &mut tx,
+        event(id, &user, "extended", "", client),
+        user.is_admin(),
+    )
+    .await?
+    {
+        Ok(ends) => {
+            tx.commit().await?;
+            let local = format_local(user.time_zone.local(ends));
+            session::flash(
+                &session,
+                FlashKind::Success,
+                format!("Extended: the session now ends at {local}."),
+            )
+            .await?;
+        }
+        Err(refused) => {
+            tx.rollback().await?;
+            session::flash(&session, FlashKind::Error, refused.to_string()).await?;
+        }
+    }
+    Ok(Redirect::to(&format!("/sessions/{id}")))
+}
+
+/// Lock, with a message the requester sees.
+pub async fn lock(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<String>,
+    MultiForm(form): MultiForm,
+) -> AppResult<Redirect> {
+    let id = parse_id(&id)?;
+    let message = form.text("message").trim();
+    if message.is_empty() || message.chars().count() > MAX_LOCK_MESSAGE {
+        session::flash(
+            &session,
+            FlashKind::Error,
+            format!(
+                "Give the requester a reason for the lock (1 to {MAX_LOCK_MESSAGE} characters)."
+            ),
+        )
+        .await?;
+        return Ok(Redirect::to(&format!("/sessions/{id}")));
+    }
+    let mut tx = state.db.begin().await?;
+    match db::sessions::lock(&mut tx, event(id, &user, "locked", message, client)).await? {
+        Some(_) => {
+            tx.commit().await?;
+            session::flash(
+                &session,
+                FlashKind::Success,
+                "Locked: no new connection until it is unlocked.",
+            )
+            .await?;
+        }
+        None => {
+            tx.rollback().await?;
+            session::flash(
+                &session,
+                FlashKind::Error,
+                "Only Available or Logged In sessions can be locked.",
+            )
+            .await?;
+        }
+    }
+    Ok(Redirect::to(&format!("/sessions/{id}")))
+}
+
+/// Unlock: back to where it was.
+pub async fn unlock(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<String>,
+) -> AppResult<Redirect> {
+    let id = parse_id(&id)?;
+    let mut tx = state.db.begin().await?;
+    match db::sessions::unlock(
+        &mut tx,
+        event(
+            id,
+            &user,
+            "unlocked",
+            "Unlocked by an administrator.",
+            client,
+        ),
+    )
+    .await?
+    {
+        Some(to) => {
+            tx.commit().await?;
+            session::flash(
+                &session,
+                FlashKind::Success,
+                format!("Unlocked: the session is {} again.", to.label()),
+            )
+            .await?;
+        }
+        None => {
+            tx.rollback().await?;
+            session::flash(&session, FlashKind::Error, "This session is not locked.").await?;
+        }
+    }
+    Ok(Redirect::to(&format!("/sessions/{id}")))
+}
