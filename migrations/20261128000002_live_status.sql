@@ -11,6 +11,7 @@ BEGIN
         'session', NEW.session_id,
         'request', s.request_id,
         'requester', s.requester_id,
+        'resource', s.resource_name,
         'status', NEW.to_status,
         'kind', NEW.kind
     )::text);

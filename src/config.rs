@@ -78,6 +78,9 @@ pub struct Config {
     #[arg(long, env = "PORTCULLIS_DB_MAX_CONNECTIONS", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=500), global = true)]
     pub db_max_connections: u32,
+
+    #[command(flatten)]
+    pub smtp: crate::notify::SmtpConfig,
 }
 
 fn parse_time_zone(value: &str) -> Result<String, String> {

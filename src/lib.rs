@@ -10,6 +10,8 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod live;
+pub mod notify;
 pub mod server;
 pub mod web;
 pub mod worker;
@@ -48,6 +50,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Seals and opens generated passwords.
     pub secrets: crypto::SecretBox,
+    /// Relays status changes to open event streams.
+    pub live: live::Hub,
 }
 
 /// The session store: a table in our database, created if missing.

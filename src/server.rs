@@ -33,8 +33,16 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         db: database.pool.clone(),
         settings: Arc::new(Settings::from_config(config)),
         secrets: secrets.clone(),
+        live: crate::live::Hub::new(),
     };
+    let listener_task = tokio::spawn(state.live.clone().listen(database.pool.clone()));
+    let live = state.live.clone();
     let (stop_worker, stopped) = tokio::sync::watch::channel(false);
+    let notifier = tokio::spawn(crate::notify::run(
+        database.pool.clone(),
+        config.smtp.clone(),
+        stopped.clone(),
+    ));
     let worker = tokio::spawn(crate::worker::run(database.pool.clone(), secrets, stopped));
     let app = build_router(state, store);
     let listener = TcpListener::bind(config.bind).await?;
@@ -44,11 +52,17 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // Open event streams would keep their connections, and the drain, going forever.
+        live.stop();
+    })
     .await?;
     tracing::info!("requests drained; shutting down");
     let _ = stop_worker.send(true);
     let _ = worker.await;
+    let _ = listener_task.await;
+    let _ = notifier.await;
     cleanup.abort();
     database.close().await;
     Ok(())

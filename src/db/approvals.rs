@@ -319,3 +319,27 @@ async fn already_moved(
         None => format!("This request is already {}.", status.label()),
     })
 }
+
+/// Whether `user` is named (directly or through a group) in any tier of the profile of
+/// `session`'s request, and may see it (not their own unless self-approval is allowed).
+pub async fn is_approver_of(
+    db: impl PgExecutor<'_>,
+    user: Uuid,
+    session: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (
+             SELECT 1 FROM activity_sessions s
+             JOIN requests r ON r.id = s.request_id
+             JOIN approval_tiers t ON t.profile_id = r.profile_id
+             WHERE s.id = $2 AND (s.requester_id <> $1 OR r.allow_self_approval)
+               AND (EXISTS (SELECT 1 FROM approval_tier_users tu WHERE tu.tier_id = t.id AND tu.user_id = $1)
+                    OR EXISTS (SELECT 1 FROM approval_tier_groups tg
+                               JOIN group_members gm ON gm.group_id = tg.group_id
+                               WHERE tg.tier_id = t.id AND gm.user_id = $1)))",
+    )
+    .bind(user)
+    .bind(session)
+    .fetch_one(db)
+    .await
+}

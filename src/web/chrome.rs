@@ -9,6 +9,9 @@ use crate::auth::CurrentUser;
 use crate::auth::session::{self, Flash};
 use crate::error::AppError;
 
+/// Sent by `static/app.js` when it reloads a table in the background.
+pub const REFRESH_HEADER: &str = "x-portcullis-refresh";
+
 /// The navigation's view of the user.
 #[derive(Debug, Clone)]
 pub struct NavUser {
@@ -52,10 +55,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Chrome {
             is_admin: u.is_admin(),
             is_approver: u.is_approver,
         });
+        // The live-status script reloads tables in the background: it must not eat the
+        // messages meant for the next page the user opens.
+        let background = parts.headers.contains_key(REFRESH_HEADER);
         Ok(Self {
             user,
             csrf: session::csrf_token(&session).await?,
-            flashes: session::take_flashes(&session).await?,
+            flashes: if background {
+                Vec::new()
+            } else {
+                session::take_flashes(&session).await?
+            },
             section: "",
         })
     }

@@ -52,6 +52,7 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
             get(approvals::show).route_layer(from_fn(guard::require_approver)),
         )
         .route("/approvals/decide", post(approvals::decide))
+        .route("/events", get(crate::live::events))
         .route("/logout", post(login::logout))
         .merge(admin)
         .route_layer(from_fn_with_state(state.clone(), guard::require_user));

@@ -10,6 +10,8 @@ mod cluster;
 mod csrf;
 mod dashboard;
 mod headers;
+mod live;
+mod notify;
 mod outage;
 mod routes;
 mod seed;

@@ -24,6 +24,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/dashboard/logs", Access::User),
     ("POST", "/dashboard/end", Access::User),
     ("GET", "/sessions/{id}", Access::User),
+    ("GET", "/events", Access::User),
+    ("GET", "/approvals", Access::User),
     ("GET", "/wizard", Access::User),
     ("GET", "/wizard/request-type", Access::User),
     ("POST", "/wizard/request-type", Access::User),

@@ -58,6 +58,8 @@ async fn start_server() -> Server {
                 .prefix("portcullis-test-")
                 .tempdir()
                 .expect("temp dir");
+            std::fs::write(dir.path().join("owner.pid"), std::process::id().to_string())
+                .expect("owner file");
             let cluster = start_cluster(dir.path());
             (
                 cluster.connect_options("postgres"),
@@ -96,23 +98,33 @@ async fn start_server() -> Server {
     }
 }
 
-/// Removes the folders of earlier test runs whose cluster is no longer running (a test
-/// binary's cluster stops when the binary exits, but its folder stays).
+/// Removes the folders of earlier test runs whose test process has exited (a test binary's
+/// cluster stops when the binary exits, but its folder stays). Each folder names its owner in
+/// `owner.pid`, so folders of test binaries running right now are left alone.
 fn remove_stale_test_clusters() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        if !name.to_string_lossy().starts_with("portcullis-test-") {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("portcullis-test-")
+        {
             continue;
         }
-        let pid_file = entry.path().join("pg").join("postmaster.pid");
-        let running = std::fs::read_to_string(&pid_file)
+        let owner = std::fs::read_to_string(entry.path().join("owner.pid"))
             .ok()
-            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()))
-            .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
-        if !running {
+            .and_then(|t| t.trim().parse::<u32>().ok());
+        let alive = owner.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        // A folder without an owner file may be one being set up this instant; give it time.
+        let young = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age < std::time::Duration::from_secs(600));
+        if !alive && (owner.is_some() || !young) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -164,6 +176,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The key the app seals passwords with.
     pub secrets: portcullis::crypto::SecretBox,
+    /// Its database, for a second instance on the same one.
+    pub options: PgConnectOptions,
 }
 
 /// Serves the application on a random port against a fresh database.
@@ -175,7 +189,7 @@ pub async fn spawn_app() -> TestApp {
 /// Serves the application against the given database.
 pub async fn spawn_app_on(options: PgConnectOptions, settings: Settings) -> TestApp {
     let db = portcullis::db::pool_options(5)
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
         .expect("test pool");
     let store = portcullis::session_store(&db).await.expect("session store");
@@ -184,7 +198,9 @@ pub async fn spawn_app_on(options: PgConnectOptions, settings: Settings) -> Test
         db: db.clone(),
         settings: Arc::new(settings),
         secrets: secrets.clone(),
+        live: portcullis::live::Hub::new(),
     };
+    tokio::spawn(state.live.clone().listen(db.clone()));
     let app = portcullis::build_router(state, store);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -203,6 +219,7 @@ pub async fn spawn_app_on(options: PgConnectOptions, settings: Settings) -> Test
         db,
         client: new_client(),
         secrets,
+        options,
     }
 }
 

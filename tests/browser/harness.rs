@@ -188,6 +188,9 @@ pub struct Browser {
 impl Browser {
     /// Starts a fresh browser: its own `chromedriver`, its own empty profile.
     pub async fn new() -> Browser {
+        // lettre (ring) and fantoccini (aws-lc-rs) each enable a rustls crypto provider, so
+        // rustls cannot pick one by itself. Only loopback HTTP is spoken here anyway.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let chrome = chrome_binary();
         let profile = tempfile::Builder::new()
             .prefix("portcullis-browser-")

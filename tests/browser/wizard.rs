@@ -115,3 +115,64 @@ async fn a_self_service_request_ends_available() {
     );
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alices_open_dashboard_shows_available_when_bob_approves() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    let alice = Browser::new().await;
+    alice.login(&app, "alice", DEMO_PASSWORD).await;
+    alice.submit("a.button.primary").await;
+    choose_activity(&alice, "break-glass").await;
+    alice
+        .click("#resources tbody tr:nth-child(1) input[name=pick]")
+        .await;
+    alice.submit("button[value=next]").await;
+    alice.fill("#notes", "Disk full on lnx-app-01").await;
+    alice.submit("button[value=next]").await;
+    alice.submit("button[value=next]").await;
+    alice.submit("button[value=finish]").await;
+    assert_eq!(
+        alice.texts("#sessions tbody .status").await,
+        ["Waiting for Approval"]
+    );
+
+    // bob, in a browser of his own, approves from Dashboard > Approvals.
+    let bob = Browser::new().await;
+    bob.login(&app, "bob", DEMO_PASSWORD).await;
+    bob.goto(&app, "/approvals").await;
+    assert_eq!(
+        bob.texts("#approvals tbody td:nth-child(4)").await,
+        ["Alice Archer"]
+    );
+    bob.click("#approvals tbody input[name=id]").await;
+    bob.fill("#comment", "Go ahead").await;
+    bob.submit("button[value=approve]").await;
+    bob.wait_for_text(".flash", "Approved 1 request.", Duration::from_secs(5))
+        .await;
+
+    // alice never reloads.
+    alice
+        .wait_for_text(
+            "#sessions tbody .status",
+            "Available",
+            Duration::from_secs(10),
+        )
+        .await;
+    alice
+        .wait_for_text(
+            "#live-status",
+            "lnx-app-01: Available",
+            Duration::from_secs(5),
+        )
+        .await;
+    alice
+        .wait_for_text(
+            "#sessions tbody td:nth-child(5)",
+            "pc-alice-",
+            Duration::from_secs(5),
+        )
+        .await;
+    bob.close().await;
+    alice.close().await;
+}
