@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 use crate::auth::password;
-use crate::config::{Config, RoleArg, SeedCommand, UserCommand, UserCreate};
+use crate::config::{Config, ImportCommand, RoleArg, SeedCommand, UserCommand, UserCreate};
 use crate::db::{self, Database};
 use crate::domain::names::{DisplayName, NewPassword, Username};
 use crate::domain::role::Role;
@@ -36,7 +36,63 @@ pub async fn user(config: &Config, command: &UserCommand) -> anyhow::Result<()> 
                 None => bail!("no user named \"{username}\""),
             }
         }
+        UserCommand::Disable { username } => set_disabled(config, username, true).await,
+        UserCommand::Enable { username } => set_disabled(config, username, false).await,
+        UserCommand::ResetPassword {
+            username,
+            password_stdin,
+        } => reset_password(config, username, *password_stdin).await,
     }
+}
+
+async fn set_disabled(config: &Config, username: &str, disabled: bool) -> anyhow::Result<()> {
+    let database = Database::open(config).await?;
+    let result = async {
+        let mut tx = database.pool.begin().await?;
+        let name = db::users::set_disabled(
+            &mut tx,
+            &db::audit::Actor::command_line(),
+            db::users::Who::Username(username),
+            disabled,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(name)
+    }
+    .await;
+    database.close().await;
+    match result? {
+        Some(name) if disabled => println!("Disabled {name}."),
+        Some(name) => println!("Enabled {name}."),
+        None => bail!("no user named \"{username}\""),
+    }
+    Ok(())
+}
+
+async fn reset_password(config: &Config, username: &str, from_stdin: bool) -> anyhow::Result<()> {
+    let secret = read_password(from_stdin)?;
+    let secret = NewPassword::parse(&secret, username)?;
+    let hash = password::hash(secret.expose().to_owned()).await?;
+    let database = Database::open(config).await?;
+    let result = async {
+        let mut tx = database.pool.begin().await?;
+        let name = db::users::reset_password(
+            &mut tx,
+            &db::audit::Actor::command_line(),
+            db::users::Who::Username(username),
+            &hash,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(name)
+    }
+    .await;
+    database.close().await;
+    match result? {
+        Some(name) => println!("Set a new password for {name}."),
+        None => bail!("no user named \"{username}\""),
+    }
+    Ok(())
 }
 
 async fn create_user(config: &Config, args: &UserCreate) -> anyhow::Result<()> {
@@ -131,4 +187,74 @@ fn report(file: &str, errors: &[crate::domain::seed::SeedError]) -> anyhow::Erro
         lines.join("\n"),
         errors.len()
     )
+}
+
+/// `portcullis import ...`
+pub async fn import(config: &Config, command: &ImportCommand) -> anyhow::Result<()> {
+    match command {
+        ImportCommand::Resources { file, dry_run } => {
+            import_resources(config, file, *dry_run).await
+        }
+    }
+}
+
+async fn import_resources(config: &Config, file: &Path, dry_run: bool) -> anyhow::Result<()> {
+    use crate::domain::csv_import::{self, Action};
+    let shown = file.display().to_string();
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {shown}"))?;
+    let lines = csv_import::parse(&bytes).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    let database = Database::open(config).await?;
+    let result = async {
+        let names: Vec<String> = lines
+            .iter()
+            .filter_map(|l| l.parsed.as_ref().ok().map(|r| r.name.clone()))
+            .collect();
+        let mut tx = database.pool.begin().await?;
+        let existing = db::resources::existing(&mut *tx, &names).await?;
+        let plan = csv_import::plan(lines, &existing);
+        if !plan.can_apply() || dry_run {
+            tx.rollback().await?;
+            return Ok((plan, None));
+        }
+        let counts =
+            db::resources::import(&mut tx, &db::audit::Actor::command_line(), &plan.writes)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tx.commit().await?;
+        Ok::<_, anyhow::Error>((plan, Some(counts)))
+    }
+    .await;
+    database.close().await;
+    let (plan, applied) = result?;
+    let summary = format!(
+        "{} to create, {} to update, {} unchanged, {} refused",
+        plan.count(Action::Create),
+        plan.count(Action::Update),
+        plan.count(Action::Unchanged),
+        plan.count(Action::Refuse)
+    );
+    if !plan.can_apply() {
+        bail!(
+            "{}\nNothing was imported: {summary}.",
+            plan.refusals(&shown).join("\n")
+        );
+    }
+    if dry_run {
+        for l in &plan.lines {
+            println!(
+                "{shown}:{}: {}: {} {}",
+                l.line,
+                l.name,
+                l.action.label(),
+                l.detail
+            );
+        }
+        println!("Dry run, nothing changed: {summary}.");
+    } else if let Some((created, updated)) = applied {
+        println!(
+            "Imported {shown}: {created} created, {updated} updated, {} unchanged.",
+            plan.count(Action::Unchanged)
+        );
+    }
+    Ok(())
 }

@@ -49,6 +49,17 @@ pub struct Config {
     #[arg(long, env = "PORTCULLIS_KEY_FILE", global = true)]
     pub key_file: Option<PathBuf>,
 
+    /// Jump host shown in SSH command lines on the Connect page (`ssh -J JUMP ...`), for
+    /// resources reachable only through a bastion. Example: `bastion.corp.example:22`.
+    #[arg(long, env = "PORTCULLIS_SSH_JUMP_HOST", global = true)]
+    pub ssh_jump_host: Option<String>,
+
+    /// Gateway (proxy) that clients log in through with a session's connection string, shown
+    /// under "Log in through a client". Example: `gateway.corp.example`. Unset: the section
+    /// shows the connection string only.
+    #[arg(long, env = "PORTCULLIS_GATEWAY_HOST", global = true)]
+    pub gateway_host: Option<String>,
+
     /// Mark the session cookie `Secure` (sent over HTTPS only). Default: on, unless the
     /// server is bound to a loopback address (local development over plain HTTP).
     #[arg(long, env = "PORTCULLIS_COOKIE_SECURE", global = true)]
@@ -124,6 +135,24 @@ pub enum Command {
     /// Load seed files.
     #[command(subcommand)]
     Seed(SeedCommand),
+    /// Import catalogue data from files.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+/// `portcullis import ...`
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Create or update resources from a CSV file with the columns name, kind, platform,
+    /// address, port, description (matched by name, whatever the letter case). All lines are
+    /// applied, or none: a refused line prints `file:line: name: reason` and changes nothing.
+    Resources {
+        /// The CSV file (UTF-8, header line first).
+        file: PathBuf,
+        /// Only check the file and print what would be created, updated or refused.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// `portcullis user ...`
@@ -136,6 +165,28 @@ pub enum UserCommand {
         /// The account's username.
         #[arg(long)]
         username: String,
+    },
+    /// Disable an account: it can no longer sign in, and its open sign-ins end on their next
+    /// request.
+    Disable {
+        /// The account's username.
+        #[arg(long)]
+        username: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        /// The account's username.
+        #[arg(long)]
+        username: String,
+    },
+    /// Set a new password (and lift any lockout). Prompts unless --password-stdin is given.
+    ResetPassword {
+        /// The account's username.
+        #[arg(long)]
+        username: String,
+        /// Read the password from the first line of standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 

@@ -16,6 +16,8 @@ const NONCE_LEN: usize = 12;
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Aes256Gcm,
+    /// A separate key for connection strings, derived from the same key file.
+    mac_key: [u8; 32],
 }
 
 /// Why the key could not be loaded.
@@ -43,9 +45,53 @@ pub struct DecryptError;
 impl SecretBox {
     /// A box with a fresh random key (tests).
     pub fn random() -> Self {
+        Self::from_key(&Aes256Gcm::generate_key(OsRng))
+    }
+
+    fn from_key(key: &Key<Aes256Gcm>) -> Self {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(b"portcullis/connection-string/v1");
+        hasher.update(key.as_slice());
         Self {
-            cipher: Aes256Gcm::new(&Aes256Gcm::generate_key(OsRng)),
+            cipher: Aes256Gcm::new(key),
+            mac_key: hasher.finalize().into(),
         }
+    }
+
+    /// The connection string of a session: what a gateway in front of the resources checks
+    /// (`pcs1.<session id>.<HMAC-SHA256 of it, 128 bits, hex>`), so that a client can log in
+    /// through the gateway without a password of its own.
+    pub fn connection_string(&self, session: Uuid) -> String {
+        let id = session.simple().to_string();
+        format!("pcs1.{id}.{}", self.tag(&id))
+    }
+
+    /// The session a connection string names, if its tag is genuine (constant-time check).
+    pub fn verify_connection_string(&self, text: &str) -> Option<Uuid> {
+        use subtle::ConstantTimeEq;
+        let mut parts = text.trim().split('.');
+        let (Some("pcs1"), Some(id), Some(tag), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let expected = self.tag(id);
+        bool::from(expected.as_bytes().ct_eq(tag.as_bytes()))
+            .then(|| Uuid::parse_str(id).ok())
+            .flatten()
+    }
+
+    fn tag(&self, id: &str) -> String {
+        use hmac::Mac;
+        let Ok(mut mac) = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.mac_key) else {
+            return String::new();
+        };
+        mac.update(id.as_bytes());
+        mac.finalize().into_bytes()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// Loads the key from `path` (64 hex characters), creating the file with mode 0600 and a
@@ -57,9 +103,7 @@ impl SecretBox {
                 let bytes =
                     decode_hex(text.trim()).ok_or_else(|| KeyError::Format(shown.clone()))?;
                 let key: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Format(shown))?;
-                Ok(Self {
-                    cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)),
-                })
+                Ok(Self::from_key(Key::<Aes256Gcm>::from_slice(&key)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Aes256Gcm::generate_key(OsRng);
@@ -84,9 +128,7 @@ impl SecretBox {
                         path: shown,
                         source,
                     })?;
-                Ok(Self {
-                    cipher: Aes256Gcm::new(&key),
-                })
+                Ok(Self::from_key(&key))
             }
             Err(source) => Err(KeyError::Read {
                 path: shown,
@@ -153,6 +195,24 @@ mod tests {
         assert_eq!(sb.open(a, &sealed).unwrap(), "hunter2-but-longer");
         assert!(sb.open(Uuid::new_v4(), &sealed).is_err());
         assert!(SecretBox::random().open(a, &sealed).is_err());
+    }
+
+    #[test]
+    fn connection_strings_verify_only_with_their_key_and_unaltered() {
+        let sb = SecretBox::random();
+        let id = Uuid::new_v4();
+        let s = sb.connection_string(id);
+        assert!(s.starts_with("pcs1."));
+        assert_eq!(sb.verify_connection_string(&s), Some(id));
+        assert_eq!(SecretBox::random().verify_connection_string(&s), None);
+        let other = sb.connection_string(Uuid::new_v4());
+        let forged = format!(
+            "{}.{}",
+            &s[..s.rfind('.').unwrap()],
+            &other[other.rfind('.').unwrap() + 1..]
+        );
+        assert_eq!(sb.verify_connection_string(&forged), None);
+        assert_eq!(sb.verify_connection_string("pcs1.x.y"), None);
     }
 
     #[test]

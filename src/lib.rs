@@ -30,6 +30,8 @@ pub struct Settings {
     pub session_idle_minutes: u32,
     pub session_lifetime_hours: u32,
     pub default_time_zone: String,
+    pub ssh_jump_host: Option<String>,
+    pub gateway_host: Option<String>,
 }
 
 impl Settings {
@@ -39,6 +41,8 @@ impl Settings {
             session_idle_minutes: config.session_idle_minutes,
             session_lifetime_hours: config.session_lifetime_hours,
             default_time_zone: config.default_time_zone.clone(),
+            ssh_jump_host: config.ssh_jump_host.clone(),
+            gateway_host: config.gateway_host.clone(),
         }
     }
 }

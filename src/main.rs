@@ -13,6 +13,7 @@ async fn main() -> std::process::ExitCode {
         Some(Command::Migrate) => portcullis::cli::migrate(&cli.config).await,
         Some(Command::User(command)) => portcullis::cli::user(&cli.config, command).await,
         Some(Command::Seed(command)) => portcullis::cli::seed(&cli.config, command).await,
+        Some(Command::Import(command)) => portcullis::cli::import(&cli.config, command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

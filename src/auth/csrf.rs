@@ -1,9 +1,10 @@
-//! CSRF protection: every POST carries the session's token in the `csrf_token` form field.
-//! One middleware checks every POST of the application, so no route can forget to.
+//! CSRF protection: every POST carries the session's token in the `csrf_token` form field
+//! (urlencoded, or a part of a `multipart/form-data` upload). One middleware checks every
+//! POST of the application, so no route can forget to.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
@@ -11,12 +12,13 @@ use tower_sessions::Session;
 
 use crate::auth::session;
 use crate::error::AppError;
+use crate::web::multipart;
 
 /// The form field that carries the token.
 pub const FIELD: &str = "csrf_token";
 
 /// Largest form body read here; the body limit layer outside refuses larger ones first.
-const MAX_FORM_BYTES: usize = 1024 * 1024;
+const MAX_FORM_BYTES: usize = crate::web::body_limit::UPLOAD_LIMIT;
 
 /// Refuses a POST whose `csrf_token` field does not match the session's token, before the
 /// handler runs (so nothing changes).
@@ -25,17 +27,26 @@ pub async fn verify(session: Session, request: Request, next: Next) -> Response 
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let is_form = parts
+    let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        .unwrap_or("");
+    let is_form = content_type.starts_with("application/x-www-form-urlencoded");
+    let boundary = multipart::boundary(content_type);
     let bytes = match to_bytes(body, MAX_FORM_BYTES).await {
         Ok(b) => b,
-        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").into_response(),
+        Err(_) => return crate::web::body_limit::too_large(MAX_FORM_BYTES),
     };
     let sent = if is_form {
         form_field(&bytes, FIELD)
+    } else if let Some(boundary) = boundary {
+        multipart::parse(&bytes, &boundary).and_then(|parts| {
+            parts
+                .into_iter()
+                .find(|p| p.name == FIELD && p.filename.is_none())
+                .and_then(|p| String::from_utf8(p.data).ok())
+        })
     } else {
         None
     };

@@ -1,10 +1,14 @@
 //! All SQL, one module per aggregate. Functions take a pool, connection or transaction, so a
 //! handler that changes several things commits once.
 
+pub mod activities;
 pub mod approvals;
+pub mod audit;
 pub mod catalog;
 pub mod cluster;
+pub mod groups;
 pub mod requests;
+pub mod resources;
 pub mod seed;
 pub mod sessions;
 pub mod users;

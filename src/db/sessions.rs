@@ -488,3 +488,41 @@ pub async fn extend(
     .await?;
     Ok(Ok(ends))
 }
+
+/// What the Connect page needs.
+#[derive(Debug, Clone, FromRow)]
+pub struct ConnectInfo {
+    pub id: Uuid,
+    pub status: SessionStatus,
+    pub requester_id: Uuid,
+    pub resource_name: String,
+    pub resource_address: String,
+    pub resource_port: Option<i32>,
+    pub activity_name: String,
+    pub protocol: Protocol,
+    pub login_mode: crate::domain::catalog::LoginMode,
+    pub login_account: Option<String>,
+    pub password_ciphertext: Option<Vec<u8>>,
+    pub ends_at: OffsetDateTime,
+    pub lock_message: Option<String>,
+    pub extension_minutes: i32,
+    pub max_extensions: i32,
+    pub extensions_used: i32,
+}
+
+/// The session as the Connect page shows it.
+pub async fn connect_info(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<ConnectInfo>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.id, s.status, s.requester_id, s.resource_name, s.resource_address, s.resource_port,
+                s.activity_name, r.protocol, r.login_mode, s.login_account, s.password_ciphertext,
+                s.ends_at, s.lock_message, r.extension_minutes, r.max_extensions, s.extensions_used
+         FROM activity_sessions s JOIN requests r ON r.id = s.request_id
+         WHERE s.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}

@@ -207,3 +207,284 @@ pub async fn list(
     .fetch_all(db)
     .await
 }
+
+/// The users' checkbox list (groups, policies, approval tiers): enabled accounts, and any
+/// ticked one.
+pub async fn choices(
+    db: impl PgExecutor<'_>,
+    search: &str,
+    ticked: &[Uuid],
+    limit: i64,
+) -> Result<(Vec<crate::db::audit::Choice>, i64), sqlx::Error> {
+    crate::db::audit::choices(
+        db,
+        "users",
+        "username",
+        "display_name || CASE WHEN disabled THEN ' (disabled)' ELSE '' END",
+        "NOT disabled",
+        search,
+        ticked,
+        limit,
+    )
+    .await
+}
+
+/// The account as the audit log records it: never the password hash or sign-in counters;
+/// with its groups' names.
+pub async fn snapshot(
+    db: &mut sqlx::PgConnection,
+    id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT (to_jsonb(u) - 'password_hash' - 'failed_logins' - 'failed_window_start'
+                 - 'locked_until' - 'updated_at'
+                 || jsonb_build_object('has_password', u.password_hash IS NOT NULL,
+                                       'groups', COALESCE(
+                    (SELECT jsonb_agg(g.name ORDER BY lower(g.name))
+                     FROM group_members gm JOIN groups g ON g.id = gm.group_id
+                     WHERE gm.user_id = u.id), '[]'::jsonb)))::text
+         FROM users u WHERE u.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// An account for the admin form.
+#[derive(Debug, FromRow)]
+pub struct EditRow {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub time_zone: String,
+    pub disabled: bool,
+    pub locked: bool,
+    pub has_password: bool,
+}
+
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<EditRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, username, display_name, email, role, time_zone, disabled,
+                COALESCE(locked_until > now(), false) AS locked,
+                password_hash IS NOT NULL AS has_password
+         FROM users WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The ids of the groups a user belongs to.
+pub async fn group_ids(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT group_id FROM group_members WHERE user_id = $1")
+        .bind(id)
+        .fetch_all(db)
+        .await
+}
+
+/// Finds an account by id or by username (any case): its id and username.
+pub async fn find(
+    db: impl PgExecutor<'_>,
+    who: Who<'_>,
+) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+    let (id, name) = match who {
+        Who::Id(id) => (Some(id), None),
+        Who::Username(name) => (None, Some(name)),
+    };
+    sqlx::query_as("SELECT id, username FROM users WHERE id = $1 OR lower(username) = lower($2)")
+        .bind(id)
+        .bind(name)
+        .fetch_optional(db)
+        .await
+}
+
+/// What an administrator sets on an account.
+pub struct AccountFields<'a> {
+    pub display_name: &'a DisplayName,
+    pub email: Option<&'a str>,
+    pub role: Role,
+    pub time_zone: &'a str,
+    pub groups: &'a [Uuid],
+}
+
+async fn set_groups(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    groups: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM group_members WHERE user_id = $1 AND NOT (group_id = ANY($2))")
+        .bind(id)
+        .bind(groups)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO group_members (group_id, user_id)
+         SELECT g.id, $1 FROM groups g WHERE g.id = ANY($2) ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(groups)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Creates an account with its groups and audit entry.
+pub async fn create_audited(
+    tx: &mut sqlx::PgConnection,
+    actor: &crate::db::audit::Actor,
+    username: &Username,
+    fields: &AccountFields<'_>,
+    password_hash: &str,
+) -> Result<Uuid, crate::db::audit::WriteError> {
+    use crate::db::audit::{self, Entry, WriteError};
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO users (id, username, display_name, email, role, time_zone, password_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(username.as_str())
+    .bind(fields.display_name.as_str())
+    .bind(fields.email)
+    .bind(fields.role)
+    .bind(fields.time_zone)
+    .bind(password_hash)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| WriteError::from_unique(e, "users_username_key"))?;
+    set_groups(tx, id, fields.groups).await?;
+    let after = snapshot(tx, id).await?;
+    audit::record(
+        tx,
+        actor,
+        Entry {
+            action: "create",
+            object_kind: "user",
+            object_id: Some(id),
+            object_name: username.as_str(),
+            before: None,
+            after,
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Changes an account's details, role and groups.
+pub async fn update_audited(
+    tx: &mut sqlx::PgConnection,
+    actor: &crate::db::audit::Actor,
+    id: Uuid,
+    fields: &AccountFields<'_>,
+) -> Result<(), crate::db::audit::WriteError> {
+    use crate::db::audit::{self, Entry, WriteError};
+    let username: String =
+        sqlx::query_scalar("SELECT username FROM users WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(WriteError::NotFound)?;
+    let before = snapshot(tx, id).await?;
+    sqlx::query(
+        "UPDATE users SET display_name = $2, email = $3, role = $4, time_zone = $5,
+                          updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(fields.display_name.as_str())
+    .bind(fields.email)
+    .bind(fields.role)
+    .bind(fields.time_zone)
+    .execute(&mut *tx)
+    .await?;
+    set_groups(tx, id, fields.groups).await?;
+    let after = snapshot(tx, id).await?;
+    audit::record(
+        tx,
+        actor,
+        Entry {
+            action: "update",
+            object_kind: "user",
+            object_id: Some(id),
+            object_name: &username,
+            before,
+            after,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Disables or enables an account. Returns its username, or `None` when there is no such
+/// account.
+pub async fn set_disabled(
+    tx: &mut sqlx::PgConnection,
+    actor: &crate::db::audit::Actor,
+    who: Who<'_>,
+    disabled: bool,
+) -> Result<Option<String>, sqlx::Error> {
+    use crate::db::audit::{self, Entry};
+    let Some((id, username)) = find(&mut *tx, who).await? else {
+        return Ok(None);
+    };
+    let before = snapshot(tx, id).await?;
+    sqlx::query("UPDATE users SET disabled = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(disabled)
+        .execute(&mut *tx)
+        .await?;
+    let after = snapshot(tx, id).await?;
+    audit::record(
+        tx,
+        actor,
+        Entry {
+            action: if disabled { "disable" } else { "enable" },
+            object_kind: "user",
+            object_id: Some(id),
+            object_name: &username,
+            before,
+            after,
+        },
+    )
+    .await?;
+    Ok(Some(username))
+}
+
+/// Sets a new password (already hashed) and lifts any lockout. Returns the username, or
+/// `None` when there is no such account.
+pub async fn reset_password(
+    tx: &mut sqlx::PgConnection,
+    actor: &crate::db::audit::Actor,
+    who: Who<'_>,
+    password_hash: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    use crate::db::audit::{self, Entry};
+    let Some((id, username)) = find(&mut *tx, who).await? else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "UPDATE users SET password_hash = $2, failed_logins = 0, failed_window_start = NULL,
+                          locked_until = NULL, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(password_hash)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        tx,
+        actor,
+        Entry {
+            action: "reset_password",
+            object_kind: "user",
+            object_id: Some(id),
+            object_name: &username,
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    Ok(Some(username))
+}

@@ -1,6 +1,9 @@
 //! Pure types and rules: no web, no SQL. Unit tested in place.
 
+pub mod admin_input;
 pub mod catalog;
+pub mod connect;
+pub mod csv_import;
 pub mod names;
 pub mod provision;
 pub mod role;

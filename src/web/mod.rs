@@ -3,12 +3,15 @@
 
 pub mod admin;
 pub mod approvals;
+pub mod body_limit;
 pub mod chrome;
 pub mod client;
+pub mod connect;
 pub mod dashboard;
 pub mod form;
 pub mod health;
 pub mod login;
+pub mod multipart;
 pub mod session_actions;
 pub mod session_details;
 pub mod static_files;
@@ -30,7 +33,7 @@ use crate::AppState;
 use crate::auth::{csrf, guard};
 
 /// Largest request body accepted (forms are small; uploads get their own limit).
-pub const BODY_LIMIT: usize = 64 * 1024;
+pub const BODY_LIMIT: usize = body_limit::FORM_LIMIT;
 
 /// The Content-Security-Policy of every response: our own files only, no inline script or
 /// style, no framing, forms post only to us.
@@ -47,6 +50,10 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
         .merge(wizard::routes())
         .route("/sessions/{id}", get(session_details::show))
         .route("/sessions/{id}/extend", post(session_actions::extend))
+        .route("/sessions/{id}/connect", get(connect::show))
+        .route("/sessions/{id}/reveal", post(connect::reveal))
+        .route("/sessions/{id}/rdp", post(connect::rdp))
+        .route("/sessions/{id}/launch", post(connect::launched))
         .route(
             "/approvals",
             get(approvals::show).route_layer(from_fn(guard::require_approver)),
@@ -84,7 +91,10 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
         // Probes need neither a session nor a CSRF token.
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // Bodies without a length are cut at the largest limit; `body_limit::limit` answers
+        // a declared length over its route's limit with a 413 page.
+        .layer(RequestBodyLimitLayer::new(body_limit::UPLOAD_LIMIT))
+        .layer(from_fn(body_limit::limit))
         .layer(security_header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))

@@ -4,9 +4,13 @@
 mod support;
 
 mod access;
+mod admin_catalog;
+mod admin_resources;
+mod admin_users;
 mod approvals;
 mod auth;
 mod cluster;
+mod connect;
 mod csrf;
 mod dashboard;
 mod headers;

@@ -166,6 +166,8 @@ pub fn settings() -> Settings {
         session_idle_minutes: 30,
         session_lifetime_hours: 12,
         default_time_zone: "UTC".into(),
+        ssh_jump_host: None,
+        gateway_host: None,
     }
 }
 

@@ -9,5 +9,6 @@ mod support;
 
 mod harness;
 
+mod connect;
 mod login;
 mod wizard;

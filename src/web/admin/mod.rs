@@ -1,18 +1,47 @@
 //! The administrators' pages. Every route here sits behind `require_admin`.
 
+pub mod activities;
+pub mod audit;
+pub mod groups;
+pub mod picker;
+pub mod resource_import;
+pub mod resources;
+pub mod user_form;
 pub mod users;
 
 use axum::Router;
-use axum::response::Redirect;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use tower_sessions::Session;
+use uuid::Uuid;
 
 use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::auth::session::{self, FlashKind};
+use crate::db::audit::Actor;
+use crate::error::{AppError, AppResult};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin", get(|| async { Redirect::to("/admin/users") }))
         .route("/admin/users", get(users::list))
         .route("/admin/users/{id}/unlock", post(users::unlock))
+        .route(
+            "/admin/users/new",
+            get(user_form::new).post(user_form::create),
+        )
+        .route(
+            "/admin/users/{id}",
+            get(user_form::edit).post(user_form::update),
+        )
+        .route("/admin/users/{id}/disable", post(user_form::disable))
+        .route("/admin/users/{id}/enable", post(user_form::enable))
+        .route(
+            "/admin/users/{id}/password",
+            post(user_form::reset_password),
+        )
         .route(
             "/admin/sessions/{id}/lock",
             post(crate::web::session_actions::lock),
@@ -21,4 +50,138 @@ pub fn routes() -> Router<AppState> {
             "/admin/sessions/{id}/unlock",
             post(crate::web::session_actions::unlock),
         )
+        .route("/admin/resources", get(resources::list))
+        .route(
+            "/admin/resources/new",
+            get(resources::new).post(resources::create),
+        )
+        .route(
+            "/admin/resources/{id}",
+            get(resources::edit).post(resources::update),
+        )
+        .route("/admin/resources/{id}/delete", post(resources::delete))
+        .route("/admin/resources/{id}/restore", post(resources::restore))
+        .route(
+            "/admin/resources/import",
+            get(resource_import::show)
+                .post(resource_import::preview)
+                .layer(DefaultBodyLimit::max(crate::web::body_limit::UPLOAD_LIMIT)),
+        )
+        .route(
+            "/admin/resources/import/apply",
+            post(resource_import::apply),
+        )
+        .route("/admin/activities", get(activities::list))
+        .route(
+            "/admin/activities/new",
+            get(activities::new).post(activities::create),
+        )
+        .route(
+            "/admin/activities/{id}",
+            get(activities::edit).post(activities::update),
+        )
+        .route("/admin/activities/{id}/clone", get(activities::clone))
+        .route("/admin/activities/{id}/delete", post(activities::delete))
+        .route("/admin/activities/{id}/restore", post(activities::restore))
+        .route("/admin/groups", get(groups::list))
+        .route("/admin/groups/new", get(groups::new).post(groups::create))
+        .route("/admin/groups/{id}", get(groups::edit).post(groups::update))
+        .route("/admin/groups/{id}/delete", post(groups::delete))
+        .route("/admin/audit", get(audit::list))
+}
+
+/// Who the audit log names for a change made by `user`.
+pub fn actor(user: &CurrentUser) -> Actor {
+    Actor {
+        id: Some(user.id),
+        name: user.username.clone(),
+    }
+}
+
+/// An id from the path; anything else names nothing.
+pub fn parse_id(text: &str) -> AppResult<Uuid> {
+    Uuid::parse_str(text).map_err(|_| AppError::NotFound)
+}
+
+/// After a successful change: the message on the next page, and 303 to it.
+pub async fn done(session: &Session, text: impl Into<String>, to: &str) -> AppResult<Response> {
+    session::flash(session, FlashKind::Success, text).await?;
+    Ok(Redirect::to(to).into_response())
+}
+
+/// A refusal that changed nothing: the message on the next page, and 303 to it.
+pub async fn refused(session: &Session, text: impl Into<String>, to: &str) -> AppResult<Response> {
+    session::flash(session, FlashKind::Error, text).await?;
+    Ok(Redirect::to(to).into_response())
+}
+
+/// An object that is not there (deleted meanwhile, or a stale link): back to its list.
+pub async fn gone(session: &Session, what: &str, to: &str) -> AppResult<Response> {
+    refused(
+        session,
+        format!("That {what} does not exist (any more). Nothing was changed."),
+        to,
+    )
+    .await
+}
+
+/// A form shown again with its problems: 422.
+pub fn invalid(page: impl IntoResponse) -> Response {
+    (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
+}
+
+/// The message for a name another object of the kind already has.
+pub fn taken(kind: &str, name: &str) -> String {
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "An"
+    } else {
+        "A"
+    };
+    format!(
+        "{article} {kind} named \"{name}\" already exists (names are compared without regard to case)."
+    )
+}
+
+/// Rows per page of the long lists.
+pub const PAGE_SIZE: i64 = 50;
+
+/// Page numbers for a list of `total` rows.
+#[derive(Debug, Clone)]
+pub struct Pager {
+    pub page: i64,
+    pub pages: i64,
+    pub total: i64,
+    /// The query string without `page`, ending in `&` when not empty.
+    pub query: String,
+}
+
+impl Pager {
+    pub fn new(page: i64, total: i64, params: &[(&str, &str)]) -> Self {
+        let query = serde_urlencoded::to_string(
+            params
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_default();
+        Self {
+            page,
+            pages: ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1),
+            total,
+            query: if query.is_empty() {
+                query
+            } else {
+                format!("{query}&")
+            },
+        }
+    }
+
+    /// The page asked for, from 1.
+    pub fn requested(text: &str) -> i64 {
+        text.trim().parse::<i64>().unwrap_or(1).clamp(1, 1_000_000)
+    }
+
+    pub fn offset(page: i64) -> i64 {
+        (page - 1) * PAGE_SIZE
+    }
 }

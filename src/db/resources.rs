@@ -1,0 +1,411 @@
+//! Resources as the administrators manage them: list, create, edit, delete (or archive), the
+//! CSV import, and the checkbox list of the policy form. Every change writes its audit entry
+//! in the same transaction.
+
+use std::collections::HashMap;
+
+use sqlx::{FromRow, PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::db::audit::{self, Actor, Choice, Entry, WriteError};
+use crate::domain::admin_input::ResourceInput;
+use crate::domain::catalog::ResourceKind;
+use crate::domain::csv_import::Existing;
+
+/// Session statuses that still hold their resource (SQL list).
+pub const LIVE_STATUSES: &str =
+    "('waiting_for_approval', 'pending', 'provisioning', 'available', 'logged_in', 'locked')";
+
+/// A row of the resource list.
+#[derive(Debug, Clone, FromRow)]
+pub struct Row {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: ResourceKind,
+    pub platform: String,
+    pub address: String,
+    pub port: Option<i32>,
+    pub description: String,
+    pub archived: bool,
+}
+
+/// What the list filters by.
+#[derive(Debug, Default)]
+pub struct Filter<'a> {
+    pub search: &'a str,
+    pub kind: Option<ResourceKind>,
+    pub platform: &'a str,
+    /// Include archived resources (they are hidden otherwise).
+    pub archived: bool,
+}
+
+/// One page of resources by name, and how many match.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    filter: &Filter<'_>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Row>, i64), sqlx::Error> {
+    #[derive(FromRow)]
+    struct Counted {
+        #[sqlx(flatten)]
+        row: Row,
+        total: i64,
+    }
+    let rows: Vec<Counted> = sqlx::query_as(
+        "SELECT id, name, kind, platform, address, port, description,
+                archived_at IS NOT NULL AS archived, count(*) OVER () AS total
+         FROM resources
+         WHERE ($1 = '' OR strpos(lower(name), lower($1)) > 0
+                OR strpos(lower(address), lower($1)) > 0
+                OR strpos(lower(description), lower($1)) > 0)
+           AND ($2::resource_kind IS NULL OR kind = $2)
+           AND ($3 = '' OR lower(platform) = lower($3))
+           AND ($4 OR archived_at IS NULL)
+         ORDER BY lower(name)
+         LIMIT $5 OFFSET $6",
+    )
+    .bind(filter.search)
+    .bind(filter.kind)
+    .bind(filter.platform)
+    .bind(filter.archived)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await?;
+    let total = rows.first().map_or(0, |r| r.total);
+    Ok((rows.into_iter().map(|r| r.row).collect(), total))
+}
+
+/// The platforms in use, for the list's filter.
+pub async fn platforms(db: impl PgExecutor<'_>) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT DISTINCT platform FROM resources ORDER BY platform")
+        .fetch_all(db)
+        .await
+}
+
+/// One resource.
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, kind, platform, address, port, description,
+                archived_at IS NOT NULL AS archived
+         FROM resources WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+const NAME_KEY: &str = "resources_name_key";
+
+/// Creates a resource.
+pub async fn create(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    r: &ResourceInput,
+) -> Result<Uuid, WriteError> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO resources (id, name, kind, platform, address, port, description)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(&r.name)
+    .bind(r.kind)
+    .bind(&r.platform)
+    .bind(&r.address)
+    .bind(r.port)
+    .bind(&r.description)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
+    let after = audit::snapshot(tx, "resources", id).await?;
+    audit::record(
+        tx,
+        actor,
+        Entry {
+            action: "create",
+            object_kind: "resource",
+            object_id: Some(id),
+            object_name: &r.name,
+            before: None,
+            after,
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Changes a resource.
+pub async fn update(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    r: &ResourceInput,
+) -> Result<(), WriteError> {
+    let before = lock(tx, id).await?;
+    sqlx::query(
+        "UPDATE resources SET name = $2, kind = $3, platform = $4, address = $5, port = $6,
+                              description = $7, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&r.name)
+    .bind(r.kind)
+    .bind(&r.platform)
+    .bind(&r.address)
+    .bind(r.port)
+    .bind(&r.description)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
+    let after = audit::snapshot(tx, "resources", id).await?;
+    audit::record(
+        tx,
+        actor,
+        Entry {
+            action: "update",
+            object_kind: "resource",
+            object_id: Some(id),
+            object_name: &r.name,
+            before: Some(before),
+            after,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Locks a row and returns its JSON.
+async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<String, WriteError> {
+    sqlx::query_scalar("SELECT to_jsonb(r)::text FROM resources r WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(WriteError::NotFound)
+}
+
+/// What became of a deletion.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// Gone for good: nothing referred to it.
+    Deleted(String),
+    /// Kept for the history that names it, but no longer offered.
+    Archived(String),
+    /// Refused: the message says what uses it.
+    InUse(String),
+}
+
+/// Deletes a resource nothing uses, archives one that only history refers to, and refuses
+/// one that access policies or live sessions use.
+pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
+    let before = lock(tx, id).await?;
+    let name: String = sqlx::query_scalar("SELECT name FROM resources WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let policies: Vec<String> = sqlx::query_scalar(
+        "SELECT p.name FROM policy_resources pr JOIN access_policies p ON p.id = pr.policy_id
+         WHERE pr.resource_id = $1 ORDER BY lower(p.name)",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    if !policies.is_empty() {
+        return Ok(Removal::InUse(format!(
+            "{name} cannot be deleted: it is used by access policies: {}. Remove it from them first.",
+            policies.join(", ")
+        )));
+    }
+    let live: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM activity_sessions WHERE resource_id = $1 AND status IN {LIVE_STATUSES}"
+    ))
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if live > 0 {
+        return Ok(Removal::InUse(format!(
+            "{name} cannot be deleted: {live} live activity session(s) use it."
+        )));
+    }
+    let history: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM activity_sessions WHERE resource_id = $1)",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let (action, after, outcome) = if history {
+        sqlx::query("UPDATE resources SET archived_at = now(), updated_at = now() WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        (
+            "archive",
+            audit::snapshot(tx, "resources", id).await?,
+            Removal::Archived(name.clone()),
+        )
+    } else {
+        sqlx::query("DELETE FROM resources WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        ("delete", None, Removal::Deleted(name.clone()))
+    };
+    audit::record(
+        tx,
+        actor,
+        Entry {
+            action,
+            object_kind: "resource",
+            object_id: Some(id),
+            object_name: &name,
+            before: Some(before),
+            after,
+        },
+    )
+    .await?;
+    Ok(outcome)
+}
+
+/// Brings an archived resource back.
+pub async fn restore(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<String, WriteError> {
+    let before = lock(tx, id).await?;
+    let name: String = sqlx::query_scalar(
+        "UPDATE resources SET archived_at = NULL, updated_at = now() WHERE id = $1 RETURNING name",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let after = audit::snapshot(tx, "resources", id).await?;
+    audit::record(
+        tx,
+        actor,
+        Entry {
+            action: "restore",
+            object_kind: "resource",
+            object_id: Some(id),
+            object_name: &name,
+            before: Some(before),
+            after,
+        },
+    )
+    .await?;
+    Ok(name)
+}
+
+/// The stored resources with these names (any case), keyed by lower-case name, for the
+/// import's plan.
+pub async fn existing(
+    db: impl PgExecutor<'_>,
+    names: &[String],
+) -> Result<HashMap<String, Existing>, sqlx::Error> {
+    let lower: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, name, kind, platform, address, port, description,
+                archived_at IS NOT NULL AS archived
+         FROM resources WHERE lower(name) = ANY($1)",
+    )
+    .bind(&lower)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.name.to_lowercase(),
+                Existing {
+                    archived: r.archived,
+                    resource: ResourceInput {
+                        name: r.name,
+                        kind: r.kind,
+                        platform: r.platform,
+                        address: r.address,
+                        port: r.port,
+                        description: r.description,
+                    },
+                },
+            )
+        })
+        .collect())
+}
+
+/// Creates or updates (and un-archives) the given resources by name in one statement, with
+/// one audit entry each. Returns (created, updated).
+pub async fn import(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    writes: &[ResourceInput],
+) -> Result<(usize, usize), WriteError> {
+    if writes.is_empty() {
+        return Ok((0, 0));
+    }
+    let ids: Vec<Uuid> = writes.iter().map(|_| Uuid::now_v7()).collect();
+    let names: Vec<&str> = writes.iter().map(|r| r.name.as_str()).collect();
+    let kinds: Vec<&str> = writes.iter().map(|r| r.kind.key()).collect();
+    let platforms: Vec<&str> = writes.iter().map(|r| r.platform.as_str()).collect();
+    let addresses: Vec<&str> = writes.iter().map(|r| r.address.as_str()).collect();
+    let ports: Vec<Option<i32>> = writes.iter().map(|r| r.port).collect();
+    let descriptions: Vec<&str> = writes.iter().map(|r| r.description.as_str()).collect();
+    // Every CTE sees the table as it was before the statement: `old` holds the rows before.
+    let rows: Vec<(bool,)> = sqlx::query_as(
+        "WITH input AS (
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]::resource_kind[], $4::text[],
+                                  $5::text[], $6::int[], $7::text[])
+                      AS t(id, name, kind, platform, address, port, description)
+         ),
+         old AS (
+             SELECT r.* FROM resources r JOIN input i ON lower(r.name) = lower(i.name)
+         ),
+         up AS (
+             INSERT INTO resources AS r (id, name, kind, platform, address, port, description)
+             SELECT id, name, kind, platform, address, port, description FROM input
+             ON CONFLICT ((lower(name))) DO UPDATE
+             SET name = EXCLUDED.name, kind = EXCLUDED.kind, platform = EXCLUDED.platform,
+                 address = EXCLUDED.address, port = EXCLUDED.port,
+                 description = EXCLUDED.description, archived_at = NULL, updated_at = now()
+             RETURNING r.*
+         ),
+         logged AS (
+             INSERT INTO admin_audit (actor_id, actor_name, action, object_kind, object_id,
+                                      object_name, before, after)
+             SELECT $8, $9, CASE WHEN old.id IS NULL THEN 'create' ELSE 'update' END,
+                    'resource', up.id, up.name, to_jsonb(old), to_jsonb(up)
+             FROM up LEFT JOIN old ON old.id = up.id
+             RETURNING action
+         )
+         SELECT action = 'create' FROM logged",
+    )
+    .bind(&ids)
+    .bind(&names)
+    .bind(&kinds)
+    .bind(&platforms)
+    .bind(&addresses)
+    .bind(&ports)
+    .bind(&descriptions)
+    .bind(actor.id)
+    .bind(&actor.name)
+    .fetch_all(&mut *tx)
+    .await?;
+    let created = rows.iter().filter(|(c,)| *c).count();
+    Ok((created, rows.len() - created))
+}
+
+/// The policy form's resource list.
+pub async fn choices(
+    db: impl PgExecutor<'_>,
+    search: &str,
+    ticked: &[Uuid],
+    limit: i64,
+) -> Result<(Vec<Choice>, i64), sqlx::Error> {
+    audit::choices(
+        db,
+        "resources",
+        "name",
+        "platform || ' · ' || address",
+        "archived_at IS NULL",
+        search,
+        ticked,
+        limit,
+    )
+    .await
+}

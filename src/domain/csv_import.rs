@@ -1,0 +1,404 @@
+//! Resources imported from CSV (columns name, kind, platform, address, port, description):
+//! reading the file, checking every line with the rules of the resource form, and the plan of
+//! what applying it would create, update or refuse, line by line. Used by the web import and
+//! `portcullis import resources`, so both say the same things.
+
+use std::collections::HashMap;
+
+use crate::domain::admin_input::{RawResource, ResourceInput};
+
+/// The columns a file may have; `port` and `description` may be left out.
+pub const COLUMNS: [&str; 6] = ["name", "kind", "platform", "address", "port", "description"];
+const REQUIRED: [&str; 4] = ["name", "kind", "platform", "address"];
+
+/// Largest file accepted (the web route's body limit is a little above this).
+pub const MAX_BYTES: usize = 2 * 1024 * 1024;
+/// Most lines accepted in one file.
+pub const MAX_ROWS: usize = 20_000;
+
+/// Why a whole file was refused before any line was looked at.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    #[error("The file is empty.")]
+    Empty,
+    #[error("The file is larger than 2 MiB. Split it into smaller files.")]
+    TooLarge,
+    #[error("This is not a CSV file: it contains binary data.")]
+    Binary,
+    #[error("The file is not UTF-8 text. Save it as \"CSV UTF-8\" and try again.")]
+    NotUtf8,
+    #[error("Line 1: {0}")]
+    Header(String),
+    #[error("The file has more than {MAX_ROWS} lines. Split it into smaller files.")]
+    TooManyRows,
+    #[error("Line {line}: {message}")]
+    Malformed { line: usize, message: String },
+}
+
+/// One line of the file, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvLine {
+    /// 1-based line in the file.
+    pub line: usize,
+    /// The name as written, for the preview even when the line is refused.
+    pub name: String,
+    pub parsed: Result<ResourceInput, String>,
+}
+
+/// Reads and checks a file. Lines with problems are kept, with the reason.
+pub fn parse(bytes: &[u8]) -> Result<Vec<CsvLine>, FileError> {
+    if bytes.len() > MAX_BYTES {
+        return Err(FileError::TooLarge);
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(FileError::Empty);
+    }
+    if bytes.contains(&0) {
+        return Err(FileError::Binary);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| FileError::NotUtf8)?;
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(FileError::Binary);
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records();
+    let header = match records.next() {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => return Err(malformed(&e)),
+        None => return Err(FileError::Empty),
+    };
+    let columns = header_columns(&header)?;
+    let mut out = Vec::new();
+    for record in records {
+        let record = record.map_err(|e| malformed(&e))?;
+        let line = record
+            .position()
+            .map_or(out.len() + 2, |p| usize::try_from(p.line()).unwrap_or(0));
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        if out.len() >= MAX_ROWS {
+            return Err(FileError::TooManyRows);
+        }
+        let field = |name: &str| {
+            columns
+                .iter()
+                .position(|c| *c == name)
+                .and_then(|i| record.get(i))
+                .unwrap_or("")
+        };
+        let name = field("name").trim().to_owned();
+        if record.len() != columns.len() {
+            out.push(CsvLine {
+                line,
+                name,
+                parsed: Err(format!(
+                    "has {} field(s), but the header has {}.",
+                    record.len(),
+                    columns.len()
+                )),
+            });
+            continue;
+        }
+        let raw = RawResource {
+            name: field("name"),
+            kind: field("kind"),
+            platform: field("platform"),
+            address: field("address"),
+            port: field("port"),
+            description: field("description"),
+        };
+        let parsed = ResourceInput::parse(&raw)
+            .map_err(|errors| errors.iter().map(|(_, m)| m).collect::<Vec<_>>().join(" "));
+        out.push(CsvLine { line, name, parsed });
+    }
+    Ok(out)
+}
+
+fn malformed(e: &csv::Error) -> FileError {
+    let line = e
+        .position()
+        .map_or(1, |p| usize::try_from(p.line()).unwrap_or(1));
+    FileError::Malformed {
+        line,
+        message: "the line cannot be read as CSV.".into(),
+    }
+}
+
+fn header_columns(header: &csv::StringRecord) -> Result<Vec<&'static str>, FileError> {
+    let mut columns = Vec::new();
+    for raw in header {
+        let name = raw.trim().to_lowercase();
+        let Some(known) = COLUMNS.iter().find(|c| **c == name) else {
+            return Err(FileError::Header(format!(
+                "unknown column \"{}\". The header must name the columns {}.",
+                raw.trim(),
+                COLUMNS.join(", ")
+            )));
+        };
+        if columns.contains(known) {
+            return Err(FileError::Header(format!(
+                "the column \"{known}\" appears twice."
+            )));
+        }
+        columns.push(*known);
+    }
+    let missing: Vec<&str> = REQUIRED
+        .iter()
+        .filter(|c| !columns.contains(c))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        return Err(FileError::Header(format!(
+            "the header lacks the column(s) {}. The columns are {}.",
+            missing.join(", "),
+            COLUMNS.join(", ")
+        )));
+    }
+    Ok(columns)
+}
+
+/// A resource already stored, as the plan compares it.
+#[derive(Debug, Clone)]
+pub struct Existing {
+    pub resource: ResourceInput,
+    pub archived: bool,
+}
+
+/// What applying a line does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Update,
+    Unchanged,
+    Refuse,
+}
+
+impl Action {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Create => "Create",
+            Self::Update => "Update",
+            Self::Unchanged => "Unchanged",
+            Self::Refuse => "Refuse",
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Unchanged => "unchanged",
+            Self::Refuse => "refuse",
+        }
+    }
+}
+
+/// One line of the preview.
+#[derive(Debug, Clone)]
+pub struct PlanLine {
+    pub line: usize,
+    pub name: String,
+    pub action: Action,
+    /// Why refused, or what changes.
+    pub detail: String,
+}
+
+/// The preview of a file against what is stored.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub lines: Vec<PlanLine>,
+    /// The resources to create or update (refused and unchanged lines are left out).
+    pub writes: Vec<ResourceInput>,
+}
+
+impl Plan {
+    pub fn count(&self, action: Action) -> usize {
+        self.lines.iter().filter(|l| l.action == action).count()
+    }
+
+    /// Applying is all-or-nothing: a single refused line stops it.
+    pub fn can_apply(&self) -> bool {
+        self.count(Action::Refuse) == 0
+    }
+
+    /// `file:line: name: reason` lines, for the command line.
+    pub fn refusals(&self, file: &str) -> Vec<String> {
+        self.lines
+            .iter()
+            .filter(|l| l.action == Action::Refuse)
+            .map(|l| {
+                if l.name.is_empty() {
+                    format!("{file}:{}: {}", l.line, l.detail)
+                } else {
+                    format!("{file}:{}: {}: {}", l.line, l.name, l.detail)
+                }
+            })
+            .collect()
+    }
+}
+
+/// Compares the file's lines with the stored resources (keyed by lower-case name).
+pub fn plan(lines: Vec<CsvLine>, existing: &HashMap<String, Existing>) -> Plan {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut plan = Plan::default();
+    for l in lines {
+        let resource = match l.parsed {
+            Err(reason) => {
+                plan.lines.push(PlanLine {
+                    line: l.line,
+                    name: l.name,
+                    action: Action::Refuse,
+                    detail: reason,
+                });
+                continue;
+            }
+            Ok(r) => r,
+        };
+        let key = resource.name.to_lowercase();
+        if let Some(first) = seen.get(&key) {
+            plan.lines.push(PlanLine {
+                line: l.line,
+                name: resource.name.clone(),
+                action: Action::Refuse,
+                detail: format!(
+                    "\"{}\" is already on line {first} of this file (names are compared without regard to case).",
+                    resource.name
+                ),
+            });
+            continue;
+        }
+        seen.insert(key.clone(), l.line);
+        let (action, detail) = match existing.get(&key) {
+            None => (Action::Create, String::new()),
+            Some(old) => {
+                let changed = changes(&old.resource, &resource);
+                if changed.is_empty() && !old.archived {
+                    (Action::Unchanged, "Already as in the file.".to_owned())
+                } else {
+                    let mut parts = Vec::new();
+                    if !changed.is_empty() {
+                        parts.push(format!("Changes {}.", changed.join(", ")));
+                    }
+                    if old.archived {
+                        parts.push("Restores the archived resource.".to_owned());
+                    }
+                    (Action::Update, parts.join(" "))
+                }
+            }
+        };
+        if matches!(action, Action::Create | Action::Update) {
+            plan.writes.push(resource.clone());
+        }
+        plan.lines.push(PlanLine {
+            line: l.line,
+            name: resource.name,
+            action,
+            detail,
+        });
+    }
+    plan
+}
+
+fn changes(old: &ResourceInput, new: &ResourceInput) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if old.name != new.name {
+        out.push("name");
+    }
+    if old.kind != new.kind {
+        out.push("kind");
+    }
+    if old.platform != new.platform {
+        out.push("platform");
+    }
+    if old.address != new.address {
+        out.push("address");
+    }
+    if old.port != new.port {
+        out.push("port");
+    }
+    if old.description != new.description {
+        out.push("description");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "name,kind,platform,address,port,description\n";
+
+    #[test]
+    fn every_line_is_planned_with_its_number() {
+        let text = format!(
+            "{HEADER}db-01,database,PostgreSQL,db-01.example,5432,Main\nweb,printer,Linux,w.example,80,\nDB-01,server,Linux,x,22,\n"
+        );
+        let lines = parse(text.as_bytes()).unwrap();
+        let plan = plan(lines, &HashMap::new());
+        let got: Vec<(usize, Action)> = plan.lines.iter().map(|l| (l.line, l.action)).collect();
+        assert_eq!(
+            got,
+            [
+                (2, Action::Create),
+                (3, Action::Refuse),
+                (4, Action::Refuse)
+            ]
+        );
+        assert!(plan.lines[2].detail.contains("already on line 2"));
+        assert!(!plan.can_apply());
+    }
+
+    #[test]
+    fn files_that_are_not_csv_text_are_refused_whole() {
+        assert_eq!(parse(b""), Err(FileError::Empty));
+        assert_eq!(parse(b"\x89PNG\r\n\x1a\n\0\0"), Err(FileError::Binary));
+        assert_eq!(parse(b"name,kind\n\xff\xfe"), Err(FileError::NotUtf8));
+        assert!(matches!(
+            parse(b"hostname,ip\na,b\n"),
+            Err(FileError::Header(_))
+        ));
+    }
+
+    #[test]
+    fn a_line_with_the_wrong_number_of_fields_is_refused() {
+        let lines = parse(format!("{HEADER}a,server,Linux\n").as_bytes()).unwrap();
+        assert!(lines[0].parsed.as_ref().unwrap_err().contains("3 field(s)"));
+    }
+
+    #[test]
+    fn unchanged_and_changed_resources_are_told_apart() {
+        let lines = parse(
+            format!("{HEADER}a,server,Linux,a.example,22,\nb,server,Linux,b2.example,22,\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        let stored = |name: &str, address: &str| Existing {
+            resource: ResourceInput {
+                name: name.into(),
+                kind: crate::domain::catalog::ResourceKind::Server,
+                platform: "Linux".into(),
+                address: address.into(),
+                port: Some(22),
+                description: String::new(),
+            },
+            archived: false,
+        };
+        let existing = HashMap::from([
+            ("a".to_owned(), stored("a", "a.example")),
+            ("b".to_owned(), stored("b", "b.example")),
+        ]);
+        let plan = plan(lines, &existing);
+        assert_eq!(plan.lines[0].action, Action::Unchanged);
+        assert_eq!(plan.lines[1].action, Action::Update);
+        assert_eq!(plan.lines[1].detail, "Changes address.");
+        assert_eq!(plan.writes.len(), 1);
+    }
+}

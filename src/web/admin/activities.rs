@@ -1,0 +1,283 @@
+//! Admin > Activities: the list, the activity form (create, edit, clone), delete and restore.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use super::{actor, done, gone, invalid, parse_id, refused, taken};
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::db;
+use crate::db::activities::{Removal, Row};
+use crate::db::audit::WriteError;
+use crate::domain::admin_input::{ActivityInput, FieldErrors, RawActivity};
+use crate::domain::catalog::{LoginMode, Protocol, TEMPLATE_PLACEHOLDERS};
+use crate::error::AppResult;
+use crate::web::chrome::Chrome;
+use crate::web::form::{Fields, MultiForm};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/activities.html")]
+pub struct ListPage {
+    chrome: Chrome,
+    rows: Vec<Row>,
+    search: String,
+    archived: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    archived: String,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    Query(query): Query<ListQuery>,
+) -> AppResult<ListPage> {
+    let search: String = query.q.trim().chars().take(100).collect();
+    let archived = !query.archived.is_empty();
+    Ok(ListPage {
+        chrome: chrome.at("admin"),
+        rows: db::activities::list(&state.db, &search, archived).await?,
+        search,
+        archived,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/activity_form.html")]
+pub struct FormPage {
+    chrome: Chrome,
+    id: Option<Uuid>,
+    archived: bool,
+    /// The policies that grant it (shown on edit).
+    policies: String,
+    name: String,
+    description: String,
+    platform: String,
+    protocol: String,
+    login_mode: String,
+    login_template: String,
+    protocols: [Protocol; 4],
+    modes: [LoginMode; 3],
+    template_hint: String,
+    errors: FieldErrors,
+}
+
+impl FormPage {
+    fn from_fields(chrome: Chrome, id: Option<Uuid>, f: &Fields, errors: FieldErrors) -> Self {
+        Self {
+            chrome: chrome.at("admin"),
+            id,
+            archived: false,
+            policies: String::new(),
+            name: f.text("name").to_owned(),
+            description: f.text("description").to_owned(),
+            platform: f.text("platform").to_owned(),
+            protocol: f.text("protocol").to_owned(),
+            login_mode: f.text("login_mode").to_owned(),
+            login_template: f.text("login_template").to_owned(),
+            protocols: Protocol::ALL,
+            modes: LoginMode::ALL,
+            template_hint: template_hint(),
+            errors,
+        }
+    }
+
+    fn from_row(chrome: Chrome, a: Row) -> Self {
+        Self {
+            chrome: chrome.at("admin"),
+            id: Some(a.id),
+            archived: a.archived,
+            policies: a.policies,
+            name: a.name,
+            description: a.description,
+            platform: a.platform,
+            protocol: a.protocol.key().to_owned(),
+            login_mode: a.login_mode.key().to_owned(),
+            login_template: a.login_template.unwrap_or_default(),
+            protocols: Protocol::ALL,
+            modes: LoginMode::ALL,
+            template_hint: template_hint(),
+            errors: FieldErrors::default(),
+        }
+    }
+}
+
+fn template_hint() -> String {
+    format!(
+        "Ephemeral: a name template using {}. Managed: the shared account's name. Own account: leave empty.",
+        TEMPLATE_PLACEHOLDERS.join(", ")
+    )
+}
+
+fn raw(f: &Fields) -> RawActivity<'_> {
+    RawActivity {
+        name: f.text("name"),
+        description: f.text("description"),
+        platform: f.text("platform"),
+        protocol: f.text("protocol"),
+        login_mode: f.text("login_mode"),
+        login_template: f.text("login_template"),
+    }
+}
+
+pub async fn new(chrome: Chrome) -> FormPage {
+    let mut f = Fields::default();
+    f.0.push(("protocol".into(), "ssh".into()));
+    f.0.push(("login_mode".into(), "own".into()));
+    FormPage::from_fields(chrome, None, &f, FieldErrors::default())
+}
+
+/// A new activity's form filled from an existing one, under a free name.
+pub async fn clone(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let Some(a) = db::activities::get(&state.db, id).await? else {
+        return gone(&session, "activity", "/admin/activities").await;
+    };
+    let mut conn = state.db.acquire().await?;
+    let name = db::activities::free_copy_name(&mut conn, &a.name).await?;
+    let mut page = FormPage::from_row(chrome, a);
+    page.id = None;
+    page.archived = false;
+    page.policies = String::new();
+    page.name = name;
+    Ok(page.into_response())
+}
+
+async fn save(
+    state: &AppState,
+    chrome: Chrome,
+    user: &CurrentUser,
+    session: &Session,
+    id: Option<Uuid>,
+    f: &Fields,
+) -> AppResult<Response> {
+    let input = match ActivityInput::parse(&raw(f)) {
+        Ok(a) => a,
+        Err(errors) => return Ok(invalid(FormPage::from_fields(chrome, id, f, errors))),
+    };
+    let mut tx = state.db.begin().await?;
+    let result = match id {
+        None => db::activities::create(&mut tx, &actor(user), &input)
+            .await
+            .map(|_| ()),
+        Some(id) => db::activities::update(&mut tx, &actor(user), id, &input).await,
+    };
+    match result {
+        Ok(()) => {
+            tx.commit().await?;
+            let verb = if id.is_some() { "Saved" } else { "Created" };
+            done(
+                session,
+                format!("{verb} {}.", input.name),
+                "/admin/activities",
+            )
+            .await
+        }
+        Err(WriteError::Taken) => {
+            let mut errors = FieldErrors::default();
+            errors.add("name", taken("activity", &input.name));
+            Ok(invalid(FormPage::from_fields(chrome, id, f, errors)))
+        }
+        Err(WriteError::NotFound) => gone(session, "activity", "/admin/activities").await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    MultiForm(f): MultiForm,
+) -> AppResult<Response> {
+    save(&state, chrome, &user, &session, None, &f).await
+}
+
+pub async fn edit(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    match db::activities::get(&state.db, id).await? {
+        Some(a) => Ok(FormPage::from_row(chrome, a).into_response()),
+        None => gone(&session, "activity", "/admin/activities").await,
+    }
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+    MultiForm(f): MultiForm,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    save(&state, chrome, &user, &session, Some(id), &f).await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let mut tx = state.db.begin().await?;
+    match db::activities::remove(&mut tx, &actor(&user), id).await {
+        Ok(Removal::Deleted(name)) => {
+            tx.commit().await?;
+            done(&session, format!("Deleted {name}."), "/admin/activities").await
+        }
+        Ok(Removal::Archived(name)) => {
+            tx.commit().await?;
+            done(
+                &session,
+                format!("Archived {name}: past sessions name it, so it is kept for their history but can no longer be requested."),
+                "/admin/activities",
+            )
+            .await
+        }
+        Ok(Removal::InUse(message)) => {
+            tx.rollback().await?;
+            refused(&session, message, &format!("/admin/activities/{id}")).await
+        }
+        Err(WriteError::NotFound) => gone(&session, "activity", "/admin/activities").await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn restore(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let mut tx = state.db.begin().await?;
+    match db::activities::restore(&mut tx, &actor(&user), id).await {
+        Ok(name) => {
+            tx.commit().await?;
+            done(&session, format!("Restored {name}."), "/admin/activities").await
+        }
+        Err(WriteError::NotFound) => gone(&session, "activity", "/admin/activities").await,
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,208 @@
+//! Admin > Groups: the list, the group form (name, description, members), delete.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use super::picker::{self, Picker};
+use super::{actor, done, gone, invalid, parse_id, refused, taken};
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::db;
+use crate::db::audit::WriteError;
+use crate::db::groups::Row;
+use crate::domain::admin_input::{self, FieldErrors, GroupInput};
+use crate::error::AppResult;
+use crate::web::chrome::Chrome;
+use crate::web::form::{Fields, MultiForm};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/groups.html")]
+pub struct ListPage {
+    chrome: Chrome,
+    rows: Vec<Row>,
+    search: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    Query(query): Query<ListQuery>,
+) -> AppResult<ListPage> {
+    let search: String = query.q.trim().chars().take(100).collect();
+    Ok(ListPage {
+        chrome: chrome.at("admin"),
+        rows: db::groups::list(&state.db, &search).await?,
+        search,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/group_form.html")]
+pub struct FormPage {
+    chrome: Chrome,
+    id: Option<Uuid>,
+    name: String,
+    description: String,
+    members: Picker,
+    errors: FieldErrors,
+}
+
+async fn page(
+    state: &AppState,
+    chrome: Chrome,
+    id: Option<Uuid>,
+    f: &Fields,
+    errors: FieldErrors,
+) -> AppResult<FormPage> {
+    let ticked = admin_input::ids(f.all("members"));
+    let search = picker::search(f, "members");
+    let choices = db::users::choices(&state.db, &search, &ticked, picker::SHOWN).await?;
+    Ok(FormPage {
+        chrome: chrome.at("admin"),
+        id,
+        name: f.text("name").to_owned(),
+        description: f.text("description").to_owned(),
+        members: Picker::new("members", "Members", &search, choices, &ticked)
+            .with_error(errors.get("members")),
+        errors,
+    })
+}
+
+pub async fn new(State(state): State<AppState>, chrome: Chrome) -> AppResult<FormPage> {
+    page(
+        &state,
+        chrome,
+        None,
+        &Fields::default(),
+        FieldErrors::default(),
+    )
+    .await
+}
+
+pub async fn edit(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let Some(g) = db::groups::get(&state.db, id).await? else {
+        return gone(&session, "group", "/admin/groups").await;
+    };
+    let mut f = Fields::default();
+    f.0.push(("name".into(), g.name));
+    f.0.push(("description".into(), g.description));
+    for m in db::groups::member_ids(&state.db, id).await? {
+        f.0.push(("members".into(), m.to_string()));
+    }
+    Ok(page(&state, chrome, Some(id), &f, FieldErrors::default())
+        .await?
+        .into_response())
+}
+
+async fn save(
+    state: &AppState,
+    chrome: Chrome,
+    user: &CurrentUser,
+    session: &Session,
+    id: Option<Uuid>,
+    f: &Fields,
+) -> AppResult<Response> {
+    if picker::is_search(f) {
+        return Ok(page(state, chrome, id, f, FieldErrors::default())
+            .await?
+            .into_response());
+    }
+    let members = admin_input::ids(f.all("members"));
+    let mut errors = FieldErrors::default();
+    let input = GroupInput::parse(f.text("name"), f.text("description"));
+    if let Err(e) = &input {
+        errors = e.clone();
+    }
+    if db::audit::count_existing(&state.db, "users", &members).await? != members.len() {
+        errors.add(
+            "members",
+            "Some of the ticked users no longer exist. Check the list again.",
+        );
+    }
+    let input = match input {
+        Ok(g) if errors.is_empty() => g,
+        _ => return Ok(invalid(page(state, chrome, id, f, errors).await?)),
+    };
+    let mut tx = state.db.begin().await?;
+    let result = match id {
+        None => db::groups::create(&mut tx, &actor(user), &input, &members)
+            .await
+            .map(|_| ()),
+        Some(id) => db::groups::update(&mut tx, &actor(user), id, &input, &members).await,
+    };
+    match result {
+        Ok(()) => {
+            tx.commit().await?;
+            let verb = if id.is_some() { "Saved" } else { "Created" };
+            done(session, format!("{verb} {}.", input.name), "/admin/groups").await
+        }
+        Err(WriteError::Taken) => {
+            let mut errors = FieldErrors::default();
+            errors.add("name", taken("group", &input.name));
+            Ok(invalid(page(state, chrome, id, f, errors).await?))
+        }
+        Err(WriteError::NotFound) => gone(session, "group", "/admin/groups").await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    MultiForm(f): MultiForm,
+) -> AppResult<Response> {
+    save(&state, chrome, &user, &session, None, &f).await
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+    MultiForm(f): MultiForm,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    save(&state, chrome, &user, &session, Some(id), &f).await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let mut tx = state.db.begin().await?;
+    match db::groups::remove(&mut tx, &actor(&user), id).await {
+        Ok(Ok(name)) => {
+            tx.commit().await?;
+            done(&session, format!("Deleted {name}."), "/admin/groups").await
+        }
+        Ok(Err(message)) => {
+            tx.rollback().await?;
+            refused(&session, message, &format!("/admin/groups/{id}")).await
+        }
+        Err(WriteError::NotFound) => gone(&session, "group", "/admin/groups").await,
+        Err(e) => Err(e.into()),
+    }
+}

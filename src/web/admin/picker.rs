@@ -1,0 +1,70 @@
+//! Checkbox lists with a server-side search, for members and items (policies, tiers, groups).
+//! Ticked entries are always listed (so they are posted again); the search narrows the rest.
+
+use uuid::Uuid;
+
+use crate::db::audit::Choice;
+use crate::web::form::Fields;
+
+/// How many unticked entries a list shows at most.
+pub const SHOWN: i64 = 100;
+
+/// One checkbox list, ready for the `picker` macro of `admin/macros.html`.
+#[derive(Debug, Clone)]
+pub struct Picker {
+    /// The field name of the checkboxes; the search field is `<name>_q`.
+    pub name: String,
+    pub legend: String,
+    pub search: String,
+    pub items: Vec<(Choice, bool)>,
+    /// Matching entries not shown.
+    pub more: i64,
+    pub error: Option<String>,
+}
+
+impl Picker {
+    /// A list of `choices` (from a `choices` query) with `ticked` ticked.
+    pub fn new(
+        name: &str,
+        legend: &str,
+        search: &str,
+        (choices, total): (Vec<Choice>, i64),
+        ticked: &[Uuid],
+    ) -> Self {
+        let more = (total - i64::try_from(choices.len()).unwrap_or(0)).max(0);
+        Self {
+            name: name.to_owned(),
+            legend: legend.to_owned(),
+            search: search.to_owned(),
+            items: choices
+                .into_iter()
+                .map(|c| {
+                    let on = ticked.contains(&c.id);
+                    (c, on)
+                })
+                .collect(),
+            more,
+            error: None,
+        }
+    }
+
+    pub fn with_error(mut self, error: Option<&str>) -> Self {
+        self.error = error.map(str::to_owned);
+        self
+    }
+}
+
+/// The search text of the list `name` in a posted form.
+pub fn search(fields: &Fields, name: &str) -> String {
+    fields
+        .text(&format!("{name}_q"))
+        .trim()
+        .chars()
+        .take(100)
+        .collect()
+}
+
+/// Whether the form was posted by a list's Search button rather than Save.
+pub fn is_search(fields: &Fields) -> bool {
+    fields.text("go") == "search"
+}

@@ -1,0 +1,230 @@
+//! Admin > Resources > Import CSV: upload (or paste) a file, see line by line what would be
+//! created, updated or refused and why, then apply it all or nothing. The file waits in the
+//! server-side session between the preview and Apply, and is checked again on Apply.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use super::{actor, done, invalid, refused};
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::db;
+use crate::db::audit::WriteError;
+use crate::domain::csv_import::{self, Action, COLUMNS, FileError, Plan, PlanLine};
+use crate::error::{AppError, AppResult};
+use crate::web::chrome::Chrome;
+use crate::web::form::{Fields, MultiForm};
+use crate::web::multipart;
+
+/// Lines listed in the preview at most (the counts cover them all).
+const PREVIEW_LINES: usize = 1000;
+/// The session key of a previewed file.
+const DRAFT: &str = "admin_resource_import";
+
+/// A previewed file, waiting for Apply.
+#[derive(Debug, Serialize, Deserialize)]
+struct Draft {
+    token: Uuid,
+    csv: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/resource_import.html")]
+pub struct ImportPage {
+    chrome: Chrome,
+    columns: String,
+    pasted: String,
+    error: Option<String>,
+    preview: Option<Preview>,
+}
+
+/// The preview part of the page.
+pub struct Preview {
+    lines: Vec<PlanLine>,
+    hidden: usize,
+    create: usize,
+    update: usize,
+    unchanged: usize,
+    refuse: usize,
+    /// Present when the file can be applied.
+    token: Option<Uuid>,
+}
+
+fn page(
+    chrome: Chrome,
+    pasted: String,
+    error: Option<String>,
+    preview: Option<Preview>,
+) -> ImportPage {
+    ImportPage {
+        chrome: chrome.at("admin"),
+        columns: COLUMNS.join(","),
+        pasted,
+        error,
+        preview,
+    }
+}
+
+pub async fn show(chrome: Chrome) -> ImportPage {
+    page(chrome, String::new(), None, None)
+}
+
+/// The file from an upload (`file`) or the paste box (`csv`); the paste box's text, to show
+/// again.
+fn read_upload(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<u8>, String), String> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if let Some(boundary) = multipart::boundary(content_type) {
+        let parts = multipart::parse(body, &boundary)
+            .ok_or_else(|| "The upload could not be read. Try again.".to_owned())?;
+        let pasted = parts
+            .iter()
+            .find(|p| p.name == "csv" && p.filename.is_none())
+            .map(|p| String::from_utf8_lossy(&p.data).into_owned())
+            .unwrap_or_default();
+        let file = parts
+            .into_iter()
+            .find(|p| p.name == "file" && p.filename.as_deref().is_some_and(|f| !f.is_empty()));
+        match file {
+            Some(f) => Ok((f.data, pasted)),
+            None => Ok((pasted.clone().into_bytes(), pasted)),
+        }
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        let fields = Fields::parse(body).map_err(|_| "The form could not be read.".to_owned())?;
+        let pasted = fields.text("csv").to_owned();
+        Ok((pasted.clone().into_bytes(), pasted))
+    } else {
+        Err("Choose a CSV file or paste its text.".to_owned())
+    }
+}
+
+/// Checks a file against the stored resources.
+async fn plan_for(state: &AppState, bytes: &[u8]) -> AppResult<Result<(Plan, String), FileError>> {
+    let lines = match csv_import::parse(bytes) {
+        Ok(l) => l,
+        Err(e) => return Ok(Err(e)),
+    };
+    let names: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.parsed.as_ref().ok().map(|r| r.name.clone()))
+        .collect();
+    let existing = db::resources::existing(&state.db, &names).await?;
+    // Parsing succeeded, so the bytes are UTF-8 (with a BOM at most).
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    Ok(Ok((csv_import::plan(lines, &existing), text)))
+}
+
+fn preview_of(plan: &Plan, token: Option<Uuid>) -> Preview {
+    Preview {
+        lines: plan.lines.iter().take(PREVIEW_LINES).cloned().collect(),
+        hidden: plan.lines.len().saturating_sub(PREVIEW_LINES),
+        create: plan.count(Action::Create),
+        update: plan.count(Action::Update),
+        unchanged: plan.count(Action::Unchanged),
+        refuse: plan.count(Action::Refuse),
+        token,
+    }
+}
+
+pub async fn preview(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    session: Session,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Response> {
+    let (bytes, pasted) = match read_upload(&headers, &body) {
+        Ok(x) => x,
+        Err(message) => return Ok(invalid(page(chrome, String::new(), Some(message), None))),
+    };
+    // Pasted text too big to show again is not kept in the box.
+    let pasted = if pasted.len() > 256 * 1024 {
+        String::new()
+    } else {
+        pasted
+    };
+    let (plan, text) = match plan_for(&state, &bytes).await? {
+        Ok(x) => x,
+        Err(e) => return Ok(invalid(page(chrome, pasted, Some(e.to_string()), None))),
+    };
+    if !plan.can_apply() {
+        return Ok(invalid(page(
+            chrome,
+            pasted,
+            None,
+            Some(preview_of(&plan, None)),
+        )));
+    }
+    let token = if plan.writes.is_empty() {
+        None
+    } else {
+        let token = Uuid::new_v4();
+        session.insert(DRAFT, Draft { token, csv: text }).await?;
+        Some(token)
+    };
+    Ok(page(chrome, pasted, None, Some(preview_of(&plan, token))).into_response())
+}
+
+pub async fn apply(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    MultiForm(f): MultiForm,
+) -> AppResult<Response> {
+    let draft: Option<Draft> = session.get(DRAFT).await?;
+    let Some(draft) = draft.filter(|d| d.token.to_string() == f.text("token")) else {
+        return refused(
+            &session,
+            "This preview is no longer current (it was applied, or another file was previewed since). Nothing was imported: upload the file again.",
+            "/admin/resources/import",
+        )
+        .await;
+    };
+    let (plan, _) = match plan_for(&state, draft.csv.as_bytes()).await? {
+        Ok(x) => x,
+        Err(e) => {
+            return Ok(invalid(page(
+                chrome,
+                String::new(),
+                Some(e.to_string()),
+                None,
+            )));
+        }
+    };
+    if !plan.can_apply() {
+        return Ok(invalid(page(
+            chrome,
+            String::new(),
+            None,
+            Some(preview_of(&plan, None)),
+        )));
+    }
+    let mut tx = state.db.begin().await?;
+    let (created, updated) = match db::resources::import(&mut tx, &actor(&user), &plan.writes).await
+    {
+        Ok(n) => n,
+        Err(WriteError::Db(e)) => return Err(AppError::from(e)),
+        Err(e) => return Err(e.into()),
+    };
+    tx.commit().await?;
+    session.remove_value(DRAFT).await?;
+    done(
+        &session,
+        format!(
+            "Imported the file: {created} created, {updated} updated, {} unchanged.",
+            plan.count(Action::Unchanged)
+        ),
+        "/admin/resources",
+    )
+    .await
+}

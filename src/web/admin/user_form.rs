@@ -1,0 +1,393 @@
+//! Admin > Users > New user / Edit user: details, role, time zone, groups; disable and
+//! enable; reset password. An administrator cannot remove their own admin role or disable
+//! themselves.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use super::picker::{self, Picker};
+use super::{actor, done, gone, invalid, parse_id, refused};
+use crate::AppState;
+use crate::auth::{CurrentUser, password};
+use crate::db;
+use crate::db::audit::WriteError;
+use crate::db::users::{AccountFields, Who};
+use crate::domain::admin_input::{self, FieldErrors};
+use crate::domain::names::{DisplayName, NewPassword, Username};
+use crate::domain::role::Role;
+use crate::domain::tz::TimeZone;
+use crate::error::{AppError, AppResult};
+use crate::web::chrome::Chrome;
+use crate::web::form::{Fields, MultiForm};
+
+const ROLES: [(&str, &str); 3] = [
+    ("user", "User"),
+    ("admin", "Administrator"),
+    ("auditor", "Auditor"),
+];
+
+/// Facts about an existing account shown beside its form.
+pub struct Account {
+    pub id: Uuid,
+    pub username: String,
+    pub disabled: bool,
+    pub locked: bool,
+    pub has_password: bool,
+    pub is_self: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/user_form.html")]
+pub struct FormPage {
+    chrome: Chrome,
+    account: Option<Account>,
+    username: String,
+    display_name: String,
+    email: String,
+    role: String,
+    time_zone: String,
+    roles: [(&'static str, &'static str); 3],
+    zones: Vec<&'static str>,
+    groups: Picker,
+    errors: FieldErrors,
+}
+
+async fn page(
+    state: &AppState,
+    chrome: Chrome,
+    account: Option<Account>,
+    f: &Fields,
+    errors: FieldErrors,
+) -> AppResult<FormPage> {
+    let ticked = admin_input::ids(f.all("groups"));
+    let search = picker::search(f, "groups");
+    let choices = db::groups::choices(&state.db, &search, &ticked, picker::SHOWN).await?;
+    Ok(FormPage {
+        chrome: chrome.at("admin"),
+        username: account
+            .as_ref()
+            .map_or_else(|| f.text("username").to_owned(), |a| a.username.clone()),
+        account,
+        display_name: f.text("display_name").to_owned(),
+        email: f.text("email").to_owned(),
+        role: f.text("role").to_owned(),
+        time_zone: f.text("time_zone").to_owned(),
+        roles: ROLES,
+        zones: TimeZone::all_names(),
+        groups: Picker::new("groups", "Groups", &search, choices, &ticked)
+            .with_error(errors.get("groups")),
+        errors,
+    })
+}
+
+pub async fn new(State(state): State<AppState>, chrome: Chrome) -> AppResult<FormPage> {
+    let mut f = Fields::default();
+    f.0.push(("role".into(), "user".into()));
+    f.0.push(("time_zone".into(), state.settings.default_time_zone.clone()));
+    page(&state, chrome, None, &f, FieldErrors::default()).await
+}
+
+async fn account(
+    state: &AppState,
+    admin: &CurrentUser,
+    id: Uuid,
+) -> AppResult<Option<(Account, Fields)>> {
+    let Some(u) = db::users::get(&state.db, id).await? else {
+        return Ok(None);
+    };
+    let mut f = Fields::default();
+    f.0.push(("display_name".into(), u.display_name));
+    f.0.push(("email".into(), u.email.unwrap_or_default()));
+    f.0.push((
+        "role".into(),
+        match u.role {
+            Role::User => "user",
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+        }
+        .into(),
+    ));
+    f.0.push(("time_zone".into(), u.time_zone));
+    for g in db::users::group_ids(&state.db, id).await? {
+        f.0.push(("groups".into(), g.to_string()));
+    }
+    Ok(Some((
+        Account {
+            id,
+            username: u.username,
+            disabled: u.disabled,
+            locked: u.locked,
+            has_password: u.has_password,
+            is_self: id == admin.id,
+        },
+        f,
+    )))
+}
+
+pub async fn edit(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    admin: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    match account(&state, &admin, id).await? {
+        Some((a, f)) => Ok(page(&state, chrome, Some(a), &f, FieldErrors::default())
+            .await?
+            .into_response()),
+        None => gone(&session, "user", "/admin/users").await,
+    }
+}
+
+/// The fields both forms share, checked.
+struct Checked {
+    display_name: DisplayName,
+    email: Option<String>,
+    role: Role,
+    time_zone: String,
+    groups: Vec<Uuid>,
+}
+
+async fn check(
+    state: &AppState,
+    f: &Fields,
+    errors: &mut FieldErrors,
+    fallback_name: &str,
+) -> AppResult<Checked> {
+    let typed = f.text("display_name").trim();
+    let display_name = match DisplayName::parse(if typed.is_empty() {
+        fallback_name
+    } else {
+        typed
+    }) {
+        Ok(d) => d,
+        Err(e) => {
+            errors.add("display_name", admin_input::capitalise(&e.to_string()));
+            DisplayName::parse("-").map_err(AppError::internal)?
+        }
+    };
+    let email = admin_input::email(errors, "email", f.text("email"));
+    let role = Role::parse(f.text("role")).unwrap_or_else(|| {
+        errors.add("role", "Choose User, Administrator or Auditor.");
+        Role::User
+    });
+    let time_zone = match TimeZone::parse(f.text("time_zone")) {
+        Ok(tz) => tz.name().to_owned(),
+        Err(e) => {
+            errors.add("time_zone", admin_input::capitalise(&e.to_string()));
+            String::new()
+        }
+    };
+    let groups = admin_input::ids(f.all("groups"));
+    if db::audit::count_existing(&state.db, "groups", &groups).await? != groups.len() {
+        errors.add(
+            "groups",
+            "Some of the ticked groups no longer exist. Check the list again.",
+        );
+    }
+    Ok(Checked {
+        display_name,
+        email,
+        role,
+        time_zone,
+        groups,
+    })
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    admin: CurrentUser,
+    session: Session,
+    MultiForm(f): MultiForm,
+) -> AppResult<Response> {
+    if picker::is_search(&f) {
+        return Ok(page(&state, chrome, None, &f, FieldErrors::default())
+            .await?
+            .into_response());
+    }
+    let mut errors = FieldErrors::default();
+    let username = Username::parse(f.text("username"));
+    if let Err(e) = &username {
+        errors.add("username", admin_input::capitalise(&e.to_string()));
+    }
+    let checked = check(&state, &f, &mut errors, f.text("username").trim()).await?;
+    let secret = NewPassword::parse(f.text("password"), f.text("username").trim());
+    if let Err(e) = &secret {
+        errors.add("password", admin_input::capitalise(&e.to_string()));
+    }
+    let (Ok(username), Ok(secret), true) = (username, secret, errors.is_empty()) else {
+        return Ok(invalid(page(&state, chrome, None, &f, errors).await?));
+    };
+    let hash = password::hash(secret.expose().to_owned())
+        .await
+        .map_err(AppError::internal)?;
+    let fields = AccountFields {
+        display_name: &checked.display_name,
+        email: checked.email.as_deref(),
+        role: checked.role,
+        time_zone: &checked.time_zone,
+        groups: &checked.groups,
+    };
+    let mut tx = state.db.begin().await?;
+    match db::users::create_audited(&mut tx, &actor(&admin), &username, &fields, &hash).await {
+        Ok(_) => {
+            tx.commit().await?;
+            done(&session, format!("Created {username}."), "/admin/users").await
+        }
+        Err(WriteError::Taken) => {
+            let mut errors = FieldErrors::default();
+            errors.add(
+                "username",
+                format!("A user named \"{username}\" already exists (usernames are compared without regard to case)."),
+            );
+            Ok(invalid(page(&state, chrome, None, &f, errors).await?))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    admin: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+    MultiForm(f): MultiForm,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let Some((account, _)) = account(&state, &admin, id).await? else {
+        return gone(&session, "user", "/admin/users").await;
+    };
+    if picker::is_search(&f) {
+        return Ok(
+            page(&state, chrome, Some(account), &f, FieldErrors::default())
+                .await?
+                .into_response(),
+        );
+    }
+    let mut errors = FieldErrors::default();
+    let checked = check(&state, &f, &mut errors, &account.username).await?;
+    if account.is_self && checked.role != Role::Admin {
+        errors.add(
+            "role",
+            "You cannot remove your own administrator role: ask another administrator.",
+        );
+    }
+    if !errors.is_empty() {
+        return Ok(invalid(
+            page(&state, chrome, Some(account), &f, errors).await?,
+        ));
+    }
+    let fields = AccountFields {
+        display_name: &checked.display_name,
+        email: checked.email.as_deref(),
+        role: checked.role,
+        time_zone: &checked.time_zone,
+        groups: &checked.groups,
+    };
+    let mut tx = state.db.begin().await?;
+    match db::users::update_audited(&mut tx, &actor(&admin), id, &fields).await {
+        Ok(()) => {
+            tx.commit().await?;
+            done(
+                &session,
+                format!("Saved {}.", account.username),
+                "/admin/users",
+            )
+            .await
+        }
+        Err(WriteError::NotFound) => gone(&session, "user", "/admin/users").await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn set_disabled(
+    state: &AppState,
+    admin: &CurrentUser,
+    session: &Session,
+    id: &str,
+    disabled: bool,
+) -> AppResult<Response> {
+    let id = parse_id(id)?;
+    if disabled && id == admin.id {
+        return refused(
+            session,
+            "You cannot disable your own account.",
+            &format!("/admin/users/{id}"),
+        )
+        .await;
+    }
+    let mut tx = state.db.begin().await?;
+    match db::users::set_disabled(&mut tx, &actor(admin), Who::Id(id), disabled).await? {
+        Some(name) => {
+            tx.commit().await?;
+            let verb = if disabled { "Disabled" } else { "Enabled" };
+            done(session, format!("{verb} {name}."), "/admin/users").await
+        }
+        None => gone(session, "user", "/admin/users").await,
+    }
+}
+
+pub async fn disable(
+    State(state): State<AppState>,
+    admin: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    set_disabled(&state, &admin, &session, &id, true).await
+}
+
+pub async fn enable(
+    State(state): State<AppState>,
+    admin: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    set_disabled(&state, &admin, &session, &id, false).await
+}
+
+pub async fn reset_password(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    admin: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+    MultiForm(f): MultiForm,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let Some((account, fields)) = account(&state, &admin, id).await? else {
+        return gone(&session, "user", "/admin/users").await;
+    };
+    let secret = match NewPassword::parse(f.text("password"), &account.username) {
+        Ok(s) => s,
+        Err(e) => {
+            let mut errors = FieldErrors::default();
+            errors.add("password", admin_input::capitalise(&e.to_string()));
+            return Ok(invalid(
+                page(&state, chrome, Some(account), &fields, errors).await?,
+            ));
+        }
+    };
+    let hash = password::hash(secret.expose().to_owned())
+        .await
+        .map_err(AppError::internal)?;
+    let mut tx = state.db.begin().await?;
+    match db::users::reset_password(&mut tx, &actor(&admin), Who::Id(id), &hash).await? {
+        Some(name) => {
+            tx.commit().await?;
+            done(
+                &session,
+                format!("Set a new password for {name}."),
+                "/admin/users",
+            )
+            .await
+        }
+        None => gone(&session, "user", "/admin/users").await,
+    }
+}

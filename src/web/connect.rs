@@ -1,0 +1,293 @@
+//! Connect: how to reach the resource of an Available or Logged In session, for its
+//! requester only. The generated password appears only in the response to Reveal (a POST),
+//! and every reveal is on the session's record. The first launch moves Available to
+//! Logged In.
+
+use std::net::IpAddr;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::db;
+use crate::db::sessions::{Actor, ConnectInfo, NewEvent};
+use crate::domain::catalog::Protocol;
+use crate::domain::connect;
+use crate::domain::status::SessionStatus;
+use crate::domain::wizard::format_local;
+use crate::error::{AppError, AppResult};
+use crate::web::chrome::Chrome;
+use crate::web::client::ClientAddr;
+use crate::web::form::MultiForm;
+
+/// How long a revealed password stays on screen, in seconds.
+pub const REVEAL_SECONDS: u32 = 20;
+/// The warning banner shows in the last minutes of the window.
+pub const WARN_MINUTES: i64 = 10;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "connect/page.html")]
+pub struct ConnectPage {
+    chrome: Chrome,
+    s: ConnectInfo,
+    usable: bool,
+    refusal: String,
+    ssh_command: String,
+    ssh_url: String,
+    https_url: String,
+    has_password: bool,
+    password: Option<String>,
+    connection_string: String,
+    gateway: Option<String>,
+    ends_local: String,
+    ends_iso: String,
+    minutes_left: i64,
+    warn: bool,
+    can_extend: bool,
+    reveal_seconds: u32,
+    time_zone: &'static str,
+}
+
+fn parse_id(id: &str) -> AppResult<Uuid> {
+    Uuid::parse_str(id).map_err(|_| AppError::NotFound)
+}
+
+/// The session, if it is the user's own: anyone else is told it does not exist.
+async fn own(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<ConnectInfo> {
+    let s = db::sessions::connect_info(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if s.requester_id != user.id {
+        return Err(AppError::NotFound);
+    }
+    Ok(s)
+}
+
+/// Why a session in `status` cannot be connected to, in words for the requester.
+pub fn refusal(s: &ConnectInfo) -> String {
+    match s.status {
+        SessionStatus::WaitingForApproval => {
+            "Waiting for Approval: you can connect once it is approved.".into()
+        }
+        SessionStatus::Pending => "Pending: you can connect when the session starts.".into(),
+        SessionStatus::Provisioning => {
+            "Provisioning: the login account is being prepared. Refresh in a moment.".into()
+        }
+        SessionStatus::Locked => format!(
+            "Locked by an administrator: {}. No new connection until it is unlocked.",
+            s.lock_message.as_deref().unwrap_or("no reason given")
+        ),
+        SessionStatus::Available | SessionStatus::LoggedIn => String::new(),
+        other => format!(
+            "This session is over ({}). Create Session to request access again.",
+            other.label()
+        ),
+    }
+}
+
+fn page(
+    state: &AppState,
+    chrome: Chrome,
+    user: &CurrentUser,
+    s: ConnectInfo,
+    password: Option<String>,
+) -> ConnectPage {
+    let login = s.login_account.clone().unwrap_or_default();
+    let target = connect::Target {
+        address: &s.resource_address,
+        port: s.resource_port,
+        login: &login,
+    };
+    let now = OffsetDateTime::now_utc();
+    let minutes_left = ((s.ends_at - now).whole_seconds().max(0) + 59) / 60;
+    let usable = s.status.is_connectable();
+    ConnectPage {
+        usable,
+        refusal: refusal(&s),
+        ssh_command: connect::ssh_command(&target, state.settings.ssh_jump_host.as_deref()),
+        ssh_url: connect::ssh_url(&target),
+        https_url: connect::https_url(&target),
+        has_password: s.login_mode.has_password(),
+        password,
+        connection_string: state.secrets.connection_string(s.id),
+        gateway: state.settings.gateway_host.clone(),
+        ends_local: format_local(user.time_zone.local(s.ends_at)),
+        ends_iso: s.ends_at.unix_timestamp().to_string(),
+        minutes_left,
+        warn: usable && minutes_left <= WARN_MINUTES,
+        can_extend: usable && s.extension_minutes > 0 && s.extensions_used < s.max_extensions,
+        reveal_seconds: REVEAL_SECONDS,
+        time_zone: user.time_zone.name(),
+        chrome: chrome.at("dashboard"),
+        s,
+    }
+}
+
+fn respond(p: ConnectPage) -> Response {
+    let status = if p.usable {
+        StatusCode::OK
+    } else {
+        StatusCode::CONFLICT
+    };
+    (status, p).into_response()
+}
+
+/// `GET /sessions/{id}/connect`
+pub async fn show(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let s = own(&state, &user, parse_id(&id)?).await?;
+    Ok(respond(page(&state, chrome, &user, s, None)))
+}
+
+/// Records a launch; the first moves Available to Logged In.
+async fn launch(
+    state: &AppState,
+    user: &CurrentUser,
+    s: &ConnectInfo,
+    how: &str,
+    client: Option<IpAddr>,
+) -> AppResult<()> {
+    if s.status != SessionStatus::Available {
+        return Ok(());
+    }
+    let mut tx = state.db.begin().await?;
+    let comment = format!("Connected: {how}.");
+    db::sessions::change_status(
+        &mut tx,
+        SessionStatus::Available,
+        SessionStatus::LoggedIn,
+        NewEvent {
+            session: s.id,
+            actor: Actor::User {
+                id: user.id,
+                name: &user.display_name,
+            },
+            kind: "connected",
+            from: None,
+            to: None,
+            comment: &comment,
+            client,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `POST /sessions/{id}/reveal`: the page once more, with the password.
+pub async fn reveal(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let s = own(&state, &user, parse_id(&id)?).await?;
+    if !s.status.is_connectable() {
+        return Ok(respond(page(&state, chrome, &user, s, None)));
+    }
+    let Some(sealed) = &s.password_ciphertext else {
+        return Err(AppError::Conflict(
+            "This session's login account has no password to reveal.".into(),
+        ));
+    };
+    let password = state
+        .secrets
+        .open(s.id, sealed)
+        .map_err(AppError::internal)?;
+    let mut conn = state.db.acquire().await?;
+    db::sessions::record(
+        &mut conn,
+        &NewEvent {
+            session: s.id,
+            actor: Actor::User {
+                id: user.id,
+                name: &user.display_name,
+            },
+            kind: "password_revealed",
+            from: None,
+            to: None,
+            comment: "The login account's password was revealed.",
+            client,
+        },
+    )
+    .await?;
+    drop(conn);
+    launch(&state, &user, &s, "revealed the password", client).await?;
+    let s = own(&state, &user, s.id).await?;
+    Ok(respond(page(&state, chrome, &user, s, Some(password))))
+}
+
+/// `POST /sessions/{id}/rdp`: the .rdp file.
+pub async fn rdp(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let s = own(&state, &user, parse_id(&id)?).await?;
+    if !s.status.is_connectable() {
+        return Err(AppError::Conflict(refusal(&s)));
+    }
+    if s.protocol != Protocol::Rdp {
+        return Err(AppError::Conflict(
+            "This activity does not use Remote Desktop.".into(),
+        ));
+    }
+    launch(&state, &user, &s, "downloaded the RDP file", client).await?;
+    let login = s.login_account.clone().unwrap_or_default();
+    let body = connect::rdp_file(&connect::Target {
+        address: &s.resource_address,
+        port: s.resource_port,
+        login: &login,
+    });
+    let disposition = format!(
+        "attachment; filename=\"{}.rdp\"",
+        connect::file_name(&s.resource_name)
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-rdp".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `POST /sessions/{id}/launch`: the page's script reports a copied SSH command or an opened
+/// link (`how`); without the script, a form posts it and returns to the page.
+pub async fn launched(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    MultiForm(form): MultiForm,
+) -> AppResult<Response> {
+    let s = own(&state, &user, parse_id(&id)?).await?;
+    let how = match form.text("how") {
+        "ssh-copy" => "copied the SSH command",
+        "ssh-open" => "opened the SSH client",
+        "https" => "opened the link",
+        _ => return Err(AppError::Validation("Unknown way of connecting.".into())),
+    };
+    if !s.status.is_connectable() {
+        return Err(AppError::Conflict(refusal(&s)));
+    }
+    launch(&state, &user, &s, how, client).await?;
+    if headers.contains_key(crate::web::chrome::REFRESH_HEADER) || form.text("background") == "1" {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    Ok(Redirect::to(&format!("/sessions/{}/connect", s.id)).into_response())
+}
