@@ -499,23 +499,24 @@ async fn ticks_survive_search_and_paging_and_view_selections_can_remove_them() {
     assert!(selections.body.contains("1 selected."));
 }
 
-#[tokio::test]
-async fn ticks_survive_paging_through_more_than_a_page_of_resources() {
-    let app = demo_app().await;
+/// Adds `n` servers named bulk-NN to the Linux operations policy, signs alice in and takes
+/// her wizard to Resource Selection under it.
+async fn bulk_linux_resources_for_alice(app: &TestApp, n: i32) {
     sqlx::query(
         "WITH new AS (
              INSERT INTO resources (id, name, kind, platform, address)
              SELECT gen_random_uuid(), 'bulk-' || lpad(n::text, 2, '0'), 'server', 'Linux', 'bulk' || n || '.example'
-             FROM generate_series(1, 30) n RETURNING id)
+             FROM generate_series(1, $1) n RETURNING id)
          INSERT INTO policy_resources (policy_id, resource_id)
          SELECT (SELECT id FROM access_policies WHERE name = 'Linux operations'), id FROM new",
     )
+    .bind(n)
     .execute(&app.db)
     .await
     .unwrap();
-    login_demo(&app, "alice").await;
+    login_demo(app, "alice").await;
     let value = activity_value(
-        &app,
+        app,
         &app.client,
         "Linux administration",
         Some("Linux operations"),
@@ -526,6 +527,12 @@ async fn ticks_survive_paging_through_more_than_a_page_of_resources() {
         &[("activity", &value), ("go", "next")],
     )
     .await;
+}
+
+#[tokio::test]
+async fn ticks_survive_paging_through_more_than_a_page_of_resources() {
+    let app = demo_app().await;
+    bulk_linux_resources_for_alice(&app, 30).await;
 
     let first = app.get("/wizard/resources").await;
     assert_eq!(first.texts("#resources tbody tr").len(), 25);
@@ -582,30 +589,7 @@ async fn ticks_survive_paging_through_more_than_a_page_of_resources() {
 #[tokio::test]
 async fn at_most_fifty_resources_can_be_selected() {
     let app = demo_app().await;
-    sqlx::query(
-        "WITH new AS (
-             INSERT INTO resources (id, name, kind, platform, address)
-             SELECT gen_random_uuid(), 'bulk-' || lpad(n::text, 2, '0'), 'server', 'Linux', 'bulk' || n || '.example'
-             FROM generate_series(1, 60) n RETURNING id)
-         INSERT INTO policy_resources (policy_id, resource_id)
-         SELECT (SELECT id FROM access_policies WHERE name = 'Linux operations'), id FROM new",
-    )
-    .execute(&app.db)
-    .await
-    .unwrap();
-    login_demo(&app, "alice").await;
-    let value = activity_value(
-        &app,
-        &app.client,
-        "Linux administration",
-        Some("Linux operations"),
-    )
-    .await;
-    app.post(
-        "/wizard/request-type",
-        &[("activity", &value), ("go", "next")],
-    )
-    .await;
+    bulk_linux_resources_for_alice(&app, 60).await;
     let ids: Vec<String> =
         sqlx::query_scalar("SELECT id::text FROM resources WHERE name LIKE 'bulk-%' ORDER BY name")
             .fetch_all(&app.db)
