@@ -7,6 +7,8 @@ pub mod audit;
 pub mod catalog;
 pub mod cluster;
 pub mod groups;
+pub mod policies;
+pub mod profiles;
 pub mod requests;
 pub mod resources;
 pub mod seed;

@@ -4,6 +4,8 @@ pub mod activities;
 pub mod audit;
 pub mod groups;
 pub mod picker;
+pub mod policies;
+pub mod profiles;
 pub mod resource_import;
 pub mod resources;
 pub mod user_form;
@@ -87,6 +89,28 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/groups/new", get(groups::new).post(groups::create))
         .route("/admin/groups/{id}", get(groups::edit).post(groups::update))
         .route("/admin/groups/{id}/delete", post(groups::delete))
+        .route("/admin/profiles", get(profiles::list))
+        .route(
+            "/admin/profiles/new",
+            get(profiles::new).post(profiles::create),
+        )
+        .route(
+            "/admin/profiles/{id}",
+            get(profiles::edit).post(profiles::update),
+        )
+        .route("/admin/profiles/{id}/delete", post(profiles::delete))
+        .route("/admin/policies", get(policies::list))
+        .route(
+            "/admin/policies/new",
+            get(policies::new).post(policies::create),
+        )
+        .route(
+            "/admin/policies/{id}",
+            get(policies::edit).post(policies::update),
+        )
+        .route("/admin/policies/{id}/enable", post(policies::enable))
+        .route("/admin/policies/{id}/disable", post(policies::disable))
+        .route("/admin/policies/{id}/delete", post(policies::delete))
         .route("/admin/audit", get(audit::list))
 }
 

@@ -1,0 +1,394 @@
+//! Connection profiles with their ordered approval tiers (Admin > Connection profiles). Every
+//! change writes its audit entry (the profile with its tiers' approvers by name) in the same
+//! transaction.
+
+use sqlx::{FromRow, PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::db::audit::{self, Actor, Entry, WriteError};
+
+/// A row of the profile list.
+#[derive(Debug, Clone, FromRow)]
+pub struct Row {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub max_duration_minutes: i32,
+    pub tiers: i64,
+    /// Names of the access policies using it, comma separated.
+    pub policies: String,
+}
+
+pub async fn list(db: impl PgExecutor<'_>, search: &str) -> Result<Vec<Row>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT cp.id, cp.name, cp.description, cp.max_duration_minutes,
+                (SELECT count(*) FROM approval_tiers t WHERE t.profile_id = cp.id) AS tiers,
+                COALESCE((SELECT string_agg(p.name, ', ' ORDER BY lower(p.name))
+                          FROM access_policies p WHERE p.profile_id = cp.id), '') AS policies
+         FROM connection_profiles cp
+         WHERE $1 = '' OR strpos(lower(cp.name), lower($1)) > 0
+         ORDER BY lower(cp.name) LIMIT 1000",
+    )
+    .bind(search)
+    .fetch_all(db)
+    .await
+}
+
+/// A profile as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct Profile {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub max_duration_minutes: i32,
+    pub notes_required: bool,
+    pub ticket_required: bool,
+    pub ticket_pattern: Option<String>,
+    pub schedule_horizon_days: i32,
+    pub allow_self_approval: bool,
+    pub decision_timeout_minutes: i32,
+    pub extension_allowed: bool,
+    pub extension_minutes: i32,
+    pub max_extensions: i32,
+}
+
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Profile>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, description, max_duration_minutes, notes_required, ticket_required,
+                ticket_pattern, schedule_horizon_days, allow_self_approval,
+                decision_timeout_minutes, extension_allowed, extension_minutes, max_extensions
+         FROM connection_profiles WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// One approval tier: how many must approve, and who may.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tier {
+    pub approvals_required: i32,
+    pub users: Vec<Uuid>,
+    pub groups: Vec<Uuid>,
+}
+
+/// A valid profile, as the form gives it.
+#[derive(Debug, Clone)]
+pub struct ProfileInput {
+    pub name: String,
+    pub description: String,
+    pub max_duration_minutes: i32,
+    pub notes_required: bool,
+    pub ticket_required: bool,
+    pub ticket_pattern: Option<String>,
+    pub schedule_horizon_days: i32,
+    pub allow_self_approval: bool,
+    pub decision_timeout_minutes: i32,
+    pub extension_allowed: bool,
+    pub extension_minutes: i32,
+    pub max_extensions: i32,
+    /// In order; at most three.
+    pub tiers: Vec<Tier>,
+}
+
+/// A profile's tiers, in order.
+pub async fn tiers(db: &mut PgConnection, id: Uuid) -> Result<Vec<Tier>, sqlx::Error> {
+    let rows: Vec<(Uuid, i32)> = sqlx::query_as(
+        "SELECT id, approvals_required FROM approval_tiers WHERE profile_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(&mut *db)
+    .await?;
+    let mut out = Vec::new();
+    for (tier_id, approvals_required) in rows {
+        let users =
+            sqlx::query_scalar("SELECT user_id FROM approval_tier_users WHERE tier_id = $1")
+                .bind(tier_id)
+                .fetch_all(&mut *db)
+                .await?;
+        let groups =
+            sqlx::query_scalar("SELECT group_id FROM approval_tier_groups WHERE tier_id = $1")
+                .bind(tier_id)
+                .fetch_all(&mut *db)
+                .await?;
+        out.push(Tier {
+            approvals_required,
+            users,
+            groups,
+        });
+    }
+    Ok(out)
+}
+
+/// How many distinct enabled users the `users` and the members of `groups` are.
+pub async fn eligible(
+    db: impl PgExecutor<'_>,
+    users: &[Uuid],
+    groups: &[Uuid],
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(DISTINCT u.id) FROM users u
+         WHERE NOT u.disabled
+           AND (u.id = ANY($1)
+                OR EXISTS (SELECT 1 FROM group_members gm
+                           WHERE gm.user_id = u.id AND gm.group_id = ANY($2)))",
+    )
+    .bind(users)
+    .bind(groups)
+    .fetch_one(db)
+    .await
+}
+
+/// The stored tiers that can no longer be satisfied (members left, accounts disabled):
+/// (position, approvals required, eligible approvers).
+pub async fn shortfalls(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Vec<(i16, i32, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT t.position, t.approvals_required,
+                (SELECT count(DISTINCT u.id) FROM users u
+                 WHERE NOT u.disabled
+                   AND (EXISTS (SELECT 1 FROM approval_tier_users tu
+                                WHERE tu.tier_id = t.id AND tu.user_id = u.id)
+                        OR EXISTS (SELECT 1 FROM approval_tier_groups tg
+                                   JOIN group_members gm ON gm.group_id = tg.group_id
+                                   WHERE tg.tier_id = t.id AND gm.user_id = u.id))) AS eligible
+         FROM approval_tiers t WHERE t.profile_id = $1
+         ORDER BY t.position",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
+    .map(|rows: Vec<(i16, i32, i64)>| {
+        rows.into_iter()
+            .filter(|(_, r, e)| e < &i64::from(*r))
+            .collect()
+    })
+}
+
+/// Every profile's id and name, by name (the policy form's select).
+pub async fn options(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name FROM connection_profiles ORDER BY lower(name)")
+        .fetch_all(db)
+        .await
+}
+
+/// The profile as JSON with its tiers (approvers by name), for the audit log.
+async fn snapshot(tx: &mut PgConnection, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT (to_jsonb(cp) || jsonb_build_object('tiers', COALESCE(
+                    (SELECT jsonb_agg(jsonb_build_object(
+                         'position', t.position,
+                         'approvals_required', t.approvals_required,
+                         'users', COALESCE((SELECT jsonb_agg(u.username ORDER BY lower(u.username))
+                                            FROM approval_tier_users tu JOIN users u ON u.id = tu.user_id
+                                            WHERE tu.tier_id = t.id), '[]'::jsonb),
+                         'groups', COALESCE((SELECT jsonb_agg(g.name ORDER BY lower(g.name))
+                                             FROM approval_tier_groups tg JOIN groups g ON g.id = tg.group_id
+                                             WHERE tg.tier_id = t.id), '[]'::jsonb))
+                         ORDER BY t.position)
+                     FROM approval_tiers t WHERE t.profile_id = cp.id), '[]'::jsonb)))::text
+         FROM connection_profiles cp WHERE cp.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(tx)
+    .await
+}
+
+const NAME_KEY: &str = "connection_profiles_name_key";
+
+fn bind_fields<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    p: &'q ProfileInput,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(p.max_duration_minutes)
+        .bind(p.notes_required)
+        .bind(p.ticket_required)
+        .bind(&p.ticket_pattern)
+        .bind(p.schedule_horizon_days)
+        .bind(!p.tiers.is_empty())
+        .bind(p.allow_self_approval)
+        .bind(p.decision_timeout_minutes)
+        .bind(p.extension_allowed)
+        .bind(p.extension_minutes)
+        .bind(p.max_extensions)
+}
+
+/// Makes the profile's tiers exactly `tiers`: upserted by position, the rest deleted.
+async fn set_tiers(tx: &mut PgConnection, id: Uuid, tiers: &[Tier]) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM approval_tiers WHERE profile_id = $1 AND position > $2")
+        .bind(id)
+        .bind(i16::try_from(tiers.len()).unwrap_or(3))
+        .execute(&mut *tx)
+        .await?;
+    for (i, tier) in tiers.iter().enumerate() {
+        let tier_id: Uuid = sqlx::query_scalar(
+            "INSERT INTO approval_tiers (id, profile_id, position, approvals_required)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (profile_id, position) DO UPDATE
+             SET approvals_required = EXCLUDED.approvals_required
+             RETURNING id",
+        )
+        .bind(Uuid::now_v7())
+        .bind(id)
+        .bind(i16::try_from(i + 1).unwrap_or(3))
+        .bind(tier.approvals_required)
+        .fetch_one(&mut *tx)
+        .await?;
+        for (table, column, ids) in [
+            ("approval_tier_users", "user_id", &tier.users),
+            ("approval_tier_groups", "group_id", &tier.groups),
+        ] {
+            // Table and column names are constants of this function, never input.
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE tier_id = $1 AND NOT ({column} = ANY($2))"
+            ))
+            .bind(tier_id)
+            .bind(ids)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(&format!(
+                "INSERT INTO {table} (tier_id, {column})
+                 SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING"
+            ))
+            .bind(tier_id)
+            .bind(ids)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn create(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    p: &ProfileInput,
+) -> Result<Uuid, WriteError> {
+    let id = Uuid::now_v7();
+    bind_fields(
+        sqlx::query(
+            "INSERT INTO connection_profiles
+                 (id, name, description, max_duration_minutes, notes_required, ticket_required,
+                  ticket_pattern, schedule_horizon_days, approval_required, allow_self_approval,
+                  decision_timeout_minutes, extension_allowed, extension_minutes, max_extensions)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(id),
+        p,
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
+    set_tiers(tx, id, &p.tiers).await?;
+    let after = snapshot(tx, id).await?;
+    audit::record(
+        tx,
+        actor,
+        Entry {
+            action: "create",
+            object_kind: "profile",
+            object_id: Some(id),
+            object_name: &p.name,
+            before: None,
+            after,
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+pub async fn update(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    p: &ProfileInput,
+) -> Result<(), WriteError> {
+    sqlx::query("SELECT 1 FROM connection_profiles WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(WriteError::NotFound)?;
+    let before = snapshot(tx, id).await?;
+    bind_fields(
+        sqlx::query(
+            "UPDATE connection_profiles
+             SET name = $2, description = $3, max_duration_minutes = $4, notes_required = $5,
+                 ticket_required = $6, ticket_pattern = $7, schedule_horizon_days = $8,
+                 approval_required = $9, allow_self_approval = $10,
+                 decision_timeout_minutes = $11, extension_allowed = $12,
+                 extension_minutes = $13, max_extensions = $14, updated_at = now()
+             WHERE id = $1",
+        )
+        .bind(id),
+        p,
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
+    set_tiers(tx, id, &p.tiers).await?;
+    let after = snapshot(tx, id).await?;
+    audit::record(
+        tx,
+        actor,
+        Entry {
+            action: "update",
+            object_kind: "profile",
+            object_id: Some(id),
+            object_name: &p.name,
+            before,
+            after,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes a profile, unless access policies use it: then the message names them.
+pub async fn remove(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<Result<String, String>, WriteError> {
+    let name: String =
+        sqlx::query_scalar("SELECT name FROM connection_profiles WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(WriteError::NotFound)?;
+    let policies: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM access_policies WHERE profile_id = $1 ORDER BY lower(name)",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    if !policies.is_empty() {
+        return Ok(Err(format!(
+            "{name} cannot be deleted: it is used by access policies: {}. Give them another profile first.",
+            policies.join(", ")
+        )));
+    }
+    let before = snapshot(tx, id).await?;
+    sqlx::query("DELETE FROM connection_profiles WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        tx,
+        actor,
+        Entry {
+            action: "delete",
+            object_kind: "profile",
+            object_id: Some(id),
+            object_name: &name,
+            before,
+            after: None,
+        },
+    )
+    .await?;
+    Ok(Ok(name))
+}

@@ -1,0 +1,344 @@
+//! Admin > Access policies: the list, the policy form (profile, members, activities,
+//! resources), enable, disable, delete. The wizard reads policies live: changes apply at once.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use super::picker::{self, Picker};
+use super::{actor, done, gone, invalid, parse_id, taken};
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::db;
+use crate::db::audit::WriteError;
+use crate::db::policies::{LINKS, PolicyInput, Row};
+use crate::domain::admin_input::{self, FieldErrors};
+use crate::error::AppResult;
+use crate::web::chrome::Chrome;
+use crate::web::form::{Fields, MultiForm};
+
+/// How many unticked resources the resource list shows at most (there can be thousands).
+pub const RESOURCES_SHOWN: i64 = 200;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/policies.html")]
+pub struct ListPage {
+    chrome: Chrome,
+    rows: Vec<Row>,
+    search: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    Query(query): Query<ListQuery>,
+) -> AppResult<ListPage> {
+    let search: String = query.q.trim().chars().take(100).collect();
+    Ok(ListPage {
+        chrome: chrome.at("admin"),
+        rows: db::policies::list(&state.db, &search).await?,
+        search,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/policy_form.html")]
+pub struct FormPage {
+    chrome: Chrome,
+    id: Option<Uuid>,
+    enabled: bool,
+    name: String,
+    description: String,
+    profile: String,
+    profiles: Vec<(Uuid, String)>,
+    users: Picker,
+    groups: Picker,
+    activities: Picker,
+    resources: Picker,
+    warnings: Vec<String>,
+    errors: FieldErrors,
+}
+
+async fn page(
+    state: &AppState,
+    chrome: Chrome,
+    id: Option<Uuid>,
+    f: &Fields,
+    errors: FieldErrors,
+) -> AppResult<FormPage> {
+    let ticked = |name: &str| admin_input::ids(f.all(name));
+    let (tu, tg, ta, tr) = (
+        ticked("users"),
+        ticked("groups"),
+        ticked("activities"),
+        ticked("resources"),
+    );
+    let (su, sg, sa, sr) = (
+        picker::search(f, "users"),
+        picker::search(f, "groups"),
+        picker::search(f, "activities"),
+        picker::search(f, "resources"),
+    );
+    let users = db::users::choices(&state.db, &su, &tu, picker::SHOWN).await?;
+    let groups = db::groups::choices(&state.db, &sg, &tg, picker::SHOWN).await?;
+    let activities = db::activities::choices(&state.db, &sa, &ta, picker::SHOWN).await?;
+    let resources = db::resources::choices(&state.db, &sr, &tr, RESOURCES_SHOWN).await?;
+    let mut warnings = Vec::new();
+    let mut enabled = true;
+    if let Some(id) = id {
+        if let Some(p) = db::policies::get(&state.db, id).await? {
+            enabled = p.enabled;
+        }
+        if let Some(username) = db::policies::lone_self_approver(&state.db, id).await? {
+            warnings.push(format!(
+                "{username} is this policy's only member and also the only approver its connection profile names: nobody else can approve {username}'s requests."
+            ));
+        }
+    }
+    Ok(FormPage {
+        chrome: chrome.at("admin"),
+        id,
+        enabled,
+        name: f.text("name").to_owned(),
+        description: f.text("description").to_owned(),
+        profile: f.text("profile").to_owned(),
+        profiles: db::profiles::options(&state.db).await?,
+        users: Picker::new("users", "Members: users", &su, users, &tu)
+            .with_error(errors.get("users")),
+        groups: Picker::new("groups", "Members: groups", &sg, groups, &tg)
+            .with_error(errors.get("groups")),
+        activities: Picker::new("activities", "Activities", &sa, activities, &ta)
+            .with_error(errors.get("activities")),
+        resources: Picker::new("resources", "Resources", &sr, resources, &tr)
+            .with_error(errors.get("resources")),
+        warnings,
+        errors,
+    })
+}
+
+pub async fn new(State(state): State<AppState>, chrome: Chrome) -> AppResult<FormPage> {
+    page(
+        &state,
+        chrome,
+        None,
+        &Fields::default(),
+        FieldErrors::default(),
+    )
+    .await
+}
+
+pub async fn edit(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let Some(p) = db::policies::get(&state.db, id).await? else {
+        return gone(&session, "access policy", "/admin/policies").await;
+    };
+    let mut f = Fields::default();
+    f.0.push(("name".into(), p.name));
+    f.0.push(("description".into(), p.description));
+    f.0.push(("profile".into(), p.profile_id.to_string()));
+    for (field, table, column) in LINKS {
+        for item in db::policies::linked(&state.db, table, column, id).await? {
+            f.0.push((field.into(), item.to_string()));
+        }
+    }
+    Ok(page(&state, chrome, Some(id), &f, FieldErrors::default())
+        .await?
+        .into_response())
+}
+
+async fn parse(state: &AppState, f: &Fields) -> AppResult<Result<PolicyInput, FieldErrors>> {
+    let mut e = FieldErrors::default();
+    let name = admin_input::text(&mut e, "name", "Name", f.text("name"), 100);
+    let description = admin_input::optional_text(
+        &mut e,
+        "description",
+        "Description",
+        f.text("description"),
+        1000,
+    );
+    let profile_id = match Uuid::parse_str(f.text("profile").trim()) {
+        Ok(id) if db::profiles::get(&state.db, id).await?.is_some() => id,
+        Ok(_) => {
+            e.add(
+                "profile",
+                "That connection profile no longer exists. Choose another.",
+            );
+            Uuid::nil()
+        }
+        Err(_) => {
+            e.add("profile", "Choose a connection profile.");
+            Uuid::nil()
+        }
+    };
+    let mut lists: Vec<Vec<Uuid>> = Vec::new();
+    for (field, table, label) in [
+        ("users", "users", "users"),
+        ("groups", "groups", "groups"),
+        ("activities", "activities", "activities"),
+        ("resources", "resources", "resources"),
+    ] {
+        let ids = admin_input::ids(f.all(field));
+        if db::audit::count_existing(&state.db, table, &ids).await? != ids.len() {
+            e.add(
+                field,
+                format!("Some of the ticked {label} no longer exist. Check the list again."),
+            );
+        }
+        lists.push(ids);
+    }
+    let mut lists = lists.into_iter();
+    let mut next = || lists.next().unwrap_or_default();
+    let input = PolicyInput {
+        name,
+        description,
+        profile_id,
+        users: next(),
+        groups: next(),
+        activities: next(),
+        resources: next(),
+    };
+    Ok(e.into_result(input))
+}
+
+async fn save(
+    state: &AppState,
+    chrome: Chrome,
+    user: &CurrentUser,
+    session: &Session,
+    id: Option<Uuid>,
+    f: &Fields,
+) -> AppResult<Response> {
+    if picker::is_search(f) {
+        return Ok(page(state, chrome, id, f, FieldErrors::default())
+            .await?
+            .into_response());
+    }
+    let input = match parse(state, f).await? {
+        Ok(p) => p,
+        Err(errors) => return Ok(invalid(page(state, chrome, id, f, errors).await?)),
+    };
+    let mut tx = state.db.begin().await?;
+    let result = match id {
+        None => db::policies::create(&mut tx, &actor(user), &input).await,
+        Some(id) => db::policies::update(&mut tx, &actor(user), id, &input)
+            .await
+            .map(|()| id),
+    };
+    match result {
+        Ok(saved) => {
+            tx.commit().await?;
+            let verb = if id.is_some() { "Saved" } else { "Created" };
+            done(
+                session,
+                format!("{verb} {}.", input.name),
+                &format!("/admin/policies/{saved}"),
+            )
+            .await
+        }
+        Err(WriteError::Taken) => {
+            let mut errors = FieldErrors::default();
+            errors.add("name", taken("access policy", &input.name));
+            Ok(invalid(page(state, chrome, id, f, errors).await?))
+        }
+        Err(WriteError::NotFound) => gone(session, "access policy", "/admin/policies").await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    MultiForm(f): MultiForm,
+) -> AppResult<Response> {
+    save(&state, chrome, &user, &session, None, &f).await
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+    MultiForm(f): MultiForm,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    save(&state, chrome, &user, &session, Some(id), &f).await
+}
+
+async fn switch(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &Session,
+    id: &str,
+    on: bool,
+) -> AppResult<Response> {
+    let id = parse_id(id)?;
+    let mut tx = state.db.begin().await?;
+    match db::policies::set_enabled(&mut tx, &actor(user), id, on).await {
+        Ok(name) => {
+            tx.commit().await?;
+            let verb = if on { "Enabled" } else { "Disabled" };
+            done(
+                session,
+                format!("{verb} {name}."),
+                &format!("/admin/policies/{id}"),
+            )
+            .await
+        }
+        Err(WriteError::NotFound) => gone(session, "access policy", "/admin/policies").await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn enable(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    switch(&state, &user, &session, &id, true).await
+}
+
+pub async fn disable(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    switch(&state, &user, &session, &id, false).await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let mut tx = state.db.begin().await?;
+    match db::policies::remove(&mut tx, &actor(&user), id).await {
+        Ok(name) => {
+            tx.commit().await?;
+            done(&session, format!("Deleted {name}."), "/admin/policies").await
+        }
+        Err(WriteError::NotFound) => gone(&session, "access policy", "/admin/policies").await,
+        Err(e) => Err(e.into()),
+    }
+}

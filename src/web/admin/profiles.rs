@@ -1,0 +1,443 @@
+//! Admin > Connection profiles: the list, the profile form with up to three ordered approval
+//! tiers, delete (refused while a policy uses the profile).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use super::picker::{self, Picker};
+use super::{actor, done, gone, invalid, parse_id, refused, taken};
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::db;
+use crate::db::audit::WriteError;
+use crate::db::profiles::{ProfileInput, Row, Tier};
+use crate::domain::admin_input::{self, FieldErrors, capitalise};
+use crate::domain::catalog::compile_ticket_pattern;
+use crate::error::AppResult;
+use crate::web::chrome::Chrome;
+use crate::web::form::{Fields, MultiForm};
+
+/// How many approval tiers a profile may have.
+pub const TIERS: usize = 3;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/profiles.html")]
+pub struct ListPage {
+    chrome: Chrome,
+    rows: Vec<Row>,
+    search: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    Query(query): Query<ListQuery>,
+) -> AppResult<ListPage> {
+    let search: String = query.q.trim().chars().take(100).collect();
+    Ok(ListPage {
+        chrome: chrome.at("admin"),
+        rows: db::profiles::list(&state.db, &search).await?,
+        search,
+    })
+}
+
+/// One tier's fieldset.
+pub struct TierView {
+    pub n: usize,
+    pub required: String,
+    pub users: Picker,
+    pub groups: Picker,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/profile_form.html")]
+pub struct FormPage {
+    chrome: Chrome,
+    id: Option<Uuid>,
+    f: Fields,
+    tiers: Vec<TierView>,
+    /// Stored tiers that can no longer be satisfied.
+    warnings: Vec<String>,
+    errors: FieldErrors,
+}
+
+impl FormPage {
+    fn text(&self, name: &str) -> String {
+        self.f.text(name).to_owned()
+    }
+
+    fn on(&self, name: &str) -> bool {
+        admin_input::checkbox(self.f.first(name))
+    }
+}
+
+fn field(n: usize, what: &str) -> String {
+    format!("tier{n}_{what}")
+}
+
+async fn page(
+    state: &AppState,
+    chrome: Chrome,
+    id: Option<Uuid>,
+    f: &Fields,
+    errors: FieldErrors,
+) -> AppResult<FormPage> {
+    let mut tiers = Vec::new();
+    for n in 1..=TIERS {
+        let users_name = field(n, "users");
+        let groups_name = field(n, "groups");
+        let ticked_users = admin_input::ids(f.all(&users_name));
+        let ticked_groups = admin_input::ids(f.all(&groups_name));
+        let users_search = picker::search(f, &users_name);
+        let groups_search = picker::search(f, &groups_name);
+        let users =
+            db::users::choices(&state.db, &users_search, &ticked_users, picker::SHOWN).await?;
+        let groups =
+            db::groups::choices(&state.db, &groups_search, &ticked_groups, picker::SHOWN).await?;
+        tiers.push(TierView {
+            n,
+            required: f.text(&field(n, "required")).to_owned(),
+            users: Picker::new(
+                &users_name,
+                &format!("Tier {n} approvers: users"),
+                &users_search,
+                users,
+                &ticked_users,
+            )
+            .with_error(errors.get(&users_name)),
+            groups: Picker::new(
+                &groups_name,
+                &format!("Tier {n} approvers: groups"),
+                &groups_search,
+                groups,
+                &ticked_groups,
+            )
+            .with_error(errors.get(&groups_name)),
+        });
+    }
+    let warnings = match id {
+        Some(id) => db::profiles::shortfalls(&state.db, id)
+            .await?
+            .into_iter()
+            .map(|(position, required, eligible)| {
+                format!(
+                    "Tier {position} requires {required} approval(s) but only {eligible} enabled user(s) can approve in it now: requests under this profile cannot be approved until you add approvers or lower the number."
+                )
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(FormPage {
+        chrome: chrome.at("admin"),
+        id,
+        f: f.clone(),
+        tiers,
+        warnings,
+        errors,
+    })
+}
+
+fn defaults() -> Fields {
+    let mut f = Fields::default();
+    for (k, v) in [
+        ("max_duration_minutes", "60"),
+        ("schedule_horizon_days", "30"),
+        ("decision_timeout_minutes", "1440"),
+        ("extension_minutes", "30"),
+        ("max_extensions", "0"),
+        ("tier1_required", "1"),
+        ("tier2_required", "1"),
+        ("tier3_required", "1"),
+    ] {
+        f.0.push((k.into(), v.into()));
+    }
+    f
+}
+
+pub async fn new(State(state): State<AppState>, chrome: Chrome) -> AppResult<FormPage> {
+    page(&state, chrome, None, &defaults(), FieldErrors::default()).await
+}
+
+pub async fn edit(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let Some(p) = db::profiles::get(&state.db, id).await? else {
+        return gone(&session, "connection profile", "/admin/profiles").await;
+    };
+    let mut conn = state.db.acquire().await?;
+    let tiers = db::profiles::tiers(&mut conn, id).await?;
+    drop(conn);
+    let mut f = Fields::default();
+    let mut put = |k: &str, v: String| f.0.push((k.to_owned(), v));
+    put("name", p.name);
+    put("description", p.description);
+    put("max_duration_minutes", p.max_duration_minutes.to_string());
+    put("schedule_horizon_days", p.schedule_horizon_days.to_string());
+    put(
+        "decision_timeout_minutes",
+        p.decision_timeout_minutes.to_string(),
+    );
+    put("extension_minutes", p.extension_minutes.to_string());
+    put("max_extensions", p.max_extensions.to_string());
+    put("ticket_pattern", p.ticket_pattern.unwrap_or_default());
+    for (k, on) in [
+        ("notes_required", p.notes_required),
+        ("ticket_required", p.ticket_required),
+        ("allow_self_approval", p.allow_self_approval),
+        ("extension_allowed", p.extension_allowed),
+    ] {
+        if on {
+            put(k, "on".into());
+        }
+    }
+    for n in 1..=TIERS {
+        match tiers.get(n - 1) {
+            Some(t) => {
+                put(&field(n, "required"), t.approvals_required.to_string());
+                for u in &t.users {
+                    put(&field(n, "users"), u.to_string());
+                }
+                for g in &t.groups {
+                    put(&field(n, "groups"), g.to_string());
+                }
+            }
+            None => put(&field(n, "required"), "1".into()),
+        }
+    }
+    Ok(page(&state, chrome, Some(id), &f, FieldErrors::default())
+        .await?
+        .into_response())
+}
+
+/// Checks the form; the tiers' approvers are checked against the database.
+async fn parse(state: &AppState, f: &Fields) -> AppResult<Result<ProfileInput, FieldErrors>> {
+    let mut e = FieldErrors::default();
+    let name = admin_input::text(&mut e, "name", "Name", f.text("name"), 100);
+    let description = admin_input::optional_text(
+        &mut e,
+        "description",
+        "Description",
+        f.text("description"),
+        1000,
+    );
+    let int = |e: &mut FieldErrors, k: &str, label: &str, min: i32, max: i32| {
+        admin_input::int(e, k, label, f.text(k), min, max)
+    };
+    let max_duration_minutes = int(
+        &mut e,
+        "max_duration_minutes",
+        "Maximum duration (minutes)",
+        5,
+        10080,
+    );
+    let schedule_horizon_days = int(
+        &mut e,
+        "schedule_horizon_days",
+        "Scheduling horizon (days)",
+        0,
+        365,
+    );
+    let decision_timeout_minutes = int(
+        &mut e,
+        "decision_timeout_minutes",
+        "Decision timeout (minutes)",
+        1,
+        43200,
+    );
+    let extension_minutes = int(
+        &mut e,
+        "extension_minutes",
+        "Minutes per extension",
+        1,
+        1440,
+    );
+    let max_extensions = int(&mut e, "max_extensions", "Maximum extensions", 0, 100);
+    let pattern = f.text("ticket_pattern").trim();
+    let ticket_pattern = if pattern.is_empty() {
+        None
+    } else {
+        if let Err(message) = compile_ticket_pattern(pattern) {
+            e.add("ticket_pattern", capitalise(&message));
+        }
+        Some(pattern.to_owned())
+    };
+    let on = |k: &str| admin_input::checkbox(f.first(k));
+
+    let mut tiers = Vec::new();
+    let mut ended: Option<usize> = None;
+    for n in 1..=TIERS {
+        let users = admin_input::ids(f.all(&field(n, "users")));
+        let groups = admin_input::ids(f.all(&field(n, "groups")));
+        if users.is_empty() && groups.is_empty() {
+            ended.get_or_insert(n);
+            continue;
+        }
+        if let Some(empty) = ended {
+            e.add(
+                &field(n, "required"),
+                format!(
+                    "Tier {empty} has no approvers, so tier {n} cannot follow it: fill the tiers in order."
+                ),
+            );
+            continue;
+        }
+        let required_field = field(n, "required");
+        let approvals_required = admin_input::int(
+            &mut e,
+            &required_field,
+            &format!("Tier {n} approvals required"),
+            f.text(&required_field),
+            1,
+            100,
+        );
+        if db::audit::count_existing(&state.db, "users", &users).await? != users.len() {
+            e.add(
+                &field(n, "users"),
+                "Some of the ticked users no longer exist. Check the list again.",
+            );
+            continue;
+        }
+        if db::audit::count_existing(&state.db, "groups", &groups).await? != groups.len() {
+            e.add(
+                &field(n, "groups"),
+                "Some of the ticked groups no longer exist. Check the list again.",
+            );
+            continue;
+        }
+        let eligible = db::profiles::eligible(&state.db, &users, &groups).await?;
+        if e.get(&required_field).is_none() && eligible < i64::from(approvals_required) {
+            e.add(
+                &required_field,
+                format!(
+                    "Tier {n} requires {approvals_required} approval(s) but only {eligible} enabled user(s) can approve in it (its users and the members of its groups)."
+                ),
+            );
+        }
+        tiers.push(Tier {
+            approvals_required,
+            users,
+            groups,
+        });
+    }
+
+    let input = ProfileInput {
+        name,
+        description,
+        max_duration_minutes,
+        notes_required: on("notes_required"),
+        ticket_required: on("ticket_required"),
+        ticket_pattern,
+        schedule_horizon_days,
+        allow_self_approval: on("allow_self_approval"),
+        decision_timeout_minutes,
+        extension_allowed: on("extension_allowed"),
+        extension_minutes,
+        max_extensions,
+        tiers,
+    };
+    Ok(e.into_result(input))
+}
+
+async fn save(
+    state: &AppState,
+    chrome: Chrome,
+    user: &CurrentUser,
+    session: &Session,
+    id: Option<Uuid>,
+    f: &Fields,
+) -> AppResult<Response> {
+    if picker::is_search(f) {
+        return Ok(page(state, chrome, id, f, FieldErrors::default())
+            .await?
+            .into_response());
+    }
+    let input = match parse(state, f).await? {
+        Ok(p) => p,
+        Err(errors) => return Ok(invalid(page(state, chrome, id, f, errors).await?)),
+    };
+    let mut tx = state.db.begin().await?;
+    let result = match id {
+        None => db::profiles::create(&mut tx, &actor(user), &input).await,
+        Some(id) => db::profiles::update(&mut tx, &actor(user), id, &input)
+            .await
+            .map(|()| id),
+    };
+    match result {
+        Ok(saved) => {
+            tx.commit().await?;
+            let verb = if id.is_some() { "Saved" } else { "Created" };
+            done(
+                session,
+                format!("{verb} {}.", input.name),
+                &format!("/admin/profiles/{saved}"),
+            )
+            .await
+        }
+        Err(WriteError::Taken) => {
+            let mut errors = FieldErrors::default();
+            errors.add("name", taken("connection profile", &input.name));
+            Ok(invalid(page(state, chrome, id, f, errors).await?))
+        }
+        Err(WriteError::NotFound) => gone(session, "connection profile", "/admin/profiles").await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    MultiForm(f): MultiForm,
+) -> AppResult<Response> {
+    save(&state, chrome, &user, &session, None, &f).await
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+    MultiForm(f): MultiForm,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    save(&state, chrome, &user, &session, Some(id), &f).await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let mut tx = state.db.begin().await?;
+    match db::profiles::remove(&mut tx, &actor(&user), id).await {
+        Ok(Ok(name)) => {
+            tx.commit().await?;
+            done(&session, format!("Deleted {name}."), "/admin/profiles").await
+        }
+        Ok(Err(message)) => {
+            tx.rollback().await?;
+            refused(&session, message, &format!("/admin/profiles/{id}")).await
+        }
+        Err(WriteError::NotFound) => gone(&session, "connection profile", "/admin/profiles").await,
+        Err(e) => Err(e.into()),
+    }
+}
