@@ -9,6 +9,10 @@ use rand::rngs::OsRng;
 
 use crate::error::AppError;
 
+/// Hashes computed at once. Each takes 19 MiB for about 50 ms: without a bound, a burst of
+/// sign-ins would run one per blocking thread (up to 512) and hold gigabytes.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 fn argon2() -> Argon2<'static> {
     // The parameters are constants known to be valid; default() is the same values.
     let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
@@ -25,6 +29,7 @@ pub fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Er
 
 /// Hashes on a blocking thread.
 pub async fn hash(password: String) -> Result<String, AppError> {
+    let _permit = HASHING.acquire().await.map_err(AppError::internal)?;
     tokio::task::spawn_blocking(move || hash_blocking(&password))
         .await
         .map_err(AppError::internal)?
@@ -44,6 +49,7 @@ fn decoy_hash() -> &'static str {
 /// Verifies `password` against `stored` (or against the decoy when `stored` is `None`, which
 /// always fails) on a blocking thread. Same cost either way.
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool, AppError> {
+    let _permit = HASHING.acquire().await.map_err(AppError::internal)?;
     tokio::task::spawn_blocking(move || {
         let real = stored.is_some();
         let phc = stored.unwrap_or_else(|| decoy_hash().to_owned());

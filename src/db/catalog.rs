@@ -127,39 +127,59 @@ pub struct Resource {
     pub port: Option<i32>,
 }
 
-/// One page of the resources a policy grants, matching `search` in name, platform or address.
+/// A `LIKE` pattern matching `text` anywhere (lower-cased), with `%`, `_` and backslash
+/// taken literally.
+pub fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// One page of the resources a policy grants, matching `search` in name, platform or
+/// address, and whether more follow. Substring search uses the trigram indexes.
 pub async fn granted_resources(
     db: impl PgExecutor<'_>,
     policy: Uuid,
     search: &str,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<Resource>, i64), sqlx::Error> {
-    #[derive(FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        resource: Resource,
-        total: i64,
-    }
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT r.id, r.name, r.kind, r.platform, r.address, r.port, count(*) OVER () AS total
+) -> Result<(Vec<Resource>, bool), sqlx::Error> {
+    let select = "SELECT r.id, r.name, r.kind, r.platform, r.address, r.port
          FROM policy_resources pr
          JOIN resources r ON r.id = pr.resource_id AND r.archived_at IS NULL
-         WHERE pr.policy_id = $1
-           AND ($2 = '' OR strpos(lower(r.name), lower($2)) > 0
-                OR strpos(lower(r.platform), lower($2)) > 0
-                OR strpos(lower(r.address), lower($2)) > 0)
-         ORDER BY lower(r.name), r.id
-         LIMIT $3 OFFSET $4",
-    )
-    .bind(policy)
-    .bind(search)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(db)
-    .await?;
-    let total = rows.first().map_or(0, |r| r.total);
-    Ok((rows.into_iter().map(|r| r.resource).collect(), total))
+         WHERE pr.policy_id = $1";
+    let mut rows: Vec<Resource> = if search.is_empty() {
+        sqlx::query_as(&format!(
+            "{select} ORDER BY lower(r.name), r.id LIMIT $2 OFFSET $3"
+        ))
+        .bind(policy)
+        .bind(limit + 1)
+        .bind(offset)
+        .fetch_all(db)
+        .await?
+    } else {
+        sqlx::query_as(&format!(
+            "{select} AND (lower(r.name) LIKE $4 OR lower(r.platform) LIKE $4 OR lower(r.address) LIKE $4)
+             ORDER BY lower(r.name), r.id LIMIT $2 OFFSET $3"
+        ))
+        .bind(policy)
+        .bind(limit + 1)
+        .bind(offset)
+        .bind(contains_pattern(search))
+        .fetch_all(db)
+        .await?
+    };
+    let page = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = rows.len() > page;
+    rows.truncate(page);
+    Ok((rows, more))
 }
 
 /// The resources among `ids` that `policy` grants (and are not archived), in `ids`' order.
@@ -205,4 +225,16 @@ pub async fn tiers(db: impl PgExecutor<'_>, profile: Uuid) -> Result<Vec<TierVie
     .bind(profile)
     .fetch_all(db)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn search_terms_match_literally_inside_like_patterns() {
+        assert_eq!(contains_pattern("Web_01"), "%web\\_01%");
+        assert_eq!(contains_pattern("100%"), "%100\\%%");
+        assert_eq!(contains_pattern("a\\b"), "%a\\\\b%");
+    }
 }

@@ -52,50 +52,70 @@ const TAB_SCHEDULED: &str =
 const TAB_HISTORICAL: &str =
     "s.status IN ('completed', 'canceled', 'approval_denied', 'expired', 'failed')";
 
-/// The sessions of one tab, newest first, with the total for paging.
-pub async fn list(db: impl PgExecutor<'_>, f: &Filter) -> Result<(Vec<Row>, i64), sqlx::Error> {
-    #[derive(FromRow)]
-    struct Counted {
-        #[sqlx(flatten)]
-        row: Row,
-        total: i64,
-    }
+/// The sessions of one tab, newest first: at most `limit` rows, and whether more follow.
+///
+/// The statement is built for the filters actually in use, so each variant gets its own
+/// plan: a catch-all `($1 IS NULL OR requester_id = $1)` would leave PostgreSQL a generic
+/// plan that cannot use the requester index. No total is counted: counting a million
+/// historical rows for every page would cost more than the page.
+pub async fn list(db: impl PgExecutor<'_>, f: &Filter) -> Result<(Vec<Row>, bool), sqlx::Error> {
     let tab = match f.tab {
         Tab::Active => TAB_ACTIVE,
         Tab::Scheduled => TAB_SCHEDULED,
         Tab::Historical => TAB_HISTORICAL,
     };
-    let rows: Vec<Counted> = sqlx::query_as(&format!(
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
         "SELECT s.id, s.status, s.created_at, s.requester_id, u.display_name AS requester_name,
                 s.resource_name, s.login_account, s.activity_name, s.requested_start, s.ends_at,
-                r.notes, r.ticket_number, count(*) OVER () AS total
+                r.notes, r.ticket_number
          FROM activity_sessions s
          JOIN requests r ON r.id = s.request_id
          JOIN users u ON u.id = s.requester_id
-         WHERE {tab}
-           AND ($1::uuid IS NULL OR s.requester_id = $1)
-           AND ($2 = '' OR strpos(lower(s.resource_name), lower($2)) > 0
-                OR strpos(lower(s.activity_name), lower($2)) > 0
-                OR strpos(lower(coalesce(s.login_account, '')), lower($2)) > 0
-                OR strpos(lower(r.notes), lower($2)) > 0
-                OR strpos(lower(r.ticket_number), lower($2)) > 0)
-           AND ($3 = '' OR strpos(lower(s.resource_name), lower($3)) > 0)
-           AND ($4::timestamptz IS NULL OR s.requested_start >= $4)
-           AND ($5::timestamptz IS NULL OR s.requested_start < $5)
-         ORDER BY s.created_at DESC, s.id DESC
-         LIMIT $6 OFFSET $7"
-    ))
-    .bind(f.requester)
-    .bind(&f.search)
-    .bind(&f.resource)
-    .bind(f.from)
-    .bind(f.until)
-    .bind(f.limit)
-    .bind(f.offset)
-    .fetch_all(db)
-    .await?;
-    let total = rows.first().map_or(0, |r| r.total);
-    Ok((rows.into_iter().map(|r| r.row).collect(), total))
+         WHERE ",
+    );
+    q.push(tab);
+    if let Some(requester) = f.requester {
+        q.push(" AND s.requester_id = ").push_bind(requester);
+    }
+    if !f.search.is_empty() {
+        let needle = f.search.to_lowercase();
+        q.push(" AND (");
+        let fields = [
+            "s.resource_name",
+            "s.activity_name",
+            "coalesce(s.login_account, '')",
+            "r.notes",
+            "r.ticket_number",
+        ];
+        for (i, field) in fields.iter().enumerate() {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.push(format_args!("strpos(lower({field}), "))
+                .push_bind(needle.clone())
+                .push(") > 0");
+        }
+        q.push(")");
+    }
+    if !f.resource.is_empty() {
+        q.push(" AND strpos(lower(s.resource_name), ")
+            .push_bind(f.resource.to_lowercase())
+            .push(") > 0");
+    }
+    if let Some(from) = f.from {
+        q.push(" AND s.requested_start >= ").push_bind(from);
+    }
+    if let Some(until) = f.until {
+        q.push(" AND s.requested_start < ").push_bind(until);
+    }
+    q.push(" ORDER BY s.created_at DESC, s.id DESC LIMIT ")
+        .push_bind(f.limit + 1)
+        .push(" OFFSET ")
+        .push_bind(f.offset);
+    let mut rows: Vec<Row> = q.build_query_as().fetch_all(db).await?;
+    let more = rows.len() > usize::try_from(f.limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(f.limit).unwrap_or(usize::MAX));
+    Ok((rows, more))
 }
 
 /// A session with its request, for the details page.

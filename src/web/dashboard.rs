@@ -111,8 +111,8 @@ pub struct TabPage {
     to: String,
     filter_error: Option<String>,
     page: i64,
-    pages: i64,
-    total: i64,
+    /// Another page follows.
+    more: bool,
     /// The query string of this view without the page, for paging links.
     query: String,
     time_zone: &'static str,
@@ -207,8 +207,8 @@ async fn render(
     q: DashboardQuery,
 ) -> AppResult<TabPage> {
     let p = parse(user, tab, q);
-    let (rows, total) = if p.error.is_some() {
-        (Vec::new(), 0)
+    let (rows, more) = if p.error.is_some() {
+        (Vec::new(), false)
     } else {
         db::sessions::list(&state.db, &p.filter).await?
     };
@@ -247,8 +247,7 @@ async fn render(
         to: p.to,
         filter_error: p.error,
         page: p.page,
-        pages: ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1),
-        total,
+        more,
         query: p.query,
         time_zone: user.time_zone.name(),
     })

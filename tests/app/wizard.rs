@@ -536,7 +536,7 @@ async fn ticks_survive_paging_through_more_than_a_page_of_resources() {
 
     let first = app.get("/wizard/resources").await;
     assert_eq!(first.texts("#resources tbody tr").len(), 25);
-    assert!(first.texts(".pager")[0].contains("Page 1 of 2"));
+    assert_eq!(first.texts(".pager button"), ["Next page"]);
     let shown: Vec<String> = first
         .html()
         .select(&Selector::parse("input[name=shown]").unwrap())
