@@ -1,16 +1,19 @@
 //! SMTP settings: flags and environment variables, part of [`crate::config::Config`].
 
+use std::fmt;
+
 use clap::{Args, ValueEnum};
 use lettre::message::Mailbox;
 
 /// How email leaves Portcullis. Without a host, no email is sent (the queue still fills:
 /// see [`crate::notify`]).
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct SmtpConfig {
     /// SMTP server (relay) that sends notification emails. Unset: email notifications are
     /// off, and nothing is sent.
     #[arg(
         id = "smtp_host",
+        value_name = "SMTP_HOST",
         long = "smtp-host",
         env = "PORTCULLIS_SMTP_HOST",
         global = true
@@ -20,6 +23,7 @@ pub struct SmtpConfig {
     /// SMTP server port: usually 587 with STARTTLS, 465 with TLS, 25 without encryption.
     #[arg(
         id = "smtp_port",
+        value_name = "SMTP_PORT",
         long = "smtp-port",
         env = "PORTCULLIS_SMTP_PORT",
         default_value_t = 587,
@@ -31,13 +35,15 @@ pub struct SmtpConfig {
     /// cannot), `tls` (TLS from the first byte) or `none` (plain text: only for a relay on
     /// the same host or a trusted network). Certificates are checked against the system's
     /// trusted roots.
-    #[arg(id = "smtp_tls", long = "smtp-tls", env = "PORTCULLIS_SMTP_TLS", value_enum,
-          default_value_t = SmtpTls::Starttls, global = true)]
+    #[arg(id = "smtp_tls", value_name = "SMTP_TLS", long = "smtp-tls",
+          env = "PORTCULLIS_SMTP_TLS", value_enum, default_value_t = SmtpTls::Starttls,
+          global = true)]
     pub tls: SmtpTls,
 
     /// User name for SMTP authentication (with --smtp-password); unset: no authentication.
     #[arg(
         id = "smtp_username",
+        value_name = "SMTP_USERNAME",
         long = "smtp-username",
         env = "PORTCULLIS_SMTP_USERNAME",
         requires = "smtp_password",
@@ -48,6 +54,7 @@ pub struct SmtpConfig {
     /// Password for SMTP authentication (with --smtp-username).
     #[arg(
         id = "smtp_password",
+        value_name = "SMTP_PASSWORD",
         long = "smtp-password",
         env = "PORTCULLIS_SMTP_PASSWORD",
         requires = "smtp_username",
@@ -57,8 +64,8 @@ pub struct SmtpConfig {
     pub password: Option<String>,
 
     /// Sender of notification emails, as `Name <address>` or a bare address.
-    #[arg(id = "smtp_from", long = "smtp-from", env = "PORTCULLIS_SMTP_FROM",
-          default_value = "Portcullis <portcullis@localhost>",
+    #[arg(id = "smtp_from", value_name = "SMTP_FROM", long = "smtp-from",
+          env = "PORTCULLIS_SMTP_FROM", default_value = "Portcullis <portcullis@localhost>",
           value_parser = parse_mailbox, global = true)]
     pub from: Mailbox,
 
@@ -66,6 +73,21 @@ pub struct SmtpConfig {
     /// used for links in emails. Unset: emails carry no links.
     #[arg(long, env = "PORTCULLIS_PUBLIC_URL", value_parser = parse_public_url, global = true)]
     pub public_url: Option<String>,
+}
+
+impl fmt::Debug for SmtpConfig {
+    /// Everything but the password, so the configuration can be logged.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("from", &self.from.to_string())
+            .field("public_url", &self.public_url)
+            .finish()
+    }
 }
 
 /// Encryption to the SMTP server.
@@ -130,6 +152,10 @@ mod tests {
         assert!(parse(&["--smtp-password", "secret"]).is_err());
         let c = parse(&["--smtp-username", "mailer", "--smtp-password", "secret"]).unwrap();
         assert_eq!(c.username.as_deref(), Some("mailer"));
+        assert!(
+            !format!("{c:?}").contains("secret"),
+            "the password is not logged"
+        );
     }
 
     #[test]

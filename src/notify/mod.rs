@@ -33,7 +33,6 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-pub use compose::Email;
 pub use config::{SmtpConfig, SmtpTls};
 pub use mailer::{Mailer, MailerError, SendError};
 
@@ -244,7 +243,10 @@ async fn send_group(
             .iter()
             .map(|&i| session_facts(&current[i]))
             .collect();
-        let zone = TimeZone::parse(&recipient.time_zone).unwrap_or_else(|_| TimeZone::utc());
+        let (zone, zone_name) = match TimeZone::parse(&recipient.time_zone) {
+            Ok(zone) => (zone, recipient.time_zone.as_str()),
+            Err(_) => (TimeZone::utc(), "UTC"),
+        };
         let email = compose::compose(
             kind,
             tier,
@@ -253,7 +255,7 @@ async fn send_group(
             Reader {
                 name: &recipient.display_name,
                 zone,
-                zone_name: &recipient.time_zone,
+                zone_name,
             },
             mailer.public_url(),
         );

@@ -863,6 +863,27 @@ async fn an_unreachable_server_counts_attempts_and_gives_up_after_eight() {
 }
 
 #[tokio::test]
+async fn starttls_is_required_when_configured_and_never_falls_back_to_plain_text() {
+    let app = demo_app().await;
+    let sink = Sink::start().await; // offers no STARTTLS
+    let mailer = Mailer::new(&SmtpConfig {
+        tls: SmtpTls::Starttls,
+        ..sink.config()
+    })
+    .unwrap();
+    alice_requests(&app, &["lnx-web-01"]).await;
+
+    assert_eq!(pass(&app, &mailer).await, 0);
+
+    assert!(sink.take().is_empty(), "nothing sent in the clear");
+    let [(attempts, next, sent, error)] = &queue_rows(&app).await[..] else {
+        panic!("one row")
+    };
+    assert_eq!((*attempts, next.is_some(), *sent), (1, true, false));
+    assert!(error.is_some());
+}
+
+#[tokio::test]
 async fn a_retry_reaches_only_the_approvers_not_yet_mailed() {
     let app = demo_app().await;
     let sink = Sink::start().await;
