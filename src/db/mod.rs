@@ -90,10 +90,14 @@ impl Database {
 }
 
 /// Pool settings: fail fast (3 s) when PostgreSQL is away, so pages answer 503 quickly and
-/// recover by themselves when it returns.
+/// recover by themselves when it returns. No ping before each checkout: it doubled the round
+/// trips of a page (the benchmark measured it at 12% of the server's CPU); a connection that
+/// broke is found out by its next query, which fails that one request with 503 and is
+/// dropped from the pool.
 pub fn pool_options(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max_connections)
+        .test_before_acquire(false)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(3))
         .idle_timeout(Duration::from_secs(600))

@@ -45,10 +45,13 @@ pub struct Filter {
     pub offset: i64,
 }
 
-const TAB_ACTIVE: &str = "(s.status IN ('provisioning', 'available', 'logged_in', 'locked')
-     OR (s.status = 'waiting_for_approval' AND s.requested_start <= now()))";
-const TAB_SCHEDULED: &str =
-    "(s.status = 'pending' OR (s.status = 'waiting_for_approval' AND s.requested_start > now()))";
+// Each tab first names its statuses as one list, so PostgreSQL matches the partial index on
+// live sessions with a single scan instead of combining two scans of it for the `OR`.
+const TAB_ACTIVE: &str =
+    "s.status IN ('waiting_for_approval', 'provisioning', 'available', 'logged_in', 'locked')
+     AND (s.status <> 'waiting_for_approval' OR s.requested_start <= now())";
+const TAB_SCHEDULED: &str = "s.status IN ('pending', 'waiting_for_approval')
+     AND (s.status = 'pending' OR s.requested_start > now())";
 const TAB_HISTORICAL: &str =
     "s.status IN ('completed', 'canceled', 'approval_denied', 'expired', 'failed')";
 
