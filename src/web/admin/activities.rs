@@ -8,11 +8,11 @@ use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::{actor, done, gone, invalid, parse_id, refused, taken};
+use super::{actor, done, finish_removal, gone, invalid, parse_id, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
-use crate::db::activities::{Removal, Row};
+use crate::db::activities::Row;
 use crate::db::audit::WriteError;
 use crate::domain::admin_input::{ActivityInput, FieldErrors, RawActivity};
 use crate::domain::catalog::{LoginMode, Protocol, TEMPLATE_PLACEHOLDERS};
@@ -241,27 +241,16 @@ pub async fn delete(
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
-    match db::activities::remove(&mut tx, &actor(&user), id).await {
-        Ok(Removal::Deleted(name)) => {
-            tx.commit().await?;
-            done(&session, format!("Deleted {name}."), "/admin/activities").await
-        }
-        Ok(Removal::Archived(name)) => {
-            tx.commit().await?;
-            done(
-                &session,
-                format!("Archived {name}: past sessions name it, so it is kept for their history but can no longer be requested."),
-                "/admin/activities",
-            )
-            .await
-        }
-        Ok(Removal::InUse(message)) => {
-            tx.rollback().await?;
-            refused(&session, message, &format!("/admin/activities/{id}")).await
-        }
-        Err(WriteError::NotFound) => gone(&session, "activity", "/admin/activities").await,
-        Err(e) => Err(e.into()),
-    }
+    let result = db::activities::remove(&mut tx, &actor(&user), id).await;
+    finish_removal(
+        tx,
+        &session,
+        result,
+        "activity",
+        "/admin/activities",
+        &format!("/admin/activities/{id}"),
+    )
+    .await
 }
 
 pub async fn restore(

@@ -9,12 +9,13 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::picker::{self, Picker};
-use super::{actor, done, gone, invalid, parse_id, refused, taken};
+use super::{actor, done, finish_removal, gone, invalid, parse_id, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::audit::WriteError;
 use crate::db::groups::Row;
+use crate::db::resources::Removal;
 use crate::domain::admin_input::{self, FieldErrors, GroupInput};
 use crate::error::AppResult;
 use crate::web::chrome::Chrome;
@@ -193,16 +194,16 @@ pub async fn delete(
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
-    match db::groups::remove(&mut tx, &actor(&user), id).await {
-        Ok(Ok(name)) => {
-            tx.commit().await?;
-            done(&session, format!("Deleted {name}."), "/admin/groups").await
-        }
-        Ok(Err(message)) => {
-            tx.rollback().await?;
-            refused(&session, message, &format!("/admin/groups/{id}")).await
-        }
-        Err(WriteError::NotFound) => gone(&session, "group", "/admin/groups").await,
-        Err(e) => Err(e.into()),
-    }
+    let result = db::groups::remove(&mut tx, &actor(&user), id)
+        .await
+        .map(|r| r.map_or_else(Removal::InUse, Removal::Deleted));
+    finish_removal(
+        tx,
+        &session,
+        result,
+        "group",
+        "/admin/groups",
+        &format!("/admin/groups/{id}"),
+    )
+    .await
 }

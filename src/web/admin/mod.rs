@@ -149,6 +149,41 @@ pub async fn gone(session: &Session, what: &str, to: &str) -> AppResult<Response
     .await
 }
 
+/// Ends a deletion: commits what was deleted or archived, rolls back a refusal, and tells
+/// the administrator which happened (back to the list, or to the object when refused).
+pub async fn finish_removal(
+    tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    session: &Session,
+    result: Result<crate::db::resources::Removal, crate::db::audit::WriteError>,
+    what: &str,
+    list: &str,
+    item: &str,
+) -> AppResult<Response> {
+    use crate::db::audit::WriteError;
+    use crate::db::resources::Removal;
+    match result {
+        Ok(Removal::Deleted(name)) => {
+            tx.commit().await?;
+            done(session, format!("Deleted {name}."), list).await
+        }
+        Ok(Removal::Archived(name)) => {
+            tx.commit().await?;
+            done(
+                session,
+                format!("Archived {name}: past sessions name it, so it is kept for their history but can no longer be requested."),
+                list,
+            )
+            .await
+        }
+        Ok(Removal::InUse(message)) => {
+            tx.rollback().await?;
+            refused(session, message, item).await
+        }
+        Err(WriteError::NotFound) => gone(session, what, list).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A form shown again with its problems: 422.
 pub fn invalid(page: impl IntoResponse) -> Response {
     (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()

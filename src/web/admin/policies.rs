@@ -10,12 +10,13 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::picker::{self, Picker};
-use super::{actor, done, gone, invalid, parse_id, taken};
+use super::{actor, done, finish_removal, gone, invalid, parse_id, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::audit::WriteError;
 use crate::db::policies::{LINKS, PolicyInput, Row};
+use crate::db::resources::Removal;
 use crate::domain::admin_input::{self, FieldErrors};
 use crate::error::AppResult;
 use crate::web::chrome::Chrome;
@@ -333,12 +334,16 @@ pub async fn delete(
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
-    match db::policies::remove(&mut tx, &actor(&user), id).await {
-        Ok(name) => {
-            tx.commit().await?;
-            done(&session, format!("Deleted {name}."), "/admin/policies").await
-        }
-        Err(WriteError::NotFound) => gone(&session, "access policy", "/admin/policies").await,
-        Err(e) => Err(e.into()),
-    }
+    let result = db::policies::remove(&mut tx, &actor(&user), id)
+        .await
+        .map(Removal::Deleted);
+    finish_removal(
+        tx,
+        &session,
+        result,
+        "access policy",
+        "/admin/policies",
+        &format!("/admin/policies/{id}"),
+    )
+    .await
 }

@@ -10,12 +10,13 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::picker::{self, Picker};
-use super::{actor, done, gone, invalid, parse_id, refused, taken};
+use super::{actor, done, finish_removal, gone, invalid, parse_id, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::audit::WriteError;
 use crate::db::profiles::{ProfileInput, Row, Tier};
+use crate::db::resources::Removal;
 use crate::domain::admin_input::{self, FieldErrors, capitalise};
 use crate::domain::catalog::compile_ticket_pattern;
 use crate::error::AppResult;
@@ -428,16 +429,16 @@ pub async fn delete(
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
-    match db::profiles::remove(&mut tx, &actor(&user), id).await {
-        Ok(Ok(name)) => {
-            tx.commit().await?;
-            done(&session, format!("Deleted {name}."), "/admin/profiles").await
-        }
-        Ok(Err(message)) => {
-            tx.rollback().await?;
-            refused(&session, message, &format!("/admin/profiles/{id}")).await
-        }
-        Err(WriteError::NotFound) => gone(&session, "connection profile", "/admin/profiles").await,
-        Err(e) => Err(e.into()),
-    }
+    let result = db::profiles::remove(&mut tx, &actor(&user), id)
+        .await
+        .map(|r| r.map_or_else(Removal::InUse, Removal::Deleted));
+    finish_removal(
+        tx,
+        &session,
+        result,
+        "connection profile",
+        "/admin/profiles",
+        &format!("/admin/profiles/{id}"),
+    )
+    .await
 }

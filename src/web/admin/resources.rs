@@ -9,12 +9,12 @@ use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::{Pager, actor, done, gone, invalid, parse_id, refused, taken};
+use super::{Pager, actor, done, finish_removal, gone, invalid, parse_id, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::audit::WriteError;
-use crate::db::resources::{Filter, Removal, Row};
+use crate::db::resources::{Filter, Row};
 use crate::domain::admin_input::{FieldErrors, RawResource, ResourceInput};
 use crate::domain::catalog::ResourceKind;
 use crate::error::AppResult;
@@ -242,27 +242,16 @@ pub async fn delete(
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
-    match db::resources::remove(&mut tx, &actor(&user), id).await {
-        Ok(Removal::Deleted(name)) => {
-            tx.commit().await?;
-            done(&session, format!("Deleted {name}."), "/admin/resources").await
-        }
-        Ok(Removal::Archived(name)) => {
-            tx.commit().await?;
-            done(
-                &session,
-                format!("Archived {name}: past sessions name it, so it is kept for their history but can no longer be requested."),
-                "/admin/resources",
-            )
-            .await
-        }
-        Ok(Removal::InUse(message)) => {
-            tx.rollback().await?;
-            refused(&session, message, &format!("/admin/resources/{id}")).await
-        }
-        Err(WriteError::NotFound) => gone(&session, "resource", "/admin/resources").await,
-        Err(e) => Err(e.into()),
-    }
+    let result = db::resources::remove(&mut tx, &actor(&user), id).await;
+    finish_removal(
+        tx,
+        &session,
+        result,
+        "resource",
+        "/admin/resources",
+        &format!("/admin/resources/{id}"),
+    )
+    .await
 }
 
 pub async fn restore(
