@@ -329,3 +329,143 @@ async fn user_create_refuses_a_weak_password_and_accepts_a_strong_one() {
         .unwrap();
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
+
+#[tokio::test]
+async fn user_disable_enable_and_reset_password_work_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &'static [&'static str], stdin: &'static str| {
+        let d = dir.path().to_path_buf();
+        move || {
+            use std::io::Write;
+            let mut child = bin()
+                .env("PORTCULLIS_DATA_DIR", &d)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(stdin.as_bytes())
+                .unwrap();
+            child.wait_with_output().unwrap()
+        }
+    };
+    let created = tokio::task::spawn_blocking(run(
+        &["user", "create", "--username", "gina", "--password-stdin"],
+        "violet-harbour-tractor-91\n",
+    ))
+    .await
+    .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+
+    let disabled = tokio::task::spawn_blocking(run(&["user", "disable", "--username", "GINA"], ""))
+        .await
+        .unwrap();
+    assert!(
+        disabled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&disabled.stderr)
+    );
+    let weak = tokio::task::spawn_blocking(run(
+        &[
+            "user",
+            "reset-password",
+            "--username",
+            "gina",
+            "--password-stdin",
+        ],
+        "gina12345678\n",
+    ))
+    .await
+    .unwrap();
+    assert!(!weak.status.success(), "a weak password is refused");
+    let unknown =
+        tokio::task::spawn_blocking(run(&["user", "disable", "--username", "nobody"], ""))
+            .await
+            .unwrap();
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("nobody"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+
+    let data = dir.path().to_path_buf();
+    let cluster =
+        tokio::task::spawn_blocking(move || Cluster::start(&ClusterOptions::new(data)).unwrap())
+            .await
+            .unwrap();
+    let mut conn = sqlx::PgConnection::connect_with(&cluster.connect_options("portcullis"))
+        .await
+        .unwrap();
+    let (disabled, hash): (bool, String) =
+        sqlx::query_as("SELECT disabled, password_hash FROM users WHERE username = 'gina'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(disabled);
+    assert!(
+        portcullis::auth::password::verify("violet-harbour-tractor-91".into(), Some(hash))
+            .await
+            .unwrap(),
+        "the weak reset changed nothing"
+    );
+    conn.close().await.unwrap();
+    tokio::task::spawn_blocking(move || cluster.stop().unwrap())
+        .await
+        .unwrap();
+
+    let enabled = tokio::task::spawn_blocking(run(&["user", "enable", "--username", "gina"], ""))
+        .await
+        .unwrap();
+    assert!(enabled.status.success());
+    let reset = tokio::task::spawn_blocking(run(
+        &[
+            "user",
+            "reset-password",
+            "--username",
+            "gina",
+            "--password-stdin",
+        ],
+        "copper-lantern-meadow-47\n",
+    ))
+    .await
+    .unwrap();
+    assert!(
+        reset.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+
+    let data = dir.path().to_path_buf();
+    let cluster =
+        tokio::task::spawn_blocking(move || Cluster::start(&ClusterOptions::new(data)).unwrap())
+            .await
+            .unwrap();
+    let mut conn = sqlx::PgConnection::connect_with(&cluster.connect_options("portcullis"))
+        .await
+        .unwrap();
+    let (disabled, hash): (bool, String) =
+        sqlx::query_as("SELECT disabled, password_hash FROM users WHERE username = 'gina'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(!disabled);
+    assert!(
+        portcullis::auth::password::verify("copper-lantern-meadow-47".into(), Some(hash))
+            .await
+            .unwrap()
+    );
+    conn.close().await.unwrap();
+    tokio::task::spawn_blocking(move || cluster.stop().unwrap())
+        .await
+        .unwrap();
+}
