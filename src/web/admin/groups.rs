@@ -9,11 +9,10 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::picker::{self, Picker};
-use super::{actor, done, finish_removal, gone, invalid, parse_id, taken};
+use super::{actor, finish_removal, finish_save, gone, invalid, parse_id, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
-use crate::db::audit::WriteError;
 use crate::db::groups::Row;
 use crate::db::resources::Removal;
 use crate::domain::admin_input::{self, FieldErrors, GroupInput};
@@ -148,19 +147,24 @@ async fn save(
             .map(|_| ()),
         Some(id) => db::groups::update(&mut tx, &actor(user), id, &input, &members).await,
     };
-    match result {
-        Ok(()) => {
-            tx.commit().await?;
-            let verb = if id.is_some() { "Saved" } else { "Created" };
-            done(session, format!("{verb} {}.", input.name), "/admin/groups").await
-        }
-        Err(WriteError::Taken) => {
+    let result = result.map(|()| "/admin/groups".to_owned());
+    match finish_save(
+        tx,
+        session,
+        result,
+        id.is_some(),
+        &input.name,
+        "group",
+        "/admin/groups",
+    )
+    .await?
+    {
+        Some(response) => Ok(response),
+        None => {
             let mut errors = FieldErrors::default();
             errors.add("name", taken("group", &input.name));
             Ok(invalid(page(state, chrome, id, f, errors).await?))
         }
-        Err(WriteError::NotFound) => gone(session, "group", "/admin/groups").await,
-        Err(e) => Err(e.into()),
     }
 }
 

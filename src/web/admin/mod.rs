@@ -149,6 +149,33 @@ pub async fn gone(session: &Session, what: &str, to: &str) -> AppResult<Response
     .await
 }
 
+/// Ends a create or update: commits it and lands on `result`'s page with "Created X." or
+/// "Saved X.", or says the object is gone. `Ok(None)` when the name is taken: the caller
+/// shows its form again with that message (the transaction is dropped, so rolled back).
+pub async fn finish_save(
+    tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    session: &Session,
+    result: Result<String, crate::db::audit::WriteError>,
+    updated: bool,
+    name: &str,
+    what: &str,
+    list: &str,
+) -> AppResult<Option<Response>> {
+    use crate::db::audit::WriteError;
+    match result {
+        Ok(landing) => {
+            tx.commit().await?;
+            let verb = if updated { "Saved" } else { "Created" };
+            done(session, format!("{verb} {name}."), &landing)
+                .await
+                .map(Some)
+        }
+        Err(WriteError::Taken) => Ok(None),
+        Err(WriteError::NotFound) => gone(session, what, list).await.map(Some),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Ends a deletion: commits what was deleted or archived, rolls back a refusal, and tells
 /// the administrator which happened (back to the list, or to the object when refused).
 pub async fn finish_removal(

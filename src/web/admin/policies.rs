@@ -10,7 +10,7 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::picker::{self, Picker};
-use super::{actor, done, finish_removal, gone, invalid, parse_id, taken};
+use super::{actor, done, finish_removal, finish_save, gone, invalid, parse_id, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
@@ -240,24 +240,24 @@ async fn save(
             .await
             .map(|()| id),
     };
-    match result {
-        Ok(saved) => {
-            tx.commit().await?;
-            let verb = if id.is_some() { "Saved" } else { "Created" };
-            done(
-                session,
-                format!("{verb} {}.", input.name),
-                &format!("/admin/policies/{saved}"),
-            )
-            .await
-        }
-        Err(WriteError::Taken) => {
+    let result = result.map(|saved| format!("/admin/policies/{saved}"));
+    match finish_save(
+        tx,
+        session,
+        result,
+        id.is_some(),
+        &input.name,
+        "access policy",
+        "/admin/policies",
+    )
+    .await?
+    {
+        Some(response) => Ok(response),
+        None => {
             let mut errors = FieldErrors::default();
             errors.add("name", taken("access policy", &input.name));
             Ok(invalid(page(state, chrome, id, f, errors).await?))
         }
-        Err(WriteError::NotFound) => gone(session, "access policy", "/admin/policies").await,
-        Err(e) => Err(e.into()),
     }
 }
 

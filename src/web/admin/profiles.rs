@@ -10,11 +10,10 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::picker::{self, Picker};
-use super::{actor, done, finish_removal, gone, invalid, parse_id, taken};
+use super::{actor, finish_removal, finish_save, gone, invalid, parse_id, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
-use crate::db::audit::WriteError;
 use crate::db::profiles::{ProfileInput, Row, Tier};
 use crate::db::resources::Removal;
 use crate::domain::admin_input::{self, FieldErrors, capitalise};
@@ -378,24 +377,24 @@ async fn save(
             .await
             .map(|()| id),
     };
-    match result {
-        Ok(saved) => {
-            tx.commit().await?;
-            let verb = if id.is_some() { "Saved" } else { "Created" };
-            done(
-                session,
-                format!("{verb} {}.", input.name),
-                &format!("/admin/profiles/{saved}"),
-            )
-            .await
-        }
-        Err(WriteError::Taken) => {
+    let result = result.map(|saved| format!("/admin/profiles/{saved}"));
+    match finish_save(
+        tx,
+        session,
+        result,
+        id.is_some(),
+        &input.name,
+        "connection profile",
+        "/admin/profiles",
+    )
+    .await?
+    {
+        Some(response) => Ok(response),
+        None => {
             let mut errors = FieldErrors::default();
             errors.add("name", taken("connection profile", &input.name));
             Ok(invalid(page(state, chrome, id, f, errors).await?))
         }
-        Err(WriteError::NotFound) => gone(session, "connection profile", "/admin/profiles").await,
-        Err(e) => Err(e.into()),
     }
 }
 
