@@ -19,7 +19,6 @@ pub mod worker;
 use std::sync::Arc;
 
 use sqlx::PgPool;
-use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::config::Config;
 
@@ -58,14 +57,12 @@ pub struct AppState {
     pub live: live::Hub,
 }
 
-/// The session store: a table in our database, created if missing.
-pub async fn session_store(pool: &PgPool) -> Result<PostgresStore, sqlx::Error> {
-    let store = PostgresStore::new(pool.clone());
-    store.migrate().await?;
-    Ok(store)
+/// The session store: the `web_sessions` table, read with each session's user.
+pub fn session_store(pool: &PgPool) -> auth::store::Store {
+    auth::store::Store::new(pool.clone())
 }
 
 /// The application's router, for the server and the tests.
-pub fn build_router(state: AppState, store: PostgresStore) -> axum::Router {
+pub fn build_router(state: AppState, store: auth::store::Store) -> axum::Router {
     web::router(state, store)
 }

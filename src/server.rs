@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tower_sessions::ExpiredDeletion;
 
 use crate::config::Config;
 use crate::db::Database;
@@ -22,11 +21,11 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         load_demo_once(&database.pool).await?;
     }
     crate::auth::password::warm_up();
-    let store = session_store(&database.pool).await?;
+    let store = session_store(&database.pool);
     let cleanup = tokio::spawn(
         store
             .clone()
-            .continuously_delete_expired(tokio::time::Duration::from_secs(300)),
+            .delete_expired_every(std::time::Duration::from_secs(300)),
     );
     let secrets = crate::crypto::SecretBox::load_or_create(&config.key_file())?;
     let state = AppState {

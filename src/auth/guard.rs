@@ -11,7 +11,6 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::session::{self, FlashKind};
-use crate::db;
 use crate::domain::role::Role;
 use crate::domain::tz::TimeZone;
 use crate::error::AppError;
@@ -68,7 +67,11 @@ async fn resolve(
         session::sign_out(session).await?;
         return Ok(Err(Anonymous::Expired));
     }
-    let Some(row) = db::users::load_current(&state.db, auth.user_id).await? else {
+    // Loaded with the session, in the same query (see `auth::store`).
+    let Some(row) = session::principal(session)
+        .await?
+        .filter(|row| row.id == auth.user_id)
+    else {
         session::sign_out(session).await?;
         return Ok(Err(Anonymous::NeverSignedIn));
     };

@@ -4,5 +4,6 @@ pub mod csrf;
 pub mod guard;
 pub mod password;
 pub mod session;
+pub mod store;
 
 pub use guard::CurrentUser;

@@ -1,7 +1,8 @@
 //! Password hashing with argon2id (OWASP's minimum: 19 MiB, 2 iterations, 1 lane), always on
-//! a blocking thread so a sign-in never stalls the async runtime.
+//! one of a few dedicated threads so a sign-in never stalls the async runtime.
 
-use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -9,9 +10,62 @@ use rand::rngs::OsRng;
 
 use crate::error::AppError;
 
-/// Hashes computed at once. Each takes 19 MiB for about 50 ms: without a bound, a burst of
-/// sign-ins would run one per blocking thread (up to 512) and hold gigabytes.
-static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+/// Threads that compute hashes, so at most this many run at once. Each hash takes 19 MiB for
+/// about 50 ms. They are the same threads every time: on tokio's blocking pool a burst of
+/// sign-ins would run on many different threads, and the C allocator keeps a freed 19 MiB
+/// block in each thread's arena for reuse, which left the server holding over 500 MiB after
+/// 64 sign-ins. Four long-lived threads hold at most four such blocks.
+const HASHING_THREADS: usize = 4;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+fn hashing_queue() -> &'static Mutex<mpsc::Sender<Job>> {
+    static QUEUE: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let (send, receive) = mpsc::channel::<Job>();
+        let receive = std::sync::Arc::new(Mutex::new(receive));
+        for i in 0..HASHING_THREADS {
+            let receive = receive.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    loop {
+                        // Hold the lock only to take a job, never while running it.
+                        let job = match receive.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
+        Mutex::new(send)
+    })
+}
+
+/// Runs `work` on a hashing thread and waits for its result without blocking the runtime.
+async fn on_hashing_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = done.send(work());
+    });
+    hashing_queue()
+        .lock()
+        .map_err(|_| AppError::internal("password hashing queue poisoned"))?
+        .send(job)
+        .map_err(AppError::internal)?;
+    result
+        .await
+        .map_err(|_| AppError::internal("no password hashing thread is running"))
+}
 
 fn argon2() -> Argon2<'static> {
     // The parameters are constants known to be valid; default() is the same values.
@@ -27,12 +81,10 @@ pub fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Er
         .to_string())
 }
 
-/// Hashes on a blocking thread.
+/// Hashes on a hashing thread.
 pub async fn hash(password: String) -> Result<String, AppError> {
-    let _permit = HASHING.acquire().await.map_err(AppError::internal)?;
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
-        .await
-        .map_err(AppError::internal)?
+    on_hashing_thread(move || hash_blocking(&password))
+        .await?
         .map_err(AppError::internal)
 }
 
@@ -47,10 +99,9 @@ fn decoy_hash() -> &'static str {
 }
 
 /// Verifies `password` against `stored` (or against the decoy when `stored` is `None`, which
-/// always fails) on a blocking thread. Same cost either way.
+/// always fails) on a hashing thread. Same cost either way.
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool, AppError> {
-    let _permit = HASHING.acquire().await.map_err(AppError::internal)?;
-    tokio::task::spawn_blocking(move || {
+    on_hashing_thread(move || {
         let real = stored.is_some();
         let phc = stored.unwrap_or_else(|| decoy_hash().to_owned());
         let ok = match PasswordHash::new(&phc) {
@@ -65,7 +116,6 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Ap
         real && ok
     })
     .await
-    .map_err(AppError::internal)
 }
 
 /// Computes the decoy hash ahead of the first sign-in, so that one is not slower.

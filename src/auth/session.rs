@@ -54,6 +54,11 @@ pub async fn auth(session: &Session) -> AppResult<Option<Auth>> {
     Ok(session.get(AUTH).await?)
 }
 
+/// The signed-in user's account as the session store loaded it with this request's session.
+pub async fn principal(session: &Session) -> AppResult<Option<crate::db::users::CurrentRow>> {
+    Ok(session.get(crate::auth::store::PRINCIPAL).await?)
+}
+
 /// Records a sign-in: a new session id (so a session fixed before sign-in is worthless) and a
 /// new CSRF token.
 pub async fn sign_in(session: &Session, user_id: Uuid) -> AppResult<()> {

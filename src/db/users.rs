@@ -13,7 +13,7 @@ pub const LOCKOUT_THRESHOLD: i32 = 5;
 pub const LOCKOUT_MINUTES: i32 = 15;
 
 /// What the guard needs about the signed-in user.
-#[derive(Debug, FromRow)]
+#[derive(Debug, FromRow, serde::Serialize, serde::Deserialize)]
 pub struct CurrentRow {
     pub id: Uuid,
     pub username: String,

@@ -27,7 +27,6 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::AppState;
 use crate::auth::{csrf, guard};
@@ -41,7 +40,7 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
      object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
 /// The whole application.
-pub fn router(state: AppState, store: PostgresStore) -> Router {
+pub fn router(state: AppState, store: crate::auth::store::Store) -> Router {
     let admin = admin::routes().route_layer(from_fn(guard::require_admin));
 
     let signed_in = Router::new()

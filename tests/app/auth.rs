@@ -262,11 +262,11 @@ async fn a_sign_in_older_than_the_absolute_lifetime_ends() {
 /// Moves the sign-in time of every stored session `seconds` into the past.
 async fn portcullis_test_age_sessions(db: &sqlx::PgPool, seconds: i64) {
     use tower_sessions::SessionStore;
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM tower_sessions.session")
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM web_sessions")
         .fetch_all(db)
         .await
         .unwrap();
-    let store = tower_sessions_sqlx_store::PostgresStore::new(db.clone());
+    let store = portcullis::session_store(db);
     for id in ids {
         let id: tower_sessions::session::Id = id.parse().unwrap();
         let mut record = store.load(&id).await.unwrap().unwrap();
@@ -288,12 +288,12 @@ async fn a_sign_in_idle_longer_than_the_idle_timeout_ends() {
     app.create_user("alice", Role::User).await;
     app.login("alice").await;
     // The last request was 31 minutes ago (idle timeout 30).
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM tower_sessions.session")
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM web_sessions")
         .fetch_all(&app.db)
         .await
         .unwrap();
     use tower_sessions::SessionStore;
-    let store = tower_sessions_sqlx_store::PostgresStore::new(app.db.clone());
+    let store = portcullis::session_store(&app.db);
     for id in ids {
         let id: tower_sessions::session::Id = id.parse().unwrap();
         let mut record = store.load(&id).await.unwrap().unwrap();

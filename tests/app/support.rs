@@ -87,9 +87,6 @@ async fn start_server() -> Server {
         .run(&pool)
         .await
         .expect("migrations");
-    portcullis::session_store(&pool)
-        .await
-        .expect("session store");
     pool.close().await;
     Server {
         admin,
@@ -194,7 +191,7 @@ pub async fn spawn_app_on(options: PgConnectOptions, settings: Settings) -> Test
         .connect_with(options.clone())
         .await
         .expect("test pool");
-    let store = portcullis::session_store(&db).await.expect("session store");
+    let store = portcullis::session_store(&db);
     let secrets = portcullis::crypto::SecretBox::random();
     let state = AppState {
         db: db.clone(),

@@ -1,0 +1,210 @@
+//! Where browser sessions are kept: the `web_sessions` table, read together with the account
+//! they belong to.
+//!
+//! tower-sessions still makes the ids, sets the cookie and decides when to save; this store
+//! only keeps the records. It exists so that the one query that loads a session also loads
+//! its signed-in user as they are in the database now (role, disabled, approver), which is
+//! what every guarded request needs next: one round trip instead of two, and no cache that
+//! could let a disabled account through. The user rides in the loaded record under
+//! [`PRINCIPAL`]; it is never written back.
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::{PgPool, Row};
+use tower_sessions::ExpiredDeletion;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+use uuid::Uuid;
+
+use crate::db::users::CurrentRow;
+
+/// The key of the loaded record that holds the signed-in user's row. Set only by [`Store::load`].
+pub const PRINCIPAL: &str = "_principal";
+/// The key under which the sign-in (with its user id) is stored; see `auth::session`.
+const AUTH: &str = "auth";
+
+/// Sessions in PostgreSQL, loaded with their user.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Deletes expired sessions now and then, forever (the server aborts the task at exit).
+    pub async fn delete_expired_every(self, period: std::time::Duration) {
+        let mut ticks = tokio::time::interval(period);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = self.delete_expired().await {
+                tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+        }
+    }
+}
+
+fn backend(e: sqlx::Error) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+/// The user id a record's sign-in names, if it has one.
+fn user_of(record: &Record) -> Option<Uuid> {
+    record
+        .data
+        .get(AUTH)?
+        .get("user_id")?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+/// The record's data as stored: everything but the loaded user.
+fn encode(record: &Record) -> session_store::Result<Vec<u8>> {
+    let stored: serde_json::Map<String, Value> = record
+        .data
+        .iter()
+        .filter(|(k, _)| k.as_str() != PRINCIPAL)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    serde_json::to_vec(&stored).map_err(|e| session_store::Error::Encode(e.to_string()))
+}
+
+async fn save_with(
+    db: impl sqlx::PgExecutor<'_>,
+    record: &Record,
+    insert_only: bool,
+) -> session_store::Result<bool> {
+    let sql = if insert_only {
+        "INSERT INTO web_sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (id) DO NOTHING"
+    } else {
+        "INSERT INTO web_sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (id) DO UPDATE
+         SET user_id = excluded.user_id, data = excluded.data, expires_at = excluded.expires_at"
+    };
+    let done = sqlx::query(sql)
+        .bind(record.id.to_string())
+        .bind(user_of(record))
+        .bind(encode(record)?)
+        .bind(record.expiry_date)
+        .execute(db)
+        .await
+        .map_err(backend)?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[async_trait]
+impl SessionStore for Store {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // A fresh random id colliding is all but impossible; if it ever does, draw again
+        // rather than overwrite someone else's session.
+        while !save_with(&self.pool, record, true).await? {
+            record.id = Id::default();
+        }
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        save_with(&self.pool, record, false).await.map(|_| ())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let row = sqlx::query(
+            "SELECT s.data, s.expires_at,
+                    u.id, u.username, u.display_name, u.role, u.time_zone, u.disabled,
+                    (EXISTS (SELECT 1 FROM approval_tier_users tu WHERE tu.user_id = u.id)
+                     OR EXISTS (SELECT 1 FROM approval_tier_groups tg
+                                JOIN group_members gm ON gm.group_id = tg.group_id
+                                WHERE gm.user_id = u.id)) AS is_approver
+             FROM web_sessions s LEFT JOIN users u ON u.id = s.user_id
+             WHERE s.id = $1 AND s.expires_at > now()",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let bytes: Vec<u8> = row.try_get("data").map_err(backend)?;
+        let mut data: std::collections::HashMap<String, Value> = serde_json::from_slice(&bytes)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let user_id: Option<Uuid> = row.try_get("id").map_err(backend)?;
+        if let Some(user_id) = user_id {
+            let user = CurrentRow {
+                id: user_id,
+                username: row.try_get("username").map_err(backend)?,
+                display_name: row.try_get("display_name").map_err(backend)?,
+                role: row.try_get("role").map_err(backend)?,
+                time_zone: row.try_get("time_zone").map_err(backend)?,
+                disabled: row.try_get("disabled").map_err(backend)?,
+                is_approver: row.try_get("is_approver").map_err(backend)?,
+            };
+            let value = serde_json::to_value(user)
+                .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+            data.insert(PRINCIPAL.to_owned(), value);
+        }
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date: row.try_get("expires_at").map_err(backend)?,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        sqlx::query("DELETE FROM web_sessions WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for Store {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        sqlx::query("DELETE FROM web_sessions WHERE expires_at <= now()")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    fn record(data: serde_json::Value) -> Record {
+        Record {
+            id: Id::default(),
+            data: serde_json::from_value(data).unwrap_or_default(),
+            expiry_date: OffsetDateTime::now_utc(),
+        }
+    }
+
+    #[test]
+    fn the_loaded_user_is_never_stored() {
+        let r = record(serde_json::json!({
+            "csrf": "abc",
+            "_principal": {"id": "00000000-0000-0000-0000-000000000001"},
+        }));
+        let stored: serde_json::Value =
+            serde_json::from_slice(&encode(&r).unwrap_or_default()).unwrap_or_default();
+        assert_eq!(stored, serde_json::json!({"csrf": "abc"}));
+    }
+
+    #[test]
+    fn the_user_column_follows_the_sign_in() {
+        let id = "6f1c1c1e-8f5c-4d3a-9a43-3d2f4f0d8b11";
+        let signed_in = record(serde_json::json!({"auth": {"user_id": id, "signed_in_at": 1}}));
+        assert_eq!(user_of(&signed_in), id.parse().ok());
+        assert_eq!(user_of(&record(serde_json::json!({"csrf": "x"}))), None);
+    }
+}
