@@ -175,3 +175,136 @@
     window.setInterval(tick, 1000);
   }
 })();
+
+// ---- Admin checkbox pickers (begin) ------------------------------------------------------
+// Every fieldset[data-picker] (the `picker` macro of templates/admin/macros.html) is a list
+// of checkboxes with a server-side Search that works without this script. Here the list also
+// narrows as the administrator types, says how many entries are ticked, and can show only the
+// ticked ones or untick them all. Entries are hidden, never removed, so a ticked entry that
+// the filter hides is still posted with the form. The page lists a bounded number of entries
+// (data-more says how many matching ones it left out, and a server search narrows what it
+// lists), so when the list is incomplete the message says so and Enter runs the server Search.
+(function checkboxPickers() {
+  document.querySelectorAll("fieldset[data-picker]").forEach((picker) => {
+    const list = picker.querySelector("ul.choices");
+    const search = picker.querySelector("input[type=search]");
+    const searchButton = picker.querySelector("button[value=search]");
+    if (!list || !search || !picker.id) {
+      return;
+    }
+    const items = Array.from(list.querySelectorAll("input[type=checkbox]"), (box) => ({
+      box,
+      item: box.closest("li"),
+      text: (box.closest("label") || box).textContent.replace(/\s+/g, " ").trim().toLowerCase(),
+    }));
+    if (items.length === 0) {
+      return;
+    }
+    // The server left entries out: it lists at most a few hundred, or it ran a search.
+    const incomplete = Number(picker.dataset.more) > 0 || search.defaultValue.trim() !== "";
+
+    // Several pickers share a page: the legend, read but not shown, tells their controls apart.
+    const legend = picker.querySelector("legend");
+    const which = () => {
+      const span = document.createElement("span");
+      span.className = "visually-hidden";
+      span.textContent = legend ? ` (${legend.textContent.trim()})` : "";
+      return span;
+    };
+    const controls = document.createElement("div");
+    controls.className = "toolbar";
+    const only = document.createElement("input");
+    only.type = "checkbox";
+    only.id = `${picker.id}-only`;
+    const onlyLabel = document.createElement("label");
+    onlyLabel.htmlFor = only.id;
+    onlyLabel.append(only, " Show selected only", which());
+    const clear = document.createElement("button");
+    clear.type = "button";
+    clear.append("Clear selection", which());
+    const count = document.createElement("span");
+    count.id = `${picker.id}-count`;
+    count.className = "muted";
+    count.setAttribute("aria-live", "polite");
+    controls.append(onlyLabel, clear, count);
+
+    const shown = document.createElement("p");
+    shown.id = `${picker.id}-shown`;
+    shown.className = "hint";
+    shown.setAttribute("aria-live", "polite");
+    shown.hidden = true;
+
+    const toolbar = search.closest(".toolbar");
+    (toolbar || search).after(controls);
+    list.after(shown);
+    if (!list.id) {
+      list.id = `${picker.id}-list`;
+    }
+    search.setAttribute("aria-controls", list.id);
+    search.setAttribute("aria-describedby", shown.id);
+    // The server's "nothing matches" line stands only for the server's own search.
+    const serverEmpty = list.querySelector("li.muted");
+
+    function countTicked() {
+      const ticked = items.filter((i) => i.box.checked).length;
+      count.textContent = `${ticked} selected`;
+      clear.disabled = ticked === 0;
+    }
+
+    function applyFilter() {
+      const words = search.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+      let visible = 0;
+      items.forEach((i) => {
+        const match = words.every((w) => i.text.includes(w)) && (!only.checked || i.box.checked);
+        i.item.hidden = !match;
+        if (match) {
+          visible += 1;
+        }
+      });
+      if (serverEmpty) {
+        serverEmpty.hidden = true;
+      }
+      const filtering = words.length > 0 || only.checked;
+      let text = "";
+      if (filtering) {
+        text = visible === 0
+          ? "Nothing in this list matches."
+          : `Showing ${visible} of ${items.length}.`;
+        if (incomplete && words.length > 0) {
+          text += " Not every entry is listed here: press Search to look among all of them.";
+        }
+      }
+      shown.textContent = text;
+      shown.hidden = text === "";
+    }
+
+    let timer = null;
+    search.addEventListener("input", () => {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(applyFilter, 150);
+    });
+    // Enter in the search field would submit the whole form with its default (Save) button.
+    search.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter") {
+        return;
+      }
+      event.preventDefault();
+      window.clearTimeout(timer);
+      if (incomplete && searchButton) {
+        searchButton.click();
+      } else {
+        applyFilter();
+      }
+    });
+    only.addEventListener("change", applyFilter);
+    list.addEventListener("change", countTicked);
+    clear.addEventListener("click", () => {
+      items.forEach((i) => { i.box.checked = false; });
+      countTicked();
+      applyFilter();
+      search.focus();
+    });
+    countTicked();
+  });
+})();
+// ---- Admin checkbox pickers (end) --------------------------------------------------------
