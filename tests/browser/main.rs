@@ -9,6 +9,7 @@ mod support;
 
 mod harness;
 
+mod admin;
 mod connect;
 mod login;
 mod wizard;
