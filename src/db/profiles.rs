@@ -120,23 +120,74 @@ pub async fn tiers(db: &mut PgConnection, id: Uuid) -> Result<Vec<Tier>, sqlx::E
     Ok(out)
 }
 
-/// How many distinct enabled users the `users` and the members of `groups` are.
-pub async fn eligible(
-    db: impl PgExecutor<'_>,
-    users: &[Uuid],
-    groups: &[Uuid],
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(DISTINCT u.id) FROM users u
-         WHERE NOT u.disabled
-           AND (u.id = ANY($1)
-                OR EXISTS (SELECT 1 FROM group_members gm
-                           WHERE gm.user_id = u.id AND gm.group_id = ANY($2)))",
+/// What the database says of one tier's approvers, inside the transaction that saves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierCheck {
+    /// Some of the tier's users no longer exist.
+    pub users_gone: bool,
+    /// Some of the tier's groups no longer exist.
+    pub groups_gone: bool,
+    /// Distinct enabled users among its users and the members of its groups.
+    pub eligible: i64,
+}
+
+/// Checks `tiers` inside the transaction that will save them, and locks (`FOR SHARE`, until
+/// the transaction ends) everything the counts rest on: the accounts, the groups and the group
+/// memberships. A concurrent disable, membership removal or group change therefore either
+/// commits first (and is counted) or waits for this save: none slips between the check and
+/// the write. Locks are taken accounts first, then groups, then memberships, the order in
+/// which the user and group forms take theirs, so the two cannot deadlock. A member who joins
+/// a group after the accounts were locked is not counted (the count errs low, never high).
+pub async fn check_tiers(
+    tx: &mut PgConnection,
+    tiers: &[Tier],
+) -> Result<Vec<TierCheck>, sqlx::Error> {
+    let named_users: Vec<Uuid> = tiers.iter().flat_map(|t| t.users.clone()).collect();
+    let named_groups: Vec<Uuid> = tiers.iter().flat_map(|t| t.groups.clone()).collect();
+    let accounts: Vec<(Uuid, bool)> = sqlx::query_as(
+        "SELECT u.id, u.disabled FROM users u
+         WHERE u.id = ANY($1)
+            OR u.id IN (SELECT gm.user_id FROM group_members gm WHERE gm.group_id = ANY($2))
+         ORDER BY u.id FOR SHARE",
     )
-    .bind(users)
-    .bind(groups)
-    .fetch_one(db)
-    .await
+    .bind(&named_users)
+    .bind(&named_groups)
+    .fetch_all(&mut *tx)
+    .await?;
+    let groups: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM groups WHERE id = ANY($1) ORDER BY id FOR SHARE")
+            .bind(&named_groups)
+            .fetch_all(&mut *tx)
+            .await?;
+    let memberships: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT group_id, user_id FROM group_members WHERE group_id = ANY($1)
+         ORDER BY group_id, user_id FOR SHARE",
+    )
+    .bind(&named_groups)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(tiers
+        .iter()
+        .map(|tier| TierCheck {
+            users_gone: !tier
+                .users
+                .iter()
+                .all(|u| accounts.iter().any(|(id, _)| id == u)),
+            groups_gone: !tier.groups.iter().all(|g| groups.contains(g)),
+            eligible: accounts
+                .iter()
+                .filter(|(id, disabled)| {
+                    !disabled
+                        && (tier.users.contains(id)
+                            || memberships
+                                .iter()
+                                .any(|(g, u)| u == id && tier.groups.contains(g)))
+                })
+                .count()
+                .try_into()
+                .unwrap_or(i64::MAX),
+        })
+        .collect())
 }
 
 /// The stored tiers that can no longer be satisfied (members left, accounts disabled):

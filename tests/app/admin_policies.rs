@@ -535,3 +535,67 @@ async fn the_resource_list_searches_on_the_server_and_keeps_ticks_first() {
         0
     );
 }
+
+#[tokio::test]
+async fn the_approver_count_is_taken_after_a_concurrent_membership_change_commits() {
+    let app = admin_app().await;
+    let approvers = id(&app, "groups", "Approvers").await;
+    let profiles = count(&app, "SELECT count(*) FROM connection_profiles").await;
+    let audit = audit_count(&app).await;
+
+    // Another administrator's change is under way: dave leaves Approvers, not committed yet.
+    let mut other = app.db.begin().await.unwrap();
+    sqlx::query(
+        "DELETE FROM group_members WHERE user_id = (SELECT id FROM users WHERE username = 'dave')",
+    )
+    .execute(&mut *other)
+    .await
+    .unwrap();
+
+    // Two approvals from Approvers: true before that change, false after it.
+    let form = profile(
+        "Pair",
+        &[("tier1_required", "2"), ("tier1_groups", &approvers)],
+    );
+    let save = app.post("/admin/profiles/new", &form);
+    let commit_once_the_save_waits = async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let waiting = count(
+                &app,
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .await;
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the save never waited for the membership change"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        other.commit().await.unwrap();
+    };
+    let (page, ()) = tokio::join!(save, commit_once_the_save_waits);
+
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        page.texts("#tier1_required-error"),
+        [
+            "Tier 1 requires 2 approval(s) but only 1 enabled user(s) can approve in it (its users and the members of its groups)."
+        ]
+    );
+    assert!(page.body.contains("value=\"Pair\""), "the input is kept");
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM connection_profiles").await,
+        profiles
+    );
+    assert_eq!(audit_count(&app).await, audit);
+}

@@ -224,8 +224,10 @@ pub async fn edit(
         .into_response())
 }
 
-/// Checks the form; the tiers' approvers are checked against the database.
-async fn parse(state: &AppState, f: &Fields) -> AppResult<Result<ProfileInput, FieldErrors>> {
+/// Checks the form on its own; the tiers' approvers are checked against the database by
+/// [`check_tiers`], in the transaction that saves. Returns the input (with placeholders
+/// where a field is wrong) and the problems found.
+fn parse(f: &Fields) -> (ProfileInput, FieldErrors) {
     let mut e = FieldErrors::default();
     let name = admin_input::text(&mut e, "name", "Name", f.text("name"), 100);
     let description = admin_input::optional_text(
@@ -278,6 +280,7 @@ async fn parse(state: &AppState, f: &Fields) -> AppResult<Result<ProfileInput, F
     };
     let on = |k: &str| admin_input::checkbox(f.first(k));
 
+    // Tiers are taken in order up to the first empty one, so tier n is `tiers[n - 1]`.
     let mut tiers = Vec::new();
     let mut ended: Option<usize> = None;
     for n in 1..=TIERS {
@@ -305,29 +308,6 @@ async fn parse(state: &AppState, f: &Fields) -> AppResult<Result<ProfileInput, F
             1,
             100,
         );
-        if db::audit::count_existing(&state.db, "users", &users).await? != users.len() {
-            e.add(
-                &field(n, "users"),
-                "Some of the ticked users no longer exist. Check the list again.",
-            );
-            continue;
-        }
-        if db::audit::count_existing(&state.db, "groups", &groups).await? != groups.len() {
-            e.add(
-                &field(n, "groups"),
-                "Some of the ticked groups no longer exist. Check the list again.",
-            );
-            continue;
-        }
-        let eligible = db::profiles::eligible(&state.db, &users, &groups).await?;
-        if e.get(&required_field).is_none() && eligible < i64::from(approvals_required) {
-            e.add(
-                &required_field,
-                format!(
-                    "Tier {n} requires {approvals_required} approval(s) but only {eligible} enabled user(s) can approve in it (its users and the members of its groups)."
-                ),
-            );
-        }
         tiers.push(Tier {
             approvals_required,
             users,
@@ -350,7 +330,48 @@ async fn parse(state: &AppState, f: &Fields) -> AppResult<Result<ProfileInput, F
         max_extensions,
         tiers,
     };
-    Ok(e.into_result(input))
+    (input, e)
+}
+
+/// Checks the tiers' approvers in `tx` (which then holds the locks that keep the answer true
+/// until it commits) and adds any problem to `e` at its field.
+async fn check_tiers(
+    tx: &mut sqlx::PgConnection,
+    tiers: &[Tier],
+    e: &mut FieldErrors,
+) -> AppResult<()> {
+    let checks = db::profiles::check_tiers(tx, tiers).await?;
+    for (i, (tier, check)) in tiers.iter().zip(checks).enumerate() {
+        let n = i + 1;
+        if check.users_gone {
+            e.add(
+                &field(n, "users"),
+                "Some of the ticked users no longer exist. Check the list again.",
+            );
+        }
+        if check.groups_gone {
+            e.add(
+                &field(n, "groups"),
+                "Some of the ticked groups no longer exist. Check the list again.",
+            );
+        }
+        let required_field = field(n, "required");
+        let required = tier.approvals_required;
+        if !check.users_gone
+            && !check.groups_gone
+            && e.get(&required_field).is_none()
+            && check.eligible < i64::from(required)
+        {
+            e.add(
+                &required_field,
+                format!(
+                    "Tier {n} requires {required} approval(s) but only {} enabled user(s) can approve in it (its users and the members of its groups).",
+                    check.eligible
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn save(
@@ -366,11 +387,13 @@ async fn save(
             .await?
             .into_response());
     }
-    let input = match parse(state, f).await? {
-        Ok(p) => p,
-        Err(errors) => return Ok(invalid(page(state, chrome, id, f, errors).await?)),
-    };
+    let (input, mut errors) = parse(f);
     let mut tx = state.db.begin().await?;
+    check_tiers(&mut tx, &input.tiers, &mut errors).await?;
+    if !errors.is_empty() {
+        tx.rollback().await?;
+        return Ok(invalid(page(state, chrome, id, f, errors).await?));
+    }
     let result = match id {
         None => db::profiles::create(&mut tx, &actor(user), &input).await,
         Some(id) => db::profiles::update(&mut tx, &actor(user), id, &input)
