@@ -536,6 +536,200 @@ async fn the_resource_list_searches_on_the_server_and_keeps_ticks_first() {
     );
 }
 
+/// The resource names the signed-in requester's Resource Selection lists now.
+async fn offered_resources(app: &TestApp, client: &reqwest::Client) -> Vec<String> {
+    let page = app.get_with(client, "/wizard/resources").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    page.texts("#resources tbody td label")
+}
+
+/// The audit entry of the last change to `kind` `name`: action, before and after (JSON).
+async fn last_audit(
+    app: &TestApp,
+    kind: &str,
+    name: &str,
+) -> (String, serde_json::Value, serde_json::Value) {
+    let (action, before, after): (String, String, String) = sqlx::query_as(
+        "SELECT action, before::text, after::text FROM admin_audit
+         WHERE object_kind = $1 AND object_name = $2 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(kind)
+    .bind(name)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let json = |text: &str| serde_json::from_str(text).unwrap();
+    (action, json(&before), json(&after))
+}
+
+#[tokio::test]
+async fn a_policy_edit_is_stored_audited_and_offered_at_once() {
+    let app = admin_app().await;
+    // erin is half-way through the wizard under Web consoles.
+    let erin = new_client();
+    app.login_with(&erin, "erin", DEMO).await;
+    let value = activity_value(&app, &erin, "Web console access", None).await;
+    let page = app
+        .post_with(
+            &erin,
+            "/wizard/request-type",
+            &[("activity", &value), ("go", "next")],
+        )
+        .await;
+    assert_eq!(page.location(), "/wizard/resources", "{}", page.body);
+    let before = offered_resources(&app, &erin).await;
+    assert!(before.contains(&"Jenkins".to_owned()), "{before:?}");
+    assert!(!before.contains(&"lnx-web-01".to_owned()), "{before:?}");
+
+    // carol drops alice and Jenkins, and adds lnx-web-01.
+    let policy = id(&app, "access_policies", "Web consoles").await;
+    let self_service = id(&app, "connection_profiles", "Self-service").await;
+    let erin_id = user_id(&app, "erin").await;
+    let activity = id(&app, "activities", "Web console access").await;
+    let mut form = vec![
+        ("name", "Web consoles".to_owned()),
+        ("description", "Consoles, and one web server".to_owned()),
+        ("profile", self_service),
+        ("users", erin_id),
+        ("activities", activity),
+        ("go", "save".to_owned()),
+    ];
+    for name in ["Grafana", "Router admin", "Firewall console", "lnx-web-01"] {
+        form.push(("resources", id(&app, "resources", name).await));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let page = app.post(&format!("/admin/policies/{policy}"), &form).await;
+    assert_eq!(page.location(), format!("/admin/policies/{policy}"));
+    assert_eq!(flashes(&app, &page).await, ["Saved Web consoles."]);
+
+    // Stored.
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT r.name FROM policy_resources x JOIN resources r ON r.id = x.resource_id
+         JOIN access_policies p ON p.id = x.policy_id WHERE p.name = 'Web consoles'
+         ORDER BY lower(r.name)",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        stored,
+        ["Firewall console", "Grafana", "lnx-web-01", "Router admin"]
+    );
+    let description: String =
+        sqlx::query_scalar("SELECT description FROM access_policies WHERE name = 'Web consoles'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(description, "Consoles, and one web server");
+
+    // Audited with both sides.
+    let (action, before, after) = last_audit(&app, "policy", "Web consoles").await;
+    assert_eq!(action, "update");
+    assert_eq!(before["users"], serde_json::json!(["alice", "erin"]));
+    assert_eq!(after["users"], serde_json::json!(["erin"]));
+    assert_eq!(
+        before["resources"],
+        serde_json::json!(["Firewall console", "Grafana", "Jenkins", "Router admin"])
+    );
+    assert_eq!(
+        after["resources"],
+        serde_json::json!(["Firewall console", "Grafana", "lnx-web-01", "Router admin"])
+    );
+
+    // In effect at once: erin's next Resource Selection, alice's next Request Type.
+    let now = offered_resources(&app, &erin).await;
+    assert!(now.contains(&"lnx-web-01".to_owned()), "{now:?}");
+    assert!(!now.contains(&"Jenkins".to_owned()), "{now:?}");
+    let alice = new_client();
+    app.login_with(&alice, "alice", DEMO).await;
+    let offered = app.get_with(&alice, "/wizard/request-type").await;
+    assert!(
+        !offered
+            .texts("ul.choices li strong")
+            .contains(&"Web console access".to_owned()),
+        "{}",
+        offered.body
+    );
+}
+
+#[tokio::test]
+async fn a_tier_change_is_stored_audited_and_moves_waiting_requests_to_the_new_approvers() {
+    let app = admin_app().await;
+    let erin = new_client();
+    app.login_with(&erin, "erin", DEMO).await;
+    let finish = request(
+        &app,
+        &erin,
+        &Request {
+            activity: "Linux administration",
+            policy: Some("Linux operations"),
+            resources: &["lnx-web-03"],
+            notes: "Rotate logs",
+            ticket: "",
+            at: None,
+        },
+    )
+    .await;
+    assert_eq!(finish.status, StatusCode::SEE_OTHER, "{}", finish.body);
+    let bob = new_client();
+    app.login_with(&bob, "bob", DEMO).await;
+    let waiting = |page: &crate::support::Page| page.texts("#approvals tbody td:nth-child(4)");
+    assert_eq!(
+        waiting(&app.get_with(&bob, "/approvals").await),
+        ["Erin Estrada"]
+    );
+    assert_eq!(waiting(&app.get("/approvals").await), Vec::<String>::new());
+
+    // Standard's only tier: carol alone instead of the Approvers group; 90 minutes.
+    let standard = id(&app, "connection_profiles", "Standard").await;
+    let carol = user_id(&app, "carol").await;
+    let page = app
+        .post(
+            &format!("/admin/profiles/{standard}"),
+            &profile(
+                "Standard",
+                &[
+                    ("max_duration_minutes", "90"),
+                    ("tier1_required", "1"),
+                    ("tier1_users", &carol),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(flashes(&app, &page).await, ["Saved Standard."]);
+
+    let (minutes, users, groups): (i32, i64, i64) = sqlx::query_as(
+        "SELECT cp.max_duration_minutes,
+                (SELECT count(*) FROM approval_tier_users tu WHERE tu.tier_id = t.id),
+                (SELECT count(*) FROM approval_tier_groups tg WHERE tg.tier_id = t.id)
+         FROM connection_profiles cp JOIN approval_tiers t ON t.profile_id = cp.id
+         WHERE cp.name = 'Standard'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((minutes, users, groups), (90, 1, 0));
+
+    let (action, before, after) = last_audit(&app, "profile", "Standard").await;
+    assert_eq!(action, "update");
+    assert_eq!(before["max_duration_minutes"], 120);
+    assert_eq!(after["max_duration_minutes"], 90);
+    assert_eq!(
+        before["tiers"][0]["groups"],
+        serde_json::json!(["Approvers"])
+    );
+    assert_eq!(before["tiers"][0]["users"], serde_json::json!([]));
+    assert_eq!(after["tiers"][0]["groups"], serde_json::json!([]));
+    assert_eq!(after["tiers"][0]["users"], serde_json::json!(["carol"]));
+
+    // The waiting request now waits for carol, not bob.
+    assert_eq!(
+        waiting(&app.get_with(&bob, "/approvals").await),
+        Vec::<String>::new()
+    );
+    assert_eq!(waiting(&app.get("/approvals").await), ["Erin Estrada"]);
+}
+
 #[tokio::test]
 async fn the_approver_count_is_taken_after_a_concurrent_membership_change_commits() {
     let app = admin_app().await;
