@@ -172,6 +172,19 @@ async fn carol_grants_erin_a_new_activity_and_makes_bob_its_approver() {
     tick(&carol, "users", &alice).await;
     carol.fill("#users_q", "erin").await;
     wait_visible(&carol, "users", &["erin"]).await;
+    // Enter in a picker's search field filters; it does not submit the half-filled form.
+    carol
+        .client
+        .find(Locator::Css("#users_q"))
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(carol.path().await, "/admin/policies/new");
+    assert!(carol.texts(".form-error, .flash").await.is_empty());
+    wait_visible(&carol, "users", &["erin"]).await;
     tick(&carol, "users", &erin).await;
     carol
         .wait_for_text("#users-picker-count", "2 selected", WAIT)
