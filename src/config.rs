@@ -90,6 +90,25 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=500), global = true)]
     pub db_max_connections: u32,
 
+    /// Who must sign in with a second factor (an authenticator app's code):
+    /// `everyone`, `privileged` (administrators and approvers) or `optional` (whoever turns
+    /// it on). Default: `everyone`, except on the built-in demo database (no DATABASE_URL),
+    /// where it is `optional` so the demo logins work with a password alone.
+    #[arg(long, env = "PORTCULLIS_SECOND_FACTOR", value_enum, global = true)]
+    pub second_factor: Option<SecondFactorPolicy>,
+
+    /// Sign-in attempts (password and code forms) allowed from one client address (an
+    /// IPv6 /64) per window; more are answered 429 until the window ends. Behind a reverse
+    /// proxy every client shares the proxy's address: raise this accordingly.
+    #[arg(long, env = "PORTCULLIS_SIGN_IN_LIMIT", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
+    pub sign_in_limit: u32,
+
+    /// Length of the sign-in rate limit's window, in minutes.
+    #[arg(long, env = "PORTCULLIS_SIGN_IN_WINDOW_MINUTES", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1440), global = true)]
+    pub sign_in_window_minutes: u32,
+
     #[command(flatten)]
     pub smtp: crate::notify::SmtpConfig,
 }
@@ -112,6 +131,30 @@ impl Config {
     pub fn cookie_secure(&self) -> bool {
         self.cookie_secure
             .unwrap_or_else(|| !self.bind.ip().is_loopback())
+    }
+}
+
+/// Who must use a second factor to sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SecondFactorPolicy {
+    /// Every account.
+    Everyone,
+    /// Administrators and approvers (named in some approval tier, directly or by group).
+    Privileged,
+    /// Nobody; users may turn it on for themselves.
+    Optional,
+}
+
+impl Config {
+    /// The second-factor policy in force: as configured, else `optional` on the built-in
+    /// demo database and `everyone` on any other.
+    pub fn second_factor(&self) -> SecondFactorPolicy {
+        self.second_factor
+            .unwrap_or(if self.database_url.is_none() {
+                SecondFactorPolicy::Optional
+            } else {
+                SecondFactorPolicy::Everyone
+            })
     }
 }
 

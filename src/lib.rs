@@ -31,6 +31,12 @@ pub struct Settings {
     pub default_time_zone: String,
     pub ssh_jump_host: Option<String>,
     pub gateway_host: Option<String>,
+    /// Who must sign in with a second factor.
+    pub second_factor: config::SecondFactorPolicy,
+    /// Sign-in attempts allowed per client address per window.
+    pub sign_in_limit: u32,
+    /// The sign-in rate limit's window, in seconds.
+    pub sign_in_window_seconds: u32,
 }
 
 impl Settings {
@@ -42,6 +48,9 @@ impl Settings {
             default_time_zone: config.default_time_zone.clone(),
             ssh_jump_host: config.ssh_jump_host.clone(),
             gateway_host: config.gateway_host.clone(),
+            second_factor: config.second_factor(),
+            sign_in_limit: config.sign_in_limit,
+            sign_in_window_seconds: config.sign_in_window_minutes * 60,
         }
     }
 }
