@@ -11,6 +11,7 @@ use crate::error::AppResult;
 const AUTH: &str = "auth";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
+const PENDING: &str = "pending_sign_in";
 
 /// Who signed in, and when.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,6 +23,21 @@ pub struct Auth {
     /// also pushes the idle expiry of the stored session and the cookie forward.
     pub last_seen: i64,
 }
+
+/// A sign-in whose password was right and whose second factor is still to come. The
+/// session holds no [`Auth`] meanwhile: every guarded page still sends it to `/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    pub user_id: Uuid,
+    /// Where to go after signing in (already checked to be a path on this site).
+    pub next: String,
+    /// Unix seconds of the right password; the second step must follow within
+    /// [`PENDING_SECONDS`].
+    pub since: i64,
+}
+
+/// How long a right password waits for its second factor.
+pub const PENDING_SECONDS: i64 = 600;
 
 /// A message shown once, on the next page.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -63,6 +79,9 @@ pub async fn principal(session: &Session) -> AppResult<Option<crate::db::users::
 /// new CSRF token.
 pub async fn sign_in(session: &Session, user_id: Uuid) -> AppResult<()> {
     session.cycle_id().await?;
+    if session.get_value(PENDING).await?.is_some() {
+        session.remove_value(PENDING).await?;
+    }
     let now = OffsetDateTime::now_utc().unix_timestamp();
     session
         .insert(
@@ -75,6 +94,48 @@ pub async fn sign_in(session: &Session, user_id: Uuid) -> AppResult<()> {
         )
         .await?;
     session.insert(CSRF, new_token()).await?;
+    Ok(())
+}
+
+/// Records a right password that waits for its second factor: any earlier sign-in of this
+/// session ends, and the session gets a new id.
+pub async fn begin_second_factor(session: &Session, user_id: Uuid, next: String) -> AppResult<()> {
+    session.cycle_id().await?;
+    if session.get_value(AUTH).await?.is_some() {
+        session.remove_value(AUTH).await?;
+    }
+    let since = OffsetDateTime::now_utc().unix_timestamp();
+    session
+        .insert(
+            PENDING,
+            Pending {
+                user_id,
+                next,
+                since,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// The sign-in waiting for its second factor, unless there is none or it is too old (then it
+/// is dropped).
+pub async fn pending(session: &Session) -> AppResult<Option<Pending>> {
+    let Some(p) = session.get::<Pending>(PENDING).await? else {
+        return Ok(None);
+    };
+    if OffsetDateTime::now_utc().unix_timestamp() - p.since > PENDING_SECONDS {
+        session.remove_value(PENDING).await?;
+        return Ok(None);
+    }
+    Ok(Some(p))
+}
+
+/// Drops the sign-in waiting for its second factor.
+pub async fn clear_pending(session: &Session) -> AppResult<()> {
+    if session.get_value(PENDING).await?.is_some() {
+        session.remove_value(PENDING).await?;
+    }
     Ok(())
 }
 

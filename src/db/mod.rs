@@ -11,8 +11,10 @@ pub mod policies;
 pub mod profiles;
 pub mod requests;
 pub mod resources;
+pub mod second_factor;
 pub mod seed;
 pub mod sessions;
+pub mod sign_in_limit;
 pub mod users;
 
 use std::time::Duration;

@@ -1,20 +1,25 @@
-//! Sign-in and sign-out.
+//! Sign-in and sign-out, and the per-address limit on sign-in attempts. A right password
+//! signs in at once, or, for an account with (or required to have) a second factor, leads to
+//! the code or enrolment page of `web::second_factor`.
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use std::net::{IpAddr, Ipv6Addr};
+
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::AppState;
 use crate::auth::guard::is_safe_next;
-use crate::auth::{password, session};
+use crate::auth::{password, second_factor, session};
 use crate::db;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::web::chrome::Chrome;
+use crate::web::client::ClientAddr;
 
 /// The one message for every failed sign-in, so it tells nothing about which accounts exist,
 /// are disabled or are locked.
@@ -65,8 +70,12 @@ pub async fn submit(
     State(state): State<AppState>,
     session: Session,
     chrome: Chrome,
+    client: ClientAddr,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
+    if let Some(refused) = rate_limited(&state, &client, &chrome).await? {
+        return Ok(refused);
+    }
     let username = form.username.trim();
     let account = if username.is_empty() || username.len() > 64 || form.password.len() > 1024 {
         None
@@ -80,14 +89,21 @@ pub async fn submit(
     let verified = password::verify(form.password, usable).await?;
     match account {
         Some(a) if verified => {
-            db::users::record_successful_login(&state.db, a.id).await?;
-            session::sign_in(&session, a.id).await?;
-            tracing::info!(user = %a.id, "signed in");
             let next = if is_safe_next(&form.next) {
                 form.next
             } else {
                 "/".to_owned()
             };
+            // The failure count is cleared only once the second factor is right too, so a
+            // known password does not buy more code guesses.
+            if let Some(step) = second_step(&state, a.id).await? {
+                session::begin_second_factor(&session, a.id, next).await?;
+                tracing::info!(user = %a.id, "password right; second factor next");
+                return Ok(Redirect::to(step).into_response());
+            }
+            db::users::record_successful_login(&state.db, a.id).await?;
+            session::sign_in(&session, a.id).await?;
+            tracing::info!(user = %a.id, "signed in");
             Ok(Redirect::to(&next).into_response())
         }
         other => {
@@ -108,6 +124,74 @@ pub async fn submit(
             Ok((StatusCode::UNAUTHORIZED, page).into_response())
         }
     }
+}
+
+/// The page that follows a right password: the code page for an account with a second
+/// factor, enrolment for one that must have one and has none, or `None` to sign in now.
+async fn second_step(state: &AppState, user: uuid::Uuid) -> AppResult<Option<&'static str>> {
+    if db::second_factor::is_on(&state.db, user).await? {
+        return Ok(Some("/login/code"));
+    }
+    let Some(row) = db::users::load_current(&state.db, user).await? else {
+        return Err(AppError::NotFound);
+    };
+    Ok(
+        second_factor::required(state.settings.second_factor, row.role, row.is_approver)
+            .then_some("/login/enrol"),
+    )
+}
+
+/// The page shown instead of a sign-in form when its address has made too many attempts.
+#[derive(Template, WebTemplate)]
+#[template(path = "login_limited.html")]
+pub struct LimitedPage {
+    chrome: Chrome,
+    minutes: i64,
+}
+
+/// The address attempts are counted for: an IPv6 client's /64 (one subscriber usually has a
+/// whole /64), an IPv4 client's own address.
+fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// Counts one sign-in attempt (a password or code form) from the client's address, and
+/// answers 429 with `Retry-After` once the address has used up its attempts for the
+/// window. A refused attempt changes nothing else.
+pub async fn rate_limited(
+    state: &AppState,
+    client: &ClientAddr,
+    chrome: &Chrome,
+) -> AppResult<Option<Response>> {
+    let Some(ip) = client.0 else {
+        return Ok(None);
+    };
+    let window = state.settings.sign_in_window_seconds;
+    let (attempts, retry_after) =
+        db::sign_in_limit::count_attempt(&state.db, limit_key(ip), window).await?;
+    if attempts == 1 {
+        // A window began: a good moment to drop the ended ones.
+        db::sign_in_limit::prune(&state.db, window).await?;
+    }
+    if attempts <= i64::from(state.settings.sign_in_limit) {
+        return Ok(None);
+    }
+    tracing::warn!(client = %ip, attempts, "sign-in attempts over the per-address limit");
+    let page = LimitedPage {
+        chrome: chrome.clone(),
+        minutes: (retry_after + 59) / 60,
+    };
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, page).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+    Ok(Some(response))
 }
 
 /// Ends the sign-in and deletes the server-side session.

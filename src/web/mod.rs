@@ -1,6 +1,7 @@
 //! Handlers by page, each beside its template struct, and the router that ties them to
 //! their guards.
 
+pub mod account;
 pub mod admin;
 pub mod approvals;
 pub mod body_limit;
@@ -12,6 +13,7 @@ pub mod form;
 pub mod health;
 pub mod login;
 pub mod multipart;
+pub mod second_factor;
 pub mod session_actions;
 pub mod session_details;
 pub mod static_files;
@@ -41,7 +43,12 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 
 /// The whole application.
 pub fn router(state: AppState, store: crate::auth::store::Store) -> Router {
-    let admin = admin::routes().route_layer(from_fn(guard::require_admin));
+    let admin = admin::routes()
+        .route(
+            "/admin/users/{id}/second-factor/reset",
+            post(admin::users::reset_second_factor),
+        )
+        .route_layer(from_fn(guard::require_admin));
 
     let signed_in = Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard") }))
@@ -60,11 +67,26 @@ pub fn router(state: AppState, store: crate::auth::store::Store) -> Router {
         .route("/approvals/decide", post(approvals::decide))
         .route("/events", get(crate::live::events))
         .route("/logout", post(login::logout))
+        .route("/account", get(account::show))
+        .route(
+            "/account/second-factor",
+            get(account::show_enrol).post(account::submit_enrol),
+        )
+        .route("/account/recovery-codes", post(account::regenerate))
+        .route("/account/second-factor/off", post(account::switch_off))
         .merge(admin)
         .route_layer(from_fn_with_state(state.clone(), guard::require_user));
 
     let public = Router::new()
         .route("/login", get(login::show).post(login::submit))
+        .route(
+            "/login/code",
+            get(second_factor::show_code).post(second_factor::submit_code),
+        )
+        .route(
+            "/login/enrol",
+            get(second_factor::show_enrol).post(second_factor::submit_enrol),
+        )
         .route("/static/{name}", get(static_files::serve));
 
     let sessions = SessionManagerLayer::new(store)

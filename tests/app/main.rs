@@ -19,5 +19,6 @@ mod live;
 mod notify;
 mod outage;
 mod routes;
+mod second_factor;
 mod seed;
 mod wizard;

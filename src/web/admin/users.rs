@@ -1,9 +1,9 @@
-//! Admin > Users: the accounts, with lockouts to lift.
+//! Admin > Users: the accounts, with lockouts to lift and second factors to reset.
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use axum::response::Redirect;
+use axum::response::{Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
@@ -62,4 +62,51 @@ pub async fn unlock(
     )
     .await?;
     Ok(Redirect::to("/admin/users"))
+}
+
+/// Removes a user's second factor (lost device): they enrol again at their next sign-in
+/// when the policy requires one. Recorded in the audit log.
+pub async fn reset_second_factor(
+    State(state): State<AppState>,
+    admin: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = super::parse_id(&id)?;
+    let mut tx = state.db.begin().await?;
+    let Some((_, username)) = db::users::find(&mut *tx, db::users::Who::Id(id)).await? else {
+        return super::gone(&session, "user", "/admin/users").await;
+    };
+    let back = format!("/admin/users/{id}");
+    if !db::second_factor::remove(&mut tx, id).await? {
+        return super::refused(
+            &session,
+            format!("{username} has no second factor. Nothing was changed."),
+            &back,
+        )
+        .await;
+    }
+    db::audit::record(
+        &mut tx,
+        &super::actor(&admin),
+        db::audit::Entry {
+            action: "reset_second_factor",
+            object_kind: "user",
+            object_id: Some(id),
+            object_name: &username,
+            before: Some(r#"{"second_factor": true}"#.to_owned()),
+            after: Some(r#"{"second_factor": false}"#.to_owned()),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(admin = %admin.id, user = %id, "reset a second factor");
+    super::done(
+        &session,
+        format!(
+            "Reset the second factor of {username}: they set up a new one at their next sign-in."
+        ),
+        &back,
+    )
+    .await
 }

@@ -1,0 +1,44 @@
+//! The per-address sign-in rate limit: one row per client address with the attempts of its
+//! current window, counted by one atomic upsert so that every instance shares the count.
+
+use std::net::IpAddr;
+
+use sqlx::PgExecutor;
+
+/// Counts one attempt from `address` and returns how many it has made in its current window
+/// (this one included) and the seconds until that window ends. A window older than
+/// `window_seconds` starts over at this attempt.
+pub async fn count_attempt(
+    db: impl PgExecutor<'_>,
+    address: IpAddr,
+    window_seconds: u32,
+) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO sign_in_attempts AS a (address, window_start, attempts)
+         VALUES ($1::inet, now(), 1)
+         ON CONFLICT (address) DO UPDATE
+         SET attempts = CASE WHEN a.window_start <= now() - make_interval(secs => $2)
+                             THEN 1 ELSE a.attempts + 1 END,
+             window_start = CASE WHEN a.window_start <= now() - make_interval(secs => $2)
+                                 THEN now() ELSE a.window_start END
+         RETURNING attempts::bigint,
+                   GREATEST(1, CEIL(EXTRACT(EPOCH FROM
+                       window_start + make_interval(secs => $2) - now())))::bigint",
+    )
+    .bind(address.to_string())
+    .bind(f64::from(window_seconds))
+    .fetch_one(db)
+    .await
+}
+
+/// Deletes the rows of windows that have ended (the index on `window_start` keeps this cheap
+/// when there are none).
+pub async fn prune(db: impl PgExecutor<'_>, window_seconds: u32) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM sign_in_attempts WHERE window_start <= now() - make_interval(secs => $1)",
+    )
+    .bind(f64::from(window_seconds))
+    .execute(db)
+    .await
+    .map(|r| r.rows_affected())
+}

@@ -1,0 +1,336 @@
+//! The second step of signing in: the code page (an authenticator code or a recovery code)
+//! and, for an account that must have a second factor and has none, enrolment. Until either
+//! succeeds the session only holds a pending sign-in, so every guarded page still sends it
+//! to `/login`. Also the pieces the account page shares: checking a code, enrolment, and the
+//! page that shows new recovery codes once.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::second_factor::{self, Typed};
+use crate::auth::session::{self, FlashKind, Pending};
+use crate::db;
+use crate::error::{AppError, AppResult};
+use crate::web::chrome::Chrome;
+use crate::web::client::ClientAddr;
+use crate::web::login::rate_limited;
+
+/// A wrong, reused or malformed code: one message for all.
+pub const WRONG_CODE: &str = "That code is not right. Enter the current code from your authenticator app, or an unused recovery code.";
+pub const WRONG_ENROL_CODE: &str = "That code is not right. Check that your device's clock is right and enter the code it shows now.";
+const LOCKED: &str = "Too many failed attempts: sign-in to this account is locked for a while. Try again later, or ask an administrator to unlock it.";
+const EXPIRED: &str = "Your sign-in took too long. Sign in again.";
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login_code.html")]
+pub struct CodePage {
+    chrome: Chrome,
+    error: Option<&'static str>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "second_factor_enrol.html")]
+pub struct EnrolPage {
+    pub chrome: Chrome,
+    /// Base32 in groups of four, for typing into the app.
+    pub secret: String,
+    /// An `<svg>` element made here (no user input), placed as it is.
+    pub qr_svg: String,
+    /// Where the form posts.
+    pub action: &'static str,
+    /// Whether this is part of signing in (else the account page).
+    pub signing_in: bool,
+    pub error: Option<&'static str>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage {
+    pub chrome: Chrome,
+    pub codes: Vec<String>,
+    pub continue_to: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    pub code: String,
+}
+
+/// The sealed secret, opened (the user id is the associated data, so a secret copied to
+/// another user's row does not open).
+fn open_secret(state: &AppState, user: Uuid, sealed: &[u8]) -> AppResult<Vec<u8>> {
+    let text = state
+        .secrets
+        .open(user, sealed)
+        .map_err(AppError::internal)?;
+    second_factor::decode_secret(&text)
+}
+
+/// Checks a code of a user whose second factor is on, using it up when it is right: a TOTP
+/// code is accepted only for a step after the last one accepted, a recovery code only once.
+pub async fn check_code(state: &AppState, user: Uuid, input: &str) -> AppResult<bool> {
+    match second_factor::parse(input) {
+        Typed::Totp(code) => {
+            let Some(factor) = db::second_factor::get(&state.db, user).await? else {
+                return Ok(false);
+            };
+            if !factor.confirmed {
+                return Ok(false);
+            }
+            let secret = open_secret(state, user, &factor.secret_sealed)?;
+            match second_factor::matching_step(&secret, &code, second_factor::current_step())? {
+                Some(step) => Ok(db::second_factor::accept_step(&state.db, user, step).await?),
+                None => Ok(false),
+            }
+        }
+        Typed::Recovery(code) => Ok(db::second_factor::use_recovery_code(
+            &state.db,
+            user,
+            &second_factor::recovery_hash(user, &code),
+        )
+        .await?),
+        Typed::Malformed => Ok(false),
+    }
+}
+
+/// New recovery codes replace the user's old ones; returns them as shown, once.
+pub async fn new_recovery_codes(
+    conn: &mut sqlx::PgConnection,
+    user: Uuid,
+) -> AppResult<Vec<String>> {
+    let codes = second_factor::new_recovery_codes();
+    let hashes: Vec<Vec<u8>> = codes
+        .iter()
+        .map(|c| second_factor::recovery_hash(user, &c.replace('-', "")))
+        .collect();
+    db::second_factor::replace_recovery_codes(conn, user, &hashes).await?;
+    Ok(codes)
+}
+
+/// The enrolment page for `user`: the secret under way, or a new one.
+pub async fn enrol_page(
+    state: &AppState,
+    chrome: Chrome,
+    user: Uuid,
+    username: &str,
+    action: &'static str,
+    error: Option<&'static str>,
+) -> AppResult<EnrolPage> {
+    let fresh = second_factor::new_secret();
+    let sealed = state
+        .secrets
+        .seal(user, &second_factor::encode_secret(&fresh));
+    let mut conn = state.db.acquire().await?;
+    let factor = db::second_factor::start_enrolment(&mut conn, user, &sealed).await?;
+    drop(conn);
+    let secret = open_secret(state, user, &factor.secret_sealed)?;
+    let shown = second_factor::enrolment(&secret, username)?;
+    Ok(EnrolPage {
+        chrome,
+        secret: shown.secret,
+        qr_svg: shown.qr_svg,
+        action,
+        signing_in: action.starts_with("/login"),
+        error,
+    })
+}
+
+/// Switches the enrolment under way on when `input` is a right code for its secret, with
+/// new recovery codes (returned, to show once). `None` when the code is not right.
+pub async fn confirm_enrolment(
+    state: &AppState,
+    user: Uuid,
+    input: &str,
+) -> AppResult<Option<Vec<String>>> {
+    let Typed::Totp(code) = second_factor::parse(input) else {
+        return Ok(None);
+    };
+    let Some(factor) = db::second_factor::get(&state.db, user).await? else {
+        return Ok(None);
+    };
+    if factor.confirmed {
+        return Ok(None);
+    }
+    let secret = open_secret(state, user, &factor.secret_sealed)?;
+    let Some(step) = second_factor::matching_step(&secret, &code, second_factor::current_step())?
+    else {
+        return Ok(None);
+    };
+    let mut tx = state.db.begin().await?;
+    if !db::second_factor::confirm(&mut *tx, user, step).await? {
+        return Ok(None);
+    }
+    let codes = new_recovery_codes(&mut tx, user).await?;
+    tx.commit().await?;
+    tracing::info!(user = %user, "second factor switched on");
+    Ok(Some(codes))
+}
+
+/// The pending sign-in, if it may still go on; otherwise where to send the browser (back
+/// to the sign-in form, with the reason).
+async fn pending_or_restart(
+    state: &AppState,
+    session: &Session,
+) -> AppResult<Result<Pending, Response>> {
+    let Some(p) = session::pending(session).await? else {
+        session::flash(session, FlashKind::Info, EXPIRED).await?;
+        return Ok(Err(Redirect::to("/login").into_response()));
+    };
+    if !db::second_factor::may_sign_in(&state.db, p.user_id).await? {
+        return Ok(Err(restart_locked(session).await?));
+    }
+    Ok(Ok(p))
+}
+
+async fn restart_locked(session: &Session) -> AppResult<Response> {
+    session::clear_pending(session).await?;
+    session::flash(session, FlashKind::Error, LOCKED).await?;
+    Ok(Redirect::to("/login").into_response())
+}
+
+/// The code page.
+pub async fn show_code(
+    State(state): State<AppState>,
+    session: Session,
+    chrome: Chrome,
+) -> AppResult<Response> {
+    let p = match pending_or_restart(&state, &session).await? {
+        Ok(p) => p,
+        Err(away) => return Ok(away),
+    };
+    if !db::second_factor::is_on(&state.db, p.user_id).await? {
+        return Ok(Redirect::to("/login/enrol").into_response());
+    }
+    Ok(CodePage {
+        chrome,
+        error: None,
+    }
+    .into_response())
+}
+
+/// Checks the code and finishes the sign-in. A wrong code counts towards the account's
+/// lockout like a wrong password.
+pub async fn submit_code(
+    State(state): State<AppState>,
+    session: Session,
+    chrome: Chrome,
+    client: ClientAddr,
+    Form(form): Form<CodeForm>,
+) -> AppResult<Response> {
+    if let Some(refused) = rate_limited(&state, &client, &chrome).await? {
+        return Ok(refused);
+    }
+    let p = match pending_or_restart(&state, &session).await? {
+        Ok(p) => p,
+        Err(away) => return Ok(away),
+    };
+    if check_code(&state, p.user_id, &form.code).await? {
+        db::users::record_successful_login(&state.db, p.user_id).await?;
+        session::sign_in(&session, p.user_id).await?;
+        tracing::info!(user = %p.user_id, "signed in with a second factor");
+        return Ok(Redirect::to(&p.next).into_response());
+    }
+    failed(&state, p.user_id).await?;
+    if !db::second_factor::may_sign_in(&state.db, p.user_id).await? {
+        return restart_locked(&session).await;
+    }
+    Ok((
+        StatusCode::UNAUTHORIZED,
+        CodePage {
+            chrome,
+            error: Some(WRONG_CODE),
+        },
+    )
+        .into_response())
+}
+
+async fn failed(state: &AppState, user: Uuid) -> AppResult<()> {
+    db::users::record_failed_login(&state.db, user).await?;
+    tracing::info!(user = %user, "wrong second-factor code");
+    Ok(())
+}
+
+async fn username(state: &AppState, user: Uuid) -> AppResult<String> {
+    db::users::load_current(&state.db, user)
+        .await?
+        .map(|u| u.username)
+        .ok_or(AppError::NotFound)
+}
+
+/// Enrolment during sign-in, for an account that must have a second factor.
+pub async fn show_enrol(
+    State(state): State<AppState>,
+    session: Session,
+    chrome: Chrome,
+) -> AppResult<Response> {
+    let p = match pending_or_restart(&state, &session).await? {
+        Ok(p) => p,
+        Err(away) => return Ok(away),
+    };
+    if db::second_factor::is_on(&state.db, p.user_id).await? {
+        return Ok(Redirect::to("/login/code").into_response());
+    }
+    let name = username(&state, p.user_id).await?;
+    Ok(
+        enrol_page(&state, chrome, p.user_id, &name, "/login/enrol", None)
+            .await?
+            .into_response(),
+    )
+}
+
+/// Confirms the enrolment with a right code, signs in and shows the recovery codes once.
+pub async fn submit_enrol(
+    State(state): State<AppState>,
+    session: Session,
+    chrome: Chrome,
+    client: ClientAddr,
+    Form(form): Form<CodeForm>,
+) -> AppResult<Response> {
+    if let Some(refused) = rate_limited(&state, &client, &chrome).await? {
+        return Ok(refused);
+    }
+    let p = match pending_or_restart(&state, &session).await? {
+        Ok(p) => p,
+        Err(away) => return Ok(away),
+    };
+    if let Some(codes) = confirm_enrolment(&state, p.user_id, &form.code).await? {
+        db::users::record_successful_login(&state.db, p.user_id).await?;
+        session::sign_in(&session, p.user_id).await?;
+        tracing::info!(user = %p.user_id, "signed in after enrolling a second factor");
+        // Shown in this answer, never stored in clear: reloading it shows them no more.
+        return Ok(RecoveryCodesPage {
+            chrome: Chrome::bare(),
+            codes,
+            continue_to: p.next,
+        }
+        .into_response());
+    }
+    if db::second_factor::is_on(&state.db, p.user_id).await? {
+        // Enrolled meanwhile (another tab): sign in with a code instead.
+        return Ok(Redirect::to("/login/code").into_response());
+    }
+    failed(&state, p.user_id).await?;
+    if !db::second_factor::may_sign_in(&state.db, p.user_id).await? {
+        return restart_locked(&session).await;
+    }
+    let name = username(&state, p.user_id).await?;
+    let page = enrol_page(
+        &state,
+        chrome,
+        p.user_id,
+        &name,
+        "/login/enrol",
+        Some(WRONG_ENROL_CODE),
+    )
+    .await?;
+    Ok((StatusCode::UNAUTHORIZED, page).into_response())
+}
