@@ -108,6 +108,17 @@ pub struct Config {
     #[arg(long, env = "PORTCULLIS_SIGN_IN_WINDOW_MINUTES", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=1440), global = true)]
     pub sign_in_window_minutes: u32,
+    /// Bearer token that `/metrics` requires on the main address (at least 16 characters).
+    /// Unset: `/metrics` does not exist there.
+    #[arg(long, env = "PORTCULLIS_METRICS_TOKEN", global = true, hide_env_values = true,
+          value_parser = parse_metrics_token)]
+    pub metrics_token: Option<String>,
+
+    /// A separate address serving only `/metrics`, for a monitoring system that reaches it
+    /// over a private network (no token needed there unless `PORTCULLIS_METRICS_TOKEN` is set).
+    /// Example: `10.0.0.5:9300`.
+    #[arg(long, env = "PORTCULLIS_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<SocketAddr>,
 
     #[command(flatten)]
     pub smtp: crate::notify::SmtpConfig,
@@ -117,6 +128,17 @@ fn parse_time_zone(value: &str) -> Result<String, String> {
     crate::domain::tz::TimeZone::parse(value)
         .map(|tz| tz.name().to_owned())
         .map_err(|e| e.to_string())
+}
+
+fn parse_metrics_token(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.chars().count() < 16 {
+        return Err("the metrics token must be at least 16 characters".into());
+    }
+    if value.chars().any(|c| !c.is_ascii_graphic()) {
+        return Err("the metrics token may hold only visible ASCII characters".into());
+    }
+    Ok(value.to_owned())
 }
 
 impl Config {

@@ -11,6 +11,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod live;
+pub mod metrics;
 pub mod notify;
 pub mod server;
 pub mod web;
@@ -37,6 +38,8 @@ pub struct Settings {
     pub sign_in_limit: u32,
     /// The sign-in rate limit's window, in seconds.
     pub sign_in_window_seconds: u32,
+    /// Bearer token for `/metrics` on the main address; `None`: no `/metrics` there.
+    pub metrics_token: Option<String>,
 }
 
 impl Settings {
@@ -51,6 +54,7 @@ impl Settings {
             second_factor: config.second_factor(),
             sign_in_limit: config.sign_in_limit,
             sign_in_window_seconds: config.sign_in_window_minutes * 60,
+            metrics_token: config.metrics_token.clone(),
         }
     }
 }

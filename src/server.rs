@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::db::Database;
-use crate::{AppState, Settings, build_router, db, session_store};
+use crate::{AppState, Settings, db, session_store};
 
 /// The demo seed, loaded on the first start of the built-in database only.
 pub const DEMO_SEED: &str = include_str!("../seed/demo.toml");
@@ -34,6 +34,12 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         secrets: secrets.clone(),
         live: crate::live::Hub::new(),
     };
+    // Bind before starting anything, so a taken port stops the start cleanly.
+    let listener = TcpListener::bind(config.bind).await?;
+    let metrics_listener = match config.metrics_bind {
+        Some(bind) => Some(TcpListener::bind(bind).await?),
+        None => None,
+    };
     let listener_task = tokio::spawn(state.live.clone().listen(database.pool.clone()));
     let live = state.live.clone();
     let (stop_worker, stopped) = tokio::sync::watch::channel(false);
@@ -42,9 +48,14 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         config.smtp.clone(),
         stopped.clone(),
     ));
+    let metrics = crate::metrics::Metrics::new();
+    let metrics_server = metrics_listener.map(|l| {
+        let access = crate::metrics::Access::token(config.metrics_token.as_deref());
+        let app = crate::metrics::router(metrics.clone(), access, database.pool.clone());
+        tokio::spawn(serve_metrics(l, app, stopped.clone()))
+    });
     let worker = tokio::spawn(crate::worker::run(database.pool.clone(), secrets, stopped));
-    let app = build_router(state, store);
-    let listener = TcpListener::bind(config.bind).await?;
+    let app = crate::web::router_with_metrics(state, store, metrics);
     let address = listener.local_addr()?;
     tracing::info!("Portcullis is listening on http://{address}");
     axum::serve(
@@ -62,9 +73,32 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     let _ = worker.await;
     let _ = listener_task.await;
     let _ = notifier.await;
+    if let Some(task) = metrics_server {
+        let _ = task.await;
+    }
     cleanup.abort();
     database.close().await;
     Ok(())
+}
+
+/// Serves `/metrics` alone on its own address until `stop` changes.
+async fn serve_metrics(
+    listener: TcpListener,
+    app: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!("metrics are served on http://{address}/metrics");
+    }
+    let stopped = async move {
+        let _ = stop.changed().await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stopped)
+        .await
+    {
+        tracing::error!(error = %e, "the metrics server failed");
+    }
 }
 
 /// Applies the demo seed unless this database already had it.

@@ -20,10 +20,11 @@ pub mod static_files;
 pub mod wizard;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Redirect;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -32,6 +33,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::AppState;
 use crate::auth::{csrf, guard};
+use crate::metrics::Metrics;
 
 /// Largest request body accepted (forms are small; uploads get their own limit).
 pub const BODY_LIMIT: usize = body_limit::FORM_LIMIT;
@@ -41,8 +43,18 @@ pub const BODY_LIMIT: usize = body_limit::FORM_LIMIT;
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
-/// The whole application.
+/// The whole application, with metrics of its own.
 pub fn router(state: AppState, store: crate::auth::store::Store) -> Router {
+    router_with_metrics(state, store, Metrics::new())
+}
+
+/// The whole application, counting its requests into `metrics` (which the server may also
+/// serve on an address of its own).
+pub fn router_with_metrics(
+    state: AppState,
+    store: crate::auth::store::Store,
+    metrics: Metrics,
+) -> Router {
     let admin = admin::routes()
         .route(
             "/admin/users/{id}/second-factor/reset",
@@ -112,6 +124,7 @@ pub fn router(state: AppState, store: crate::auth::store::Store) -> Router {
         // Probes need neither a session nor a CSRF token.
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", metrics_route(&state, metrics.clone()))
         // Bodies without a length are cut at the largest limit; `body_limit::limit` answers
         // a declared length over its route's limit with a 413 page.
         .layer(RequestBodyLimitLayer::new(body_limit::UPLOAD_LIMIT))
@@ -132,7 +145,18 @@ pub fn router(state: AppState, store: crate::auth::store::Store) -> Router {
         // their own Cache-Control first).
         .layer(security_header(header::CACHE_CONTROL, "no-store"))
         .layer(TraceLayer::new_for_http())
+        .layer(from_fn_with_state(metrics, crate::metrics::track))
         .with_state(state)
+}
+
+/// `/metrics` on the application's address: only with the configured token (404 without).
+fn metrics_route(state: &AppState, metrics: Metrics) -> MethodRouter<AppState> {
+    let access = crate::metrics::Access::token(state.settings.metrics_token.as_deref());
+    get(
+        move |State(state): State<AppState>, headers: HeaderMap| async move {
+            crate::metrics::scrape(&metrics, &access, false, &state.db, &headers).await
+        },
+    )
 }
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

@@ -16,6 +16,7 @@ mod csrf;
 mod dashboard;
 mod headers;
 mod live;
+mod metrics;
 mod notify;
 mod outage;
 mod routes;

@@ -13,6 +13,7 @@ pub enum Access {
 pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/healthz", Access::Public),
     ("GET", "/readyz", Access::Public),
+    ("GET", "/metrics", Access::Public),
     ("GET", "/static/app.css", Access::Public),
     ("GET", "/login", Access::Public),
     ("POST", "/login", Access::Public),

@@ -169,6 +169,7 @@ pub fn settings() -> Settings {
         second_factor: portcullis::config::SecondFactorPolicy::Optional,
         sign_in_limit: 1_000_000,
         sign_in_window_seconds: 600,
+        metrics_token: None,
     }
 }
 

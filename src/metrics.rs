@@ -1,0 +1,337 @@
+//! `/metrics` for Prometheus: requests and their latency by matched route, sessions by
+//! status, the worker's lag and the database pool, in the OpenMetrics text format.
+//!
+//! Request metrics are counted in memory by a middleware around every route; the database
+//! figures are read when scraped, so they cost nothing between scrapes. The endpoint is off
+//! unless a token is configured (`PORTCULLIS_METRICS_TOKEN`, sent as a Bearer token) or it has
+//! an address of its own (`PORTCULLIS_METRICS_BIND`), since it tells how busy the service is.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use subtle::ConstantTimeEq;
+
+/// The content type of the OpenMetrics text format, which Prometheus reads.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Labels of a request: the route as declared (`/sessions/{id}`, never the raw path, so
+/// ids do not make a series each), the method and the status class (`2xx` ... `5xx`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    state: &'static str,
+}
+
+/// The figures read from the database at scrape time.
+struct Scraped {
+    sessions: Family<StatusLabels, Gauge>,
+    worker_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
+    database_up: Gauge,
+    pool: Family<PoolLabels, Gauge>,
+    pool_max: Gauge,
+}
+
+struct Inner {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RequestLabels, Histogram>,
+    scraped: Scraped,
+    /// One scrape at a time: each sets the database gauges, then encodes them.
+    scrape: tokio::sync::Mutex<()>,
+}
+
+/// The metrics of one server. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics(Arc<Inner>);
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("portcullis");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, matched route and status class",
+            requests.clone(),
+        );
+        let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            // 1 ms to about 16 s.
+            Histogram::new(exponential_buckets(0.001, 2.0, 15))
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request (to the response head), by method, matched route and status class",
+            latency.clone(),
+        );
+        let scraped = Scraped {
+            sessions: Family::default(),
+            worker_lag: Gauge::default(),
+            database_up: Gauge::default(),
+            pool: Family::default(),
+            pool_max: Gauge::default(),
+        };
+        registry.register(
+            "sessions",
+            "Activity sessions by status",
+            scraped.sessions.clone(),
+        );
+        registry.register(
+            "worker_lag_seconds",
+            "How long the oldest session due a timed transition has waited for it (0: none waiting)",
+            scraped.worker_lag.clone(),
+        );
+        registry.register(
+            "database_up",
+            "1 when the database answered this scrape, else 0",
+            scraped.database_up.clone(),
+        );
+        registry.register(
+            "db_pool_connections",
+            "Database connections this instance holds, by state",
+            scraped.pool.clone(),
+        );
+        registry.register(
+            "db_pool_max_connections",
+            "Largest number of database connections this instance may hold",
+            scraped.pool_max.clone(),
+        );
+        Self(Arc::new(Inner {
+            registry,
+            requests,
+            latency,
+            scraped,
+            scrape: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    fn observe(&self, method: &str, route: &str, status: StatusCode, seconds: f64) {
+        let labels = RequestLabels {
+            method: method.to_owned(),
+            route: route.to_owned(),
+            status: status_class(status),
+        };
+        self.0.requests.get_or_create(&labels).inc();
+        self.0.latency.get_or_create(&labels).observe(seconds);
+    }
+
+    /// Reads the database figures and encodes everything. A database that does not answer
+    /// leaves its figures as they were and sets `portcullis_database_up` to 0.
+    pub async fn render(&self, pool: &PgPool) -> String {
+        let _one = self.0.scrape.lock().await;
+        let s = &self.0.scraped;
+        let size = i64::from(pool.size());
+        let idle = i64::try_from(pool.num_idle()).unwrap_or(i64::MAX);
+        s.pool
+            .get_or_create(&PoolLabels { state: "idle" })
+            .set(idle);
+        s.pool
+            .get_or_create(&PoolLabels { state: "in_use" })
+            .set((size - idle).max(0));
+        s.pool_max
+            .set(i64::from(pool.options().get_max_connections()));
+        match read_database(pool).await {
+            Ok((counts, lag)) => {
+                s.database_up.set(1);
+                for (status, count) in counts {
+                    s.sessions
+                        .get_or_create(&StatusLabels { status })
+                        .set(count);
+                }
+                s.worker_lag.set(lag);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics: database unavailable");
+                s.database_up.set(0);
+            }
+        }
+        let mut text = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.0.registry) {
+            tracing::error!(error = %e, "metrics: encoding failed");
+        }
+        text
+    }
+}
+
+/// `2xx`, `4xx`, ...
+fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// Sessions by status (every status, zero included) and the worker's lag in seconds.
+async fn read_database(pool: &PgPool) -> Result<(Vec<(String, i64)>, f64), sqlx::Error> {
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT e.status::text, count(s.id)
+         FROM unnest(enum_range(NULL::session_status)) AS e(status)
+         LEFT JOIN activity_sessions s ON s.status = e.status
+         GROUP BY e.status
+         ORDER BY e.status",
+    )
+    .fetch_all(pool)
+    .await?;
+    let lag = crate::worker::lag(pool).await?;
+    Ok((counts, lag.as_secs_f64()))
+}
+
+/// Counts every request by the route it matched (`unmatched` for the 404 fallback) and
+/// times it to its response head.
+pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let response = next.run(request).await;
+    metrics.observe(
+        &method,
+        &route,
+        response.status(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// Who may read `/metrics` on the application's own address.
+#[derive(Clone)]
+pub struct Access {
+    /// SHA-256 of the configured token; `None`: the endpoint does not exist here.
+    token: Option<[u8; 32]>,
+}
+
+impl Access {
+    /// With a token, `/metrics` answers requests that carry it; without, it is not found.
+    pub fn token(token: Option<&str>) -> Self {
+        Self {
+            token: token.map(digest),
+        }
+    }
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// Whether the request's `Authorization: Bearer` token is `expected`, compared in constant
+/// time (over digests, so the token's length does not show either).
+fn authorized(headers: &HeaderMap, expected: &[u8; 32]) -> bool {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(token) => bool::from(digest(token).ct_eq(expected)),
+        None => false,
+    }
+}
+
+/// The scrape, answered with the metrics text, 401 without the right token, or 404 when the
+/// endpoint is off.
+pub async fn scrape(
+    metrics: &Metrics,
+    access: &Access,
+    open: bool,
+    pool: &PgPool,
+    headers: &HeaderMap,
+) -> Response {
+    match (&access.token, open) {
+        (None, false) => return crate::error::AppError::NotFound.into_response(),
+        (Some(expected), _) if !authorized(headers, expected) => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "a valid metrics token is required\n",
+            )
+                .into_response();
+        }
+        _ => {}
+    }
+    let text = metrics.render(pool).await;
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
+}
+
+/// The router of a separate metrics address: `/metrics` only, without a token unless one is
+/// configured.
+pub fn router(metrics: Metrics, access: Access, pool: PgPool) -> Router {
+    let open = access.token.is_none();
+    Router::new().route(
+        "/metrics",
+        get(move |headers: HeaderMap| async move {
+            scrape(&metrics, &access, open, &pool, &headers).await
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bearer(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn only_the_configured_bearer_token_is_accepted() {
+        let expected = digest("s3cret-token-for-scrapes");
+        assert!(authorized(
+            &bearer("Bearer s3cret-token-for-scrapes"),
+            &expected
+        ));
+        assert!(!authorized(
+            &bearer("Bearer s3cret-token-for-scrape"),
+            &expected
+        ));
+        assert!(!authorized(
+            &bearer("Basic s3cret-token-for-scrapes"),
+            &expected
+        ));
+        assert!(!authorized(&HeaderMap::new(), &expected));
+    }
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(status_class(StatusCode::OK), "2xx");
+        assert_eq!(status_class(StatusCode::SEE_OTHER), "3xx");
+        assert_eq!(status_class(StatusCode::NOT_FOUND), "4xx");
+        assert_eq!(status_class(StatusCode::SERVICE_UNAVAILABLE), "5xx");
+    }
+}
