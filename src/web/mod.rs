@@ -20,10 +20,10 @@ pub mod static_files;
 pub mod wizard;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
-use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::Redirect;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -33,6 +33,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::AppState;
 use crate::auth::{csrf, guard};
+use crate::error::AppError;
 use crate::metrics::Metrics;
 
 /// Largest request body accepted (forms are small; uploads get their own limit).
@@ -121,6 +122,7 @@ pub fn router_with_metrics(
         .fallback(|| async { crate::error::AppError::NotFound })
         .layer(from_fn(csrf::verify))
         .layer(sessions)
+        .layer(from_fn(session_save_failed))
         // Probes need neither a session nor a CSRF token.
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -157,6 +159,19 @@ fn metrics_route(state: &AppState, metrics: Metrics) -> MethodRouter<AppState> {
             crate::metrics::scrape(&metrics, &access, false, &state.db, &headers).await
         },
     )
+}
+
+/// tower-sessions answers a session it could not save with a bare 500 (no body, no
+/// Content-Type). The store is PostgreSQL, so that is the database going away between loading
+/// the session and saving it: answer 503 with the error page, like every other outage.
+async fn session_save_failed(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && !response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return AppError::Unavailable("the session could not be saved".into()).into_response();
+    }
+    response
 }
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

@@ -66,3 +66,26 @@ async fn pages_answer_503_while_the_database_is_down_and_recover_after() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_sign_in_that_cannot_be_saved_answers_503_with_the_error_page() {
+    let app = crate::support::spawn_app().await;
+    app.create_user("alice", Role::User).await;
+    app.login("alice").await;
+    // The database refuses to store sessions, as it does when it shuts down between a
+    // request loading its session and saving it.
+    for statement in [
+        "CREATE FUNCTION refuse_session_writes() RETURNS trigger LANGUAGE plpgsql AS
+         $$ BEGIN RAISE EXCEPTION 'shutting down' USING ERRCODE = '57P01'; END $$",
+        "CREATE TRIGGER refuse_session_writes BEFORE INSERT OR UPDATE ON tower_sessions.session
+         FOR EACH ROW EXECUTE FUNCTION refuse_session_writes()",
+    ] {
+        sqlx::query(statement).execute(&app.db).await.unwrap();
+    }
+
+    // Opening the wizard stores a new draft in the session.
+    let page = app.get("/wizard").await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(page.texts("h1"), ["Temporarily unavailable"]);
+    assert_eq!(page.headers["retry-after"], "5");
+}
