@@ -290,3 +290,26 @@ pub enum SeedCommand {
         file: PathBuf,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    #[test]
+    fn a_short_or_unprintable_metrics_token_is_refused_with_the_reason() {
+        let short = Cli::try_parse_from(["portcullis", "--metrics-token", "too-short"]);
+        let message = short.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("at least 16 characters"), "{message}");
+        let spaced = Cli::try_parse_from(["portcullis", "--metrics-token", "has a space in it ok"]);
+        let message = spaced.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("visible ASCII"), "{message}");
+        let good =
+            Cli::try_parse_from(["portcullis", "--metrics-token", "0123456789abcdef"]).unwrap();
+        assert_eq!(
+            good.config.metrics_token.as_deref(),
+            Some("0123456789abcdef")
+        );
+    }
+}
