@@ -191,11 +191,21 @@ fn parse(user: &CurrentUser, tab: Tab, q: DashboardQuery) -> Parsed {
         search,
         all,
         resource,
-        from: q.from.trim().chars().take(10).collect(),
-        to: q.to.trim().chars().take(10).collect(),
+        // A date field holds a date or nothing: a value that is not one is not echoed back.
+        from: echo_date(&q.from, from.is_some()),
+        to: echo_date(&q.to, until.is_some()),
         error,
         page,
         query,
+    }
+}
+
+/// The date text to show again in a filter field: the text when it was a date, else nothing.
+fn echo_date(text: &str, valid: bool) -> String {
+    if valid {
+        text.trim().chars().take(10).collect()
+    } else {
+        String::new()
     }
 }
 

@@ -381,6 +381,43 @@ impl Browser {
         }
     }
 
+    /// Sends a Chrome DevTools Protocol command through chromedriver (`goog/cdp/execute`) and
+    /// returns its result, e.g. `Emulation.setEmulatedMedia`.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        let session = self
+            .client
+            .session_id()
+            .await
+            .expect("session id")
+            .expect("an open session");
+        let url = format!("{}/session/{session}/goog/cdp/execute", self.driver.url());
+        let body = json!({ "cmd": cmd, "params": params }).to_string();
+        let response = reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("cannot send {cmd} to chromedriver: {e}"));
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert!(status.is_success(), "{cmd} failed with {status}: {text}");
+        serde_json::from_str::<Value>(&text)
+            .map(|v| v["value"].clone())
+            .unwrap_or_else(|e| panic!("{cmd} answered {text:?}: {e}"))
+    }
+
+    /// Emulates `prefers-color-scheme: dark` (true) or light (false) for this tab, across
+    /// navigations, as if the system were set so.
+    pub async fn set_dark_scheme(&self, dark: bool) {
+        let value = if dark { "dark" } else { "light" };
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": value }] }),
+        )
+        .await;
+    }
+
     /// Ends the session (Chromium quits) and stops the driver.
     pub async fn close(self) {
         let Browser {

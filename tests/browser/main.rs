@@ -9,6 +9,7 @@ mod support;
 
 mod harness;
 
+mod a11y;
 mod admin;
 mod connect;
 mod login;
