@@ -12,5 +12,6 @@ mod harness;
 mod a11y;
 mod admin;
 mod connect;
+mod keyboard;
 mod login;
 mod wizard;
