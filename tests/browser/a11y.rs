@@ -46,11 +46,18 @@ pub fn axe_source() -> String {
 /// Injects axe-core into the current page (WebDriver's execute is not subject to the CSP) and
 /// runs it; returns every serious or critical violation, one line per element.
 pub async fn axe_violations(browser: &Browser, axe: &str) -> Vec<String> {
-    browser
+    let present = browser
         .client
-        .execute(&format!("{axe}\n;return typeof axe;"), vec![])
+        .execute("return typeof axe === 'object';", vec![])
         .await
-        .unwrap_or_else(|e| panic!("cannot inject axe-core: {e}"));
+        .unwrap_or_else(|e| panic!("cannot look for axe-core: {e}"));
+    if present != json!(true) {
+        browser
+            .client
+            .execute(axe, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("cannot inject axe-core: {e}"));
+    }
     let result = browser
         .client
         .execute_async(
@@ -140,7 +147,9 @@ impl Checker {
         );
         let mut violations = Vec::new();
         for (dark, scheme) in [(false, "light"), (true, "dark")] {
-            browser.set_dark_scheme(dark).await;
+            apply_scheme(browser, dark)
+                .await
+                .unwrap_or_else(|e| panic!("{label}: {e}"));
             for v in axe_violations(browser, &self.axe).await {
                 violations.push(format!("{label} [{scheme}] {url}: {v}"));
             }
@@ -182,6 +191,33 @@ impl Checker {
             "{label}: the answer shows no error:\n{html}"
         );
         self.check(browser, label, Some(html)).await;
+    }
+}
+
+/// Switches the colour scheme and waits until the page shows it: the media query matches and
+/// the colours have finished fading (CSS transitions) to the new scheme's.
+async fn apply_scheme(browser: &Browser, dark: bool) -> Result<(), String> {
+    browser.set_dark_scheme(dark).await;
+    let matched = browser
+        .client
+        .execute_async(
+            r"const done = arguments[arguments.length - 1];
+              const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+              frame().then(frame)
+                .then(() => Promise.all(document.getAnimations().map((a) => a.finished)))
+                .catch(() => null)
+                .then(() => done(matchMedia('(prefers-color-scheme: dark)').matches));",
+            vec![],
+        )
+        .await
+        .map_err(|e| format!("cannot read the colour scheme: {e}"))?;
+    if matched == json!(dark) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the {} scheme is not applied",
+            if dark { "dark" } else { "light" }
+        ))
     }
 }
 
