@@ -373,7 +373,10 @@ start_server() {
   port=$(free_port)
   SERVER_URL="http://127.0.0.1:$port"
   say "starting portcullis on $SERVER_URL (database $db${BENCH_DB_MAX_CONNECTIONS:+, pool $BENCH_DB_MAX_CONNECTIONS})"
+  # Password-only sign-in (the bench's users have no second factor) and no per-address limit
+  # (every simulated user signs in from 127.0.0.1).
   DATABASE_URL=$(url_of "$db") PORTCULLIS_BIND="127.0.0.1:$port" \
+    PORTCULLIS_SECOND_FACTOR=optional PORTCULLIS_SIGN_IN_LIMIT=1000000 \
     ${BENCH_DB_MAX_CONNECTIONS:+PORTCULLIS_DB_MAX_CONNECTIONS=$BENCH_DB_MAX_CONNECTIONS} \
     nice -n "$NICE" "$BIN" serve >>"$OUT/server-$db.log" 2>&1 &
   SERVER_PID=$!

@@ -214,7 +214,8 @@ FROM b_live;
 INSERT INTO activity_sessions (id, request_id, requester_id, resource_id, resource_name,
                                resource_address, resource_port, activity_name, status,
                                current_tier, locked_from, lock_message, login_account,
-                               requested_start, available_at, ends_at, created_at, updated_at)
+                               requested_start, available_at, ends_at, created_at, updated_at,
+                               notes, ticket_number)
 SELECT session_id, request_id, user_id, resource_id, resource_name, resource_address,
        resource_port, activity_name, status,
        CASE WHEN status = 'waiting_for_approval' THEN 1::int2 END,
@@ -229,7 +230,11 @@ SELECT session_id, request_id, user_id, resource_id, resource_name, resource_add
        CASE WHEN status IN ('available', 'logged_in', 'locked') THEN requested_start END,
        CASE WHEN status IN ('available', 'logged_in', 'locked') THEN now() + (2 + k % 6) * interval '1 hour'
             ELSE requested_start + interval '480 minutes' END,
-       created_at, created_at
+       created_at, created_at,
+       -- the request's notes and ticket number, as above
+       (ARRAY['Patch window', 'Investigate alert', 'Deploy release', 'Rotate certificates',
+              'Disk cleanup', 'Customer escalation', ''])[1 + k % 7],
+       CASE WHEN k % 3 = 0 THEN 'CHG' || lpad((k * 13 % 1000000)::text, 6, '0') ELSE '' END
 FROM b_live;
 
 INSERT INTO session_events (session_id, at, actor_id, actor_name, kind, from_status, to_status, comment)

@@ -102,7 +102,7 @@ FROM h ORDER BY created_at;
 INSERT INTO activity_sessions (id, request_id, requester_id, resource_id, resource_name,
                                resource_address, resource_port, activity_name, status,
                                login_account, requested_start, available_at, ends_at, ended_at,
-                               created_at, updated_at)
+                               created_at, updated_at, notes, ticket_number)
 SELECT session_id, request_id, user_id, resource_id, resource_name, resource_address,
        resource_port, activity_name, status,
        CASE WHEN status = 'completed' THEN
@@ -113,7 +113,11 @@ SELECT session_id, request_id, user_id, resource_id, resource_name, resource_add
        requested_start,
        CASE WHEN status = 'completed' THEN requested_start END,
        requested_start + duration * interval '1 minute',
-       ended_at, created_at, ended_at
+       ended_at, created_at, ended_at,
+       -- the request's notes and ticket number, as above
+       (ARRAY['Patch window', 'Investigate alert', 'Deploy release', 'Rotate certificates',
+              'Disk cleanup', 'Customer escalation', 'Quarterly audit', ''])[1 + k % 8],
+       CASE WHEN k % 3 = 0 THEN 'CHG' || lpad((k * 13 % 1000000)::text, 6, '0') ELSE '' END
 FROM h ORDER BY created_at;
 
 INSERT INTO session_events (session_id, at, actor_id, actor_name, kind, from_status, to_status, comment)

@@ -60,6 +60,19 @@ pub struct Config {
     #[arg(long, env = "PORTCULLIS_GATEWAY_HOST", global = true)]
     pub gateway_host: Option<String>,
 
+    /// Addresses of the reverse proxies in front of Portcullis, comma-separated. A request
+    /// from one of them is taken to come from the address its X-Forwarded-For names (the
+    /// right-most one that is not itself a listed proxy): that address is recorded in session
+    /// events and counted by the sign-in rate limit. Unset: the connection's peer address,
+    /// and X-Forwarded-For is ignored (anyone could write it).
+    #[arg(
+        long,
+        env = "PORTCULLIS_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
     /// Mark the session cookie `Secure` (sent over HTTPS only). Default: on, unless the
     /// server is bound to a loopback address (local development over plain HTTP).
     #[arg(long, env = "PORTCULLIS_COOKIE_SECURE", global = true)]

@@ -32,6 +32,8 @@ pub struct Settings {
     pub default_time_zone: String,
     pub ssh_jump_host: Option<String>,
     pub gateway_host: Option<String>,
+    /// Reverse proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Who must sign in with a second factor.
     pub second_factor: config::SecondFactorPolicy,
     /// Sign-in attempts allowed per client address per window.
@@ -51,6 +53,7 @@ impl Settings {
             default_time_zone: config.default_time_zone.clone(),
             ssh_jump_host: config.ssh_jump_host.clone(),
             gateway_host: config.gateway_host.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
             second_factor: config.second_factor(),
             sign_in_limit: config.sign_in_limit,
             sign_in_window_seconds: config.sign_in_window_minutes * 60,

@@ -4,6 +4,13 @@ use clap::Parser;
 use portcullis::config::{Cli, Command, LogFormat};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of the C library's allocator: a page's many small allocations cost less,
+/// and the 19 MiB that each password hash needs is given back to the system afterwards
+/// (glibc raised its mmap threshold after the first one and kept every later one in its
+/// heaps: 450 MiB after 64 sign-ins).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

@@ -96,6 +96,19 @@ async fn save_with(
     Ok(done.rows_affected() == 1)
 }
 
+/// The session with its user's [`CurrentRow`] columns (NULL when nobody is signed in).
+fn load_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "SELECT s.data, s.expires_at, {}
+             FROM web_sessions s LEFT JOIN users u ON u.id = s.user_id
+             WHERE s.id = $1 AND s.expires_at > now()",
+            crate::db::users::CURRENT_COLUMNS
+        )
+    })
+}
+
 #[async_trait]
 impl SessionStore for Store {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
@@ -112,20 +125,11 @@ impl SessionStore for Store {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row = sqlx::query(
-            "SELECT s.data, s.expires_at,
-                    u.id, u.username, u.display_name, u.role, u.time_zone, u.disabled,
-                    (EXISTS (SELECT 1 FROM approval_tier_users tu WHERE tu.user_id = u.id)
-                     OR EXISTS (SELECT 1 FROM approval_tier_groups tg
-                                JOIN group_members gm ON gm.group_id = tg.group_id
-                                WHERE gm.user_id = u.id)) AS is_approver
-             FROM web_sessions s LEFT JOIN users u ON u.id = s.user_id
-             WHERE s.id = $1 AND s.expires_at > now()",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
+        let row = sqlx::query(load_sql())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
         let Some(row) = row else {
             return Ok(None);
         };

@@ -133,8 +133,8 @@ pub async fn create(
         sqlx::query(
             "INSERT INTO activity_sessions (id, request_id, requester_id, resource_id, resource_name,
                  resource_address, resource_port, activity_name, status, current_tier,
-                 requested_start, ends_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 requested_start, ends_at, notes, ticket_number)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(id)
         .bind(r.id)
@@ -148,6 +148,8 @@ pub async fn create(
         .bind(approval.then_some(1i16))
         .bind(r.window.start)
         .bind(r.window.end)
+        .bind(r.notes)
+        .bind(r.ticket)
         .execute(&mut *tx)
         .await?;
         let comment = match status {

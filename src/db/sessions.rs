@@ -67,15 +67,23 @@ pub async fn list(db: impl PgExecutor<'_>, f: &Filter) -> Result<(Vec<Row>, bool
         Tab::Scheduled => TAB_SCHEDULED,
         Tab::Historical => TAB_HISTORICAL,
     };
-    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+    // One table for one user's sessions: notes and ticket are copied onto each session, and
+    // the requester's name is only looked up for a list of everyone's (the caller knows its
+    // own user's name).
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(if f.requester.is_some() {
+        "SELECT s.id, s.status, s.created_at, s.requester_id, '' AS requester_name,
+                s.resource_name, s.login_account, s.activity_name, s.requested_start, s.ends_at,
+                s.notes, s.ticket_number
+         FROM activity_sessions s
+         WHERE "
+    } else {
         "SELECT s.id, s.status, s.created_at, s.requester_id, u.display_name AS requester_name,
                 s.resource_name, s.login_account, s.activity_name, s.requested_start, s.ends_at,
-                r.notes, r.ticket_number
+                s.notes, s.ticket_number
          FROM activity_sessions s
-         JOIN requests r ON r.id = s.request_id
          JOIN users u ON u.id = s.requester_id
-         WHERE ",
-    );
+         WHERE "
+    });
     q.push(tab);
     if let Some(requester) = f.requester {
         q.push(" AND s.requester_id = ").push_bind(requester);
@@ -87,8 +95,8 @@ pub async fn list(db: impl PgExecutor<'_>, f: &Filter) -> Result<(Vec<Row>, bool
             "s.resource_name",
             "s.activity_name",
             "coalesce(s.login_account, '')",
-            "r.notes",
-            "r.ticket_number",
+            "s.notes",
+            "s.ticket_number",
         ];
         for (i, field) in fields.iter().enumerate() {
             if i > 0 {

@@ -24,19 +24,24 @@ pub struct CurrentRow {
     pub is_approver: bool,
 }
 
-/// Loads the user with whether they are named in any approval tier. One round trip.
+/// The columns of [`CurrentRow`] for a `users u`, with whether they are named in any approval
+/// tier (directly or through a group). Also read by the session store with each session.
+pub const CURRENT_COLUMNS: &str =
+    "u.id, u.username, u.display_name, u.role, u.time_zone, u.disabled,
+    (EXISTS (SELECT 1 FROM approval_tier_users tu WHERE tu.user_id = u.id)
+     OR EXISTS (SELECT 1 FROM approval_tier_groups tg
+                JOIN group_members gm ON gm.group_id = tg.group_id
+                WHERE gm.user_id = u.id)) AS is_approver";
+
+/// Loads the user with whether they are named in any approval tier (for a user who is not
+/// signed in yet; the session store reads the same with each session).
 pub async fn load_current(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<CurrentRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT u.id, u.username, u.display_name, u.role, u.time_zone, u.disabled,
-                (EXISTS (SELECT 1 FROM approval_tier_users tu WHERE tu.user_id = u.id)
-                 OR EXISTS (SELECT 1 FROM approval_tier_groups tg
-                            JOIN group_members gm ON gm.group_id = tg.group_id
-                            WHERE gm.user_id = u.id)) AS is_approver
-         FROM users u WHERE u.id = $1",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {CURRENT_COLUMNS} FROM users u WHERE u.id = $1"
+    ))
     .bind(id)
     .fetch_optional(db)
     .await
@@ -435,6 +440,9 @@ pub async fn set_disabled(
         .bind(disabled)
         .execute(&mut *tx)
         .await?;
+    if disabled {
+        end_sessions(&mut *tx, id).await?;
+    }
     let after = snapshot(tx, id).await?;
     audit::record(
         tx,
@@ -452,8 +460,18 @@ pub async fn set_disabled(
     Ok(Some(username))
 }
 
-/// Sets a new password (already hashed) and lifts any lockout. Returns the username, or
-/// `None` when there is no such account.
+/// Ends every sign-in of an account (its stored browser sessions).
+pub async fn end_sessions(db: impl PgExecutor<'_>, id: Uuid) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
+        .bind(id)
+        .execute(db)
+        .await?
+        .rows_affected())
+}
+
+/// Sets a new password (already hashed), lifts any lockout and ends the account's sign-ins
+/// (a reset usually answers a leaked password). Returns the username, or `None` when there
+/// is no such account.
 pub async fn reset_password(
     tx: &mut sqlx::PgConnection,
     actor: &crate::db::audit::Actor,
@@ -473,6 +491,7 @@ pub async fn reset_password(
     .bind(password_hash)
     .execute(&mut *tx)
     .await?;
+    end_sessions(&mut *tx, id).await?;
     audit::record(
         tx,
         actor,

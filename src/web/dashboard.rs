@@ -209,6 +209,21 @@ fn echo_date(text: &str, valid: bool) -> String {
     }
 }
 
+/// One page of sessions; a list of the user's own names them as its requester.
+async fn list(
+    state: &AppState,
+    user: &CurrentUser,
+    filter: &Filter,
+) -> AppResult<(Vec<Row>, bool)> {
+    let (mut rows, more) = db::sessions::list(&state.db, filter).await?;
+    if filter.requester.is_some() {
+        for row in &mut rows {
+            row.requester_name.clone_from(&user.display_name);
+        }
+    }
+    Ok((rows, more))
+}
+
 async fn render(
     state: &AppState,
     chrome: Chrome,
@@ -220,7 +235,7 @@ async fn render(
     let (rows, more) = if p.error.is_some() {
         (Vec::new(), false)
     } else {
-        db::sessions::list(&state.db, &p.filter).await?
+        list(state, user, &p.filter).await?
     };
     let (key, title, empty) = match tab {
         Tab::Active => (
@@ -308,7 +323,7 @@ pub async fn export_csv(
     }
     p.filter.limit = EXPORT_LIMIT;
     p.filter.offset = 0;
-    let (rows, _) = db::sessions::list(&state.db, &p.filter).await?;
+    let (rows, _) = list(&state, &user, &p.filter).await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     let header = [
         "Status",

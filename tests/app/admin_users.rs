@@ -142,6 +142,14 @@ async fn a_disabled_user_is_signed_out_and_can_be_enabled_again() {
     assert_eq!(flashes(&app, &page).await, ["Disabled erin."]);
     let dashboard = app.get_with(&erins, "/dashboard").await;
     assert_eq!(dashboard.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT count(*) FROM web_sessions WHERE user_id = '{erin}'")
+        )
+        .await,
+        0
+    );
     let page = app.post(&format!("/admin/users/{erin}/enable"), &[]).await;
     assert_eq!(flashes(&app, &page).await, ["Enabled erin."]);
     assert_eq!(
@@ -154,6 +162,8 @@ async fn a_disabled_user_is_signed_out_and_can_be_enabled_again() {
 async fn admins_reset_a_password_and_edit_details() {
     let app = admin_app().await;
     let dave = user_id(&app, "dave").await;
+    let daves = new_client();
+    app.login_with(&daves, "dave", DEMO).await;
     let page = app
         .post(
             &format!("/admin/users/{dave}/password"),
@@ -169,6 +179,10 @@ async fn admins_reset_a_password_and_edit_details() {
         )
         .await;
     assert_eq!(flashes(&app, &page).await, ["Set a new password for dave."]);
+    // The reset ends dave's sign-ins: a leaked password must not leave a session behind.
+    let old = app.get_with(&daves, "/dashboard").await;
+    assert_eq!(old.status, StatusCode::SEE_OTHER);
+    assert!(old.location().starts_with("/login"));
     assert_eq!(
         app.login_with(&new_client(), "dave", STRONG).await.status,
         StatusCode::SEE_OTHER

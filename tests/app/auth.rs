@@ -81,6 +81,37 @@ async fn disabled_user_cannot_sign_in_and_loses_access_on_the_next_click() {
 }
 
 #[tokio::test]
+async fn the_account_is_read_with_the_session_on_every_click_and_never_stored_in_it() {
+    let app = spawn_app().await;
+    let id = app.create_user("alice", Role::User).await;
+    app.login("alice").await;
+    assert_eq!(app.get("/admin/users").await.status, StatusCode::FORBIDDEN);
+
+    // The stored session names its account, and holds nothing else about it.
+    let (user_id, data): (Option<uuid::Uuid>, Vec<u8>) =
+        sqlx::query_as("SELECT user_id, data FROM web_sessions")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(user_id, Some(id));
+    let data = String::from_utf8(data).unwrap();
+    assert!(
+        !data.contains("_principal") && !data.contains("alice"),
+        "{data}"
+    );
+
+    // A new role and name apply on the very next click: nothing was cached.
+    sqlx::query("UPDATE users SET role = 'admin', display_name = 'Alice Admin' WHERE id = $1")
+        .bind(id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let admin = app.get("/admin/users").await;
+    assert_eq!(admin.status, StatusCode::OK);
+    assert_eq!(admin.texts(".account-name"), ["Alice Admin"]);
+}
+
+#[tokio::test]
 async fn five_failures_lock_the_account_until_an_admin_unlocks_it() {
     let app = spawn_app().await;
     let alice = app.create_user("alice", Role::User).await;

@@ -46,11 +46,13 @@ async fn insert_session(
     .unwrap();
     sqlx::query(
         "INSERT INTO activity_sessions (id, request_id, requester_id, resource_name, resource_address,
-             activity_name, status, requested_start, ends_at, created_at, login_account, current_tier, locked_from)
+             activity_name, status, requested_start, ends_at, created_at, login_account, current_tier, locked_from,
+             notes, ticket_number)
          SELECT $1, r.id, r.requester_id, $3, $3 || '.example', 'Linux administration', $4::session_status,
                 r.requested_start, r.requested_start + interval '1 hour', r.created_at, $5,
                 CASE WHEN $4 = 'waiting_for_approval' THEN 1 END,
-                CASE WHEN $4 = 'locked' THEN 'available'::session_status END
+                CASE WHEN $4 = 'locked' THEN 'available'::session_status END,
+                r.notes, r.ticket_number
          FROM requests r WHERE r.id = $2",
     )
     .bind(session)

@@ -77,7 +77,7 @@ async fn a_sign_in_that_cannot_be_saved_answers_503_with_the_error_page() {
     for statement in [
         "CREATE FUNCTION refuse_session_writes() RETURNS trigger LANGUAGE plpgsql AS
          $$ BEGIN RAISE EXCEPTION 'shutting down' USING ERRCODE = '57P01'; END $$",
-        "CREATE TRIGGER refuse_session_writes BEFORE INSERT OR UPDATE ON tower_sessions.session
+        "CREATE TRIGGER refuse_session_writes BEFORE INSERT OR UPDATE ON web_sessions
          FOR EACH ROW EXECUTE FUNCTION refuse_session_writes()",
     ] {
         sqlx::query(statement).execute(&app.db).await.unwrap();

@@ -508,3 +508,54 @@ async fn sign_in_attempts_over_the_limit_get_429_from_that_address_only() {
     assert_eq!(login.status, StatusCode::SEE_OTHER);
     assert_eq!(login.location(), "/");
 }
+
+fn client_forwarded_for(address: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", address.parse().unwrap());
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_limit_counts_the_forwarded_address() {
+    let s = Settings {
+        sign_in_limit: 2,
+        trusted_proxies: vec![std::net::IpAddr::from([127, 0, 0, 1])],
+        ..settings()
+    };
+    let app = spawn_app_on(fresh_database().await, s).await;
+    app.create_user("alice", Role::User).await;
+    let first = client_forwarded_for("203.0.113.9");
+    for _ in 0..2 {
+        let page = app.login_with(&first, "alice", "not-the-password").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    let limited = app.login_with(&first, "alice", PASSWORD).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    // Another client behind the same proxy signs in.
+    let second = client_forwarded_for("203.0.113.10");
+    let login = app.login_with(&second, "alice", PASSWORD).await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER);
+    assert_eq!(login.location(), "/");
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_a_forwarded_address_is_ignored() {
+    let app = spawn_with(SecondFactorPolicy::Optional, 2).await;
+    app.create_user("alice", Role::User).await;
+    for _ in 0..2 {
+        let page = app
+            .login_with(&client_forwarded_for("203.0.113.9"), "alice", "wrong")
+            .await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    // A new made-up address does not buy more attempts: the peer (127.0.0.1) is counted.
+    let page = app
+        .login_with(&client_forwarded_for("203.0.113.77"), "alice", PASSWORD)
+        .await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+}

@@ -6,8 +6,9 @@
 //! cookies). Two tests read the tour: one fails on axe's serious and critical violations, the
 //! other validates all the HTML in one run of the Nu Html Checker.
 //!
-//! Needs the test tools: `npm ci --ignore-scripts --prefix tests/tools` (axe-core and vnu-jar),
-//! and Java for the checker (`apt-get install default-jre-headless`).
+//! Needs the test tools (axe-core and vnu-jar from tests/tools/package-lock.json, which the
+//! tour installs with `npm ci` when they are missing), and Java for the checker
+//! (`apt-get install default-jre-headless`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -22,12 +23,32 @@ use crate::support::{TestApp, spawn_app};
 
 const DEMO_PASSWORD: &str = "portcullis-demo";
 
-/// A file of the test tools (under `tests/tools/node_modules`); panics, saying how to install
-/// them, when it is missing.
+/// A file of the test tools (under `tests/tools/node_modules`). When they are not installed
+/// yet, installs them once with npm from the lock file, so that `cargo test` alone works on a
+/// machine with npm; panics, saying how to install them, when that is not possible.
 pub fn tool(relative: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/tools/node_modules")
-        .join(relative);
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools");
+    let path = tools.join("node_modules").join(relative);
+    if !path.is_file() {
+        INSTALLED.get_or_init(|| {
+            // No install scripts: vnu-jar's would download a Java runtime; the jar is in the
+            // package itself.
+            let status = Command::new("npm")
+                .args([
+                    "ci",
+                    "--ignore-scripts",
+                    "--no-audit",
+                    "--no-fund",
+                    "--prefix",
+                ])
+                .arg(&tools)
+                .status();
+            if !matches!(status, Ok(s) if s.success()) {
+                eprintln!("npm ci in {} failed: {status:?}", tools.display());
+            }
+        });
+    }
     assert!(
         path.is_file(),
         "{} is missing: install the test tools with `npm ci --ignore-scripts --prefix tests/tools` \

@@ -86,6 +86,8 @@ pub async fn reset_second_factor(
         )
         .await;
     }
+    // Whoever holds the lost device may hold a signed-in browser too.
+    db::users::end_sessions(&mut *tx, id).await?;
     db::audit::record(
         &mut tx,
         &super::actor(&admin),
