@@ -65,6 +65,9 @@ impl Instance {
             .env("RUST_LOG", "warn")
             .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
             .env("PORTCULLIS_DATA_DIR", dir.path().join("data"))
+            // The simulated users sign in with a password alone, all from 127.0.0.1.
+            .env("PORTCULLIS_SECOND_FACTOR", "optional")
+            .env("PORTCULLIS_SIGN_IN_LIMIT", "1000000")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).unwrap());
