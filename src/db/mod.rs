@@ -19,8 +19,9 @@ pub mod users;
 
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
 
 use crate::config::Config;
 use cluster::{Cluster, ClusterError, ClusterOptions};
@@ -108,7 +109,7 @@ pub fn pool_options(max_connections: u32) -> PgPoolOptions {
 /// Creates `name` in the built-in cluster when it does not exist yet.
 pub async fn ensure_database(cluster: &Cluster, name: &str) -> Result<(), OpenError> {
     use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect_with(&cluster.connect_options("postgres"))
+    let mut conn = PgConnection::connect_with(&cluster.connect_options("postgres"))
         .await
         .map_err(OpenError::Connect)?;
     let exists: bool =
@@ -131,4 +132,32 @@ pub async fn ensure_database(cluster: &Cluster, name: &str) -> Result<(), OpenEr
 /// Whether the database answers (for `/readyz`).
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+}
+
+/// Makes the link table hold exactly `ids` for `owner`, touching only what differs. Table and
+/// column names are constants of the callers, never input.
+pub(crate) async fn replace_links(
+    tx: &mut PgConnection,
+    table: &'static str,
+    owner_column: &'static str,
+    item_column: &'static str,
+    owner: Uuid,
+    ids: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "DELETE FROM {table} WHERE {owner_column} = $1 AND NOT ({item_column} = ANY($2))"
+    ))
+    .bind(owner)
+    .bind(ids)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!(
+        "INSERT INTO {table} ({owner_column}, {item_column})
+         SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING"
+    ))
+    .bind(owner)
+    .bind(ids)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

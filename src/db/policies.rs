@@ -156,22 +156,7 @@ async fn set_links(tx: &mut PgConnection, id: Uuid, p: &PolicyInput) -> Result<(
             .iter()
             .zip([&p.users, &p.groups, &p.activities, &p.resources])
     {
-        // Table and column names are constants of this module, never input.
-        sqlx::query(&format!(
-            "DELETE FROM {table} WHERE policy_id = $1 AND NOT ({column} = ANY($2))"
-        ))
-        .bind(id)
-        .bind(ids)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(&format!(
-            "INSERT INTO {table} (policy_id, {column})
-             SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING"
-        ))
-        .bind(id)
-        .bind(ids)
-        .execute(&mut *tx)
-        .await?;
+        super::replace_links(&mut *tx, table, "policy_id", column, id, ids).await?;
     }
     Ok(())
 }

@@ -294,22 +294,7 @@ async fn set_tiers(tx: &mut PgConnection, id: Uuid, tiers: &[Tier]) -> Result<()
             ("approval_tier_users", "user_id", &tier.users),
             ("approval_tier_groups", "group_id", &tier.groups),
         ] {
-            // Table and column names are constants of this function, never input.
-            sqlx::query(&format!(
-                "DELETE FROM {table} WHERE tier_id = $1 AND NOT ({column} = ANY($2))"
-            ))
-            .bind(tier_id)
-            .bind(ids)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(&format!(
-                "INSERT INTO {table} (tier_id, {column})
-                 SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING"
-            ))
-            .bind(tier_id)
-            .bind(ids)
-            .execute(&mut *tx)
-            .await?;
+            super::replace_links(&mut *tx, table, "tier_id", column, tier_id, ids).await?;
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! Writes a validated seed file: everything upserted by name in one transaction, or nothing.
 //! Rows that would not change are not touched, so applying a file twice changes nothing.
 
+use super::replace_links;
 use std::collections::HashMap;
 
 use sqlx::{PgConnection, PgPool};
@@ -432,31 +433,4 @@ async fn resolve(
         }
     }
     Ok(ids)
-}
-
-/// Makes the link table hold exactly `ids` for `owner`, touching only what differs.
-async fn replace_links(
-    tx: &mut PgConnection,
-    table: &'static str,
-    owner_column: &'static str,
-    item_column: &'static str,
-    owner: Uuid,
-    ids: &[Uuid],
-) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "DELETE FROM {table} WHERE {owner_column} = $1 AND NOT ({item_column} = ANY($2))"
-    ))
-    .bind(owner)
-    .bind(ids)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(&format!(
-        "INSERT INTO {table} ({owner_column}, {item_column})
-         SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING"
-    ))
-    .bind(owner)
-    .bind(ids)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
 }
