@@ -19,8 +19,8 @@ const HASHING_THREADS: usize = 4;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-fn hashing_queue() -> &'static Mutex<mpsc::Sender<Job>> {
-    static QUEUE: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+fn hashing_queue() -> &'static mpsc::Sender<Job> {
+    static QUEUE: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
     QUEUE.get_or_init(|| {
         let (send, receive) = mpsc::channel::<Job>();
         let receive = std::sync::Arc::new(Mutex::new(receive));
@@ -45,7 +45,7 @@ fn hashing_queue() -> &'static Mutex<mpsc::Sender<Job>> {
                 tracing::error!(error = %e, "cannot start a password hashing thread");
             }
         }
-        Mutex::new(send)
+        send
     })
 }
 
@@ -57,11 +57,7 @@ async fn on_hashing_thread<T: Send + 'static>(
     let job: Job = Box::new(move || {
         let _ = done.send(work());
     });
-    hashing_queue()
-        .lock()
-        .map_err(|_| AppError::internal("password hashing queue poisoned"))?
-        .send(job)
-        .map_err(AppError::internal)?;
+    hashing_queue().send(job).map_err(AppError::internal)?;
     result
         .await
         .map_err(|_| AppError::internal("no password hashing thread is running"))
