@@ -19,7 +19,9 @@
 # everything benchmarked ahead of other work on the machine; 0 to disable),
 # BENCH_PGSS (1: count statements with pg_stat_statements), BENCH_REUSE_DB (0; 1 keeps an
 # already seeded cluster from a previous run), BENCH_HISTORY (1000000), BENCH_SKIP_BUILD (0),
-# BENCH_DB_MAX_CONNECTIONS (unset: the application's default pool size), BENCH_REVISION (the
+# BENCH_DB_MAX_CONNECTIONS (unset: the application's default pool size),
+# BENCH_SESSION_CACHE_SECONDS (unset: the application's default; 0 reads every session from
+# the database, as before the session cache), BENCH_REVISION (the
 # revision named in the results; default: git describe).
 set -euo pipefail
 
@@ -372,12 +374,13 @@ start_server() {
   local db=$1 port
   port=$(free_port)
   SERVER_URL="http://127.0.0.1:$port"
-  say "starting portcullis on $SERVER_URL (database $db${BENCH_DB_MAX_CONNECTIONS:+, pool $BENCH_DB_MAX_CONNECTIONS})"
+  say "starting portcullis on $SERVER_URL (database $db${BENCH_DB_MAX_CONNECTIONS:+, pool $BENCH_DB_MAX_CONNECTIONS}${BENCH_SESSION_CACHE_SECONDS:+, session cache $BENCH_SESSION_CACHE_SECONDS s})"
   # Password-only sign-in (the bench's users have no second factor) and no per-address limit
   # (every simulated user signs in from 127.0.0.1).
   DATABASE_URL=$(url_of "$db") PORTCULLIS_BIND="127.0.0.1:$port" \
     PORTCULLIS_SECOND_FACTOR=optional PORTCULLIS_SIGN_IN_LIMIT=1000000 \
     ${BENCH_DB_MAX_CONNECTIONS:+PORTCULLIS_DB_MAX_CONNECTIONS=$BENCH_DB_MAX_CONNECTIONS} \
+    ${BENCH_SESSION_CACHE_SECONDS:+PORTCULLIS_SESSION_CACHE_SECONDS=$BENCH_SESSION_CACHE_SECONDS} \
     nice -n "$NICE" "$BIN" serve >>"$OUT/server-$db.log" 2>&1 &
   SERVER_PID=$!
   SERVER_PIDS+=("$SERVER_PID")
@@ -515,7 +518,7 @@ mib() { echo $(( ${1:-0} / 1024 )); }
 {
   echo "# Portcullis benchmark results"
   echo
-  echo "Run $RUN_STARTED of revision $REVISION: $CONNECTIONS connections, $THREADS wrk threads, ${WARMUP} s warm-up + ${DURATION} s measured per phase, loopback only."
+  echo "Run $RUN_STARTED of revision $REVISION${BENCH_SESSION_CACHE_SECONDS:+ with PORTCULLIS_SESSION_CACHE_SECONDS=$BENCH_SESSION_CACHE_SECONDS}: $CONNECTIONS connections, $THREADS wrk threads, ${WARMUP} s warm-up + ${DURATION} s measured per phase, loopback only."
   echo
   echo "- Machine: $NPROC CPUs, $CPU_MODEL (family $CPU_FAMILY, model $CPU_MODEL_NO), ${MEM_GIB} GiB RAM, hypervisor ${HYPERVISOR:-none}. Server, PostgreSQL $PG_VERSION and the load generator (wrk $WRK_VERSION, bench_wizard) share those CPUs."
   echo "- Load average at start: $LOAD_START. The benchmarked processes ran at nice $NICE; the CPU column shows what else ran."

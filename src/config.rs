@@ -88,6 +88,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=168), global = true)]
     pub session_lifetime_hours: u32,
 
+    /// Seconds a loaded browser session may answer later page views from memory (0: read
+    /// it from the database on every request). Changes are announced to every instance, so
+    /// this only bounds how long a lost announcement could go unnoticed.
+    #[arg(long, env = "PORTCULLIS_SESSION_CACHE_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(0..=300), global = true)]
+    pub session_cache_seconds: u32,
+
     /// Log format: human-readable text or one JSON object per line.
     #[arg(long, env = "PORTCULLIS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,

@@ -71,11 +71,14 @@ pub struct AppState {
     pub secrets: crypto::SecretBox,
     /// Relays status changes to open event streams.
     pub live: live::Hub,
+    /// Browser sessions recently loaded by this instance (see `auth::cache`).
+    pub sessions: Arc<auth::cache::SessionCache>,
 }
 
-/// The session store: the `web_sessions` table, read with each session's user.
-pub fn session_store(pool: &PgPool) -> auth::store::Store {
-    auth::store::Store::new(pool.clone())
+/// The session store: the `web_sessions` table, read with each session's user, and kept in
+/// the state's session cache.
+pub fn session_store(state: &AppState) -> auth::store::Store {
+    auth::store::Store::new(state.db.clone(), state.sessions.clone())
 }
 
 /// The application's router, for the server and the tests.

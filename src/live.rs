@@ -3,6 +3,7 @@
 //! its browsers as server-sent events, filtered to what each user may see.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -16,6 +17,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::CurrentUser;
+use crate::auth::cache::{self, SessionCache};
 use crate::domain::status::SessionStatus;
 
 /// The channel the trigger notifies.
@@ -70,16 +72,26 @@ impl Hub {
         let _ = self.stop.send(true);
     }
 
-    /// Relays notifications from PostgreSQL until stopped, reconnecting after failures.
-    pub async fn listen(self, pool: PgPool) {
+    /// Relays notifications from PostgreSQL until stopped, reconnecting after failures: status
+    /// changes to the event streams, account and session changes to `sessions` (which is
+    /// used only while this connection is up).
+    pub async fn listen(self, pool: PgPool, sessions: Arc<SessionCache>) {
         let mut stop = self.stop.subscribe();
         loop {
             let result = tokio::select! {
-                r = self.relay(&pool) => r,
-                _ = stop.changed() => return,
+                r = self.relay(&pool, &sessions) => r,
+                _ = stop.changed() => Ok(()),
             };
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "live status listener lost its connection; retrying");
+            // Whatever is announced from now until listening again would be missed.
+            sessions.set_listening(false);
+            if *stop.borrow() {
+                return;
+            }
+            match result {
+                Ok(()) => tracing::warn!("live status listener lost its connection; reconnecting"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "live status listener failed; retrying");
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -88,11 +100,22 @@ impl Hub {
         }
     }
 
-    async fn relay(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+    /// Relays until the connection is lost (`Ok`) or fails to open (`Err`).
+    async fn relay(&self, pool: &PgPool, sessions: &SessionCache) -> Result<(), sqlx::Error> {
         let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(CHANNEL).await?;
+        // Hand a lost connection back at once rather than reconnecting inside `try_recv`, so
+        // the session cache is off from the moment notifications may be missed.
+        listener.eager_reconnect(false);
+        listener.listen_all([CHANNEL, cache::CHANNEL]).await?;
+        sessions.set_listening(true);
         loop {
-            let note = listener.recv().await?;
+            let Some(note) = listener.try_recv().await? else {
+                return Ok(());
+            };
+            if note.channel() == cache::CHANNEL {
+                sessions.announced(note.payload());
+                continue;
+            }
             match serde_json::from_str::<Change>(note.payload()) {
                 // No receivers is fine: nobody is watching.
                 Ok(change) => {

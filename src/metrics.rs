@@ -69,15 +69,15 @@ struct Inner {
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Metrics {
-    pub fn new() -> Self {
+    /// Metrics of a server whose session cache is `sessions`.
+    pub fn new(sessions: &crate::auth::cache::SessionCache) -> Self {
         let mut registry = Registry::with_prefix("portcullis");
+        registry.register(
+            "session_cache_lookups",
+            "Page views that looked for a kept browser session, by result (hit: answered without reading the session from the database)",
+            sessions.lookups(),
+        );
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "http_requests",

@@ -21,26 +21,34 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         load_demo_once(&database.pool).await?;
     }
     crate::auth::password::warm_up();
-    let store = session_store(&database.pool);
-    let cleanup = tokio::spawn(
-        store
-            .clone()
-            .delete_expired_every(std::time::Duration::from_secs(300)),
-    );
     let secrets = crate::crypto::SecretBox::load_or_create(&config.key_file())?;
     let state = AppState {
         db: database.pool.clone(),
         settings: Arc::new(Settings::from_config(config)),
         secrets: secrets.clone(),
         live: crate::live::Hub::new(),
+        sessions: crate::auth::cache::SessionCache::new(std::time::Duration::from_secs(u64::from(
+            config.session_cache_seconds,
+        ))),
     };
+    let store = session_store(&state);
+    let cleanup = tokio::spawn(
+        store
+            .clone()
+            .delete_expired_every(std::time::Duration::from_secs(300)),
+    );
     // Bind before starting anything, so a taken port stops the start cleanly.
     let listener = TcpListener::bind(config.bind).await?;
     let metrics_listener = match config.metrics_bind {
         Some(bind) => Some(TcpListener::bind(bind).await?),
         None => None,
     };
-    let listener_task = tokio::spawn(state.live.clone().listen(database.pool.clone()));
+    let listener_task = tokio::spawn(
+        state
+            .live
+            .clone()
+            .listen(database.pool.clone(), state.sessions.clone()),
+    );
     let live = state.live.clone();
     let (stop_worker, stopped) = tokio::sync::watch::channel(false);
     let notifier = tokio::spawn(crate::notify::run(
@@ -48,7 +56,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         config.smtp.clone(),
         stopped.clone(),
     ));
-    let metrics = crate::metrics::Metrics::new();
+    let metrics = crate::metrics::Metrics::new(&state.sessions);
     let metrics_server = metrics_listener.map(|l| {
         let access = crate::metrics::Access::token(config.metrics_token.as_deref());
         let app = crate::metrics::router(metrics.clone(), access, database.pool.clone());

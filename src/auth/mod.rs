@@ -1,5 +1,6 @@
 //! Who is asking: passwords, the typed session, the signed-in user, role guards and CSRF.
 
+pub mod cache;
 pub mod csrf;
 pub mod guard;
 pub mod password;

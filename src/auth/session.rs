@@ -139,9 +139,12 @@ pub async fn clear_pending(session: &Session) -> AppResult<()> {
     Ok(())
 }
 
+/// Seconds between two records of a sign-in's activity.
+pub const TOUCH_SECONDS: i64 = 60;
+
 /// Records activity, writing the session only when the last record is a minute old.
 pub async fn touch(session: &Session, auth: &Auth, now: i64) -> AppResult<()> {
-    if now - auth.last_seen >= 60 {
+    if now - auth.last_seen >= TOUCH_SECONDS {
         let mut auth = auth.clone();
         auth.last_seen = now;
         session.insert(AUTH, auth).await?;

@@ -4,9 +4,14 @@
 //! tower-sessions still makes the ids, sets the cookie and decides when to save; this store
 //! only keeps the records. It exists so that the one query that loads a session also loads
 //! its signed-in user as they are in the database now (role, disabled, approver), which is
-//! what every guarded request needs next: one round trip instead of two, and no cache that
-//! could let a disabled account through. The user rides in the loaded record under
+//! what every guarded request needs next. The user rides in the loaded record under
 //! [`PRINCIPAL`]; it is never written back.
+//!
+//! Loaded sessions are kept for a while in this instance's [`SessionCache`], which answers
+//! page views only under the conditions its module lists; every save hands the session's stamp
+//! to the response.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -16,6 +21,7 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use uuid::Uuid;
 
+use crate::auth::cache::{self, SessionCache};
 use crate::db::users::CurrentRow;
 
 /// The key of the loaded record that holds the signed-in user's row. Set only by [`Store::load`].
@@ -24,14 +30,21 @@ pub const PRINCIPAL: &str = "_principal";
 const AUTH: &str = "auth";
 
 /// Sessions in PostgreSQL, loaded with their user.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     pool: PgPool,
+    cache: Arc<SessionCache>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
 }
 
 impl Store {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, cache: Arc<SessionCache>) -> Self {
+        Self { pool, cache }
     }
 
     /// Deletes expired sessions now and then, forever (the server aborts the task at exit).
@@ -62,16 +75,55 @@ fn user_of(record: &Record) -> Option<Uuid> {
 }
 
 /// The record's data as stored: everything but the loaded user.
-fn encode(record: &Record) -> session_store::Result<Vec<u8>> {
-    let stored: serde_json::Map<String, Value> = record
+fn stored_data(record: &Record) -> serde_json::Map<String, Value> {
+    record
         .data
         .iter()
         .filter(|(k, _)| k.as_str() != PRINCIPAL)
         .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    serde_json::to_vec(&stored).map_err(|e| session_store::Error::Encode(e.to_string()))
+        .collect()
 }
 
+fn encode(data: &serde_json::Map<String, Value>) -> session_store::Result<Vec<u8>> {
+    serde_json::to_vec(data).map_err(|e| session_store::Error::Encode(e.to_string()))
+}
+
+/// The session's stamp (see `auth::cache`): a digest of its stored data without the time of
+/// the last activity, so sessions with other contents have other stamps on every instance,
+/// while the once-a-minute activity save leaves it as it was (and the browser's cookie right).
+fn stamp_of(data: &serde_json::Map<String, Value>) -> i64 {
+    use sha2::{Digest, Sha256};
+    let mut data = data.clone();
+    if let Some(Value::Object(auth)) = data.get_mut(AUTH) {
+        auth.remove("last_seen");
+    }
+    // Keys are sorted (serde_json's map), so equal contents digest alike.
+    let digest = Sha256::digest(serde_json::to_vec(&data).unwrap_or_default());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    match i64::from_be_bytes(first) {
+        0 => 1,
+        stamp => stamp,
+    }
+}
+
+/// Whether a kept copy may stand in for the stored session: not once a new record of activity
+/// is due (the guard then saves one, from the stored session). Until then the copy's older
+/// activity time cannot end the sign-in either: the idle timeout is at least a minute.
+fn recent_enough(record: &Record) -> bool {
+    let Some(last_seen) = record
+        .data
+        .get(AUTH)
+        .and_then(|a| a.get("last_seen"))
+        .and_then(Value::as_i64)
+    else {
+        return false;
+    };
+    time::OffsetDateTime::now_utc().unix_timestamp() - last_seen
+        < crate::auth::session::TOUCH_SECONDS
+}
+
+/// Writes the record; whether a row was written.
 async fn save_with(
     db: impl sqlx::PgExecutor<'_>,
     record: &Record,
@@ -85,15 +137,20 @@ async fn save_with(
          ON CONFLICT (id) DO UPDATE
          SET user_id = excluded.user_id, data = excluded.data, expires_at = excluded.expires_at"
     };
+    let data = stored_data(record);
     let done = sqlx::query(sql)
         .bind(record.id.to_string())
         .bind(user_of(record))
-        .bind(encode(record)?)
+        .bind(encode(&data)?)
         .bind(record.expiry_date)
         .execute(db)
         .await
         .map_err(backend)?;
-    Ok(done.rows_affected() == 1)
+    let written = done.rows_affected() == 1;
+    if written {
+        cache::saved(stamp_of(&data));
+    }
+    Ok(written)
 }
 
 /// The session with its user's [`CurrentRow`] columns (NULL when nobody is signed in).
@@ -121,10 +178,18 @@ impl SessionStore for Store {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        save_with(&self.pool, record, false).await.map(|_| ())
+        let saved = save_with(&self.pool, record, false).await;
+        self.cache.forget(&record.id);
+        saved.map(|_| ())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        if let Some(stamp) = cache::presented()
+            && let Some(record) = self.cache.get(id, stamp, recent_enough)
+        {
+            return Ok(Some(record));
+        }
+        let ticket = self.cache.ticket();
         let row = sqlx::query(load_sql())
             .bind(id.to_string())
             .fetch_optional(&self.pool)
@@ -134,8 +199,10 @@ impl SessionStore for Store {
             return Ok(None);
         };
         let bytes: Vec<u8> = row.try_get("data").map_err(backend)?;
-        let mut data: std::collections::HashMap<String, Value> = serde_json::from_slice(&bytes)
+        let stored: serde_json::Map<String, Value> = serde_json::from_slice(&bytes)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let stamp = stamp_of(&stored);
+        let mut data: std::collections::HashMap<String, Value> = stored.into_iter().collect();
         let user_id: Option<Uuid> = row.try_get("id").map_err(backend)?;
         if let Some(user_id) = user_id {
             let user = CurrentRow {
@@ -151,20 +218,25 @@ impl SessionStore for Store {
                 .map_err(|e| session_store::Error::Decode(e.to_string()))?;
             data.insert(PRINCIPAL.to_owned(), value);
         }
-        Ok(Some(Record {
+        let record = Record {
             id: *id,
             data,
             expiry_date: row.try_get("expires_at").map_err(backend)?,
-        }))
+        };
+        if let Some(user_id) = user_id {
+            self.cache.keep(&record, user_id, stamp, ticket);
+        }
+        Ok(Some(record))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        sqlx::query("DELETE FROM web_sessions WHERE id = $1")
+        let deleted = sqlx::query("DELETE FROM web_sessions WHERE id = $1")
             .bind(id.to_string())
             .execute(&self.pool)
             .await
-            .map_err(backend)?;
-        Ok(())
+            .map_err(backend);
+        self.cache.forget(id);
+        deleted.map(|_| ())
     }
 }
 
@@ -200,8 +272,28 @@ mod tests {
             "_principal": {"id": "00000000-0000-0000-0000-000000000001"},
         }));
         let stored: serde_json::Value =
-            serde_json::from_slice(&encode(&r).unwrap_or_default()).unwrap_or_default();
+            serde_json::from_slice(&encode(&stored_data(&r)).unwrap_or_default())
+                .unwrap_or_default();
         assert_eq!(stored, serde_json::json!({"csrf": "abc"}));
+    }
+
+    #[test]
+    fn the_stamp_follows_the_contents_but_not_the_last_activity() {
+        let stamp = |v: serde_json::Value| stamp_of(&stored_data(&record(v)));
+        let signed_in = |seen: i64, draft: &str| {
+            serde_json::json!({
+                "auth": {"user_id": "6f1c1c1e-8f5c-4d3a-9a43-3d2f4f0d8b11", "signed_in_at": 1, "last_seen": seen},
+                "csrf": "abc",
+                "wizard": {"notes": draft},
+            })
+        };
+        assert_eq!(stamp(signed_in(5, "a")), stamp(signed_in(65, "a")));
+        assert_ne!(stamp(signed_in(5, "a")), stamp(signed_in(5, "b")));
+        // The loaded user is not part of it.
+        let mut with_user = signed_in(5, "a");
+        with_user["_principal"] = serde_json::json!({"role": "admin"});
+        assert_eq!(stamp(with_user), stamp(signed_in(5, "a")));
+        assert_ne!(stamp_of(&serde_json::Map::new()), 0);
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod wizard;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -32,7 +32,7 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::AppState;
-use crate::auth::{csrf, guard};
+use crate::auth::{cache, csrf, guard};
 use crate::error::AppError;
 use crate::metrics::Metrics;
 
@@ -46,7 +46,8 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 
 /// The whole application, with metrics of its own.
 pub fn router(state: AppState, store: crate::auth::store::Store) -> Router {
-    router_with_metrics(state, store, Metrics::new())
+    let metrics = Metrics::new(&state.sessions);
+    router_with_metrics(state, store, metrics)
 }
 
 /// The whole application, counting its requests into `metrics` (which the server may also
@@ -122,7 +123,7 @@ pub fn router_with_metrics(
         .fallback(|| async { crate::error::AppError::NotFound })
         .layer(from_fn(csrf::verify))
         .layer(sessions)
-        .layer(from_fn(session_save_failed))
+        .layer(from_fn_with_state(state.clone(), session_edges))
         // Probes need neither a session nor a CSRF token.
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -161,17 +162,48 @@ fn metrics_route(state: &AppState, metrics: Metrics) -> MethodRouter<AppState> {
     )
 }
 
-/// tower-sessions answers a session it could not save with a bare 500 (no body, no
-/// Content-Type). The store is PostgreSQL, so that is the database going away between loading
-/// the session and saving it: answer 503 with the error page, like every other outage.
-async fn session_save_failed(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+/// Around the session layer:
+/// - tells the session store which stamp the browser's cookie holds on GET and HEAD requests
+///   (so a kept copy may answer them; see `auth::cache`) and sends the stamp a save wrote;
+/// - clears this instance's kept sessions after any other request that may change an
+///   account, a sign-in or who approves, before it answers;
+/// - tower-sessions answers a session it could not save with a bare 500 (no body, no
+///   Content-Type). The store is PostgreSQL, so that is the database going away between
+///   loading the session and saving it: answer 503 with the error page, like every other
+///   outage.
+async fn session_edges(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let secure = state.settings.cookie_secure;
+    let name = cache::cookie_name(secure);
+    let reads = matches!(*request.method(), Method::GET | Method::HEAD);
+    let presented = reads.then(|| cache::read_cookie(request.headers(), name));
+    let clears = !reads && !leaves_accounts_alone(request.uri().path());
+    let (mut response, saved) = cache::scope(presented, next.run(request)).await;
+    if clears {
+        state.sessions.clear();
+    }
     if response.status() == StatusCode::INTERNAL_SERVER_ERROR
         && !response.headers().contains_key(header::CONTENT_TYPE)
     {
         return AppError::Unavailable("the session could not be saved".into()).into_response();
     }
+    if let Some(stamp) = saved {
+        let max_age = i64::from(state.settings.session_idle_minutes) * 60;
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            cache::set_cookie(name, stamp, secure, max_age),
+        );
+    }
     response
+}
+
+/// Routes whose POSTs change no account, group or approval tier, and end no one else's
+/// sign-in (their own session's changes reach the cache through the store): they leave this
+/// instance's kept sessions in place. Every other POST clears them.
+fn leaves_accounts_alone(path: &str) -> bool {
+    ["/wizard", "/dashboard/", "/sessions/", "/login", "/logout"]
+        .iter()
+        .any(|p| path.starts_with(p))
+        || path == "/approvals/decide"
 }
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

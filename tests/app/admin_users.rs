@@ -138,8 +138,16 @@ async fn a_disabled_user_is_signed_out_and_can_be_enabled_again() {
     let erin = user_id(&app, "erin").await;
     let erins = new_client();
     app.login_with(&erins, "erin", DEMO).await;
+    // Twice: the second view is answered from this instance's kept copy of erin's session.
+    for _ in 0..2 {
+        assert_eq!(
+            app.get_with(&erins, "/dashboard").await.status,
+            StatusCode::OK
+        );
+    }
     let page = app.post(&format!("/admin/users/{erin}/disable"), &[]).await;
     assert_eq!(flashes(&app, &page).await, ["Disabled erin."]);
+    // The very next click: the admin POST cleared the kept copies before it answered.
     let dashboard = app.get_with(&erins, "/dashboard").await;
     assert_eq!(dashboard.status, StatusCode::SEE_OTHER);
     assert_eq!(

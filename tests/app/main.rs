@@ -22,4 +22,5 @@ mod outage;
 mod routes;
 mod second_factor;
 mod seed;
+mod session_cache;
 mod wizard;

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
+use portcullis::auth::cache::SessionCache;
 use portcullis::db::cluster::{Cluster, ClusterOptions};
 use portcullis::domain::names::{DisplayName, Username};
 use portcullis::domain::role::Role;
@@ -183,6 +184,10 @@ pub struct TestApp {
     pub secrets: portcullis::crypto::SecretBox,
     /// Its database, for a second instance on the same one.
     pub options: PgConnectOptions,
+    /// Its session store, which keeps what it writes in the app's session cache.
+    pub store: portcullis::auth::store::Store,
+    /// The app's session cache.
+    pub sessions: Arc<SessionCache>,
 }
 
 /// Serves the application on a random port against a fresh database.
@@ -193,20 +198,57 @@ pub async fn spawn_app() -> TestApp {
 
 /// Serves the application against the given database.
 pub async fn spawn_app_on(options: PgConnectOptions, settings: Settings) -> TestApp {
+    spawn_app_with_cache(options, settings, std::time::Duration::from_secs(30)).await
+}
+
+/// Serves the application with a session cache lifetime of its own (zero: off).
+pub async fn spawn_app_with_cache(
+    options: PgConnectOptions,
+    settings: Settings,
+    session_cache: std::time::Duration,
+) -> TestApp {
+    serve(options, settings, session_cache, true).await
+}
+
+/// Serves the application with a session cache that hears no announcement (no listener runs,
+/// yet the cache is on): every instance is in that state between a change and the arrival of
+/// its notification, so what such an app does right is what does not depend on them.
+pub async fn spawn_app_unannounced(options: PgConnectOptions) -> TestApp {
+    let app = serve(
+        options,
+        settings(),
+        std::time::Duration::from_secs(30),
+        false,
+    )
+    .await;
+    app.sessions.set_listening(true);
+    app
+}
+
+async fn serve(
+    options: PgConnectOptions,
+    settings: Settings,
+    session_cache: std::time::Duration,
+    listen: bool,
+) -> TestApp {
     let db = portcullis::db::pool_options(5)
         .connect_with(options.clone())
         .await
         .expect("test pool");
-    let store = portcullis::session_store(&db);
     let secrets = portcullis::crypto::SecretBox::random();
     let state = AppState {
         db: db.clone(),
         settings: Arc::new(settings),
         secrets: secrets.clone(),
         live: portcullis::live::Hub::new(),
+        sessions: SessionCache::new(session_cache),
     };
-    tokio::spawn(state.live.clone().listen(db.clone()));
-    let app = portcullis::build_router(state, store);
+    let store = portcullis::session_store(&state);
+    let sessions = state.sessions.clone();
+    if listen {
+        tokio::spawn(state.live.clone().listen(db.clone(), sessions.clone()));
+    }
+    let app = portcullis::build_router(state, store.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -219,13 +261,19 @@ pub async fn spawn_app_on(options: PgConnectOptions, settings: Settings) -> Test
         .await
         .expect("serve");
     });
-    TestApp {
+    let app = TestApp {
         address,
         db,
         client: new_client(),
         secrets,
         options,
+        store,
+        sessions,
+    };
+    if listen {
+        app.wait_until_listening().await;
     }
+    app
 }
 
 /// A client with its own cookie jar that does not follow redirects (tests look at them).
@@ -286,6 +334,19 @@ impl Page {
 }
 
 impl TestApp {
+    /// Waits (at most 10 s) until the app listens for announcements, as a started server does
+    /// before its first request in practice; its session cache is off until then.
+    pub async fn wait_until_listening(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.sessions.is_listening() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the app never listened for announcements"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.address, path)
     }

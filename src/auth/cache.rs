@@ -1,0 +1,440 @@
+//! Recently loaded browser sessions, kept in memory with their signed-in account, so that a
+//! page view costs one database round trip (its own query) instead of two.
+//!
+//! A kept copy answers a request only when all of these hold:
+//! - the request is a GET or HEAD: anything that changes state reads the stored session;
+//! - the browser presents the copy's stamp, a digest of the session's contents that every
+//!   save sends in a cookie beside the session id, so a session saved through another
+//!   instance (the wizard's previous step, say) is never answered from an older copy;
+//! - this instance is listening on `portcullis_auth` (migration 0011), which announces every
+//!   change to stored sessions, to the accounts they are signed in as and to approver
+//!   membership, whoever makes it; while that connection is down nothing is kept or used;
+//! - the copy is younger than the configured lifetime (`PORTCULLIS_SESSION_CACHE_SECONDS`,
+//!   default 30; 0 turns the cache off), a backstop should a notification go missing, and
+//!   the store finds it recent enough (no activity record due: see `auth::store`);
+//! - nothing was announced while it was being read.
+//!
+//! So a change made through this instance (its own saves, and the account pages, whose POSTs
+//! clear the cache before they answer) takes effect on the next click; one made through
+//! another instance or directly in the database takes effect when its notification arrives,
+//! in milliseconds.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+use uuid::Uuid;
+
+/// The channel the triggers of migration 0011 announce changes on.
+pub const CHANNEL: &str = "portcullis_auth";
+/// Copies kept at most; past that, stale ones go first, then all.
+const MAX_ENTRIES: usize = 10_000;
+
+/// How a lookup went, for `/metrics`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LookupLabels {
+    result: &'static str,
+}
+
+struct Entry {
+    record: Record,
+    user: Uuid,
+    stamp: i64,
+    kept_at: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    listening: bool,
+    /// Counts announcements and local changes: a read that began under another count may have
+    /// missed one, so it is not kept.
+    changes: u64,
+    entries: HashMap<Id, Entry>,
+}
+
+impl State {
+    fn changed(&mut self) {
+        self.changes = self.changes.wrapping_add(1);
+    }
+}
+
+/// This instance's kept sessions.
+pub struct SessionCache {
+    lifetime: Duration,
+    state: Mutex<State>,
+    lookups: Family<LookupLabels, Counter>,
+}
+
+/// Where a read began, to be handed back to [`SessionCache::keep`].
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket(u64);
+
+impl SessionCache {
+    /// A cache whose copies live at most `lifetime` (zero: nothing is ever kept).
+    pub fn new(lifetime: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            lifetime,
+            state: Mutex::new(State::default()),
+            lookups: Family::default(),
+        })
+    }
+
+    /// Hits and misses by result, for the metrics registry.
+    pub fn lookups(&self) -> Family<LookupLabels, Counter> {
+        self.lookups.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves nothing half-done that matters: at worst a
+        // copy too few.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn count(&self, result: &'static str) {
+        self.lookups.get_or_create(&LookupLabels { result }).inc();
+    }
+
+    /// The kept copy of session `id` if it may answer a request presenting `stamp` (`None`:
+    /// the browser sent none) and passes `usable`.
+    pub fn get(
+        &self,
+        id: &Id,
+        stamp: Option<i64>,
+        usable: impl Fn(&Record) -> bool,
+    ) -> Option<Record> {
+        if self.lifetime.is_zero() {
+            return None;
+        }
+        let Some(stamp) = stamp else {
+            self.count("miss");
+            return None;
+        };
+        let found = {
+            let state = self.lock();
+            state
+                .entries
+                .get(id)
+                .filter(|e| {
+                    state.listening
+                        && e.stamp == stamp
+                        && e.kept_at.elapsed() < self.lifetime
+                        && e.record.expiry_date > OffsetDateTime::now_utc()
+                        && usable(&e.record)
+                })
+                .map(|e| e.record.clone())
+        };
+        self.count(if found.is_some() { "hit" } else { "miss" });
+        found
+    }
+
+    /// Call before reading a session from the database.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.lock().changes)
+    }
+
+    /// Keeps a session read from the database since `ticket`, signed in as `user`.
+    pub fn keep(&self, record: &Record, user: Uuid, stamp: i64, ticket: Ticket) {
+        if self.lifetime.is_zero() || stamp == 0 {
+            return;
+        }
+        let mut state = self.lock();
+        if !state.listening || state.changes != ticket.0 {
+            return;
+        }
+        if state.entries.len() >= MAX_ENTRIES && !state.entries.contains_key(&record.id) {
+            let lifetime = self.lifetime;
+            state.entries.retain(|_, e| e.kept_at.elapsed() < lifetime);
+            if state.entries.len() >= MAX_ENTRIES {
+                state.entries.clear();
+            }
+        }
+        state.entries.insert(
+            record.id,
+            Entry {
+                record: record.clone(),
+                user,
+                stamp,
+                kept_at: Instant::now(),
+            },
+        );
+    }
+
+    /// Session `id` was saved or deleted here.
+    pub fn forget(&self, id: &Id) {
+        let mut state = self.lock();
+        state.changed();
+        state.entries.remove(id);
+    }
+
+    /// Forgets everything (an account page changed something, or an announcement says so).
+    pub fn clear(&self) {
+        let mut state = self.lock();
+        state.changed();
+        state.entries.clear();
+    }
+
+    /// Whether announcements are arriving. Either way, what is kept is dropped: while deaf,
+    /// changes may be missed; on hearing again, some may have been.
+    pub fn set_listening(&self, listening: bool) {
+        let mut state = self.lock();
+        state.listening = listening;
+        state.changed();
+        state.entries.clear();
+    }
+
+    /// Whether announcements are arriving (and so whether anything is kept).
+    pub fn is_listening(&self) -> bool {
+        self.lock().listening
+    }
+
+    /// Applies one announcement from [`CHANNEL`] (see migration 0011 for the payloads).
+    pub fn announced(&self, payload: &str) {
+        let mut state = self.lock();
+        state.changed();
+        if let Some(ids) = payload.strip_prefix("s:") {
+            for id in ids.split(',') {
+                match id.parse::<Id>() {
+                    Ok(id) => {
+                        state.entries.remove(&id);
+                    }
+                    // Not ours to read: be safe.
+                    Err(_) => state.entries.clear(),
+                }
+            }
+        } else if let Some(user) = payload.strip_prefix("u:") {
+            match user.parse::<Uuid>() {
+                Ok(user) => state.entries.retain(|_, e| e.user != user),
+                Err(_) => state.entries.clear(),
+            }
+        } else {
+            state.entries.clear();
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+}
+
+/// What the session store needs to know about the request it is serving.
+struct RequestScope {
+    /// For a GET or HEAD, the stamp cookie the browser sent (if any); `None` for others.
+    presented: Option<Option<i64>>,
+    /// The stamp this request's save wrote.
+    saved: Cell<Option<i64>>,
+}
+
+tokio::task_local! {
+    static REQUEST: RequestScope;
+}
+
+/// Runs `serve` (the rest of the request) with the browser's stamp visible to the session
+/// store (see [`RequestScope::presented`]), and returns its response with the stamp of what a
+/// save wrote, if any.
+pub async fn scope<F: Future>(
+    presented: Option<Option<i64>>,
+    serve: F,
+) -> (F::Output, Option<i64>) {
+    let request = RequestScope {
+        presented,
+        saved: Cell::new(None),
+    };
+    REQUEST
+        .scope(request, async {
+            let out = serve.await;
+            let saved = REQUEST.try_with(|r| r.saved.get()).ok().flatten();
+            (out, saved)
+        })
+        .await
+}
+
+/// When a kept copy may answer the current request (a GET or HEAD), the stamp it presented.
+pub fn presented() -> Option<Option<i64>> {
+    REQUEST.try_with(|r| r.presented).ok().flatten()
+}
+
+/// Records the stamp a save wrote, for the response's cookie.
+pub fn saved(stamp: i64) {
+    let _ = REQUEST.try_with(|r| r.saved.set(Some(stamp)));
+}
+
+/// The stamp cookie's name beside the session cookie's.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-portcullis-v"
+    } else {
+        "portcullis-v"
+    }
+}
+
+/// The stamp in the request's cookies, if there is exactly one well-formed one.
+pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<i64> {
+    let mut found = None;
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for pair in value.split(';') {
+            let Some((k, v)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            if k == name {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(u64::from_str_radix(v, 16).ok()?);
+            }
+        }
+    }
+    found.map(|v| v as i64).filter(|v| *v != 0)
+}
+
+/// The `Set-Cookie` value for a new stamp.
+pub fn set_cookie(name: &str, stamp: i64, secure: bool, max_age_seconds: i64) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let text = format!(
+        "{name}={:x}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}{secure}",
+        stamp as u64
+    );
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(expires_in: time::Duration) -> Record {
+        Record {
+            id: Id::default(),
+            data: HashMap::new(),
+            expiry_date: OffsetDateTime::now_utc() + expires_in,
+        }
+    }
+
+    fn listening_cache() -> Arc<SessionCache> {
+        let cache = SessionCache::new(Duration::from_secs(30));
+        cache.set_listening(true);
+        cache
+    }
+
+    const HOUR: time::Duration = time::Duration::hours(1);
+
+    fn any(_: &Record) -> bool {
+        true
+    }
+
+    #[test]
+    fn a_kept_copy_answers_only_its_own_stamp() {
+        let cache = listening_cache();
+        let r = record(HOUR);
+        let user = Uuid::new_v4();
+        cache.keep(&r, user, 7, cache.ticket());
+        assert!(cache.get(&r.id, Some(7), any).is_some());
+        assert!(cache.get(&r.id, Some(8), any).is_none());
+        assert!(cache.get(&Id::default(), Some(7), any).is_none());
+    }
+
+    #[test]
+    fn nothing_is_kept_or_used_while_not_listening() {
+        let cache = SessionCache::new(Duration::from_secs(30));
+        let r = record(HOUR);
+        cache.keep(&r, Uuid::new_v4(), 7, cache.ticket());
+        assert_eq!(cache.len(), 0);
+        cache.set_listening(true);
+        cache.keep(&r, Uuid::new_v4(), 7, cache.ticket());
+        assert!(cache.get(&r.id, Some(7), any).is_some());
+        cache.set_listening(false);
+        assert!(cache.get(&r.id, Some(7), any).is_none());
+    }
+
+    #[test]
+    fn a_read_that_overlapped_a_change_is_not_kept() {
+        let cache = listening_cache();
+        let r = record(HOUR);
+        let ticket = cache.ticket();
+        cache.announced(&format!("s:{}", Id::default()));
+        cache.keep(&r, Uuid::new_v4(), 7, ticket);
+        assert!(cache.get(&r.id, Some(7), any).is_none());
+    }
+
+    #[test]
+    fn announcements_forget_the_sessions_and_accounts_they_name() {
+        let cache = listening_cache();
+        let (a, b, c) = (record(HOUR), record(HOUR), record(HOUR));
+        let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        cache.keep(&a, alice, 1, cache.ticket());
+        cache.keep(&b, alice, 2, cache.ticket());
+        cache.keep(&c, bob, 3, cache.ticket());
+        cache.announced(&format!("s:{},{}", a.id, Id::default()));
+        assert!(cache.get(&a.id, Some(1), any).is_none());
+        assert!(cache.get(&b.id, Some(2), any).is_some());
+        cache.announced(&format!("u:{alice}"));
+        assert!(cache.get(&b.id, Some(2), any).is_none());
+        assert!(cache.get(&c.id, Some(3), any).is_some());
+        cache.announced("*");
+        assert!(cache.get(&c.id, Some(3), any).is_none());
+        cache.keep(&c, bob, 3, cache.ticket());
+        cache.announced("s:not-an-id");
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn expired_sessions_and_old_copies_are_not_used() {
+        let cache = SessionCache::new(Duration::from_millis(50));
+        cache.set_listening(true);
+        let gone = record(time::Duration::seconds(-1));
+        cache.keep(&gone, Uuid::new_v4(), 1, cache.ticket());
+        assert!(cache.get(&gone.id, Some(1), any).is_none());
+        let r = record(HOUR);
+        cache.keep(&r, Uuid::new_v4(), 1, cache.ticket());
+        assert!(cache.get(&r.id, Some(1), any).is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(cache.get(&r.id, Some(1), any).is_none());
+    }
+
+    #[test]
+    fn a_zero_lifetime_keeps_nothing() {
+        let cache = SessionCache::new(Duration::ZERO);
+        cache.set_listening(true);
+        let r = record(HOUR);
+        cache.keep(&r, Uuid::new_v4(), 1, cache.ticket());
+        assert!(cache.get(&r.id, Some(1), any).is_none());
+    }
+
+    #[test]
+    fn the_stamp_cookie_is_read_strictly() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("portcullis=abc; portcullis-v=ff"),
+        );
+        assert_eq!(read_cookie(&headers, "portcullis-v"), Some(255));
+        let stamp = -5;
+        let cookie = set_cookie("portcullis-v", stamp, false, 1800);
+        let value = cookie.to_str().unwrap_or_default();
+        let pair = value.split(';').next().unwrap_or_default();
+        headers.insert(header::COOKIE, HeaderValue::from_str(pair).unwrap());
+        assert_eq!(read_cookie(&headers, "portcullis-v"), Some(stamp));
+        for bad in [
+            "portcullis-v=zz",
+            "portcullis-v=0",
+            "portcullis-v=1; portcullis-v=2",
+            "portcullis-v=1ffffffffffffffff",
+        ] {
+            headers.insert(header::COOKIE, HeaderValue::from_static(bad));
+            assert_eq!(read_cookie(&headers, "portcullis-v"), None, "{bad}");
+        }
+        assert!(
+            set_cookie("__Host-portcullis-v", 1, true, 60)
+                .to_str()
+                .unwrap_or_default()
+                .ends_with("; Secure")
+        );
+    }
+}
