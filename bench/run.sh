@@ -377,7 +377,9 @@ start_server() {
   say "starting portcullis on $SERVER_URL (database $db${BENCH_DB_MAX_CONNECTIONS:+, pool $BENCH_DB_MAX_CONNECTIONS}${BENCH_SESSION_CACHE_SECONDS:+, session cache $BENCH_SESSION_CACHE_SECONDS s})"
   # Password-only sign-in (the bench's users have no second factor) and no per-address limit
   # (every simulated user signs in from 127.0.0.1).
-  DATABASE_URL=$(url_of "$db") PORTCULLIS_BIND="127.0.0.1:$port" \
+  # env, not bare assignments: an assignment that comes from an expansion (the optional
+  # settings) would be taken for the command.
+  env DATABASE_URL="$(url_of "$db")" PORTCULLIS_BIND="127.0.0.1:$port" \
     PORTCULLIS_SECOND_FACTOR=optional PORTCULLIS_SIGN_IN_LIMIT=1000000 \
     ${BENCH_DB_MAX_CONNECTIONS:+PORTCULLIS_DB_MAX_CONNECTIONS=$BENCH_DB_MAX_CONNECTIONS} \
     ${BENCH_SESSION_CACHE_SECONDS:+PORTCULLIS_SESSION_CACHE_SECONDS=$BENCH_SESSION_CACHE_SECONDS} \
