@@ -507,6 +507,9 @@ async fn run_tour() -> Tour {
     c.check(&alice, "alice: Dashboard after Finish", None).await;
     alice.close().await;
 
+    // erin: her account, switching a second factor on, and signing in with it.
+    second_factor_pages(&mut c, &app).await;
+
     // bob approves.
     let bob = Browser::new().await;
     bob.login(&app, "bob", DEMO_PASSWORD).await;
@@ -607,6 +610,89 @@ async fn run_tour() -> Tour {
         dark_matched,
         axe_self_check,
     }
+}
+
+/// The account and second-factor pages: erin switches a factor on from her account (the
+/// code computed from the secret the page shows, as an authenticator app would), signs out and
+/// in again with a recovery code; on an instance that requires a factor of everyone, dave is
+/// led to set one up at sign-in.
+async fn second_factor_pages(c: &mut Checker, app: &TestApp) {
+    let erin = Browser::new().await;
+    erin.login(app, "erin", DEMO_PASSWORD).await;
+    c.visit(&erin, app, "erin: Account (second factor off)", "/account")
+        .await;
+    c.visit(
+        &erin,
+        app,
+        "erin: Account > Second factor",
+        "/account/second-factor",
+    )
+    .await;
+    erin.fill("#code", "not-a-code").await;
+    c.submit_error(
+        &erin,
+        "erin: Account > Second factor (error)",
+        "main form.stacked button.primary",
+    )
+    .await;
+    let secret = totp_rs::Secret::Encoded(erin.text("#totp-secret").await.replace(' ', ""))
+        .to_bytes()
+        .unwrap();
+    let code = totp_rs::TOTP::new(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        secret,
+        None,
+        String::new(),
+    )
+    .unwrap()
+    .generate_current()
+    .unwrap();
+    erin.fill("#code", &code).await;
+    erin.submit("main form.stacked button.primary").await;
+    let recovery = erin.texts("#recovery-codes li").await;
+    assert_eq!(
+        recovery.len(),
+        10,
+        "the factor is on, with its recovery codes"
+    );
+    c.check(&erin, "erin: Recovery codes", None).await;
+    c.visit(&erin, app, "erin: Account (second factor on)", "/account")
+        .await;
+    erin.submit(r#"form[action="/logout"] button"#).await;
+    erin.login(app, "erin", DEMO_PASSWORD).await;
+    assert_eq!(erin.path().await, "/login/code");
+    c.check(&erin, "erin: Sign in > Code", None).await;
+    erin.fill("#code", "not-a-code").await;
+    c.submit_error(
+        &erin,
+        "erin: Sign in > Code (error)",
+        r#"form[action="/login/code"] button"#,
+    )
+    .await;
+    erin.fill("#code", &recovery[0]).await;
+    erin.submit(r#"form[action="/login/code"] button"#).await;
+    assert_eq!(erin.path().await, "/dashboard");
+    erin.close().await;
+
+    let mut required = crate::support::settings();
+    required.second_factor = portcullis::config::SecondFactorPolicy::Everyone;
+    let strict = crate::support::spawn_app_on(app.options.clone(), required).await;
+    let dave = Browser::new().await;
+    dave.login(&strict, "dave", DEMO_PASSWORD).await;
+    assert_eq!(dave.path().await, "/login/enrol");
+    c.check(&dave, "dave: Sign in > Set up a second factor", None)
+        .await;
+    dave.fill("#code", "not-a-code").await;
+    c.submit_error(
+        &dave,
+        "dave: Sign in > Set up a second factor (error)",
+        "main form.stacked button.primary",
+    )
+    .await;
+    dave.close().await;
 }
 
 /// What axe reports on the current page once an image without a text alternative is added
