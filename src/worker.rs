@@ -157,13 +157,10 @@ pub async fn lag(pool: &PgPool) -> Result<Duration, sqlx::Error> {
              SELECT CASE s.status
                  WHEN 'pending' THEN s.requested_start
                  WHEN 'provisioning' THEN s.updated_at
-                 WHEN 'waiting_for_approval' THEN least(
-                     r.decision_deadline,
-                     s.requested_start + make_interval(mins => r.duration_minutes))
+                 WHEN 'waiting_for_approval' THEN s.approval_due_at
                  ELSE s.ends_at
              END AS due
              FROM activity_sessions s
-             JOIN requests r ON r.id = s.request_id
              WHERE s.status IN ('waiting_for_approval', 'pending', 'provisioning',
                                 'available', 'logged_in', 'locked')
          ) AS live

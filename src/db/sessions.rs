@@ -394,10 +394,9 @@ pub async fn claim_due(
 pub const DUE_START: &str = "s.status = 'pending' AND s.requested_start <= now()";
 /// Usable sessions whose window has ended.
 pub const DUE_END: &str = "s.status IN ('available', 'logged_in', 'locked') AND s.ends_at <= now()";
-/// Requests that waited too long for a decision, or whose requested window has passed.
-pub const DUE_EXPIRY: &str = "s.status = 'waiting_for_approval'
-     AND (r.decision_deadline <= now()
-          OR s.requested_start + make_interval(mins => r.duration_minutes) <= now())";
+/// Requests that waited too long for a decision, or whose requested window has passed (the
+/// earlier of the two is kept on each waiting session by a trigger: migration 0012).
+pub const DUE_EXPIRY: &str = "s.status = 'waiting_for_approval' AND s.approval_due_at <= now()";
 
 /// Available / Logged In → Locked, remembering where it was. Returns the status it left, or
 /// `None` when it was not lockable (already moved).
