@@ -44,10 +44,10 @@ async fn lookups(app: &TestApp) -> BTreeMap<&'static str, f64> {
         .collect()
 }
 
-/// Asks for `path` until it redirects to the sign-in page, for at most two seconds (the
-/// cache keeps copies for 30): true if it did.
+/// Asks for `path` until it redirects to the sign-in page, for at most five seconds (the
+/// cache keeps copies for 30, so only the announcement can do it in time): true if it did.
 async fn signed_out_soon(app: &TestApp, client: &reqwest::Client, path: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         let page = app.get_with(client, path).await;
         if page.status == StatusCode::SEE_OTHER && page.location().starts_with("/login") {
@@ -59,19 +59,40 @@ async fn signed_out_soon(app: &TestApp, client: &reqwest::Client, path: &str) ->
     false
 }
 
+/// Asks for the dashboard until a view is answered from a kept copy (at most ten tries).
+async fn answered_from_a_copy(app: &TestApp, client: &reqwest::Client) {
+    for _ in 0..10 {
+        let hits = lookups(app).await["hit"];
+        assert_eq!(
+            app.get_with(client, "/dashboard").await.status,
+            StatusCode::OK
+        );
+        if lookups(app).await["hit"] > hits {
+            return;
+        }
+    }
+    panic!("no view was answered from a kept copy");
+}
+
 #[tokio::test]
 async fn page_views_after_the_first_are_answered_from_the_kept_session() {
     let app = app_with(fresh_database().await, Duration::from_secs(30)).await;
     app.create_user("alice", Role::User).await;
     app.login("alice").await;
     let before = lookups(&app).await;
-    for _ in 0..5 {
+    for _ in 0..6 {
         assert_eq!(app.get("/dashboard").await.status, StatusCode::OK);
     }
     let after = lookups(&app).await;
-    // The first view after signing in reads the session (and keeps it); the others do not.
-    assert_eq!(after["hit"] - before["hit"], 4.0, "{before:?} {after:?}");
-    assert_eq!(after["miss"] - before["miss"], 1.0, "{before:?} {after:?}");
+    let (hits, misses) = (after["hit"] - before["hit"], after["miss"] - before["miss"]);
+    // The first view after signing in reads the session and keeps it; the others do not read
+    // it. (A second read happens only if the sign-in's own announcement arrives while the
+    // first is under way, which makes that copy unsafe to keep.)
+    assert_eq!(hits + misses, 6.0, "{before:?} {after:?}");
+    assert!(
+        (1.0..=2.0).contains(&misses) && hits >= 4.0,
+        "{before:?} {after:?}"
+    );
 }
 
 #[tokio::test]
@@ -79,10 +100,7 @@ async fn an_account_disabled_in_the_database_is_refused_once_announced() {
     let app = app_with(fresh_database().await, Duration::from_secs(30)).await;
     let id = app.create_user("alice", Role::User).await;
     app.login("alice").await;
-    app.get("/dashboard").await;
-    let before = lookups(&app).await;
-    assert_eq!(app.get("/dashboard").await.status, StatusCode::OK);
-    assert_eq!(lookups(&app).await["hit"], before["hit"] + 1.0, "kept");
+    answered_from_a_copy(&app, &app.client).await;
 
     // Not through Portcullis: only the announcement can tell the cache.
     sqlx::query("UPDATE users SET disabled = true WHERE id = $1")
@@ -105,7 +123,7 @@ async fn a_new_role_and_name_apply_once_announced() {
         .execute(&app.db)
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(5);
     let admin = loop {
         let page = app.get("/admin/users").await;
         if page.status == StatusCode::OK || Instant::now() > deadline {
@@ -138,7 +156,7 @@ async fn becoming_an_approver_shows_the_approvals_tab_once_announced() {
     .execute(&app.db)
     .await
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let status = app.get_with(&alice, "/approvals").await.status;
         if status == StatusCode::OK {
@@ -184,8 +202,12 @@ async fn a_stolen_cookie_stops_working_when_its_owner_signs_out_on_another_insta
             .send()
     };
     let hits = lookups(&a).await["hit"];
-    assert_eq!(as_thief("/dashboard").await.unwrap().status(), 200);
-    assert_eq!(as_thief("/dashboard").await.unwrap().status(), 200);
+    for _ in 0..10 {
+        assert_eq!(as_thief("/dashboard").await.unwrap().status(), 200);
+        if lookups(&a).await["hit"] > hits {
+            break;
+        }
+    }
     assert!(lookups(&a).await["hit"] > hits, "the copy was in use");
 
     // alice signs out on instance B.
@@ -195,7 +217,7 @@ async fn a_stolen_cookie_stops_working_when_its_owner_signs_out_on_another_insta
         .await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
 
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let response = as_thief("/dashboard").await.unwrap();
         if response.status() == StatusCode::SEE_OTHER {
