@@ -191,6 +191,20 @@ async fn pending_or_restart(
     Ok(Ok(p))
 }
 
+/// For a submitted code: the answer for an address over its sign-in limit, else as
+/// [`pending_or_restart`].
+async fn submitted_pending(
+    state: &AppState,
+    session: &Session,
+    chrome: &Chrome,
+    client: &ClientAddr,
+) -> AppResult<Result<Pending, Response>> {
+    if let Some(refused) = rate_limited(state, client, chrome).await? {
+        return Ok(Err(refused));
+    }
+    pending_or_restart(state, session).await
+}
+
 async fn restart_locked(session: &Session) -> AppResult<Response> {
     session::clear_pending(session).await?;
     session::flash(session, FlashKind::Error, LOCKED).await?;
@@ -226,10 +240,7 @@ pub async fn submit_code(
     client: ClientAddr,
     Form(form): Form<CodeForm>,
 ) -> AppResult<Response> {
-    if let Some(refused) = rate_limited(&state, &client, &chrome).await? {
-        return Ok(refused);
-    }
-    let p = match pending_or_restart(&state, &session).await? {
+    let p = match submitted_pending(&state, &session, &chrome, &client).await? {
         Ok(p) => p,
         Err(away) => return Ok(away),
     };
@@ -295,10 +306,7 @@ pub async fn submit_enrol(
     client: ClientAddr,
     Form(form): Form<CodeForm>,
 ) -> AppResult<Response> {
-    if let Some(refused) = rate_limited(&state, &client, &chrome).await? {
-        return Ok(refused);
-    }
-    let p = match pending_or_restart(&state, &session).await? {
+    let p = match submitted_pending(&state, &session, &chrome, &client).await? {
         Ok(p) => p,
         Err(away) => return Ok(away),
     };
