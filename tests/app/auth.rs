@@ -72,14 +72,8 @@ async fn disabled_user_loses_access_and_cannot_sign_in_again() {
         .execute(&app.db)
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let next_click = loop {
-        let page = app.get("/dashboard").await;
-        if page.status != StatusCode::OK || std::time::Instant::now() > deadline {
-            break page;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let next_click =
+        crate::support::settled(|| app.get("/dashboard"), |p| p.status != StatusCode::OK).await;
     assert_eq!(next_click.status, StatusCode::SEE_OTHER);
     assert!(next_click.location().starts_with("/login"));
 

@@ -9,8 +9,8 @@ use portcullis::domain::role::Role;
 use reqwest::StatusCode;
 
 use crate::support::{
-    Page, TestApp, fresh_database, new_client, settings, spawn_app_on, spawn_app_unannounced,
-    spawn_app_with_cache,
+    Page, TestApp, fresh_database, new_client, settings, settled, spawn_app_on,
+    spawn_app_unannounced, spawn_app_with_cache,
 };
 use crate::wizard::activity_value;
 
@@ -44,19 +44,16 @@ async fn lookups(app: &TestApp) -> BTreeMap<&'static str, f64> {
         .collect()
 }
 
-/// Asks for `path` until it redirects to the sign-in page, for at most five seconds (the
-/// cache keeps copies for 30, so only the announcement can do it in time): true if it did.
+/// Asks for `path` until it stops answering 200, for at most five seconds (the cache keeps
+/// copies for 30, so only the announcement can do it in time): whether it then redirects to
+/// the sign-in page.
 async fn signed_out_soon(app: &TestApp, client: &reqwest::Client, path: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        let page = app.get_with(client, path).await;
-        if page.status == StatusCode::SEE_OTHER && page.location().starts_with("/login") {
-            return true;
-        }
-        assert_eq!(page.status, StatusCode::OK);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
+    let page = settled(
+        || app.get_with(client, path),
+        |p| p.status != StatusCode::OK,
+    )
+    .await;
+    page.status == StatusCode::SEE_OTHER && page.location().starts_with("/login")
 }
 
 /// Asks for the dashboard until a view is answered from a kept copy (at most ten tries).
@@ -123,14 +120,7 @@ async fn a_new_role_and_name_apply_once_announced() {
         .execute(&app.db)
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let admin = loop {
-        let page = app.get("/admin/users").await;
-        if page.status == StatusCode::OK || Instant::now() > deadline {
-            break page;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let admin = settled(|| app.get("/admin/users"), |p| p.status == StatusCode::OK).await;
     assert_eq!(admin.status, StatusCode::OK);
     assert_eq!(admin.texts(".account-name"), ["Alice Admin"]);
 }
@@ -156,15 +146,12 @@ async fn becoming_an_approver_shows_the_approvals_tab_once_announced() {
     .execute(&app.db)
     .await
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let status = app.get_with(&alice, "/approvals").await.status;
-        if status == StatusCode::OK {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still {status}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let status = settled(
+        || async { app.get_with(&alice, "/approvals").await.status },
+        |s| *s == StatusCode::OK,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "still {status}");
 }
 
 #[tokio::test]
@@ -217,15 +204,16 @@ async fn a_stolen_cookie_stops_working_when_its_owner_signs_out_on_another_insta
         .await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
 
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let response = as_thief("/dashboard").await.unwrap();
-        if response.status() == StatusCode::SEE_OTHER {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the copied cookie still works");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let status = settled(
+        || async { as_thief("/dashboard").await.unwrap().status() },
+        |s| *s == StatusCode::SEE_OTHER,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the copied cookie still works"
+    );
 }
 
 #[tokio::test]

@@ -276,6 +276,23 @@ async fn serve(
     app
 }
 
+/// Calls `next` every 20 ms until what it gives passes `done`, for at most five seconds (time
+/// for an announcement to reach an instance, well under the 30 s its session cache keeps
+/// copies); returns the last answer.
+pub async fn settled<T, Fut>(mut next: impl FnMut() -> Fut, done: impl Fn(&T) -> bool) -> T
+where
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let answer = next().await;
+        if done(&answer) || std::time::Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// A client with its own cookie jar that does not follow redirects (tests look at them).
 pub fn new_client() -> reqwest::Client {
     reqwest::Client::builder()
