@@ -2,14 +2,13 @@
 
 use reqwest::StatusCode;
 
-use crate::support::{Page, TestApp, spawn_app};
+use crate::support::{Page, TestApp, spawn_demo_app};
 
 pub const DEMO: &str = "portcullis-demo";
 
 /// A demo app with carol (admin) signed in.
 pub async fn admin_app() -> TestApp {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     app.login_with(&app.client, "carol", DEMO).await;
     app
 }

@@ -4,14 +4,13 @@ use portcullis::domain::role::Role;
 use reqwest::StatusCode;
 use uuid::Uuid;
 
-use crate::support::{PASSWORD, TestApp, new_client, spawn_app};
+use crate::support::{PASSWORD, TestApp, new_client, spawn_demo_app};
 use crate::wizard::{Request, request};
 
 const DEMO: &str = "portcullis-demo";
 
 async fn demo_app() -> TestApp {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     app
 }
 
@@ -652,8 +651,7 @@ async fn admins_lock_and_unlock_and_requesters_extend_within_the_limit() {
 
 #[tokio::test]
 async fn self_service_sessions_cannot_be_extended_by_the_requester() {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     sqlx::query(
         "UPDATE connection_profiles SET extension_allowed = false WHERE name = 'Self-service'",
     )

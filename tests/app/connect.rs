@@ -4,7 +4,9 @@
 use reqwest::StatusCode;
 use uuid::Uuid;
 
-use crate::support::{TestApp, fresh_database, new_client, settings, spawn_app, spawn_app_on};
+use crate::support::{
+    TestApp, fresh_demo_database, new_client, settings, spawn_app_on, spawn_demo_app,
+};
 use crate::wizard::{Request, request};
 
 const DEMO: &str = "portcullis-demo";
@@ -68,8 +70,7 @@ async fn events(app: &TestApp, id: Uuid) -> Vec<String> {
 }
 
 async fn demo() -> TestApp {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     app
 }
 
@@ -144,8 +145,7 @@ async fn a_jump_host_appears_in_the_ssh_line() {
     let mut s = settings();
     s.ssh_jump_host = Some("bastion.corp.example:22".into());
     s.gateway_host = Some("gateway.corp.example".into());
-    let app = spawn_app_on(fresh_database().await, s).await;
-    app.seed_demo().await;
+    let app = spawn_app_on(fresh_demo_database().await, s).await;
     let id = available(&app, "Linux break-glass", "lnx-web-02").await;
     let page = app.get(&format!("/sessions/{id}/connect")).await;
     assert!(

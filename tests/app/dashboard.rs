@@ -4,14 +4,13 @@ use reqwest::StatusCode;
 use scraper::Selector;
 use uuid::Uuid;
 
-use crate::support::{TestApp, new_client, spawn_app};
+use crate::support::{TestApp, new_client, spawn_demo_app};
 use crate::wizard::{Request, request};
 
 const DEMO: &str = "portcullis-demo";
 
 async fn demo_app() -> TestApp {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     app
 }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::support::{TestApp, new_client, settings, spawn_app, spawn_app_on};
+use crate::support::{TestApp, new_client, settings, spawn_app, spawn_app_on, spawn_demo_app};
 use crate::wizard::{Request, request};
 
 const DEMO: &str = "portcullis-demo";
@@ -31,8 +31,7 @@ async fn open_stream(app: &TestApp, client: &reqwest::Client) -> reqwest::Respon
 
 #[tokio::test]
 async fn an_approval_on_one_instance_reaches_the_requester_on_another() {
-    let a = spawn_app().await;
-    a.seed_demo().await;
+    let a = spawn_demo_app().await;
     let b = spawn_app_on(a.options.clone(), settings()).await;
 
     let alice = new_client();
@@ -95,8 +94,7 @@ async fn an_approval_on_one_instance_reaches_the_requester_on_another() {
 
 #[tokio::test]
 async fn approvers_hear_of_new_requests_for_them() {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     let dave = new_client();
     app.login_with(&dave, "dave", DEMO).await;
     let stream = open_stream(&app, &dave).await;
@@ -129,8 +127,7 @@ async fn the_event_stream_is_for_signed_in_users() {
 
 #[tokio::test]
 async fn a_background_reload_leaves_flash_messages_for_the_next_page() {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     app.login_with(&app.client, "alice", DEMO).await;
     app.post("/dashboard/end", &[]).await; // flashes "Tick the sessions to end first."
     let background = app

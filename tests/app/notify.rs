@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use uuid::Uuid;
 
-use crate::support::{TestApp, spawn_app};
+use crate::support::{TestApp, spawn_demo_app};
 use crate::wizard::{Request, request};
 
 const PUBLIC_URL: &str = "https://portcullis.example";
@@ -237,8 +237,7 @@ async fn serve_smtp(stream: TcpStream, mails: Arc<Mutex<Vec<Mail>>>, mode: Arc<M
 
 /// The demo data, with email addresses for alice, bob, carol and dave (erin has none).
 async fn demo_app() -> TestApp {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     sqlx::query(
         "UPDATE users SET email = username || '@example.test'
          WHERE username IN ('alice', 'bob', 'carol', 'dave')",

@@ -28,6 +28,8 @@ struct Server {
 }
 
 const TEMPLATE: &str = "portcullis_test_template";
+/// The template with the demo seed applied.
+const DEMO_TEMPLATE: &str = "portcullis_test_demo";
 
 fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
@@ -89,11 +91,41 @@ async fn start_server() -> Server {
         .await
         .expect("migrations");
     pool.close().await;
+    make_demo_template(&admin).await;
     Server {
         admin,
         _cluster: cluster.map(std::sync::Mutex::new),
         _dir: dir,
     }
+}
+
+/// Makes the demo template: the migrated template with the demo seed applied, once per test
+/// binary, so that tests which start from the demo data clone it instead of hashing its five
+/// passwords again each.
+async fn make_demo_template(admin: &PgConnectOptions) {
+    let mut conn = PgConnection::connect_with(admin)
+        .await
+        .expect("connect to the test server");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {DEMO_TEMPLATE}"))
+        .execute(&mut conn)
+        .await
+        .expect("drop old demo template");
+    sqlx::query(&format!(
+        "CREATE DATABASE {DEMO_TEMPLATE} TEMPLATE {TEMPLATE}"
+    ))
+    .execute(&mut conn)
+    .await
+    .expect("create demo template");
+    conn.close().await.ok();
+    let pool = PgPool::connect_with(admin.clone().database(DEMO_TEMPLATE))
+        .await
+        .expect("demo template pool");
+    let seed =
+        portcullis::domain::seed::parse(portcullis::server::DEMO_SEED).expect("demo seed parses");
+    portcullis::db::seed::apply(&pool, &seed)
+        .await
+        .expect("demo seed applies");
+    pool.close().await;
 }
 
 /// Removes the folders of earlier test runs whose test process has exited (a test binary's
@@ -144,12 +176,21 @@ pub fn start_cluster(dir: &std::path::Path) -> Cluster {
 
 /// A fresh database, cloned from the migrated template.
 pub async fn fresh_database() -> PgConnectOptions {
+    clone_of(TEMPLATE).await
+}
+
+/// A fresh database holding the demo data (its passwords are "portcullis-demo").
+pub async fn fresh_demo_database() -> PgConnectOptions {
+    clone_of(DEMO_TEMPLATE).await
+}
+
+async fn clone_of(template: &str) -> PgConnectOptions {
     let server = server();
     let name = format!("t_{}", Uuid::new_v4().simple());
     let mut conn = PgConnection::connect_with(&server.admin)
         .await
         .expect("connect");
-    sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
+    sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
         .execute(&mut conn)
         .await
         .expect("create test database");
@@ -194,6 +235,11 @@ pub struct TestApp {
 pub async fn spawn_app() -> TestApp {
     let options = fresh_database().await;
     spawn_app_on(options, settings()).await
+}
+
+/// Serves the application against a fresh database holding the demo data.
+pub async fn spawn_demo_app() -> TestApp {
+    spawn_app_on(fresh_demo_database().await, settings()).await
 }
 
 /// Serves the application against the given database.

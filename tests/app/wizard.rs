@@ -4,7 +4,7 @@ use portcullis::domain::role::Role;
 use reqwest::StatusCode;
 use scraper::Selector;
 
-use crate::support::{Page, TestApp, spawn_app};
+use crate::support::{Page, TestApp, spawn_app, spawn_demo_app};
 
 const DEMO: &str = "portcullis-demo";
 
@@ -142,8 +142,7 @@ pub fn draft_id(review: &Page) -> String {
 }
 
 async fn demo_app() -> TestApp {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     app
 }
 

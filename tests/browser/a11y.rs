@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::harness::Browser;
-use crate::support::{TestApp, spawn_app};
+use crate::support::{TestApp, spawn_demo_app};
 
 const DEMO_PASSWORD: &str = "portcullis-demo";
 
@@ -333,8 +333,7 @@ async fn id_of(app: &TestApp, table: &str, column: &str, value: &str) -> Uuid {
 }
 
 async fn run_tour() -> Tour {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     let mut c = Checker {
         axe: axe_source(),
         pages: Vec::new(),

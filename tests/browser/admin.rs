@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use fantoccini::Locator;
 
 use crate::harness::Browser;
-use crate::support::{TestApp, spawn_app};
+use crate::support::{TestApp, spawn_demo_app};
 
 const DEMO_PASSWORD: &str = "portcullis-demo";
 const WAIT: Duration = Duration::from_secs(5);
@@ -72,8 +72,7 @@ async fn logout(browser: &Browser) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn carol_grants_erin_a_new_activity_and_makes_bob_its_approver() {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     let dave = id_of(&app, "users", "username", "dave").await;
     let bob = id_of(&app, "users", "username", "bob").await;
     let erin = id_of(&app, "users", "username", "erin").await;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::harness::Browser;
-use crate::support::{TestApp, spawn_app};
+use crate::support::{TestApp, spawn_demo_app};
 
 /// An Available session of alice's with an ephemeral account and a generated password.
 async fn available_session(app: &TestApp) -> Uuid {
@@ -42,8 +42,7 @@ async fn available_session(app: &TestApp) -> Uuid {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alice_reveals_and_copies_the_password_and_sees_it_hidden_after_twenty_seconds() {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     let id = available_session(&app).await;
     let sealed: Vec<u8> =
         sqlx::query_scalar("SELECT password_ciphertext FROM activity_sessions WHERE id = $1")

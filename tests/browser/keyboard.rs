@@ -10,7 +10,7 @@ use fantoccini::key::Key;
 use serde_json::json;
 
 use crate::harness::{Browser, NAVIGATION_TIMEOUT};
-use crate::support::{TestApp, spawn_app};
+use crate::support::{TestApp, spawn_demo_app};
 
 const DEMO_PASSWORD: &str = "portcullis-demo";
 /// How many Tab presses may lead from one control to the next one wanted.
@@ -145,8 +145,7 @@ async fn keyboard_login(browser: &Browser, app: &TestApp, username: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alice_requests_and_bob_approves_with_the_keyboard_alone() {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     let alice = Browser::new().await;
     keyboard_login(&alice, &app, "alice").await;
 

@@ -3,14 +3,13 @@
 use std::time::Duration;
 
 use crate::harness::Browser;
-use crate::support::spawn_app;
+use crate::support::spawn_demo_app;
 
 const DEMO_PASSWORD: &str = "portcullis-demo";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn signing_in_lands_on_the_dashboard() {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     let browser = Browser::new().await;
 
     browser.login(&app, "alice", DEMO_PASSWORD).await;
@@ -23,8 +22,7 @@ async fn signing_in_lands_on_the_dashboard() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_password_stays_on_the_sign_in_page() {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     let browser = Browser::new().await;
 
     browser.login(&app, "alice", "not-the-password").await;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::harness::Browser;
-use crate::support::spawn_app;
+use crate::support::spawn_demo_app;
 
 const DEMO_PASSWORD: &str = "portcullis-demo";
 
@@ -23,8 +23,7 @@ async fn choose_activity(browser: &Browser, search: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alice_requests_standard_access_to_two_servers_and_sees_them_waiting_for_approval() {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     let browser = Browser::new().await;
     browser.login(&app, "alice", DEMO_PASSWORD).await;
 
@@ -83,8 +82,7 @@ async fn alice_requests_standard_access_to_two_servers_and_sees_them_waiting_for
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_self_service_request_ends_available() {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     let browser = Browser::new().await;
     browser.login(&app, "erin", DEMO_PASSWORD).await;
 
@@ -118,8 +116,7 @@ async fn a_self_service_request_ends_available() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alices_open_dashboard_shows_available_when_bob_approves() {
-    let app = spawn_app().await;
-    app.seed_demo().await;
+    let app = spawn_demo_app().await;
     let alice = Browser::new().await;
     alice.login(&app, "alice", DEMO_PASSWORD).await;
     alice.submit("a.button.primary").await;
