@@ -121,7 +121,7 @@ pub fn router_with_metrics(
         .merge(signed_in)
         .merge(public)
         .fallback(|| async { crate::error::AppError::NotFound })
-        .layer(from_fn(csrf::verify))
+        .layer(from_fn_with_state(state.clone(), csrf::verify))
         .layer(sessions)
         .layer(from_fn_with_state(state.clone(), session_edges))
         // Probes need neither a session nor a CSRF token.

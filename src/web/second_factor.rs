@@ -181,6 +181,10 @@ async fn pending_or_restart(
     state: &AppState,
     session: &Session,
 ) -> AppResult<Result<Pending, Response>> {
+    if session.is_empty().await {
+        // Never signed in: nothing to tell, and no session row to create for telling it.
+        return Ok(Err(Redirect::to("/login").into_response()));
+    }
     let Some(p) = session::pending(session).await? else {
         session::flash(session, FlashKind::Info, EXPIRED).await?;
         return Ok(Err(Redirect::to("/login").into_response()));

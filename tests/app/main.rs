@@ -10,6 +10,7 @@ mod admin_resources;
 mod admin_users;
 mod approvals;
 mod auth;
+mod bounds;
 mod cluster;
 mod connect;
 mod csrf;
