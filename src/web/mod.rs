@@ -128,8 +128,8 @@ pub fn router_with_metrics(
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", metrics_route(&state, metrics.clone()))
-        // Bodies without a length are cut at the largest limit; `body_limit::limit` answers
-        // a declared length over its route's limit with a 413 page.
+        // `body_limit::limit` holds each route to its own limit, whatever the framing, with
+        // a 413 page; the largest limit stays here as a second line.
         .layer(RequestBodyLimitLayer::new(body_limit::UPLOAD_LIMIT))
         .layer(from_fn(body_limit::limit))
         .layer(security_header(header::CONTENT_SECURITY_POLICY, CSP))

@@ -1,7 +1,12 @@
-//! What an anonymous client cannot make the server store: no session row for reading pages.
+//! What an anonymous client cannot make the server store: no session row for reading pages,
+//! and no body past its route's limit, whatever its framing.
+
+use std::sync::Arc;
 
 use portcullis::domain::role::Role;
 use reqwest::StatusCode;
+use reqwest::cookie::CookieStore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{PASSWORD, TestApp, new_client, spawn_app};
 
@@ -137,4 +142,89 @@ async fn the_sign_in_cookie_is_http_only_strict_and_short_lived() {
     for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=3600"] {
         assert!(cookie.contains(part), "{part}: {cookie}");
     }
+}
+
+/// Sends a POST whose body is chunked (no Content-Length), on a connection of its own, and
+/// returns the status code.
+async fn post_chunked(app: &TestApp, path: &str, cookie: &str, body: &[u8]) -> u16 {
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        app.address
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.chunks(8 * 1024) {
+        let size = format!("{:x}\r\n", chunk.len());
+        let framed = [size.as_bytes(), chunk, &b"\r\n"[..]].concat();
+        if stream.write_all(&framed).await.is_err() {
+            break; // answered and closed before the end: the status is in what came back
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("an answer within 10 s");
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+}
+
+#[tokio::test]
+async fn a_chunked_form_body_is_held_to_the_form_limit() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let admin = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = app.login_with(&admin, "carol", "portcullis-demo").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let token = app.csrf_with(&admin).await;
+    let url = app.url("/").parse().unwrap();
+    let cookie = jar.cookies(&url).unwrap();
+    let cookie = cookie.to_str().unwrap();
+    let groups = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM groups WHERE name LIKE 'Chunked%'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+
+    // 100 KiB, over the 64 KiB of a form, in a field the form does not even read.
+    let padding = "x".repeat(100 * 1024);
+    let big = format!("csrf_token={token}&name=Chunked+big&description=&go=save&padding={padding}");
+    assert_eq!(
+        post_chunked(&app, "/admin/groups/new", cookie, big.as_bytes()).await,
+        413
+    );
+    assert_eq!(groups().await, 0, "nothing stored");
+
+    // 100 KiB to the sign-in form: refused the same way.
+    let login = format!("csrf_token={token}&username=carol&password={padding}");
+    assert_eq!(
+        post_chunked(&app, "/login", cookie, login.as_bytes()).await,
+        413
+    );
+
+    let small = format!("csrf_token={token}&name=Chunked+small&description=&go=save&padding=xx");
+    assert_eq!(
+        post_chunked(&app, "/admin/groups/new", cookie, small.as_bytes()).await,
+        303
+    );
+    assert_eq!(
+        groups().await,
+        1,
+        "a chunked body within the limit is read as usual"
+    );
 }
