@@ -24,4 +24,5 @@ mod routes;
 mod second_factor;
 mod seed;
 mod session_cache;
+mod slow_clients;
 mod wizard;
