@@ -34,14 +34,23 @@ async fn anonymous_pages_store_no_session() {
         "/login/code",
         "/login/enrol",
     ];
-    // 210 page views, half from one browser, half from browsers seen once each.
+    // 210 page views from one browser, 105 from browsers seen once each, 105 with a cookie
+    // naming a session that does not exist.
     let browser = new_client();
+    let unknown = format!("portcullis={}", tower_sessions::session::Id::default());
     for i in 0..30 {
         for path in pages {
             let page = app.get_with(&browser, path).await;
             assert!(page.status.as_u16() < 500, "{path}: {}", page.status);
             if i % 2 == 0 {
                 app.get_with(&new_client(), path).await;
+                let made_up = new_client()
+                    .get(app.url(path))
+                    .header("cookie", &unknown)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(made_up.status().as_u16() < 500, "{path}");
             }
         }
     }
