@@ -140,6 +140,33 @@ pub struct Config {
     #[arg(long, env = "PORTCULLIS_METRICS_BIND", global = true)]
     pub metrics_bind: Option<SocketAddr>,
 
+    /// Seconds a client has to send a request's headers, from its first byte (or from
+    /// connecting, for a connection's first request); slower, the connection is closed.
+    #[arg(long, env = "PORTCULLIS_HEADER_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=300), global = true)]
+    pub header_timeout_seconds: u32,
+
+    /// Seconds a client has to send a request's whole body, from its headers; slower, the
+    /// request is answered 408 and its connection closed.
+    #[arg(long, env = "PORTCULLIS_BODY_TIMEOUT_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3600), global = true)]
+    pub body_timeout_seconds: u32,
+
+    /// Seconds a kept-alive connection may wait for its next request with nothing read or
+    /// written before it is closed. At least 16: open event streams send a keep-alive every
+    /// 15 seconds.
+    #[arg(long, env = "PORTCULLIS_IDLE_TIMEOUT_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(16..=3600), global = true)]
+    pub idle_timeout_seconds: u32,
+
+    /// Largest number of client connections open at once; past it new connections wait
+    /// (in the listen backlog) until one closes, and a warning is logged. Keep it below the
+    /// process's open-file limit (`LimitNOFILE` in the systemd unit), which also covers
+    /// database connections and files.
+    #[arg(long, env = "PORTCULLIS_MAX_CONNECTIONS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
+    pub max_connections: u32,
+
     #[command(flatten)]
     pub smtp: crate::notify::SmtpConfig,
 }

@@ -82,6 +82,19 @@ impl SecretBox {
             .flatten()
     }
 
+    /// A 256-bit key for `purpose` (a fixed name), derived from the key file: every instance
+    /// sharing the key file derives the same one, and a MAC made under one purpose's key
+    /// proves nothing under another's.
+    pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(b"portcullis/derived-key/v1/");
+        hasher.update(purpose.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(self.mac_key);
+        hasher.finalize().into()
+    }
+
     fn tag(&self, id: &str) -> String {
         use hmac::Mac;
         let Ok(mut mac) = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.mac_key) else {

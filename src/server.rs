@@ -1,7 +1,8 @@
 //! `portcullis serve`: open the database, load the demo data on a new built-in database,
 //! serve until SIGTERM or SIGINT, then drain requests and stop the database.
 
-use std::net::SocketAddr;
+pub mod connections;
+
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -56,26 +57,23 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         config.smtp.clone(),
         stopped.clone(),
     ));
+    let limits = connections::Limits::from_config(config);
     let metrics = crate::metrics::Metrics::new(&state.sessions);
     let metrics_server = metrics_listener.map(|l| {
         let access = crate::metrics::Access::token(config.metrics_token.as_deref());
         let app = crate::metrics::router(metrics.clone(), access, database.pool.clone());
-        tokio::spawn(serve_metrics(l, app, stopped.clone()))
+        tokio::spawn(serve_metrics(l, app, limits, stopped.clone()))
     });
     let worker = tokio::spawn(crate::worker::run(database.pool.clone(), secrets, stopped));
     let app = crate::web::router_with_metrics(state, store, metrics);
     let address = listener.local_addr()?;
     tracing::info!("Portcullis is listening on http://{address}");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    connections::serve(listener, app, limits, async move {
         shutdown_signal().await;
         // Open event streams would keep their connections, and the drain, going forever.
         live.stop();
     })
-    .await?;
+    .await;
     tracing::info!("requests drained; shutting down");
     let _ = stop_worker.send(true);
     let _ = worker.await;
@@ -93,6 +91,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
 async fn serve_metrics(
     listener: TcpListener,
     app: axum::Router,
+    limits: connections::Limits,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     if let Ok(address) = listener.local_addr() {
@@ -101,12 +100,7 @@ async fn serve_metrics(
     let stopped = async move {
         let _ = stop.changed().await;
     };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(stopped)
-        .await
-    {
-        tracing::error!(error = %e, "the metrics server failed");
-    }
+    connections::serve(listener, app, limits, stopped).await;
 }
 
 /// Applies the demo seed unless this database already had it.

@@ -1,16 +1,18 @@
 //! CSRF protection: every POST carries the session's token in the `csrf_token` form field
 //! (urlencoded, or a part of a `multipart/form-data` upload). One middleware checks every
-//! POST of the application, so no route can forget to.
+//! POST of the application, so no route can forget to. The sign-in form may carry a signed
+//! token instead (`auth::login_token`), so that an anonymous visitor needs no stored session.
 
 use axum::body::{Body, to_bytes};
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
-use crate::auth::session;
+use crate::AppState;
+use crate::auth::{login_token, session};
 use crate::error::AppError;
 use crate::web::multipart;
 
@@ -20,9 +22,15 @@ pub const FIELD: &str = "csrf_token";
 /// Largest form body read here; the body limit layer outside refuses larger ones first.
 const MAX_FORM_BYTES: usize = crate::web::body_limit::UPLOAD_LIMIT;
 
-/// Refuses a POST whose `csrf_token` field does not match the session's token, before the
-/// handler runs (so nothing changes).
-pub async fn verify(session: Session, request: Request, next: Next) -> Response {
+/// Refuses a POST whose `csrf_token` field does not match the session's token (or, for a
+/// browser whose session has none, the signed sign-in token), before the handler runs (so
+/// nothing changes).
+pub async fn verify(
+    State(state): State<AppState>,
+    session: Session,
+    request: Request,
+    next: Next,
+) -> Response {
     if request.method() != Method::POST {
         return next.run(request).await;
     }
@@ -55,7 +63,20 @@ pub async fn verify(session: Session, request: Request, next: Next) -> Response 
         Err(e) => return e.into_response(),
     };
     let ok = match (sent, expected) {
-        (Some(sent), Some(expected)) => bool::from(sent.as_bytes().ct_eq(expected.as_bytes())),
+        (Some(sent), Some(expected)) if bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) => {
+            true
+        }
+        // A browser whose session has no token (an anonymous visitor's forms carry the signed
+        // token of `auth::login_token`), and the sign-in form shown before a session began.
+        (Some(sent), expected) if expected.is_none() || parts.uri.path() == "/login" => {
+            login_token::verify(
+                &state.secrets,
+                &parts.headers,
+                state.settings.cookie_secure,
+                &sent,
+                time::OffsetDateTime::now_utc().unix_timestamp(),
+            )
+        }
         _ => false,
     };
     if !ok {

@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod csrf;
 pub mod guard;
+pub mod login_token;
 pub mod password;
 pub mod second_factor;
 pub mod session;

@@ -158,14 +158,20 @@ pub async fn sign_out(session: &Session) -> AppResult<()> {
     Ok(())
 }
 
-/// The session's CSRF token, made on first use.
-pub async fn csrf_token(session: &Session) -> AppResult<String> {
+/// The session's CSRF token, made on first use by a session that already holds something.
+/// An anonymous visitor's empty session gets none, so that showing a page stores no session
+/// row: the one form such a visitor sees, the sign-in form, carries a signed token instead
+/// (`auth::login_token`).
+pub async fn csrf_token(session: &Session) -> AppResult<Option<String>> {
     if let Some(token) = session.get::<String>(CSRF).await? {
-        return Ok(token);
+        return Ok(Some(token));
+    }
+    if session.is_empty().await {
+        return Ok(None);
     }
     let token = new_token();
     session.insert(CSRF, &token).await?;
-    Ok(token)
+    Ok(Some(token))
 }
 
 /// The session's CSRF token, if it has one (never makes one).

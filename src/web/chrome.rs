@@ -24,6 +24,7 @@ pub struct NavUser {
 #[derive(Debug, Clone, Default)]
 pub struct Chrome {
     pub user: Option<NavUser>,
+    /// The session's CSRF token for the page's forms; empty for an anonymous visitor.
     pub csrf: String,
     pub flashes: Vec<Flash>,
     /// Which top-level section is current, for `aria-current`.
@@ -60,7 +61,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Chrome {
         let background = parts.headers.contains_key(REFRESH_HEADER);
         Ok(Self {
             user,
-            csrf: session::csrf_token(&session).await?,
+            // Empty for an anonymous visitor (see `session::csrf_token`).
+            csrf: session::csrf_token(&session).await?.unwrap_or_default(),
             flashes: if background {
                 Vec::new()
             } else {

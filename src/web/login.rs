@@ -8,14 +8,14 @@ use axum::Form;
 use axum::extract::{Query, State};
 use std::net::{IpAddr, Ipv6Addr};
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::AppState;
 use crate::auth::guard::is_safe_next;
-use crate::auth::{password, second_factor, session};
+use crate::auth::{login_token, password, second_factor, session};
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::web::chrome::Chrome;
@@ -40,9 +40,15 @@ pub struct LoginQuery {
     next: String,
 }
 
-/// The sign-in form.
-pub async fn show(chrome: Chrome, Query(q): Query<LoginQuery>) -> LoginPage {
-    LoginPage {
+/// The sign-in form. Showing it stores nothing (see `auth::login_token`).
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut chrome: Chrome,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let cookie = form_token(&state, &headers, &mut chrome);
+    let page = LoginPage {
         chrome,
         username: String::new(),
         next: if is_safe_next(&q.next) {
@@ -51,7 +57,32 @@ pub async fn show(chrome: Chrome, Query(q): Query<LoginQuery>) -> LoginPage {
             String::new()
         },
         error: None,
+    };
+    with_cookie(page.into_response(), cookie)
+}
+
+/// Puts the sign-in form's CSRF token in `chrome`: the session's own when the browser has a
+/// session (signed in, or half-way), else a signed token, whose cookie is returned to send
+/// with the page.
+fn form_token(state: &AppState, headers: &HeaderMap, chrome: &mut Chrome) -> Option<HeaderValue> {
+    if !chrome.csrf.is_empty() {
+        return None;
     }
+    let issued = login_token::issue(
+        &state.secrets,
+        headers,
+        state.settings.cookie_secure,
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    );
+    chrome.csrf = issued.field;
+    Some(issued.set_cookie)
+}
+
+fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,7 +100,8 @@ pub struct LoginForm {
 pub async fn submit(
     State(state): State<AppState>,
     session: Session,
-    chrome: Chrome,
+    headers: HeaderMap,
+    mut chrome: Chrome,
     client: ClientAddr,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
@@ -111,6 +143,7 @@ pub async fn submit(
                 db::users::record_failed_login(&state.db, a.id).await?;
             }
             tracing::info!("failed sign-in");
+            let cookie = form_token(&state, &headers, &mut chrome);
             let page = LoginPage {
                 chrome,
                 username: username.chars().take(64).collect(),
@@ -121,7 +154,10 @@ pub async fn submit(
                 },
                 error: Some(FAILED),
             };
-            Ok((StatusCode::UNAUTHORIZED, page).into_response())
+            Ok(with_cookie(
+                (StatusCode::UNAUTHORIZED, page).into_response(),
+                cookie,
+            ))
         }
     }
 }

@@ -121,15 +121,15 @@ pub fn router_with_metrics(
         .merge(signed_in)
         .merge(public)
         .fallback(|| async { crate::error::AppError::NotFound })
-        .layer(from_fn(csrf::verify))
+        .layer(from_fn_with_state(state.clone(), csrf::verify))
         .layer(sessions)
         .layer(from_fn_with_state(state.clone(), session_edges))
         // Probes need neither a session nor a CSRF token.
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", metrics_route(&state, metrics.clone()))
-        // Bodies without a length are cut at the largest limit; `body_limit::limit` answers
-        // a declared length over its route's limit with a 413 page.
+        // `body_limit::limit` holds each route to its own limit, whatever the framing, with
+        // a 413 page; the largest limit stays here as a second line.
         .layer(RequestBodyLimitLayer::new(body_limit::UPLOAD_LIMIT))
         .layer(from_fn(body_limit::limit))
         .layer(security_header(header::CONTENT_SECURITY_POLICY, CSP))

@@ -182,7 +182,11 @@ async fn pending_or_restart(
     session: &Session,
 ) -> AppResult<Result<Pending, Response>> {
     let Some(p) = session::pending(session).await? else {
-        session::flash(session, FlashKind::Info, EXPIRED).await?;
+        // A browser without a stored session (none, or an unknown cookie; the session is
+        // loaded by now) has nothing to be told, and no row is created to tell it.
+        if !session.is_empty().await {
+            session::flash(session, FlashKind::Info, EXPIRED).await?;
+        }
         return Ok(Err(Redirect::to("/login").into_response()));
     };
     if !db::second_factor::may_sign_in(&state.db, p.user_id).await? {

@@ -163,12 +163,13 @@ async fn failures_outside_the_window_do_not_add_up() {
 async fn signing_in_gives_a_new_session_id() {
     let app = spawn_app().await;
     app.create_user("alice", Role::User).await;
-    let before = session_cookie(&app.get("/login").await).expect("a session before sign-in");
+    // The sign-in form stores no session: the session before this sign-in is a first one.
+    let before = session_cookie(&app.login("alice").await).expect("a session at sign-in");
     let login = app.login("alice").await;
     let after = session_cookie(&login).expect("a session cookie at sign-in");
     assert_ne!(before, after);
 
-    // The pre-login id is worthless afterwards.
+    // The earlier id is worthless afterwards.
     let fixed = new_client();
     let page = fixed
         .get(app.url("/dashboard"))
@@ -243,7 +244,8 @@ async fn sign_in_returns_to_the_page_asked_for_but_only_on_this_site() {
 #[tokio::test]
 async fn the_session_cookie_is_http_only_and_same_site() {
     let app = spawn_app().await;
-    let page = app.get("/login").await;
+    app.create_user("alice", Role::User).await;
+    let page = app.login("alice").await;
     let cookie = page
         .headers
         .get_all("set-cookie")

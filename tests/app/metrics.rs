@@ -200,3 +200,60 @@ async fn sessions_by_status_and_worker_lag_come_from_the_database() {
     assert_eq!(caught_up["portcullis_sessions{status=\"completed\"}"], 1.0);
     assert_eq!(caught_up["portcullis_sessions{status=\"available\"}"], 1.0);
 }
+
+#[tokio::test]
+async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
+    let app = with_token().await;
+    let series = |samples: &BTreeMap<String, f64>| {
+        samples
+            .keys()
+            .filter(|k| k.starts_with("portcullis_http_"))
+            .count()
+    };
+    app.get("/login").await;
+    let before = scrape(&app).await;
+
+    // 300 requests, each with a method and a path of its own, to known and unknown routes.
+    for i in 0..300 {
+        let method = reqwest::Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
+        let path = if i % 2 == 0 {
+            "/login".to_owned()
+        } else {
+            format!("/no/such/page/{i}")
+        };
+        let response = app
+            .client
+            .request(method, app.url(&path))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error(), "{}", response.status());
+    }
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    assert!(
+        !text.contains("MADEUP"),
+        "no method a client made up is a label"
+    );
+    assert!(
+        !text.contains("/no/such/page"),
+        "no path a client made up is a label"
+    );
+    let after = parse(&text);
+    let other =
+        requests(&after, "OTHER", "/login", "4xx") + requests(&after, "OTHER", "unmatched", "4xx");
+    assert_eq!(other, 300.0, "every made-up method is counted as OTHER");
+    // Two routes × one method × one status class make at most two request series, each
+    // with a counter and a histogram (count, sum and 16 buckets), plus the scrape's own.
+    let grown = series(&after) - series(&before);
+    assert!(
+        grown <= 2 * 19 + 19,
+        "{grown} new series for 300 distinct methods"
+    );
+}
