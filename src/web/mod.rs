@@ -9,6 +9,7 @@ pub mod chrome;
 pub mod client;
 pub mod connect;
 pub mod dashboard;
+pub mod deadline;
 pub mod form;
 pub mod health;
 pub mod login;
@@ -124,6 +125,7 @@ pub fn router_with_metrics(
         .layer(from_fn(csrf::verify))
         .layer(sessions)
         .layer(from_fn_with_state(state.clone(), session_edges))
+        .layer(from_fn_with_state(state.clone(), deadline::limit))
         // Probes need neither a session nor a CSRF token.
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

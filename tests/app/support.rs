@@ -172,6 +172,7 @@ pub fn settings() -> Settings {
         sign_in_limit: 1_000_000,
         sign_in_window_seconds: 600,
         metrics_token: None,
+        db_request_deadline: std::time::Duration::from_secs(6),
     }
 }
 
