@@ -10,6 +10,10 @@
 //! Loaded sessions are kept for a while in this instance's [`SessionCache`], which answers
 //! page views only under the conditions its module lists; every save hands the session's stamp
 //! to the response.
+//!
+//! Rows are keyed by [`stored_id`], a digest of the session id, never by the id itself: the
+//! id is the cookie's value, and a copy of the table (a backup, a replica, a dump handed to
+//! support) must not be a list of live sign-ins.
 
 use std::sync::Arc;
 
@@ -57,6 +61,17 @@ impl Store {
             }
         }
     }
+}
+
+/// The key a session is stored (and announced, and kept in the cache) under: the SHA-256 of
+/// its id as the cookie carries it, in lowercase hex. The id is 128 random bits, so a plain
+/// digest is enough: there is nothing to guess, and nothing to salt against.
+pub fn stored_id(id: &Id) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(id.to_string().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn backend(e: sqlx::Error) -> session_store::Error {
@@ -139,7 +154,7 @@ async fn save_with(
     };
     let data = stored_data(record);
     let done = sqlx::query(sql)
-        .bind(record.id.to_string())
+        .bind(stored_id(&record.id))
         .bind(user_of(record))
         .bind(encode(&data)?)
         .bind(record.expiry_date)
@@ -179,19 +194,20 @@ impl SessionStore for Store {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let saved = save_with(&self.pool, record, false).await;
-        self.cache.forget(&record.id);
+        self.cache.forget(&stored_id(&record.id));
         saved.map(|_| ())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let key = stored_id(id);
         if let Some(stamp) = cache::presented()
-            && let Some(record) = self.cache.get(id, stamp, recent_enough)
+            && let Some(record) = self.cache.get(&key, stamp, recent_enough)
         {
             return Ok(Some(record));
         }
         let ticket = self.cache.ticket();
         let row = sqlx::query(load_sql())
-            .bind(id.to_string())
+            .bind(&key)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
@@ -224,18 +240,19 @@ impl SessionStore for Store {
             expiry_date: row.try_get("expires_at").map_err(backend)?,
         };
         if let Some(user_id) = user_id {
-            self.cache.keep(&record, user_id, stamp, ticket);
+            self.cache.keep(key, &record, user_id, stamp, ticket);
         }
         Ok(Some(record))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        let key = stored_id(id);
         let deleted = sqlx::query("DELETE FROM web_sessions WHERE id = $1")
-            .bind(id.to_string())
+            .bind(&key)
             .execute(&self.pool)
             .await
             .map_err(backend);
-        self.cache.forget(id);
+        self.cache.forget(&key);
         deleted.map(|_| ())
     }
 }

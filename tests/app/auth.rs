@@ -270,8 +270,8 @@ async fn a_sign_in_older_than_the_absolute_lifetime_ends() {
     app.login("alice").await;
     assert_eq!(app.get("/dashboard").await.status, StatusCode::OK);
 
-    // Age every stored session by two hours, through the app's own store (as the app would).
-    portcullis_test_age_sessions(&app, 7200).await;
+    // Signed in two hours ago, active a moment ago: only the absolute lifetime can end it.
+    app.backdate_sessions(&["signed_in_at"], 7200, false).await;
 
     let page = app.get("/dashboard").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
@@ -282,51 +282,13 @@ async fn a_sign_in_older_than_the_absolute_lifetime_ends() {
     );
 }
 
-/// Moves the sign-in time of every stored session `seconds` into the past.
-async fn portcullis_test_age_sessions(app: &TestApp, seconds: i64) {
-    let db = &app.db;
-    use tower_sessions::SessionStore;
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM web_sessions")
-        .fetch_all(db)
-        .await
-        .unwrap();
-    let store = &app.store;
-    for id in ids {
-        let id: tower_sessions::session::Id = id.parse().unwrap();
-        let mut record = store.load(&id).await.unwrap().unwrap();
-        if let Some(auth) = record.data.get_mut("auth") {
-            for key in ["signed_in_at", "last_seen"] {
-                let v = auth[key].as_i64().unwrap();
-                auth[key] = serde_json::json!(v - seconds);
-            }
-            // last_seen within the idle window, so only the absolute lifetime can end it.
-            auth["last_seen"] = serde_json::json!(time::OffsetDateTime::now_utc().unix_timestamp());
-        }
-        store.save(&record).await.unwrap();
-    }
-}
-
 #[tokio::test]
 async fn a_sign_in_idle_longer_than_the_idle_timeout_ends() {
     let app = spawn_app().await;
     app.create_user("alice", Role::User).await;
     app.login("alice").await;
-    // The last request was 31 minutes ago (idle timeout 30).
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM web_sessions")
-        .fetch_all(&app.db)
-        .await
-        .unwrap();
-    use tower_sessions::SessionStore;
-    let store = &app.store;
-    for id in ids {
-        let id: tower_sessions::session::Id = id.parse().unwrap();
-        let mut record = store.load(&id).await.unwrap().unwrap();
-        if let Some(auth) = record.data.get_mut("auth") {
-            let v = auth["last_seen"].as_i64().unwrap();
-            auth["last_seen"] = serde_json::json!(v - 31 * 60);
-        }
-        store.save(&record).await.unwrap();
-    }
+    // The last request was 32 minutes ago (idle timeout 30, activity recorded every minute).
+    app.backdate_sessions(&["last_seen"], 32 * 60, false).await;
     let page = app.get("/dashboard").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert!(page.location().starts_with("/login"));
@@ -349,4 +311,70 @@ async fn malformed_ids_and_page_numbers_get_pages_not_errors() {
         app.get("/wizard/resources?page=-4").await.status,
         StatusCode::SEE_OTHER
     );
+}
+
+#[tokio::test]
+async fn the_session_table_holds_a_digest_of_the_cookie_never_the_cookie_itself() {
+    let app = spawn_app().await;
+    let alice = app.create_user("alice", Role::User).await;
+    let login = app.login("alice").await;
+    let cookie = session_cookie(&login).expect("the sign-in sets the session cookie");
+    let value = cookie.trim_start_matches("portcullis=").to_owned();
+
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM web_sessions WHERE user_id = $1")
+        .bind(alice)
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    let digest: String = sqlx::query_scalar("SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')")
+        .bind(&value)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids,
+        [digest.clone()],
+        "the cookie's SHA-256 is the stored id"
+    );
+    let anywhere: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM web_sessions WHERE id = $1 OR position(convert_to($1, 'UTF8') in data) > 0",
+    )
+    .bind(&value)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(anywhere, 0, "the cookie's value is stored nowhere");
+
+    // Someone holding a copy of the table presents a stored id as their cookie.
+    let thief = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = read_with_cookie(&app, &thief, &format!("portcullis={digest}")).await;
+    assert_eq!(page.0, StatusCode::SEE_OTHER);
+    assert!(page.1.starts_with("/login"), "{}", page.1);
+    // The real cookie still works.
+    let page = read_with_cookie(&app, &thief, &cookie).await;
+    assert_eq!(page.0, StatusCode::OK);
+}
+
+/// The dashboard's status and redirect target for a request carrying just `cookie`.
+async fn read_with_cookie(
+    app: &TestApp,
+    client: &reqwest::Client,
+    cookie: &str,
+) -> (StatusCode, String) {
+    let response = client
+        .get(app.url("/dashboard"))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (response.status(), location)
 }
