@@ -78,7 +78,8 @@ pub struct Config {
     #[arg(long, env = "PORTCULLIS_COOKIE_SECURE", global = true)]
     pub cookie_secure: Option<bool>,
 
-    /// Minutes without a request after which a sign-in ends.
+    /// Minutes without a request after which a sign-in ends. Activity is recorded every
+    /// quarter of this (at most every minute), so an idle sign-in ends up to that much later.
     #[arg(long, env = "PORTCULLIS_SESSION_IDLE_MINUTES", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..=1440), global = true)]
     pub session_idle_minutes: u32,

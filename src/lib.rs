@@ -82,7 +82,11 @@ pub struct AppState {
 /// The session store: the `web_sessions` table, read with each session's user, and kept in
 /// the state's session cache.
 pub fn session_store(state: &AppState) -> auth::store::Store {
-    auth::store::Store::new(state.db.clone(), state.sessions.clone())
+    auth::store::Store::new(
+        state.db.clone(),
+        state.sessions.clone(),
+        state.settings.session_idle_minutes,
+    )
 }
 
 /// The application's router, for the server and the tests.

@@ -38,6 +38,8 @@ const AUTH: &str = "auth";
 pub struct Store {
     pool: PgPool,
     cache: Arc<SessionCache>,
+    /// The idle timeout, which decides when a new record of activity is due.
+    idle_minutes: u32,
 }
 
 impl std::fmt::Debug for Store {
@@ -47,8 +49,29 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    pub fn new(pool: PgPool, cache: Arc<SessionCache>) -> Self {
-        Self { pool, cache }
+    pub fn new(pool: PgPool, cache: Arc<SessionCache>, idle_minutes: u32) -> Self {
+        Self {
+            pool,
+            cache,
+            idle_minutes,
+        }
+    }
+
+    /// Whether a kept copy may stand in for the stored session: not once a new record of
+    /// activity is due (the guard then saves one, from the stored session). Until then the
+    /// copy's older activity time cannot end the sign-in either: records fall due well within
+    /// the idle limit (see `auth::session`).
+    fn recent_enough(&self, record: &Record) -> bool {
+        let Some(last_seen) = record
+            .data
+            .get(AUTH)
+            .and_then(|a| a.get("last_seen"))
+            .and_then(Value::as_i64)
+        else {
+            return false;
+        };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        !crate::auth::session::activity_record_due(last_seen, now, self.idle_minutes)
     }
 
     /// Deletes expired sessions now and then, forever (the server aborts the task at exit).
@@ -105,7 +128,7 @@ fn encode(data: &serde_json::Map<String, Value>) -> session_store::Result<Vec<u8
 
 /// The session's stamp (see `auth::cache`): a digest of its stored data without the time of
 /// the last activity, so sessions with other contents have other stamps on every instance,
-/// while the once-a-minute activity save leaves it as it was (and the browser's cookie right).
+/// while the periodic activity save leaves it as it was (and the browser's cookie right).
 fn stamp_of(data: &serde_json::Map<String, Value>) -> i64 {
     use sha2::{Digest, Sha256};
     let mut data = data.clone();
@@ -120,22 +143,6 @@ fn stamp_of(data: &serde_json::Map<String, Value>) -> i64 {
         0 => 1,
         stamp => stamp,
     }
-}
-
-/// Whether a kept copy may stand in for the stored session: not once a new record of activity
-/// is due (the guard then saves one, from the stored session). Until then the copy's older
-/// activity time cannot end the sign-in either: the idle timeout is at least a minute.
-fn recent_enough(record: &Record) -> bool {
-    let Some(last_seen) = record
-        .data
-        .get(AUTH)
-        .and_then(|a| a.get("last_seen"))
-        .and_then(Value::as_i64)
-    else {
-        return false;
-    };
-    time::OffsetDateTime::now_utc().unix_timestamp() - last_seen
-        < crate::auth::session::TOUCH_SECONDS
 }
 
 /// Writes the record; whether a row was written.
@@ -201,7 +208,7 @@ impl SessionStore for Store {
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let key = stored_id(id);
         if let Some(stamp) = cache::presented()
-            && let Some(record) = self.cache.get(&key, stamp, recent_enough)
+            && let Some(record) = self.cache.get(&key, stamp, |r| self.recent_enough(r))
         {
             return Ok(Some(record));
         }

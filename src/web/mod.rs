@@ -114,9 +114,9 @@ pub fn router_with_metrics(
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(i64::from(
-            state.settings.session_idle_minutes,
-        ))));
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            crate::auth::session::idle_limit_seconds(state.settings.session_idle_minutes),
+        )));
 
     Router::new()
         .merge(signed_in)
@@ -189,7 +189,7 @@ async fn session_edges(State(state): State<AppState>, request: Request, next: Ne
         return AppError::Unavailable("the session could not be saved".into()).into_response();
     }
     if let Some(stamp) = saved {
-        let max_age = i64::from(state.settings.session_idle_minutes) * 60;
+        let max_age = crate::auth::session::idle_limit_seconds(state.settings.session_idle_minutes);
         response.headers_mut().append(
             header::SET_COOKIE,
             cache::set_cookie(name, stamp, secure, max_age),

@@ -255,8 +255,8 @@ async fn the_session_cookie_is_http_only_and_same_site() {
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(
-        cookie.contains("Max-Age=1800"),
-        "idle timeout of 30 minutes: {cookie}"
+        cookie.contains("Max-Age=1860"),
+        "idle timeout of 30 minutes, plus the minute activity is recorded by: {cookie}"
     );
 }
 
@@ -377,4 +377,36 @@ async fn read_with_cookie(
         .unwrap_or("")
         .to_owned();
     (response.status(), location)
+}
+
+#[tokio::test]
+async fn an_active_user_is_never_signed_out_by_a_one_minute_idle_timeout() {
+    use crate::support::{fresh_database, settings, spawn_app_on};
+    let mut short = settings();
+    short.session_idle_minutes = 1;
+    let app = spawn_app_on(fresh_database().await, short).await;
+    app.create_user("alice", Role::User).await;
+    app.login("alice").await;
+    assert_eq!(app.get("/dashboard").await.status, StatusCode::OK);
+
+    // alice clicks now and then, never more than a minute after her previous click. The
+    // clock is moved on by backdating what is stored (the sign-in's times and its expiry).
+    for gap in [59, 59, 10, 59, 14, 59, 60] {
+        app.backdate_sessions(&["signed_in_at", "last_seen"], gap, true)
+            .await;
+        let page = app.get("/dashboard").await;
+        assert_eq!(
+            page.status,
+            StatusCode::OK,
+            "signed out after a {gap} s pause: {}",
+            page.location()
+        );
+    }
+
+    // Then she leaves: a minute and a quarter later the sign-in is over.
+    app.backdate_sessions(&["signed_in_at", "last_seen"], 76, true)
+        .await;
+    let page = app.get("/dashboard").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(page.location().starts_with("/login"), "{}", page.location());
 }
