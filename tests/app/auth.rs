@@ -333,7 +333,7 @@ async fn the_session_table_holds_a_digest_of_the_cookie_never_the_cookie_itself(
         .unwrap();
     assert_eq!(
         ids,
-        [digest.clone()],
+        std::slice::from_ref(&digest),
         "the cookie's SHA-256 is the stored id"
     );
     let anywhere: i64 = sqlx::query_scalar(
@@ -356,6 +356,47 @@ async fn the_session_table_holds_a_digest_of_the_cookie_never_the_cookie_itself(
     // The real cookie still works.
     let page = read_with_cookie(&app, &thief, &cookie).await;
     assert_eq!(page.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_sign_in_stored_before_the_upgrade_still_works_after_it() {
+    let app = spawn_app().await;
+    app.create_user("alice", Role::User).await;
+    let cookie = session_cookie(&app.login("alice").await).expect("session cookie");
+    let value = cookie.trim_start_matches("portcullis=").to_owned();
+    // The table as the previous version kept it: the cookie's value as the id.
+    sqlx::query("ALTER TABLE web_sessions DROP CONSTRAINT web_sessions_id_is_a_digest")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE web_sessions SET id = $1")
+        .bind(&value)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::raw_sql(include_str!(
+        "../../migrations/20261130000004_session_hash.sql"
+    ))
+    .execute(&app.db)
+    .await
+    .unwrap();
+    app.sessions.clear();
+
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM web_sessions WHERE id = $1")
+        .bind(&value)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    assert_eq!(
+        read_with_cookie(&app, &client, &cookie).await.0,
+        StatusCode::OK,
+        "still signed in"
+    );
 }
 
 /// The dashboard's status and redirect target for a request carrying just `cookie`.
