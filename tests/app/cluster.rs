@@ -298,7 +298,8 @@ async fn the_server_restarts_its_built_in_database_when_the_postmaster_is_killed
     .unwrap();
 
     // Ready again, on a new postmaster, without a restart of Portcullis.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let killed_at = Instant::now();
+    let deadline = killed_at + Duration::from_secs(60);
     tokio::task::block_in_place(|| {
         while postmaster_pid(&dir.path().join("data")) == Some(killed) || !ready(port) {
             assert!(
@@ -309,6 +310,10 @@ async fn the_server_restarts_its_built_in_database_when_the_postmaster_is_killed
             std::thread::sleep(Duration::from_millis(200));
         }
     });
+    eprintln!(
+        "built-in cluster: ready again {:?} after its postmaster was killed",
+        killed_at.elapsed()
+    );
     assert!(
         matches!(server.try_wait(), Ok(None)),
         "the same Portcullis process"
