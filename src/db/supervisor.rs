@@ -79,7 +79,7 @@ async fn watch_over(
             reason,
             "the built-in PostgreSQL stopped unexpectedly; restarting it"
         );
-        match restart(&options, &mut stop).await {
+        match restart(&options, &mut stop, FIRST_PAUSE).await {
             Restart::Running(again) => {
                 cluster = again;
                 tracing::info!("the built-in PostgreSQL is running again");
@@ -107,8 +107,14 @@ enum Restart {
     GaveUp,
 }
 
-async fn restart(options: &ClusterOptions, stop: &mut watch::Receiver<bool>) -> Restart {
-    let mut pause = FIRST_PAUSE;
+/// Starts the server again: [`RESTART_TRIES`] tries, `first_pause` after the first failure,
+/// doubling after each.
+async fn restart(
+    options: &ClusterOptions,
+    stop: &mut watch::Receiver<bool>,
+    first_pause: Duration,
+) -> Restart {
+    let mut pause = first_pause;
     for attempt in 1..=RESTART_TRIES {
         let o = options.clone();
         match tokio::task::spawn_blocking(move || Cluster::start(&o)).await {
@@ -130,4 +136,40 @@ async fn restart(options: &ClusterOptions, stop: &mut watch::Receiver<bool>) -> 
         }
     }
     Restart::GaveUp
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// A data directory that cannot be made: every start fails at once.
+    fn unstartable() -> ClusterOptions {
+        ClusterOptions::new("/dev/null/portcullis")
+    }
+
+    #[tokio::test]
+    async fn a_server_that_will_not_start_is_tried_five_times_with_growing_pauses_then_given_up() {
+        let (_stop, mut stopped) = watch::channel(false);
+        let started = Instant::now();
+        let outcome = restart(&unstartable(), &mut stopped, Duration::from_millis(20)).await;
+        assert!(matches!(outcome, Restart::GaveUp));
+        // Four pauses between five tries: 20 + 40 + 80 + 160 ms.
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn shutting_down_ends_the_tries() {
+        let (stop, mut stopped) = watch::channel(false);
+        assert!(stop.send(true).is_ok());
+        let started = Instant::now();
+        let outcome = restart(&unstartable(), &mut stopped, Duration::from_secs(60)).await;
+        assert!(matches!(outcome, Restart::Stopping));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
 }
