@@ -78,7 +78,8 @@ pub struct Config {
     #[arg(long, env = "PORTCULLIS_COOKIE_SECURE", global = true)]
     pub cookie_secure: Option<bool>,
 
-    /// Minutes without a request after which a sign-in ends.
+    /// Minutes without a request after which a sign-in ends. Activity is recorded every
+    /// quarter of this (at most every minute), so an idle sign-in ends up to that much later.
     #[arg(long, env = "PORTCULLIS_SESSION_IDLE_MINUTES", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..=1440), global = true)]
     pub session_idle_minutes: u32,
@@ -109,6 +110,20 @@ pub struct Config {
     #[arg(long, env = "PORTCULLIS_DB_MAX_CONNECTIONS", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=500), global = true)]
     pub db_max_connections: u32,
+
+    /// Seconds a request waits for a free database connection (or a new one) before it is
+    /// answered 503 "Temporarily unavailable".
+    #[arg(long, env = "PORTCULLIS_DB_ACQUIRE_TIMEOUT_SECONDS", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=60), global = true)]
+    pub db_acquire_timeout_seconds: u32,
+
+    /// Seconds one SQL statement of the web server may run before PostgreSQL cancels it
+    /// (migrations and command-line tools have no limit). A request still waiting on the
+    /// database one second after this (a frozen or unreachable server cancels nothing) is
+    /// answered 503.
+    #[arg(long, env = "PORTCULLIS_DB_STATEMENT_TIMEOUT_SECONDS", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=3600), global = true)]
+    pub db_statement_timeout_seconds: u32,
 
     /// Who must sign in with a second factor (an authenticator app's code):
     /// `everyone`, `privileged` (administrators and approvers) or `optional` (whoever turns
@@ -194,6 +209,22 @@ impl Config {
         self.key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
+
+    /// How long a request waits for a database connection.
+    pub fn db_acquire_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.db_acquire_timeout_seconds))
+    }
+
+    /// How long PostgreSQL lets one statement of the web server run.
+    pub fn db_statement_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.db_statement_timeout_seconds))
+    }
+
+    /// How long a request may wait on the database in all before it is answered 503: the
+    /// statement timeout, plus a second for PostgreSQL's own cancellation to arrive first.
+    pub fn db_request_deadline(&self) -> std::time::Duration {
+        self.db_statement_timeout() + std::time::Duration::from_secs(1)
     }
 
     /// Whether the session cookie carries `Secure`.

@@ -64,10 +64,12 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => {
-            // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
+            // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections, and
+            // query_canceled: the statement timeout ran out (a lock held too long, a server
+            // too busy), which a retry a moment later may not meet.
             matches!(
                 db.code().as_deref(),
-                Some("57P01" | "57P02" | "57P03" | "53300")
+                Some("57P01" | "57P02" | "57P03" | "53300" | "57014")
             )
         }
         _ => false,

@@ -42,6 +42,9 @@ pub struct Settings {
     pub sign_in_window_seconds: u32,
     /// Bearer token for `/metrics` on the main address; `None`: no `/metrics` there.
     pub metrics_token: Option<String>,
+    /// How long a request may wait on the database before it is answered 503 (see
+    /// `web::deadline`).
+    pub db_request_deadline: std::time::Duration,
 }
 
 impl Settings {
@@ -58,6 +61,7 @@ impl Settings {
             sign_in_limit: config.sign_in_limit,
             sign_in_window_seconds: config.sign_in_window_minutes * 60,
             metrics_token: config.metrics_token.clone(),
+            db_request_deadline: config.db_request_deadline(),
         }
     }
 }
@@ -78,7 +82,11 @@ pub struct AppState {
 /// The session store: the `web_sessions` table, read with each session's user, and kept in
 /// the state's session cache.
 pub fn session_store(state: &AppState) -> auth::store::Store {
-    auth::store::Store::new(state.db.clone(), state.sessions.clone())
+    auth::store::Store::new(
+        state.db.clone(),
+        state.sessions.clone(),
+        state.settings.session_idle_minutes,
+    )
 }
 
 /// The application's router, for the server and the tests.

@@ -17,7 +17,7 @@ const DEMO_MARKER: &str = "demo_seed_loaded_at";
 
 /// Runs the web server until a shutdown signal.
 pub async fn serve(config: &Config) -> anyhow::Result<()> {
-    let database = Database::open(config).await?;
+    let database = Database::open_for_server(config).await?;
     if database.cluster.is_some() {
         load_demo_once(&database.pool).await?;
     }

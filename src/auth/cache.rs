@@ -14,6 +14,9 @@
 //!   the store finds it recent enough (no activity record due: see `auth::store`);
 //! - nothing was announced while it was being read.
 //!
+//! Copies are kept under the session's stored id (`auth::store::stored_id`, a digest of the
+//! cookie's value), which is also what the announcements name.
+//!
 //! So a change made through this instance (its own saves, and the account pages, whose POSTs
 //! clear the cache before they answer) takes effect on the next click; one made through
 //! another instance or directly in the database takes effect when its notification arrives,
@@ -29,7 +32,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use time::OffsetDateTime;
-use tower_sessions::session::{Id, Record};
+use tower_sessions::session::Record;
 use uuid::Uuid;
 
 /// The channel the triggers of migration 0011 announce changes on.
@@ -56,7 +59,8 @@ struct State {
     /// Counts announcements and local changes: a read that began under another count may have
     /// missed one, so it is not kept.
     changes: u64,
-    entries: HashMap<Id, Entry>,
+    /// By stored id.
+    entries: HashMap<String, Entry>,
 }
 
 impl State {
@@ -101,11 +105,11 @@ impl SessionCache {
         self.lookups.get_or_create(&LookupLabels { result }).inc();
     }
 
-    /// The kept copy of session `id` if it may answer a request presenting `stamp` (`None`:
-    /// the browser sent none) and passes `usable`.
+    /// The kept copy of the session stored as `key` if it may answer a request presenting
+    /// `stamp` (`None`: the browser sent none) and passes `usable`.
     pub fn get(
         &self,
-        id: &Id,
+        key: &str,
         stamp: Option<i64>,
         usable: impl Fn(&Record) -> bool,
     ) -> Option<Record> {
@@ -120,7 +124,7 @@ impl SessionCache {
             let state = self.lock();
             state
                 .entries
-                .get(id)
+                .get(key)
                 .filter(|e| {
                     state.listening
                         && e.stamp == stamp
@@ -139,8 +143,9 @@ impl SessionCache {
         Ticket(self.lock().changes)
     }
 
-    /// Keeps a session read from the database since `ticket`, signed in as `user`.
-    pub fn keep(&self, record: &Record, user: Uuid, stamp: i64, ticket: Ticket) {
+    /// Keeps a session stored as `key` and read from the database since `ticket`, signed in
+    /// as `user`.
+    pub fn keep(&self, key: String, record: &Record, user: Uuid, stamp: i64, ticket: Ticket) {
         if self.lifetime.is_zero() || stamp == 0 {
             return;
         }
@@ -148,7 +153,7 @@ impl SessionCache {
         if !state.listening || state.changes != ticket.0 {
             return;
         }
-        if state.entries.len() >= MAX_ENTRIES && !state.entries.contains_key(&record.id) {
+        if state.entries.len() >= MAX_ENTRIES && !state.entries.contains_key(&key) {
             let lifetime = self.lifetime;
             state.entries.retain(|_, e| e.kept_at.elapsed() < lifetime);
             if state.entries.len() >= MAX_ENTRIES {
@@ -156,7 +161,7 @@ impl SessionCache {
             }
         }
         state.entries.insert(
-            record.id,
+            key,
             Entry {
                 record: record.clone(),
                 user,
@@ -166,11 +171,11 @@ impl SessionCache {
         );
     }
 
-    /// Session `id` was saved or deleted here.
-    pub fn forget(&self, id: &Id) {
+    /// The session stored as `key` was saved or deleted here.
+    pub fn forget(&self, key: &str) {
         let mut state = self.lock();
         state.changed();
-        state.entries.remove(id);
+        state.entries.remove(key);
     }
 
     /// Forgets everything (an account page changed something, or an announcement says so).
@@ -199,13 +204,12 @@ impl SessionCache {
         let mut state = self.lock();
         state.changed();
         if let Some(ids) = payload.strip_prefix("s:") {
-            for id in ids.split(',') {
-                match id.parse::<Id>() {
-                    Ok(id) => {
-                        state.entries.remove(&id);
-                    }
+            for key in ids.split(',') {
+                if is_stored_id(key) {
+                    state.entries.remove(key);
+                } else {
                     // Not ours to read: be safe.
-                    Err(_) => state.entries.clear(),
+                    state.entries.clear();
                 }
             }
         } else if let Some(user) = payload.strip_prefix("u:") {
@@ -222,6 +226,11 @@ impl SessionCache {
     fn len(&self) -> usize {
         self.lock().entries.len()
     }
+}
+
+/// Whether `key` looks like a stored session id (64 lowercase hex digits).
+fn is_stored_id(key: &str) -> bool {
+    key.len() == 64 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// What the session store needs to know about the request it is serving.
@@ -307,6 +316,8 @@ pub fn set_cookie(name: &str, stamp: i64, secure: bool, max_age_seconds: i64) ->
 
 #[cfg(test)]
 mod tests {
+    use tower_sessions::session::Id;
+
     use super::*;
 
     fn record(expires_in: time::Duration) -> Record {
@@ -315,6 +326,10 @@ mod tests {
             data: HashMap::new(),
             expiry_date: OffsetDateTime::now_utc() + expires_in,
         }
+    }
+
+    fn key(r: &Record) -> String {
+        crate::auth::store::stored_id(&r.id)
     }
 
     fn listening_cache() -> Arc<SessionCache> {
@@ -334,23 +349,23 @@ mod tests {
         let cache = listening_cache();
         let r = record(HOUR);
         let user = Uuid::new_v4();
-        cache.keep(&r, user, 7, cache.ticket());
-        assert!(cache.get(&r.id, Some(7), any).is_some());
-        assert!(cache.get(&r.id, Some(8), any).is_none());
-        assert!(cache.get(&Id::default(), Some(7), any).is_none());
+        cache.keep(key(&r), &r, user, 7, cache.ticket());
+        assert!(cache.get(&key(&r), Some(7), any).is_some());
+        assert!(cache.get(&key(&r), Some(8), any).is_none());
+        assert!(cache.get(&key(&record(HOUR)), Some(7), any).is_none());
     }
 
     #[test]
     fn nothing_is_kept_or_used_while_not_listening() {
         let cache = SessionCache::new(Duration::from_secs(30));
         let r = record(HOUR);
-        cache.keep(&r, Uuid::new_v4(), 7, cache.ticket());
+        cache.keep(key(&r), &r, Uuid::new_v4(), 7, cache.ticket());
         assert_eq!(cache.len(), 0);
         cache.set_listening(true);
-        cache.keep(&r, Uuid::new_v4(), 7, cache.ticket());
-        assert!(cache.get(&r.id, Some(7), any).is_some());
+        cache.keep(key(&r), &r, Uuid::new_v4(), 7, cache.ticket());
+        assert!(cache.get(&key(&r), Some(7), any).is_some());
         cache.set_listening(false);
-        assert!(cache.get(&r.id, Some(7), any).is_none());
+        assert!(cache.get(&key(&r), Some(7), any).is_none());
     }
 
     #[test]
@@ -358,9 +373,9 @@ mod tests {
         let cache = listening_cache();
         let r = record(HOUR);
         let ticket = cache.ticket();
-        cache.announced(&format!("s:{}", Id::default()));
-        cache.keep(&r, Uuid::new_v4(), 7, ticket);
-        assert!(cache.get(&r.id, Some(7), any).is_none());
+        cache.announced(&format!("s:{}", key(&record(HOUR))));
+        cache.keep(key(&r), &r, Uuid::new_v4(), 7, ticket);
+        assert!(cache.get(&key(&r), Some(7), any).is_none());
     }
 
     #[test]
@@ -368,18 +383,18 @@ mod tests {
         let cache = listening_cache();
         let (a, b, c) = (record(HOUR), record(HOUR), record(HOUR));
         let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
-        cache.keep(&a, alice, 1, cache.ticket());
-        cache.keep(&b, alice, 2, cache.ticket());
-        cache.keep(&c, bob, 3, cache.ticket());
-        cache.announced(&format!("s:{},{}", a.id, Id::default()));
-        assert!(cache.get(&a.id, Some(1), any).is_none());
-        assert!(cache.get(&b.id, Some(2), any).is_some());
+        cache.keep(key(&a), &a, alice, 1, cache.ticket());
+        cache.keep(key(&b), &b, alice, 2, cache.ticket());
+        cache.keep(key(&c), &c, bob, 3, cache.ticket());
+        cache.announced(&format!("s:{},{}", key(&a), key(&record(HOUR))));
+        assert!(cache.get(&key(&a), Some(1), any).is_none());
+        assert!(cache.get(&key(&b), Some(2), any).is_some());
         cache.announced(&format!("u:{alice}"));
-        assert!(cache.get(&b.id, Some(2), any).is_none());
-        assert!(cache.get(&c.id, Some(3), any).is_some());
+        assert!(cache.get(&key(&b), Some(2), any).is_none());
+        assert!(cache.get(&key(&c), Some(3), any).is_some());
         cache.announced("*");
-        assert!(cache.get(&c.id, Some(3), any).is_none());
-        cache.keep(&c, bob, 3, cache.ticket());
+        assert!(cache.get(&key(&c), Some(3), any).is_none());
+        cache.keep(key(&c), &c, bob, 3, cache.ticket());
         cache.announced("s:not-an-id");
         assert_eq!(cache.len(), 0);
     }
@@ -389,13 +404,13 @@ mod tests {
         let cache = SessionCache::new(Duration::from_millis(50));
         cache.set_listening(true);
         let gone = record(time::Duration::seconds(-1));
-        cache.keep(&gone, Uuid::new_v4(), 1, cache.ticket());
-        assert!(cache.get(&gone.id, Some(1), any).is_none());
+        cache.keep(key(&gone), &gone, Uuid::new_v4(), 1, cache.ticket());
+        assert!(cache.get(&key(&gone), Some(1), any).is_none());
         let r = record(HOUR);
-        cache.keep(&r, Uuid::new_v4(), 1, cache.ticket());
-        assert!(cache.get(&r.id, Some(1), any).is_some());
+        cache.keep(key(&r), &r, Uuid::new_v4(), 1, cache.ticket());
+        assert!(cache.get(&key(&r), Some(1), any).is_some());
         std::thread::sleep(Duration::from_millis(60));
-        assert!(cache.get(&r.id, Some(1), any).is_none());
+        assert!(cache.get(&key(&r), Some(1), any).is_none());
     }
 
     #[test]
@@ -403,8 +418,8 @@ mod tests {
         let cache = SessionCache::new(Duration::ZERO);
         cache.set_listening(true);
         let r = record(HOUR);
-        cache.keep(&r, Uuid::new_v4(), 1, cache.ticket());
-        assert!(cache.get(&r.id, Some(1), any).is_none());
+        cache.keep(key(&r), &r, Uuid::new_v4(), 1, cache.ticket());
+        assert!(cache.get(&key(&r), Some(1), any).is_none());
     }
 
     #[test]

@@ -61,9 +61,11 @@ async fn resolve(
         return Ok(Err(Anonymous::NeverSignedIn));
     };
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let idle = i64::from(state.settings.session_idle_minutes) * 60;
+    let idle_minutes = state.settings.session_idle_minutes;
     let lifetime = i64::from(state.settings.session_lifetime_hours) * 3600;
-    if now - auth.signed_in_at > lifetime || now - auth.last_seen > idle {
+    if now - auth.signed_in_at > lifetime
+        || session::idle_expired(auth.last_seen, now, idle_minutes)
+    {
         session::sign_out(session).await?;
         return Ok(Err(Anonymous::Expired));
     }
@@ -79,7 +81,7 @@ async fn resolve(
         session::sign_out(session).await?;
         return Ok(Err(Anonymous::NeverSignedIn));
     }
-    session::touch(session, &auth, now).await?;
+    session::touch(session, &auth, now, idle_minutes).await?;
     Ok(Ok(CurrentUser {
         id: row.id,
         username: row.username,

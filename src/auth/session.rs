@@ -19,8 +19,9 @@ pub struct Auth {
     pub user_id: Uuid,
     /// Unix seconds of the sign-in: the absolute lifetime counts from here.
     pub signed_in_at: i64,
-    /// Unix seconds of the last recorded activity; re-saved at most once a minute, which
-    /// also pushes the idle expiry of the stored session and the cookie forward.
+    /// Unix seconds of the last recorded activity; re-saved at most every
+    /// [`touch_seconds`], which also pushes the idle expiry of the stored session and the
+    /// cookie forward.
     pub last_seen: i64,
 }
 
@@ -139,12 +140,36 @@ pub async fn clear_pending(session: &Session) -> AppResult<()> {
     Ok(())
 }
 
-/// Seconds between two records of a sign-in's activity.
-pub const TOUCH_SECONDS: i64 = 60;
+/// Seconds between two records of a sign-in's activity under an idle timeout of
+/// `idle_minutes`: a quarter of it, at most a minute. Recording every request would write the
+/// session on every click; recording once a minute, as before, was too coarse for a short
+/// timeout.
+pub fn touch_seconds(idle_minutes: u32) -> i64 {
+    (i64::from(idle_minutes) * 15).clamp(1, 60)
+}
 
-/// Records activity, writing the session only when the last record is a minute old.
-pub async fn touch(session: &Session, auth: &Auth, now: i64) -> AppResult<()> {
-    if now - auth.last_seen >= TOUCH_SECONDS {
+/// Seconds after its last recorded activity when a sign-in ends: the idle timeout plus the
+/// recording's granularity, because the last request may have come up to that much after the
+/// last record. So requests never further apart than the idle timeout keep a sign-in alive,
+/// and an idle one ends between the timeout and a quarter of it (at most a minute) later. The
+/// stored session and its cookie expire by the same measure.
+pub fn idle_limit_seconds(idle_minutes: u32) -> i64 {
+    i64::from(idle_minutes) * 60 + touch_seconds(idle_minutes)
+}
+
+/// Whether a sign-in last recorded active at `last_seen` is idle for too long at `now`.
+pub fn idle_expired(last_seen: i64, now: i64, idle_minutes: u32) -> bool {
+    now - last_seen > idle_limit_seconds(idle_minutes)
+}
+
+/// Whether a request at `now` should record activity, the last record being `last_seen`.
+pub fn activity_record_due(last_seen: i64, now: i64, idle_minutes: u32) -> bool {
+    now - last_seen >= touch_seconds(idle_minutes)
+}
+
+/// Records activity, writing the session only when a record is due.
+pub async fn touch(session: &Session, auth: &Auth, now: i64, idle_minutes: u32) -> AppResult<()> {
+    if activity_record_due(auth.last_seen, now, idle_minutes) {
         let mut auth = auth.clone();
         auth.last_seen = now;
         session.insert(AUTH, auth).await?;
@@ -227,4 +252,53 @@ pub async fn clear_draft(session: &Session) -> AppResult<()> {
         session.remove_value(WIZARD).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_is_recorded_every_quarter_of_the_idle_timeout_at_most_a_minute_apart() {
+        assert_eq!(touch_seconds(1), 15);
+        assert_eq!(touch_seconds(2), 30);
+        assert_eq!(touch_seconds(4), 60);
+        assert_eq!(touch_seconds(30), 60);
+        assert_eq!(idle_limit_seconds(1), 75);
+        assert_eq!(idle_limit_seconds(30), 1860);
+    }
+
+    /// A user whose requests are never further apart than the idle timeout, whatever the
+    /// rhythm, stays signed in; one who then stops is signed out within the granularity.
+    #[test]
+    fn requests_no_further_apart_than_the_idle_timeout_never_end_the_sign_in() {
+        for idle_minutes in [1, 2, 5, 30] {
+            let idle = i64::from(idle_minutes) * 60;
+            // Gaps from one second to the whole timeout, in a rhythm that lands requests just
+            // before and just after each record falls due.
+            let rhythms: [&[i64]; 5] = [
+                &[idle],
+                &[idle - 1, 1],
+                &[touch_seconds(idle_minutes) - 1, idle],
+                &[1, idle, 7, idle - 3],
+                &[idle / 2 + 1, idle / 3, idle],
+            ];
+            for rhythm in rhythms {
+                let mut last_seen = 0;
+                let mut now = 0;
+                for gap in rhythm.iter().cycle().take(50) {
+                    now += gap;
+                    assert!(
+                        !idle_expired(last_seen, now, idle_minutes),
+                        "idle {idle_minutes} min, rhythm {rhythm:?}: signed out at {now}"
+                    );
+                    if activity_record_due(last_seen, now, idle_minutes) {
+                        last_seen = now;
+                    }
+                }
+                let gone = now + idle + touch_seconds(idle_minutes) + 1;
+                assert!(idle_expired(last_seen, gone, idle_minutes));
+            }
+        }
+    }
 }

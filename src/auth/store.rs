@@ -10,6 +10,10 @@
 //! Loaded sessions are kept for a while in this instance's [`SessionCache`], which answers
 //! page views only under the conditions its module lists; every save hands the session's stamp
 //! to the response.
+//!
+//! Rows are keyed by [`stored_id`], a digest of the session id, never by the id itself: the
+//! id is the cookie's value, and a copy of the table (a backup, a replica, a dump handed to
+//! support) must not be a list of live sign-ins.
 
 use std::sync::Arc;
 
@@ -34,6 +38,8 @@ const AUTH: &str = "auth";
 pub struct Store {
     pool: PgPool,
     cache: Arc<SessionCache>,
+    /// The idle timeout, which decides when a new record of activity is due.
+    idle_minutes: u32,
 }
 
 impl std::fmt::Debug for Store {
@@ -43,8 +49,29 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    pub fn new(pool: PgPool, cache: Arc<SessionCache>) -> Self {
-        Self { pool, cache }
+    pub fn new(pool: PgPool, cache: Arc<SessionCache>, idle_minutes: u32) -> Self {
+        Self {
+            pool,
+            cache,
+            idle_minutes,
+        }
+    }
+
+    /// Whether a kept copy may stand in for the stored session: not once a new record of
+    /// activity is due (the guard then saves one, from the stored session). Until then the
+    /// copy's older activity time cannot end the sign-in either: records fall due well within
+    /// the idle limit (see `auth::session`).
+    fn recent_enough(&self, record: &Record) -> bool {
+        let Some(last_seen) = record
+            .data
+            .get(AUTH)
+            .and_then(|a| a.get("last_seen"))
+            .and_then(Value::as_i64)
+        else {
+            return false;
+        };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        !crate::auth::session::activity_record_due(last_seen, now, self.idle_minutes)
     }
 
     /// Deletes expired sessions now and then, forever (the server aborts the task at exit).
@@ -57,6 +84,17 @@ impl Store {
             }
         }
     }
+}
+
+/// The key a session is stored (and announced, and kept in the cache) under: the SHA-256 of
+/// its id as the cookie carries it, in lowercase hex. The id is 128 random bits, so a plain
+/// digest is enough: there is nothing to guess, and nothing to salt against.
+pub fn stored_id(id: &Id) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(id.to_string().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn backend(e: sqlx::Error) -> session_store::Error {
@@ -90,7 +128,7 @@ fn encode(data: &serde_json::Map<String, Value>) -> session_store::Result<Vec<u8
 
 /// The session's stamp (see `auth::cache`): a digest of its stored data without the time of
 /// the last activity, so sessions with other contents have other stamps on every instance,
-/// while the once-a-minute activity save leaves it as it was (and the browser's cookie right).
+/// while the periodic activity save leaves it as it was (and the browser's cookie right).
 fn stamp_of(data: &serde_json::Map<String, Value>) -> i64 {
     use sha2::{Digest, Sha256};
     let mut data = data.clone();
@@ -105,22 +143,6 @@ fn stamp_of(data: &serde_json::Map<String, Value>) -> i64 {
         0 => 1,
         stamp => stamp,
     }
-}
-
-/// Whether a kept copy may stand in for the stored session: not once a new record of activity
-/// is due (the guard then saves one, from the stored session). Until then the copy's older
-/// activity time cannot end the sign-in either: the idle timeout is at least a minute.
-fn recent_enough(record: &Record) -> bool {
-    let Some(last_seen) = record
-        .data
-        .get(AUTH)
-        .and_then(|a| a.get("last_seen"))
-        .and_then(Value::as_i64)
-    else {
-        return false;
-    };
-    time::OffsetDateTime::now_utc().unix_timestamp() - last_seen
-        < crate::auth::session::TOUCH_SECONDS
 }
 
 /// Writes the record; whether a row was written.
@@ -139,7 +161,7 @@ async fn save_with(
     };
     let data = stored_data(record);
     let done = sqlx::query(sql)
-        .bind(record.id.to_string())
+        .bind(stored_id(&record.id))
         .bind(user_of(record))
         .bind(encode(&data)?)
         .bind(record.expiry_date)
@@ -179,19 +201,20 @@ impl SessionStore for Store {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let saved = save_with(&self.pool, record, false).await;
-        self.cache.forget(&record.id);
+        self.cache.forget(&stored_id(&record.id));
         saved.map(|_| ())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let key = stored_id(id);
         if let Some(stamp) = cache::presented()
-            && let Some(record) = self.cache.get(id, stamp, recent_enough)
+            && let Some(record) = self.cache.get(&key, stamp, |r| self.recent_enough(r))
         {
             return Ok(Some(record));
         }
         let ticket = self.cache.ticket();
         let row = sqlx::query(load_sql())
-            .bind(id.to_string())
+            .bind(&key)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
@@ -224,18 +247,19 @@ impl SessionStore for Store {
             expiry_date: row.try_get("expires_at").map_err(backend)?,
         };
         if let Some(user_id) = user_id {
-            self.cache.keep(&record, user_id, stamp, ticket);
+            self.cache.keep(key, &record, user_id, stamp, ticket);
         }
         Ok(Some(record))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        let key = stored_id(id);
         let deleted = sqlx::query("DELETE FROM web_sessions WHERE id = $1")
-            .bind(id.to_string())
+            .bind(&key)
             .execute(&self.pool)
             .await
             .map_err(backend);
-        self.cache.forget(id);
+        self.cache.forget(&key);
         deleted.map(|_| ())
     }
 }

@@ -150,7 +150,7 @@ impl Cluster {
             cluster.wait_ready(&pgdata, None)?;
             return Ok(cluster);
         }
-        remove_stale_locks(&pgdata, &socket_dir);
+        remove_foreign_locks(&pgdata, &socket_dir);
 
         let log = OpenOptions::new()
             .create(true)
@@ -233,6 +233,26 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Whether we started the server (and so stop it), rather than adopted another
+    /// process's.
+    pub fn owns_server(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// If the server we started has exited, why; it is then no longer ours to stop. `None`
+    /// while it runs, and for an adopted server.
+    pub fn exited(&mut self) -> Option<String> {
+        let (pid, exit) = self.child.as_ref()?;
+        let reason = match exit.try_recv() {
+            Err(mpsc::TryRecvError::Empty) => return None,
+            Ok(Ok(status)) => format!("postgres (pid {pid}) exited with {status}"),
+            Ok(Err(e)) => format!("postgres (pid {pid}) could not be waited for: {e}"),
+            Err(mpsc::TryRecvError::Disconnected) => format!("postgres (pid {pid}) exited"),
+        };
+        self.child = None;
+        Some(reason)
+    }
+
     /// Whether this start ran `initdb` (a brand-new, empty cluster).
     pub fn created(&self) -> bool {
         self.created
@@ -291,10 +311,19 @@ impl Cluster {
                     Err(mpsc::TryRecvError::Empty) => {}
                 }
             }
-            let status = fs::read_to_string(pgdata.join("postmaster.pid"))
+            // The file must be our server's: a crashed one's is left for PostgreSQL to check
+            // (see `remove_foreign_locks`), and it may say `ready` too.
+            let ours = |pid: &str| match &self.child {
+                Some((child, _)) => pid == child.as_raw().to_string(),
+                None => true,
+            };
+            let ready = fs::read_to_string(pgdata.join("postmaster.pid"))
                 .ok()
-                .and_then(|s| s.lines().nth(7).map(|l| l.trim().to_owned()));
-            if status.as_deref() == Some("ready") {
+                .is_some_and(|s| {
+                    let mut lines = s.lines().map(str::trim);
+                    lines.next().is_some_and(ours) && lines.nth(6) == Some("ready")
+                });
+            if ready {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -434,13 +463,21 @@ fn is_postmaster_of(pid: i32, pgdata: &str) -> bool {
     is_postgres && args.contains(&pgdata.as_bytes())
 }
 
-fn remove_stale_locks(pgdata: &Path, socket_dir: &Path) {
+/// A crash can leave lock files naming a pid that now belongs to an unrelated process;
+/// PostgreSQL would take that for a live server and refuse to start, so those locks go. (No
+/// live postmaster of ours is running: the caller checked.) A lock whose process is gone is
+/// left to PostgreSQL, which then makes sure, through the shared memory the lock names, that
+/// no server process of the dead postmaster still runs: after a postmaster is killed its
+/// backends take a moment to notice and exit, and deleting the lock would skip that check.
+fn remove_foreign_locks(pgdata: &Path, socket_dir: &Path) {
     for lock in [
         pgdata.join("postmaster.pid"),
         socket_dir.join(format!(".s.PGSQL.{PORT}.lock")),
-        socket_dir.join(format!(".s.PGSQL.{PORT}")),
     ] {
-        if lock.exists() {
+        let owner = fs::read_to_string(&lock)
+            .ok()
+            .and_then(|text| text.lines().next()?.trim().parse::<i32>().ok());
+        if owner.is_some_and(|pid| pid > 0 && kill(Pid::from_raw(pid), None).is_ok()) {
             tracing::warn!(file = %lock.display(), "removing a stale lock left by a crash");
             let _ = fs::remove_file(&lock);
         }

@@ -15,6 +15,7 @@ pub mod second_factor;
 pub mod seed;
 pub mod sessions;
 pub mod sign_in_limit;
+pub mod supervisor;
 pub mod users;
 
 use std::time::Duration;
@@ -25,6 +26,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use cluster::{Cluster, ClusterError, ClusterOptions};
+use supervisor::BuiltIn;
 
 /// The migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -36,7 +38,7 @@ pub const BUILTIN_DATABASE: &str = "portcullis";
 pub struct Database {
     pub pool: PgPool,
     /// Present when Portcullis runs its own PostgreSQL; stopped by [`Database::close`].
-    pub cluster: Option<Cluster>,
+    pub cluster: Option<BuiltIn>,
 }
 
 /// Why the database could not be opened.
@@ -55,27 +57,63 @@ pub enum OpenError {
 }
 
 impl Database {
-    /// Connects to `DATABASE_URL`, or starts (or adopts) the built-in cluster, then applies
-    /// the migrations.
+    /// For the command-line tools: connects to `DATABASE_URL`, or starts (or adopts) the
+    /// built-in cluster, then applies the migrations. No statement timeout (an import may
+    /// take its time), and the built-in cluster is not watched (the command is brief).
     pub async fn open(config: &Config) -> Result<Self, OpenError> {
+        Self::open_with(config, false).await
+    }
+
+    /// For the web server: as [`Database::open`], but each statement may run only as long as
+    /// `PORTCULLIS_DB_STATEMENT_TIMEOUT_SECONDS`, and a built-in cluster whose server dies is
+    /// restarted (see [`supervisor`]).
+    pub async fn open_for_server(config: &Config) -> Result<Self, OpenError> {
+        Self::open_with(config, true).await
+    }
+
+    async fn open_with(config: &Config, serving: bool) -> Result<Self, OpenError> {
         let (options, cluster) = match &config.database_url {
             Some(url) => (
                 url.parse::<PgConnectOptions>().map_err(OpenError::Url)?,
                 None,
             ),
             None => {
-                let options = ClusterOptions::new(&config.data_dir);
-                let cluster =
-                    tokio::task::spawn_blocking(move || Cluster::start(&options)).await??;
+                let cluster_options = ClusterOptions::new(&config.data_dir);
+                let o = cluster_options.clone();
+                let cluster = tokio::task::spawn_blocking(move || Cluster::start(&o)).await??;
                 ensure_database(&cluster, BUILTIN_DATABASE).await?;
-                (cluster.connect_options(BUILTIN_DATABASE), Some(cluster))
+                (
+                    cluster.connect_options(BUILTIN_DATABASE),
+                    Some((cluster, cluster_options)),
+                )
             }
         };
-        let pool = pool_options(config.db_max_connections)
+        // On a connection of their own, without the pool's statement timeout: a migration
+        // may rewrite a large table.
+        {
+            use sqlx::Connection;
+            let mut conn = PgConnection::connect_with(&options)
+                .await
+                .map_err(OpenError::Connect)?;
+            MIGRATOR.run(&mut conn).await?;
+            let _ = conn.close().await;
+        }
+        let mut pool =
+            pool_options(config.db_max_connections).acquire_timeout(config.db_acquire_timeout());
+        if serving {
+            pool = with_statement_timeout(pool, config.db_statement_timeout());
+        }
+        let pool = pool
             .connect_with(options)
             .await
             .map_err(OpenError::Connect)?;
-        MIGRATOR.run(&pool).await?;
+        let cluster = cluster.map(|(cluster, options)| {
+            if serving {
+                BuiltIn::watch(cluster, options)
+            } else {
+                BuiltIn::Unwatched(cluster)
+            }
+        });
         Ok(Self { pool, cluster })
     }
 
@@ -83,20 +121,16 @@ impl Database {
     pub async fn close(self) {
         self.pool.close().await;
         if let Some(cluster) = self.cluster {
-            match tokio::task::spawn_blocking(move || cluster.stop()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "stopping the built-in PostgreSQL"),
-                Err(e) => tracing::error!(error = %e, "stopping the built-in PostgreSQL"),
-            }
+            cluster.stop().await;
         }
     }
 }
 
-/// Pool settings: fail fast (3 s) when PostgreSQL is away, so pages answer 503 quickly and
-/// recover by themselves when it returns. No ping before each checkout: it doubled the round
-/// trips of a page (the benchmark measured it at 12% of the server's CPU); a connection that
-/// broke is found out by its next query, which fails that one request with 503 and is
-/// dropped from the pool.
+/// Pool settings: fail fast (3 s unless the caller sets its own acquire timeout) when
+/// PostgreSQL is away, so pages answer 503 quickly and recover by themselves when it returns.
+/// No ping before each checkout: it doubled the round trips of a page (the benchmark measured
+/// it at 12% of the server's CPU); a connection that broke is found out by its next query,
+/// which fails that one request with 503 and is dropped from the pool.
 pub fn pool_options(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max_connections)
@@ -104,6 +138,23 @@ pub fn pool_options(max_connections: u32) -> PgPoolOptions {
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(3))
         .idle_timeout(Duration::from_secs(600))
+}
+
+/// Makes PostgreSQL cancel any statement of the pool's connections that runs longer than
+/// `limit`: a runaway query then fails its own request instead of holding a connection that
+/// every other request needs. Set once per new connection (one round trip); a startup
+/// parameter would save it, but some connection poolers refuse those.
+pub fn with_statement_timeout(pool: PgPoolOptions, limit: Duration) -> PgPoolOptions {
+    let millis = limit.as_millis();
+    pool.after_connect(move |conn, _| {
+        Box::pin(async move {
+            // A number we formatted, not input.
+            sqlx::query(&format!("SET statement_timeout = {millis}"))
+                .execute(conn)
+                .await
+                .map(|_| ())
+        })
+    })
 }
 
 /// Creates `name` in the built-in cluster when it does not exist yet.

@@ -9,6 +9,7 @@ pub mod chrome;
 pub mod client;
 pub mod connect;
 pub mod dashboard;
+pub mod deadline;
 pub mod form;
 pub mod health;
 pub mod login;
@@ -113,9 +114,9 @@ pub fn router_with_metrics(
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(i64::from(
-            state.settings.session_idle_minutes,
-        ))));
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            crate::auth::session::idle_limit_seconds(state.settings.session_idle_minutes),
+        )));
 
     Router::new()
         .merge(signed_in)
@@ -124,6 +125,7 @@ pub fn router_with_metrics(
         .layer(from_fn_with_state(state.clone(), csrf::verify))
         .layer(sessions)
         .layer(from_fn_with_state(state.clone(), session_edges))
+        .layer(from_fn_with_state(state.clone(), deadline::limit))
         // Probes need neither a session nor a CSRF token.
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -187,7 +189,7 @@ async fn session_edges(State(state): State<AppState>, request: Request, next: Ne
         return AppError::Unavailable("the session could not be saved".into()).into_response();
     }
     if let Some(stamp) = saved {
-        let max_age = i64::from(state.settings.session_idle_minutes) * 60;
+        let max_age = crate::auth::session::idle_limit_seconds(state.settings.session_idle_minutes);
         response.headers_mut().append(
             header::SET_COOKIE,
             cache::set_cookie(name, stamp, secure, max_age),

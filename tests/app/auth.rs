@@ -257,8 +257,8 @@ async fn the_session_cookie_is_http_only_and_same_site() {
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(
-        cookie.contains("Max-Age=1800"),
-        "idle timeout of 30 minutes: {cookie}"
+        cookie.contains("Max-Age=1860"),
+        "idle timeout of 30 minutes, plus the minute activity is recorded by: {cookie}"
     );
 }
 
@@ -272,8 +272,8 @@ async fn a_sign_in_older_than_the_absolute_lifetime_ends() {
     app.login("alice").await;
     assert_eq!(app.get("/dashboard").await.status, StatusCode::OK);
 
-    // Age every stored session by two hours, through the app's own store (as the app would).
-    portcullis_test_age_sessions(&app, 7200).await;
+    // Signed in two hours ago, active a moment ago: only the absolute lifetime can end it.
+    app.backdate_sessions(&["signed_in_at"], 7200, false).await;
 
     let page = app.get("/dashboard").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
@@ -284,51 +284,13 @@ async fn a_sign_in_older_than_the_absolute_lifetime_ends() {
     );
 }
 
-/// Moves the sign-in time of every stored session `seconds` into the past.
-async fn portcullis_test_age_sessions(app: &TestApp, seconds: i64) {
-    let db = &app.db;
-    use tower_sessions::SessionStore;
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM web_sessions")
-        .fetch_all(db)
-        .await
-        .unwrap();
-    let store = &app.store;
-    for id in ids {
-        let id: tower_sessions::session::Id = id.parse().unwrap();
-        let mut record = store.load(&id).await.unwrap().unwrap();
-        if let Some(auth) = record.data.get_mut("auth") {
-            for key in ["signed_in_at", "last_seen"] {
-                let v = auth[key].as_i64().unwrap();
-                auth[key] = serde_json::json!(v - seconds);
-            }
-            // last_seen within the idle window, so only the absolute lifetime can end it.
-            auth["last_seen"] = serde_json::json!(time::OffsetDateTime::now_utc().unix_timestamp());
-        }
-        store.save(&record).await.unwrap();
-    }
-}
-
 #[tokio::test]
 async fn a_sign_in_idle_longer_than_the_idle_timeout_ends() {
     let app = spawn_app().await;
     app.create_user("alice", Role::User).await;
     app.login("alice").await;
-    // The last request was 31 minutes ago (idle timeout 30).
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM web_sessions")
-        .fetch_all(&app.db)
-        .await
-        .unwrap();
-    use tower_sessions::SessionStore;
-    let store = &app.store;
-    for id in ids {
-        let id: tower_sessions::session::Id = id.parse().unwrap();
-        let mut record = store.load(&id).await.unwrap().unwrap();
-        if let Some(auth) = record.data.get_mut("auth") {
-            let v = auth["last_seen"].as_i64().unwrap();
-            auth["last_seen"] = serde_json::json!(v - 31 * 60);
-        }
-        store.save(&record).await.unwrap();
-    }
+    // The last request was 32 minutes ago (idle timeout 30, activity recorded every minute).
+    app.backdate_sessions(&["last_seen"], 32 * 60, false).await;
     let page = app.get("/dashboard").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert!(page.location().starts_with("/login"));
@@ -351,4 +313,143 @@ async fn malformed_ids_and_page_numbers_get_pages_not_errors() {
         app.get("/wizard/resources?page=-4").await.status,
         StatusCode::SEE_OTHER
     );
+}
+
+#[tokio::test]
+async fn the_session_table_holds_a_digest_of_the_cookie_never_the_cookie_itself() {
+    let app = spawn_app().await;
+    let alice = app.create_user("alice", Role::User).await;
+    let login = app.login("alice").await;
+    let cookie = session_cookie(&login).expect("the sign-in sets the session cookie");
+    let value = cookie.trim_start_matches("portcullis=").to_owned();
+
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM web_sessions WHERE user_id = $1")
+        .bind(alice)
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    let digest: String = sqlx::query_scalar("SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')")
+        .bind(&value)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids,
+        std::slice::from_ref(&digest),
+        "the cookie's SHA-256 is the stored id"
+    );
+    let anywhere: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM web_sessions WHERE id = $1 OR position(convert_to($1, 'UTF8') in data) > 0",
+    )
+    .bind(&value)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(anywhere, 0, "the cookie's value is stored nowhere");
+
+    // Someone holding a copy of the table presents a stored id as their cookie.
+    let thief = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = read_with_cookie(&app, &thief, &format!("portcullis={digest}")).await;
+    assert_eq!(page.0, StatusCode::SEE_OTHER);
+    assert!(page.1.starts_with("/login"), "{}", page.1);
+    // The real cookie still works.
+    let page = read_with_cookie(&app, &thief, &cookie).await;
+    assert_eq!(page.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_sign_in_stored_before_the_upgrade_still_works_after_it() {
+    let app = spawn_app().await;
+    app.create_user("alice", Role::User).await;
+    let cookie = session_cookie(&app.login("alice").await).expect("session cookie");
+    let value = cookie.trim_start_matches("portcullis=").to_owned();
+    // The table as the previous version kept it: the cookie's value as the id.
+    sqlx::query("ALTER TABLE web_sessions DROP CONSTRAINT web_sessions_id_is_a_digest")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE web_sessions SET id = $1")
+        .bind(&value)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::raw_sql(include_str!(
+        "../../migrations/20261130000004_session_hash.sql"
+    ))
+    .execute(&app.db)
+    .await
+    .unwrap();
+    app.sessions.clear();
+
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM web_sessions WHERE id = $1")
+        .bind(&value)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    assert_eq!(
+        read_with_cookie(&app, &client, &cookie).await.0,
+        StatusCode::OK,
+        "still signed in"
+    );
+}
+
+/// The dashboard's status and redirect target for a request carrying just `cookie`.
+async fn read_with_cookie(
+    app: &TestApp,
+    client: &reqwest::Client,
+    cookie: &str,
+) -> (StatusCode, String) {
+    let response = client
+        .get(app.url("/dashboard"))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (response.status(), location)
+}
+
+#[tokio::test]
+async fn an_active_user_is_never_signed_out_by_a_one_minute_idle_timeout() {
+    use crate::support::{fresh_database, settings, spawn_app_on};
+    let mut short = settings();
+    short.session_idle_minutes = 1;
+    let app = spawn_app_on(fresh_database().await, short).await;
+    app.create_user("alice", Role::User).await;
+    app.login("alice").await;
+    assert_eq!(app.get("/dashboard").await.status, StatusCode::OK);
+
+    // alice clicks now and then, never more than a minute after her previous click. The
+    // clock is moved on by backdating what is stored (the sign-in's times and its expiry).
+    for gap in [59, 59, 10, 59, 14, 59, 60] {
+        app.backdate_sessions(&["signed_in_at", "last_seen"], gap, true)
+            .await;
+        let page = app.get("/dashboard").await;
+        assert_eq!(
+            page.status,
+            StatusCode::OK,
+            "signed out after a {gap} s pause: {}",
+            page.location()
+        );
+    }
+
+    // Then she leaves: a minute and a quarter later the sign-in is over.
+    app.backdate_sessions(&["signed_in_at", "last_seen"], 76, true)
+        .await;
+    let page = app.get("/dashboard").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(page.location().starts_with("/login"), "{}", page.location());
 }

@@ -221,6 +221,120 @@ async fn the_server_runs_its_own_database_with_demo_data_and_restarts_with_it_ke
     assert!(status.success());
 }
 
+/// Whether `/readyz` answers 200 now.
+fn ready(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200")
+}
+
+/// Signs the demo user alice in on the server at `app_url`: the status of the sign-in.
+async fn sign_in_alice(app_url: &str) -> reqwest::StatusCode {
+    let client = crate::support::new_client();
+    let login_page = client
+        .get(format!("{app_url}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = crate::support::Page {
+        status: reqwest::StatusCode::OK,
+        headers: Default::default(),
+        body: login_page,
+    }
+    .csrf();
+    client
+        .post(format!("{app_url}/login"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "alice"),
+            ("password", "portcullis-demo"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// The pid the built-in cluster's pid file names, if it can be read.
+fn postmaster_pid(data_dir: &std::path::Path) -> Option<i32> {
+    let text = std::fs::read_to_string(data_dir.join("pg/postmaster.pid")).ok()?;
+    text.lines().next()?.trim().parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_restarts_its_built_in_database_when_the_postmaster_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log = dir.path().join("stderr.log");
+    let mut server = bin()
+        .env("RUST_LOG", "info,sqlx=warn")
+        .env("PORTCULLIS_DATA_DIR", dir.path().join("data"))
+        .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    tokio::task::block_in_place(|| wait_healthy(port, &mut server));
+    let app_url = format!("http://127.0.0.1:{port}");
+    assert_eq!(
+        sign_in_alice(&app_url).await,
+        reqwest::StatusCode::SEE_OTHER
+    );
+
+    let killed = postmaster_pid(&dir.path().join("data")).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(killed),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+
+    // Ready again, on a new postmaster, without a restart of Portcullis.
+    let killed_at = Instant::now();
+    let deadline = killed_at + Duration::from_secs(60);
+    tokio::task::block_in_place(|| {
+        while postmaster_pid(&dir.path().join("data")) == Some(killed) || !ready(port) {
+            assert!(
+                Instant::now() < deadline,
+                "not ready again after the postmaster was killed:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    eprintln!(
+        "built-in cluster: ready again {:?} after its postmaster was killed",
+        killed_at.elapsed()
+    );
+    assert!(
+        matches!(server.try_wait(), Ok(None)),
+        "the same Portcullis process"
+    );
+    assert_eq!(
+        sign_in_alice(&app_url).await,
+        reqwest::StatusCode::SEE_OTHER,
+        "demo user alice signs in again"
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("stopped unexpectedly"), "{logged}");
+    assert!(logged.contains("running again"), "{logged}");
+
+    let status = tokio::task::block_in_place(|| sigterm_and_wait(&mut server));
+    assert!(status.success(), "SIGTERM exits cleanly: {status}");
+    assert!(
+        !dir.path().join("data/pg/postmaster.pid").exists(),
+        "the restarted cluster was stopped"
+    );
+}
+
 #[tokio::test]
 async fn seed_apply_from_the_command_line_reports_the_line_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -213,6 +213,7 @@ pub fn settings() -> Settings {
         sign_in_limit: 1_000_000,
         sign_in_window_seconds: 600,
         metrics_token: None,
+        db_request_deadline: std::time::Duration::from_secs(6),
     }
 }
 
@@ -225,8 +226,6 @@ pub struct TestApp {
     pub secrets: portcullis::crypto::SecretBox,
     /// Its database, for a second instance on the same one.
     pub options: PgConnectOptions,
-    /// Its session store, which keeps what it writes in the app's session cache.
-    pub store: portcullis::auth::store::Store,
     /// The app's session cache.
     pub sessions: Arc<SessionCache>,
 }
@@ -294,7 +293,7 @@ async fn serve(
     if listen {
         tokio::spawn(state.live.clone().listen(db.clone(), sessions.clone()));
     }
-    let app = portcullis::build_router(state, store.clone());
+    let app = portcullis::build_router(state, store);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -313,7 +312,6 @@ async fn serve(
         client: new_client(),
         secrets,
         options,
-        store,
         sessions,
     };
     if listen {
@@ -509,6 +507,37 @@ impl TestApp {
         )
         .await
         .expect("create user")
+    }
+
+    /// Moves times of every stored session `seconds` into the past, as if that much time had
+    /// passed since they were recorded: each of `auth_fields` of its sign-in (`signed_in_at`,
+    /// `last_seen`: Unix seconds), and its expiry when `expiry` is set. Forgets the app's kept
+    /// copies, which hold the times as they were.
+    pub async fn backdate_sessions(&self, auth_fields: &[&str], seconds: i64, expiry: bool) {
+        for field in auth_fields {
+            sqlx::query(
+                "UPDATE web_sessions SET data = convert_to(jsonb_set(
+                     convert_from(data, 'UTF8')::jsonb, ARRAY['auth', $1],
+                     to_jsonb((convert_from(data, 'UTF8')::jsonb #>> ARRAY['auth', $1])::bigint - $2)
+                 )::text, 'UTF8')
+                 WHERE convert_from(data, 'UTF8')::jsonb ? 'auth'",
+            )
+            .bind(field)
+            .bind(seconds)
+            .execute(&self.db)
+            .await
+            .expect("backdate the sign-ins");
+        }
+        if expiry {
+            sqlx::query(
+                "UPDATE web_sessions SET expires_at = expires_at - make_interval(secs => $1)",
+            )
+            .bind(seconds as f64)
+            .execute(&self.db)
+            .await
+            .expect("backdate the expiry");
+        }
+        self.sessions.clear();
     }
 
     /// Loads the demo seed (its passwords are "portcullis-demo").

@@ -8,6 +8,7 @@
 #[path = "../app/support.rs"]
 mod support;
 
+mod hung;
 mod instance;
 mod load;
 mod nginx;
