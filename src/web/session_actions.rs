@@ -60,6 +60,17 @@ pub async fn extend(
         return Err(AppError::NotFound);
     }
     let mut tx = state.db.begin().await?;
+    // Extending prolongs access: only while the policy still grants it.
+    if let Some(why) = db::grants::revoke_if_lapsed(&mut tx, id).await? {
+        tx.commit().await?;
+        session::flash(
+            &session,
+            FlashKind::Error,
+            format!("{why} The session was ended."),
+        )
+        .await?;
+        return Ok(Redirect::to(&format!("/sessions/{id}")));
+    }
     match db::sessions::extend(
         &mut tx,
         event(id, &user, "extended", "", client),

@@ -15,6 +15,7 @@ use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::audit::WriteError;
+use crate::db::grants::LapsedSession;
 use crate::db::policies::{LINKS, PolicyInput, Row};
 use crate::db::resources::Removal;
 use crate::domain::admin_input::{self, FieldErrors};
@@ -24,6 +25,117 @@ use crate::web::form::{Fields, MultiForm};
 
 /// How many unticked resources the resource list shows at most (there can be thousands).
 pub const RESOURCES_SHOWN: i64 = 200;
+
+/// The page shown instead of saving a change that would end live sessions: which ones and
+/// why, and the same form once more with `confirm` set.
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/policy_confirm.html")]
+pub struct ConfirmPage {
+    chrome: Chrome,
+    /// "Save", "Disable", "Delete".
+    change: &'static str,
+    name: String,
+    summary: String,
+    rows: Vec<LapsedSession>,
+    action: String,
+    /// What was posted, to post again (without the CSRF token and the buttons' values).
+    fields: Vec<(String, String)>,
+    /// How many sessions the administrator agreed to end: a confirmation that no longer
+    /// matches (more would end now) asks again.
+    confirm: usize,
+    button: String,
+    back: String,
+}
+
+/// A change to `policy` that ends `lapsed` sessions, asked about first.
+struct Ask<'a> {
+    change: &'static str,
+    policy: Uuid,
+    name: &'a str,
+    action: String,
+    fields: &'a Fields,
+}
+
+/// How many sessions the administrator agreed to end with this POST (0: not asked yet).
+fn confirmed(f: &Fields) -> usize {
+    f.text("confirm").parse().unwrap_or(0)
+}
+
+fn confirm_page(chrome: Chrome, ask: Ask<'_>, rows: Vec<LapsedSession>) -> Response {
+    let n = rows.len();
+    let sessions = if n == 1 { "session" } else { "sessions" };
+    let fields = ask
+        .fields
+        .0
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "csrf_token" | "confirm" | "go"))
+        .cloned()
+        .collect();
+    let page = ConfirmPage {
+        chrome: chrome.at("admin"),
+        change: ask.change,
+        summary: format!(
+            "This change ends {n} {sessions} granted by {}: live ones are cut and waiting ones withdrawn, each with the reason in its log. Nothing is changed until you confirm.",
+            ask.name
+        ),
+        name: ask.name.to_owned(),
+        rows,
+        action: ask.action,
+        fields,
+        confirm: n,
+        button: format!("{} and end {n} {sessions}", ask.change),
+        back: format!("/admin/policies/{}", ask.policy),
+    };
+    (axum::http::StatusCode::CONFLICT, page).into_response()
+}
+
+/// In the transaction of a change to a policy, after the change: the sessions that the
+/// policy no longer grants among `before` (its live sessions before the change). `Ok(n)`:
+/// `n` ended, the change may commit; `Err(page)`: not confirmed (or more would end than
+/// confirmed), the caller rolls back and answers with the page.
+async fn end_or_ask(
+    tx: &mut sqlx::PgConnection,
+    chrome: Chrome,
+    user: &CurrentUser,
+    before: &[Uuid],
+    ask: Ask<'_>,
+) -> AppResult<Result<usize, Response>> {
+    if before.is_empty() {
+        return Ok(Ok(0));
+    }
+    let lapsed = db::grants::lapsed(&mut *tx, before).await?;
+    if lapsed.is_empty() {
+        return Ok(Ok(0));
+    }
+    if lapsed.len() > confirmed(ask.fields) {
+        return Ok(Err(confirm_page(chrome, ask, lapsed)));
+    }
+    let by = format!("{} (changing the policy {})", user.display_name, ask.name);
+    let ended = db::grants::end_lapsed(
+        tx,
+        &lapsed,
+        crate::db::sessions::Actor::User {
+            id: user.id,
+            name: &user.display_name,
+        },
+        &by,
+    )
+    .await?;
+    Ok(Ok(ended))
+}
+
+async fn flash_ended(session: &Session, ended: usize) -> AppResult<()> {
+    if ended > 0 {
+        let noun = if ended == 1 { "session" } else { "sessions" };
+        crate::auth::session::flash(
+            session,
+            crate::auth::session::FlashKind::Info,
+            format!("Ended {ended} {noun} the policy no longer grants."),
+        )
+        .await?;
+    }
+    Ok(())
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/policies.html")]
@@ -234,11 +346,34 @@ async fn save(
         Err(errors) => return Ok(invalid(page(state, chrome, id, f, errors).await?)),
     };
     let mut tx = state.db.begin().await?;
+    let mut ended = 0;
     let result = match id {
         None => db::policies::create(&mut tx, &actor(user), &input).await,
-        Some(id) => db::policies::update(&mut tx, &actor(user), id, &input)
-            .await
-            .map(|()| id),
+        Some(id) => {
+            let before = db::grants::live_under_policy(&mut tx, id).await?;
+            match db::policies::update(&mut tx, &actor(user), id, &input).await {
+                Ok(()) => {
+                    let ask = Ask {
+                        change: "Save",
+                        policy: id,
+                        name: &input.name,
+                        action: format!("/admin/policies/{id}"),
+                        fields: f,
+                    };
+                    match end_or_ask(&mut tx, chrome.clone(), user, &before, ask).await? {
+                        Ok(n) => {
+                            ended = n;
+                            Ok(id)
+                        }
+                        Err(page) => {
+                            tx.rollback().await?;
+                            return Ok(page);
+                        }
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        }
     };
     let result = result.map(|saved| format!("/admin/policies/{saved}"));
     match finish_save(
@@ -252,7 +387,10 @@ async fn save(
     )
     .await?
     {
-        Some(response) => Ok(response),
+        Some(response) => {
+            flash_ended(session, ended).await?;
+            Ok(response)
+        }
         None => {
             let mut errors = FieldErrors::default();
             errors.add("name", taken("access policy", &input.name));
@@ -285,23 +423,46 @@ pub async fn update(
 
 async fn switch(
     state: &AppState,
+    chrome: Chrome,
     user: &CurrentUser,
     session: &Session,
     id: &str,
     on: bool,
+    f: &Fields,
 ) -> AppResult<Response> {
     let id = parse_id(id)?;
     let mut tx = state.db.begin().await?;
+    let before = if on {
+        Vec::new()
+    } else {
+        db::grants::live_under_policy(&mut tx, id).await?
+    };
     match db::policies::set_enabled(&mut tx, &actor(user), id, on).await {
         Ok(name) => {
+            let ask = Ask {
+                change: "Disable",
+                policy: id,
+                name: &name,
+                action: format!("/admin/policies/{id}/disable"),
+                fields: f,
+            };
+            let ended = match end_or_ask(&mut tx, chrome, user, &before, ask).await? {
+                Ok(n) => n,
+                Err(page) => {
+                    tx.rollback().await?;
+                    return Ok(page);
+                }
+            };
             tx.commit().await?;
             let verb = if on { "Enabled" } else { "Disabled" };
-            done(
+            let response = done(
                 session,
                 format!("{verb} {name}."),
                 &format!("/admin/policies/{id}"),
             )
-            .await
+            .await?;
+            flash_ended(session, ended).await?;
+            Ok(response)
         }
         Err(WriteError::NotFound) => gone(session, "access policy", "/admin/policies").await,
         Err(e) => Err(e.into()),
@@ -310,34 +471,65 @@ async fn switch(
 
 pub async fn enable(
     State(state): State<AppState>,
+    chrome: Chrome,
     user: CurrentUser,
     session: Session,
     Path(id): Path<String>,
+    MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    switch(&state, &user, &session, &id, true).await
+    switch(&state, chrome, &user, &session, &id, true, &f).await
 }
 
+/// Disable: when live sessions were granted by this policy alone, the administrator first
+/// sees which ones will end and confirms.
 pub async fn disable(
     State(state): State<AppState>,
+    chrome: Chrome,
     user: CurrentUser,
     session: Session,
     Path(id): Path<String>,
+    MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    switch(&state, &user, &session, &id, false).await
+    switch(&state, chrome, &user, &session, &id, false, &f).await
 }
 
+/// Delete: like Disable, live sessions made under it end only once confirmed.
 pub async fn delete(
     State(state): State<AppState>,
+    chrome: Chrome,
     user: CurrentUser,
     session: Session,
     Path(id): Path<String>,
+    MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
-    let result = db::policies::remove(&mut tx, &actor(&user), id)
-        .await
-        .map(Removal::Deleted);
-    finish_removal(
+    let before = db::grants::live_under_policy(&mut tx, id).await?;
+    let mut ended = 0;
+    let result = db::policies::remove(&mut tx, &actor(&user), id).await;
+    let result = match result {
+        Ok(name) => {
+            let ask = Ask {
+                change: "Delete",
+                policy: id,
+                name: &name,
+                action: format!("/admin/policies/{id}/delete"),
+                fields: &f,
+            };
+            match end_or_ask(&mut tx, chrome, &user, &before, ask).await? {
+                Ok(n) => {
+                    ended = n;
+                    Ok(Removal::Deleted(name))
+                }
+                Err(page) => {
+                    tx.rollback().await?;
+                    return Ok(page);
+                }
+            }
+        }
+        Err(e) => Err(e),
+    };
+    let response = finish_removal(
         tx,
         &session,
         result,
@@ -345,5 +537,7 @@ pub async fn delete(
         "/admin/policies",
         &format!("/admin/policies/{id}"),
     )
-    .await
+    .await?;
+    flash_ended(&session, ended).await?;
+    Ok(response)
 }
