@@ -185,6 +185,42 @@ pub async fn live_under_policy(
     .await
 }
 
+/// The sessions not over, locked, that members of `group` asked for under policies that
+/// name the group: the ones a change of its members may end.
+pub async fn live_through_group(
+    tx: &mut PgConnection,
+    group: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT s.id FROM activity_sessions s JOIN requests r ON r.id = s.request_id
+         WHERE s.requester_id IN (SELECT user_id FROM group_members WHERE group_id = $1)
+           AND r.policy_id IN (SELECT policy_id FROM policy_groups WHERE group_id = $1)
+           AND s.status IN ('waiting_for_approval', 'pending', 'provisioning', 'available',
+                            'logged_in', 'locked')
+         ORDER BY s.created_at, s.id
+         FOR UPDATE OF s",
+    )
+    .bind(group)
+    .fetch_all(&mut *tx)
+    .await
+}
+
+/// The sessions of `user` that are not over, locked: the ones a change of their groups may
+/// end.
+pub async fn live_of_user(tx: &mut PgConnection, user: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM activity_sessions
+         WHERE requester_id = $1
+           AND status IN ('waiting_for_approval', 'pending', 'provisioning', 'available',
+                          'logged_in', 'locked')
+         ORDER BY created_at, id
+         FOR UPDATE",
+    )
+    .bind(user)
+    .fetch_all(&mut *tx)
+    .await
+}
+
 /// Ends every session of `user` that is not over (their account is being disabled): waiting
 /// and pending requests are withdrawn, live sessions cut, each Canceled with an event saying
 /// `comment`; generated passwords go with the final status. Returns how many ended.

@@ -160,7 +160,7 @@ async fn admins_create_a_two_tier_profile_and_a_policy_erin_can_request_under() 
         flashes(&app, &page).await,
         [
             "Disabled Night access.",
-            "Ended 1 session the policy no longer grants."
+            "Ended 1 session the change no longer grants."
         ]
     );
     // Disabled, it is no longer offered.

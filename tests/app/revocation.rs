@@ -327,6 +327,54 @@ async fn leaving_the_group_a_policy_names_refuses_connect() {
 }
 
 #[tokio::test]
+async fn removing_a_member_from_a_group_a_policy_names_warns_first_and_ends_their_session() {
+    let app = demo().await;
+    let alice = signed_in(&app, "alice").await;
+    let id = ask(
+        &app,
+        &alice,
+        "Windows server administration",
+        None,
+        &["win-srv-02"],
+    )
+    .await[0];
+    let bob = signed_in(&app, "bob").await;
+    decide(&app, &bob, &[id], "approve").await;
+    assert_eq!(status(&app, id).await, "available");
+    let group = id_of(&app, "groups", "Operators").await;
+    let erin = id_of(&app, "users", "erin").await;
+    let form = [
+        ("name", "Operators"),
+        ("description", "Day-to-day operations staff."),
+        ("members", erin.as_str()),
+        ("go", "save"),
+    ];
+    let carol = signed_in(&app, "carol").await;
+    let path = format!("/admin/groups/{group}");
+    let page = app.post_with(&carol, &path, &form).await;
+    assert_eq!(page.status, StatusCode::CONFLICT, "{}", page.body);
+    assert_eq!(page.texts("#ending-sessions tbody tr").len(), 1);
+    let members: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM group_members WHERE group_id = (SELECT id FROM groups WHERE name = 'Operators')",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(members, 2, "nothing saved without the confirmation");
+    assert_eq!(status(&app, id).await, "available");
+
+    let mut confirmed = form.to_vec();
+    confirmed.push(("confirm", "1"));
+    let page = app.post_with(&carol, &path, &confirmed).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(status(&app, id).await, "canceled");
+    assert_eq!(
+        last_event(&app, id).await.1,
+        "Ended by Carol Chen (changing the group Operators): The policy Windows operations no longer grants this session: the requester is no longer one of its members."
+    );
+}
+
+#[tokio::test]
 async fn the_worker_ends_a_pending_session_whose_policy_was_disabled_instead_of_starting_it() {
     let app = demo().await;
     let alice = signed_in(&app, "alice").await;
@@ -475,7 +523,7 @@ async fn narrowing_a_policy_warns_first_and_ends_the_live_session_once_confirmed
         app.get_with(&carol, page.location()).await.texts(".flash"),
         [
             "Saved Linux self-service.",
-            "Ended 1 session the policy no longer grants."
+            "Ended 1 session the change no longer grants."
         ]
     );
     assert!(!granted().await);

@@ -10,12 +10,12 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::picker::{self, Picker};
+use super::revocation::{Ask, end_or_ask, flash_ended};
 use super::{actor, done, finish_removal, finish_save, gone, invalid, parse_id, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::audit::WriteError;
-use crate::db::grants::LapsedSession;
 use crate::db::policies::{LINKS, PolicyInput, Row};
 use crate::db::resources::Removal;
 use crate::domain::admin_input::{self, FieldErrors};
@@ -25,117 +25,6 @@ use crate::web::form::{Fields, MultiForm};
 
 /// How many unticked resources the resource list shows at most (there can be thousands).
 pub const RESOURCES_SHOWN: i64 = 200;
-
-/// The page shown instead of saving a change that would end live sessions: which ones and
-/// why, and the same form once more with `confirm` set.
-#[derive(Template, WebTemplate)]
-#[template(path = "admin/policy_confirm.html")]
-pub struct ConfirmPage {
-    chrome: Chrome,
-    /// "Save", "Disable", "Delete".
-    change: &'static str,
-    name: String,
-    summary: String,
-    rows: Vec<LapsedSession>,
-    action: String,
-    /// What was posted, to post again (without the CSRF token and the buttons' values).
-    fields: Vec<(String, String)>,
-    /// How many sessions the administrator agreed to end: a confirmation that no longer
-    /// matches (more would end now) asks again.
-    confirm: usize,
-    button: String,
-    back: String,
-}
-
-/// A change to `policy` that ends `lapsed` sessions, asked about first.
-struct Ask<'a> {
-    change: &'static str,
-    policy: Uuid,
-    name: &'a str,
-    action: String,
-    fields: &'a Fields,
-}
-
-/// How many sessions the administrator agreed to end with this POST (0: not asked yet).
-fn confirmed(f: &Fields) -> usize {
-    f.text("confirm").parse().unwrap_or(0)
-}
-
-fn confirm_page(chrome: Chrome, ask: Ask<'_>, rows: Vec<LapsedSession>) -> Response {
-    let n = rows.len();
-    let sessions = if n == 1 { "session" } else { "sessions" };
-    let fields = ask
-        .fields
-        .0
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "csrf_token" | "confirm" | "go"))
-        .cloned()
-        .collect();
-    let page = ConfirmPage {
-        chrome: chrome.at("admin"),
-        change: ask.change,
-        summary: format!(
-            "This change ends {n} {sessions} granted by {}: live ones are cut and waiting ones withdrawn, each with the reason in its log. Nothing is changed until you confirm.",
-            ask.name
-        ),
-        name: ask.name.to_owned(),
-        rows,
-        action: ask.action,
-        fields,
-        confirm: n,
-        button: format!("{} and end {n} {sessions}", ask.change),
-        back: format!("/admin/policies/{}", ask.policy),
-    };
-    (axum::http::StatusCode::CONFLICT, page).into_response()
-}
-
-/// In the transaction of a change to a policy, after the change: the sessions that the
-/// policy no longer grants among `before` (its live sessions before the change). `Ok(n)`:
-/// `n` ended, the change may commit; `Err(page)`: not confirmed (or more would end than
-/// confirmed), the caller rolls back and answers with the page.
-async fn end_or_ask(
-    tx: &mut sqlx::PgConnection,
-    chrome: Chrome,
-    user: &CurrentUser,
-    before: &[Uuid],
-    ask: Ask<'_>,
-) -> AppResult<Result<usize, Response>> {
-    if before.is_empty() {
-        return Ok(Ok(0));
-    }
-    let lapsed = db::grants::lapsed(&mut *tx, before).await?;
-    if lapsed.is_empty() {
-        return Ok(Ok(0));
-    }
-    if lapsed.len() > confirmed(ask.fields) {
-        return Ok(Err(confirm_page(chrome, ask, lapsed)));
-    }
-    let by = format!("{} (changing the policy {})", user.display_name, ask.name);
-    let ended = db::grants::end_lapsed(
-        tx,
-        &lapsed,
-        crate::db::sessions::Actor::User {
-            id: user.id,
-            name: &user.display_name,
-        },
-        &by,
-    )
-    .await?;
-    Ok(Ok(ended))
-}
-
-async fn flash_ended(session: &Session, ended: usize) -> AppResult<()> {
-    if ended > 0 {
-        let noun = if ended == 1 { "session" } else { "sessions" };
-        crate::auth::session::flash(
-            session,
-            crate::auth::session::FlashKind::Info,
-            format!("Ended {ended} {noun} the policy no longer grants."),
-        )
-        .await?;
-    }
-    Ok(())
-}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/policies.html")]
@@ -353,13 +242,7 @@ async fn save(
             let before = db::grants::live_under_policy(&mut tx, id).await?;
             match db::policies::update(&mut tx, &actor(user), id, &input).await {
                 Ok(()) => {
-                    let ask = Ask {
-                        change: "Save",
-                        policy: id,
-                        name: &input.name,
-                        action: format!("/admin/policies/{id}"),
-                        fields: f,
-                    };
+                    let ask = Ask::policy("Save", id, &input.name, "", f);
                     match end_or_ask(&mut tx, chrome.clone(), user, &before, ask).await? {
                         Ok(n) => {
                             ended = n;
@@ -439,13 +322,7 @@ async fn switch(
     };
     match db::policies::set_enabled(&mut tx, &actor(user), id, on).await {
         Ok(name) => {
-            let ask = Ask {
-                change: "Disable",
-                policy: id,
-                name: &name,
-                action: format!("/admin/policies/{id}/disable"),
-                fields: f,
-            };
+            let ask = Ask::policy("Disable", id, &name, "/disable", f);
             let ended = match end_or_ask(&mut tx, chrome, user, &before, ask).await? {
                 Ok(n) => n,
                 Err(page) => {
@@ -509,13 +386,7 @@ pub async fn delete(
     let result = db::policies::remove(&mut tx, &actor(&user), id).await;
     let result = match result {
         Ok(name) => {
-            let ask = Ask {
-                change: "Delete",
-                policy: id,
-                name: &name,
-                action: format!("/admin/policies/{id}/delete"),
-                fields: &f,
-            };
+            let ask = Ask::policy("Delete", id, &name, "/delete", &f);
             match end_or_ask(&mut tx, chrome, &user, &before, ask).await? {
                 Ok(n) => {
                     ended = n;

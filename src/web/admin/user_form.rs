@@ -10,6 +10,7 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::picker::{self, Picker};
+use super::revocation::{Ask, end_or_ask, flash_ended};
 use super::{actor, done, gone, invalid, parse_id, refused};
 use crate::AppState;
 use crate::auth::{CurrentUser, password};
@@ -292,15 +293,34 @@ pub async fn update(
         groups: &checked.groups,
     };
     let mut tx = state.db.begin().await?;
+    // Groups left take with them what policies grant those groups.
+    let before = db::grants::live_of_user(&mut tx, id).await?;
     match db::users::update_audited(&mut tx, &actor(&admin), id, &fields).await {
         Ok(()) => {
+            let ask = Ask {
+                section: "users",
+                change: "Save",
+                subject: format!("the account {}", account.username),
+                action: format!("/admin/users/{id}"),
+                back: format!("/admin/users/{id}"),
+                fields: &f,
+            };
+            let ended = match end_or_ask(&mut tx, chrome, &admin, &before, ask).await? {
+                Ok(n) => n,
+                Err(page) => {
+                    tx.rollback().await?;
+                    return Ok(page);
+                }
+            };
             tx.commit().await?;
-            done(
+            let response = done(
                 &session,
                 format!("Saved {}.", account.username),
                 "/admin/users",
             )
-            .await
+            .await?;
+            flash_ended(&session, ended).await?;
+            Ok(response)
         }
         Err(WriteError::NotFound) => gone(&session, "user", "/admin/users").await,
         Err(e) => Err(e.into()),
