@@ -305,8 +305,8 @@ pub async fn events(
         Ok(slot) => slot,
         Err(full) => return refuse(full, &user),
     };
-    // A signed-in request always has a stored session; without one nothing could announce
-    // its end, so the stream re-checks on every announcement.
+    // A signed-in request always has a stored session; were there none, nothing could
+    // announce its end, so such a stream ends at the first announcement (and reconnects).
     let web_session = session.id().map(|id| id.to_string()).unwrap_or_default();
     let changes = state.live.changes.subscribe();
     let auth = state.live.auth.subscribe();

@@ -670,7 +670,28 @@ async fn a_connection_string_stops_verifying_after_a_lock_and_a_new_one_is_shown
         .await;
     let fresh = page.texts("#connection-string")[0].clone();
     assert_ne!(fresh, seen);
-    assert_eq!(verify(fresh).await, Some(id));
+    assert_eq!(verify(fresh.clone()).await, Some(id));
+
+    // Locked again, then the policy is disabled: Unlock would give access back, so the
+    // session ends instead.
+    app.post_with(
+        &carol,
+        &format!("/admin/sessions/{id}/lock"),
+        &[("message", "Audit")],
+    )
+    .await;
+    disable_policy_behind_the_scenes(&app, "Linux operations").await;
+    let page = app
+        .post_with(&carol, &format!("/admin/sessions/{id}/unlock"), &[])
+        .await;
+    assert_eq!(
+        app.get_with(&carol, page.location()).await.texts(".flash"),
+        [
+            "The policy that granted this session (Linux operations) is disabled. The session was ended instead of unlocked."
+        ]
+    );
+    assert_eq!(status(&app, id).await, "canceled");
+    assert_eq!(verify(fresh).await, None);
 }
 
 #[tokio::test]
