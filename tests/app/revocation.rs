@@ -216,6 +216,40 @@ async fn disabling_a_user_ends_their_sessions_withdraws_their_requests_and_close
 }
 
 #[tokio::test]
+async fn disabling_a_user_from_the_command_line_ends_their_sessions_too() {
+    let app = demo().await;
+    let alice = signed_in(&app, "alice").await;
+    let id = ask(
+        &app,
+        &alice,
+        "Linux administration",
+        Some("Linux self-service"),
+        &["lnx-app-02"],
+    )
+    .await[0];
+    assert_eq!(status(&app, id).await, "available");
+    // What `portcullis user disable --username alice` runs.
+    let mut tx = app.db.begin().await.unwrap();
+    portcullis::db::users::set_disabled(
+        &mut tx,
+        &portcullis::db::audit::Actor::command_line(),
+        portcullis::db::users::Who::Username("alice"),
+        true,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(status(&app, id).await, "canceled");
+    assert_eq!(
+        last_event(&app, id).await,
+        (
+            "revoked".to_owned(),
+            "The requester's account was disabled (command line).".to_owned()
+        )
+    );
+}
+
+#[tokio::test]
 async fn under_a_disabled_policy_approve_extend_and_reveal_are_refused_and_the_sessions_end() {
     let app = demo().await;
     let alice = signed_in(&app, "alice").await;
