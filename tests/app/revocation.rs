@@ -409,6 +409,48 @@ async fn removing_a_member_from_a_group_a_policy_names_warns_first_and_ends_thei
 }
 
 #[tokio::test]
+async fn taking_a_users_groups_away_warns_first_and_ends_their_session() {
+    let app = demo().await;
+    let alice = signed_in(&app, "alice").await;
+    let id = ask(
+        &app,
+        &alice,
+        "Windows server administration",
+        None,
+        &["win-srv-03"],
+    )
+    .await[0];
+    let bob = signed_in(&app, "bob").await;
+    decide(&app, &bob, &[id], "approve").await;
+    assert_eq!(status(&app, id).await, "available");
+    let carol = signed_in(&app, "carol").await;
+    let path = format!("/admin/users/{}", id_of(&app, "users", "alice").await);
+    let form = [
+        ("display_name", "Alice Archer"),
+        ("role", "user"),
+        ("time_zone", "Europe/Berlin"),
+        ("go", "save"),
+    ];
+    let page = app.post_with(&carol, &path, &form).await;
+    assert_eq!(page.status, StatusCode::CONFLICT, "{}", page.body);
+    assert!(page.texts("#ending-sessions tbody tr")[0].contains("win-srv-03"));
+    assert_eq!(status(&app, id).await, "available", "nothing saved yet");
+
+    let mut confirmed = form.to_vec();
+    confirmed.push(("confirm", "1"));
+    let page = app.post_with(&carol, &path, &confirmed).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(status(&app, id).await, "canceled");
+    let groups: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM group_members WHERE user_id = (SELECT id FROM users WHERE username = 'alice')",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(groups, 0);
+}
+
+#[tokio::test]
 async fn the_worker_ends_a_pending_session_whose_policy_was_disabled_instead_of_starting_it() {
     let app = demo().await;
     let alice = signed_in(&app, "alice").await;

@@ -293,10 +293,12 @@ pub async fn update(
         groups: &checked.groups,
     };
     let mut tx = state.db.begin().await?;
-    // Groups left take with them what policies grant those groups.
-    let before = db::grants::live_of_user(&mut tx, id).await?;
     match db::users::update_audited(&mut tx, &actor(&admin), id, &fields).await {
         Ok(()) => {
+            // Groups left take with them what policies grant those groups. Read after the
+            // account's row is locked, in the order disabling takes them (account, then
+            // sessions), so the two cannot deadlock.
+            let before = db::grants::live_of_user(&mut tx, id).await?;
             let ask = Ask {
                 section: "users",
                 change: "Save",
