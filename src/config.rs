@@ -143,6 +143,11 @@ pub struct Config {
     #[arg(long, env = "PORTCULLIS_SIGN_IN_WINDOW_MINUTES", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=1440), global = true)]
     pub sign_in_window_minutes: u32,
+    /// Live status streams (`/events`) one instance serves at once; more are answered 503
+    /// and those pages fall back to Refresh. Each user may also have at most 8 open.
+    #[arg(long, env = "PORTCULLIS_MAX_EVENT_STREAMS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=100_000), global = true)]
+    pub max_event_streams: u32,
     /// Bearer token that `/metrics` requires on the main address (at least 16 characters).
     /// Unset: `/metrics` does not exist there.
     #[arg(long, env = "PORTCULLIS_METRICS_TOKEN", global = true, hide_env_values = true,

@@ -60,15 +60,29 @@ impl SecretBox {
     }
 
     /// The connection string of a session: what a gateway in front of the resources checks
-    /// (`pcs1.<session id>.<HMAC-SHA256 of it, 128 bits, hex>`), so that a client can log in
-    /// through the gateway without a password of its own.
-    pub fn connection_string(&self, session: Uuid) -> String {
+    /// (`pcs1.<session id>.<HMAC-SHA256 of it and its access epoch, 128 bits, hex>`), so that
+    /// a client can log in through the gateway without a password of its own. The epoch moves
+    /// whenever access is cut or given back (Lock, Unlock, every end), so a string seen once
+    /// is no key for the rest of the window.
+    pub fn connection_string(&self, session: Uuid, epoch: i32) -> String {
         let id = session.simple().to_string();
-        format!("pcs1.{id}.{}", self.tag(&id))
+        format!("pcs1.{id}.{}", self.tag(&id, epoch))
     }
 
-    /// The session a connection string names, if its tag is genuine (constant-time check).
-    pub fn verify_connection_string(&self, text: &str) -> Option<Uuid> {
+    /// The session a connection string claims to be for, unchecked: to look up its epoch.
+    pub fn connection_string_session(text: &str) -> Option<Uuid> {
+        let mut parts = text.trim().split('.');
+        let (Some("pcs1"), Some(id), Some(_), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        Uuid::try_parse(id).ok()
+    }
+
+    /// The session a connection string names, if its tag is genuine for the session's
+    /// current access `epoch` (constant-time check).
+    pub fn verify_connection_string(&self, text: &str, epoch: i32) -> Option<Uuid> {
         use subtle::ConstantTimeEq;
         let mut parts = text.trim().split('.');
         let (Some("pcs1"), Some(id), Some(tag), None) =
@@ -76,7 +90,7 @@ impl SecretBox {
         else {
             return None;
         };
-        let expected = self.tag(id);
+        let expected = self.tag(id, epoch);
         bool::from(expected.as_bytes().ct_eq(tag.as_bytes()))
             .then(|| Uuid::parse_str(id).ok())
             .flatten()
@@ -95,12 +109,15 @@ impl SecretBox {
         hasher.finalize().into()
     }
 
-    fn tag(&self, id: &str) -> String {
+    fn tag(&self, id: &str, epoch: i32) -> String {
         use hmac::Mac;
         let Ok(mut mac) = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.mac_key) else {
             return String::new();
         };
         mac.update(id.as_bytes());
+        // The separator keeps (id, epoch) pairs from running into each other.
+        mac.update(b".");
+        mac.update(epoch.to_string().as_bytes());
         mac.finalize().into_bytes()[..16]
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -214,18 +231,31 @@ mod tests {
     fn connection_strings_verify_only_with_their_key_and_unaltered() {
         let sb = SecretBox::random();
         let id = Uuid::new_v4();
-        let s = sb.connection_string(id);
+        let s = sb.connection_string(id, 0);
         assert!(s.starts_with("pcs1."));
-        assert_eq!(sb.verify_connection_string(&s), Some(id));
-        assert_eq!(SecretBox::random().verify_connection_string(&s), None);
-        let other = sb.connection_string(Uuid::new_v4());
+        assert_eq!(sb.verify_connection_string(&s, 0), Some(id));
+        assert_eq!(SecretBox::connection_string_session(&s), Some(id));
+        assert_eq!(SecretBox::random().verify_connection_string(&s, 0), None);
+        let other = sb.connection_string(Uuid::new_v4(), 0);
         let forged = format!(
             "{}.{}",
             &s[..s.rfind('.').unwrap()],
             &other[other.rfind('.').unwrap() + 1..]
         );
-        assert_eq!(sb.verify_connection_string(&forged), None);
-        assert_eq!(sb.verify_connection_string("pcs1.x.y"), None);
+        assert_eq!(sb.verify_connection_string(&forged, 0), None);
+        assert_eq!(sb.verify_connection_string("pcs1.x.y", 0), None);
+        assert_eq!(SecretBox::connection_string_session("pcs1.x.y"), None);
+    }
+
+    #[test]
+    fn a_connection_string_stops_verifying_once_the_access_epoch_moves() {
+        let sb = SecretBox::random();
+        let id = Uuid::new_v4();
+        let seen = sb.connection_string(id, 3);
+        assert_eq!(sb.verify_connection_string(&seen, 3), Some(id));
+        assert_eq!(sb.verify_connection_string(&seen, 4), None);
+        assert_eq!(sb.verify_connection_string(&seen, 2), None);
+        assert_ne!(sb.connection_string(id, 4), seen);
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         db: database.pool.clone(),
         settings: Arc::new(Settings::from_config(config)),
         secrets: secrets.clone(),
-        live: crate::live::Hub::new(),
+        live: crate::live::Hub::with_limit(config.max_event_streams as usize),
         sessions: crate::auth::cache::SessionCache::new(std::time::Duration::from_secs(u64::from(
             config.session_cache_seconds,
         ))),

@@ -79,6 +79,14 @@ async fn timed(
     let due = sessions::claim_due(&mut tx, condition, BATCH).await?;
     let mut moved = 0;
     for (id, from) in &due {
+        // Starting grants access: a session whose policy no longer grants it ends instead.
+        if to == SessionStatus::Provisioning
+            && crate::db::grants::revoke_if_lapsed(&mut tx, *id)
+                .await?
+                .is_some()
+        {
+            continue;
+        }
         let event = NewEvent {
             session: *id,
             actor: Actor::System,
@@ -100,7 +108,8 @@ async fn timed(
 }
 
 /// Prepares the login accounts of sessions in Provisioning (only those in `only`, if given):
-/// Available with the account and its sealed password, or Failed with the reason.
+/// Available with the account and its sealed password, or Failed with the reason; Canceled
+/// when the grant no longer holds. Returns how many were prepared.
 pub async fn provision(
     pool: &PgPool,
     secrets: &SecretBox,
@@ -108,7 +117,17 @@ pub async fn provision(
 ) -> Result<usize, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let claimed = sessions::claim_provisioning(&mut tx, only, BATCH).await?;
+    let mut prepared = 0;
     for s in &claimed {
+        // Provisioning makes the account: only while the grant holds (the worker's own start
+        // checked it, but an approval or a Finish a moment ago may race a policy change).
+        if crate::db::grants::revoke_if_lapsed(&mut tx, s.id)
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        prepared += 1;
         match provision::prepare(
             s.login_mode,
             s.login_template.as_deref(),
@@ -142,7 +161,7 @@ pub async fn provision(
         }
     }
     tx.commit().await?;
-    Ok(claimed.len())
+    Ok(prepared)
 }
 
 /// How long the longest-waiting session that is due a timed transition has waited: zero when

@@ -124,6 +124,9 @@ pub enum Refused {
     NotInTier(i16),
     #[error("You have already decided on this request in tier {0}.")]
     AlreadyDecided(i16),
+    /// The request's grant no longer holds: it was canceled instead (keep that: commit).
+    #[error("{0} The request was canceled.")]
+    GrantLapsed(crate::domain::grant::Lapsed),
 }
 
 #[derive(FromRow)]
@@ -160,6 +163,11 @@ pub async fn decide(
     let Some(row) = row else {
         return Ok(Err(Refused::NotFound));
     };
+    // Someone who may not see this request learns nothing of it, not even that it exists:
+    // the same answer as for an unknown id (no "already approved by ... at ...").
+    if row.requester_id != d.approver && !is_approver_of(&mut *tx, d.approver, d.session).await? {
+        return Ok(Err(Refused::NotFound));
+    }
     if row.status != SessionStatus::WaitingForApproval {
         return Ok(Err(Refused::AlreadyMoved(
             already_moved(tx, d.session, row.status, d.tz).await?,
@@ -184,6 +192,11 @@ pub async fn decide(
     };
     if !eligible {
         return Ok(Err(Refused::NotInTier(tier)));
+    }
+    // Approving grants access: only while the policy still grants it (the request ends
+    // otherwise, and the caller commits that).
+    if let Some(why) = crate::db::grants::revoke_if_lapsed(tx, d.session).await? {
+        return Ok(Err(Refused::GrantLapsed(why)));
     }
     let inserted = sqlx::query(
         "INSERT INTO approval_decisions (id, session_id, tier, approver_id, decision, comment)
@@ -291,8 +304,8 @@ async fn already_moved(
     status: SessionStatus,
     tz: TimeZone,
 ) -> Result<String, sqlx::Error> {
-    let last: Option<(String, OffsetDateTime, Option<Uuid>)> = sqlx::query_as(
-        "SELECT actor_name, at, actor_id FROM session_events
+    let last: Option<(String, OffsetDateTime, Option<Uuid>, String)> = sqlx::query_as(
+        "SELECT actor_name, at, actor_id, kind FROM session_events
          WHERE session_id = $1 AND from_status = 'waiting_for_approval'
            AND to_status IS DISTINCT FROM 'waiting_for_approval'
          ORDER BY id DESC LIMIT 1",
@@ -300,7 +313,9 @@ async fn already_moved(
     .bind(session)
     .fetch_optional(&mut *tx)
     .await?;
+    let revoked = matches!(&last, Some((_, _, _, kind)) if kind == crate::db::grants::REVOKED);
     let verb = match status {
+        SessionStatus::Canceled if revoked => "canceled",
         SessionStatus::ApprovalDenied => "denied",
         SessionStatus::Expired => "expired",
         SessionStatus::Canceled => "withdrawn",
@@ -311,11 +326,11 @@ async fn already_moved(
         format!("{:02}:{:02}", local.hour(), local.minute())
     };
     Ok(match last {
-        Some((name, at, Some(_))) => format!(
+        Some((name, at, Some(_), _)) => format!(
             "This request was already {verb} by {name} at {}.",
             clock(at)
         ),
-        Some((_, at, None)) => format!("This request was already {verb} at {}.", clock(at)),
+        Some((_, at, None, _)) => format!("This request was already {verb} at {}.", clock(at)),
         None => format!("This request is already {}.", status.label()),
     })
 }

@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod audit;
 pub mod catalog;
 pub mod cluster;
+pub mod grants;
 pub mod groups;
 pub mod policies;
 pub mod profiles;

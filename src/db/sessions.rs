@@ -538,6 +538,9 @@ pub struct ConnectInfo {
     pub extension_minutes: i32,
     pub max_extensions: i32,
     pub extensions_used: i32,
+    /// Moves on Lock, Unlock and every end (migration 20261130000001): part of the
+    /// connection string.
+    pub access_epoch: i32,
 }
 
 /// The session as the Connect page shows it.
@@ -548,11 +551,32 @@ pub async fn connect_info(
     sqlx::query_as(
         "SELECT s.id, s.status, s.requester_id, s.resource_name, s.resource_address, s.resource_port,
                 s.activity_name, r.protocol, r.login_mode, s.login_account, s.password_ciphertext,
-                s.ends_at, s.lock_message, r.extension_minutes, r.max_extensions, s.extensions_used
+                s.ends_at, s.lock_message, r.extension_minutes, r.max_extensions, s.extensions_used,
+                s.access_epoch
          FROM activity_sessions s JOIN requests r ON r.id = s.request_id
          WHERE s.id = $1",
     )
     .bind(id)
     .fetch_optional(db)
     .await
+}
+
+/// The session a connection string names, if the string is genuine for the session's access
+/// as it is now (its epoch: see [`ConnectInfo::access_epoch`]). A string shown before a Lock,
+/// an Unlock or an end no longer verifies. Whether the session may be used now (status,
+/// window, owner) is for the caller, the gateway, to check as well.
+pub async fn verify_connection_string(
+    db: impl PgExecutor<'_>,
+    secrets: &crate::crypto::SecretBox,
+    text: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let Some(id) = crate::crypto::SecretBox::connection_string_session(text) else {
+        return Ok(None);
+    };
+    let epoch: Option<i32> =
+        sqlx::query_scalar("SELECT access_epoch FROM activity_sessions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(epoch.and_then(|epoch| secrets.verify_connection_string(text, epoch)))
 }

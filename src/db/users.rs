@@ -47,6 +47,21 @@ pub async fn load_current(
     .await
 }
 
+/// The account a stored browser session (by id) is signed in as now, if it still exists and
+/// has not expired: what an open event stream re-checks when its sign-in or account changes.
+pub async fn signed_in_as(
+    db: impl PgExecutor<'_>,
+    web_session: &str,
+) -> Result<Option<CurrentRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {CURRENT_COLUMNS} FROM web_sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.id = $1 AND s.expires_at > now()"
+    ))
+    .bind(web_session)
+    .fetch_optional(db)
+    .await
+}
+
 /// What a sign-in attempt needs to know about the account.
 #[derive(Debug, FromRow)]
 pub struct LoginRow {
@@ -422,8 +437,8 @@ pub async fn update_audited(
     Ok(())
 }
 
-/// Disables or enables an account. Returns its username, or `None` when there is no such
-/// account.
+/// Disables or enables an account; disabling also ends its sign-ins and every session of
+/// its that is not over. Returns its username, or `None` when there is no such account.
 pub async fn set_disabled(
     tx: &mut sqlx::PgConnection,
     actor: &crate::db::audit::Actor,
@@ -442,6 +457,20 @@ pub async fn set_disabled(
         .await?;
     if disabled {
         end_sessions(&mut *tx, id).await?;
+        // Access ends with the account: every session not over is Canceled (the password goes
+        // with the final status), waiting requests can no longer be approved.
+        let comment = match actor.id {
+            Some(_) => format!("The requester's account was disabled by {}.", actor.name),
+            None => format!("The requester's account was disabled ({}).", actor.name),
+        };
+        let by = match actor.id {
+            Some(id) => crate::db::sessions::Actor::User {
+                id,
+                name: &actor.name,
+            },
+            None => crate::db::sessions::Actor::System,
+        };
+        crate::db::grants::end_all_of_user(&mut *tx, id, by, &comment).await?;
     }
     let after = snapshot(tx, id).await?;
     audit::record(

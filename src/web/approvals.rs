@@ -179,7 +179,9 @@ pub async fn decide(
                 }
             }
             Err(refused) => {
-                tx.rollback().await?;
+                // A refusal wrote nothing, except the ending of a request whose grant lapsed,
+                // which stays.
+                tx.commit().await?;
                 session::flash(&session, FlashKind::Error, refused.to_string()).await?;
             }
         }

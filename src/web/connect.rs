@@ -1,7 +1,8 @@
 //! Connect: how to reach the resource of an Available or Logged In session, for its
-//! requester only. The generated password appears only in the response to Reveal (a POST),
-//! and every reveal is on the session's record. The first launch moves Available to
-//! Logged In.
+//! requester only. The generated password and the connection string appear only in the
+//! response to a POST (Reveal, Show connection string), each on the session's record. The
+//! first launch moves Available to Logged In. Every action here re-checks the session's grant
+//! first: one its policy no longer grants ends, and the page says why.
 
 use std::net::IpAddr;
 
@@ -43,7 +44,7 @@ pub struct ConnectPage {
     https_url: String,
     has_password: bool,
     password: Option<String>,
-    connection_string: String,
+    connection_string: Option<String>,
     gateway: Option<String>,
     ends_local: String,
     ends_iso: String,
@@ -69,6 +70,29 @@ async fn own(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<Connec
     Ok(s)
 }
 
+/// The user's own session, after re-checking its grant: a session its policy no longer
+/// grants is ended here, and the reason comes back with it.
+async fn checked(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Uuid,
+) -> AppResult<(ConnectInfo, Option<String>)> {
+    let s = own(state, user, id).await?;
+    if s.status.is_final() {
+        return Ok((s, None));
+    }
+    let mut tx = state.db.begin().await?;
+    let lapsed = db::grants::revoke_if_lapsed(&mut tx, id).await?;
+    tx.commit().await?;
+    match lapsed {
+        Some(why) => {
+            let s = own(state, user, id).await?;
+            Ok((s, Some(format!("{why} The session was ended."))))
+        }
+        None => Ok((s, None)),
+    }
+}
+
 /// Why a session in `status` cannot be connected to, in words for the requester.
 pub fn refusal(s: &ConnectInfo) -> String {
     match s.status {
@@ -91,12 +115,21 @@ pub fn refusal(s: &ConnectInfo) -> String {
     }
 }
 
+/// What the page shows besides the session.
+#[derive(Default)]
+struct Shown {
+    password: Option<String>,
+    connection_string: Option<String>,
+    /// Why the session just ended (its grant lapsed), instead of the usual refusal.
+    ended: Option<String>,
+}
+
 fn page(
     state: &AppState,
     chrome: Chrome,
     user: &CurrentUser,
     s: ConnectInfo,
-    password: Option<String>,
+    shown: Shown,
 ) -> ConnectPage {
     let login = s.login_account.clone().unwrap_or_default();
     let target = connect::Target {
@@ -109,13 +142,13 @@ fn page(
     let usable = s.status.is_connectable();
     ConnectPage {
         usable,
-        refusal: refusal(&s),
+        refusal: shown.ended.unwrap_or_else(|| refusal(&s)),
         ssh_command: connect::ssh_command(&target, state.settings.ssh_jump_host.as_deref()),
         ssh_url: connect::ssh_url(&target),
         https_url: connect::https_url(&target),
         has_password: s.login_mode.has_password(),
-        password,
-        connection_string: state.secrets.connection_string(s.id),
+        password: shown.password,
+        connection_string: shown.connection_string,
         gateway: state.settings.gateway_host.clone(),
         ends_local: format_local(user.time_zone.local(s.ends_at)),
         ends_iso: s.ends_at.unix_timestamp().to_string(),
@@ -145,8 +178,80 @@ pub async fn show(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let s = own(&state, &user, parse_id(&id)?).await?;
-    Ok(respond(page(&state, chrome, &user, s, None)))
+    let (s, ended) = checked(&state, &user, parse_id(&id)?).await?;
+    Ok(respond(page(
+        &state,
+        chrome,
+        &user,
+        s,
+        Shown {
+            ended,
+            ..Shown::default()
+        },
+    )))
+}
+
+/// Appends a record that something secret was shown to the requester.
+async fn record_shown(
+    state: &AppState,
+    user: &CurrentUser,
+    session: Uuid,
+    kind: &'static str,
+    comment: &str,
+    client: Option<IpAddr>,
+) -> AppResult<()> {
+    let mut conn = state.db.acquire().await?;
+    db::sessions::record(
+        &mut conn,
+        &NewEvent {
+            session,
+            actor: Actor::User {
+                id: user.id,
+                name: &user.display_name,
+            },
+            kind,
+            from: None,
+            to: None,
+            comment,
+            client,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// `POST /sessions/{id}/connection-string`: the page once more, with the connection string
+/// for the session's access as it is now (logged). Lock, Unlock and the end make it stop
+/// working, so one seen once is no key for the rest of the window.
+pub async fn show_connection_string(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let (s, ended) = checked(&state, &user, parse_id(&id)?).await?;
+    if !s.status.is_connectable() {
+        let shown = Shown {
+            ended,
+            ..Shown::default()
+        };
+        return Ok(respond(page(&state, chrome, &user, s, shown)));
+    }
+    record_shown(
+        &state,
+        &user,
+        s.id,
+        "connection_string_shown",
+        "The connection string was shown.",
+        client,
+    )
+    .await?;
+    let shown = Shown {
+        connection_string: Some(state.secrets.connection_string(s.id, s.access_epoch)),
+        ..Shown::default()
+    };
+    Ok(respond(page(&state, chrome, &user, s, shown)))
 }
 
 /// Records a launch; the first moves Available to Logged In.
@@ -192,9 +297,13 @@ pub async fn reveal(
     ClientAddr(client): ClientAddr,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let s = own(&state, &user, parse_id(&id)?).await?;
+    let (s, ended) = checked(&state, &user, parse_id(&id)?).await?;
     if !s.status.is_connectable() {
-        return Ok(respond(page(&state, chrome, &user, s, None)));
+        let shown = Shown {
+            ended,
+            ..Shown::default()
+        };
+        return Ok(respond(page(&state, chrome, &user, s, shown)));
     }
     let Some(sealed) = &s.password_ciphertext else {
         return Err(AppError::Conflict(
@@ -205,27 +314,22 @@ pub async fn reveal(
         .secrets
         .open(s.id, sealed)
         .map_err(AppError::internal)?;
-    let mut conn = state.db.acquire().await?;
-    db::sessions::record(
-        &mut conn,
-        &NewEvent {
-            session: s.id,
-            actor: Actor::User {
-                id: user.id,
-                name: &user.display_name,
-            },
-            kind: "password_revealed",
-            from: None,
-            to: None,
-            comment: "The login account's password was revealed.",
-            client,
-        },
+    record_shown(
+        &state,
+        &user,
+        s.id,
+        "password_revealed",
+        "The login account's password was revealed.",
+        client,
     )
     .await?;
-    drop(conn);
     launch(&state, &user, &s, "revealed the password", client).await?;
     let s = own(&state, &user, s.id).await?;
-    Ok(respond(page(&state, chrome, &user, s, Some(password))))
+    let shown = Shown {
+        password: Some(password),
+        ..Shown::default()
+    };
+    Ok(respond(page(&state, chrome, &user, s, shown)))
 }
 
 /// `POST /sessions/{id}/rdp`: the .rdp file.
@@ -235,9 +339,9 @@ pub async fn rdp(
     ClientAddr(client): ClientAddr,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let s = own(&state, &user, parse_id(&id)?).await?;
+    let (s, ended) = checked(&state, &user, parse_id(&id)?).await?;
     if !s.status.is_connectable() {
-        return Err(AppError::Conflict(refusal(&s)));
+        return Err(AppError::Conflict(ended.unwrap_or_else(|| refusal(&s))));
     }
     if s.protocol != Protocol::Rdp {
         return Err(AppError::Conflict(
@@ -275,7 +379,7 @@ pub async fn launched(
     Path(id): Path<String>,
     MultiForm(form): MultiForm,
 ) -> AppResult<Response> {
-    let s = own(&state, &user, parse_id(&id)?).await?;
+    let (s, ended) = checked(&state, &user, parse_id(&id)?).await?;
     let how = match form.text("how") {
         "ssh-copy" => "copied the SSH command",
         "ssh-open" => "opened the SSH client",
@@ -283,7 +387,7 @@ pub async fn launched(
         _ => return Err(AppError::Validation("Unknown way of connecting.".into())),
     };
     if !s.status.is_connectable() {
-        return Err(AppError::Conflict(refusal(&s)));
+        return Err(AppError::Conflict(ended.unwrap_or_else(|| refusal(&s))));
     }
     launch(&state, &user, &s, how, client).await?;
     if headers.contains_key(crate::web::chrome::REFRESH_HEADER) || form.text("background") == "1" {

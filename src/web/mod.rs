@@ -73,6 +73,10 @@ pub fn router_with_metrics(
         .route("/sessions/{id}/extend", post(session_actions::extend))
         .route("/sessions/{id}/connect", get(connect::show))
         .route("/sessions/{id}/reveal", post(connect::reveal))
+        .route(
+            "/sessions/{id}/connection-string",
+            post(connect::show_connection_string),
+        )
         .route("/sessions/{id}/rdp", post(connect::rdp))
         .route("/sessions/{id}/launch", post(connect::launched))
         .route(

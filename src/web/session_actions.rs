@@ -1,5 +1,6 @@
 //! Actions on one session from its page: Extend (requester when the profile allows;
-//! administrators always), Lock with a message and Unlock (administrators).
+//! administrators always), Lock with a message and Unlock (administrators). Extend and Unlock
+//! re-check the session's grant first (`db::grants`).
 
 use axum::extract::{Path, State};
 use axum::response::Redirect;
@@ -60,6 +61,17 @@ pub async fn extend(
         return Err(AppError::NotFound);
     }
     let mut tx = state.db.begin().await?;
+    // Extending prolongs access: only while the policy still grants it.
+    if let Some(why) = db::grants::revoke_if_lapsed(&mut tx, id).await? {
+        tx.commit().await?;
+        session::flash(
+            &session,
+            FlashKind::Error,
+            format!("{why} The session was ended."),
+        )
+        .await?;
+        return Ok(Redirect::to(&format!("/sessions/{id}")));
+    }
     match db::sessions::extend(
         &mut tx,
         event(id, &user, "extended", "", client),
@@ -141,6 +153,17 @@ pub async fn unlock(
 ) -> AppResult<Redirect> {
     let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
+    // Unlocking gives access back: only while the policy still grants it.
+    if let Some(why) = db::grants::revoke_if_lapsed(&mut tx, id).await? {
+        tx.commit().await?;
+        session::flash(
+            &session,
+            FlashKind::Error,
+            format!("{why} The session was ended instead of unlocked."),
+        )
+        .await?;
+        return Ok(Redirect::to(&format!("/sessions/{id}")));
+    }
     match db::sessions::unlock(
         &mut tx,
         event(

@@ -144,11 +144,26 @@ async fn admins_create_a_two_tier_profile_and_a_policy_erin_can_request_under() 
     .unwrap();
     assert_eq!((tiers, status.as_str()), (2, "waiting_for_approval"));
 
-    // Disabled, it is no longer offered.
+    // Disabling it withdraws erin's waiting request: the administrator is asked first.
     let page = app
         .post(&format!("/admin/policies/{policy}/disable"), &[])
         .await;
-    assert_eq!(flashes(&app, &page).await, ["Disabled Night access."]);
+    assert_eq!(page.status, StatusCode::CONFLICT);
+    assert_eq!(page.texts("#ending-sessions tbody tr").len(), 1);
+    let page = app
+        .post(
+            &format!("/admin/policies/{policy}/disable"),
+            &[("confirm", "1")],
+        )
+        .await;
+    assert_eq!(
+        flashes(&app, &page).await,
+        [
+            "Disabled Night access.",
+            "Ended 1 session the change no longer grants."
+        ]
+    );
+    // Disabled, it is no longer offered.
     let wizard = app.get_with(&client, "/wizard/request-type").await;
     assert!(!wizard.body.contains("Policy: Night access"));
 

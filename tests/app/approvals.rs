@@ -246,7 +246,8 @@ async fn non_approvers_have_no_approvals_tab() {
     let flashes = app.get_with(&erin, "/dashboard").await.texts(".flash");
     assert_eq!(
         flashes,
-        ["You are not an approver for tier 1 of this request."]
+        ["This request no longer exists."],
+        "as for an unknown id: erin may not know it exists"
     );
     assert_eq!(status(&app, id).await, "waiting_for_approval");
 }

@@ -98,7 +98,14 @@ async fn ssh_sessions_show_the_command_and_reveal_the_password_only_on_request()
         [format!("ssh -p 22 {login}@lnx-web-01.corp.example")]
     );
     assert!(!page.body.contains(&secret), "no password before Reveal");
-    assert!(page.texts("#connection-string")[0].starts_with("pcs1."));
+    assert!(
+        page.texts("#connection-string").is_empty(),
+        "the connection string only on demand"
+    );
+    let shown = app
+        .post(&format!("/sessions/{id}/connection-string"), &[])
+        .await;
+    assert!(shown.texts("#connection-string")[0].starts_with("pcs1."));
     assert_eq!(
         status(&app, id).await,
         "available",
@@ -109,7 +116,10 @@ async fn ssh_sessions_show_the_command_and_reveal_the_password_only_on_request()
     let forged = app.post_raw(&format!("/sessions/{id}/reveal"), &[]).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert!(!forged.body.contains(&secret));
-    assert_eq!(events(&app, id).await, ["requested", "provisioned"]);
+    assert_eq!(
+        events(&app, id).await,
+        ["requested", "provisioned", "connection_string_shown"]
+    );
 
     let revealed = app.post(&format!("/sessions/{id}/reveal"), &[]).await;
     assert_eq!(revealed.status, StatusCode::OK);
@@ -117,7 +127,13 @@ async fn ssh_sessions_show_the_command_and_reveal_the_password_only_on_request()
     assert_eq!(revealed.headers["cache-control"], "no-store");
     assert_eq!(
         events(&app, id).await,
-        ["requested", "provisioned", "password_revealed", "connected"]
+        [
+            "requested",
+            "provisioned",
+            "connection_string_shown",
+            "password_revealed",
+            "connected"
+        ]
     );
     assert_eq!(status(&app, id).await, "logged_in", "the first launch");
     // Pages that did not ask never carry it.
@@ -147,7 +163,9 @@ async fn a_jump_host_appears_in_the_ssh_line() {
     s.gateway_host = Some("gateway.corp.example".into());
     let app = spawn_app_on(fresh_demo_database().await, s).await;
     let id = available(&app, "Linux break-glass", "lnx-web-02").await;
-    let page = app.get(&format!("/sessions/{id}/connect")).await;
+    let page = app
+        .post(&format!("/sessions/{id}/connection-string"), &[])
+        .await;
     assert!(
         page.texts("#ssh-command")[0].starts_with("ssh -J bastion.corp.example:22 -p 22 pc-alice-")
     );
@@ -156,7 +174,9 @@ async fn a_jump_host_appears_in_the_ssh_line() {
         page.texts("#client-settings")[0].contains(&format!("ssh {conn}@gateway.corp.example"))
     );
     assert_eq!(
-        app.secrets.verify_connection_string(&conn),
+        portcullis::db::sessions::verify_connection_string(&app.db, &app.secrets, &conn)
+            .await
+            .unwrap(),
         Some(id),
         "the gateway can check it"
     );

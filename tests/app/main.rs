@@ -20,6 +20,7 @@ mod live;
 mod metrics;
 mod notify;
 mod outage;
+mod revocation;
 mod routes;
 mod second_factor;
 mod seed;

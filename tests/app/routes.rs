@@ -47,6 +47,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/sessions/{id}/extend", Access::User),
     ("GET", "/sessions/{id}/connect", Access::User),
     ("POST", "/sessions/{id}/reveal", Access::User),
+    ("POST", "/sessions/{id}/connection-string", Access::User),
     ("POST", "/sessions/{id}/rdp", Access::User),
     ("POST", "/sessions/{id}/launch", Access::User),
     ("POST", "/approvals/decide", Access::User),

@@ -9,6 +9,7 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::picker::{self, Picker};
+use super::revocation::{Ask, end_or_ask, flash_ended};
 use super::{actor, finish_removal, finish_save, gone, invalid, parse_id, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
@@ -141,11 +142,34 @@ async fn save(
         _ => return Ok(invalid(page(state, chrome, id, f, errors).await?)),
     };
     let mut tx = state.db.begin().await?;
+    let mut ended = 0;
     let result = match id {
         None => db::groups::create(&mut tx, &actor(user), &input, &members)
             .await
             .map(|_| ()),
-        Some(id) => db::groups::update(&mut tx, &actor(user), id, &input, &members).await,
+        Some(id) => {
+            // Members who leave lose what policies grant the group.
+            let before = db::grants::live_through_group(&mut tx, id).await?;
+            let result = db::groups::update(&mut tx, &actor(user), id, &input, &members).await;
+            if result.is_ok() {
+                let ask = Ask {
+                    section: "groups",
+                    change: "Save",
+                    subject: format!("the group {}", input.name),
+                    action: format!("/admin/groups/{id}"),
+                    back: format!("/admin/groups/{id}"),
+                    fields: f,
+                };
+                match end_or_ask(&mut tx, chrome.clone(), user, &before, ask).await? {
+                    Ok(n) => ended = n,
+                    Err(page) => {
+                        tx.rollback().await?;
+                        return Ok(page);
+                    }
+                }
+            }
+            result
+        }
     };
     let result = result.map(|()| "/admin/groups".to_owned());
     match finish_save(
@@ -159,7 +183,10 @@ async fn save(
     )
     .await?
     {
-        Some(response) => Ok(response),
+        Some(response) => {
+            flash_ended(session, ended).await?;
+            Ok(response)
+        }
         None => {
             let mut errors = FieldErrors::default();
             errors.add("name", taken("group", &input.name));

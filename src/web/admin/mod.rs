@@ -8,6 +8,7 @@ pub mod policies;
 pub mod profiles;
 pub mod resource_import;
 pub mod resources;
+pub mod revocation;
 pub mod user_form;
 pub mod users;
 

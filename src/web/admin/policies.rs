@@ -10,6 +10,7 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::picker::{self, Picker};
+use super::revocation::{Ask, end_or_ask, flash_ended};
 use super::{actor, done, finish_removal, finish_save, gone, invalid, parse_id, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
@@ -234,11 +235,28 @@ async fn save(
         Err(errors) => return Ok(invalid(page(state, chrome, id, f, errors).await?)),
     };
     let mut tx = state.db.begin().await?;
+    let mut ended = 0;
     let result = match id {
         None => db::policies::create(&mut tx, &actor(user), &input).await,
-        Some(id) => db::policies::update(&mut tx, &actor(user), id, &input)
-            .await
-            .map(|()| id),
+        Some(id) => {
+            let before = db::grants::live_under_policy(&mut tx, id).await?;
+            match db::policies::update(&mut tx, &actor(user), id, &input).await {
+                Ok(()) => {
+                    let ask = Ask::policy("Save", id, &input.name, "", f);
+                    match end_or_ask(&mut tx, chrome.clone(), user, &before, ask).await? {
+                        Ok(n) => {
+                            ended = n;
+                            Ok(id)
+                        }
+                        Err(page) => {
+                            tx.rollback().await?;
+                            return Ok(page);
+                        }
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        }
     };
     let result = result.map(|saved| format!("/admin/policies/{saved}"));
     match finish_save(
@@ -252,7 +270,10 @@ async fn save(
     )
     .await?
     {
-        Some(response) => Ok(response),
+        Some(response) => {
+            flash_ended(session, ended).await?;
+            Ok(response)
+        }
         None => {
             let mut errors = FieldErrors::default();
             errors.add("name", taken("access policy", &input.name));
@@ -285,23 +306,40 @@ pub async fn update(
 
 async fn switch(
     state: &AppState,
+    chrome: Chrome,
     user: &CurrentUser,
     session: &Session,
     id: &str,
     on: bool,
+    f: &Fields,
 ) -> AppResult<Response> {
     let id = parse_id(id)?;
     let mut tx = state.db.begin().await?;
+    let before = if on {
+        Vec::new()
+    } else {
+        db::grants::live_under_policy(&mut tx, id).await?
+    };
     match db::policies::set_enabled(&mut tx, &actor(user), id, on).await {
         Ok(name) => {
+            let ask = Ask::policy("Disable", id, &name, "/disable", f);
+            let ended = match end_or_ask(&mut tx, chrome, user, &before, ask).await? {
+                Ok(n) => n,
+                Err(page) => {
+                    tx.rollback().await?;
+                    return Ok(page);
+                }
+            };
             tx.commit().await?;
             let verb = if on { "Enabled" } else { "Disabled" };
-            done(
+            let response = done(
                 session,
                 format!("{verb} {name}."),
                 &format!("/admin/policies/{id}"),
             )
-            .await
+            .await?;
+            flash_ended(session, ended).await?;
+            Ok(response)
         }
         Err(WriteError::NotFound) => gone(session, "access policy", "/admin/policies").await,
         Err(e) => Err(e.into()),
@@ -310,34 +348,59 @@ async fn switch(
 
 pub async fn enable(
     State(state): State<AppState>,
+    chrome: Chrome,
     user: CurrentUser,
     session: Session,
     Path(id): Path<String>,
+    MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    switch(&state, &user, &session, &id, true).await
+    switch(&state, chrome, &user, &session, &id, true, &f).await
 }
 
+/// Disable: when live sessions were granted by this policy alone, the administrator first
+/// sees which ones will end and confirms.
 pub async fn disable(
     State(state): State<AppState>,
+    chrome: Chrome,
     user: CurrentUser,
     session: Session,
     Path(id): Path<String>,
+    MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    switch(&state, &user, &session, &id, false).await
+    switch(&state, chrome, &user, &session, &id, false, &f).await
 }
 
+/// Delete: like Disable, live sessions made under it end only once confirmed.
 pub async fn delete(
     State(state): State<AppState>,
+    chrome: Chrome,
     user: CurrentUser,
     session: Session,
     Path(id): Path<String>,
+    MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
-    let result = db::policies::remove(&mut tx, &actor(&user), id)
-        .await
-        .map(Removal::Deleted);
-    finish_removal(
+    let before = db::grants::live_under_policy(&mut tx, id).await?;
+    let mut ended = 0;
+    let result = db::policies::remove(&mut tx, &actor(&user), id).await;
+    let result = match result {
+        Ok(name) => {
+            let ask = Ask::policy("Delete", id, &name, "/delete", &f);
+            match end_or_ask(&mut tx, chrome, &user, &before, ask).await? {
+                Ok(n) => {
+                    ended = n;
+                    Ok(Removal::Deleted(name))
+                }
+                Err(page) => {
+                    tx.rollback().await?;
+                    return Ok(page);
+                }
+            }
+        }
+        Err(e) => Err(e),
+    };
+    let response = finish_removal(
         tx,
         &session,
         result,
@@ -345,5 +408,7 @@ pub async fn delete(
         "/admin/policies",
         &format!("/admin/policies/{id}"),
     )
-    .await
+    .await?;
+    flash_ended(&session, ended).await?;
+    Ok(response)
 }

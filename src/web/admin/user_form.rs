@@ -10,6 +10,7 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::picker::{self, Picker};
+use super::revocation::{Ask, end_or_ask, flash_ended};
 use super::{actor, done, gone, invalid, parse_id, refused};
 use crate::AppState;
 use crate::auth::{CurrentUser, password};
@@ -294,13 +295,34 @@ pub async fn update(
     let mut tx = state.db.begin().await?;
     match db::users::update_audited(&mut tx, &actor(&admin), id, &fields).await {
         Ok(()) => {
+            // Groups left take with them what policies grant those groups. Read after the
+            // account's row is locked, in the order disabling takes them (account, then
+            // sessions), so the two cannot deadlock.
+            let before = db::grants::live_of_user(&mut tx, id).await?;
+            let ask = Ask {
+                section: "users",
+                change: "Save",
+                subject: format!("the account {}", account.username),
+                action: format!("/admin/users/{id}"),
+                back: format!("/admin/users/{id}"),
+                fields: &f,
+            };
+            let ended = match end_or_ask(&mut tx, chrome, &admin, &before, ask).await? {
+                Ok(n) => n,
+                Err(page) => {
+                    tx.rollback().await?;
+                    return Ok(page);
+                }
+            };
             tx.commit().await?;
-            done(
+            let response = done(
                 &session,
                 format!("Saved {}.", account.username),
                 "/admin/users",
             )
-            .await
+            .await?;
+            flash_ended(&session, ended).await?;
+            Ok(response)
         }
         Err(WriteError::NotFound) => gone(&session, "user", "/admin/users").await,
         Err(e) => Err(e.into()),
