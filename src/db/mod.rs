@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod groups;
 pub mod policies;
 pub mod profiles;
+pub mod provisioning;
 pub mod requests;
 pub mod resources;
 pub mod second_factor;

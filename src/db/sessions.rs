@@ -290,7 +290,7 @@ pub async fn lock_row(
         .await
 }
 
-/// A session the provisioner must prepare.
+/// A session on a simulated target to prepare (real provisioners: `db::provisioning`).
 #[derive(Debug, FromRow)]
 pub struct ToProvision {
     pub id: Uuid,
@@ -319,7 +319,9 @@ pub async fn claim_provisioning(
          FROM activity_sessions s
          JOIN requests r ON r.id = s.request_id
          JOIN users u ON u.id = s.requester_id
+         LEFT JOIN resources res ON res.id = s.resource_id
          WHERE s.status = 'provisioning' AND ($1::uuid[] IS NULL OR s.id = ANY($1))
+           AND coalesce(res.provisioner, 'simulated') = 'simulated'
          ORDER BY s.requested_start
          LIMIT $2
          {lock}"

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
+mod target_host;
 
 mod access;
 mod admin_catalog;
@@ -19,6 +20,7 @@ mod live;
 mod metrics;
 mod notify;
 mod outage;
+mod provisioning;
 mod routes;
 mod second_factor;
 mod seed;
