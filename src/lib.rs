@@ -13,6 +13,7 @@ pub mod error;
 pub mod live;
 pub mod metrics;
 pub mod notify;
+pub mod provision;
 pub mod server;
 pub mod web;
 pub mod worker;

@@ -9,9 +9,12 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::crypto::SecretBox;
+use crate::db::provisioning;
 use crate::db::sessions::{self, Actor, NewEvent};
+use crate::domain::catalog::LoginMode;
 use crate::domain::provision;
 use crate::domain::status::SessionStatus;
+use crate::provision::ProvisionerKind;
 
 /// How often the worker looks for due sessions.
 pub const INTERVAL: Duration = Duration::from_secs(2);
@@ -49,6 +52,7 @@ pub async fn tick(pool: &PgPool, secrets: &SecretBox) -> Result<(), sqlx::Error>
     )
     .await?;
     provision(pool, secrets, None).await?;
+    grant_on_targets(pool, secrets).await?;
     timed(
         pool,
         sessions::DUE_END,
@@ -65,6 +69,7 @@ pub async fn tick(pool: &PgPool, secrets: &SecretBox) -> Result<(), sqlx::Error>
         "No decision came in time.",
     )
     .await?;
+    revoke_on_targets(pool, secrets).await?;
     Ok(())
 }
 
@@ -107,9 +112,11 @@ async fn timed(
     Ok(moved)
 }
 
-/// Prepares the login accounts of sessions in Provisioning (only those in `only`, if given):
-/// Available with the account and its sealed password, or Failed with the reason; Canceled
-/// when the grant no longer holds. Returns how many were prepared.
+/// Prepares the login accounts of sessions in Provisioning on simulated targets (only those
+/// in `only`, if given): Available with the account and its sealed password, or Failed with
+/// the reason; Canceled when the grant no longer holds. Returns how many were prepared.
+/// Nothing leaves the database, so this also runs inside the request that made the sessions;
+/// real targets are left to the worker (`grant_on_targets`).
 pub async fn provision(
     pool: &PgPool,
     secrets: &SecretBox,
@@ -188,4 +195,295 @@ pub async fn lag(pool: &PgPool) -> Result<Duration, sqlx::Error> {
     .fetch_one(pool)
     .await?;
     Ok(Duration::from_secs_f64(seconds.unwrap_or(0.0).max(0.0)))
+}
+
+/// How many grants or revokes one instance runs on targets at once.
+const TARGET_CONCURRENCY: usize = 8;
+
+/// Grants the sessions in Provisioning whose resource has a real provisioner, several at a
+/// time, each in its own transaction.
+async fn grant_on_targets(pool: &PgPool, secrets: &SecretBox) -> Result<usize, sqlx::Error> {
+    let lanes = (0..TARGET_CONCURRENCY).map(|_| async {
+        let mut done = 0;
+        while grant_one(pool, secrets).await? {
+            done += 1;
+        }
+        Ok::<usize, sqlx::Error>(done)
+    });
+    let mut total = 0;
+    for lane in futures_util::future::join_all(lanes).await {
+        total += lane?;
+    }
+    Ok(total)
+}
+
+/// Claims and grants one session; false when none was waiting.
+async fn grant_one(pool: &PgPool, secrets: &SecretBox) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let Some(s) = provisioning::claim_grant(&mut tx).await? else {
+        return Ok(false);
+    };
+    // Nothing is made on the target for a grant that no longer holds.
+    if crate::db::grants::revoke_if_lapsed(&mut tx, s.id)
+        .await?
+        .is_some()
+    {
+        tx.commit().await?;
+        return Ok(true);
+    }
+    let place = format!("{}:{}", s.host, s.port);
+    let account = match provision::prepare(
+        s.login_mode,
+        s.login_template.as_deref(),
+        &s.requester_username,
+        s.id,
+        &s.resource_name,
+    ) {
+        Ok(account) => account,
+        Err(e) => {
+            fail_grant(&mut tx, s.id, &format!("Provisioning failed: {e}.")).await?;
+            tx.commit().await?;
+            return Ok(true);
+        }
+    };
+    let private_key = match secrets.open(s.credential_id, &s.sealed_secret) {
+        Ok(key) => key,
+        Err(e) => {
+            fail_grant(
+                &mut tx,
+                s.id,
+                &format!("Provisioning failed: the service credential: {e}."),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(true);
+        }
+    };
+    let port = u16::try_from(s.port).unwrap_or(22);
+    // Committed on its own connection first: should this instance die during the grant, the
+    // session's end still finds this step and removes what was made.
+    provisioning::record_grant_intent(
+        pool,
+        &provisioning::StepRecord {
+            session: s.id,
+            provisioner: s.provisioner,
+            credential: s.credential_id,
+            host: &s.host,
+            port: s.port,
+            host_key: &s.host_key,
+            mode: s.login_mode,
+            account: &account.name,
+            groups: &s.target_groups,
+        },
+    )
+    .await?;
+    let target = crate::provision::Target {
+        host: s.host.clone(),
+        port,
+        host_key: s.host_key.clone(),
+        service_user: s.service_user.clone(),
+        private_key,
+    };
+    let change = crate::provision::Change {
+        mode: s.login_mode,
+        account: account.name.clone(),
+        groups: s.target_groups.clone(),
+        password: account.password.clone(),
+    };
+    let outcome = match s.provisioner {
+        ProvisionerKind::LinuxSsh => crate::provision::linux_ssh::grant(&target, &change).await,
+        // claim_grant never returns simulated targets.
+        ProvisionerKind::Simulated => Ok(String::new()),
+    };
+    match outcome {
+        Ok(_) => {
+            provisioning::finish_grant(&mut tx, s.id, None).await?;
+            let groups = if s.target_groups.is_empty() {
+                String::new()
+            } else {
+                format!(", in groups {}", s.target_groups.join(", "))
+            };
+            let what = match s.login_mode {
+                LoginMode::Ephemeral => {
+                    format!("Created account {} on {place}{groups}.", account.name)
+                }
+                LoginMode::Managed => format!(
+                    "Set a new password for account {} on {place}{groups}.",
+                    account.name
+                ),
+                LoginMode::Own => {
+                    format!("Gave account {} access on {place}{groups}.", account.name)
+                }
+            };
+            sessions::record(
+                &mut tx,
+                &NewEvent {
+                    session: s.id,
+                    actor: Actor::System,
+                    kind: "access_granted",
+                    from: None,
+                    to: None,
+                    comment: &what,
+                    client: None,
+                },
+            )
+            .await?;
+            let sealed = account.password.as_deref().map(|p| secrets.seal(s.id, p));
+            sessions::make_available(&mut tx, s.id, &account.name, sealed.as_deref()).await?;
+            tx.commit().await?;
+            tracing::info!(session = %s.id, target = %place, "access granted on the target");
+        }
+        Err(e) => {
+            tracing::warn!(session = %s.id, target = %place, error = %e, "grant failed");
+            provisioning::finish_grant(&mut tx, s.id, Some(&e.to_string())).await?;
+            // The end queues a revoke of whatever part of the grant was made.
+            fail_grant(&mut tx, s.id, &format!("Provisioning failed: {e}.")).await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(true)
+}
+
+async fn fail_grant(
+    tx: &mut sqlx::PgConnection,
+    session: Uuid,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    let event = NewEvent {
+        session,
+        actor: Actor::System,
+        kind: "provisioning_failed",
+        from: None,
+        to: None,
+        comment: reason,
+        client: None,
+    };
+    sessions::change_status(
+        tx,
+        SessionStatus::Provisioning,
+        SessionStatus::Failed,
+        event,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Removes the access of ended sessions from their targets, several at a time; a failure is
+/// retried with backoff until the target confirms.
+async fn revoke_on_targets(pool: &PgPool, secrets: &SecretBox) -> Result<usize, sqlx::Error> {
+    let lanes = (0..TARGET_CONCURRENCY).map(|_| async {
+        let mut done = 0;
+        while revoke_one(pool, secrets).await? {
+            done += 1;
+        }
+        Ok::<usize, sqlx::Error>(done)
+    });
+    let mut total = 0;
+    for lane in futures_util::future::join_all(lanes).await {
+        total += lane?;
+    }
+    Ok(total)
+}
+
+/// The wait before the next try of a revoke that failed `attempts` times: 2 s doubling, at
+/// most five minutes.
+pub fn revoke_backoff(attempts: i32) -> Duration {
+    let exponent = u32::try_from(attempts.clamp(0, 16)).unwrap_or(16);
+    Duration::from_secs(2u64.saturating_pow(exponent).min(300))
+}
+
+/// Claims and runs one due revoke; false when none was due.
+async fn revoke_one(pool: &PgPool, secrets: &SecretBox) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let Some(step) = provisioning::claim_revoke(&mut tx).await? else {
+        return Ok(false);
+    };
+    let place = format!("{}:{}", step.host, step.port);
+    let outcome = match (step.provisioner, &step.credential_id, &step.sealed_secret) {
+        (ProvisionerKind::Simulated, ..) => Ok(String::new()),
+        (ProvisionerKind::LinuxSsh, Some(credential), Some(sealed)) => {
+            match secrets.open(*credential, sealed) {
+                Ok(private_key) => {
+                    let target = crate::provision::Target {
+                        host: step.host.clone(),
+                        port: u16::try_from(step.port).unwrap_or(22),
+                        host_key: step.host_key.clone().unwrap_or_default(),
+                        service_user: step.service_user.clone().unwrap_or_default(),
+                        private_key,
+                    };
+                    let change = crate::provision::Change {
+                        mode: step.login_mode,
+                        account: step.account.clone(),
+                        groups: step.target_groups.clone(),
+                        password: None,
+                    };
+                    crate::provision::linux_ssh::revoke(&target, &change).await
+                }
+                Err(e) => Err(crate::provision::StepError::Client(format!(
+                    "the service credential: {e}"
+                ))),
+            }
+        }
+        (ProvisionerKind::LinuxSsh, ..) => Err(crate::provision::StepError::Client(
+            "the service credential is gone".into(),
+        )),
+    };
+    match outcome {
+        Ok(_) => {
+            provisioning::revoke_done(&mut tx, step.id).await?;
+            let what = match step.login_mode {
+                LoginMode::Ephemeral => format!("Removed account {} from {place}.", step.account),
+                LoginMode::Managed => format!(
+                    "Set a new, unrevealed password for account {} on {place}.",
+                    step.account
+                ),
+                LoginMode::Own => format!(
+                    "Took back the access of account {} on {place}.",
+                    step.account
+                ),
+            };
+            sessions::record(
+                &mut tx,
+                &NewEvent {
+                    session: step.session_id,
+                    actor: Actor::System,
+                    kind: "access_removed",
+                    from: None,
+                    to: None,
+                    comment: &what,
+                    client: None,
+                },
+            )
+            .await?;
+            tracing::info!(session = %step.session_id, target = %place, "access removed from the target");
+        }
+        Err(e) => {
+            let error = e.to_string();
+            let retry_in = revoke_backoff(step.attempts + 1);
+            tracing::warn!(session = %step.session_id, target = %place, error = %error,
+                retry_in_seconds = retry_in.as_secs(), "access removal failed; will retry");
+            provisioning::revoke_failed(&mut tx, step.id, &error, retry_in).await?;
+            // The first failure goes on the record; later ones only change the pending state
+            // that administrators see, so a long outage does not flood the log.
+            if step.attempts == 0 {
+                let comment =
+                    format!("Access removal pending: {error}. Retrying until it succeeds.");
+                sessions::record(
+                    &mut tx,
+                    &NewEvent {
+                        session: step.session_id,
+                        actor: Actor::System,
+                        kind: "access_removal_failed",
+                        from: None,
+                        to: None,
+                        comment: &comment,
+                        client: None,
+                    },
+                )
+                .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(true)
 }

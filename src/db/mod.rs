@@ -10,6 +10,7 @@ pub mod grants;
 pub mod groups;
 pub mod policies;
 pub mod profiles;
+pub mod provisioning;
 pub mod requests;
 pub mod resources;
 pub mod second_factor;

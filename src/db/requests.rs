@@ -95,8 +95,10 @@ pub async fn create(
         "INSERT INTO requests (id, requester_id, policy_id, profile_id, activity_id, policy_name,
              profile_name, activity_name, protocol, login_mode, login_template, notes,
              ticket_number, start_now, requested_start, duration_minutes, tier_count,
-             allow_self_approval, decision_deadline, extension_minutes, max_extensions)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+             allow_self_approval, decision_deadline, extension_minutes, max_extensions,
+             target_groups)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+                 coalesce((SELECT a.target_groups FROM activities a WHERE a.id = $5), '{}'))
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(r.id)

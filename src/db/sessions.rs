@@ -284,13 +284,17 @@ pub async fn lock_row(
     tx: &mut PgConnection,
     session: Uuid,
 ) -> Result<Option<(SessionStatus, Uuid)>, sqlx::Error> {
-    sqlx::query_as("SELECT status, requester_id FROM activity_sessions WHERE id = $1 FOR UPDATE")
-        .bind(session)
-        .fetch_optional(&mut *tx)
-        .await
+    // NO KEY: rows that reference the session (events, steps) stay insertable meanwhile, as
+    // the provisioner's grant needs (it records its step from a second connection).
+    sqlx::query_as(
+        "SELECT status, requester_id FROM activity_sessions WHERE id = $1 FOR NO KEY UPDATE",
+    )
+    .bind(session)
+    .fetch_optional(&mut *tx)
+    .await
 }
 
-/// A session the provisioner must prepare.
+/// A session on a simulated target to prepare (real provisioners: `db::provisioning`).
 #[derive(Debug, FromRow)]
 pub struct ToProvision {
     pub id: Uuid,
@@ -319,7 +323,9 @@ pub async fn claim_provisioning(
          FROM activity_sessions s
          JOIN requests r ON r.id = s.request_id
          JOIN users u ON u.id = s.requester_id
+         LEFT JOIN resources res ON res.id = s.resource_id
          WHERE s.status = 'provisioning' AND ($1::uuid[] IS NULL OR s.id = ANY($1))
+           AND coalesce(res.provisioner, 'simulated') = 'simulated'
          ORDER BY s.requested_start
          LIMIT $2
          {lock}"

@@ -10,8 +10,7 @@ use crate::wizard::{Request, request};
 const DEMO: &str = "portcullis-demo";
 
 async fn demo_app() -> TestApp {
-    let app = spawn_demo_app().await;
-    app
+    spawn_demo_app().await
 }
 
 /// alice asks for Standard access to lnx-web-01 now; returns the session id.

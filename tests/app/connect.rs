@@ -70,8 +70,7 @@ async fn events(app: &TestApp, id: Uuid) -> Vec<String> {
 }
 
 async fn demo() -> TestApp {
-    let app = spawn_demo_app().await;
-    app
+    spawn_demo_app().await
 }
 
 #[tokio::test]

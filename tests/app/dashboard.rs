@@ -10,8 +10,7 @@ use crate::wizard::{Request, request};
 const DEMO: &str = "portcullis-demo";
 
 async fn demo_app() -> TestApp {
-    let app = spawn_demo_app().await;
-    app
+    spawn_demo_app().await
 }
 
 /// Inserts a session (with its request) for `username` directly, for fixtures the wizard

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
+mod target_host;
 
 mod access;
 mod admin_catalog;
@@ -20,6 +21,7 @@ mod live;
 mod metrics;
 mod notify;
 mod outage;
+mod provisioning;
 mod revocation;
 mod routes;
 mod second_factor;

@@ -142,8 +142,7 @@ pub fn draft_id(review: &Page) -> String {
 }
 
 async fn demo_app() -> TestApp {
-    let app = spawn_demo_app().await;
-    app
+    spawn_demo_app().await
 }
 
 async fn login_demo(app: &TestApp, user: &str) {

@@ -1,0 +1,239 @@
+//! Service credentials and the recorded grant and revoke steps of sessions on their targets
+//! (`crate::provision`, driven by the worker).
+
+use sqlx::{FromRow, PgConnection, PgExecutor};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::catalog::LoginMode;
+use crate::provision::ProvisionerKind;
+
+/// A new service credential; `sealed_secret` is sealed with the credential's id.
+pub struct NewCredential<'a> {
+    pub id: Uuid,
+    pub name: &'a str,
+    pub username: &'a str,
+    pub sealed_secret: &'a [u8],
+}
+
+/// Stores a service credential.
+pub async fn create_credential(
+    db: impl PgExecutor<'_>,
+    c: &NewCredential<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO service_credentials (id, name, username, secret_ciphertext)
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(c.id)
+    .bind(c.name)
+    .bind(c.username)
+    .bind(c.sealed_secret)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// A Provisioning session whose resource has a real provisioner, with what its grant needs.
+#[derive(Debug, FromRow)]
+pub struct ToGrant {
+    pub id: Uuid,
+    pub requester_username: String,
+    pub resource_name: String,
+    pub login_mode: LoginMode,
+    pub login_template: Option<String>,
+    pub target_groups: Vec<String>,
+    pub provisioner: ProvisionerKind,
+    pub host: String,
+    pub port: i32,
+    pub host_key: String,
+    pub credential_id: Uuid,
+    pub service_user: String,
+    pub sealed_secret: Vec<u8>,
+}
+
+/// Claims one Provisioning session on a target with a real provisioner, locking it until the
+/// caller's transaction ends (other instances skip it meanwhile, and nothing can end it while
+/// its grant is under way, so a revoke never overtakes the grant it undoes). `NO KEY`: the
+/// step rows that reference the session must still be insertable from another connection.
+pub async fn claim_grant(tx: &mut PgConnection) -> Result<Option<ToGrant>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.id, u.username AS requester_username, s.resource_name, r.login_mode,
+                r.login_template, r.target_groups, res.provisioner,
+                res.address AS host, coalesce(res.port, 22) AS port, res.host_key,
+                c.id AS credential_id, c.username AS service_user,
+                c.secret_ciphertext AS sealed_secret
+         FROM activity_sessions s
+         JOIN requests r ON r.id = s.request_id
+         JOIN users u ON u.id = s.requester_id
+         JOIN resources res ON res.id = s.resource_id
+         JOIN service_credentials c ON c.id = res.credential_id
+         WHERE s.status = 'provisioning' AND res.provisioner <> 'simulated'
+         ORDER BY s.requested_start
+         LIMIT 1
+         FOR NO KEY UPDATE OF s SKIP LOCKED",
+    )
+    .fetch_optional(&mut *tx)
+    .await
+}
+
+/// What a step does, as recorded (no secret).
+pub struct StepRecord<'a> {
+    pub session: Uuid,
+    pub provisioner: ProvisionerKind,
+    pub credential: Uuid,
+    pub host: &'a str,
+    pub port: i32,
+    pub host_key: &'a str,
+    pub mode: LoginMode,
+    pub account: &'a str,
+    pub groups: &'a [String],
+}
+
+/// Records that a grant is about to be made, committed on its own before anything happens on
+/// the target: if this instance dies halfway, the session's end still finds the step and
+/// removes whatever was made. A repeated grant counts another attempt.
+pub async fn record_grant_intent(
+    db: impl PgExecutor<'_>,
+    s: &StepRecord<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO provision_steps (session_id, action, provisioner, credential_id, host, port,
+                                      host_key, login_mode, account, target_groups, attempts)
+         VALUES ($1, 'grant', $2, $3, $4, $5, $6, $7, $8, $9, 1)
+         ON CONFLICT (session_id, action) DO UPDATE
+         SET attempts = provision_steps.attempts + 1, account = EXCLUDED.account,
+             target_groups = EXCLUDED.target_groups",
+    )
+    .bind(s.session)
+    .bind(s.provisioner)
+    .bind(s.credential)
+    .bind(s.host)
+    .bind(s.port)
+    .bind(s.host_key)
+    .bind(s.mode)
+    .bind(s.account)
+    .bind(s.groups)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// Marks a session's grant done, or failed with `error`.
+pub async fn finish_grant(
+    tx: &mut PgConnection,
+    session: Uuid,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE provision_steps
+         SET done_at = CASE WHEN $2::text IS NULL THEN now() END, last_error = $2
+         WHERE session_id = $1 AND action = 'grant'",
+    )
+    .bind(session)
+    .bind(error)
+    .execute(&mut *tx)
+    .await
+    .map(|_| ())
+}
+
+/// A revoke still to do.
+#[derive(Debug, FromRow)]
+pub struct ToRevoke {
+    pub id: i64,
+    pub session_id: Uuid,
+    pub provisioner: ProvisionerKind,
+    pub host: String,
+    pub port: i32,
+    pub host_key: Option<String>,
+    pub login_mode: LoginMode,
+    pub account: String,
+    pub target_groups: Vec<String>,
+    pub attempts: i32,
+    pub credential_id: Option<Uuid>,
+    pub service_user: Option<String>,
+    pub sealed_secret: Option<Vec<u8>>,
+}
+
+/// Claims one due revoke, locked until the caller's transaction ends.
+pub async fn claim_revoke(tx: &mut PgConnection) -> Result<Option<ToRevoke>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.id, p.session_id, p.provisioner, p.host, p.port, p.host_key, p.login_mode,
+                p.account, p.target_groups, p.attempts, c.id AS credential_id,
+                c.username AS service_user, c.secret_ciphertext AS sealed_secret
+         FROM provision_steps p
+         LEFT JOIN service_credentials c ON c.id = p.credential_id
+         WHERE p.action = 'revoke' AND p.done_at IS NULL AND p.next_attempt_at <= now()
+         ORDER BY p.next_attempt_at
+         LIMIT 1
+         FOR UPDATE OF p SKIP LOCKED",
+    )
+    .fetch_optional(&mut *tx)
+    .await
+}
+
+/// Marks a revoke done.
+pub async fn revoke_done(tx: &mut PgConnection, step: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE provision_steps SET done_at = now(), last_error = NULL, attempts = attempts + 1
+         WHERE id = $1",
+    )
+    .bind(step)
+    .execute(&mut *tx)
+    .await
+    .map(|_| ())
+}
+
+/// Records a failed revoke and when to try again.
+pub async fn revoke_failed(
+    tx: &mut PgConnection,
+    step: i64,
+    error: &str,
+    retry_in: std::time::Duration,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE provision_steps
+         SET attempts = attempts + 1, last_error = $2,
+             next_attempt_at = now() + make_interval(secs => $3)
+         WHERE id = $1",
+    )
+    .bind(step)
+    .bind(error)
+    .bind(retry_in.as_secs_f64())
+    .execute(&mut *tx)
+    .await
+    .map(|_| ())
+}
+
+/// A session's access removal that the target has not confirmed yet.
+#[derive(Debug, Clone, FromRow)]
+pub struct PendingRemoval {
+    pub account: String,
+    pub host: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: OffsetDateTime,
+}
+
+/// The unconfirmed removal of a session's access, if any.
+pub async fn pending_removal(
+    db: impl PgExecutor<'_>,
+    session: Uuid,
+) -> Result<Option<PendingRemoval>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT account, host, attempts, last_error, next_attempt_at FROM provision_steps
+         WHERE session_id = $1 AND action = 'revoke' AND done_at IS NULL",
+    )
+    .bind(session)
+    .fetch_optional(db)
+    .await
+}
+
+/// How many ended sessions still have access on their target.
+pub async fn pending_removals(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM provision_steps WHERE action = 'revoke' AND done_at IS NULL",
+    )
+    .fetch_one(db)
+    .await
+}
