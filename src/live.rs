@@ -232,7 +232,7 @@ async fn visible(state: &AppState, user: &CurrentUser, change: &Change) -> bool 
 }
 
 /// Whether an announcement on `portcullis_auth` may concern the stream of `user` signed in
-/// with browser session `web_session`.
+/// with browser session `web_session` (its stored digest).
 fn concerns(payload: &str, web_session: &str, user: Uuid) -> bool {
     if let Some(ids) = payload.strip_prefix("s:") {
         ids.split(',').any(|id| id == web_session)
@@ -307,7 +307,11 @@ pub async fn events(
     };
     // A signed-in request always has a stored session; were there none, nothing could
     // announce its end, so such a stream ends at the first announcement (and reconnects).
-    let web_session = session.id().map(|id| id.to_string()).unwrap_or_default();
+    // Announcements and the table name sessions by their stored digest, never the cookie.
+    let web_session = session
+        .id()
+        .map(|id| crate::auth::store::stored_id(&id))
+        .unwrap_or_default();
     let changes = state.live.changes.subscribe();
     let auth = state.live.auth.subscribe();
     let stop = state.live.stop.subscribe();
