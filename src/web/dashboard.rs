@@ -3,11 +3,9 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Router;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use serde::Deserialize;
 use time::macros::format_description;
 use time::{Date, PrimitiveDateTime, Time};
@@ -26,9 +24,10 @@ use crate::error::{AppError, AppResult};
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
 use crate::web::form::{Fields, MultiForm};
+use crate::web::route_table::{Access, Routes, get, post};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new(Access::User)
         .route("/dashboard", get(active))
         .route("/dashboard/scheduled", get(scheduled))
         .route("/dashboard/historical", get(historical))

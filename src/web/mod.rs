@@ -13,6 +13,7 @@ pub mod form;
 pub mod health;
 pub mod login;
 pub mod multipart;
+pub mod route_table;
 pub mod second_factor;
 pub mod session_actions;
 pub mod session_details;
@@ -24,7 +25,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{MethodRouter, get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -35,6 +35,7 @@ use crate::AppState;
 use crate::auth::{cache, csrf, guard};
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use crate::web::route_table::{Access, Route, Routes, get, post};
 
 /// Largest request body accepted (forms are small; uploads get their own limit).
 pub const BODY_LIMIT: usize = body_limit::FORM_LIMIT;
@@ -57,51 +58,14 @@ pub fn router_with_metrics(
     store: crate::auth::store::Store,
     metrics: Metrics,
 ) -> Router {
-    let admin = admin::routes()
-        .route(
-            "/admin/users/{id}/second-factor/reset",
-            post(admin::users::reset_second_factor),
-        )
-        .route_layer(from_fn(guard::require_admin));
-
-    let signed_in = Router::new()
-        .route("/", get(|| async { Redirect::to("/dashboard") }))
-        .merge(dashboard::routes())
-        .merge(wizard::routes())
-        .route("/sessions/{id}", get(session_details::show))
-        .route("/sessions/{id}/extend", post(session_actions::extend))
-        .route("/sessions/{id}/connect", get(connect::show))
-        .route("/sessions/{id}/reveal", post(connect::reveal))
-        .route("/sessions/{id}/rdp", post(connect::rdp))
-        .route("/sessions/{id}/launch", post(connect::launched))
-        .route(
-            "/approvals",
-            get(approvals::show).route_layer(from_fn(guard::require_approver)),
-        )
-        .route("/approvals/decide", post(approvals::decide))
-        .route("/events", get(crate::live::events))
-        .route("/logout", post(login::logout))
-        .route("/account", get(account::show))
-        .route(
-            "/account/second-factor",
-            get(account::show_enrol).post(account::submit_enrol),
-        )
-        .route("/account/recovery-codes", post(account::regenerate))
-        .route("/account/second-factor/off", post(account::switch_off))
-        .merge(admin)
-        .route_layer(from_fn_with_state(state.clone(), guard::require_user));
-
-    let public = Router::new()
-        .route("/login", get(login::show).post(login::submit))
-        .route(
-            "/login/code",
-            get(second_factor::show_code).post(second_factor::submit_code),
-        )
-        .route(
-            "/login/enrol",
-            get(second_factor::show_enrol).post(second_factor::submit_enrol),
-        )
-        .route("/static/{name}", get(static_files::serve));
+    let (signed_in, _) = signed_in_routes().into_parts();
+    let signed_in = signed_in.route_layer(from_fn_with_state(state.clone(), guard::require_user));
+    let (public, _) = public_routes().into_parts();
+    let (probes, _) = probe_routes().into_parts();
+    let probes = probes.layer(Extension(MetricsEndpoint {
+        access: crate::metrics::Access::token(state.settings.metrics_token.as_deref()),
+        metrics: metrics.clone(),
+    }));
 
     let sessions = SessionManagerLayer::new(store)
         .with_name(if state.settings.cookie_secure {
@@ -152,14 +116,98 @@ pub fn router_with_metrics(
         .with_state(state)
 }
 
-/// `/metrics` on the application's address: only with the configured token (404 without).
-fn metrics_route(state: &AppState, metrics: Metrics) -> MethodRouter<AppState> {
-    let access = crate::metrics::Access::token(state.settings.metrics_token.as_deref());
-    get(
-        move |State(state): State<AppState>, headers: HeaderMap| async move {
-            crate::metrics::scrape(&metrics, &access, false, &state.db, &headers).await
-        },
+/// Every route of the application, with who it is for: the list the router is built from
+/// (see `route_table`), for the tests' sweeps.
+pub fn route_table() -> Vec<Route> {
+    [signed_in_routes(), public_routes(), probe_routes()]
+        .into_iter()
+        .flat_map(|routes| routes.into_parts().1)
+        .collect()
+}
+
+/// The routes for signed-in accounts (`require_user` is added by the caller: it needs the
+/// state), administrators' among them behind their own guard.
+fn signed_in_routes() -> Routes {
+    let admin = admin::routes()
+        .route(
+            "/admin/users/{id}/second-factor/reset",
+            post(admin::users::reset_second_factor),
+        )
+        .route_layer(from_fn(guard::require_admin));
+
+    Routes::new(Access::User)
+        .route("/", get(|| async { Redirect::to("/dashboard") }))
+        .merge(dashboard::routes())
+        .merge(wizard::routes())
+        .route("/sessions/{id}", get(session_details::show))
+        .route("/sessions/{id}/extend", post(session_actions::extend))
+        .route("/sessions/{id}/connect", get(connect::show))
+        .route("/sessions/{id}/reveal", post(connect::reveal))
+        .route("/sessions/{id}/rdp", post(connect::rdp))
+        .route("/sessions/{id}/launch", post(connect::launched))
+        .route(
+            "/approvals",
+            get(approvals::show).route_layer(from_fn(guard::require_approver)),
+        )
+        .route("/approvals/decide", post(approvals::decide))
+        .route("/events", get(crate::live::events))
+        .route("/logout", post(login::logout))
+        .route("/account", get(account::show))
+        .route(
+            "/account/second-factor",
+            get(account::show_enrol).post(account::submit_enrol),
+        )
+        .route("/account/recovery-codes", post(account::regenerate))
+        .route("/account/second-factor/off", post(account::switch_off))
+        .merge(admin)
+}
+
+/// The sign-in pages and static files.
+fn public_routes() -> Routes {
+    let sign_in_steps = Routes::new(Access::SignInStep)
+        .route(
+            "/login/code",
+            get(second_factor::show_code).post(second_factor::submit_code),
+        )
+        .route(
+            "/login/enrol",
+            get(second_factor::show_enrol).post(second_factor::submit_enrol),
+        );
+    Routes::new(Access::Public)
+        .route("/login", get(login::show).post(login::submit))
+        .merge(sign_in_steps)
+        .route("/static/{name}", get(static_files::serve))
+}
+
+/// Health probes and metrics: outside the session and CSRF layers.
+fn probe_routes() -> Routes {
+    Routes::new(Access::Public)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics_page))
+}
+
+/// What `/metrics` on the application's address needs besides the state.
+#[derive(Clone)]
+struct MetricsEndpoint {
+    metrics: Metrics,
+    /// Only with the configured token (404 without).
+    access: crate::metrics::Access,
+}
+
+async fn metrics_page(
+    State(state): State<AppState>,
+    Extension(endpoint): Extension<MetricsEndpoint>,
+    headers: HeaderMap,
+) -> Response {
+    crate::metrics::scrape(
+        &endpoint.metrics,
+        &endpoint.access,
+        false,
+        &state.db,
+        &headers,
     )
+    .await
 }
 
 /// Around the session layer:
