@@ -18,8 +18,10 @@ pub mod second_factor;
 pub mod session_actions;
 pub mod session_details;
 pub mod static_files;
+pub mod text_guard;
 pub mod wizard;
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
@@ -89,9 +91,11 @@ pub fn router_with_metrics(
         .layer(sessions)
         .layer(from_fn_with_state(state.clone(), session_edges))
         // Probes need neither a session nor a CSRF token.
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", metrics_route(&state, metrics.clone()))
+        .merge(probes)
+        // Before the session is loaded and the CSRF token checked: a request carrying a NUL
+        // or another control character is refused whole, on every route (inside the body
+        // limit, which bounds what it reads).
+        .layer(from_fn(text_guard::refuse_control_characters))
         // Bodies without a length are cut at the largest limit; `body_limit::limit` answers
         // a declared length over its route's limit with a 413 page.
         .layer(RequestBodyLimitLayer::new(body_limit::UPLOAD_LIMIT))

@@ -15,6 +15,7 @@ mod connect;
 mod csrf;
 mod dashboard;
 mod headers;
+mod hostile_input;
 mod live;
 mod metrics;
 mod notify;
