@@ -17,6 +17,7 @@ use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
 use crate::db::sessions::{Actor, Filter, NewEvent, Row};
+use crate::domain::spreadsheet;
 use crate::domain::status::{SessionStatus, Tab, Transition};
 use crate::domain::tz::TimeZone;
 use crate::domain::wizard::format_local;
@@ -323,7 +324,7 @@ pub async fn export_csv(
     p.filter.limit = EXPORT_LIMIT;
     p.filter.offset = 0;
     let (rows, _) = list(&state, &user, &p.filter).await?;
-    let mut out = csv::Writer::from_writer(Vec::new());
+    let mut out = spreadsheet::writer();
     let header = [
         "Status",
         "Requested",
@@ -351,7 +352,7 @@ pub async fn export_csv(
             &v.notes,
             &v.ticket,
         ];
-        out.write_record(record.iter().map(|c| defuse_formula(c)))
+        out.write_record(record.iter().map(|c| spreadsheet::defuse(c)))
             .map_err(AppError::internal)?;
     }
     let body = out.into_inner().map_err(AppError::internal)?;
@@ -366,16 +367,6 @@ pub async fn export_csv(
         body,
     )
         .into_response())
-}
-
-/// Spreadsheets run cells that begin with `=`, `+`, `-`, `@`, tab or carriage return as
-/// formulas; a leading apostrophe makes them text (OWASP's advice for CSV injection).
-pub fn defuse_formula(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{cell}")
-    } else {
-        cell.to_owned()
-    }
 }
 
 /// End Session on the ticked rows: a request not yet begun is withdrawn (Canceled), a begun
