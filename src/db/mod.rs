@@ -7,6 +7,7 @@ pub mod audit;
 pub mod catalog;
 pub mod cluster;
 pub mod groups;
+pub mod look_alike;
 pub mod policies;
 pub mod profiles;
 pub mod requests;

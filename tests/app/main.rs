@@ -5,6 +5,7 @@ mod support;
 
 mod access;
 mod admin_catalog;
+mod admin_names;
 mod admin_policies;
 mod admin_resources;
 mod admin_users;

@@ -3,6 +3,7 @@
 pub mod activities;
 pub mod audit;
 pub mod groups;
+pub mod look_alike;
 pub mod picker;
 pub mod policies;
 pub mod profiles;
