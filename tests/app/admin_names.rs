@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use crate::admin_resources::{admin_app, count, flashes, post_multipart};
 use crate::wizard::{Request, request};
 
-fn resource<'a>(name: &'a str) -> Vec<(&'a str, &'a str)> {
+fn resource(name: &str) -> Vec<(&str, &str)> {
     vec![
         ("name", name),
         ("kind", "server"),
