@@ -25,4 +25,5 @@ mod routes;
 mod second_factor;
 mod seed;
 mod session_cache;
+mod sign_in_timing;
 mod wizard;
