@@ -280,3 +280,24 @@ async fn a_template_saved_before_the_rules_fails_at_provisioning_with_the_reason
         "Provisioning failed: the login account name \"PC alice\" may only hold lowercase letters, digits, '_', '.' and '-', and must start with a letter or '_'."
     );
 }
+
+#[tokio::test]
+async fn a_csv_import_previews_a_look_alike_name_with_a_warning() {
+    let app = admin_app().await;
+    let csv =
+        "name,kind,platform,address,port,description\nlnx-web-0l,server,Linux,x.example,22,\n";
+    let page = post_multipart(
+        &app,
+        "/admin/resources/import",
+        None,
+        Some(("r.csv", csv.as_bytes())),
+        "",
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(page.texts("#preview tbody td:nth-child(3)"), ["Create"]);
+    assert_eq!(
+        page.texts("#preview tbody td:nth-child(4)"),
+        ["Looks like the resource \"lnx-web-01\": check the name."]
+    );
+}
