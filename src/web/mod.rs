@@ -120,8 +120,8 @@ pub fn router_with_metrics(
         .with_state(state)
 }
 
-/// Every route of the application, with who it is for: the list the router is built from
-/// (see `route_table`), for the tests' sweeps.
+/// Every route of the application, with who it is for, for the tests' sweeps: collected by
+/// the same functions that build the router's groups, so it cannot miss one.
 pub fn route_table() -> Vec<Route> {
     [signed_in_routes(), public_routes(), probe_routes()]
         .into_iter()
