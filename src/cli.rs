@@ -211,7 +211,8 @@ async fn import_resources(config: &Config, file: &Path, dry_run: bool) -> anyhow
             .collect();
         let mut tx = database.pool.begin().await?;
         let existing = db::resources::existing(&mut *tx, &names).await?;
-        let plan = csv_import::plan(lines, &existing);
+        // The command line shows refusals only; look-alike warnings are for the web preview.
+        let plan = csv_import::plan(lines, &existing, &[]);
         if !plan.can_apply() || dry_run {
             tx.rollback().await?;
             return Ok((plan, None));

@@ -304,6 +304,9 @@ pub async fn scrape(
 
 /// The router of a separate metrics address: `/metrics` only, without a token unless one is
 /// configured.
+// A server of its own on another address, not one of the application's routes (which go
+// through `web::route_table`).
+#[allow(clippy::disallowed_methods)]
 pub fn router(metrics: Metrics, access: Access, pool: PgPool) -> Router {
     let open = access.token.is_none();
     Router::new().route(

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod grants;
 pub mod groups;
+pub mod look_alike;
 pub mod policies;
 pub mod profiles;
 pub mod provisioning;

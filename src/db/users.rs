@@ -116,6 +116,47 @@ pub async fn record_failed_login(db: impl PgExecutor<'_>, id: Uuid) -> Result<()
     .map(|_| ())
 }
 
+/// Counts a failed password sign-in under the name typed, in one statement whatever the
+/// name: for an existing, enabled account as [`record_failed_login`] does; for an unknown
+/// name or a disabled account, an update of one row of `sign_in_decoys` chosen by the
+/// name's hash. Either way one row is written and one commit flushed, so the answer takes
+/// as long whether or not the name exists (see `bench/login_timing.sh`).
+pub async fn record_failed_sign_in(
+    db: impl PgExecutor<'_>,
+    username: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH account AS (
+             SELECT id,
+                    CASE WHEN failed_window_start IS NULL
+                              OR failed_window_start < now() - make_interval(mins => $2)
+                         THEN 1 ELSE failed_logins + 1 END AS count,
+                    CASE WHEN failed_window_start IS NULL
+                              OR failed_window_start < now() - make_interval(mins => $2)
+                         THEN now() ELSE failed_window_start END AS window_start
+             FROM users WHERE lower(username) = lower($1) AND NOT disabled FOR UPDATE
+         ), counted AS (
+             UPDATE users u
+             SET failed_logins = account.count,
+                 failed_window_start = account.window_start,
+                 locked_until = CASE WHEN account.count >= $3
+                                     THEN now() + make_interval(mins => $2)
+                                     ELSE u.locked_until END
+             FROM account WHERE u.id = account.id
+             RETURNING u.id
+         )
+         UPDATE sign_in_decoys
+         SET failures = failures + 1, last_at = now()
+         WHERE slot = (hashtext(lower($1)) & 63) AND NOT EXISTS (SELECT 1 FROM counted)",
+    )
+    .bind(username)
+    .bind(LOCKOUT_MINUTES)
+    .bind(LOCKOUT_THRESHOLD)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
 /// Clears the failure count after a successful sign-in.
 pub async fn record_successful_login(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query(

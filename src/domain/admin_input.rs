@@ -5,6 +5,7 @@
 use uuid::Uuid;
 
 use crate::domain::catalog::{self, LoginMode, Protocol, ResourceKind};
+use crate::domain::names;
 
 /// Problems found in one submission, by field.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -45,23 +46,26 @@ impl FieldErrors {
     }
 }
 
-/// A required line of text: trimmed, 1 to `max` characters, no control characters.
+/// A required line of text (a name, a platform, an address): trimmed, 1 to `max`
+/// characters, no control, invisible or direction-changing characters (see
+/// [`names::hidden_character`]).
 pub fn text(errors: &mut FieldErrors, field: &str, label: &str, value: &str, max: usize) -> String {
     let v = value.trim();
     if v.is_empty() {
         errors.add(field, format!("{label} is required."));
     } else if v.chars().count() > max {
         errors.add(field, format!("{label} must be at most {max} characters."));
-    } else if v.chars().any(char::is_control) {
+    } else if let Some(c) = names::hidden_character(v) {
         errors.add(
             field,
-            format!("{label} must not contain control characters."),
+            format!("{label} {}.", names::hidden_character_message(c)),
         );
     }
     v.to_owned()
 }
 
-/// Free text that may be empty (descriptions): at most `max` characters.
+/// Free text that may be empty (descriptions): at most `max` characters, and no control
+/// characters but tab and line breaks (PostgreSQL cannot store NUL; the others have no use).
 pub fn optional_text(
     errors: &mut FieldErrors,
     field: &str,
@@ -72,6 +76,14 @@ pub fn optional_text(
     let v = value.trim();
     if v.chars().count() > max {
         errors.add(field, format!("{label} must be at most {max} characters."));
+    } else if let Some(c) = v
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
+    {
+        errors.add(
+            field,
+            format!("{label} {}.", names::hidden_character_message(c)),
+        );
     }
     v.to_owned()
 }
@@ -309,6 +321,24 @@ mod tests {
         assert_eq!(errors.get("name"), Some("Name is required."));
         assert!(errors.get("kind").is_some());
         assert!(errors.get("port").is_some());
+    }
+
+    #[test]
+    fn names_refuse_invisible_and_direction_changing_characters() {
+        let errors =
+            ResourceInput::parse(&resource("lnx-web\u{200B}-01", "server", "")).unwrap_err();
+        assert_eq!(
+            errors.get("name"),
+            Some("Name must not contain invisible or direction-changing characters (U+200B).")
+        );
+        let errors = GroupInput::parse("ops\u{202E}nimda", "").unwrap_err();
+        assert!(errors.get("name").unwrap().contains("U+202E"));
+        let errors = GroupInput::parse("ops", "a\0b").unwrap_err();
+        assert_eq!(
+            errors.get("description"),
+            Some("Description must not contain control characters (U+0000).")
+        );
+        assert!(GroupInput::parse("ops", "line one\r\n\tline two").is_ok());
     }
 
     #[test]

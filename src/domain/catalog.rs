@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::provision;
+
 /// What a resource is, mirrored by the PostgreSQL enum `resource_kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[sqlx(type_name = "resource_kind", rename_all = "lowercase")]
@@ -154,7 +156,10 @@ pub fn check_login_template(
             "a managed account is a fixed account name; placeholders are for ephemeral accounts"
                 .into(),
         ),
-        (LoginMode::Managed, Some(t)) => Ok(Some(t.to_owned())),
+        (LoginMode::Managed, Some(t)) => match provision::managed_account_problem(t) {
+            Some(problem) => Err(format!("the managed account name {problem}")),
+            None => Ok(Some(t.to_owned())),
+        },
         (LoginMode::Ephemeral, Some(t)) => {
             let mut rest = t;
             while let Some(open) = rest.find('{') {
@@ -174,9 +179,54 @@ pub fn check_login_template(
             if rest.contains('}') {
                 return Err("the login account template has a '}' without a '{'".into());
             }
+            check_template_characters(t)?;
             Ok(Some(t.to_owned()))
         }
     }
+}
+
+/// The rules of `provision::account_name_problem` applied to a template before it is ever
+/// filled in: its own characters, its first character, and the shortest name it can make.
+fn check_template_characters(template: &str) -> Result<(), String> {
+    let mut literal = template.to_owned();
+    for p in TEMPLATE_PLACEHOLDERS {
+        literal = literal.replace(p, "");
+    }
+    if !literal
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
+    {
+        return Err(format!(
+            "the login account template may only hold lowercase letters, digits, '_', '.', '-' and the placeholders {}",
+            TEMPLATE_PLACEHOLDERS.join(", ")
+        ));
+    }
+    // A sign-in name starts with a letter or digit and is lowercased; a session's short id
+    // and a resource's name may start with a digit or '-'.
+    let starts_well = template.starts_with("{username}")
+        || template
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    if !starts_well {
+        return Err(
+            "the login account template must start with a lowercase letter, '_' or {username}"
+                .into(),
+        );
+    }
+    // Shortest filling: one character for a user or resource name, eight for a session.
+    let shortest = template
+        .replace("{session}", "00000000")
+        .replace("{username}", "a")
+        .replace("{resource}", "a");
+    let n = shortest.chars().count();
+    if n > provision::MAX_ACCOUNT_NAME {
+        return Err(format!(
+            "the login account template makes names of at least {n} characters; account names are at most {}",
+            provision::MAX_ACCOUNT_NAME
+        ));
+    }
+    Ok(())
 }
 
 /// Compiles a ticket number pattern. The `regex` crate runs in linear time, so no pattern an
@@ -208,6 +258,32 @@ mod tests {
     }
 
     #[test]
+    fn ephemeral_templates_make_only_names_a_target_accepts() {
+        for good in [
+            "pc-{username}-{session}",
+            "pc_{username}_{session}",
+            "{username}.jit",
+        ] {
+            assert!(
+                check_login_template(LoginMode::Ephemeral, Some(good)).is_ok(),
+                "{good}"
+            );
+        }
+        for (bad, why) in [
+            ("PC-{username}", "may only hold"),
+            ("pc;{username}", "may only hold"),
+            ("pc\u{0430}-{username}", "may only hold"),
+            ("{session}-{username}", "must start with"),
+            ("-{username}", "must start with"),
+            ("pc-{session}-{session}-{session}-{session}", "at least 38"),
+            ("pc-very-long-prefix-for-x-{session}", "at least 34"),
+        ] {
+            let err = check_login_template(LoginMode::Ephemeral, Some(bad)).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn own_accounts_take_no_template_and_managed_ones_a_plain_name() {
         assert_eq!(check_login_template(LoginMode::Own, None), Ok(None));
         assert!(check_login_template(LoginMode::Own, Some("x")).is_err());
@@ -216,6 +292,9 @@ mod tests {
             Ok(Some("svc_dba".into()))
         );
         assert!(check_login_template(LoginMode::Managed, Some("svc-{username}")).is_err());
+        assert!(check_login_template(LoginMode::Managed, Some("CORP\\svc-domain-admin")).is_ok());
+        let err = check_login_template(LoginMode::Managed, Some("Svc$")).unwrap_err();
+        assert!(err.starts_with("the managed account name "), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use crate::domain::admin_input::{RawResource, ResourceInput};
+use crate::domain::names::look_alike_key;
 
 /// The columns a file may have; `port` and `description` may be left out.
 pub const COLUMNS: [&str; 6] = ["name", "kind", "platform", "address", "port", "description"];
@@ -245,9 +246,16 @@ impl Plan {
     }
 }
 
-/// Compares the file's lines with the stored resources (keyed by lower-case name).
-pub fn plan(lines: Vec<CsvLine>, existing: &HashMap<String, Existing>) -> Plan {
+/// Compares the file's lines with the stored resources (keyed by lower-case name); `stored`
+/// names every stored resource, for the look-alike warning.
+pub fn plan(lines: Vec<CsvLine>, existing: &HashMap<String, Existing>, stored: &[String]) -> Plan {
     let mut seen: HashMap<String, usize> = HashMap::new();
+    // What each name looks like (see `names::look_alike_key`): a new name that looks like a
+    // stored one or an earlier line's is still created, but the preview says so before Apply.
+    let mut look_alikes: HashMap<String, String> = stored
+        .iter()
+        .map(|name| (look_alike_key(name), name.clone()))
+        .collect();
     let mut plan = Plan::default();
     for l in lines {
         let resource = match l.parsed {
@@ -276,8 +284,15 @@ pub fn plan(lines: Vec<CsvLine>, existing: &HashMap<String, Existing>) -> Plan {
             continue;
         }
         seen.insert(key.clone(), l.line);
+        let look = look_alike_key(&resource.name);
         let (action, detail) = match existing.get(&key) {
-            None => (Action::Create, String::new()),
+            None => match look_alikes.get(&look) {
+                Some(other) => (
+                    Action::Create,
+                    format!("Looks like the resource \"{other}\": check the name."),
+                ),
+                None => (Action::Create, String::new()),
+            },
             Some(old) => {
                 let changed = changes(&old.resource, &resource);
                 if changed.is_empty() && !old.archived {
@@ -297,6 +312,9 @@ pub fn plan(lines: Vec<CsvLine>, existing: &HashMap<String, Existing>) -> Plan {
         if matches!(action, Action::Create | Action::Update) {
             plan.writes.push(resource.clone());
         }
+        look_alikes
+            .entry(look)
+            .or_insert_with(|| resource.name.clone());
         plan.lines.push(PlanLine {
             line: l.line,
             name: resource.name,
@@ -342,7 +360,7 @@ mod tests {
             "{HEADER}db-01,database,PostgreSQL,db-01.example,5432,Main\nweb,printer,Linux,w.example,80,\nDB-01,server,Linux,x,22,\n"
         );
         let lines = parse(text.as_bytes()).unwrap();
-        let plan = plan(lines, &HashMap::new());
+        let plan = plan(lines, &HashMap::new(), &[]);
         let got: Vec<(usize, Action)> = plan.lines.iter().map(|l| (l.line, l.action)).collect();
         assert_eq!(
             got,
@@ -395,10 +413,57 @@ mod tests {
             ("a".to_owned(), stored("a", "a.example")),
             ("b".to_owned(), stored("b", "b.example")),
         ]);
-        let plan = plan(lines, &existing);
+        let plan = plan(lines, &existing, &["a".to_owned(), "b".to_owned()]);
         assert_eq!(plan.lines[0].action, Action::Unchanged);
         assert_eq!(plan.lines[1].action, Action::Update);
         assert_eq!(plan.lines[1].detail, "Changes address.");
         assert_eq!(plan.writes.len(), 1);
+    }
+
+    #[test]
+    fn a_new_name_that_looks_like_another_is_created_with_a_warning() {
+        let lines = parse(
+            "name,kind,platform,address,port,description\n\
+             lnx-web-0l,server,Linux,x.example,22,\n\
+             db-01,server,Linux,y.example,22,\n\
+             db-0l,server,Linux,z.example,22,\n"
+                .as_bytes(),
+        )
+        .unwrap();
+        let stored = Existing {
+            resource: ResourceInput {
+                name: "lnx-web-01".into(),
+                kind: crate::domain::catalog::ResourceKind::Server,
+                platform: "Linux".into(),
+                address: "w.example".into(),
+                port: Some(22),
+                description: String::new(),
+            },
+            archived: false,
+        };
+        let plan = plan(
+            lines,
+            &HashMap::from([("lnx-web-01".to_owned(), stored)]),
+            &["lnx-web-01".to_owned()],
+        );
+        let got: Vec<(Action, &str)> = plan
+            .lines
+            .iter()
+            .map(|l| (l.action, l.detail.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    Action::Create,
+                    "Looks like the resource \"lnx-web-01\": check the name."
+                ),
+                (Action::Create, ""),
+                (
+                    Action::Create,
+                    "Looks like the resource \"db-01\": check the name."
+                ),
+            ]
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod names;
 pub mod provision;
 pub mod role;
 pub mod seed;
+pub mod spreadsheet;
 pub mod status;
 pub mod tz;
 pub mod wizard;

@@ -38,19 +38,65 @@ impl fmt::Display for Username {
     }
 }
 
-/// A display name: 1 to 128 characters after trimming, no control characters.
+/// The first character of `name` that shows nothing or changes how the rest is shown:
+/// control characters, every format character (Unicode category Cf: zero-width spaces and
+/// joiners, word joiner, byte order mark, the bidirectional marks, embeddings, overrides and
+/// isolates, the Arabic letter mark...), and a few invisible letters (Hangul fillers, the
+/// combining grapheme joiner). A name holding one can pass for another name in a list or a
+/// log (`lnx-web-01` with a zero-width space), or show its characters in another order
+/// (a right-to-left override).
+pub fn hidden_character(name: &str) -> Option<char> {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    name.chars().find(|&c| {
+        c.is_control()
+            || c.general_category() == GeneralCategory::Format
+            || matches!(
+                c,
+                '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}'
+            )
+    })
+}
+
+/// The message for a name holding [`hidden_character`] `c`, after the field's label.
+pub fn hidden_character_message(c: char) -> String {
+    if c.is_control() {
+        format!(
+            "must not contain control characters (U+{:04X})",
+            u32::from(c)
+        )
+    } else {
+        format!(
+            "must not contain invisible or direction-changing characters (U+{:04X})",
+            u32::from(c)
+        )
+    }
+}
+
+/// What a name looks like, for telling look-alike names apart: its UTS #39 confusable
+/// skeleton (`0` and `O`, `1` and `l`, Cyrillic `а` and Latin `a` fold together), taken
+/// without regard to case, as names are unique without regard to case.
+pub fn look_alike_key(name: &str) -> String {
+    use unicode_security::skeleton;
+    let folded: String = skeleton(name.trim()).collect::<String>().to_lowercase();
+    skeleton(&folded).collect()
+}
+
+/// A display name: 1 to 128 characters after trimming, no control, invisible or
+/// direction-changing characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
 /// Why a display name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a display name is 1 to 128 characters, without control characters")]
+#[error(
+    "a display name is 1 to 128 characters, without control, invisible or direction-changing characters"
+)]
 pub struct BadDisplayName;
 
 impl DisplayName {
     pub fn parse(s: &str) -> Result<Self, BadDisplayName> {
         let s = s.trim();
-        let ok = !s.is_empty() && s.chars().count() <= 128 && !s.chars().any(char::is_control);
+        let ok = !s.is_empty() && s.chars().count() <= 128 && hidden_character(s).is_none();
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -136,6 +182,41 @@ mod tests {
         assert!(Username::parse("-alice").is_err());
         assert!(Username::parse("al ice").is_err());
         assert!(Username::parse(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn invisible_and_direction_changing_characters_are_found() {
+        for c in [
+            '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{202A}', '\u{202E}',
+            '\u{2066}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}', '\u{00AD}', '\u{3164}',
+            '\0', '\u{1B}',
+        ] {
+            let name = format!("lnx-web{c}-01");
+            assert_eq!(hidden_character(&name), Some(c), "U+{:04X}", u32::from(c));
+            assert!(DisplayName::parse(&name).is_err());
+        }
+        for name in [
+            "lnx-web-01",
+            "Zoë Brontë",
+            "Δημήτρης",
+            "山田 太郎",
+            "O'Brien-Smith",
+        ] {
+            assert_eq!(hidden_character(name), None, "{name}");
+            assert!(DisplayName::parse(name).is_ok());
+        }
+    }
+
+    #[test]
+    fn look_alike_names_share_a_key_and_different_names_do_not() {
+        let key = look_alike_key("lnx-web-01");
+        assert_eq!(look_alike_key("lnx-web-0l"), key);
+        assert_eq!(look_alike_key("lnx-web-O1"), key);
+        assert_eq!(look_alike_key("LNX-WEB-01"), key);
+        // Cyrillic а (U+0430) and е (U+0435).
+        assert_eq!(look_alike_key("lnx-w\u{0435}b-01"), key);
+        assert_ne!(look_alike_key("lnx-web-02"), key);
+        assert_ne!(look_alike_key("lnx-db-01"), key);
     }
 
     #[test]

@@ -308,8 +308,12 @@ impl Check<'_> {
             self.err(line, field, "must not be empty");
         } else if v.chars().count() > max {
             self.err(line, field, format!("must be at most {max} characters"));
-        } else if v.chars().any(char::is_control) {
-            self.err(line, field, "must not contain control characters");
+        } else if let Some(c) = crate::domain::names::hidden_character(v) {
+            self.err(
+                line,
+                field,
+                crate::domain::names::hidden_character_message(c),
+            );
         }
         v.to_owned()
     }
@@ -317,6 +321,15 @@ impl Check<'_> {
     fn optional_text(&mut self, line: usize, field: &str, value: &str, max: usize) -> String {
         if value.chars().count() > max {
             self.err(line, field, format!("must be at most {max} characters"));
+        } else if let Some(c) = value
+            .chars()
+            .find(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
+        {
+            self.err(
+                line,
+                field,
+                crate::domain::names::hidden_character_message(c),
+            );
         }
         value.trim().to_owned()
     }
@@ -707,6 +720,23 @@ ticket_pattern = "^(CHG"
                 (6, "activities[0].protocol"),
                 (12, "profiles[0].ticket_pattern")
             ]
+        );
+    }
+
+    #[test]
+    fn hidden_characters_and_odd_login_templates_are_refused_with_their_line() {
+        let text = "[[groups]]\nname = \"Ops\\u200B\"\n\n[[activities]]\nname = \"Shell\"\n\
+                    platform = \"Linux\"\nprotocol = \"ssh\"\nlogin_account = \"ephemeral\"\n\
+                    login_template = \"PC-{username}\"\n";
+        let errors = parse(text).unwrap_err();
+        let got: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.field.as_str())).collect();
+        assert_eq!(
+            got,
+            [(1, "groups[0].name"), (4, "activities[0].login_template")]
+        );
+        assert_eq!(
+            errors[0].message,
+            "must not contain invisible or direction-changing characters (U+200B)"
         );
     }
 

@@ -3,11 +3,9 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Router;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use serde::Deserialize;
 use time::macros::format_description;
 use time::{Date, PrimitiveDateTime, Time};
@@ -19,6 +17,7 @@ use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
 use crate::db::sessions::{Actor, Filter, NewEvent, Row};
+use crate::domain::spreadsheet;
 use crate::domain::status::{SessionStatus, Tab, Transition};
 use crate::domain::tz::TimeZone;
 use crate::domain::wizard::format_local;
@@ -26,9 +25,10 @@ use crate::error::{AppError, AppResult};
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
 use crate::web::form::{Fields, MultiForm};
+use crate::web::route_table::{Access, Routes, get, post};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new(Access::User)
         .route("/dashboard", get(active))
         .route("/dashboard/scheduled", get(scheduled))
         .route("/dashboard/historical", get(historical))
@@ -324,7 +324,7 @@ pub async fn export_csv(
     p.filter.limit = EXPORT_LIMIT;
     p.filter.offset = 0;
     let (rows, _) = list(&state, &user, &p.filter).await?;
-    let mut out = csv::Writer::from_writer(Vec::new());
+    let mut out = spreadsheet::writer();
     let header = [
         "Status",
         "Requested",
@@ -352,7 +352,7 @@ pub async fn export_csv(
             &v.notes,
             &v.ticket,
         ];
-        out.write_record(record.iter().map(|c| defuse_formula(c)))
+        out.write_record(record.iter().map(|c| spreadsheet::defuse(c)))
             .map_err(AppError::internal)?;
     }
     let body = out.into_inner().map_err(AppError::internal)?;
@@ -367,16 +367,6 @@ pub async fn export_csv(
         body,
     )
         .into_response())
-}
-
-/// Spreadsheets run cells that begin with `=`, `+`, `-`, `@`, tab or carriage return as
-/// formulas; a leading apostrophe makes them text (OWASP's advice for CSV injection).
-pub fn defuse_formula(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{cell}")
-    } else {
-        cell.to_owned()
-    }
 }
 
 /// End Session on the ticked rows: a request not yet begun is withdrawn (Canceled), a begun

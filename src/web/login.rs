@@ -138,10 +138,10 @@ pub async fn submit(
             tracing::info!(user = %a.id, "signed in");
             Ok(Redirect::to(&next).into_response())
         }
-        other => {
-            if let Some(a) = other.filter(|a| !a.disabled) {
-                db::users::record_failed_login(&state.db, a.id).await?;
-            }
+        _ => {
+            // By the name typed, known or not: the same statement and the same one-row
+            // write either way, so the time taken does not tell which names exist.
+            db::users::record_failed_sign_in(&state.db, username).await?;
             tracing::info!("failed sign-in");
             let cookie = form_token(&state, &headers, &mut chrome);
             let page = LoginPage {

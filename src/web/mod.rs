@@ -14,18 +14,20 @@ pub mod form;
 pub mod health;
 pub mod login;
 pub mod multipart;
+pub mod route_table;
 pub mod second_factor;
 pub mod session_actions;
 pub mod session_details;
 pub mod static_files;
+pub mod text_guard;
 pub mod wizard;
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{MethodRouter, get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -36,6 +38,7 @@ use crate::AppState;
 use crate::auth::{cache, csrf, guard};
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use crate::web::route_table::{Access, Route, Routes, get, post};
 
 /// Largest request body accepted (forms are small; uploads get their own limit).
 pub const BODY_LIMIT: usize = body_limit::FORM_LIMIT;
@@ -58,6 +61,79 @@ pub fn router_with_metrics(
     store: crate::auth::store::Store,
     metrics: Metrics,
 ) -> Router {
+    let (signed_in, _) = signed_in_routes().into_parts();
+    let signed_in = signed_in.route_layer(from_fn_with_state(state.clone(), guard::require_user));
+    let (public, _) = public_routes().into_parts();
+    let (probes, _) = probe_routes().into_parts();
+    let probes = probes.layer(Extension(MetricsEndpoint {
+        access: crate::metrics::Access::token(state.settings.metrics_token.as_deref()),
+        metrics: metrics.clone(),
+    }));
+
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(if state.settings.cookie_secure {
+            "__Host-portcullis"
+        } else {
+            "portcullis"
+        })
+        .with_secure(state.settings.cookie_secure)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            crate::auth::session::idle_limit_seconds(state.settings.session_idle_minutes),
+        )));
+
+    Router::new()
+        .merge(signed_in)
+        .merge(public)
+        .fallback(|| async { crate::error::AppError::NotFound })
+        .layer(from_fn_with_state(state.clone(), csrf::verify))
+        .layer(sessions)
+        .layer(from_fn_with_state(state.clone(), session_edges))
+        .layer(from_fn_with_state(state.clone(), deadline::limit))
+        // Probes need neither a session nor a CSRF token.
+        .merge(probes)
+        // Before the session is loaded and the CSRF token checked: a request carrying a NUL
+        // or another control character is refused whole, on every route (inside the body
+        // limit, which bounds what it reads).
+        .layer(from_fn(text_guard::refuse_control_characters))
+        // `body_limit::limit` holds each route to its own limit, whatever the framing, with
+        // a 413 page; the largest limit stays here as a second line.
+        .layer(RequestBodyLimitLayer::new(body_limit::UPLOAD_LIMIT))
+        .layer(from_fn(body_limit::limit))
+        .layer(security_header(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(security_header(header::REFERRER_POLICY, "same-origin"))
+        .layer(security_header(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ))
+        .layer(security_header(
+            HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=(), payment=()",
+        ))
+        // Pages hold privileged data: no shared or back-button caches (static files set
+        // their own Cache-Control first).
+        .layer(security_header(header::CACHE_CONTROL, "no-store"))
+        .layer(TraceLayer::new_for_http())
+        .layer(from_fn_with_state(metrics, crate::metrics::track))
+        .with_state(state)
+}
+
+/// Every route of the application, with who it is for, for the tests' sweeps: collected by
+/// the same functions that build the router's groups, so it cannot miss one.
+pub fn route_table() -> Vec<Route> {
+    [signed_in_routes(), public_routes(), probe_routes()]
+        .into_iter()
+        .flat_map(|routes| routes.into_parts().1)
+        .collect()
+}
+
+/// The routes for signed-in accounts (`require_user` is added by the caller: it needs the
+/// state), administrators' among them behind their own guard.
+fn signed_in_routes() -> Routes {
     let admin = admin::routes()
         .route(
             "/admin/users/{id}/second-factor/reset",
@@ -65,7 +141,7 @@ pub fn router_with_metrics(
         )
         .route_layer(from_fn(guard::require_admin));
 
-    let signed_in = Router::new()
+    Routes::new(Access::User)
         .route("/", get(|| async { Redirect::to("/dashboard") }))
         .merge(dashboard::routes())
         .merge(wizard::routes())
@@ -94,10 +170,11 @@ pub fn router_with_metrics(
         .route("/account/recovery-codes", post(account::regenerate))
         .route("/account/second-factor/off", post(account::switch_off))
         .merge(admin)
-        .route_layer(from_fn_with_state(state.clone(), guard::require_user));
+}
 
-    let public = Router::new()
-        .route("/login", get(login::show).post(login::submit))
+/// The sign-in pages and static files.
+fn public_routes() -> Routes {
+    let sign_in_steps = Routes::new(Access::SignInStep)
         .route(
             "/login/code",
             get(second_factor::show_code).post(second_factor::submit_code),
@@ -105,67 +182,42 @@ pub fn router_with_metrics(
         .route(
             "/login/enrol",
             get(second_factor::show_enrol).post(second_factor::submit_enrol),
-        )
-        .route("/static/{name}", get(static_files::serve));
-
-    let sessions = SessionManagerLayer::new(store)
-        .with_name(if state.settings.cookie_secure {
-            "__Host-portcullis"
-        } else {
-            "portcullis"
-        })
-        .with_secure(state.settings.cookie_secure)
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_path("/")
-        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
-            crate::auth::session::idle_limit_seconds(state.settings.session_idle_minutes),
-        )));
-
-    Router::new()
-        .merge(signed_in)
-        .merge(public)
-        .fallback(|| async { crate::error::AppError::NotFound })
-        .layer(from_fn_with_state(state.clone(), csrf::verify))
-        .layer(sessions)
-        .layer(from_fn_with_state(state.clone(), session_edges))
-        .layer(from_fn_with_state(state.clone(), deadline::limit))
-        // Probes need neither a session nor a CSRF token.
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", metrics_route(&state, metrics.clone()))
-        // `body_limit::limit` holds each route to its own limit, whatever the framing, with
-        // a 413 page; the largest limit stays here as a second line.
-        .layer(RequestBodyLimitLayer::new(body_limit::UPLOAD_LIMIT))
-        .layer(from_fn(body_limit::limit))
-        .layer(security_header(header::CONTENT_SECURITY_POLICY, CSP))
-        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(security_header(header::REFERRER_POLICY, "same-origin"))
-        .layer(security_header(
-            HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ))
-        .layer(security_header(
-            HeaderName::from_static("permissions-policy"),
-            "camera=(), microphone=(), geolocation=(), payment=()",
-        ))
-        // Pages hold privileged data: no shared or back-button caches (static files set
-        // their own Cache-Control first).
-        .layer(security_header(header::CACHE_CONTROL, "no-store"))
-        .layer(TraceLayer::new_for_http())
-        .layer(from_fn_with_state(metrics, crate::metrics::track))
-        .with_state(state)
+        );
+    Routes::new(Access::Public)
+        .route("/login", get(login::show).post(login::submit))
+        .merge(sign_in_steps)
+        .route("/static/{name}", get(static_files::serve))
 }
 
-/// `/metrics` on the application's address: only with the configured token (404 without).
-fn metrics_route(state: &AppState, metrics: Metrics) -> MethodRouter<AppState> {
-    let access = crate::metrics::Access::token(state.settings.metrics_token.as_deref());
-    get(
-        move |State(state): State<AppState>, headers: HeaderMap| async move {
-            crate::metrics::scrape(&metrics, &access, false, &state.db, &headers).await
-        },
+/// Health probes and metrics: outside the session and CSRF layers.
+fn probe_routes() -> Routes {
+    Routes::new(Access::Public)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics_page))
+}
+
+/// What `/metrics` on the application's address needs besides the state.
+#[derive(Clone)]
+struct MetricsEndpoint {
+    metrics: Metrics,
+    /// Only with the configured token (404 without).
+    access: crate::metrics::Access,
+}
+
+async fn metrics_page(
+    State(state): State<AppState>,
+    Extension(endpoint): Extension<MetricsEndpoint>,
+    headers: HeaderMap,
+) -> Response {
+    crate::metrics::scrape(
+        &endpoint.metrics,
+        &endpoint.access,
+        false,
+        &state.db,
+        &headers,
     )
+    .await
 }
 
 /// Around the session layer:

@@ -3,7 +3,7 @@
 use portcullis::domain::role::Role;
 use reqwest::StatusCode;
 
-use crate::routes::{Access, ROUTES, path};
+use crate::routes::{Access, path, routes};
 use crate::support::{Page, TestApp, spawn_app};
 
 async fn request(app: &TestApp, client: &reqwest::Client, method: &str, path: &str) -> Page {
@@ -17,8 +17,8 @@ async fn request(app: &TestApp, client: &reqwest::Client, method: &str, path: &s
 async fn anonymous_users_are_sent_to_sign_in_from_every_protected_route() {
     let app = spawn_app().await;
     let someone = app.create_user("alice", Role::User).await;
-    for (method, template, access) in ROUTES {
-        let p = path(template, someone);
+    for (method, template, access) in routes() {
+        let p = path(&template, someone);
         let page = request(&app, &app.client, method, &p).await;
         match access {
             Access::Public => assert_ne!(page.status, StatusCode::SEE_OTHER, "{method} {p}"),
@@ -40,8 +40,8 @@ async fn users_get_forbidden_from_every_admin_route() {
     let alice = app.create_user("alice", Role::User).await;
     app.login("alice").await;
     // Signing out would end the test's sign-in; it has no admin variant anyway.
-    for (method, template, _) in ROUTES.iter().filter(|r| r.2 == Access::Admin) {
-        let p = path(template, alice);
+    for (method, template, _) in routes().into_iter().filter(|r| r.2 == Access::Admin) {
+        let p = path(&template, alice);
         let page = request(&app, &app.client, method, &p).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{method} {p}");
         assert_eq!(page.texts("h1"), ["Forbidden"], "{method} {p}");
@@ -60,9 +60,9 @@ async fn admins_reach_every_admin_page() {
     let app = spawn_app().await;
     let carol = app.create_user("carol", Role::Admin).await;
     app.login("carol").await;
-    for (method, template, access) in ROUTES {
-        if *access == Access::Admin && *method == "GET" {
-            let p = path(template, carol);
+    for (method, template, access) in routes() {
+        if access == Access::Admin && method == "GET" {
+            let p = path(&template, carol);
             let page = app.get(&p).await;
             assert!(
                 page.status == StatusCode::OK || page.status == StatusCode::SEE_OTHER,

@@ -19,7 +19,7 @@ async fn every_post_route_refuses_a_missing_or_wrong_token() {
     app.login("carol").await;
 
     for (template, _) in posts() {
-        let p = path(template, alice);
+        let p = path(&template, alice);
         for token in [None, Some("0".repeat(64))] {
             let mut form = vec![("username", "carol"), ("password", PASSWORD)];
             if let Some(t) = &token {

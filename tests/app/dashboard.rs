@@ -363,7 +363,7 @@ async fn historical_filters_pages_newest_first_and_exports_csv() {
         "=cmd|' /C calc'!A0",
         "completed",
         "2026-03-01T09:00:00Z",
-        "said \"hi\", left",
+        "said \"hi\", left;=1+1",
         "+SUM(1)",
     )
     .await;
@@ -432,7 +432,19 @@ async fn historical_filters_pages_newest_first_and_exports_csv() {
         .collect();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0][3], "'=cmd|' /C calc'!A0", "formula defused");
-    assert_eq!(rows[0][8], "said \"hi\", left", "quotes and commas survive");
+    // A formula after a `;` runs where `;` separates cells: defused too.
+    assert_eq!(
+        rows[0][8], "'said \"hi\", left;=1+1",
+        "quotes and commas survive"
+    );
+    // Every cell is quoted, so no separator inside one splits it.
+    assert!(
+        csv.body
+            .lines()
+            .all(|line| line.starts_with('"') && line.ends_with('"')),
+        "{}",
+        csv.body
+    );
     assert_eq!(rows[0][9], "'+SUM(1)");
 }
 

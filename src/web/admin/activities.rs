@@ -14,6 +14,7 @@ use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::activities::Row;
 use crate::db::audit::WriteError;
+use crate::db::look_alike::Named;
 use crate::domain::admin_input::{ActivityInput, FieldErrors, RawActivity};
 use crate::domain::catalog::{LoginMode, Protocol, TEMPLATE_PLACEHOLDERS};
 use crate::error::AppResult;
@@ -170,6 +171,11 @@ async fn save(
         Ok(a) => a,
         Err(errors) => return Ok(invalid(FormPage::from_fields(chrome, id, f, errors))),
     };
+    if let Some(errors) =
+        super::look_alike::warning(&state.db, Named::Activities, &input.name, id, f).await?
+    {
+        return Ok(invalid(FormPage::from_fields(chrome, id, f, errors)));
+    }
     let mut tx = state.db.begin().await?;
     let result = match id {
         None => db::activities::create(&mut tx, &actor(user), &input)

@@ -15,6 +15,7 @@ use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::groups::Row;
+use crate::db::look_alike::Named;
 use crate::db::resources::Removal;
 use crate::domain::admin_input::{self, FieldErrors, GroupInput};
 use crate::error::AppResult;
@@ -141,6 +142,11 @@ async fn save(
         Ok(g) if errors.is_empty() => g,
         _ => return Ok(invalid(page(state, chrome, id, f, errors).await?)),
     };
+    if let Some(errors) =
+        super::look_alike::warning(&state.db, Named::Groups, &input.name, id, f).await?
+    {
+        return Ok(invalid(page(state, chrome, id, f, errors).await?));
+    }
     let mut tx = state.db.begin().await?;
     let mut ended = 0;
     let result = match id {

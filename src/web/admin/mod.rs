@@ -3,6 +3,7 @@
 pub mod activities;
 pub mod audit;
 pub mod groups;
+pub mod look_alike;
 pub mod picker;
 pub mod policies;
 pub mod profiles;
@@ -12,22 +13,20 @@ pub mod revocation;
 pub mod user_form;
 pub mod users;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db::audit::Actor;
 use crate::error::{AppError, AppResult};
+use crate::web::route_table::{Access, Routes, get, post};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new(Access::Admin)
         .route("/admin", get(|| async { Redirect::to("/admin/users") }))
         .route("/admin/users", get(users::list))
         .route("/admin/users/{id}/unlock", post(users::unlock))

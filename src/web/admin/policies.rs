@@ -16,6 +16,7 @@ use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::audit::WriteError;
+use crate::db::look_alike::Named;
 use crate::db::policies::{LINKS, PolicyInput, Row};
 use crate::db::resources::Removal;
 use crate::domain::admin_input::{self, FieldErrors};
@@ -234,6 +235,11 @@ async fn save(
         Ok(p) => p,
         Err(errors) => return Ok(invalid(page(state, chrome, id, f, errors).await?)),
     };
+    if let Some(errors) =
+        super::look_alike::warning(&state.db, Named::Policies, &input.name, id, f).await?
+    {
+        return Ok(invalid(page(state, chrome, id, f, errors).await?));
+    }
     let mut tx = state.db.begin().await?;
     let mut ended = 0;
     let result = match id {

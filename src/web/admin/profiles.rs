@@ -14,6 +14,7 @@ use super::{actor, finish_removal, finish_save, gone, invalid, parse_id, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
+use crate::db::look_alike::Named;
 use crate::db::profiles::{ProfileInput, Row, Tier};
 use crate::db::resources::Removal;
 use crate::domain::admin_input::{self, FieldErrors, capitalise};
@@ -388,6 +389,12 @@ async fn save(
             .into_response());
     }
     let (input, mut errors) = parse(f);
+    if errors.is_empty()
+        && let Some(warning) =
+            super::look_alike::warning(&state.db, Named::Profiles, &input.name, id, f).await?
+    {
+        errors = warning;
+    }
     let mut tx = state.db.begin().await?;
     check_tiers(&mut tx, &input.tiers, &mut errors).await?;
     if !errors.is_empty() {

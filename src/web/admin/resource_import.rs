@@ -120,7 +120,12 @@ async fn plan_for(state: &AppState, bytes: &[u8]) -> AppResult<Result<(Plan, Str
     let existing = db::resources::existing(&state.db, &names).await?;
     // Parsing succeeded, so the bytes are UTF-8 (with a BOM at most).
     let text = String::from_utf8_lossy(bytes).into_owned();
-    Ok(Ok((csv_import::plan(lines, &existing), text)))
+    let stored: Vec<String> = db::look_alike::names(&state.db, db::look_alike::Named::Resources)
+        .await?
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect();
+    Ok(Ok((csv_import::plan(lines, &existing, &stored), text)))
 }
 
 fn preview_of(plan: &Plan, token: Option<Uuid>) -> Preview {

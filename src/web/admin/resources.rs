@@ -9,11 +9,12 @@ use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::{Pager, actor, done, finish_removal, gone, invalid, parse_id, taken};
+use super::{Pager, actor, done, finish_removal, gone, invalid, look_alike, parse_id, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::audit::WriteError;
+use crate::db::look_alike::Named;
 use crate::db::resources::{Filter, Row};
 use crate::domain::admin_input::{FieldErrors, RawResource, ResourceInput};
 use crate::domain::catalog::ResourceKind;
@@ -154,6 +155,11 @@ pub async fn create(
         Ok(r) => r,
         Err(errors) => return Ok(invalid(FormPage::from_fields(chrome, None, &f, errors))),
     };
+    if let Some(errors) =
+        look_alike::warning(&state.db, Named::Resources, &input.name, None, &f).await?
+    {
+        return Ok(invalid(FormPage::from_fields(chrome, None, &f, errors)));
+    }
     let mut tx = state.db.begin().await?;
     match db::resources::create(&mut tx, &actor(&user), &input).await {
         Ok(_) => {
@@ -213,6 +219,11 @@ pub async fn update(
         Ok(r) => r,
         Err(errors) => return Ok(invalid(FormPage::from_fields(chrome, Some(id), &f, errors))),
     };
+    if let Some(errors) =
+        look_alike::warning(&state.db, Named::Resources, &input.name, Some(id), &f).await?
+    {
+        return Ok(invalid(FormPage::from_fields(chrome, Some(id), &f, errors)));
+    }
     let mut tx = state.db.begin().await?;
     match db::resources::update(&mut tx, &actor(&user), id, &input).await {
         Ok(()) => {

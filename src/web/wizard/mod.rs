@@ -9,9 +9,7 @@ pub mod resources;
 pub mod review;
 pub mod scheduling;
 
-use axum::Router;
 use axum::response::Redirect;
-use axum::routing::{get, post};
 use tower_sessions::Session;
 
 use crate::AppState;
@@ -20,9 +18,10 @@ use crate::auth::session::{self, FlashKind};
 use crate::db::catalog::{self, Grant};
 use crate::domain::wizard::{Draft, Step};
 use crate::error::AppResult;
+use crate::web::route_table::{Access, Routes, get, post};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new(Access::User)
         .route("/wizard", get(start))
         .route(
             "/wizard/request-type",
