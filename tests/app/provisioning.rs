@@ -345,16 +345,24 @@ async fn a_hostile_account_name_is_refused_before_the_target_sees_it() {
     let host = TargetHost::start();
     let app = spawn_demo_app().await;
     // Stored directly: the admin forms refuse such a template before this point.
-    use_target(&app, &host, "managed", "root;touch /tmp/pwned-by-template").await;
+    use_target(&app, &host, "managed", "x;touch /tmp/pcs-pwned").await;
     let id = approved_and_granted(&app).await;
     assert_eq!(status(&app, id).await, "failed");
     let log = events(&app, id).await;
     assert!(
-        log.iter()
-            .any(|(_, c)| c.contains("is not a valid account name on a Linux target")),
+        log.iter().any(|(k, c)| k == "provisioning_failed"
+            && c.contains("the login account name \"x;touch /tmp/pcs-pwned\"")),
         "{log:?}"
     );
-    assert!(!std::path::Path::new("/tmp/pwned-by-template").exists());
+    assert!(!std::path::Path::new("/tmp/pcs-pwned").exists());
+    // No step was recorded: the target was never contacted.
+    let steps: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM provision_steps WHERE session_id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(steps, 0);
 }
 
 #[tokio::test]

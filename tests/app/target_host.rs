@@ -114,6 +114,19 @@ impl TargetHost {
         }
     }
 
+    /// Makes every command of the service account run, then hang for `seconds` before the
+    /// connection ends (`command=` in its authorized keys): a grant is done on the target but
+    /// never reported back, the moment to kill the server in a fault test. `None`: normal.
+    #[allow(dead_code)] // the fault tests use it
+    pub fn hang_after_commands(&self, seconds: Option<u32>) {
+        let key = std::fs::read_to_string(self.dir.path().join("service_key.pub")).unwrap();
+        let line = match seconds {
+            Some(s) => format!("command=\"sh -s; sleep {s}\" {key}"),
+            None => key,
+        };
+        std::fs::write(self.dir.path().join("authorized/root"), line).unwrap();
+    }
+
     /// Stops `sshd` (the target becomes unreachable).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

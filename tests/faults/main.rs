@@ -13,7 +13,11 @@ mod instance;
 mod load;
 mod nginx;
 mod outage;
+mod provisioning;
 mod shutdown;
+#[allow(dead_code)]
+#[path = "../app/target_host.rs"]
+mod target_host;
 
 /// Held by each test for its whole run: load tests running side by side would measure each
 /// other.
