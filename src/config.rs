@@ -187,6 +187,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
     pub max_connections: u32,
 
+    /// A TOML file declaring the executables that `command` provisioners may run, read at
+    /// start (a mistake stops the start, naming the line). Resources only name an entry;
+    /// nothing from the web can add one. Unset: no command provisioners.
+    #[arg(long, env = "PORTCULLIS_PROVISIONERS_FILE", global = true)]
+    pub provisioners_file: Option<std::path::PathBuf>,
+
     #[command(flatten)]
     pub smtp: crate::notify::SmtpConfig,
 }

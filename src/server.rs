@@ -17,6 +17,11 @@ const DEMO_MARKER: &str = "demo_seed_loaded_at";
 
 /// Runs the web server until a shutdown signal.
 pub async fn serve(config: &Config) -> anyhow::Result<()> {
+    // Read first: a mistake in it stops the start before anything else happens.
+    let provisioners = Arc::new(match &config.provisioners_file {
+        Some(path) => crate::provision::command::Provisioners::load(path)?,
+        None => crate::provision::command::Provisioners::default(),
+    });
     let database = Database::open_for_server(config).await?;
     if database.cluster.is_some() {
         load_demo_once(&database.pool).await?;
@@ -64,7 +69,12 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         let app = crate::metrics::router(metrics.clone(), access, database.pool.clone());
         tokio::spawn(serve_metrics(l, app, limits, stopped.clone()))
     });
-    let worker = tokio::spawn(crate::worker::run(database.pool.clone(), secrets, stopped));
+    let worker = tokio::spawn(crate::worker::run(
+        database.pool.clone(),
+        secrets,
+        provisioners,
+        stopped,
+    ));
     let app = crate::web::router_with_metrics(state, store, metrics);
     let address = listener.local_addr()?;
     tracing::info!("Portcullis is listening on http://{address}");

@@ -2,6 +2,7 @@
 //! each server. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several instances against
 //! one database never make the same transition twice.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -14,20 +15,26 @@ use crate::db::sessions::{self, Actor, NewEvent};
 use crate::domain::catalog::LoginMode;
 use crate::domain::provision;
 use crate::domain::status::SessionStatus;
-use crate::provision::ProvisionerKind;
+use crate::provision::command::{self, Provisioners};
+use crate::provision::{ProvisionerKind, StepError};
 
 /// How often the worker looks for due sessions.
 pub const INTERVAL: Duration = Duration::from_secs(2);
 const BATCH: i64 = 200;
 
 /// Runs until `stop` changes.
-pub async fn run(pool: PgPool, secrets: SecretBox, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    pool: PgPool,
+    secrets: SecretBox,
+    provisioners: Arc<Provisioners>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut ticker = tokio::time::interval(INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                if let Err(e) = tick(&pool, &secrets).await {
+                if let Err(e) = tick_with(&pool, &secrets, &provisioners).await {
                     if crate::error::is_unavailable(&e) {
                         tracing::warn!(error = %e, "worker: database unavailable");
                     } else {
@@ -41,8 +48,17 @@ pub async fn run(pool: PgPool, secrets: SecretBox, mut stop: watch::Receiver<boo
     tracing::info!("worker stopped");
 }
 
-/// One pass: start what is due, provision, end what is over, expire what waited too long.
+/// One pass with no command provisioners declared.
 pub async fn tick(pool: &PgPool, secrets: &SecretBox) -> Result<(), sqlx::Error> {
+    tick_with(pool, secrets, &Provisioners::default()).await
+}
+
+/// One pass: start what is due, provision, end what is over, expire what waited too long.
+pub async fn tick_with(
+    pool: &PgPool,
+    secrets: &SecretBox,
+    provisioners: &Provisioners,
+) -> Result<(), sqlx::Error> {
     timed(
         pool,
         sessions::DUE_START,
@@ -52,7 +68,7 @@ pub async fn tick(pool: &PgPool, secrets: &SecretBox) -> Result<(), sqlx::Error>
     )
     .await?;
     provision(pool, secrets, None).await?;
-    grant_on_targets(pool, secrets).await?;
+    grant_on_targets(pool, secrets, provisioners).await?;
     timed(
         pool,
         sessions::DUE_END,
@@ -69,7 +85,8 @@ pub async fn tick(pool: &PgPool, secrets: &SecretBox) -> Result<(), sqlx::Error>
         "No decision came in time.",
     )
     .await?;
-    revoke_on_targets(pool, secrets).await?;
+    extend_on_targets(pool, secrets).await?;
+    revoke_on_targets(pool, secrets, provisioners).await?;
     Ok(())
 }
 
@@ -202,10 +219,14 @@ const TARGET_CONCURRENCY: usize = 8;
 
 /// Grants the sessions in Provisioning whose resource has a real provisioner, several at a
 /// time, each in its own transaction.
-async fn grant_on_targets(pool: &PgPool, secrets: &SecretBox) -> Result<usize, sqlx::Error> {
+async fn grant_on_targets(
+    pool: &PgPool,
+    secrets: &SecretBox,
+    provisioners: &Provisioners,
+) -> Result<usize, sqlx::Error> {
     let lanes = (0..TARGET_CONCURRENCY).map(|_| async {
         let mut done = 0;
-        while grant_one(pool, secrets).await? {
+        while boxed_grant(pool, secrets, provisioners).await? {
             done += 1;
         }
         Ok::<usize, sqlx::Error>(done)
@@ -217,8 +238,49 @@ async fn grant_on_targets(pool: &PgPool, secrets: &SecretBox) -> Result<usize, s
     Ok(total)
 }
 
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Opens the service credential of a step, if it has one.
+fn open_credential(
+    secrets: &SecretBox,
+    credential: Option<Uuid>,
+    sealed: Option<&[u8]>,
+) -> Result<String, StepError> {
+    match (credential, sealed) {
+        (Some(id), Some(sealed)) => secrets
+            .open(id, sealed)
+            .map_err(|e| StepError::Client(format!("the service credential: {e}"))),
+        _ => Err(StepError::Client("the service credential is gone".into())),
+    }
+}
+
+// Boxed as `Send` where it is made: the lanes' futures borrow the pool and the
+// configuration, and the compiler cannot otherwise prove them `Send` for every lifetime.
+fn boxed_grant<'a>(
+    pool: &'a PgPool,
+    secrets: &'a SecretBox,
+    provisioners: &'a Provisioners,
+) -> futures_util::future::BoxFuture<'a, Result<bool, sqlx::Error>> {
+    Box::pin(grant_one(pool, secrets, provisioners))
+}
+
+fn boxed_revoke<'a>(
+    pool: &'a PgPool,
+    secrets: &'a SecretBox,
+    provisioners: &'a Provisioners,
+) -> futures_util::future::BoxFuture<'a, Result<bool, sqlx::Error>> {
+    Box::pin(revoke_one(pool, secrets, provisioners))
+}
+
 /// Claims and grants one session; false when none was waiting.
-async fn grant_one(pool: &PgPool, secrets: &SecretBox) -> Result<bool, sqlx::Error> {
+async fn grant_one(
+    pool: &PgPool,
+    secrets: &SecretBox,
+    provisioners: &Provisioners,
+) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let Some(s) = provisioning::claim_grant(&mut tx).await? else {
         return Ok(false);
@@ -246,19 +308,42 @@ async fn grant_one(pool: &PgPool, secrets: &SecretBox) -> Result<bool, sqlx::Err
             return Ok(true);
         }
     };
-    let private_key = match secrets.open(s.credential_id, &s.sealed_secret) {
-        Ok(key) => key,
-        Err(e) => {
-            fail_grant(
-                &mut tx,
-                s.id,
-                &format!("Provisioning failed: the service credential: {e}."),
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(true);
+    // What can be refused before the target is contacted is refused here, with no step
+    // recorded: a revoke of something never attempted could only do harm (drop a role that
+    // was not ours, run a command for nothing).
+    let refused = match s.provisioner {
+        ProvisionerKind::Postgresql if s.login_mode != LoginMode::Ephemeral => {
+            Some(StepError::Mode(s.login_mode.label()))
         }
+        ProvisionerKind::Postgresql => {
+            crate::provision::postgresql::check(&account.name, &s.target_groups).err()
+        }
+        ProvisionerKind::Command => match s.provisioner_command.as_deref() {
+            Some(name) if provisioners.commands.contains_key(name) => None,
+            name => Some(StepError::UnknownCommand(
+                name.unwrap_or_default().to_owned(),
+            )),
+        },
+        ProvisionerKind::LinuxSsh | ProvisionerKind::Simulated => None,
     };
+    let secret = match s.provisioner {
+        ProvisionerKind::LinuxSsh | ProvisionerKind::Postgresql if refused.is_none() => {
+            match open_credential(secrets, s.credential_id, s.sealed_secret.as_deref()) {
+                Ok(secret) => secret,
+                Err(e) => {
+                    fail_grant(&mut tx, s.id, &format!("Provisioning failed: {e}.")).await?;
+                    tx.commit().await?;
+                    return Ok(true);
+                }
+            }
+        }
+        _ => String::new(),
+    };
+    if let Some(e) = refused {
+        fail_grant(&mut tx, s.id, &format!("Provisioning failed: {e}.")).await?;
+        tx.commit().await?;
+        return Ok(true);
+    }
     let port = u16::try_from(s.port).unwrap_or(22);
     // Committed on its own connection first: should this instance die during the grant, the
     // session's end still finds this step and removes what was made.
@@ -270,51 +355,132 @@ async fn grant_one(pool: &PgPool, secrets: &SecretBox) -> Result<bool, sqlx::Err
             credential: s.credential_id,
             host: &s.host,
             port: s.port,
-            host_key: &s.host_key,
+            host_key: s.host_key.as_deref(),
             mode: s.login_mode,
             account: &account.name,
             groups: &s.target_groups,
+            database_name: s.database_name.as_deref(),
+            command: s.provisioner_command.as_deref(),
+            owned_objects: s.owned_objects,
         },
     )
     .await?;
-    let target = crate::provision::Target {
-        host: s.host.clone(),
-        port,
-        host_key: s.host_key.clone(),
-        service_user: s.service_user.clone(),
-        private_key,
+    let groups = if s.target_groups.is_empty() {
+        String::new()
+    } else {
+        format!(", in groups {}", s.target_groups.join(", "))
     };
-    let change = crate::provision::Change {
-        mode: s.login_mode,
-        account: account.name.clone(),
-        groups: s.target_groups.clone(),
-        password: account.password.clone(),
-    };
-    let outcome = match s.provisioner {
-        ProvisionerKind::LinuxSsh => crate::provision::linux_ssh::grant(&target, &change).await,
+    // The account and password the session ends up with, and what the record says.
+    let outcome: Result<(String, Option<String>, String), StepError> = match s.provisioner {
+        ProvisionerKind::LinuxSsh => {
+            let target = crate::provision::Target {
+                host: s.host.clone(),
+                port,
+                host_key: s.host_key.clone().unwrap_or_default(),
+                service_user: s.service_user.clone().unwrap_or_default(),
+                private_key: secret,
+            };
+            let change = crate::provision::Change {
+                mode: s.login_mode,
+                account: account.name.clone(),
+                groups: s.target_groups.clone(),
+                password: account.password.clone(),
+            };
+            crate::provision::linux_ssh::grant(&target, &change)
+                .await
+                .map(|_| {
+                    let what = match s.login_mode {
+                        LoginMode::Ephemeral => {
+                            format!("Created account {} on {place}{groups}.", account.name)
+                        }
+                        LoginMode::Managed => format!(
+                            "Set a new password for account {} on {place}{groups}.",
+                            account.name
+                        ),
+                        LoginMode::Own => {
+                            format!("Gave account {} access on {place}{groups}.", account.name)
+                        }
+                    };
+                    (account.name.clone(), account.password.clone(), what)
+                })
+        }
+        ProvisionerKind::Postgresql => {
+            let server = postgres_server(
+                &s.host,
+                s.port,
+                s.database_name.as_deref(),
+                s.service_user.as_deref(),
+                secret,
+            );
+            match account.password.as_deref() {
+                None => Err(StepError::Mode(s.login_mode.label())),
+                Some(password) => crate::provision::postgresql::grant(
+                    &server,
+                    &account.name,
+                    password,
+                    s.ends_at,
+                    &s.target_groups,
+                )
+                .await
+                .map(|_| {
+                    let roles = if s.target_groups.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", in roles {}", s.target_groups.join(", "))
+                    };
+                    (
+                        account.name.clone(),
+                        account.password.clone(),
+                        format!(
+                            "Created role {} on {place}{roles}, valid until {}.",
+                            account.name,
+                            rfc3339(s.ends_at)
+                        ),
+                    )
+                }),
+            }
+        }
+        ProvisionerKind::Command => {
+            let name = s.provisioner_command.clone().unwrap_or_default();
+            let call = command::Call {
+                action: "grant",
+                session: s.id,
+                resource: command::Resource {
+                    name: &s.resource_name,
+                    address: &s.host,
+                    port: s.port,
+                },
+                account: &account.name,
+                mode: s.login_mode.key(),
+                activity: &s.activity_name,
+                groups: &s.target_groups,
+                window: command::Window {
+                    start: s.requested_start.max(time::OffsetDateTime::now_utc()),
+                    end: s.ends_at,
+                },
+            };
+            command::run(provisioners, &name, &call)
+                .await
+                .map(|answer| {
+                    let login = answer.login_account.unwrap_or_else(|| account.name.clone());
+                    let what = format!("The command {name} granted account {login}{groups}.");
+                    (
+                        login,
+                        answer.password.or_else(|| account.password.clone()),
+                        what,
+                    )
+                })
+        }
         // claim_grant never returns simulated targets.
-        ProvisionerKind::Simulated => Ok(String::new()),
+        ProvisionerKind::Simulated => Ok((
+            account.name.clone(),
+            account.password.clone(),
+            String::new(),
+        )),
     };
     match outcome {
-        Ok(_) => {
+        Ok((login, password, what)) => {
             provisioning::finish_grant(&mut tx, s.id, None).await?;
-            let groups = if s.target_groups.is_empty() {
-                String::new()
-            } else {
-                format!(", in groups {}", s.target_groups.join(", "))
-            };
-            let what = match s.login_mode {
-                LoginMode::Ephemeral => {
-                    format!("Created account {} on {place}{groups}.", account.name)
-                }
-                LoginMode::Managed => format!(
-                    "Set a new password for account {} on {place}{groups}.",
-                    account.name
-                ),
-                LoginMode::Own => {
-                    format!("Gave account {} access on {place}{groups}.", account.name)
-                }
-            };
             sessions::record(
                 &mut tx,
                 &NewEvent {
@@ -328,8 +494,9 @@ async fn grant_one(pool: &PgPool, secrets: &SecretBox) -> Result<bool, sqlx::Err
                 },
             )
             .await?;
-            let sealed = account.password.as_deref().map(|p| secrets.seal(s.id, p));
-            sessions::make_available(&mut tx, s.id, &account.name, sealed.as_deref()).await?;
+            let sealed = password.as_deref().map(|p| secrets.seal(s.id, p));
+            sessions::make_available(&mut tx, s.id, &login, sealed.as_deref()).await?;
+            provisioning::grant_applied(&mut tx, s.id, &login).await?;
             tx.commit().await?;
             tracing::info!(session = %s.id, target = %place, "access granted on the target");
         }
@@ -342,6 +509,82 @@ async fn grant_one(pool: &PgPool, secrets: &SecretBox) -> Result<bool, sqlx::Err
         }
     }
     Ok(true)
+}
+
+fn postgres_server(
+    host: &str,
+    port: i32,
+    database: Option<&str>,
+    service_user: Option<&str>,
+    password: String,
+) -> crate::provision::postgresql::Server {
+    crate::provision::postgresql::Server {
+        host: host.to_owned(),
+        port: u16::try_from(port).unwrap_or(5432),
+        database: database.unwrap_or("postgres").to_owned(),
+        service_user: service_user.unwrap_or_default().to_owned(),
+        password,
+    }
+}
+
+/// Tells the targets of live postgresql sessions about a moved end (an extension): the
+/// role's VALID UNTIL follows the session's end. A failure is retried with backoff; the
+/// session keeps its old end on the target meanwhile, never a later one.
+async fn extend_on_targets(pool: &PgPool, secrets: &SecretBox) -> Result<usize, sqlx::Error> {
+    let mut done = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let Some(step) = provisioning::claim_extend(&mut tx).await? else {
+            return Ok(done);
+        };
+        done += 1;
+        let place = format!("{}:{}", step.host, step.port);
+        let outcome =
+            match open_credential(secrets, step.credential_id, step.sealed_secret.as_deref()) {
+                Ok(password) => {
+                    let server = postgres_server(
+                        &step.host,
+                        step.port,
+                        step.database_name.as_deref(),
+                        step.service_user.as_deref(),
+                        password,
+                    );
+                    crate::provision::postgresql::extend(&server, &step.account, step.ends_at).await
+                }
+                Err(e) => Err(e),
+            };
+        match outcome {
+            Ok(()) => {
+                provisioning::extend_outcome(&mut tx, step.id, Ok(step.ends_at)).await?;
+                let what = format!(
+                    "Role {} on {place} is now valid until {}.",
+                    step.account,
+                    rfc3339(step.ends_at)
+                );
+                sessions::record(
+                    &mut tx,
+                    &NewEvent {
+                        session: step.session_id,
+                        actor: Actor::System,
+                        kind: "access_extended",
+                        from: None,
+                        to: None,
+                        comment: &what,
+                        client: None,
+                    },
+                )
+                .await?;
+            }
+            Err(e) => {
+                let error = e.to_string();
+                let retry_in = revoke_backoff(step.attempts + 1);
+                tracing::warn!(session = %step.session_id, target = %place, error = %error,
+                    retry_in_seconds = retry_in.as_secs(), "extension on the target failed; will retry");
+                provisioning::extend_outcome(&mut tx, step.id, Err((&error, retry_in))).await?;
+            }
+        }
+        tx.commit().await?;
+    }
 }
 
 async fn fail_grant(
@@ -370,10 +613,14 @@ async fn fail_grant(
 
 /// Removes the access of ended sessions from their targets, several at a time; a failure is
 /// retried with backoff until the target confirms.
-async fn revoke_on_targets(pool: &PgPool, secrets: &SecretBox) -> Result<usize, sqlx::Error> {
+async fn revoke_on_targets(
+    pool: &PgPool,
+    secrets: &SecretBox,
+    provisioners: &Provisioners,
+) -> Result<usize, sqlx::Error> {
     let lanes = (0..TARGET_CONCURRENCY).map(|_| async {
         let mut done = 0;
-        while revoke_one(pool, secrets).await? {
+        while boxed_revoke(pool, secrets, provisioners).await? {
             done += 1;
         }
         Ok::<usize, sqlx::Error>(done)
@@ -393,16 +640,20 @@ pub fn revoke_backoff(attempts: i32) -> Duration {
 }
 
 /// Claims and runs one due revoke; false when none was due.
-async fn revoke_one(pool: &PgPool, secrets: &SecretBox) -> Result<bool, sqlx::Error> {
+async fn revoke_one(
+    pool: &PgPool,
+    secrets: &SecretBox,
+    provisioners: &Provisioners,
+) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let Some(step) = provisioning::claim_revoke(&mut tx).await? else {
         return Ok(false);
     };
     let place = format!("{}:{}", step.host, step.port);
-    let outcome = match (step.provisioner, &step.credential_id, &step.sealed_secret) {
-        (ProvisionerKind::Simulated, ..) => Ok(String::new()),
-        (ProvisionerKind::LinuxSsh, Some(credential), Some(sealed)) => {
-            match secrets.open(*credential, sealed) {
+    let outcome = match step.provisioner {
+        ProvisionerKind::Simulated => Ok(String::new()),
+        ProvisionerKind::LinuxSsh => {
+            match open_credential(secrets, step.credential_id, step.sealed_secret.as_deref()) {
                 Ok(private_key) => {
                     let target = crate::provision::Target {
                         host: step.host.clone(),
@@ -419,25 +670,69 @@ async fn revoke_one(pool: &PgPool, secrets: &SecretBox) -> Result<bool, sqlx::Er
                     };
                     crate::provision::linux_ssh::revoke(&target, &change).await
                 }
-                Err(e) => Err(crate::provision::StepError::Client(format!(
-                    "the service credential: {e}"
-                ))),
+                Err(e) => Err(e),
             }
         }
-        (ProvisionerKind::LinuxSsh, ..) => Err(crate::provision::StepError::Client(
-            "the service credential is gone".into(),
-        )),
+        ProvisionerKind::Postgresql => {
+            match open_credential(secrets, step.credential_id, step.sealed_secret.as_deref()) {
+                Ok(password) => {
+                    let server = postgres_server(
+                        &step.host,
+                        step.port,
+                        step.database_name.as_deref(),
+                        step.service_user.as_deref(),
+                        password,
+                    );
+                    crate::provision::postgresql::revoke(&server, &step.account, step.owned_objects)
+                        .await
+                }
+                Err(e) => Err(e),
+            }
+        }
+        ProvisionerKind::Command => {
+            let name = step.provisioner_command.clone().unwrap_or_default();
+            let call = command::Call {
+                action: "revoke",
+                session: step.session_id,
+                resource: command::Resource {
+                    name: &step.resource_name,
+                    address: &step.host,
+                    port: step.port,
+                },
+                account: &step.account,
+                mode: step.login_mode.key(),
+                activity: &step.activity_name,
+                groups: &step.target_groups,
+                window: command::Window {
+                    start: step.requested_start,
+                    end: step.ends_at,
+                },
+            };
+            command::run(provisioners, &name, &call)
+                .await
+                .map(|_| String::new())
+        }
     };
     match outcome {
         Ok(_) => {
             provisioning::revoke_done(&mut tx, step.id).await?;
-            let what = match step.login_mode {
-                LoginMode::Ephemeral => format!("Removed account {} from {place}.", step.account),
-                LoginMode::Managed => format!(
+            let what = match (step.provisioner, step.login_mode) {
+                (ProvisionerKind::Postgresql, _) => {
+                    format!("Dropped role {} from {place}.", step.account)
+                }
+                (ProvisionerKind::Command, _) => format!(
+                    "The command {} removed the access of account {}.",
+                    step.provisioner_command.as_deref().unwrap_or_default(),
+                    step.account
+                ),
+                (_, LoginMode::Ephemeral) => {
+                    format!("Removed account {} from {place}.", step.account)
+                }
+                (_, LoginMode::Managed) => format!(
                     "Set a new, unrevealed password for account {} on {place}.",
                     step.account
                 ),
-                LoginMode::Own => format!(
+                (_, LoginMode::Own) => format!(
                     "Took back the access of account {} on {place}.",
                     step.account
                 ),

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::domain::catalog::LoginMode;
 use crate::provision::ProvisionerKind;
+use crate::provision::postgresql::OwnedObjects;
 
 /// A new service credential; `sealed_secret` is sealed with the credential's id.
 pub struct NewCredential<'a> {
@@ -46,10 +47,17 @@ pub struct ToGrant {
     pub provisioner: ProvisionerKind,
     pub host: String,
     pub port: i32,
-    pub host_key: String,
-    pub credential_id: Uuid,
-    pub service_user: String,
-    pub sealed_secret: Vec<u8>,
+    pub host_key: Option<String>,
+    pub credential_id: Option<Uuid>,
+    pub service_user: Option<String>,
+    pub sealed_secret: Option<Vec<u8>>,
+    pub database_name: Option<String>,
+    pub provisioner_command: Option<String>,
+    pub activity_name: String,
+    pub owned_objects: OwnedObjects,
+    pub requested_start: OffsetDateTime,
+    /// The end `make_available` will set, computed now (the postgresql role's VALID UNTIL).
+    pub ends_at: OffsetDateTime,
 }
 
 /// Claims one Provisioning session on a target with a real provisioner, locking it until the
@@ -60,14 +68,20 @@ pub async fn claim_grant(tx: &mut PgConnection) -> Result<Option<ToGrant>, sqlx:
     sqlx::query_as(
         "SELECT s.id, u.username AS requester_username, s.resource_name, r.login_mode,
                 r.login_template, r.target_groups, res.provisioner,
-                res.address AS host, coalesce(res.port, 22) AS port, res.host_key,
-                c.id AS credential_id, c.username AS service_user,
-                c.secret_ciphertext AS sealed_secret
+                res.address AS host,
+                coalesce(res.port, CASE WHEN res.provisioner = 'postgresql' THEN 5432 ELSE 22 END)
+                    AS port,
+                res.host_key, c.id AS credential_id, c.username AS service_user,
+                c.secret_ciphertext AS sealed_secret, res.database_name, res.provisioner_command,
+                s.activity_name, a.owned_objects, s.requested_start,
+                greatest(s.requested_start, now()) + make_interval(mins => r.duration_minutes)
+                    AS ends_at
          FROM activity_sessions s
          JOIN requests r ON r.id = s.request_id
          JOIN users u ON u.id = s.requester_id
          JOIN resources res ON res.id = s.resource_id
-         JOIN service_credentials c ON c.id = res.credential_id
+         JOIN activities a ON a.id = r.activity_id
+         LEFT JOIN service_credentials c ON c.id = res.credential_id
          WHERE s.status = 'provisioning' AND res.provisioner <> 'simulated'
          ORDER BY s.requested_start
          LIMIT 1
@@ -81,13 +95,16 @@ pub async fn claim_grant(tx: &mut PgConnection) -> Result<Option<ToGrant>, sqlx:
 pub struct StepRecord<'a> {
     pub session: Uuid,
     pub provisioner: ProvisionerKind,
-    pub credential: Uuid,
+    pub credential: Option<Uuid>,
     pub host: &'a str,
     pub port: i32,
-    pub host_key: &'a str,
+    pub host_key: Option<&'a str>,
     pub mode: LoginMode,
     pub account: &'a str,
     pub groups: &'a [String],
+    pub database_name: Option<&'a str>,
+    pub command: Option<&'a str>,
+    pub owned_objects: OwnedObjects,
 }
 
 /// Records that a grant is about to be made, committed on its own before anything happens on
@@ -99,8 +116,9 @@ pub async fn record_grant_intent(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO provision_steps (session_id, action, provisioner, credential_id, host, port,
-                                      host_key, login_mode, account, target_groups, attempts)
-         VALUES ($1, 'grant', $2, $3, $4, $5, $6, $7, $8, $9, 1)
+                                      host_key, login_mode, account, target_groups, attempts,
+                                      database_name, provisioner_command, owned_objects)
+         VALUES ($1, 'grant', $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $12)
          ON CONFLICT (session_id, action) DO UPDATE
          SET attempts = provision_steps.attempts + 1, account = EXCLUDED.account,
              target_groups = EXCLUDED.target_groups",
@@ -114,6 +132,9 @@ pub async fn record_grant_intent(
     .bind(s.mode)
     .bind(s.account)
     .bind(s.groups)
+    .bind(s.database_name)
+    .bind(s.command)
+    .bind(s.owned_objects)
     .execute(db)
     .await
     .map(|_| ())
@@ -137,6 +158,93 @@ pub async fn finish_grant(
     .map(|_| ())
 }
 
+/// After a successful grant: the account the target ended up with (a command may answer its
+/// own) and the end of the window the target accepted (from the session, now Available).
+pub async fn grant_applied(
+    tx: &mut PgConnection,
+    session: Uuid,
+    account: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE provision_steps p SET account = $2, valid_until = s.ends_at
+         FROM activity_sessions s
+         WHERE p.session_id = $1 AND p.action = 'grant' AND s.id = p.session_id",
+    )
+    .bind(session)
+    .bind(account)
+    .execute(&mut *tx)
+    .await
+    .map(|_| ())
+}
+
+/// A live postgresql session whose end moved since its role's VALID UNTIL was set.
+#[derive(Debug, FromRow)]
+pub struct ToExtend {
+    pub id: i64,
+    pub session_id: Uuid,
+    pub host: String,
+    pub port: i32,
+    pub account: String,
+    pub database_name: Option<String>,
+    pub ends_at: OffsetDateTime,
+    pub attempts: i32,
+    pub credential_id: Option<Uuid>,
+    pub service_user: Option<String>,
+    pub sealed_secret: Option<Vec<u8>>,
+}
+
+/// Claims one grant whose target must learn a new end, locked until the caller's transaction
+/// ends. Should the session end meanwhile, its revoke may run beside this: the role is then
+/// either still there (and dropped right after) or gone (nothing to extend).
+pub async fn claim_extend(tx: &mut PgConnection) -> Result<Option<ToExtend>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.id, p.session_id, p.host, p.port, p.account, p.database_name, s.ends_at,
+                p.attempts, c.id AS credential_id, c.username AS service_user,
+                c.secret_ciphertext AS sealed_secret
+         FROM provision_steps p
+         JOIN activity_sessions s ON s.id = p.session_id
+         LEFT JOIN service_credentials c ON c.id = p.credential_id
+         WHERE p.action = 'grant' AND p.provisioner = 'postgresql' AND p.done_at IS NOT NULL
+           AND p.valid_until IS DISTINCT FROM s.ends_at AND p.next_attempt_at <= now()
+           AND s.status IN ('available', 'logged_in', 'locked')
+         ORDER BY p.next_attempt_at
+         LIMIT 1
+         FOR UPDATE OF p SKIP LOCKED",
+    )
+    .fetch_optional(&mut *tx)
+    .await
+}
+
+/// Records that the target accepted `until`, or failed and when to try again.
+pub async fn extend_outcome(
+    tx: &mut PgConnection,
+    step: i64,
+    outcome: Result<OffsetDateTime, (&str, std::time::Duration)>,
+) -> Result<(), sqlx::Error> {
+    match outcome {
+        Ok(until) => sqlx::query(
+            "UPDATE provision_steps SET valid_until = $2, last_error = NULL WHERE id = $1",
+        )
+        .bind(step)
+        .bind(until)
+        .execute(&mut *tx)
+        .await
+        .map(|_| ()),
+        Err((error, retry_in)) => sqlx::query(
+            "UPDATE provision_steps
+             SET attempts = attempts + 1, last_error = $2,
+                 next_attempt_at = now() + make_interval(secs => $3)
+             WHERE id = $1",
+        )
+        .bind(step)
+        .bind(error)
+        .bind(retry_in.as_secs_f64())
+        .execute(&mut *tx)
+        .await
+        .map(|_| ()),
+    }
+}
+
 /// A revoke still to do.
 #[derive(Debug, FromRow)]
 pub struct ToRevoke {
@@ -153,6 +261,13 @@ pub struct ToRevoke {
     pub credential_id: Option<Uuid>,
     pub service_user: Option<String>,
     pub sealed_secret: Option<Vec<u8>>,
+    pub database_name: Option<String>,
+    pub provisioner_command: Option<String>,
+    pub owned_objects: OwnedObjects,
+    pub resource_name: String,
+    pub activity_name: String,
+    pub requested_start: OffsetDateTime,
+    pub ends_at: OffsetDateTime,
 }
 
 /// Claims one due revoke, locked until the caller's transaction ends.
@@ -160,8 +275,11 @@ pub async fn claim_revoke(tx: &mut PgConnection) -> Result<Option<ToRevoke>, sql
     sqlx::query_as(
         "SELECT p.id, p.session_id, p.provisioner, p.host, p.port, p.host_key, p.login_mode,
                 p.account, p.target_groups, p.attempts, c.id AS credential_id,
-                c.username AS service_user, c.secret_ciphertext AS sealed_secret
+                c.username AS service_user, c.secret_ciphertext AS sealed_secret,
+                p.database_name, p.provisioner_command, p.owned_objects, s.resource_name,
+                s.activity_name, s.requested_start, s.ends_at
          FROM provision_steps p
+         JOIN activity_sessions s ON s.id = p.session_id
          LEFT JOIN service_credentials c ON c.id = p.credential_id
          WHERE p.action = 'revoke' AND p.done_at IS NULL AND p.next_attempt_at <= now()
          ORDER BY p.next_attempt_at

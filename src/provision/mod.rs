@@ -7,7 +7,9 @@
 //! in `provision_steps` so that any instance can resume or repeat it; every operation here is
 //! idempotent for that reason (creating an account that exists is a repair, not a failure).
 
+pub mod command;
 pub mod linux_ssh;
+pub mod postgresql;
 pub mod shell;
 
 use std::time::Duration;
@@ -22,16 +24,27 @@ pub enum ProvisionerKind {
     Simulated,
     /// Accounts are made and removed over SSH.
     LinuxSsh,
+    /// A login role is made on a PostgreSQL server and dropped at the end.
+    Postgresql,
+    /// An executable declared in the provisioners file does the work.
+    Command,
 }
 
 impl ProvisionerKind {
-    pub const ALL: [ProvisionerKind; 2] = [Self::Simulated, Self::LinuxSsh];
+    pub const ALL: [ProvisionerKind; 4] = [
+        Self::Simulated,
+        Self::LinuxSsh,
+        Self::Postgresql,
+        Self::Command,
+    ];
 
     /// The stored spelling.
     pub fn key(self) -> &'static str {
         match self {
             Self::Simulated => "simulated",
             Self::LinuxSsh => "linux_ssh",
+            Self::Postgresql => "postgresql",
+            Self::Command => "command",
         }
     }
 
@@ -39,6 +52,8 @@ impl ProvisionerKind {
         match self {
             Self::Simulated => "Simulated (nothing is done on the target)",
             Self::LinuxSsh => "Linux over SSH",
+            Self::Postgresql => "PostgreSQL login role",
+            Self::Command => "Command from the provisioners file",
         }
     }
 
@@ -93,6 +108,16 @@ pub enum StepError {
     Target(String, String),
     #[error("could not run the SSH client: {0}")]
     Client(String),
+    #[error("the role name \"{0}\" is not a valid role name for a PostgreSQL target")]
+    BadRole(String),
+    #[error(
+        "the postgresql provisioner makes ephemeral roles only; this activity's login mode is {0}"
+    )]
+    Mode(&'static str),
+    #[error("no command named \"{0}\" in the provisioners file")]
+    UnknownCommand(String),
+    #[error("the command {0}: {1}")]
+    Command(String, String),
 }
 
 /// How long one step may take on a target before it is given up (and retried, for revokes).

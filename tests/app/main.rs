@@ -24,6 +24,7 @@ mod metrics;
 mod notify;
 mod outage;
 mod provisioning;
+mod provisioning_more;
 mod revocation;
 mod routes;
 mod second_factor;
