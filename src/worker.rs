@@ -226,7 +226,7 @@ async fn grant_on_targets(
 ) -> Result<usize, sqlx::Error> {
     let lanes = (0..TARGET_CONCURRENCY).map(|_| async {
         let mut done = 0;
-        while boxed_grant(pool, secrets, provisioners).await? {
+        while grant_one(pool, secrets, provisioners).await? {
             done += 1;
         }
         Ok::<usize, sqlx::Error>(done)
@@ -255,24 +255,6 @@ fn open_credential(
             .map_err(|e| StepError::Client(format!("the service credential: {e}"))),
         _ => Err(StepError::Client("the service credential is gone".into())),
     }
-}
-
-// Boxed as `Send` where it is made: the lanes' futures borrow the pool and the
-// configuration, and the compiler cannot otherwise prove them `Send` for every lifetime.
-fn boxed_grant<'a>(
-    pool: &'a PgPool,
-    secrets: &'a SecretBox,
-    provisioners: &'a Provisioners,
-) -> futures_util::future::BoxFuture<'a, Result<bool, sqlx::Error>> {
-    Box::pin(grant_one(pool, secrets, provisioners))
-}
-
-fn boxed_revoke<'a>(
-    pool: &'a PgPool,
-    secrets: &'a SecretBox,
-    provisioners: &'a Provisioners,
-) -> futures_util::future::BoxFuture<'a, Result<bool, sqlx::Error>> {
-    Box::pin(revoke_one(pool, secrets, provisioners))
 }
 
 /// Claims and grants one session; false when none was waiting.
@@ -620,7 +602,7 @@ async fn revoke_on_targets(
 ) -> Result<usize, sqlx::Error> {
     let lanes = (0..TARGET_CONCURRENCY).map(|_| async {
         let mut done = 0;
-        while boxed_revoke(pool, secrets, provisioners).await? {
+        while revoke_one(pool, secrets, provisioners).await? {
             done += 1;
         }
         Ok::<usize, sqlx::Error>(done)

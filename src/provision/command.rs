@@ -155,15 +155,7 @@ pub fn valid_login_account(name: &str) -> bool {
 }
 
 /// Runs the named command; the answer of a grant, or an empty one.
-pub fn run<'a>(
-    provisioners: &'a Provisioners,
-    name: &'a str,
-    call: &'a Call<'a>,
-) -> futures_util::future::BoxFuture<'a, Result<Answer, StepError>> {
-    Box::pin(run_step(provisioners, name, call))
-}
-
-async fn run_step(
+pub async fn run(
     provisioners: &Provisioners,
     name: &str,
     call: &Call<'_>,

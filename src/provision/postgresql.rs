@@ -11,7 +11,6 @@
 
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use time::OffsetDateTime;
@@ -156,17 +155,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
 /// Makes the session's role, or repairs it: LOGIN with `password`, valid until `until`,
 /// member of `roles`. The service role is made a member of it too, so that it may later end
 /// its sessions and drop what it owns (PostgreSQL asks for the privileges of the role).
-pub fn grant<'a>(
-    server: &'a Server,
-    role: &'a str,
-    password: &'a str,
-    until: OffsetDateTime,
-    roles: &'a [String],
-) -> BoxFuture<'a, Result<String, StepError>> {
-    Box::pin(grant_step(server, role, password, until, roles))
-}
-
-async fn grant_step(
+pub async fn grant(
     server: &Server,
     role: &str,
     password: &str,
@@ -220,15 +209,7 @@ async fn grant_on(
 }
 
 /// Moves the role's end to `until` (an extension of the session).
-pub fn extend<'a>(
-    server: &'a Server,
-    role: &'a str,
-    until: OffsetDateTime,
-) -> BoxFuture<'a, Result<(), StepError>> {
-    Box::pin(extend_step(server, role, until))
-}
-
-async fn extend_step(server: &Server, role: &str, until: OffsetDateTime) -> Result<(), StepError> {
+pub async fn extend(server: &Server, role: &str, until: OffsetDateTime) -> Result<(), StepError> {
     check(role, &[])?;
     let until = rfc3339(until);
     let mut conn = connect(server).await?;
@@ -246,19 +227,7 @@ async fn extend_on(conn: &mut PgConnection, role: &str, until: &str) -> Result<(
 
 /// Takes the role away: no more logins, its sessions ended, what it owns reassigned to the
 /// service role or dropped, and the role dropped. A role already gone is done.
-pub fn revoke<'a>(
-    server: &'a Server,
-    role: &'a str,
-    owned: OwnedObjects,
-) -> BoxFuture<'a, Result<String, StepError>> {
-    Box::pin(revoke_step(server, role, owned))
-}
-
-async fn revoke_step(
-    server: &Server,
-    role: &str,
-    owned: OwnedObjects,
-) -> Result<String, StepError> {
+pub async fn revoke(server: &Server, role: &str, owned: OwnedObjects) -> Result<String, StepError> {
     check(role, &[])?;
     let mut conn = connect(server).await?;
     let outcome = tokio::time::timeout(STEP_TIMEOUT, revoke_on(&mut conn, role, owned)).await;
