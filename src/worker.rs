@@ -85,7 +85,7 @@ pub async fn tick_with(
         "No decision came in time.",
     )
     .await?;
-    extend_on_targets(pool, secrets).await?;
+    extend_on_targets(pool, secrets, provisioners).await?;
     revoke_on_targets(pool, secrets, provisioners).await?;
     Ok(())
 }
@@ -509,10 +509,15 @@ fn postgres_server(
     }
 }
 
-/// Tells the targets of live postgresql sessions about a moved end (an extension): the
-/// role's VALID UNTIL follows the session's end. A failure is retried with backoff; the
-/// session keeps its old end on the target meanwhile, never a later one.
-async fn extend_on_targets(pool: &PgPool, secrets: &SecretBox) -> Result<usize, sqlx::Error> {
+/// Tells the targets of live postgresql and command sessions about a moved end (an
+/// extension): the role's VALID UNTIL follows the session's end, the command is called with
+/// `extend`. A failure is retried with backoff; the session keeps its old end on the target
+/// meanwhile, never a later one.
+async fn extend_on_targets(
+    pool: &PgPool,
+    secrets: &SecretBox,
+    provisioners: &Provisioners,
+) -> Result<usize, sqlx::Error> {
     let mut done = 0;
     loop {
         let mut tx = pool.begin().await?;
@@ -521,7 +526,27 @@ async fn extend_on_targets(pool: &PgPool, secrets: &SecretBox) -> Result<usize, 
         };
         done += 1;
         let place = format!("{}:{}", step.host, step.port);
-        let outcome =
+        let outcome = if step.provisioner == ProvisionerKind::Command {
+            let name = step.provisioner_command.clone().unwrap_or_default();
+            let call = command::Call {
+                action: "extend",
+                session: step.session_id,
+                resource: command::Resource {
+                    name: &step.resource_name,
+                    address: &step.host,
+                    port: step.port,
+                },
+                account: &step.account,
+                mode: step.login_mode.key(),
+                activity: &step.activity_name,
+                groups: &step.target_groups,
+                window: command::Window {
+                    start: step.requested_start,
+                    end: step.ends_at,
+                },
+            };
+            command::run(provisioners, &name, &call).await.map(|_| ())
+        } else {
             match open_credential(secrets, step.credential_id, step.sealed_secret.as_deref()) {
                 Ok(password) => {
                     let server = postgres_server(
@@ -534,15 +559,24 @@ async fn extend_on_targets(pool: &PgPool, secrets: &SecretBox) -> Result<usize, 
                     crate::provision::postgresql::extend(&server, &step.account, step.ends_at).await
                 }
                 Err(e) => Err(e),
-            };
+            }
+        };
         match outcome {
             Ok(()) => {
                 provisioning::extend_outcome(&mut tx, step.id, Ok(step.ends_at)).await?;
-                let what = format!(
-                    "Role {} on {place} is now valid until {}.",
-                    step.account,
-                    rfc3339(step.ends_at)
-                );
+                let what = match step.provisioner {
+                    ProvisionerKind::Command => format!(
+                        "The command {} moved the end of account {} to {}.",
+                        step.provisioner_command.as_deref().unwrap_or_default(),
+                        step.account,
+                        rfc3339(step.ends_at)
+                    ),
+                    _ => format!(
+                        "Role {} on {place} is now valid until {}.",
+                        step.account,
+                        rfc3339(step.ends_at)
+                    ),
+                };
                 sessions::record(
                     &mut tx,
                     &NewEvent {

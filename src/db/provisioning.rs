@@ -177,11 +177,18 @@ pub async fn grant_applied(
     .map(|_| ())
 }
 
-/// A live postgresql session whose end moved since its role's VALID UNTIL was set.
+/// A live postgresql or command session whose end moved since the target last learned it.
 #[derive(Debug, FromRow)]
 pub struct ToExtend {
     pub id: i64,
     pub session_id: Uuid,
+    pub provisioner: ProvisionerKind,
+    pub provisioner_command: Option<String>,
+    pub login_mode: LoginMode,
+    pub target_groups: Vec<String>,
+    pub resource_name: String,
+    pub activity_name: String,
+    pub requested_start: OffsetDateTime,
     pub host: String,
     pub port: i32,
     pub account: String,
@@ -198,13 +205,16 @@ pub struct ToExtend {
 /// either still there (and dropped right after) or gone (nothing to extend).
 pub async fn claim_extend(tx: &mut PgConnection) -> Result<Option<ToExtend>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT p.id, p.session_id, p.host, p.port, p.account, p.database_name, s.ends_at,
+        "SELECT p.id, p.session_id, p.provisioner, p.provisioner_command, p.login_mode,
+                p.target_groups, s.resource_name, s.activity_name, s.requested_start,
+                p.host, p.port, p.account, p.database_name, s.ends_at,
                 p.attempts, c.id AS credential_id, c.username AS service_user,
                 c.secret_ciphertext AS sealed_secret
          FROM provision_steps p
          JOIN activity_sessions s ON s.id = p.session_id
          LEFT JOIN service_credentials c ON c.id = p.credential_id
-         WHERE p.action = 'grant' AND p.provisioner = 'postgresql' AND p.done_at IS NOT NULL
+         WHERE p.action = 'grant' AND p.provisioner IN ('postgresql', 'command')
+           AND p.done_at IS NOT NULL
            AND p.valid_until IS DISTINCT FROM s.ends_at AND p.next_attempt_at <= now()
            AND s.status IN ('available', 'logged_in', 'locked')
          ORDER BY p.next_attempt_at

@@ -9,7 +9,8 @@
 //!       "resource": {"name": "...", "address": "...", "port": 22},
 //!       "account": "...", "mode": "ephemeral" | "managed" | "own", "activity": "...",
 //!       "groups": ["..."], "window": {"start": "<rfc3339>", "end": "<rfc3339>"}}
-//! out: {"login_account": "...", "password": "..."}   (grant; both optional)
+//! out: {"login_account": "...", "password": "..."}   (grant; both optional; ignored
+//!       after extend and revoke)
 //! ```
 //!
 //! A non-zero exit, no answer in time (the process is killed) or an answer that is not such

@@ -579,12 +579,34 @@ async fn a_command_grants_with_its_own_account_and_password_and_revokes_the_same
     assert_eq!(grant["mode"], "ephemeral");
     assert_eq!(grant["activity"], ACTIVITY);
     assert_eq!(grant["groups"], serde_json::json!(["sudo"]));
-    assert!(grant["window"]["end"].as_str().is_some());
+    let first_end = grant["window"]["end"].as_str().unwrap().to_owned();
+
+    // An extension calls it with the new end.
+    let carol = new_client();
+    app.login_with(&carol, "carol", DEMO).await;
+    app.post_with(&carol, &format!("/sessions/{id}/extend"), &[])
+        .await;
+    tick(&app, &commands).await;
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let extend: serde_json::Value = serde_json::from_str(calls.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(extend["action"], "extend");
+    assert_eq!(extend["account"], r"CORP\alice-jit");
+    let moved = |s: &str| {
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    assert!(
+        moved(extend["window"]["end"].as_str().unwrap()) - moved(&first_end)
+            >= time::Duration::minutes(29),
+        "{calls}"
+    );
+    // Told once: another pass does not call it again.
+    tick(&app, &commands).await;
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
 
     end(&app, id).await;
     tick(&app, &commands).await;
     let calls = std::fs::read_to_string(&log).unwrap();
-    let revoke: serde_json::Value = serde_json::from_str(calls.lines().nth(1).unwrap()).unwrap();
+    let revoke: serde_json::Value = serde_json::from_str(calls.lines().nth(2).unwrap()).unwrap();
     assert_eq!(revoke["action"], "revoke");
     assert_eq!(revoke["account"], r"CORP\alice-jit");
     assert!(
