@@ -28,6 +28,8 @@ use super::StepError;
 
 /// The default time an executable has to answer.
 const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
+/// The only environment variables a command inherits.
+const PASSED_ENV: [&str; 5] = ["PATH", "HOME", "LANG", "LC_ALL", "TZ"];
 /// At most this much of its output is read.
 const MAX_OUTPUT: u64 = 64 * 1024;
 
@@ -167,7 +169,16 @@ pub async fn run(
         .ok_or_else(|| StepError::UnknownCommand(name.to_owned()))?;
     let fail = |why: String| StepError::Command(name.to_owned(), why);
     let input = serde_json::to_vec(call).map_err(|e| fail(e.to_string()))?;
-    let mut child = tokio::process::Command::new(&spec.path)
+    let mut command = tokio::process::Command::new(&spec.path);
+    // The server's environment holds secrets (DATABASE_URL, the SMTP password, the metrics
+    // token): the command gets only what locates programs and text settings.
+    command.env_clear();
+    for name in PASSED_ENV {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
+    let mut child = command
         .args(&spec.args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

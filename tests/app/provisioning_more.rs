@@ -555,7 +555,7 @@ async fn a_command_grants_with_its_own_account_and_password_and_revokes_the_same
     let path = script(
         dir.path(),
         "ad.sh",
-        "cat >> \"$1\"\necho >> \"$1\"\n\
+        "cat >> \"$1\"\necho >> \"$1\"\nenv > \"$1.env\"\n\
          printf '%s' '{\"login_account\": \"CORP\\\\alice-jit\", \"password\": \"From-The-Command-1\"}'\n",
     );
     let commands = provisioners(dir.path(), &path, &[&log.display().to_string()], 10);
@@ -571,6 +571,11 @@ async fn a_command_grants_with_its_own_account_and_password_and_revokes_the_same
     );
     assert_eq!(account(&app, id).await, r"CORP\alice-jit");
     assert_eq!(reveal(&app, id).await, "From-The-Command-1");
+    // It ran without the server's environment (which holds its secrets), PATH aside.
+    let env = std::fs::read_to_string(dir.path().join("calls.log.env")).unwrap();
+    assert!(env.lines().any(|l| l.starts_with("PATH=")), "{env}");
+    assert!(std::env::vars().any(|(k, _)| k.starts_with("CARGO")));
+    assert!(!env.lines().any(|l| l.starts_with("CARGO")), "{env}");
     let calls = std::fs::read_to_string(&log).unwrap();
     let grant: serde_json::Value = serde_json::from_str(calls.lines().next().unwrap()).unwrap();
     assert_eq!(grant["action"], "grant");
