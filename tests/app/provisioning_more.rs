@@ -715,3 +715,36 @@ async fn the_database_refuses_a_command_resource_with_a_credential_or_without_a_
     .await;
     assert!(refused.is_err());
 }
+
+#[tokio::test]
+async fn a_provisioners_file_with_a_mistake_stops_the_start_naming_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("provisioners.toml");
+    std::fs::write(
+        &file,
+        "[commands.ad]\npath = \"/usr/local/bin/ad\"\ntimeout_seconds = \"soon\"\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .env("PORTCULLIS_PROVISIONERS_FILE", &file)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--bind")
+        .arg("127.0.0.1:0")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the provisioners file {} is invalid: line 3",
+            file.display()
+        )),
+        "{stderr}"
+    );
+    // Stopped before anything started: no database was made.
+    assert!(!dir.path().join("data").exists());
+}
