@@ -502,6 +502,36 @@ async fn an_unreachable_postgresql_server_at_the_end_leaves_removal_pending_then
     target.clean().await;
 }
 
+#[tokio::test]
+async fn a_postgresql_resource_refuses_managed_accounts_before_contacting_the_server() {
+    let app = spawn_demo_app().await;
+    let mut target = PgTarget::start(&app).await;
+    target.use_for(&app, "drop").await;
+    // A shared account must never be dropped at the end: refused, nothing recorded.
+    set_activity(&app, "managed", &format!("{}_shared", target.prefix), &[]).await;
+    let id = approved_and_granted(&app, &Provisioners::default()).await;
+    assert_eq!(status(&app, id).await, "failed");
+    let log = events(&app, id).await;
+    assert!(
+        log.iter().any(|(k, c)| k == "provisioning_failed"
+            && c.contains("the postgresql provisioner makes ephemeral roles only")),
+        "{log:?}"
+    );
+    let steps: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM provision_steps WHERE session_id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(steps, 0);
+    assert!(
+        !target
+            .role_exists(&format!("{}_shared", target.prefix))
+            .await
+    );
+    target.clean().await;
+}
+
 // ---- Commands ----------------------------------------------------------------------------
 
 /// Writes an executable script into `dir`.
