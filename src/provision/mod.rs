@@ -7,6 +7,7 @@
 //! in `provision_steps` so that any instance can resume or repeat it; every operation here is
 //! idempotent for that reason (creating an account that exists is a repair, not a failure).
 
+pub mod keyscan;
 pub mod linux_ssh;
 pub mod shell;
 
