@@ -552,6 +552,7 @@ async fn run_tour() -> Tour {
         ("Policies", "/admin/policies".to_owned()),
         ("Policy", format!("/admin/policies/{policy}")),
         ("Audit", "/admin/audit".to_owned()),
+        ("Service credentials", "/admin/credentials".to_owned()),
     ] {
         c.visit(&carol, &app, &format!("carol: Admin > {label}"), &path)
             .await;
@@ -563,6 +564,7 @@ async fn run_tour() -> Tour {
         "groups",
         "profiles",
         "policies",
+        "credentials",
     ] {
         c.visit(
             &carol,
