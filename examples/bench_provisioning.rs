@@ -190,7 +190,7 @@ async fn end_all(pool: &PgPool, ids: &[Uuid]) -> Result<()> {
 
 async fn seed(args: &Args, pool: &PgPool, secrets: &SecretBox) -> Result<()> {
     let text = format!(
-        "[[users]]\nusername = \"bench\"\npassword = \"portcullis-bench\"\n\
+        "demo = true\n[[users]]\nusername = \"bench\"\npassword = \"portcullis-bench\"\n\
          [[activities]]\nname = \"Break-glass\"\nplatform = \"Linux\"\nprotocol = \"ssh\"\n\
          login_account = \"ephemeral\"\nlogin_template = \"{}-{{session}}\"\n\
          [[profiles]]\nname = \"Instant\"\nmax_duration_minutes = 60\nschedule_horizon_days = 7\n\

@@ -57,6 +57,7 @@ struct Scraped {
     database_up: Gauge,
     pool: Family<PoolLabels, Gauge>,
     pool_max: Gauge,
+    removals_pending: Gauge,
 }
 
 struct Inner {
@@ -102,6 +103,7 @@ impl Metrics {
             database_up: Gauge::default(),
             pool: Family::default(),
             pool_max: Gauge::default(),
+            removals_pending: Gauge::default(),
         };
         registry.register(
             "sessions",
@@ -127,6 +129,11 @@ impl Metrics {
             "db_pool_max_connections",
             "Largest number of database connections this instance may hold",
             scraped.pool_max.clone(),
+        );
+        registry.register(
+            "access_removals_pending",
+            "Ended sessions whose access the target has not yet confirmed removed (revokes being retried)",
+            scraped.removals_pending.clone(),
         );
         Self(Arc::new(Inner {
             registry,
@@ -163,7 +170,8 @@ impl Metrics {
         s.pool_max
             .set(i64::from(pool.options().get_max_connections()));
         match read_database(pool).await {
-            Ok((counts, lag)) => {
+            Ok((counts, lag, pending)) => {
+                s.removals_pending.set(pending);
                 s.database_up.set(1);
                 for (status, count) in counts {
                     s.sessions
@@ -196,8 +204,9 @@ fn status_class(status: StatusCode) -> &'static str {
     }
 }
 
-/// Sessions by status (every status, zero included) and the worker's lag in seconds.
-async fn read_database(pool: &PgPool) -> Result<(Vec<(String, i64)>, f64), sqlx::Error> {
+/// Sessions by status (every status, zero included), the worker's lag in seconds, and the
+/// access removals still pending.
+async fn read_database(pool: &PgPool) -> Result<(Vec<(String, i64)>, f64, i64), sqlx::Error> {
     let counts: Vec<(String, i64)> = sqlx::query_as(
         "SELECT e.status::text, count(s.id)
          FROM unnest(enum_range(NULL::session_status)) AS e(status)
@@ -208,7 +217,8 @@ async fn read_database(pool: &PgPool) -> Result<(Vec<(String, i64)>, f64), sqlx:
     .fetch_all(pool)
     .await?;
     let lag = crate::worker::lag(pool).await?;
-    Ok((counts, lag.as_secs_f64()))
+    let pending = crate::db::provisioning::pending_removals(pool).await?;
+    Ok((counts, lag.as_secs_f64(), pending))
 }
 
 /// The method label: the methods the application routes (GET and its HEAD, POST), any

@@ -19,13 +19,14 @@ pub struct Row {
     pub protocol: Protocol,
     pub login_mode: LoginMode,
     pub login_template: Option<String>,
+    pub target_groups: Vec<String>,
     pub archived: bool,
     /// The access policies that grant it, comma separated.
     pub policies: String,
 }
 
 const SELECT: &str = "SELECT a.id, a.name, a.description, a.platform, a.protocol, a.login_mode,
-        a.login_template, a.archived_at IS NOT NULL AS archived,
+        a.login_template, a.target_groups, a.archived_at IS NOT NULL AS archived,
         COALESCE((SELECT string_agg(p.name, ', ' ORDER BY lower(p.name))
                   FROM policy_activities pa JOIN access_policies p ON p.id = pa.policy_id
                   WHERE pa.activity_id = a.id), '') AS policies
@@ -67,8 +68,9 @@ pub async fn create(
 ) -> Result<Uuid, WriteError> {
     let id = Uuid::now_v7();
     sqlx::query(
-        "INSERT INTO activities (id, name, description, platform, protocol, login_mode, login_template)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO activities (id, name, description, platform, protocol, login_mode, login_template,
+                                 target_groups)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(id)
     .bind(&a.name)
@@ -77,6 +79,7 @@ pub async fn create(
     .bind(a.protocol)
     .bind(a.login_mode)
     .bind(&a.login_template)
+    .bind(&a.target_groups)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
@@ -114,7 +117,8 @@ pub async fn update(
     let (_, before) = lock(tx, id).await?;
     sqlx::query(
         "UPDATE activities SET name = $2, description = $3, platform = $4, protocol = $5,
-                               login_mode = $6, login_template = $7, updated_at = now()
+                               login_mode = $6, login_template = $7, target_groups = $8,
+                               updated_at = now()
          WHERE id = $1",
     )
     .bind(id)
@@ -124,6 +128,7 @@ pub async fn update(
     .bind(a.protocol)
     .bind(a.login_mode)
     .bind(&a.login_template)
+    .bind(&a.target_groups)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;

@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod audit;
 pub mod catalog;
 pub mod cluster;
+pub mod credentials;
 pub mod grants;
 pub mod groups;
 pub mod look_alike;

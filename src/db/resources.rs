@@ -11,6 +11,8 @@ use crate::db::audit::{self, Actor, Choice, Entry, WriteError};
 use crate::domain::admin_input::ResourceInput;
 use crate::domain::catalog::ResourceKind;
 use crate::domain::csv_import::Existing;
+use crate::domain::target_access::AccessInput;
+use crate::provision::ProvisionerKind;
 
 /// Session statuses that still hold their resource (SQL list).
 pub const LIVE_STATUSES: &str =
@@ -27,6 +29,10 @@ pub struct Row {
     pub port: Option<i32>,
     pub description: String,
     pub archived: bool,
+    pub provisioner: ProvisionerKind,
+    pub credential_id: Option<Uuid>,
+    /// The pinned SSH host key, `type base64`.
+    pub host_key: Option<String>,
 }
 
 /// What the list filters by.
@@ -54,7 +60,7 @@ pub async fn list(
     }
     let rows: Vec<Counted> = sqlx::query_as(
         "SELECT id, name, kind, platform, address, port, description,
-                archived_at IS NOT NULL AS archived, count(*) OVER () AS total
+                archived_at IS NOT NULL AS archived, provisioner, credential_id, host_key, count(*) OVER () AS total
          FROM resources
          WHERE ($1 = '' OR strpos(lower(name), lower($1)) > 0
                 OR strpos(lower(address), lower($1)) > 0
@@ -88,7 +94,7 @@ pub async fn platforms(db: impl PgExecutor<'_>) -> Result<Vec<String>, sqlx::Err
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, name, kind, platform, address, port, description,
-                archived_at IS NOT NULL AS archived
+                archived_at IS NOT NULL AS archived, provisioner, credential_id, host_key
          FROM resources WHERE id = $1",
     )
     .bind(id)
@@ -103,11 +109,13 @@ pub async fn create(
     tx: &mut PgConnection,
     actor: &Actor,
     r: &ResourceInput,
+    access: &AccessInput,
 ) -> Result<Uuid, WriteError> {
     let id = Uuid::now_v7();
     sqlx::query(
-        "INSERT INTO resources (id, name, kind, platform, address, port, description)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO resources (id, name, kind, platform, address, port, description,
+                               provisioner, credential_id, host_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(id)
     .bind(&r.name)
@@ -116,6 +124,9 @@ pub async fn create(
     .bind(&r.address)
     .bind(r.port)
     .bind(&r.description)
+    .bind(access.provisioner)
+    .bind(access.credential_id)
+    .bind(&access.host_key)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
@@ -142,11 +153,13 @@ pub async fn update(
     actor: &Actor,
     id: Uuid,
     r: &ResourceInput,
+    access: &AccessInput,
 ) -> Result<(), WriteError> {
     let before = lock(tx, id).await?;
     sqlx::query(
         "UPDATE resources SET name = $2, kind = $3, platform = $4, address = $5, port = $6,
-                              description = $7, updated_at = now()
+                              description = $7, provisioner = $8, credential_id = $9,
+                              host_key = $10, updated_at = now()
          WHERE id = $1",
     )
     .bind(id)
@@ -156,6 +169,9 @@ pub async fn update(
     .bind(&r.address)
     .bind(r.port)
     .bind(&r.description)
+    .bind(access.provisioner)
+    .bind(access.credential_id)
+    .bind(&access.host_key)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
@@ -302,7 +318,7 @@ pub async fn existing(
     let lower: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, name, kind, platform, address, port, description,
-                archived_at IS NOT NULL AS archived
+                archived_at IS NOT NULL AS archived, provisioner, credential_id, host_key
          FROM resources WHERE lower(name) = ANY($1)",
     )
     .bind(&lower)

@@ -113,18 +113,52 @@ async fn write(
     }
 
     for r in &seed.resources {
+        // Without a provisioner in the file, how access is granted stays as it is.
+        let (provisioner, credential, host_key) = match &r.access {
+            None => (None, None, None),
+            Some(a) => {
+                let credential = match &a.credential {
+                    None => None,
+                    Some(c) => {
+                        let found = resolve(
+                            tx,
+                            "service_credentials",
+                            "name",
+                            std::slice::from_ref(c),
+                            "service credential",
+                            errors,
+                        )
+                        .await?;
+                        match found.first() {
+                            Some(id) => Some(*id),
+                            // Reported with its line; the whole file is refused.
+                            None => continue,
+                        }
+                    }
+                };
+                (Some(a.provisioner), credential, a.host_key.clone())
+            }
+        };
         sqlx::query(
-            "INSERT INTO resources (id, name, kind, platform, address, port, description)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO resources (id, name, kind, platform, address, port, description,
+                                    provisioner, credential_id, host_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 'simulated'), $9, $10)
              ON CONFLICT ((lower(name))) DO UPDATE
              SET name = EXCLUDED.name, kind = EXCLUDED.kind, platform = EXCLUDED.platform,
                  address = EXCLUDED.address, port = EXCLUDED.port,
-                 description = EXCLUDED.description, archived_at = NULL, updated_at = now()
+                 description = EXCLUDED.description, archived_at = NULL, updated_at = now(),
+                 provisioner = coalesce($8, resources.provisioner),
+                 credential_id = CASE WHEN $8 IS NULL THEN resources.credential_id ELSE $9 END,
+                 host_key = CASE WHEN $8 IS NULL THEN resources.host_key ELSE $10 END
              WHERE (resources.name, resources.kind, resources.platform, resources.address,
-                    resources.port, resources.description, resources.archived_at)
+                    resources.port, resources.description, resources.archived_at,
+                    resources.provisioner, resources.credential_id, resources.host_key)
                    IS DISTINCT FROM
                    (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.platform, EXCLUDED.address,
-                    EXCLUDED.port, EXCLUDED.description, NULL::timestamptz)",
+                    EXCLUDED.port, EXCLUDED.description, NULL::timestamptz,
+                    coalesce($8, resources.provisioner),
+                    CASE WHEN $8 IS NULL THEN resources.credential_id ELSE $9 END,
+                    CASE WHEN $8 IS NULL THEN resources.host_key ELSE $10 END)",
         )
         .bind(Uuid::now_v7())
         .bind(&r.name)
@@ -133,24 +167,30 @@ async fn write(
         .bind(&r.address)
         .bind(r.port)
         .bind(&r.description)
+        .bind(provisioner)
+        .bind(credential)
+        .bind(host_key)
         .execute(&mut *tx)
         .await?;
     }
 
     for a in &seed.activities {
         sqlx::query(
-            "INSERT INTO activities (id, name, description, platform, protocol, login_mode, login_template)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO activities (id, name, description, platform, protocol, login_mode, login_template,
+                                     target_groups)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT ((lower(name))) DO UPDATE
              SET name = EXCLUDED.name, description = EXCLUDED.description,
                  platform = EXCLUDED.platform, protocol = EXCLUDED.protocol,
                  login_mode = EXCLUDED.login_mode, login_template = EXCLUDED.login_template,
-                 archived_at = NULL, updated_at = now()
+                 target_groups = EXCLUDED.target_groups, archived_at = NULL, updated_at = now()
              WHERE (activities.name, activities.description, activities.platform, activities.protocol,
-                    activities.login_mode, activities.login_template, activities.archived_at)
+                    activities.login_mode, activities.login_template, activities.target_groups,
+                    activities.archived_at)
                    IS DISTINCT FROM
                    (EXCLUDED.name, EXCLUDED.description, EXCLUDED.platform, EXCLUDED.protocol,
-                    EXCLUDED.login_mode, EXCLUDED.login_template, NULL::timestamptz)",
+                    EXCLUDED.login_mode, EXCLUDED.login_template, EXCLUDED.target_groups,
+                    NULL::timestamptz)",
         )
         .bind(Uuid::now_v7())
         .bind(&a.name)
@@ -159,6 +199,7 @@ async fn write(
         .bind(a.protocol)
         .bind(a.login_mode)
         .bind(&a.login_template)
+        .bind(&a.target_groups)
         .execute(&mut *tx)
         .await?;
     }

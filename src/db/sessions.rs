@@ -25,6 +25,8 @@ pub struct Row {
     pub ends_at: OffsetDateTime,
     pub notes: String,
     pub ticket_number: String,
+    /// All view: the session ended but its target has not confirmed the removal of its access.
+    pub removal_pending: bool,
 }
 
 /// What a dashboard table shows.
@@ -73,13 +75,18 @@ pub async fn list(db: impl PgExecutor<'_>, f: &Filter) -> Result<(Vec<Row>, bool
     let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(if f.requester.is_some() {
         "SELECT s.id, s.status, s.created_at, s.requester_id, '' AS requester_name,
                 s.resource_name, s.login_account, s.activity_name, s.requested_start, s.ends_at,
-                s.notes, s.ticket_number
+                s.notes, s.ticket_number, false AS removal_pending
          FROM activity_sessions s
          WHERE "
     } else {
         "SELECT s.id, s.status, s.created_at, s.requester_id, u.display_name AS requester_name,
                 s.resource_name, s.login_account, s.activity_name, s.requested_start, s.ends_at,
-                s.notes, s.ticket_number
+                s.notes, s.ticket_number,
+                -- One probe of the (session_id, action) key per row shown, in the All view
+                -- only: the requester's own view stays one table.
+                EXISTS (SELECT 1 FROM provision_steps p
+                        WHERE p.session_id = s.id AND p.action = 'revoke'
+                          AND p.done_at IS NULL) AS removal_pending
          FROM activity_sessions s
          JOIN users u ON u.id = s.requester_id
          WHERE "
@@ -156,6 +163,9 @@ pub struct Details {
     pub extension_minutes: i32,
     pub max_extensions: i32,
     pub extensions_used: i32,
+    pub login_mode: crate::domain::catalog::LoginMode,
+    /// As the grant was made on the target, else as the resource says now.
+    pub provisioner: crate::provision::ProvisionerKind,
 }
 
 /// The session, if it exists.
@@ -166,7 +176,11 @@ pub async fn details(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Details
                 r.protocol, r.policy_name, r.profile_name, s.login_account, r.notes,
                 r.ticket_number, s.created_at, s.requested_start, s.ends_at, s.current_tier,
                 r.tier_count, s.lock_message, r.extension_minutes, r.max_extensions,
-                s.extensions_used
+                s.extensions_used, r.login_mode,
+                coalesce((SELECT p.provisioner FROM provision_steps p
+                          WHERE p.session_id = s.id AND p.action = 'grant'),
+                         (SELECT res.provisioner FROM resources res WHERE res.id = s.resource_id),
+                         'simulated') AS provisioner
          FROM activity_sessions s
          JOIN requests r ON r.id = s.request_id
          JOIN users u ON u.id = s.requester_id
@@ -547,6 +561,8 @@ pub struct ConnectInfo {
     /// Moves on Lock, Unlock and every end (migration 20261130000001): part of the
     /// connection string.
     pub access_epoch: i32,
+    /// As the grant was made on the target, else as the resource says now.
+    pub provisioner: crate::provision::ProvisionerKind,
 }
 
 /// The session as the Connect page shows it.
@@ -558,7 +574,11 @@ pub async fn connect_info(
         "SELECT s.id, s.status, s.requester_id, s.resource_name, s.resource_address, s.resource_port,
                 s.activity_name, r.protocol, r.login_mode, s.login_account, s.password_ciphertext,
                 s.ends_at, s.lock_message, r.extension_minutes, r.max_extensions, s.extensions_used,
-                s.access_epoch
+                s.access_epoch,
+                coalesce((SELECT p.provisioner FROM provision_steps p
+                          WHERE p.session_id = s.id AND p.action = 'grant'),
+                         (SELECT res.provisioner FROM resources res WHERE res.id = s.resource_id),
+                         'simulated') AS provisioner
          FROM activity_sessions s JOIN requests r ON r.id = s.request_id
          WHERE s.id = $1",
     )

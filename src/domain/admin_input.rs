@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use crate::domain::catalog::{self, LoginMode, Protocol, ResourceKind};
-use crate::domain::names;
+use crate::domain::{names, target_access};
 
 /// Problems found in one submission, by field.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -198,6 +198,8 @@ pub struct RawActivity<'a> {
     pub protocol: &'a str,
     pub login_mode: &'a str,
     pub login_template: &'a str,
+    /// Comma or space separated.
+    pub target_groups: &'a str,
 }
 
 /// A valid activity.
@@ -209,6 +211,8 @@ pub struct ActivityInput {
     pub protocol: Protocol,
     pub login_mode: LoginMode,
     pub login_template: Option<String>,
+    /// Groups the login account joins on the target for the session.
+    pub target_groups: Vec<String>,
 }
 
 impl ActivityInput {
@@ -234,7 +238,13 @@ impl ActivityInput {
                 Err(message) => e.add("login_template", capitalise(&message)),
             },
         }
+        let target_groups =
+            target_access::parse_target_groups(raw.target_groups).unwrap_or_else(|message| {
+                e.add("target_groups", message);
+                Vec::new()
+            });
         let value = ActivityInput {
+            target_groups,
             name,
             description,
             platform,

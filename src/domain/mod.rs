@@ -11,5 +11,6 @@ pub mod role;
 pub mod seed;
 pub mod spreadsheet;
 pub mod status;
+pub mod target_access;
 pub mod tz;
 pub mod wizard;

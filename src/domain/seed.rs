@@ -10,7 +10,9 @@ use toml::Spanned;
 use crate::domain::catalog::{self, LoginMode, Protocol, ResourceKind};
 use crate::domain::names::{DisplayName, Username};
 use crate::domain::role::Role;
+use crate::domain::target_access;
 use crate::domain::tz::TimeZone;
+use crate::provision::ProvisionerKind;
 
 /// One problem in a seed file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +89,11 @@ struct RawResource {
     port: Option<i64>,
     #[serde(default)]
     description: String,
+    /// `simulated` (the default) or another provisioner; with it, `credential` (a service
+    /// credential's name: secrets are never in seed files) and `host_key`.
+    provisioner: Option<String>,
+    credential: Option<String>,
+    host_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +106,9 @@ struct RawActivity {
     protocol: String,
     login_account: String,
     login_template: Option<String>,
+    /// Groups the login account joins on the target for the session.
+    #[serde(default)]
+    groups: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,6 +221,16 @@ pub struct SeedResource {
     pub address: String,
     pub port: Option<i32>,
     pub description: String,
+    /// How access is granted; `None`: as it is (simulated for a new resource).
+    pub access: Option<SeedAccess>,
+}
+
+/// A resource's provisioner as a seed file gives it; the credential is resolved by name.
+#[derive(Debug)]
+pub struct SeedAccess {
+    pub provisioner: ProvisionerKind,
+    pub credential: Option<Ref>,
+    pub host_key: Option<String>,
 }
 
 #[derive(Debug)]
@@ -222,6 +242,7 @@ pub struct SeedActivity {
     pub protocol: Protocol,
     pub login_mode: LoginMode,
     pub login_template: Option<String>,
+    pub target_groups: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -512,7 +533,9 @@ fn resources(c: &mut Check, raw: &RawFile) -> Vec<SeedResource> {
             continue;
         };
         let port = r.port.map(|p| c.int(line, &f("port"), p, 1, 65535));
+        let access = seed_access(c, line, &f, r);
         out.push(SeedResource {
+            access,
             line,
             name,
             kind,
@@ -523,6 +546,67 @@ fn resources(c: &mut Check, raw: &RawFile) -> Vec<SeedResource> {
         });
     }
     out
+}
+
+/// A resource's provisioner, credential and host key, checked; `None` when not given.
+fn seed_access(
+    c: &mut Check,
+    line: usize,
+    f: &dyn Fn(&str) -> String,
+    r: &RawResource,
+) -> Option<SeedAccess> {
+    let Some(key) = &r.provisioner else {
+        if r.credential.is_some() || r.host_key.is_some() {
+            c.err(
+                line,
+                f("provisioner"),
+                "give the provisioner with its credential and host key",
+            );
+        }
+        return None;
+    };
+    let Some(provisioner) = ProvisionerKind::parse(key.trim()) else {
+        let known: Vec<&str> = ProvisionerKind::CONFIGURABLE
+            .iter()
+            .map(|k| k.key())
+            .collect();
+        c.err(
+            line,
+            f("provisioner"),
+            format!("must be one of {}", known.join(", ")),
+        );
+        return None;
+    };
+    let host_key = match r.host_key.as_deref().map(target_access::parse_host_key) {
+        Some(Ok(key)) => Some(key),
+        Some(Err(message)) => {
+            c.err(line, f("host_key"), message);
+            None
+        }
+        None => None,
+    };
+    let credential = r.credential.as_ref().map(|name| Ref {
+        name: name.trim().to_owned(),
+        line,
+        field: f("credential"),
+    });
+    if provisioner != ProvisionerKind::Simulated {
+        if credential.is_none() {
+            c.err(line, f("credential"), "a service credential's name is required for this provisioner (create it on Admin > Service credentials)");
+        }
+        if r.host_key.is_none() {
+            c.err(
+                line,
+                f("host_key"),
+                "the target's host key is required for this provisioner",
+            );
+        }
+    }
+    Some(SeedAccess {
+        provisioner,
+        credential,
+        host_key,
+    })
 }
 
 fn activities(c: &mut Check, raw: &RawFile) -> Vec<SeedActivity> {
@@ -554,7 +638,15 @@ fn activities(c: &mut Check, raw: &RawFile) -> Vec<SeedActivity> {
                     None
                 }
             };
+        let target_groups = match target_access::parse_target_groups(&a.groups.join(",")) {
+            Ok(groups) => groups,
+            Err(message) => {
+                c.err(line, f("groups"), message);
+                Vec::new()
+            }
+        };
         out.push(SeedActivity {
+            target_groups,
             line,
             name,
             description: c.optional_text(line, &f("description"), &a.description, 1000),

@@ -141,7 +141,7 @@ fn host_key_line(key: &str) -> Result<(&str, &str), StepError> {
 }
 
 /// A host name or address fit for the SSH client's command line (never read as an option).
-fn valid_host(host: &str) -> bool {
+pub fn valid_host(host: &str) -> bool {
     !host.is_empty()
         && !host.starts_with('-')
         && host.len() <= 253

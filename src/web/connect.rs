@@ -21,6 +21,7 @@ use crate::db::sessions::{Actor, ConnectInfo, NewEvent};
 use crate::domain::catalog::Protocol;
 use crate::domain::connect;
 use crate::domain::status::SessionStatus;
+use crate::domain::target_access::account_note;
 use crate::domain::wizard::format_local;
 use crate::error::{AppError, AppResult};
 use crate::web::chrome::Chrome;
@@ -44,6 +45,8 @@ pub struct ConnectPage {
     https_url: String,
     has_password: bool,
     password: Option<String>,
+    /// The account as it really is on the target (or that the resource is simulated).
+    account_note: String,
     connection_string: Option<String>,
     gateway: Option<String>,
     ends_local: String,
@@ -148,6 +151,12 @@ fn page(
         https_url: connect::https_url(&target),
         has_password: s.login_mode.has_password(),
         password: shown.password,
+        account_note: account_note(
+            s.provisioner,
+            s.login_mode,
+            s.login_account.as_deref(),
+            &s.resource_name,
+        ),
         connection_string: shown.connection_string,
         gateway: state.settings.gateway_host.clone(),
         ends_local: format_local(user.time_zone.local(s.ends_at)),

@@ -53,6 +53,8 @@ pub struct RowView {
     pub end: String,
     pub notes: String,
     pub ticket: String,
+    /// All view: "Access removal pending" beside the status.
+    pub removal_pending: bool,
 }
 
 impl RowView {
@@ -69,6 +71,7 @@ impl RowView {
             end: format_local(tz.local(row.ends_at)),
             notes: row.notes,
             ticket: row.ticket_number,
+            removal_pending: row.removal_pending,
         }
     }
 

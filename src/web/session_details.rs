@@ -8,8 +8,10 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
+use crate::db::provisioning::PendingRemoval;
 use crate::db::sessions::{Details, Event};
 use crate::domain::role::Role;
+use crate::domain::target_access::account_note;
 use crate::domain::wizard::format_local;
 use crate::error::{AppError, AppResult};
 use crate::web::chrome::Chrome;
@@ -36,6 +38,11 @@ pub struct DetailsPage {
     is_owner: bool,
     is_admin: bool,
     can_extend: bool,
+    /// The account as it really is on the target (or that the resource is simulated).
+    account_note: String,
+    /// Administrators: the removal of the session's access that the target has not
+    /// confirmed yet, with its next try in the viewer's time.
+    removal: Option<(PendingRemoval, String)>,
 }
 
 /// The session's page, for its requester, administrators and auditors; anyone else gets
@@ -66,10 +73,28 @@ pub async fn show(
         })
         .collect();
     let is_owner = s.requester_id == user.id;
+    let removal = if user.is_admin() {
+        db::provisioning::pending_removal(&state.db, id)
+            .await?
+            .map(|r| {
+                let next = format_local(tz.local(r.next_attempt_at));
+                (r, next)
+            })
+    } else {
+        None
+    };
+    let account_note = account_note(
+        s.provisioner,
+        s.login_mode,
+        s.login_account.as_deref(),
+        &s.resource_name,
+    );
     let can_extend = s.status.is_connectable()
         && (user.is_admin()
             || (is_owner && s.extension_minutes > 0 && s.extensions_used < s.max_extensions));
     Ok(DetailsPage {
+        account_note,
+        removal,
         is_owner,
         is_admin: user.is_admin(),
         can_extend,

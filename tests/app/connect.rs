@@ -375,3 +375,19 @@ async fn ending_the_session_wipes_the_password_and_the_page_says_it_is_over() {
         ["This session is over (Completed). Create Session to request access again."]
     );
 }
+
+#[tokio::test]
+async fn a_session_on_a_demo_resource_says_plainly_that_no_account_is_created() {
+    let app = demo().await;
+    let id = available(&app, "Linux break-glass", "lnx-web-01").await;
+    let page = app.get(&format!("/sessions/{id}/connect")).await;
+    assert_eq!(
+        page.texts("#account-note"),
+        ["Simulated: no account is created on lnx-web-01."]
+    );
+    let details = app.get(&format!("/sessions/{id}")).await;
+    assert_eq!(
+        details.texts("#account-note"),
+        ["Simulated: no account is created on lnx-web-01."]
+    );
+}

@@ -6,6 +6,7 @@ mod target_host;
 
 mod access;
 mod admin_catalog;
+mod admin_credentials;
 mod admin_names;
 mod admin_policies;
 mod admin_resources;

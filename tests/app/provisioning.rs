@@ -5,7 +5,11 @@
 use reqwest::StatusCode;
 use uuid::Uuid;
 
-use crate::support::{TestApp, spawn_demo_app};
+use crate::admin_credentials::create_credential;
+use crate::admin_resources::{flashes, id_of};
+use crate::support::{
+    TestApp, fresh_demo_database, new_client, settings, spawn_app_on, spawn_demo_app,
+};
 use crate::target_host::TargetHost;
 use crate::wizard::{Request, request};
 
@@ -41,6 +45,11 @@ async fn use_target(app: &TestApp, host: &TargetHost, mode: &str, template: &str
     .execute(&app.db)
     .await
     .unwrap();
+    use_template(app, mode, template).await;
+}
+
+/// Gives the break-glass activity the login account `mode` and `template`.
+async fn use_template(app: &TestApp, mode: &str, template: &str) {
     sqlx::query(
         "UPDATE activities SET login_mode = $1::login_account_mode, login_template = $2
          WHERE name = $3",
@@ -432,4 +441,193 @@ async fn disabling_the_requester_removes_their_account_from_the_target() {
         "{:?}",
         events(&app, id).await
     );
+}
+
+/// The value of the input `id` on `page`.
+fn input_value(page: &crate::support::Page, id: &str) -> String {
+    page.html()
+        .select(&scraper::Selector::parse(&format!("#{id}")).unwrap())
+        .next()
+        .and_then(|e| e.value().attr("value").map(str::to_owned))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_resource_set_up_through_its_form_with_a_fetched_host_key_grants_on_the_real_target() {
+    let host = TargetHost::start();
+    let app = spawn_demo_app().await;
+    app.login_with(&app.client, "carol", DEMO).await;
+    let credential = create_credential(&app, "web tier root", "root", &host.service_key).await;
+    let resource = id_of(&app, "resources", RESOURCE).await;
+    let path = format!("/admin/resources/{resource}");
+    let port = host.port.to_string();
+    let credential = credential.to_string();
+    let form = |provisioner: &'static str, credential: &str, host_key: &str, go: &'static str| {
+        vec![
+            ("name", RESOURCE.to_owned()),
+            ("kind", "server".to_owned()),
+            ("platform", "Linux".to_owned()),
+            ("address", "127.0.0.1".to_owned()),
+            ("port", port.clone()),
+            ("description", String::new()),
+            ("provisioner", provisioner.to_owned()),
+            ("credential", credential.to_owned()),
+            ("host_key", host_key.to_owned()),
+            ("go", go.to_owned()),
+        ]
+    };
+    let post = |fields: Vec<(&'static str, String)>| {
+        let app = &app;
+        let path = path.clone();
+        async move {
+            let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post(&path, &form).await
+        }
+    };
+
+    // Linux over SSH without a credential or host key: a message at each, nothing saved.
+    let page = post(form("linux_ssh", "", "", "save")).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(page.texts("#credential-error").len(), 1);
+    assert_eq!(page.texts("#host_key-error").len(), 1);
+    let stored: String =
+        sqlx::query_scalar("SELECT provisioner::text FROM resources WHERE id = $1")
+            .bind(resource)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(stored, "simulated");
+
+    // Fetch host key asks the real sshd and fills the field with the key it offers.
+    let page = post(form("linux_ssh", &credential, "", "fetch_host_key")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(input_value(&page, "host_key"), host.host_key);
+    let fingerprint = portcullis::domain::target_access::fingerprint(&host.host_key).unwrap();
+    assert!(
+        page.texts("#fetched-keys li")
+            .iter()
+            .any(|k| k.starts_with(&fingerprint)),
+        "{:?}",
+        page.texts("#fetched-keys")
+    );
+
+    let page = post(form("linux_ssh", &credential, &host.host_key, "save")).await;
+    assert_eq!(flashes(&app, &page).await, [format!("Saved {RESOURCE}.")]);
+    let shown = app.get(&path).await;
+    assert_eq!(
+        shown.texts("#host_key-fingerprint"),
+        [format!("Pinned fingerprint: {fingerprint}")]
+    );
+    let list = app.get("/admin/resources?q=lnx-web-01").await;
+    assert!(
+        list.texts("#resources td")
+            .contains(&"Linux over SSH".to_owned())
+    );
+
+    // And a session on it is granted on the target, and said so where alice connects.
+    use_template(&app, "ephemeral", &format!("{}-{{session}}", host.prefix)).await;
+    app.post("/logout", &[]).await;
+    let id = approved_and_granted(&app).await;
+    assert_eq!(
+        status(&app, id).await,
+        "available",
+        "{:?}",
+        events(&app, id).await
+    );
+    let name = account(&app, id).await;
+    assert!(TargetHost::account_exists(&name));
+    let connect = app.get(&format!("/sessions/{id}/connect")).await;
+    assert_eq!(
+        connect.texts("#account-note"),
+        [format!(
+            "Account {name} on {RESOURCE} (created for this session, removed at the end)."
+        )]
+    );
+    end(&app, id).await;
+    portcullis::worker::tick(&app.db, &app.secrets)
+        .await
+        .unwrap();
+    assert!(!TargetHost::account_exists(&name));
+}
+
+#[tokio::test]
+async fn administrators_see_access_removal_pending_on_the_dashboard_the_session_and_in_metrics() {
+    let mut host = TargetHost::start();
+    let mut with_token = settings();
+    with_token.metrics_token = Some("h6-metrics-token".into());
+    let app = spawn_app_on(fresh_demo_database().await, with_token).await;
+    use_target(
+        &app,
+        &host,
+        "ephemeral",
+        &format!("{}-{{session}}", host.prefix),
+    )
+    .await;
+    let id = approved_and_granted(&app).await;
+    let name = account(&app, id).await;
+    host.stop();
+    end(&app, id).await;
+    portcullis::worker::tick(&app.db, &app.secrets)
+        .await
+        .unwrap();
+
+    let admin = new_client();
+    app.login_with(&admin, "carol", DEMO).await;
+    let all = app
+        .get_with(&admin, "/dashboard/historical?scope=all")
+        .await;
+    assert!(
+        all.texts(".removal-pending")
+            .contains(&"Access removal pending".to_owned()),
+        "{}",
+        all.body
+    );
+    let own = app.get("/dashboard/historical").await;
+    assert!(
+        own.texts(".removal-pending").is_empty(),
+        "the requester's view is unchanged"
+    );
+    let details = app.get_with(&admin, &format!("/sessions/{id}")).await;
+    let banner = details.texts("#removal-pending").join(" ");
+    assert!(banner.contains("Access removal pending"), "{banner}");
+    assert!(banner.contains(&name), "{banner}");
+    assert!(banner.contains("could not reach 127.0.0.1"), "{banner}");
+    assert!(banner.contains("Attempts: 1"), "{banner}");
+    let mine = app.get(&format!("/sessions/{id}")).await;
+    assert!(
+        mine.texts("#removal-pending").is_empty(),
+        "for administrators"
+    );
+    let metric = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("portcullis_access_removals_pending "))
+            .map(str::to_owned)
+    };
+    let scrape = || async {
+        app.client
+            .get(app.url("/metrics"))
+            .bearer_auth("h6-metrics-token")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert_eq!(metric(&scrape().await).as_deref(), Some("1"));
+
+    host.launch();
+    sqlx::query("UPDATE provision_steps SET next_attempt_at = now() WHERE session_id = $1")
+        .bind(id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    portcullis::worker::tick(&app.db, &app.secrets)
+        .await
+        .unwrap();
+    assert_eq!(metric(&scrape().await).as_deref(), Some("0"));
+    let all = app
+        .get_with(&admin, "/dashboard/historical?scope=all")
+        .await;
+    assert!(all.texts(".removal-pending").is_empty());
 }

@@ -194,3 +194,88 @@ async fn a_seed_upserts_by_name_in_any_letter_case() {
         )]
     );
 }
+
+#[tokio::test]
+async fn a_seed_points_a_resource_at_a_named_credential_and_gives_activities_groups() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIlNyAh1Ifr+mVdkn4LPWYxI8b4jS2G3k4ecJobMkAUJ";
+    let text = format!(
+        r#"
+[[resources]]
+name = "lnx-real-01"
+kind = "server"
+platform = "Linux"
+address = "real.example"
+provisioner = "linux_ssh"
+credential = "Web Tier Root"
+host_key = "{key}"
+
+[[activities]]
+name = "Linux break-glass"
+platform = "Linux"
+protocol = "ssh"
+login_account = "ephemeral"
+login_template = "pc-{{username}}-{{session}}"
+groups = ["sudo", "adm"]
+"#
+    );
+    // The credential does not exist yet: a line-numbered error, and nothing changes.
+    let before = snapshot(&app.db).await;
+    let seed = parse(&text).unwrap();
+    let Err(ApplyError::Invalid(errors)) = apply(&app.db, &seed).await else {
+        panic!("the seed should have been refused");
+    };
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].line, 2);
+    assert_eq!(errors[0].field, "resources[0].credential");
+    assert!(
+        errors[0]
+            .message
+            .contains("unknown service credential \"Web Tier Root\"")
+    );
+    assert_eq!(snapshot(&app.db).await, before);
+
+    let id = uuid::Uuid::new_v4();
+    portcullis::db::provisioning::create_credential(
+        &app.db,
+        &portcullis::db::provisioning::NewCredential {
+            id,
+            name: "web tier root",
+            username: "root",
+            sealed_secret: &app.secrets.seal(id, "not a key"),
+        },
+    )
+    .await
+    .unwrap();
+    apply(&app.db, &seed).await.unwrap();
+    let (provisioner, credential, host_key): (String, Option<uuid::Uuid>, Option<String>) =
+        sqlx::query_as(
+            "SELECT provisioner::text, credential_id, host_key FROM resources
+             WHERE name = 'lnx-real-01'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(provisioner, "linux_ssh");
+    assert_eq!(credential, Some(id));
+    assert_eq!(host_key.as_deref(), Some(key));
+    let groups: Vec<String> =
+        sqlx::query_scalar("SELECT target_groups FROM activities WHERE name = 'Linux break-glass'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(groups, ["sudo", "adm"]);
+
+    // A provisioner nobody knows, or one without its credential: refused by line.
+    let bad = parse(
+        "[[resources]]\nname = \"x\"\nkind = \"server\"\nplatform = \"Linux\"\naddress = \"x.example\"\nprovisioner = \"telepathy\"\n\n[[activities]]\nname = \"y\"\nplatform = \"Linux\"\nprotocol = \"ssh\"\nlogin_account = \"own\"\ngroups = [\"Wheel\"]\n",
+    )
+    .unwrap_err();
+    let fields: Vec<&str> = bad.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["resources[0].provisioner", "activities[0].groups"],
+        "{bad:?}"
+    );
+}

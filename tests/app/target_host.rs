@@ -42,6 +42,10 @@ fn free_port() -> u16 {
 impl TargetHost {
     /// Starts `sshd` on a free loopback port.
     pub fn start() -> Self {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "the provisioning tests make accounts on this machine: run them as root"
+        );
         let dir = tempfile::Builder::new()
             .prefix("portcullis-sshd-")
             .tempdir()

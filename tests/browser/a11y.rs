@@ -290,13 +290,14 @@ async fn insert_session(
     let request = Uuid::now_v7();
     let session = Uuid::now_v7();
     sqlx::query(
-        "INSERT INTO requests (id, requester_id, policy_name, profile_name, activity_name, protocol,
-             login_mode, login_template, notes, ticket_number, start_now, requested_start,
-             duration_minutes, tier_count, created_at)
-         SELECT $1, id, 'Linux operations', 'Standard', 'Linux break-glass', 'ssh', 'ephemeral',
-                'pc-{username}-{session}', 'Kernel patching', 'CHG-1042', false, $3::timestamptz,
-                120, 0, $3::timestamptz
-         FROM users WHERE username = $2",
+        "INSERT INTO requests (id, requester_id, policy_id, profile_id, activity_id, policy_name,
+             profile_name, activity_name, protocol, login_mode, login_template, notes,
+             ticket_number, start_now, requested_start, duration_minutes, tier_count, created_at)
+         SELECT $1, u.id, p.id, p.profile_id, a.id, 'Linux operations', 'Standard',
+                'Linux break-glass', 'ssh', 'ephemeral', 'pc-{username}-{session}',
+                'Kernel patching', 'CHG-1042', false, $3::timestamptz, 120, 0, $3::timestamptz
+         FROM users u, access_policies p, activities a
+         WHERE u.username = $2 AND p.name = 'Linux operations' AND a.name = 'Linux break-glass'",
     )
     .bind(request)
     .bind(username)
@@ -305,12 +306,12 @@ async fn insert_session(
     .await
     .unwrap();
     sqlx::query(
-        "INSERT INTO activity_sessions (id, request_id, requester_id, resource_name,
+        "INSERT INTO activity_sessions (id, request_id, requester_id, resource_id, resource_name,
              resource_address, resource_port, activity_name, status, requested_start, ends_at,
              created_at)
-         SELECT $1, r.id, r.requester_id, $3, $3 || '.corp.example', 22, 'Linux break-glass',
-                $4::session_status, r.requested_start, r.requested_start + interval '2 hours',
-                r.created_at
+         SELECT $1, r.id, r.requester_id, (SELECT id FROM resources WHERE name = $3), $3,
+                $3 || '.corp.example', 22, 'Linux break-glass', $4::session_status,
+                r.requested_start, r.requested_start + interval '2 hours', r.created_at
          FROM requests r WHERE r.id = $2",
     )
     .bind(session)
@@ -551,6 +552,7 @@ async fn run_tour() -> Tour {
         ("Policies", "/admin/policies".to_owned()),
         ("Policy", format!("/admin/policies/{policy}")),
         ("Audit", "/admin/audit".to_owned()),
+        ("Service credentials", "/admin/credentials".to_owned()),
     ] {
         c.visit(&carol, &app, &format!("carol: Admin > {label}"), &path)
             .await;
@@ -562,6 +564,7 @@ async fn run_tour() -> Tour {
         "groups",
         "profiles",
         "policies",
+        "credentials",
     ] {
         c.visit(
             &carol,

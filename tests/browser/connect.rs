@@ -12,21 +12,26 @@ async fn available_session(app: &TestApp) -> Uuid {
     let request = Uuid::now_v7();
     let session = Uuid::now_v7();
     sqlx::query(
-        "INSERT INTO requests (id, requester_id, policy_name, profile_name, activity_name, protocol,
-             login_mode, login_template, notes, start_now, requested_start, duration_minutes, tier_count)
-         SELECT $1, id, 'Linux operations', 'Standard', 'Linux break-glass', 'ssh', 'ephemeral',
-                'pc-{username}-{session}', 'Outage', true, now(), 120, 0
-         FROM users WHERE username = 'alice'",
+        "INSERT INTO requests (id, requester_id, policy_id, profile_id, activity_id, policy_name,
+             profile_name, activity_name, protocol, login_mode, login_template, notes, start_now,
+             requested_start, duration_minutes, tier_count)
+         SELECT $1, u.id, p.id, p.profile_id, a.id, 'Linux operations', 'Standard',
+                'Linux break-glass', 'ssh', 'ephemeral', 'pc-{username}-{session}', 'Outage', true,
+                now(), 120, 0
+         FROM users u, access_policies p, activities a
+         WHERE u.username = 'alice' AND p.name = 'Linux operations'
+           AND a.name = 'Linux break-glass'",
     )
     .bind(request)
     .execute(&app.db)
     .await
     .unwrap();
     sqlx::query(
-        "INSERT INTO activity_sessions (id, request_id, requester_id, resource_name, resource_address,
-             resource_port, activity_name, status, requested_start, ends_at)
-         SELECT $1, r.id, r.requester_id, 'lnx-web-01', 'lnx-web-01.corp.example', 22,
-                'Linux break-glass', 'provisioning', now(), now() + interval '2 hours'
+        "INSERT INTO activity_sessions (id, request_id, requester_id, resource_id, resource_name,
+             resource_address, resource_port, activity_name, status, requested_start, ends_at)
+         SELECT $1, r.id, r.requester_id, (SELECT id FROM resources WHERE name = 'lnx-web-01'),
+                'lnx-web-01', 'lnx-web-01.corp.example', 22, 'Linux break-glass', 'provisioning',
+                now(), now() + interval '2 hours'
          FROM requests r WHERE r.id = $2",
     )
     .bind(session)

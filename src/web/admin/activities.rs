@@ -67,6 +67,7 @@ pub struct FormPage {
     protocol: String,
     login_mode: String,
     login_template: String,
+    target_groups: String,
     protocols: [Protocol; 4],
     modes: [LoginMode; 3],
     template_hint: String,
@@ -86,6 +87,7 @@ impl FormPage {
             protocol: f.text("protocol").to_owned(),
             login_mode: f.text("login_mode").to_owned(),
             login_template: f.text("login_template").to_owned(),
+            target_groups: f.text("target_groups").to_owned(),
             protocols: Protocol::ALL,
             modes: LoginMode::ALL,
             template_hint: template_hint(),
@@ -105,6 +107,7 @@ impl FormPage {
             protocol: a.protocol.key().to_owned(),
             login_mode: a.login_mode.key().to_owned(),
             login_template: a.login_template.unwrap_or_default(),
+            target_groups: a.target_groups.join(", "),
             protocols: Protocol::ALL,
             modes: LoginMode::ALL,
             template_hint: template_hint(),
@@ -128,6 +131,7 @@ fn raw(f: &Fields) -> RawActivity<'_> {
         protocol: f.text("protocol"),
         login_mode: f.text("login_mode"),
         login_template: f.text("login_template"),
+        target_groups: f.text("target_groups"),
     }
 }
 

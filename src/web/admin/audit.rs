@@ -15,13 +15,14 @@ use crate::error::AppResult;
 use crate::web::chrome::Chrome;
 
 /// The kinds of object the log records.
-pub const KINDS: [(&str, &str); 6] = [
+pub const KINDS: [(&str, &str); 7] = [
     ("user", "Users"),
     ("group", "Groups"),
     ("resource", "Resources"),
     ("activity", "Activities"),
     ("profile", "Connection profiles"),
     ("policy", "Access policies"),
+    ("service_credential", "Service credentials"),
 ];
 
 /// One entry, formatted for the viewer.
@@ -40,7 +41,7 @@ pub struct EntryView {
 pub struct AuditPage {
     chrome: Chrome,
     entries: Vec<EntryView>,
-    kinds: [(&'static str, &'static str); 6],
+    kinds: [(&'static str, &'static str); 7],
     kind: String,
     actor: String,
     search: String,

@@ -2,6 +2,7 @@
 
 pub mod activities;
 pub mod audit;
+pub mod credentials;
 pub mod groups;
 pub mod look_alike;
 pub mod picker;
@@ -112,6 +113,16 @@ pub fn routes() -> Routes {
         .route("/admin/policies/{id}/disable", post(policies::disable))
         .route("/admin/policies/{id}/delete", post(policies::delete))
         .route("/admin/audit", get(audit::list))
+        .route("/admin/credentials", get(credentials::list))
+        .route(
+            "/admin/credentials/new",
+            get(credentials::new).post(credentials::create),
+        )
+        .route(
+            "/admin/credentials/{id}",
+            get(credentials::edit).post(credentials::update),
+        )
+        .route("/admin/credentials/{id}/delete", post(credentials::delete))
 }
 
 /// Who the audit log names for a change made by `user`.

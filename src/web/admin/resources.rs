@@ -18,7 +18,10 @@ use crate::db::look_alike::Named;
 use crate::db::resources::{Filter, Row};
 use crate::domain::admin_input::{FieldErrors, RawResource, ResourceInput};
 use crate::domain::catalog::ResourceKind;
+use crate::domain::target_access::{AccessInput, RawAccess, fingerprint, parse_host_key};
 use crate::error::AppResult;
+use crate::provision::ProvisionerKind;
+use crate::provision::keyscan::{self, FoundKey};
 use crate::web::chrome::Chrome;
 use crate::web::form::{Fields, MultiForm};
 
@@ -106,25 +109,49 @@ pub struct FormPage {
     port: String,
     description: String,
     kinds: [ResourceKind; 4],
+    provisioner: String,
+    provisioners: Vec<ProvisionerKind>,
+    credential: String,
+    /// id, name, user.
+    credentials: Vec<(Uuid, String, String)>,
+    host_key: String,
+    /// The fingerprint of the host key in the field, when it is one.
+    fingerprint: Option<String>,
+    /// What Fetch host key found, or why it found nothing.
+    fetched: Option<Result<Vec<FoundKey>, String>>,
     errors: FieldErrors,
 }
 
-impl FormPage {
-    fn from_fields(chrome: Chrome, id: Option<Uuid>, f: &Fields, errors: FieldErrors) -> Self {
-        Self {
-            chrome: chrome.at("admin"),
-            id,
-            archived: false,
-            name: f.text("name").to_owned(),
-            kind: f.text("kind").to_owned(),
-            platform: f.text("platform").to_owned(),
-            address: f.text("address").to_owned(),
-            port: f.text("port").to_owned(),
-            description: f.text("description").to_owned(),
-            kinds: ResourceKind::ALL,
-            errors,
-        }
-    }
+/// The form with `f`'s values.
+async fn page(
+    state: &AppState,
+    chrome: Chrome,
+    id: Option<Uuid>,
+    archived: bool,
+    f: &Fields,
+    errors: FieldErrors,
+) -> AppResult<FormPage> {
+    let host_key = f.text("host_key").to_owned();
+    Ok(FormPage {
+        chrome: chrome.at("admin"),
+        id,
+        archived,
+        name: f.text("name").to_owned(),
+        kind: f.text("kind").to_owned(),
+        platform: f.text("platform").to_owned(),
+        address: f.text("address").to_owned(),
+        port: f.text("port").to_owned(),
+        description: f.text("description").to_owned(),
+        kinds: ResourceKind::ALL,
+        provisioner: f.text("provisioner").to_owned(),
+        provisioners: ProvisionerKind::CONFIGURABLE.to_vec(),
+        credential: f.text("credential").to_owned(),
+        credentials: db::credentials::options(&state.db).await?,
+        fingerprint: parse_host_key(&host_key).ok().and_then(|k| fingerprint(&k)),
+        host_key,
+        fetched: None,
+        errors,
+    })
 }
 
 fn raw(f: &Fields) -> RawResource<'_> {
@@ -138,10 +165,98 @@ fn raw(f: &Fields) -> RawResource<'_> {
     }
 }
 
-pub async fn new(chrome: Chrome) -> FormPage {
+pub async fn new(State(state): State<AppState>, chrome: Chrome) -> AppResult<FormPage> {
     let mut fields = Fields::default();
     fields.0.push(("kind".into(), "server".into()));
-    FormPage::from_fields(chrome, None, &fields, FieldErrors::default())
+    fields.0.push((
+        "provisioner".into(),
+        ProvisionerKind::Simulated.key().into(),
+    ));
+    page(&state, chrome, None, false, &fields, FieldErrors::default()).await
+}
+
+/// Fetch host key: the form again, with the keys the address offers and their fingerprints,
+/// the preferred one filled in for the administrator to check and save.
+async fn fetch_host_key(
+    state: &AppState,
+    chrome: Chrome,
+    id: Option<Uuid>,
+    f: &Fields,
+) -> AppResult<Response> {
+    let port = match f.text("port").trim() {
+        "" => Ok(22),
+        p => p.parse::<u16>().map_err(|_| ()),
+    };
+    let fetched = match port {
+        Ok(port) if port > 0 => keyscan::scan(f.text("address").trim(), port).await,
+        _ => Err("The port must be a whole number from 1 to 65535.".to_owned()),
+    };
+    let mut f = Fields(
+        f.0.iter()
+            .filter(|(k, _)| k != "host_key")
+            .cloned()
+            .collect(),
+    );
+    if let Ok(keys) = &fetched
+        && let Some(first) = keys.first()
+    {
+        f.0.push(("host_key".into(), first.key.clone()));
+    }
+    let archived = match id {
+        Some(id) => db::resources::get(&state.db, id)
+            .await?
+            .is_some_and(|r| r.archived),
+        None => false,
+    };
+    let mut form = page(state, chrome, id, archived, &f, FieldErrors::default()).await?;
+    form.fetched = Some(fetched);
+    Ok(form.into_response())
+}
+
+/// Checks the whole form; the input, or the form again with its problems.
+async fn checked(
+    state: &AppState,
+    chrome: Chrome,
+    id: Option<Uuid>,
+    f: &Fields,
+) -> AppResult<Result<(ResourceInput, AccessInput), Response>> {
+    let mut errors = FieldErrors::default();
+    let input = ResourceInput::parse(&raw(f));
+    if let Err(e) = &input {
+        errors = e.clone();
+    }
+    let access = AccessInput::parse(
+        &RawAccess {
+            provisioner: f.text("provisioner"),
+            credential: f.text("credential"),
+            host_key: f.text("host_key"),
+        },
+        &mut errors,
+    );
+    if let Some(credential) = access.credential_id
+        && db::credentials::get(&state.db, credential).await?.is_none()
+    {
+        errors.add(
+            "credential",
+            "That service credential does not exist any more: choose another.",
+        );
+    }
+    let input = match input {
+        Ok(r) if errors.is_empty() => r,
+        _ => {
+            return Ok(Err(invalid(
+                page(state, chrome, id, false, f, errors).await?,
+            )));
+        }
+    };
+    if let Some(errors) =
+        look_alike::warning(&state.db, Named::Resources, &input.name, id, f).await?
+    {
+        return Ok(Err(invalid(
+            page(state, chrome, id, false, f, errors).await?,
+        )));
+    }
+    Ok(Ok((input, access)))
 }
 
 pub async fn create(
@@ -151,17 +266,15 @@ pub async fn create(
     session: Session,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    let input = match ResourceInput::parse(&raw(&f)) {
-        Ok(r) => r,
-        Err(errors) => return Ok(invalid(FormPage::from_fields(chrome, None, &f, errors))),
-    };
-    if let Some(errors) =
-        look_alike::warning(&state.db, Named::Resources, &input.name, None, &f).await?
-    {
-        return Ok(invalid(FormPage::from_fields(chrome, None, &f, errors)));
+    if f.text("go") == "fetch_host_key" {
+        return fetch_host_key(&state, chrome, None, &f).await;
     }
+    let (input, access) = match checked(&state, chrome.clone(), None, &f).await? {
+        Ok(checked) => checked,
+        Err(page) => return Ok(page),
+    };
     let mut tx = state.db.begin().await?;
-    match db::resources::create(&mut tx, &actor(&user), &input).await {
+    match db::resources::create(&mut tx, &actor(&user), &input, &access).await {
         Ok(_) => {
             tx.commit().await?;
             done(
@@ -174,7 +287,9 @@ pub async fn create(
         Err(WriteError::Taken) => {
             let mut errors = FieldErrors::default();
             errors.add("name", taken("resource", &input.name));
-            Ok(invalid(FormPage::from_fields(chrome, None, &f, errors)))
+            Ok(invalid(
+                page(&state, chrome, None, false, &f, errors).await?,
+            ))
         }
         Err(e) => Err(e.into()),
     }
@@ -190,19 +305,32 @@ pub async fn edit(
     let Some(r) = db::resources::get(&state.db, id).await? else {
         return gone(&session, "resource", "/admin/resources").await;
     };
-    Ok(FormPage {
-        chrome: chrome.at("admin"),
-        id: Some(r.id),
-        archived: r.archived,
-        name: r.name,
-        kind: r.kind.key().to_owned(),
-        platform: r.platform,
-        address: r.address,
-        port: r.port.map(|p| p.to_string()).unwrap_or_default(),
-        description: r.description,
-        kinds: ResourceKind::ALL,
-        errors: FieldErrors::default(),
+    let mut f = Fields::default();
+    for (k, v) in [
+        ("name", r.name),
+        ("kind", r.kind.key().to_owned()),
+        ("platform", r.platform),
+        ("address", r.address),
+        ("port", r.port.map(|p| p.to_string()).unwrap_or_default()),
+        ("description", r.description),
+        ("provisioner", r.provisioner.key().to_owned()),
+        (
+            "credential",
+            r.credential_id.map(|c| c.to_string()).unwrap_or_default(),
+        ),
+        ("host_key", r.host_key.unwrap_or_default()),
+    ] {
+        f.0.push((k.to_owned(), v));
     }
+    Ok(page(
+        &state,
+        chrome,
+        Some(id),
+        r.archived,
+        &f,
+        FieldErrors::default(),
+    )
+    .await?
     .into_response())
 }
 
@@ -215,17 +343,15 @@ pub async fn update(
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
-    let input = match ResourceInput::parse(&raw(&f)) {
-        Ok(r) => r,
-        Err(errors) => return Ok(invalid(FormPage::from_fields(chrome, Some(id), &f, errors))),
-    };
-    if let Some(errors) =
-        look_alike::warning(&state.db, Named::Resources, &input.name, Some(id), &f).await?
-    {
-        return Ok(invalid(FormPage::from_fields(chrome, Some(id), &f, errors)));
+    if f.text("go") == "fetch_host_key" {
+        return fetch_host_key(&state, chrome, Some(id), &f).await;
     }
+    let (input, access) = match checked(&state, chrome.clone(), Some(id), &f).await? {
+        Ok(checked) => checked,
+        Err(page) => return Ok(page),
+    };
     let mut tx = state.db.begin().await?;
-    match db::resources::update(&mut tx, &actor(&user), id, &input).await {
+    match db::resources::update(&mut tx, &actor(&user), id, &input, &access).await {
         Ok(()) => {
             tx.commit().await?;
             done(
@@ -238,7 +364,9 @@ pub async fn update(
         Err(WriteError::Taken) => {
             let mut errors = FieldErrors::default();
             errors.add("name", taken("resource", &input.name));
-            Ok(invalid(FormPage::from_fields(chrome, Some(id), &f, errors)))
+            Ok(invalid(
+                page(&state, chrome, Some(id), false, &f, errors).await?,
+            ))
         }
         Err(WriteError::NotFound) => gone(&session, "resource", "/admin/resources").await,
         Err(e) => Err(e.into()),

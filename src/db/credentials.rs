@@ -1,0 +1,211 @@
+//! Service credentials as the administrators manage them (Admin > Service credentials). The
+//! secret is written sealed and never read back here: only the provisioner opens it. Every
+//! change writes its audit entry in the same transaction, without the secret.
+
+use sqlx::{FromRow, PgConnection, PgExecutor};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::db::audit::{self, Actor, Entry, WriteError};
+use crate::domain::target_access::{CredentialInput, CredentialKind};
+
+/// A credential as listed (no secret).
+#[derive(Debug, Clone, FromRow)]
+pub struct Row {
+    pub id: Uuid,
+    pub name: String,
+    pub username: String,
+    pub kind: CredentialKind,
+    /// How many resources use it.
+    pub resources: i64,
+    pub created_at: OffsetDateTime,
+}
+
+const SELECT: &str = "SELECT c.id, c.name, c.username, c.kind, c.created_at,
+        (SELECT count(*) FROM resources r WHERE r.credential_id = c.id) AS resources
+    FROM service_credentials c";
+
+/// Every credential, by name.
+pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Row>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT} ORDER BY lower(c.name) LIMIT 1000"))
+        .fetch_all(db)
+        .await
+}
+
+/// One credential.
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT} WHERE c.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// A credential's id by name (any letter case), for seed files and the CSV import.
+pub async fn id_by_name(db: impl PgExecutor<'_>, name: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM service_credentials WHERE lower(name) = lower($1)")
+        .bind(name.trim())
+        .fetch_optional(db)
+        .await
+}
+
+const NAME_KEY: &str = "service_credentials_name_key";
+
+/// The audit log's view of a credential: the row without its secret.
+async fn snapshot(tx: &mut PgConnection, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT (to_jsonb(c) - 'secret_ciphertext')::text FROM service_credentials c WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(tx)
+    .await
+}
+
+/// Stores a new credential; `seal` seals its secret with the credential's id.
+pub async fn create(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    c: &CredentialInput,
+    seal: impl FnOnce(Uuid, &str) -> Vec<u8>,
+) -> Result<Uuid, WriteError> {
+    let id = Uuid::now_v7();
+    let sealed = seal(id, c.secret.as_deref().unwrap_or_default());
+    sqlx::query(
+        "INSERT INTO service_credentials (id, name, username, kind, secret_ciphertext)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(&c.name)
+    .bind(&c.username)
+    .bind(c.kind)
+    .bind(&sealed)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
+    let after = snapshot(tx, id).await?;
+    record(tx, actor, "create", id, &c.name, None, after).await?;
+    Ok(id)
+}
+
+/// Changes a credential's name, user and kind, and replaces its secret when a new one was
+/// given (the audit entry says so with `secret_replaced`, never with the secret).
+pub async fn update(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    c: &CredentialInput,
+    seal: impl FnOnce(Uuid, &str) -> Vec<u8>,
+) -> Result<(), WriteError> {
+    sqlx::query("SELECT 1 FROM service_credentials WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(WriteError::NotFound)?;
+    let before = snapshot(tx, id).await?;
+    let sealed = c.secret.as_deref().map(|s| seal(id, s));
+    sqlx::query(
+        "UPDATE service_credentials
+         SET name = $2, username = $3, kind = $4,
+             secret_ciphertext = coalesce($5, secret_ciphertext), updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&c.name)
+    .bind(&c.username)
+    .bind(c.kind)
+    .bind(&sealed)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
+    let after: Option<String> = sqlx::query_scalar(
+        "SELECT (to_jsonb(c) - 'secret_ciphertext'
+                 || jsonb_build_object('secret_replaced', $2::boolean))::text
+         FROM service_credentials c WHERE id = $1",
+    )
+    .bind(id)
+    .bind(sealed.is_some())
+    .fetch_optional(&mut *tx)
+    .await?;
+    record(tx, actor, "update", id, &c.name, before, after).await?;
+    Ok(())
+}
+
+/// Deletes a credential no resource uses; `Ok(Err(message))` names the resources that do.
+/// Steps already recorded with it keep it too (a pending revoke still needs it).
+pub async fn remove(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<Result<String, String>, WriteError> {
+    let name: String =
+        sqlx::query_scalar("SELECT name FROM service_credentials WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(WriteError::NotFound)?;
+    let resources: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM resources WHERE credential_id = $1 ORDER BY lower(name)",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    if !resources.is_empty() {
+        return Ok(Err(format!(
+            "{name} cannot be deleted: it is used by resources: {}. Give them another credential first.",
+            resources.join(", ")
+        )));
+    }
+    let steps: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM provision_steps WHERE credential_id = $1 AND done_at IS NULL",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if steps > 0 {
+        return Ok(Err(format!(
+            "{name} cannot be deleted: {steps} access removal(s) on a target still need it."
+        )));
+    }
+    let before = snapshot(tx, id).await?;
+    // Finished steps keep their history, without the credential they used.
+    sqlx::query("UPDATE provision_steps SET credential_id = NULL WHERE credential_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM service_credentials WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    record(tx, actor, "delete", id, &name, before, None).await?;
+    Ok(Ok(name))
+}
+
+async fn record(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    action: &str,
+    id: Uuid,
+    name: &str,
+    before: Option<String>,
+    after: Option<String>,
+) -> Result<(), sqlx::Error> {
+    audit::record(
+        tx,
+        actor,
+        Entry {
+            action,
+            object_kind: "service_credential",
+            object_id: Some(id),
+            object_name: name,
+            before,
+            after,
+        },
+    )
+    .await
+}
+
+/// The credentials for the resource form's select: id, name and user.
+pub async fn options(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, username FROM service_credentials ORDER BY lower(name)")
+        .fetch_all(db)
+        .await
+}

@@ -1,0 +1,193 @@
+//! Admin > Service credentials: what Portcullis logs in to targets with. The list, the form
+//! (the secret is written, sealed, and never shown again: not after saving, not on a form
+//! shown again with a problem), delete (refused while a resource uses it).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use super::{actor, finish_save, gone, invalid, parse_id, refused, taken};
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::db;
+use crate::db::credentials::Row;
+use crate::domain::admin_input::FieldErrors;
+use crate::domain::target_access::{CredentialInput, CredentialKind, RawCredential};
+use crate::error::AppResult;
+use crate::web::chrome::Chrome;
+use crate::web::form::{Fields, MultiForm};
+
+const LIST: &str = "/admin/credentials";
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/credentials.html")]
+pub struct ListPage {
+    chrome: Chrome,
+    rows: Vec<Row>,
+}
+
+pub async fn list(State(state): State<AppState>, chrome: Chrome) -> AppResult<ListPage> {
+    Ok(ListPage {
+        chrome: chrome.at("admin"),
+        rows: db::credentials::list(&state.db).await?,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/credential_form.html")]
+pub struct FormPage {
+    chrome: Chrome,
+    id: Option<Uuid>,
+    name: String,
+    username: String,
+    kind: String,
+    kinds: [CredentialKind; 2],
+    /// Resources that use it (edit).
+    used_by: i64,
+    errors: FieldErrors,
+}
+
+impl FormPage {
+    fn new(chrome: Chrome, id: Option<Uuid>, f: &Fields, errors: FieldErrors) -> Self {
+        Self {
+            chrome: chrome.at("admin"),
+            id,
+            name: f.text("name").to_owned(),
+            username: f.text("username").to_owned(),
+            kind: f.text("kind").to_owned(),
+            kinds: CredentialKind::ALL,
+            used_by: 0,
+            errors,
+        }
+    }
+}
+
+pub async fn new(chrome: Chrome) -> FormPage {
+    let mut f = Fields::default();
+    f.0.push(("kind".into(), CredentialKind::SshKey.key().into()));
+    FormPage::new(chrome, None, &f, FieldErrors::default())
+}
+
+pub async fn edit(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let Some(c) = db::credentials::get(&state.db, id).await? else {
+        return gone(&session, "service credential", LIST).await;
+    };
+    let mut f = Fields::default();
+    f.0.push(("name".into(), c.name));
+    f.0.push(("username".into(), c.username));
+    f.0.push(("kind".into(), c.kind.key().into()));
+    let mut page = FormPage::new(chrome, Some(id), &f, FieldErrors::default());
+    page.used_by = c.resources;
+    Ok(page.into_response())
+}
+
+/// The form again with its problems. A secret that was typed is not sent back (the page
+/// would carry it to the browser's cache and history): the field asks for it again.
+fn again(chrome: Chrome, id: Option<Uuid>, f: &Fields, mut errors: FieldErrors) -> Response {
+    if !f.text("secret").trim().is_empty() && errors.get("secret").is_none() {
+        errors.add(
+            "secret",
+            "Not kept: paste the key again (or type the password again) to save it.",
+        );
+    }
+    invalid(FormPage::new(chrome, id, f, errors))
+}
+
+async fn save(
+    state: &AppState,
+    chrome: Chrome,
+    user: &CurrentUser,
+    session: &Session,
+    id: Option<Uuid>,
+    f: &Fields,
+) -> AppResult<Response> {
+    let raw = RawCredential {
+        name: f.text("name"),
+        username: f.text("username"),
+        kind: f.text("kind"),
+        secret: f.text("secret"),
+    };
+    let input = match CredentialInput::parse(&raw, id.is_none()) {
+        Ok(c) => c,
+        Err(errors) => return Ok(again(chrome, id, f, errors)),
+    };
+    let seal = |id: Uuid, secret: &str| state.secrets.seal(id, secret);
+    let mut tx = state.db.begin().await?;
+    let result = match id {
+        None => db::credentials::create(&mut tx, &actor(user), &input, seal)
+            .await
+            .map(|_| ()),
+        Some(id) => db::credentials::update(&mut tx, &actor(user), id, &input, seal).await,
+    };
+    match finish_save(
+        tx,
+        session,
+        result.map(|()| LIST.to_owned()),
+        id.is_some(),
+        &input.name,
+        "service credential",
+        LIST,
+    )
+    .await?
+    {
+        Some(response) => Ok(response),
+        None => {
+            let mut errors = FieldErrors::default();
+            errors.add("name", taken("service credential", &input.name));
+            Ok(again(chrome, id, f, errors))
+        }
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    MultiForm(f): MultiForm,
+) -> AppResult<Response> {
+    save(&state, chrome, &user, &session, None, &f).await
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+    MultiForm(f): MultiForm,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    save(&state, chrome, &user, &session, Some(id), &f).await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let mut tx = state.db.begin().await?;
+    match db::credentials::remove(&mut tx, &actor(&user), id).await {
+        Ok(Ok(name)) => {
+            tx.commit().await?;
+            super::done(&session, format!("Deleted {name}."), LIST).await
+        }
+        Ok(Err(message)) => {
+            tx.rollback().await?;
+            refused(&session, message, &format!("{LIST}/{id}")).await
+        }
+        Err(db::audit::WriteError::NotFound) => gone(&session, "service credential", LIST).await,
+        Err(e) => Err(e.into()),
+    }
+}
