@@ -33,6 +33,10 @@ pub struct Row {
     pub credential_id: Option<Uuid>,
     /// The pinned SSH host key, `type base64`.
     pub host_key: Option<String>,
+    /// `postgresql`: the database to connect to (None: `postgres`).
+    pub database_name: Option<String>,
+    /// `command`: the provisioners file's entry.
+    pub provisioner_command: Option<String>,
 }
 
 /// What the list filters by.
@@ -60,7 +64,7 @@ pub async fn list(
     }
     let rows: Vec<Counted> = sqlx::query_as(
         "SELECT id, name, kind, platform, address, port, description,
-                archived_at IS NOT NULL AS archived, provisioner, credential_id, host_key, count(*) OVER () AS total
+                archived_at IS NOT NULL AS archived, provisioner, credential_id, host_key, database_name, provisioner_command, count(*) OVER () AS total
          FROM resources
          WHERE ($1 = '' OR strpos(lower(name), lower($1)) > 0
                 OR strpos(lower(address), lower($1)) > 0
@@ -94,7 +98,8 @@ pub async fn platforms(db: impl PgExecutor<'_>) -> Result<Vec<String>, sqlx::Err
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, name, kind, platform, address, port, description,
-                archived_at IS NOT NULL AS archived, provisioner, credential_id, host_key
+                archived_at IS NOT NULL AS archived, provisioner, credential_id, host_key,
+                database_name, provisioner_command
          FROM resources WHERE id = $1",
     )
     .bind(id)
@@ -114,8 +119,9 @@ pub async fn create(
     let id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO resources (id, name, kind, platform, address, port, description,
-                               provisioner, credential_id, host_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                               provisioner, credential_id, host_key, database_name,
+                               provisioner_command)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(id)
     .bind(&r.name)
@@ -127,6 +133,8 @@ pub async fn create(
     .bind(access.provisioner)
     .bind(access.credential_id)
     .bind(&access.host_key)
+    .bind(&access.database_name)
+    .bind(&access.command)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
@@ -159,7 +167,8 @@ pub async fn update(
     sqlx::query(
         "UPDATE resources SET name = $2, kind = $3, platform = $4, address = $5, port = $6,
                               description = $7, provisioner = $8, credential_id = $9,
-                              host_key = $10, updated_at = now()
+                              host_key = $10, database_name = $11,
+                              provisioner_command = $12, updated_at = now()
          WHERE id = $1",
     )
     .bind(id)
@@ -172,6 +181,8 @@ pub async fn update(
     .bind(access.provisioner)
     .bind(access.credential_id)
     .bind(&access.host_key)
+    .bind(&access.database_name)
+    .bind(&access.command)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
@@ -318,7 +329,8 @@ pub async fn existing(
     let lower: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, name, kind, platform, address, port, description,
-                archived_at IS NOT NULL AS archived, provisioner, credential_id, host_key
+                archived_at IS NOT NULL AS archived, provisioner, credential_id, host_key,
+                database_name, provisioner_command
          FROM resources WHERE lower(name) = ANY($1)",
     )
     .bind(&lower)

@@ -565,11 +565,12 @@ fn seed_access(
         }
         return None;
     };
-    let Some(provisioner) = ProvisionerKind::parse(key.trim()) else {
-        let known: Vec<&str> = ProvisionerKind::CONFIGURABLE
-            .iter()
-            .map(|k| k.key())
-            .collect();
+    // Seed files do not take a database name or a command yet: those resources are set up
+    // on the resource form.
+    let seedable = [ProvisionerKind::Simulated, ProvisionerKind::LinuxSsh];
+    let Some(provisioner) = ProvisionerKind::parse(key.trim()).filter(|k| seedable.contains(k))
+    else {
+        let known: Vec<&str> = seedable.iter().map(|k| k.key()).collect();
         c.err(
             line,
             f("provisioner"),

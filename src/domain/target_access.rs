@@ -233,15 +233,34 @@ pub struct RawAccess<'a> {
     pub provisioner: &'a str,
     pub credential: &'a str,
     pub host_key: &'a str,
+    /// `postgresql`: the database the service credential connects to (empty: `postgres`).
+    pub database_name: &'a str,
+    /// `command`: the name of an entry in the operator's provisioners file.
+    pub command: &'a str,
 }
 
-/// How access to a resource is granted, checked: a provisioner other than `simulated` has a
-/// credential and a pinned host key (the schema's check says the same).
+/// How access to a resource is granted, checked (the schema's check says the same):
+/// `linux_ssh` has a credential and a pinned host key, `postgresql` a credential (and maybe a
+/// database), `command` the name of a declared command and neither of the others. Fields the
+/// chosen provisioner does not use are dropped, so a resource never keeps a stale key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessInput {
     pub provisioner: ProvisionerKind,
     pub credential_id: Option<Uuid>,
     pub host_key: Option<String>,
+    pub database_name: Option<String>,
+    pub command: Option<String>,
+}
+
+/// A PostgreSQL database name a resource may give (the schema's pattern).
+fn valid_database_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    name.len() <= 63
+        && (first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '-'))
 }
 
 impl AccessInput {
@@ -256,15 +275,18 @@ impl AccessInput {
             e.add("provisioner", "Choose how access is granted on the target.");
         }
         let provisioner = provisioner.unwrap_or(ProvisionerKind::Simulated);
-        let real = provisioner != ProvisionerKind::Simulated;
+        let uses_credential = matches!(
+            provisioner,
+            ProvisionerKind::LinuxSsh | ProvisionerKind::Postgresql
+        );
+        let uses_host_key = provisioner == ProvisionerKind::LinuxSsh;
         let credential_id = match raw.credential.trim() {
+            _ if !uses_credential => None,
             "" => {
-                if real {
-                    e.add(
-                        "credential",
-                        "Choose the service credential Portcullis logs in to the target with.",
-                    );
-                }
+                e.add(
+                    "credential",
+                    "Choose the service credential Portcullis logs in to the target with.",
+                );
                 None
             }
             text => {
@@ -276,13 +298,12 @@ impl AccessInput {
             }
         };
         let host_key = match raw.host_key.trim() {
+            _ if !uses_host_key => None,
             "" => {
-                if real {
-                    e.add(
+                e.add(
                         "host_key",
                         "Give the target's host key (Fetch host key, then check its fingerprint): a changed key is refused.",
                     );
-                }
                 None
             }
             text => match parse_host_key(text) {
@@ -293,10 +314,42 @@ impl AccessInput {
                 }
             },
         };
+        let database_name = match raw.database_name.trim() {
+            _ if provisioner != ProvisionerKind::Postgresql => None,
+            "" => None,
+            name if valid_database_name(name) => Some(name.to_owned()),
+            _ => {
+                e.add(
+                    "database_name",
+                    "A database name starts with a letter or _ and holds letters, digits, _, $ or - (at most 63).",
+                );
+                None
+            }
+        };
+        let command = match raw.command.trim() {
+            _ if provisioner != ProvisionerKind::Command => None,
+            "" => {
+                e.add(
+                    "command",
+                    "Name the command from the provisioners file that grants access to this resource.",
+                );
+                None
+            }
+            name if crate::provision::command::valid_command_name(name) => Some(name.to_owned()),
+            _ => {
+                e.add(
+                    "command",
+                    "A command name is lower-case letters, digits, _ and - (at most 64), as in the provisioners file.",
+                );
+                None
+            }
+        };
         Self {
             provisioner,
             credential_id,
             host_key,
+            database_name,
+            command,
         }
     }
 }

@@ -58,14 +58,9 @@ impl ProvisionerKind {
         }
     }
 
-    /// The kinds the resource form and seed files can set up so far: they cannot yet give a
-    /// postgresql resource's database or a command resource's command name, so those are
-    /// configured in SQL until they do (choosing one would only meet the schema's check).
-    pub const CONFIGURABLE: [ProvisionerKind; 2] = [Self::Simulated, Self::LinuxSsh];
-
-    /// A kind as typed in a form or seed file: one of `CONFIGURABLE`.
+    /// A kind as typed in a form or seed file.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::CONFIGURABLE.into_iter().find(|k| k.key() == s)
+        Self::ALL.into_iter().find(|k| k.key() == s)
     }
 }
 

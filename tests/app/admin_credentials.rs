@@ -290,3 +290,135 @@ async fn activity_target_groups_are_saved_and_shown_and_bad_ones_refused() {
         assert_eq!(target_groups(&app, id).await, ["sudo", "adm"], "{bad}");
     }
 }
+
+/// The resource form's fields for `provisioner` on pg-db-01, with `extra` set.
+fn resource_form(provisioner: &str, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut form = vec![
+        ("name", "pg-db-01".to_owned()),
+        ("kind", "database".to_owned()),
+        ("platform", "PostgreSQL".to_owned()),
+        ("address", "pg-db-01.corp.example".to_owned()),
+        ("port", "5432".to_owned()),
+        ("description", String::new()),
+        ("provisioner", provisioner.to_owned()),
+        ("go", "save".to_owned()),
+    ];
+    for (k, v) in extra {
+        form.push((k, (*v).to_owned()));
+    }
+    form
+}
+
+async fn stored_access(
+    app: &TestApp,
+    id: Uuid,
+) -> (
+    String,
+    Option<Uuid>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+) {
+    sqlx::query_as(
+        "SELECT provisioner::text, credential_id, host_key, database_name, provisioner_command
+         FROM resources WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_resource_form_sets_up_postgresql_and_command_targets_and_drops_what_they_do_not_use() {
+    let app = admin_app().await;
+    let credential = create_credential(&app, "dba", "portcullis", KEY)
+        .await
+        .to_string();
+    let resource = id_of(&app, "resources", "pg-db-01").await;
+    let path = format!("/admin/resources/{resource}");
+    let post = |form: Vec<(&'static str, String)>| {
+        let app = &app;
+        let path = path.clone();
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post(&path, &form).await
+        }
+    };
+
+    // A PostgreSQL login role: a credential is needed, a bad database name is refused.
+    let page = post(resource_form(
+        "postgresql",
+        &[("database_name", "app; drop")],
+    ))
+    .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(page.texts("#credential-error").len(), 1);
+    assert_eq!(page.texts("#database_name-error").len(), 1);
+    assert_eq!(stored_access(&app, resource).await.0, "simulated");
+    let page = post(resource_form(
+        "postgresql",
+        &[
+            ("credential", &credential),
+            ("database_name", "app"),
+            ("host_key", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG"),
+            ("command", "left-over"),
+        ],
+    ))
+    .await;
+    assert_eq!(
+        flashes(&app, &page).await,
+        ["Saved pg-db-01."],
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        stored_access(&app, resource).await,
+        (
+            "postgresql".to_owned(),
+            Some(Uuid::parse_str(&credential).unwrap()),
+            None,
+            Some("app".to_owned()),
+            None
+        ),
+        "what PostgreSQL does not use is not kept"
+    );
+    let shown = app.get(&path).await;
+    assert_eq!(
+        shown
+            .html()
+            .select(&scraper::Selector::parse("#database_name").unwrap())
+            .next()
+            .and_then(|e| e.value().attr("value").map(str::to_owned)),
+        Some("app".to_owned())
+    );
+
+    // A command: its name is required and checked; the credential is dropped.
+    let page = post(resource_form("command", &[("credential", &credential)])).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(page.texts("#command-error").len(), 1);
+    let page = post(resource_form("command", &[("command", "../../bin/sh")])).await;
+    assert_eq!(page.texts("#command-error").len(), 1);
+    assert_eq!(stored_access(&app, resource).await.0, "postgresql");
+    let page = post(resource_form(
+        "command",
+        &[("command", "active-directory"), ("credential", &credential)],
+    ))
+    .await;
+    assert_eq!(
+        flashes(&app, &page).await,
+        ["Saved pg-db-01."],
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        stored_access(&app, resource).await,
+        (
+            "command".to_owned(),
+            None,
+            None,
+            None,
+            Some("active-directory".to_owned())
+        )
+    );
+}

@@ -115,6 +115,9 @@ pub struct FormPage {
     /// id, name, user.
     credentials: Vec<(Uuid, String, String)>,
     host_key: String,
+    /// `postgresql`: the database name; `command`: the command's name.
+    database_name: String,
+    command: String,
     /// The fingerprint of the host key in the field, when it is one.
     fingerprint: Option<String>,
     /// What Fetch host key found, or why it found nothing.
@@ -144,11 +147,13 @@ async fn page(
         description: f.text("description").to_owned(),
         kinds: ResourceKind::ALL,
         provisioner: f.text("provisioner").to_owned(),
-        provisioners: ProvisionerKind::CONFIGURABLE.to_vec(),
+        provisioners: ProvisionerKind::ALL.to_vec(),
         credential: f.text("credential").to_owned(),
         credentials: db::credentials::options(&state.db).await?,
         fingerprint: parse_host_key(&host_key).ok().and_then(|k| fingerprint(&k)),
         host_key,
+        database_name: f.text("database_name").to_owned(),
+        command: f.text("command").to_owned(),
         fetched: None,
         errors,
     })
@@ -230,6 +235,8 @@ async fn checked(
             provisioner: f.text("provisioner"),
             credential: f.text("credential"),
             host_key: f.text("host_key"),
+            database_name: f.text("database_name"),
+            command: f.text("command"),
         },
         &mut errors,
     );
@@ -319,6 +326,8 @@ pub async fn edit(
             r.credential_id.map(|c| c.to_string()).unwrap_or_default(),
         ),
         ("host_key", r.host_key.unwrap_or_default()),
+        ("database_name", r.database_name.unwrap_or_default()),
+        ("command", r.provisioner_command.unwrap_or_default()),
     ] {
         f.0.push((k.to_owned(), v));
     }
