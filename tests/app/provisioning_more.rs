@@ -171,7 +171,12 @@ async fn require_passwords(admin: &mut PgConnection) {
     let line = format!("local all +{PASSWORD_GROUP} scram-sha-256\n");
     let changed = {
         let _guard = HBA.lock().unwrap();
-        let text = std::fs::read_to_string(&hba_file).unwrap();
+        let text = std::fs::read_to_string(&hba_file).unwrap_or_else(|e| {
+            panic!(
+                "the PostgreSQL provisioning tests change the test server's pg_hba.conf ({hba_file}: {e}): \
+                 run them on the suite's own cluster (without DATABASE_URL) or on a server on this machine"
+            )
+        });
         if text.contains(&line) {
             false
         } else {
