@@ -142,19 +142,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn forms_and_seed_files_offer_only_the_kinds_they_can_configure() {
-        assert_eq!(
-            ProvisionerKind::parse("linux_ssh"),
-            Some(ProvisionerKind::LinuxSsh)
-        );
-        assert_eq!(
-            ProvisionerKind::parse("simulated"),
-            Some(ProvisionerKind::Simulated)
-        );
-        // Set up in SQL until the forms can give a database or command name.
-        assert_eq!(ProvisionerKind::parse("postgresql"), None);
-        assert_eq!(ProvisionerKind::parse("command"), None);
+    fn every_kind_reads_back_from_its_stored_spelling_and_nothing_else_does() {
+        for kind in ProvisionerKind::ALL {
+            assert_eq!(ProvisionerKind::parse(kind.key()), Some(kind));
+        }
         assert_eq!(ProvisionerKind::ALL.len(), 4);
+        for bad in ["", "Linux_ssh", "ssh", "postgres", "command "] {
+            assert_eq!(ProvisionerKind::parse(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
