@@ -456,19 +456,19 @@ async fn run_tour() -> Tour {
     c.submit_error(
         &alice,
         "alice: Wizard > Request Type (error)",
-        "button[value=next]",
+        "button.primary[value=next]",
     )
     .await;
     alice.fill("#q", "break-glass").await;
     alice.submit("button[value=search]").await;
     alice.click("input[name=activity]").await;
-    alice.submit("button[value=next]").await;
+    alice.submit("button.primary[value=next]").await;
     c.check(&alice, "alice: Wizard > Resource Selection", None)
         .await;
     c.submit_error(
         &alice,
         "alice: Wizard > Resource Selection (error)",
-        "button[value=next]",
+        "button.primary[value=next]",
     )
     .await;
     alice
@@ -480,28 +480,28 @@ async fn run_tour() -> Tour {
     alice.submit("button[value=selections]").await;
     c.check(&alice, "alice: Wizard > View Selections", None)
         .await;
-    alice.submit("button[value=next]").await;
+    alice.submit("button.primary[value=next]").await;
     c.check(&alice, "alice: Wizard > Notes", None).await;
     c.submit_error(
         &alice,
         "alice: Wizard > Notes (error)",
-        "button[value=next]",
+        "button.primary[value=next]",
     )
     .await;
     alice
         .fill("#notes", "Kernel patching, maintenance window")
         .await;
-    alice.submit("button[value=next]").await;
+    alice.submit("button.primary[value=next]").await;
     c.check(&alice, "alice: Wizard > Scheduling", None).await;
     alice.click("input[name=when][value=later]").await;
     c.submit_error(
         &alice,
         "alice: Wizard > Scheduling (error)",
-        "button[value=next]",
+        "button.primary[value=next]",
     )
     .await;
     alice.click("input[name=when][value=now]").await;
-    alice.submit("button[value=next]").await;
+    alice.submit("button.primary[value=next]").await;
     c.check(&alice, "alice: Wizard > Review", None).await;
     alice.submit("button[value=finish]").await;
     c.check(&alice, "alice: Dashboard after Finish", None).await;

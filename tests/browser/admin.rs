@@ -236,16 +236,16 @@ async fn carol_grants_erin_a_new_activity_and_makes_bob_its_approver() {
     other.submit("button[value=search]").await;
     assert_eq!(other.texts("input[name=activity]").await.len(), 1);
     other.click("input[name=activity]").await;
-    other.submit("button[value=next]").await;
+    other.submit("button.primary[value=next]").await;
     assert_eq!(other.text("h2").await, "Resource Selection");
     assert_eq!(other.texts("#resources tbody tr").await.len(), 1);
     other.click("#resources tbody input[name=pick]").await;
-    other.submit("button[value=next]").await;
+    other.submit("button.primary[value=next]").await;
     assert_eq!(other.text("h2").await, "Notes");
     other.fill("#notes", "Unseal after the restart").await;
-    other.submit("button[value=next]").await;
+    other.submit("button.primary[value=next]").await;
     assert_eq!(other.text("h2").await, "Scheduling");
-    other.submit("button[value=next]").await; // Now
+    other.submit("button.primary[value=next]").await; // Now
     assert_eq!(other.text("h2").await, "Review");
     let review = other.text("#review").await;
     for expected in [

@@ -161,7 +161,7 @@ async fn alice_requests_and_bob_approves_with_the_keyboard_alone() {
     assert_eq!(alice.texts("input[name=activity]").await.len(), 1);
     tab_to(&alice, "input[name=activity]", false).await;
     press(&alice, None, &[Key::Space.into()]).await;
-    tab_to(&alice, "button[value=next]", false).await;
+    tab_to(&alice, "button.primary[value=next]", false).await;
     press_to_navigate(&alice, Key::Enter).await;
 
     // Resource Selection: the first two rows, then back up to check the first one is ticked.
@@ -190,17 +190,18 @@ async fn alice_requests_and_bob_approves_with_the_keyboard_alone() {
         true,
     )
     .await;
-    tab_to(&alice, "button[value=next]", false).await;
+    tab_to(&alice, "button.primary[value=next]", false).await;
     press_to_navigate(&alice, Key::Enter).await;
 
     assert_eq!(alice.text("h2").await, "Notes");
     tab_to(&alice, "#notes", false).await;
     type_text(&alice, "Kernel patching").await;
-    tab_to(&alice, "button[value=next]", false).await;
+    // Enter in a one-line field means Next (the form's first submit button), not Back.
+    tab_to(&alice, "#ticket", false).await;
     press_to_navigate(&alice, Key::Enter).await;
 
     assert_eq!(alice.text("h2").await, "Scheduling");
-    tab_to(&alice, "button[value=next]", false).await; // Now is ticked
+    tab_to(&alice, "button.primary[value=next]", false).await; // Now is ticked
     press_to_navigate(&alice, Key::Enter).await;
 
     assert_eq!(alice.text("h2").await, "Review");

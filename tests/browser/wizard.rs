@@ -18,7 +18,7 @@ async fn choose_activity(browser: &Browser, search: &str) {
         "one match for {search}"
     );
     browser.click("input[name=activity]").await;
-    browser.submit("button[value=next]").await;
+    browser.submit("button.primary[value=next]").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -46,16 +46,16 @@ async fn alice_requests_standard_access_to_two_servers_and_sees_them_waiting_for
         browser.texts("#selections tbody td:first-child").await,
         ["lnx-web-01", "lnx-web-02"]
     );
-    browser.submit("button[value=next]").await;
+    browser.submit("button.primary[value=next]").await;
 
     assert_eq!(browser.text("h2").await, "Notes");
     browser
         .fill("#notes", "Kernel patching, maintenance window")
         .await;
-    browser.submit("button[value=next]").await;
+    browser.submit("button.primary[value=next]").await;
 
     assert_eq!(browser.text("h2").await, "Scheduling");
-    browser.submit("button[value=next]").await; // Now
+    browser.submit("button.primary[value=next]").await; // Now
 
     assert_eq!(browser.text("h2").await, "Review");
     let review = browser.text("#review").await;
@@ -91,9 +91,9 @@ async fn a_self_service_request_ends_available() {
     browser
         .click("#resources tbody tr:nth-child(2) input[name=pick]")
         .await; // Grafana
-    browser.submit("button[value=next]").await;
-    browser.submit("button[value=next]").await; // Notes are optional
-    browser.submit("button[value=next]").await; // Now
+    browser.submit("button.primary[value=next]").await;
+    browser.submit("button.primary[value=next]").await; // Notes are optional
+    browser.submit("button.primary[value=next]").await; // Now
     browser.submit("button[value=finish]").await;
 
     browser
@@ -124,10 +124,10 @@ async fn alices_open_dashboard_shows_available_when_bob_approves() {
     alice
         .click("#resources tbody tr:nth-child(1) input[name=pick]")
         .await;
-    alice.submit("button[value=next]").await;
+    alice.submit("button.primary[value=next]").await;
     alice.fill("#notes", "Disk full on lnx-app-01").await;
-    alice.submit("button[value=next]").await;
-    alice.submit("button[value=next]").await;
+    alice.submit("button.primary[value=next]").await;
+    alice.submit("button.primary[value=next]").await;
     alice.submit("button[value=finish]").await;
     assert_eq!(
         alice.texts("#sessions tbody .status").await,
