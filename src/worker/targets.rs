@@ -70,6 +70,51 @@ fn open_credential(
     }
 }
 
+/// Everything a grant can settle before the target is contacted: the account's name and
+/// password, and the service credential's secret (empty for commands). What is refused here
+/// records no step: a revoke of something never attempted could only do harm (drop a role
+/// that was not ours, run a command for nothing).
+fn before_the_target(
+    s: &provisioning::ToGrant,
+    secrets: &SecretBox,
+    provisioners: &Provisioners,
+) -> Result<(provision::Account, String), String> {
+    let account = provision::prepare(
+        s.login_mode,
+        s.login_template.as_deref(),
+        &s.requester_username,
+        s.id,
+        &s.resource_name,
+    )
+    .map_err(|e| e.to_string())?;
+    let refused = match s.provisioner {
+        ProvisionerKind::Postgresql if s.login_mode != LoginMode::Ephemeral => {
+            Some(StepError::Mode(s.login_mode.label()))
+        }
+        ProvisionerKind::Postgresql => {
+            crate::provision::postgresql::check(&account.name, &s.target_groups).err()
+        }
+        ProvisionerKind::Command => match s.provisioner_command.as_deref() {
+            Some(name) if provisioners.commands.contains_key(name) => None,
+            name => Some(StepError::UnknownCommand(
+                name.unwrap_or_default().to_owned(),
+            )),
+        },
+        ProvisionerKind::LinuxSsh | ProvisionerKind::Simulated => None,
+    };
+    if let Some(e) = refused {
+        return Err(e.to_string());
+    }
+    let secret = match s.provisioner {
+        ProvisionerKind::LinuxSsh | ProvisionerKind::Postgresql => {
+            open_credential(secrets, s.credential_id, s.sealed_secret.as_deref())
+                .map_err(|e| e.to_string())?
+        }
+        ProvisionerKind::Command | ProvisionerKind::Simulated => String::new(),
+    };
+    Ok((account, secret))
+}
+
 /// Claims and grants one session; false when none was waiting.
 async fn grant_one(
     pool: &PgPool,
@@ -89,56 +134,14 @@ async fn grant_one(
         return Ok(true);
     }
     let place = format!("{}:{}", s.host, s.port);
-    let account = match provision::prepare(
-        s.login_mode,
-        s.login_template.as_deref(),
-        &s.requester_username,
-        s.id,
-        &s.resource_name,
-    ) {
-        Ok(account) => account,
-        Err(e) => {
-            fail_grant(&mut tx, s.id, &format!("Provisioning failed: {e}.")).await?;
+    let (account, secret) = match before_the_target(&s, secrets, provisioners) {
+        Ok(ready) => ready,
+        Err(reason) => {
+            fail_grant(&mut tx, s.id, &format!("Provisioning failed: {reason}.")).await?;
             tx.commit().await?;
             return Ok(true);
         }
     };
-    // What can be refused before the target is contacted is refused here, with no step
-    // recorded: a revoke of something never attempted could only do harm (drop a role that
-    // was not ours, run a command for nothing).
-    let refused = match s.provisioner {
-        ProvisionerKind::Postgresql if s.login_mode != LoginMode::Ephemeral => {
-            Some(StepError::Mode(s.login_mode.label()))
-        }
-        ProvisionerKind::Postgresql => {
-            crate::provision::postgresql::check(&account.name, &s.target_groups).err()
-        }
-        ProvisionerKind::Command => match s.provisioner_command.as_deref() {
-            Some(name) if provisioners.commands.contains_key(name) => None,
-            name => Some(StepError::UnknownCommand(
-                name.unwrap_or_default().to_owned(),
-            )),
-        },
-        ProvisionerKind::LinuxSsh | ProvisionerKind::Simulated => None,
-    };
-    let secret = match s.provisioner {
-        ProvisionerKind::LinuxSsh | ProvisionerKind::Postgresql if refused.is_none() => {
-            match open_credential(secrets, s.credential_id, s.sealed_secret.as_deref()) {
-                Ok(secret) => secret,
-                Err(e) => {
-                    fail_grant(&mut tx, s.id, &format!("Provisioning failed: {e}.")).await?;
-                    tx.commit().await?;
-                    return Ok(true);
-                }
-            }
-        }
-        _ => String::new(),
-    };
-    if let Some(e) = refused {
-        fail_grant(&mut tx, s.id, &format!("Provisioning failed: {e}.")).await?;
-        tx.commit().await?;
-        return Ok(true);
-    }
     let port = u16::try_from(s.port).unwrap_or(22);
     // Committed on its own connection first: should this instance die during the grant, the
     // session's end still finds this step and removes what was made.
@@ -276,19 +279,7 @@ async fn grant_one(
     match outcome {
         Ok((login, password, what)) => {
             provisioning::finish_grant(&mut tx, s.id, None).await?;
-            sessions::record(
-                &mut tx,
-                &NewEvent {
-                    session: s.id,
-                    actor: Actor::System,
-                    kind: "access_granted",
-                    from: None,
-                    to: None,
-                    comment: &what,
-                    client: None,
-                },
-            )
-            .await?;
+            note(&mut tx, s.id, "access_granted", &what).await?;
             let sealed = password.as_deref().map(|p| secrets.seal(s.id, p));
             sessions::make_available(&mut tx, s.id, &login, sealed.as_deref()).await?;
             provisioning::grant_applied(&mut tx, s.id, &login).await?;
@@ -390,19 +381,7 @@ pub(super) async fn extend_on_targets(
                         rfc3339(step.ends_at)
                     ),
                 };
-                sessions::record(
-                    &mut tx,
-                    &NewEvent {
-                        session: step.session_id,
-                        actor: Actor::System,
-                        kind: "access_extended",
-                        from: None,
-                        to: None,
-                        comment: &what,
-                        client: None,
-                    },
-                )
-                .await?;
+                note(&mut tx, step.session_id, "access_extended", &what).await?;
             }
             Err(e) => {
                 let error = e.to_string();
@@ -414,6 +393,28 @@ pub(super) async fn extend_on_targets(
         }
         tx.commit().await?;
     }
+}
+
+/// Records what the system did on a session's target, without a change of status.
+async fn note(
+    tx: &mut sqlx::PgConnection,
+    session: Uuid,
+    kind: &'static str,
+    comment: &str,
+) -> Result<(), sqlx::Error> {
+    sessions::record(
+        tx,
+        &NewEvent {
+            session,
+            actor: Actor::System,
+            kind,
+            from: None,
+            to: None,
+            comment,
+            client: None,
+        },
+    )
+    .await
 }
 
 async fn fail_grant(
@@ -555,19 +556,7 @@ async fn revoke_one(
                     step.account
                 ),
             };
-            sessions::record(
-                &mut tx,
-                &NewEvent {
-                    session: step.session_id,
-                    actor: Actor::System,
-                    kind: "access_removed",
-                    from: None,
-                    to: None,
-                    comment: &what,
-                    client: None,
-                },
-            )
-            .await?;
+            note(&mut tx, step.session_id, "access_removed", &what).await?;
             tracing::info!(session = %step.session_id, target = %place, "access removed from the target");
         }
         Err(e) => {
@@ -581,19 +570,7 @@ async fn revoke_one(
             if step.attempts == 0 {
                 let comment =
                     format!("Access removal pending: {error}. Retrying until it succeeds.");
-                sessions::record(
-                    &mut tx,
-                    &NewEvent {
-                        session: step.session_id,
-                        actor: Actor::System,
-                        kind: "access_removal_failed",
-                        from: None,
-                        to: None,
-                        comment: &comment,
-                        client: None,
-                    },
-                )
-                .await?;
+                note(&mut tx, step.session_id, "access_removal_failed", &comment).await?;
             }
         }
     }
