@@ -14,6 +14,7 @@ pub mod live;
 pub mod metrics;
 pub mod notify;
 pub mod provision;
+pub mod recording;
 pub mod server;
 pub mod web;
 pub mod worker;

@@ -13,6 +13,7 @@ pub mod look_alike;
 pub mod policies;
 pub mod profiles;
 pub mod provisioning;
+pub mod recordings;
 pub mod requests;
 pub mod resources;
 pub mod second_factor;

@@ -1,0 +1,170 @@
+//! Recordings of connections through the gateway and the browser terminal: the row that
+//! describes one connection, and its asciicast events in chunks (`crate::recording` writes
+//! them as the stream flows).
+
+use std::net::IpAddr;
+
+use sqlx::{FromRow, PgExecutor};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// How the connection came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "recording_via", rename_all = "snake_case")]
+pub enum Via {
+    /// An SSH client through the gateway.
+    Ssh,
+    /// The browser terminal behind the Connection icon.
+    Browser,
+}
+
+/// What the connection ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "recording_mode", rename_all = "snake_case")]
+pub enum Mode {
+    /// An interactive shell.
+    Shell,
+    /// One command (`ssh host command`).
+    Exec,
+    /// A file transfer (scp or sftp).
+    Sftp,
+}
+
+/// What is known when a connection opens.
+#[derive(Debug, Clone)]
+pub struct NewRecording {
+    pub session_id: Uuid,
+    pub user_id: Uuid,
+    pub user_name: String,
+    pub via: Via,
+    pub mode: Mode,
+    pub command: String,
+    pub width: u16,
+    pub height: u16,
+    pub with_input: bool,
+    pub client_addr: Option<IpAddr>,
+}
+
+/// A recording as listed and as its asciicast header needs it.
+#[derive(Debug, Clone, FromRow)]
+pub struct Row {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub user_name: String,
+    pub via: Via,
+    pub mode: Mode,
+    pub command: String,
+    pub width: i32,
+    pub height: i32,
+    pub with_input: bool,
+    pub started_at: OffsetDateTime,
+    pub ended_at: Option<OffsetDateTime>,
+    pub end_reason: Option<String>,
+    pub bytes: i64,
+}
+
+const SELECT: &str = "SELECT id, session_id, user_id, user_name, via, mode, command, width, \
+    height, with_input, started_at, ended_at, end_reason, bytes FROM recordings";
+
+/// Opens a recording; `started_at` is the database's clock, which the event times count from.
+pub async fn create(db: impl PgExecutor<'_>, new: &NewRecording) -> Result<Row, sqlx::Error> {
+    let command: String = new.command.chars().take(4096).collect();
+    sqlx::query_as(
+        "INSERT INTO recordings (id, session_id, user_id, user_name, via, mode, command, width, \
+             height, with_input, client_addr) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet) \
+         RETURNING id, session_id, user_id, user_name, via, mode, command, width, height, \
+             with_input, started_at, ended_at, end_reason, bytes",
+    )
+    .bind(Uuid::now_v7())
+    .bind(new.session_id)
+    .bind(new.user_id)
+    .bind(&new.user_name)
+    .bind(new.via)
+    .bind(new.mode)
+    .bind(command)
+    .bind(i32::from(new.width.clamp(1, 1000)))
+    .bind(i32::from(new.height.clamp(1, 1000)))
+    .bind(new.with_input)
+    .bind(new.client_addr.map(|a| a.to_string()))
+    .fetch_one(db)
+    .await
+}
+
+/// Appends one chunk of events and counts its bytes.
+pub async fn append(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    seq: i32,
+    events: &str,
+    plain: &str,
+    bytes: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH chunk AS (
+             INSERT INTO recording_chunks (recording_id, seq, events, plain)
+             VALUES ($1, $2, $3, $4)
+         )
+         UPDATE recordings SET bytes = bytes + $5 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(seq)
+    .bind(events)
+    .bind(plain)
+    .bind(bytes)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Marks a recording ended (once: a second call keeps the first reason).
+pub async fn finish(db: impl PgExecutor<'_>, id: Uuid, reason: &str) -> Result<(), sqlx::Error> {
+    let reason: String = reason.chars().take(500).collect();
+    sqlx::query(
+        "UPDATE recordings SET ended_at = now(), end_reason = $2 WHERE id = $1 AND ended_at IS NULL",
+    )
+    .bind(id)
+    .bind(reason)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// One recording.
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// A session's recordings, oldest first.
+pub async fn for_session(
+    db: impl PgExecutor<'_>,
+    session_id: Uuid,
+) -> Result<Vec<Row>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE session_id = $1 ORDER BY started_at, id LIMIT 1000"
+    ))
+    .bind(session_id)
+    .fetch_all(db)
+    .await
+}
+
+/// The event lines of chunks from `from_seq` on, in order, with the next seq to ask for.
+pub async fn events_from(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    from_seq: i32,
+) -> Result<(String, i32), sqlx::Error> {
+    let rows: Vec<(i32, String)> = sqlx::query_as(
+        "SELECT seq, events FROM recording_chunks WHERE recording_id = $1 AND seq >= $2 ORDER BY seq",
+    )
+    .bind(id)
+    .bind(from_seq)
+    .fetch_all(db)
+    .await?;
+    let next = rows.last().map_or(from_seq, |(seq, _)| seq + 1);
+    Ok((rows.into_iter().map(|(_, events)| events).collect(), next))
+}
