@@ -13,6 +13,7 @@ pub mod look_alike;
 pub mod policies;
 pub mod profiles;
 pub mod provisioning;
+pub mod provisioning_rounds;
 pub mod recordings;
 pub mod requests;
 pub mod resources;

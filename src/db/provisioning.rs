@@ -119,7 +119,7 @@ pub async fn record_grant_intent(
                                       host_key, login_mode, account, target_groups, attempts,
                                       database_name, provisioner_command, owned_objects)
          VALUES ($1, 'grant', $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $12)
-         ON CONFLICT (session_id, action) DO UPDATE
+         ON CONFLICT (session_id, action, round) DO UPDATE
          SET attempts = provision_steps.attempts + 1, account = EXCLUDED.account,
              target_groups = EXCLUDED.target_groups",
     )
@@ -149,7 +149,7 @@ pub async fn finish_grant(
     sqlx::query(
         "UPDATE provision_steps
          SET done_at = CASE WHEN $2::text IS NULL THEN now() END, last_error = $2
-         WHERE session_id = $1 AND action = 'grant'",
+         WHERE session_id = $1 AND action = 'grant' AND round = 0",
     )
     .bind(session)
     .bind(error)
@@ -168,7 +168,7 @@ pub async fn grant_applied(
     sqlx::query(
         "UPDATE provision_steps p SET account = $2, valid_until = s.ends_at
          FROM activity_sessions s
-         WHERE p.session_id = $1 AND p.action = 'grant' AND s.id = p.session_id",
+         WHERE p.session_id = $1 AND p.action = 'grant' AND p.round = 0 AND s.id = p.session_id",
     )
     .bind(session)
     .bind(account)
@@ -177,7 +177,8 @@ pub async fn grant_applied(
     .map(|_| ())
 }
 
-/// A live postgresql or command session whose end moved since the target last learned it.
+/// A live session whose end moved since its target last learned it (postgresql, command, and
+/// linux_ssh ephemeral accounts, which expire).
 #[derive(Debug, FromRow)]
 pub struct ToExtend {
     pub id: i64,
@@ -191,9 +192,12 @@ pub struct ToExtend {
     pub requested_start: OffsetDateTime,
     pub host: String,
     pub port: i32,
+    pub host_key: Option<String>,
     pub account: String,
     pub database_name: Option<String>,
     pub ends_at: OffsetDateTime,
+    /// The end the target accepted last.
+    pub valid_until: Option<OffsetDateTime>,
     pub attempts: i32,
     pub credential_id: Option<Uuid>,
     pub service_user: Option<String>,
@@ -207,14 +211,21 @@ pub async fn claim_extend(tx: &mut PgConnection) -> Result<Option<ToExtend>, sql
     sqlx::query_as(
         "SELECT p.id, p.session_id, p.provisioner, p.provisioner_command, p.login_mode,
                 p.target_groups, s.resource_name, s.activity_name, s.requested_start,
-                p.host, p.port, p.account, p.database_name, s.ends_at,
+                p.host, p.port, p.host_key, p.account, p.database_name, s.ends_at,
+                p.valid_until,
                 p.attempts, c.id AS credential_id, c.username AS service_user,
                 c.secret_ciphertext AS sealed_secret
          FROM provision_steps p
          JOIN activity_sessions s ON s.id = p.session_id
          LEFT JOIN service_credentials c ON c.id = p.credential_id
-         WHERE p.action = 'grant' AND p.provisioner IN ('postgresql', 'command')
+         WHERE p.action = 'grant'
+           AND (p.provisioner IN ('postgresql', 'command')
+                OR (p.provisioner = 'linux_ssh' AND p.login_mode = 'ephemeral'))
            AND p.done_at IS NOT NULL
+           -- The session's live grant: not one a Lock already took back.
+           AND NOT EXISTS (SELECT 1 FROM provision_steps r
+                           WHERE r.session_id = p.session_id AND r.action = 'revoke'
+                             AND r.round = p.round)
            AND p.valid_until IS DISTINCT FROM s.ends_at AND p.next_attempt_at <= now()
            AND s.status IN ('available', 'logged_in', 'locked')
          ORDER BY p.next_attempt_at
@@ -225,34 +236,18 @@ pub async fn claim_extend(tx: &mut PgConnection) -> Result<Option<ToExtend>, sql
     .await
 }
 
-/// Records that the target accepted `until`, or failed and when to try again.
+/// Records that the target accepted `until`.
 pub async fn extend_outcome(
     tx: &mut PgConnection,
     step: i64,
-    outcome: Result<OffsetDateTime, (&str, std::time::Duration)>,
+    until: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    match outcome {
-        Ok(until) => sqlx::query(
-            "UPDATE provision_steps SET valid_until = $2, last_error = NULL WHERE id = $1",
-        )
+    sqlx::query("UPDATE provision_steps SET valid_until = $2, last_error = NULL WHERE id = $1")
         .bind(step)
         .bind(until)
         .execute(&mut *tx)
         .await
-        .map(|_| ()),
-        Err((error, retry_in)) => sqlx::query(
-            "UPDATE provision_steps
-             SET attempts = attempts + 1, last_error = $2,
-                 next_attempt_at = now() + make_interval(secs => $3)
-             WHERE id = $1",
-        )
-        .bind(step)
-        .bind(error)
-        .bind(retry_in.as_secs_f64())
-        .execute(&mut *tx)
-        .await
-        .map(|_| ()),
-    }
+        .map(|_| ())
 }
 
 /// A revoke still to do.
@@ -350,7 +345,9 @@ pub async fn pending_removal(
 ) -> Result<Option<PendingRemoval>, sqlx::Error> {
     sqlx::query_as(
         "SELECT account, host, attempts, last_error, next_attempt_at FROM provision_steps
-         WHERE session_id = $1 AND action = 'revoke' AND done_at IS NULL",
+         WHERE session_id = $1 AND action = 'revoke' AND done_at IS NULL
+         ORDER BY round DESC
+         LIMIT 1",
     )
     .bind(session)
     .fetch_optional(db)

@@ -178,7 +178,8 @@ pub async fn details(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Details
                 r.tier_count, s.lock_message, r.extension_minutes, r.max_extensions,
                 s.extensions_used, r.login_mode,
                 coalesce((SELECT p.provisioner FROM provision_steps p
-                          WHERE p.session_id = s.id AND p.action = 'grant'),
+                          WHERE p.session_id = s.id AND p.action = 'grant'
+                          ORDER BY p.round LIMIT 1),
                          (SELECT res.provisioner FROM resources res WHERE res.id = s.resource_id),
                          'simulated') AS provisioner
          FROM activity_sessions s
@@ -576,7 +577,8 @@ pub async fn connect_info(
                 s.ends_at, s.lock_message, r.extension_minutes, r.max_extensions, s.extensions_used,
                 s.access_epoch,
                 coalesce((SELECT p.provisioner FROM provision_steps p
-                          WHERE p.session_id = s.id AND p.action = 'grant'),
+                          WHERE p.session_id = s.id AND p.action = 'grant'
+                          ORDER BY p.round LIMIT 1),
                          (SELECT res.provisioner FROM resources res WHERE res.id = s.resource_id),
                          'simulated') AS provisioner
          FROM activity_sessions s JOIN requests r ON r.id = s.request_id

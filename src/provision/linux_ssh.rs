@@ -14,6 +14,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::Stdio;
 
+use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
 
 use super::shell::quote;
@@ -31,6 +32,48 @@ pub async fn grant(target: &Target, change: &Change) -> Result<String, StepError
 /// the activity's groups.
 pub async fn revoke(target: &Target, change: &Change) -> Result<String, StepError> {
     run(target, &revoke_script(change)?).await
+}
+
+/// Moves the expiry of an ephemeral account to follow the session's new end (an extension).
+pub async fn extend(
+    target: &Target,
+    account: &str,
+    until: OffsetDateTime,
+) -> Result<String, StepError> {
+    run(target, &extend_script(account, until)?).await
+}
+
+/// The day an account ending at `until` expires on: Linux counts expiry in whole days (from
+/// the start of the day, UTC), so the day after the end keeps the account usable to its end.
+pub fn expiry_date(until: OffsetDateTime) -> String {
+    let day = until.to_offset(time::UtcOffset::UTC).date().next_day();
+    let day = day.unwrap_or(time::Date::MAX);
+    format!(
+        "{:04}-{:02}-{:02}",
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    )
+}
+
+fn expiry_line(until: Option<OffsetDateTime>) -> String {
+    until
+        .map(|t| format!("usermod -e {} \"$u\"\n", quote(&expiry_date(t))))
+        .unwrap_or_default()
+}
+
+/// The extension script for `account` (public for its tests).
+pub fn extend_script(account: &str, until: OffsetDateTime) -> Result<String, StepError> {
+    if !valid_name(account) {
+        return Err(StepError::BadAccount(account.to_owned()));
+    }
+    let mut s = format!("set -eu\nu={}\n", quote(account));
+    s.push_str(EXISTS_OR_FAIL);
+    s.push_str(&expiry_line(Some(until)));
+    s.push_str(
+        "echo \"$u expires on $(chage -l \"$u\" | sed -n 's/^Account expires[^:]*: //p')\"\n",
+    );
+    Ok(s)
 }
 
 fn checked(change: &Change) -> Result<(), StepError> {
@@ -83,6 +126,7 @@ pub fn grant_script(change: &Change) -> Result<String, StepError> {
                 "if id -u \"$u\" >/dev/null 2>&1; then echo \"repaired $u\"; else \
                  shell=$(command -v bash || echo /bin/sh); useradd -m -s \"$shell\" \"$u\"; echo \"created $u\"; fi\n",
             );
+            s.push_str(&expiry_line(change.until));
         }
         LoginMode::Managed | LoginMode::Own => s.push_str(EXISTS_OR_FAIL),
     }
@@ -291,6 +335,7 @@ mod tests {
             account: account.into(),
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
             password: Some("pa'ss%!".into()),
+            until: None,
         }
     }
 
@@ -325,6 +370,21 @@ mod tests {
             !s.contains("pa'\\''ss"),
             "the session's password is not reused"
         );
+    }
+
+    #[test]
+    fn an_ephemeral_account_expires_the_day_after_the_session_ends() {
+        let end = time::macros::datetime!(2026-12-31 23:30 UTC);
+        assert_eq!(expiry_date(end), "2027-01-01");
+        let late = time::macros::datetime!(2026-12-01 00:30 +02:00);
+        assert_eq!(expiry_date(late), "2026-12-01", "the day is counted in UTC");
+        let mut c = change(LoginMode::Ephemeral, "pc-a", &[]);
+        c.until = Some(end);
+        let s = grant_script(&c).unwrap();
+        assert!(s.contains("usermod -e '2027-01-01' \"$u\""), "{s}");
+        let moved = extend_script("pc-a", end).unwrap();
+        assert!(moved.contains("usermod -e '2027-01-01'"), "{moved}");
+        assert!(extend_script("x;id", end).is_err());
     }
 
     #[test]

@@ -86,6 +86,8 @@ pub struct Change {
     pub groups: Vec<String>,
     /// The password to set (grant of ephemeral and managed accounts).
     pub password: Option<String>,
+    /// The end of the session's window: an ephemeral account expires after it.
+    pub until: Option<time::OffsetDateTime>,
 }
 
 /// Why a step failed; the text is shown to the requester and administrators, so it names

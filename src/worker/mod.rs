@@ -15,9 +15,13 @@ use crate::domain::provision;
 use crate::domain::status::SessionStatus;
 use crate::provision::command::Provisioners;
 
+mod extend;
+mod grant;
+mod regrant;
 mod targets;
+use extend::extend_on_targets;
 pub use targets::revoke_backoff;
-use targets::{extend_on_targets, grant_on_targets, revoke_on_targets};
+use targets::{grant_on_targets, revoke_on_targets};
 
 /// How often the worker looks for due sessions.
 pub const INTERVAL: Duration = Duration::from_secs(2);
@@ -88,6 +92,7 @@ pub async fn tick_with(
     .await?;
     extend_on_targets(pool, secrets, provisioners).await?;
     revoke_on_targets(pool, secrets, provisioners).await?;
+    regrant::regrant_on_targets(pool, secrets, provisioners).await?;
     Ok(())
 }
 

@@ -32,7 +32,7 @@ pub(super) async fn grant_on_targets(
 
 /// Runs `step` in [`TARGET_CONCURRENCY`] lanes, each until `step` finds nothing more to do
 /// (answers false); how many steps were done.
-async fn in_lanes<F, Fut>(step: F) -> Result<usize, sqlx::Error>
+pub(super) async fn in_lanes<F, Fut>(step: F) -> Result<usize, sqlx::Error>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<bool, sqlx::Error>>,
@@ -51,13 +51,13 @@ where
     Ok(total)
 }
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
+pub(super) fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
 
 /// Opens the service credential of a step, if it has one.
-fn open_credential(
+pub(super) fn open_credential(
     secrets: &SecretBox,
     credential: Option<Uuid>,
     sealed: Option<&[u8]>,
@@ -142,7 +142,6 @@ async fn grant_one(
             return Ok(true);
         }
     };
-    let port = u16::try_from(s.port).unwrap_or(22);
     // Committed on its own connection first: should this instance die during the grant, the
     // session's end still finds this step and removes what was made.
     provisioning::record_grant_intent(
@@ -163,119 +162,29 @@ async fn grant_one(
         },
     )
     .await?;
-    let groups = if s.target_groups.is_empty() {
-        String::new()
-    } else {
-        format!(", in groups {}", s.target_groups.join(", "))
-    };
-    // The account and password the session ends up with, and what the record says.
-    let outcome: Result<(String, Option<String>, String), StepError> = match s.provisioner {
-        ProvisionerKind::LinuxSsh => {
-            let target = crate::provision::Target {
-                host: s.host.clone(),
-                port,
-                host_key: s.host_key.clone().unwrap_or_default(),
-                service_user: s.service_user.clone().unwrap_or_default(),
-                private_key: secret,
-            };
-            let change = crate::provision::Change {
-                mode: s.login_mode,
-                account: account.name.clone(),
-                groups: s.target_groups.clone(),
-                password: account.password.clone(),
-            };
-            crate::provision::linux_ssh::grant(&target, &change)
-                .await
-                .map(|_| {
-                    let what = match s.login_mode {
-                        LoginMode::Ephemeral => {
-                            format!("Created account {} on {place}{groups}.", account.name)
-                        }
-                        LoginMode::Managed => format!(
-                            "Set a new password for account {} on {place}{groups}.",
-                            account.name
-                        ),
-                        LoginMode::Own => {
-                            format!("Gave account {} access on {place}{groups}.", account.name)
-                        }
-                    };
-                    (account.name.clone(), account.password.clone(), what)
-                })
-        }
-        ProvisionerKind::Postgresql => {
-            let server = postgres_server(
-                &s.host,
-                s.port,
-                s.database_name.as_deref(),
-                s.service_user.as_deref(),
-                secret,
-            );
-            match account.password.as_deref() {
-                None => Err(StepError::Mode(s.login_mode.label())),
-                Some(password) => crate::provision::postgresql::grant(
-                    &server,
-                    &account.name,
-                    password,
-                    s.ends_at,
-                    &s.target_groups,
-                )
-                .await
-                .map(|_| {
-                    let roles = if s.target_groups.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", in roles {}", s.target_groups.join(", "))
-                    };
-                    (
-                        account.name.clone(),
-                        account.password.clone(),
-                        format!(
-                            "Created role {} on {place}{roles}, valid until {}.",
-                            account.name,
-                            rfc3339(s.ends_at)
-                        ),
-                    )
-                }),
-            }
-        }
-        ProvisionerKind::Command => {
-            let name = s.provisioner_command.clone().unwrap_or_default();
-            let call = command::Call {
-                action: "grant",
-                session: s.id,
-                resource: command::Resource {
-                    name: &s.resource_name,
-                    address: &s.host,
-                    port: s.port,
-                },
-                account: &account.name,
-                mode: s.login_mode.key(),
-                activity: &s.activity_name,
-                groups: &s.target_groups,
-                window: command::Window {
-                    start: s.requested_start.max(time::OffsetDateTime::now_utc()),
-                    end: s.ends_at,
-                },
-            };
-            command::run(provisioners, &name, &call)
-                .await
-                .map(|answer| {
-                    let login = answer.login_account.unwrap_or_else(|| account.name.clone());
-                    let what = format!("The command {name} granted account {login}{groups}.");
-                    (
-                        login,
-                        answer.password.or_else(|| account.password.clone()),
-                        what,
-                    )
-                })
-        }
-        // claim_grant never returns simulated targets.
-        ProvisionerKind::Simulated => Ok((
-            account.name.clone(),
-            account.password.clone(),
-            String::new(),
-        )),
-    };
+    let outcome = super::grant::apply(
+        &super::grant::Job {
+            session: s.id,
+            provisioner: s.provisioner,
+            host: &s.host,
+            port: s.port,
+            host_key: s.host_key.as_deref(),
+            service_user: s.service_user.as_deref(),
+            secret,
+            mode: s.login_mode,
+            account: &account.name,
+            password: account.password.clone(),
+            groups: &s.target_groups,
+            database: s.database_name.as_deref(),
+            command: s.provisioner_command.as_deref(),
+            resource_name: &s.resource_name,
+            activity_name: &s.activity_name,
+            start: s.requested_start.max(time::OffsetDateTime::now_utc()),
+            ends_at: s.ends_at,
+        },
+        provisioners,
+    )
+    .await;
     match outcome {
         Ok((login, password, what)) => {
             provisioning::finish_grant(&mut tx, s.id, None).await?;
@@ -297,7 +206,7 @@ async fn grant_one(
     Ok(true)
 }
 
-fn postgres_server(
+pub(super) fn postgres_server(
     host: &str,
     port: i32,
     database: Option<&str>,
@@ -313,90 +222,8 @@ fn postgres_server(
     }
 }
 
-/// Tells the targets of live postgresql and command sessions about a moved end (an
-/// extension): the role's VALID UNTIL follows the session's end, the command is called with
-/// `extend`. A failure is retried with backoff; the session keeps its old end on the target
-/// meanwhile, never a later one.
-pub(super) async fn extend_on_targets(
-    pool: &PgPool,
-    secrets: &SecretBox,
-    provisioners: &Provisioners,
-) -> Result<usize, sqlx::Error> {
-    let mut done = 0;
-    loop {
-        let mut tx = pool.begin().await?;
-        let Some(step) = provisioning::claim_extend(&mut tx).await? else {
-            return Ok(done);
-        };
-        done += 1;
-        let place = format!("{}:{}", step.host, step.port);
-        let outcome = if step.provisioner == ProvisionerKind::Command {
-            let name = step.provisioner_command.clone().unwrap_or_default();
-            let call = command::Call {
-                action: "extend",
-                session: step.session_id,
-                resource: command::Resource {
-                    name: &step.resource_name,
-                    address: &step.host,
-                    port: step.port,
-                },
-                account: &step.account,
-                mode: step.login_mode.key(),
-                activity: &step.activity_name,
-                groups: &step.target_groups,
-                window: command::Window {
-                    start: step.requested_start,
-                    end: step.ends_at,
-                },
-            };
-            command::run(provisioners, &name, &call).await.map(|_| ())
-        } else {
-            match open_credential(secrets, step.credential_id, step.sealed_secret.as_deref()) {
-                Ok(password) => {
-                    let server = postgres_server(
-                        &step.host,
-                        step.port,
-                        step.database_name.as_deref(),
-                        step.service_user.as_deref(),
-                        password,
-                    );
-                    crate::provision::postgresql::extend(&server, &step.account, step.ends_at).await
-                }
-                Err(e) => Err(e),
-            }
-        };
-        match outcome {
-            Ok(()) => {
-                provisioning::extend_outcome(&mut tx, step.id, Ok(step.ends_at)).await?;
-                let what = match step.provisioner {
-                    ProvisionerKind::Command => format!(
-                        "The command {} moved the end of account {} to {}.",
-                        step.provisioner_command.as_deref().unwrap_or_default(),
-                        step.account,
-                        rfc3339(step.ends_at)
-                    ),
-                    _ => format!(
-                        "Role {} on {place} is now valid until {}.",
-                        step.account,
-                        rfc3339(step.ends_at)
-                    ),
-                };
-                note(&mut tx, step.session_id, "access_extended", &what).await?;
-            }
-            Err(e) => {
-                let error = e.to_string();
-                let retry_in = revoke_backoff(step.attempts + 1);
-                tracing::warn!(session = %step.session_id, target = %place, error = %error,
-                    retry_in_seconds = retry_in.as_secs(), "extension on the target failed; will retry");
-                provisioning::extend_outcome(&mut tx, step.id, Err((&error, retry_in))).await?;
-            }
-        }
-        tx.commit().await?;
-    }
-}
-
 /// Records what the system did on a session's target, without a change of status.
-async fn note(
+pub(super) async fn note(
     tx: &mut sqlx::PgConnection,
     session: Uuid,
     kind: &'static str,
@@ -486,6 +313,7 @@ async fn revoke_one(
                         account: step.account.clone(),
                         groups: step.target_groups.clone(),
                         password: None,
+                        until: None,
                     };
                     crate::provision::linux_ssh::revoke(&target, &change).await
                 }

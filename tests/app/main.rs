@@ -25,6 +25,7 @@ mod metrics;
 mod notify;
 mod outage;
 mod provisioning;
+mod provisioning_lock;
 mod provisioning_more;
 mod revocation;
 mod routes;
