@@ -20,13 +20,16 @@ pub struct Row {
     pub login_mode: LoginMode,
     pub login_template: Option<String>,
     pub target_groups: Vec<String>,
+    pub file_transfer: bool,
+    pub revoke_on_lock: bool,
     pub archived: bool,
     /// The access policies that grant it, comma separated.
     pub policies: String,
 }
 
 const SELECT: &str = "SELECT a.id, a.name, a.description, a.platform, a.protocol, a.login_mode,
-        a.login_template, a.target_groups, a.archived_at IS NOT NULL AS archived,
+        a.login_template, a.target_groups, a.file_transfer, a.revoke_on_lock,
+        a.archived_at IS NOT NULL AS archived,
         COALESCE((SELECT string_agg(p.name, ', ' ORDER BY lower(p.name))
                   FROM policy_activities pa JOIN access_policies p ON p.id = pa.policy_id
                   WHERE pa.activity_id = a.id), '') AS policies
@@ -69,8 +72,8 @@ pub async fn create(
     let id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO activities (id, name, description, platform, protocol, login_mode, login_template,
-                                 target_groups)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                 target_groups, file_transfer, revoke_on_lock)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(id)
     .bind(&a.name)
@@ -80,6 +83,8 @@ pub async fn create(
     .bind(a.login_mode)
     .bind(&a.login_template)
     .bind(&a.target_groups)
+    .bind(a.file_transfer)
+    .bind(a.revoke_on_lock)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
@@ -118,7 +123,7 @@ pub async fn update(
     sqlx::query(
         "UPDATE activities SET name = $2, description = $3, platform = $4, protocol = $5,
                                login_mode = $6, login_template = $7, target_groups = $8,
-                               updated_at = now()
+                               file_transfer = $9, revoke_on_lock = $10, updated_at = now()
          WHERE id = $1",
     )
     .bind(id)
@@ -129,6 +134,8 @@ pub async fn update(
     .bind(a.login_mode)
     .bind(&a.login_template)
     .bind(&a.target_groups)
+    .bind(a.file_transfer)
+    .bind(a.revoke_on_lock)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;

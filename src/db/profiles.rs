@@ -50,13 +50,15 @@ pub struct Profile {
     pub extension_allowed: bool,
     pub extension_minutes: i32,
     pub max_extensions: i32,
+    pub record_input: bool,
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Profile>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, name, description, max_duration_minutes, notes_required, ticket_required,
                 ticket_pattern, schedule_horizon_days, allow_self_approval,
-                decision_timeout_minutes, extension_allowed, extension_minutes, max_extensions
+                decision_timeout_minutes, extension_allowed, extension_minutes, max_extensions,
+                record_input
          FROM connection_profiles WHERE id = $1",
     )
     .bind(id)
@@ -87,6 +89,8 @@ pub struct ProfileInput {
     pub extension_allowed: bool,
     pub extension_minutes: i32,
     pub max_extensions: i32,
+    /// Whether sessions under it record what the user types, besides what they see.
+    pub record_input: bool,
     /// In order; at most three.
     pub tiers: Vec<Tier>,
 }
@@ -267,6 +271,7 @@ fn bind_fields<'q>(
         .bind(p.extension_allowed)
         .bind(p.extension_minutes)
         .bind(p.max_extensions)
+        .bind(p.record_input)
 }
 
 /// Makes the profile's tiers exactly `tiers`: upserted by position, the rest deleted.
@@ -311,8 +316,9 @@ pub async fn create(
             "INSERT INTO connection_profiles
                  (id, name, description, max_duration_minutes, notes_required, ticket_required,
                   ticket_pattern, schedule_horizon_days, approval_required, allow_self_approval,
-                  decision_timeout_minutes, extension_allowed, extension_minutes, max_extensions)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                  decision_timeout_minutes, extension_allowed, extension_minutes, max_extensions,
+                  record_input)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(id),
         p,
@@ -357,7 +363,8 @@ pub async fn update(
                  ticket_required = $6, ticket_pattern = $7, schedule_horizon_days = $8,
                  approval_required = $9, allow_self_approval = $10,
                  decision_timeout_minutes = $11, extension_allowed = $12,
-                 extension_minutes = $13, max_extensions = $14, updated_at = now()
+                 extension_minutes = $13, max_extensions = $14, record_input = $15,
+                 updated_at = now()
              WHERE id = $1",
         )
         .bind(id),

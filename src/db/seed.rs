@@ -114,8 +114,8 @@ async fn write(
 
     for r in &seed.resources {
         // Without a provisioner in the file, how access is granted stays as it is.
-        let (provisioner, credential, host_key) = match &r.access {
-            None => (None, None, None),
+        let (provisioner, credential, host_key, database, command) = match &r.access {
+            None => (None, None, None, None, None),
             Some(a) => {
                 let credential = match &a.credential {
                     None => None,
@@ -129,36 +129,62 @@ async fn write(
                             errors,
                         )
                         .await?;
-                        match found.first() {
-                            Some(id) => Some(*id),
+                        let Some(id) = found.first() else {
                             // Reported with its line; the whole file is refused.
-                            None => continue,
+                            continue;
+                        };
+                        let kind = crate::db::credentials::get(&mut *tx, *id)
+                            .await?
+                            .map(|row| row.kind);
+                        if let Some(message) = kind.and_then(|k| {
+                            crate::domain::target_access::credential_mismatch(a.provisioner, k)
+                        }) {
+                            errors.push(SeedError {
+                                line: c.line,
+                                field: c.field.clone(),
+                                message,
+                            });
+                            continue;
                         }
+                        Some(*id)
                     }
                 };
-                (Some(a.provisioner), credential, a.host_key.clone())
+                (
+                    Some(a.provisioner),
+                    credential,
+                    a.host_key.clone(),
+                    a.database_name.clone(),
+                    a.command.clone(),
+                )
             }
         };
         sqlx::query(
             "INSERT INTO resources (id, name, kind, platform, address, port, description,
-                                    provisioner, credential_id, host_key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 'simulated'), $9, $10)
+                                    provisioner, credential_id, host_key, database_name,
+                                    provisioner_command)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 'simulated'), $9, $10, $11, $12)
              ON CONFLICT ((lower(name))) DO UPDATE
              SET name = EXCLUDED.name, kind = EXCLUDED.kind, platform = EXCLUDED.platform,
                  address = EXCLUDED.address, port = EXCLUDED.port,
                  description = EXCLUDED.description, archived_at = NULL, updated_at = now(),
                  provisioner = coalesce($8, resources.provisioner),
                  credential_id = CASE WHEN $8 IS NULL THEN resources.credential_id ELSE $9 END,
-                 host_key = CASE WHEN $8 IS NULL THEN resources.host_key ELSE $10 END
+                 host_key = CASE WHEN $8 IS NULL THEN resources.host_key ELSE $10 END,
+                 database_name = CASE WHEN $8 IS NULL THEN resources.database_name ELSE $11 END,
+                 provisioner_command =
+                     CASE WHEN $8 IS NULL THEN resources.provisioner_command ELSE $12 END
              WHERE (resources.name, resources.kind, resources.platform, resources.address,
                     resources.port, resources.description, resources.archived_at,
-                    resources.provisioner, resources.credential_id, resources.host_key)
+                    resources.provisioner, resources.credential_id, resources.host_key,
+                    resources.database_name, resources.provisioner_command)
                    IS DISTINCT FROM
                    (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.platform, EXCLUDED.address,
                     EXCLUDED.port, EXCLUDED.description, NULL::timestamptz,
                     coalesce($8, resources.provisioner),
                     CASE WHEN $8 IS NULL THEN resources.credential_id ELSE $9 END,
-                    CASE WHEN $8 IS NULL THEN resources.host_key ELSE $10 END)",
+                    CASE WHEN $8 IS NULL THEN resources.host_key ELSE $10 END,
+                    CASE WHEN $8 IS NULL THEN resources.database_name ELSE $11 END,
+                    CASE WHEN $8 IS NULL THEN resources.provisioner_command ELSE $12 END)",
         )
         .bind(Uuid::now_v7())
         .bind(&r.name)
@@ -170,6 +196,8 @@ async fn write(
         .bind(provisioner)
         .bind(credential)
         .bind(host_key)
+        .bind(database)
+        .bind(command)
         .execute(&mut *tx)
         .await?;
     }
@@ -177,20 +205,21 @@ async fn write(
     for a in &seed.activities {
         sqlx::query(
             "INSERT INTO activities (id, name, description, platform, protocol, login_mode, login_template,
-                                     target_groups)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                     target_groups, file_transfer, revoke_on_lock)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT ((lower(name))) DO UPDATE
              SET name = EXCLUDED.name, description = EXCLUDED.description,
                  platform = EXCLUDED.platform, protocol = EXCLUDED.protocol,
                  login_mode = EXCLUDED.login_mode, login_template = EXCLUDED.login_template,
-                 target_groups = EXCLUDED.target_groups, archived_at = NULL, updated_at = now()
+                 target_groups = EXCLUDED.target_groups, file_transfer = EXCLUDED.file_transfer,
+                 revoke_on_lock = EXCLUDED.revoke_on_lock, archived_at = NULL, updated_at = now()
              WHERE (activities.name, activities.description, activities.platform, activities.protocol,
                     activities.login_mode, activities.login_template, activities.target_groups,
-                    activities.archived_at)
+                    activities.file_transfer, activities.revoke_on_lock, activities.archived_at)
                    IS DISTINCT FROM
                    (EXCLUDED.name, EXCLUDED.description, EXCLUDED.platform, EXCLUDED.protocol,
                     EXCLUDED.login_mode, EXCLUDED.login_template, EXCLUDED.target_groups,
-                    NULL::timestamptz)",
+                    EXCLUDED.file_transfer, EXCLUDED.revoke_on_lock, NULL::timestamptz)",
         )
         .bind(Uuid::now_v7())
         .bind(&a.name)
@@ -200,6 +229,8 @@ async fn write(
         .bind(a.login_mode)
         .bind(&a.login_template)
         .bind(&a.target_groups)
+        .bind(a.file_transfer)
+        .bind(a.revoke_on_lock)
         .execute(&mut *tx)
         .await?;
     }
@@ -209,8 +240,9 @@ async fn write(
             "INSERT INTO connection_profiles
                  (id, name, description, max_duration_minutes, notes_required, ticket_required,
                   ticket_pattern, schedule_horizon_days, approval_required, allow_self_approval,
-                  decision_timeout_minutes, extension_allowed, extension_minutes, max_extensions)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                  decision_timeout_minutes, extension_allowed, extension_minutes, max_extensions,
+                  record_input)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
              ON CONFLICT ((lower(name))) DO UPDATE
              SET name = EXCLUDED.name, description = EXCLUDED.description,
                  max_duration_minutes = EXCLUDED.max_duration_minutes,
@@ -222,20 +254,22 @@ async fn write(
                  decision_timeout_minutes = EXCLUDED.decision_timeout_minutes,
                  extension_allowed = EXCLUDED.extension_allowed,
                  extension_minutes = EXCLUDED.extension_minutes,
-                 max_extensions = EXCLUDED.max_extensions, updated_at = now()
+                 max_extensions = EXCLUDED.max_extensions, record_input = EXCLUDED.record_input,
+                 updated_at = now()
              WHERE (connection_profiles.name, connection_profiles.description,
                     connection_profiles.max_duration_minutes, connection_profiles.notes_required,
                     connection_profiles.ticket_required, connection_profiles.ticket_pattern,
                     connection_profiles.schedule_horizon_days, connection_profiles.approval_required,
                     connection_profiles.allow_self_approval, connection_profiles.decision_timeout_minutes,
                     connection_profiles.extension_allowed, connection_profiles.extension_minutes,
-                    connection_profiles.max_extensions)
+                    connection_profiles.max_extensions, connection_profiles.record_input)
                    IS DISTINCT FROM
                    (EXCLUDED.name, EXCLUDED.description, EXCLUDED.max_duration_minutes,
                     EXCLUDED.notes_required, EXCLUDED.ticket_required, EXCLUDED.ticket_pattern,
                     EXCLUDED.schedule_horizon_days, EXCLUDED.approval_required,
                     EXCLUDED.allow_self_approval, EXCLUDED.decision_timeout_minutes,
-                    EXCLUDED.extension_allowed, EXCLUDED.extension_minutes, EXCLUDED.max_extensions)
+                    EXCLUDED.extension_allowed, EXCLUDED.extension_minutes, EXCLUDED.max_extensions,
+                    EXCLUDED.record_input)
              RETURNING id",
         )
         .bind(Uuid::now_v7())
@@ -252,6 +286,7 @@ async fn write(
         .bind(p.extension_allowed)
         .bind(p.extension_minutes)
         .bind(p.max_extensions)
+        .bind(p.record_input)
         .fetch_optional(&mut *tx)
         .await?;
         // No row back means the profile exists unchanged.

@@ -200,6 +200,10 @@ pub struct RawActivity<'a> {
     pub login_template: &'a str,
     /// Comma or space separated.
     pub target_groups: &'a str,
+    /// The "Allow file transfer" switch.
+    pub file_transfer: bool,
+    /// The "Lock removes the access on the target" switch.
+    pub revoke_on_lock: bool,
 }
 
 /// A valid activity.
@@ -213,6 +217,10 @@ pub struct ActivityInput {
     pub login_template: Option<String>,
     /// Groups the login account joins on the target for the session.
     pub target_groups: Vec<String>,
+    /// Whether scp/sftp are allowed through the gateway.
+    pub file_transfer: bool,
+    /// Whether a Lock removes the access on the target (and the Unlock grants it afresh).
+    pub revoke_on_lock: bool,
 }
 
 impl ActivityInput {
@@ -251,6 +259,8 @@ impl ActivityInput {
             protocol: protocol.unwrap_or(Protocol::None),
             login_mode: login_mode.unwrap_or(LoginMode::Own),
             login_template,
+            file_transfer: raw.file_transfer,
+            revoke_on_lock: raw.revoke_on_lock,
         };
         e.into_result(value)
     }

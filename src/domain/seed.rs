@@ -90,10 +90,13 @@ struct RawResource {
     #[serde(default)]
     description: String,
     /// `simulated` (the default) or another provisioner; with it, `credential` (a service
-    /// credential's name: secrets are never in seed files) and `host_key`.
+    /// credential's name: secrets are never in seed files) and `host_key` (linux_ssh),
+    /// `credential` and `database` (postgresql), or `command` (command).
     provisioner: Option<String>,
     credential: Option<String>,
     host_key: Option<String>,
+    database: Option<String>,
+    command: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,6 +112,12 @@ struct RawActivity {
     /// Groups the login account joins on the target for the session.
     #[serde(default)]
     groups: Vec<String>,
+    /// scp/sftp through the gateway (off unless given).
+    #[serde(default)]
+    file_transfer: bool,
+    /// A Lock removes the access on the target (and the Unlock grants it afresh).
+    #[serde(default)]
+    revoke_on_lock: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +144,9 @@ struct RawProfile {
     extension_minutes: i64,
     #[serde(default)]
     max_extensions: i64,
+    /// Recordings keep what the user types too.
+    #[serde(default)]
+    record_input: bool,
     #[serde(default)]
     tiers: Vec<Spanned<RawTier>>,
 }
@@ -231,6 +243,8 @@ pub struct SeedAccess {
     pub provisioner: ProvisionerKind,
     pub credential: Option<Ref>,
     pub host_key: Option<String>,
+    pub database_name: Option<String>,
+    pub command: Option<String>,
 }
 
 #[derive(Debug)]
@@ -243,6 +257,8 @@ pub struct SeedActivity {
     pub login_mode: LoginMode,
     pub login_template: Option<String>,
     pub target_groups: Vec<String>,
+    pub file_transfer: bool,
+    pub revoke_on_lock: bool,
 }
 
 #[derive(Debug)]
@@ -269,6 +285,7 @@ pub struct SeedProfile {
     pub extension_allowed: bool,
     pub extension_minutes: i32,
     pub max_extensions: i32,
+    pub record_input: bool,
     pub tiers: Vec<SeedTier>,
 }
 
@@ -548,7 +565,9 @@ fn resources(c: &mut Check, raw: &RawFile) -> Vec<SeedResource> {
     out
 }
 
-/// A resource's provisioner, credential and host key, checked; `None` when not given.
+/// A resource's provisioner and what it uses, checked; `None` when not given. Each field
+/// belongs to the provisioners that use it, and one given to another is refused rather than
+/// dropped (the file says something that would not happen).
 fn seed_access(
     c: &mut Check,
     line: usize,
@@ -556,21 +575,21 @@ fn seed_access(
     r: &RawResource,
 ) -> Option<SeedAccess> {
     let Some(key) = &r.provisioner else {
-        if r.credential.is_some() || r.host_key.is_some() {
+        if r.credential.is_some()
+            || r.host_key.is_some()
+            || r.database.is_some()
+            || r.command.is_some()
+        {
             c.err(
                 line,
                 f("provisioner"),
-                "give the provisioner with its credential and host key",
+                "give the provisioner with its credential, host key, database or command",
             );
         }
         return None;
     };
-    // Seed files do not take a database name or a command yet: those resources are set up
-    // on the resource form.
-    let seedable = [ProvisionerKind::Simulated, ProvisionerKind::LinuxSsh];
-    let Some(provisioner) = ProvisionerKind::parse(key.trim()).filter(|k| seedable.contains(k))
-    else {
-        let known: Vec<&str> = seedable.iter().map(|k| k.key()).collect();
+    let Some(provisioner) = ProvisionerKind::parse(key.trim()) else {
+        let known: Vec<&str> = ProvisionerKind::ALL.iter().map(|k| k.key()).collect();
         c.err(
             line,
             f("provisioner"),
@@ -578,6 +597,39 @@ fn seed_access(
         );
         return None;
     };
+    use ProvisionerKind::{Command, LinuxSsh, Postgresql};
+    let fields: [(&str, bool, &[ProvisionerKind]); 4] = [
+        (
+            "credential",
+            r.credential.is_some(),
+            &[LinuxSsh, Postgresql],
+        ),
+        ("host_key", r.host_key.is_some(), &[LinuxSsh]),
+        ("database", r.database.is_some(), &[Postgresql]),
+        ("command", r.command.is_some(), &[Command]),
+    ];
+    for (field, given, used_by) in fields {
+        let needed = field != "database" && used_by.contains(&provisioner);
+        if given && !used_by.contains(&provisioner) {
+            let keys: Vec<&str> = used_by.iter().map(|k| k.key()).collect();
+            c.err(
+                line,
+                f(field),
+                format!("is used by the {} provisioner only", keys.join(" and ")),
+            );
+        } else if needed && !given {
+            let what = match field {
+                "credential" => {
+                    "a service credential's name is required for this provisioner (create it on Admin > Service credentials)"
+                }
+                "host_key" => "the target's host key is required for this provisioner",
+                _ => {
+                    "the name of a command from the provisioners file is required for this provisioner"
+                }
+            };
+            c.err(line, f(field), what);
+        }
+    }
     let host_key = match r.host_key.as_deref().map(target_access::parse_host_key) {
         Some(Ok(key)) => Some(key),
         Some(Err(message)) => {
@@ -586,27 +638,31 @@ fn seed_access(
         }
         None => None,
     };
+    let database_name = r.database.as_deref().map(str::trim).and_then(|name| {
+        let ok = target_access::valid_database_name(name);
+        if !ok {
+            c.err(line, f("database"), "a database name starts with a letter or _ and holds letters, digits, _, $ or - (at most 63)");
+        }
+        ok.then(|| name.to_owned())
+    });
+    let command = r.command.as_deref().map(str::trim).and_then(|name| {
+        let ok = crate::provision::command::valid_command_name(name);
+        if !ok {
+            c.err(line, f("command"), "a command name is lower-case letters, digits, _ and - (at most 64), as in the provisioners file");
+        }
+        ok.then(|| name.to_owned())
+    });
     let credential = r.credential.as_ref().map(|name| Ref {
         name: name.trim().to_owned(),
         line,
         field: f("credential"),
     });
-    if provisioner != ProvisionerKind::Simulated {
-        if credential.is_none() {
-            c.err(line, f("credential"), "a service credential's name is required for this provisioner (create it on Admin > Service credentials)");
-        }
-        if r.host_key.is_none() {
-            c.err(
-                line,
-                f("host_key"),
-                "the target's host key is required for this provisioner",
-            );
-        }
-    }
     Some(SeedAccess {
         provisioner,
         credential,
         host_key,
+        database_name,
+        command,
     })
 }
 
@@ -655,6 +711,8 @@ fn activities(c: &mut Check, raw: &RawFile) -> Vec<SeedActivity> {
             protocol,
             login_mode,
             login_template,
+            file_transfer: a.file_transfer,
+            revoke_on_lock: a.revoke_on_lock,
         });
     }
     out
@@ -741,6 +799,7 @@ fn profiles(c: &mut Check, raw: &RawFile) -> Vec<SeedProfile> {
             extension_allowed: p.extension_allowed,
             extension_minutes: c.int(line, &f("extension_minutes"), p.extension_minutes, 1, 1440),
             max_extensions: c.int(line, &f("max_extensions"), p.max_extensions, 0, 100),
+            record_input: p.record_input,
             tiers,
             name,
         });

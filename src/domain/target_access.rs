@@ -42,6 +42,28 @@ impl CredentialKind {
     }
 }
 
+/// Why a credential of `kind` cannot serve a resource with `provisioner`, if it cannot: a
+/// Linux target is logged in to with an SSH key, a PostgreSQL server with a password.
+pub fn credential_mismatch(provisioner: ProvisionerKind, kind: CredentialKind) -> Option<String> {
+    let needed = match provisioner {
+        ProvisionerKind::LinuxSsh => CredentialKind::SshKey,
+        ProvisionerKind::Postgresql => CredentialKind::Password,
+        ProvisionerKind::Simulated | ProvisionerKind::Command => return None,
+    };
+    let holds = |k: CredentialKind| match k {
+        CredentialKind::SshKey => "an SSH private key",
+        CredentialKind::Password => "a password",
+    };
+    (needed != kind).then(|| {
+        format!(
+            "The {} provisioner logs in with {}, and this service credential holds {}: choose a credential of that kind.",
+            provisioner.label(),
+            holds(needed),
+            holds(kind)
+        )
+    })
+}
+
 /// A service credential as typed in its form.
 pub struct RawCredential<'a> {
     pub name: &'a str,
@@ -253,7 +275,7 @@ pub struct AccessInput {
 }
 
 /// A PostgreSQL database name a resource may give (the schema's pattern).
-fn valid_database_name(name: &str) -> bool {
+pub fn valid_database_name(name: &str) -> bool {
     let mut chars = name.chars();
     let Some(first) = chars.next() else {
         return false;

@@ -18,15 +18,26 @@ QyNTUxOQAAACCJTcgIdSH6/plXZJ+Cz1mMSPG+I0tht5OHnCaGzJAFCQAAAJDyXnE1
 /// A line of the key's body, to look for in pages and the audit log.
 const KEY_BODY: &str = "QyNTUxOQAAACCJTcgIdSH6";
 
-/// Creates a credential through its page; its id.
+/// Creates an SSH key credential through its page; its id.
 pub async fn create_credential(app: &TestApp, name: &str, user: &str, secret: &str) -> Uuid {
+    create_credential_of(app, "ssh_key", name, user, secret).await
+}
+
+/// Creates a credential of `kind` through its page; its id.
+pub async fn create_credential_of(
+    app: &TestApp,
+    kind: &str,
+    name: &str,
+    user: &str,
+    secret: &str,
+) -> Uuid {
     let page = app
         .post(
             "/admin/credentials/new",
             &[
                 ("name", name),
                 ("username", user),
-                ("kind", "ssh_key"),
+                ("kind", kind),
                 ("secret", secret),
             ],
         )
@@ -221,7 +232,10 @@ async fn a_credential_a_resource_uses_cannot_be_deleted() {
 }
 
 /// The break-glass activity's form fields as stored, with `groups` typed in.
-async fn activity_form(app: &TestApp, groups: &str) -> (Uuid, Vec<(&'static str, String)>) {
+pub(crate) async fn activity_form(
+    app: &TestApp,
+    groups: &str,
+) -> (Uuid, Vec<(&'static str, String)>) {
     let (id, description, platform, protocol, mode, template): (
         Uuid,
         String,
@@ -332,7 +346,10 @@ async fn stored_access(
 #[tokio::test]
 async fn the_resource_form_sets_up_postgresql_and_command_targets_and_drops_what_they_do_not_use() {
     let app = admin_app().await;
-    let credential = create_credential(&app, "dba", "portcullis", KEY)
+    let ssh_key = create_credential(&app, "web root", "portcullis", KEY)
+        .await
+        .to_string();
+    let credential = create_credential_of(&app, "password", "dba", "portcullis", "S3cret-pass")
         .await
         .to_string();
     let resource = id_of(&app, "resources", "pg-db-01").await;
@@ -355,6 +372,20 @@ async fn the_resource_form_sets_up_postgresql_and_command_targets_and_drops_what
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(page.texts("#credential-error").len(), 1);
     assert_eq!(page.texts("#database_name-error").len(), 1);
+    assert_eq!(stored_access(&app, resource).await.0, "simulated");
+    // An SSH key cannot log in to PostgreSQL: the credential's kind is checked.
+    let page = post(resource_form(
+        "postgresql",
+        &[("credential", &ssh_key), ("database_name", "app")],
+    ))
+    .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        page.texts("#credential-error"),
+        [
+            "The PostgreSQL login role provisioner logs in with a password, and this service credential holds an SSH private key: choose a credential of that kind."
+        ]
+    );
     assert_eq!(stored_access(&app, resource).await.0, "simulated");
     let page = post(resource_form(
         "postgresql",

@@ -21,7 +21,7 @@ async fn id(app: &TestApp, table: &str, name: &str) -> String {
 }
 
 /// A profile form with sensible values; `extra` adds the tiers and overrides.
-fn profile<'a>(name: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn profile<'a>(name: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut form = vec![
         ("name", name),
         ("description", "Test"),

@@ -3,6 +3,7 @@
 
 mod support;
 mod target_host;
+mod target_switches;
 
 mod access;
 mod admin_catalog;

@@ -7,7 +7,7 @@ use portcullis::server::DEMO_SEED;
 use crate::support::spawn_app;
 
 /// Every row of the catalogue tables, as JSON, in a stable order.
-async fn snapshot(db: &sqlx::PgPool) -> Vec<String> {
+pub(crate) async fn snapshot(db: &sqlx::PgPool) -> Vec<String> {
     let mut rows = Vec::new();
     for table in [
         "users",

@@ -15,7 +15,7 @@ use crate::db;
 use crate::db::activities::Row;
 use crate::db::audit::WriteError;
 use crate::db::look_alike::Named;
-use crate::domain::admin_input::{ActivityInput, FieldErrors, RawActivity};
+use crate::domain::admin_input::{ActivityInput, FieldErrors, RawActivity, checkbox};
 use crate::domain::catalog::{LoginMode, Protocol, TEMPLATE_PLACEHOLDERS};
 use crate::error::AppResult;
 use crate::web::chrome::Chrome;
@@ -68,6 +68,8 @@ pub struct FormPage {
     login_mode: String,
     login_template: String,
     target_groups: String,
+    file_transfer: bool,
+    revoke_on_lock: bool,
     protocols: [Protocol; 4],
     modes: [LoginMode; 3],
     template_hint: String,
@@ -88,6 +90,8 @@ impl FormPage {
             login_mode: f.text("login_mode").to_owned(),
             login_template: f.text("login_template").to_owned(),
             target_groups: f.text("target_groups").to_owned(),
+            file_transfer: checkbox(f.first("file_transfer")),
+            revoke_on_lock: checkbox(f.first("revoke_on_lock")),
             protocols: Protocol::ALL,
             modes: LoginMode::ALL,
             template_hint: template_hint(),
@@ -108,6 +112,8 @@ impl FormPage {
             login_mode: a.login_mode.key().to_owned(),
             login_template: a.login_template.unwrap_or_default(),
             target_groups: a.target_groups.join(", "),
+            file_transfer: a.file_transfer,
+            revoke_on_lock: a.revoke_on_lock,
             protocols: Protocol::ALL,
             modes: LoginMode::ALL,
             template_hint: template_hint(),
@@ -132,6 +138,8 @@ fn raw(f: &Fields) -> RawActivity<'_> {
         login_mode: f.text("login_mode"),
         login_template: f.text("login_template"),
         target_groups: f.text("target_groups"),
+        file_transfer: checkbox(f.first("file_transfer")),
+        revoke_on_lock: checkbox(f.first("revoke_on_lock")),
     }
 }
 

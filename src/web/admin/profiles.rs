@@ -201,6 +201,7 @@ pub async fn edit(
         ("ticket_required", p.ticket_required),
         ("allow_self_approval", p.allow_self_approval),
         ("extension_allowed", p.extension_allowed),
+        ("record_input", p.record_input),
     ] {
         if on {
             put(k, "on".into());
@@ -329,6 +330,7 @@ fn parse(f: &Fields) -> (ProfileInput, FieldErrors) {
         extension_allowed: on("extension_allowed"),
         extension_minutes,
         max_extensions,
+        record_input: on("record_input"),
         tiers,
     };
     (input, e)

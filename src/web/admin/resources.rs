@@ -18,7 +18,9 @@ use crate::db::look_alike::Named;
 use crate::db::resources::{Filter, Row};
 use crate::domain::admin_input::{FieldErrors, RawResource, ResourceInput};
 use crate::domain::catalog::ResourceKind;
-use crate::domain::target_access::{AccessInput, RawAccess, fingerprint, parse_host_key};
+use crate::domain::target_access::{
+    AccessInput, RawAccess, credential_mismatch, fingerprint, parse_host_key,
+};
 use crate::error::AppResult;
 use crate::provision::ProvisionerKind;
 use crate::provision::keyscan::{self, FoundKey};
@@ -240,13 +242,18 @@ async fn checked(
         },
         &mut errors,
     );
-    if let Some(credential) = access.credential_id
-        && db::credentials::get(&state.db, credential).await?.is_none()
-    {
-        errors.add(
-            "credential",
-            "That service credential does not exist any more: choose another.",
-        );
+    if let Some(credential) = access.credential_id {
+        match db::credentials::get(&state.db, credential).await? {
+            None => errors.add(
+                "credential",
+                "That service credential does not exist any more: choose another.",
+            ),
+            Some(c) => {
+                if let Some(message) = credential_mismatch(access.provisioner, c.kind) {
+                    errors.add("credential", message);
+                }
+            }
+        }
     }
     let input = match input {
         Ok(r) if errors.is_empty() => r,
