@@ -51,9 +51,12 @@ pub async fn claim_regrant(tx: &mut PgConnection) -> Result<Option<ToRegrant>, s
          LEFT JOIN service_credentials c ON c.id = p.credential_id
          WHERE p.action = 'grant' AND p.round > 0 AND p.done_at IS NULL
            AND s.status IN ('available', 'logged_in')
+           -- Every earlier removal confirmed, and this grant not already undone (a Lock
+           -- that came before the grant was made queues its revoke; the next Unlock queues
+           -- another grant).
            AND NOT EXISTS (SELECT 1 FROM provision_steps r
                            WHERE r.session_id = p.session_id AND r.action = 'revoke'
-                             AND r.done_at IS NULL)
+                             AND (r.done_at IS NULL OR r.round = p.round))
          ORDER BY p.created_at
          LIMIT 1
          FOR UPDATE OF p SKIP LOCKED

@@ -44,6 +44,8 @@ pub struct ConnectPage {
     ssh_url: String,
     https_url: String,
     has_password: bool,
+    /// The password is being set afresh on the target (after an Unlock).
+    restoring: bool,
     password: Option<String>,
     /// The account as it really is on the target (or that the resource is simulated).
     account_note: String,
@@ -150,6 +152,8 @@ fn page(
         ssh_url: connect::ssh_url(&target),
         https_url: connect::https_url(&target),
         has_password: s.login_mode.has_password(),
+        // An Unlock after a Lock that removed the access: the fresh grant stores the new one.
+        restoring: usable && s.login_mode.has_password() && s.password_ciphertext.is_none(),
         password: shown.password,
         account_note: account_note(
             s.provisioner,

@@ -122,6 +122,14 @@ async fn a_lock_that_removes_access_deletes_the_account_and_the_unlock_grants_a_
     // Until the fresh grant is made, the old password is not offered.
     let early = app.post(&format!("/sessions/{id}/reveal"), &[]).await;
     assert!(early.texts("#password").is_empty(), "{}", early.body);
+    let waiting = app.get(&format!("/sessions/{id}/connect")).await;
+    assert_eq!(
+        waiting.texts("#password-restoring").len(),
+        1,
+        "{}",
+        waiting.body
+    );
+    assert!(waiting.texts("#reveal").is_empty());
     tick(&app).await;
     assert!(
         TargetHost::account_exists(&name),
