@@ -20,7 +20,7 @@ const RESOURCE: &str = "lnx-web-01";
 /// Points `lnx-web-01` at `host` with the `linux_ssh` provisioner and a service credential
 /// for its root account, and gives the break-glass activity a template under the host's
 /// reserved prefix.
-async fn use_target(app: &TestApp, host: &TargetHost, mode: &str, template: &str) {
+pub(crate) async fn use_target(app: &TestApp, host: &TargetHost, mode: &str, template: &str) {
     let credential = Uuid::new_v4();
     let sealed = app.secrets.seal(credential, &host.service_key);
     portcullis::db::provisioning::create_credential(
@@ -64,7 +64,7 @@ async fn use_template(app: &TestApp, mode: &str, template: &str) {
 
 /// alice asks for the break-glass activity on the target; the approval is taken as given
 /// (approvals have tests of their own), and the worker runs one pass.
-async fn approved_and_granted(app: &TestApp) -> Uuid {
+pub(crate) async fn approved_and_granted(app: &TestApp) -> Uuid {
     app.login_with(&app.client, "alice", DEMO).await;
     request(
         app,
@@ -104,7 +104,7 @@ async fn approved_and_granted(app: &TestApp) -> Uuid {
     id
 }
 
-async fn status(app: &TestApp, id: Uuid) -> String {
+pub(crate) async fn status(app: &TestApp, id: Uuid) -> String {
     sqlx::query_scalar("SELECT status::text FROM activity_sessions WHERE id = $1")
         .bind(id)
         .fetch_one(&app.db)
@@ -120,7 +120,7 @@ async fn account(app: &TestApp, id: Uuid) -> String {
         .unwrap()
 }
 
-async fn events(app: &TestApp, id: Uuid) -> Vec<(String, String)> {
+pub(crate) async fn events(app: &TestApp, id: Uuid) -> Vec<(String, String)> {
     sqlx::query_as("SELECT kind, comment FROM session_events WHERE session_id = $1 ORDER BY id")
         .bind(id)
         .fetch_all(&app.db)
