@@ -90,11 +90,11 @@ impl Pump {
             let wake = self.next_wake();
             tokio::select! {
                 msg = channel.wait() => match msg {
-                    Some(msg) => self.from_target(msg).await,
+                    Some(msg) => self.relay_target(msg).await,
                     None => break Ended::Upstream,
                 },
                 inp = input.recv() => match inp {
-                    Some(inp) => self.from_user(&channel, inp).await,
+                    Some(inp) => self.relay_user(&channel, inp).await,
                     None => break Ended::Client,
                 },
                 change = changes.recv() => match change {
@@ -130,7 +130,7 @@ impl Pump {
         let _ = self.output.send(Output::Closed(closed)).await;
     }
 
-    async fn from_target(&mut self, msg: ChannelMsg) {
+    async fn relay_target(&mut self, msg: ChannelMsg) {
         let out = match msg {
             ChannelMsg::Data { data } => {
                 self.recorder.output(&data).await;
@@ -146,7 +146,7 @@ impl Pump {
         let _ = self.output.send(out).await;
     }
 
-    async fn from_user(&mut self, channel: &Channel<Msg>, inp: Input) {
+    async fn relay_user(&mut self, channel: &Channel<Msg>, inp: Input) {
         match inp {
             Input::Data(bytes) => {
                 self.recorder.input(&bytes).await;
