@@ -60,6 +60,11 @@ pub struct Config {
     #[arg(long, env = "PORTCULLIS_GATEWAY_HOST", global = true)]
     pub gateway_host: Option<String>,
 
+    /// Address and port of the SSH gateway (`ssh -p 2222 <connection string>@host`), or `off`.
+    /// Default: `127.0.0.1:2222` with the built-in database, off otherwise.
+    #[arg(long, env = "PORTCULLIS_SSH_GATEWAY_BIND", global = true, value_parser = parse_gateway_bind)]
+    pub ssh_gateway_bind: Option<GatewayBind>,
+
     /// Addresses of the reverse proxies in front of Portcullis, comma-separated. A request
     /// from one of them is taken to come from the address its X-Forwarded-For names (the
     /// right-most one that is not itself a listed proxy): that address is recorded in session
@@ -203,6 +208,24 @@ fn parse_time_zone(value: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Where the SSH gateway listens, or that it is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayBind {
+    Off,
+    On(SocketAddr),
+}
+
+fn parse_gateway_bind(value: &str) -> Result<GatewayBind, String> {
+    if value.trim().eq_ignore_ascii_case("off") {
+        return Ok(GatewayBind::Off);
+    }
+    value
+        .trim()
+        .parse()
+        .map(GatewayBind::On)
+        .map_err(|_| "expected an address and port such as 127.0.0.1:2222, or off".into())
+}
+
 fn parse_metrics_token(value: &str) -> Result<String, String> {
     let value = value.trim();
     if value.chars().count() < 16 {
@@ -220,6 +243,16 @@ impl Config {
         self.key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
+
+    /// Where the SSH gateway listens, if it is on.
+    pub fn ssh_gateway_bind(&self) -> Option<SocketAddr> {
+        match self.ssh_gateway_bind {
+            Some(GatewayBind::On(address)) => Some(address),
+            Some(GatewayBind::Off) => None,
+            None if self.database_url.is_none() => Some(SocketAddr::from(([127, 0, 0, 1], 2222))),
+            None => None,
+        }
     }
 
     /// How long a request waits for a database connection.

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod gateway;
 pub mod live;
 pub mod metrics;
 pub mod notify;

@@ -153,6 +153,12 @@ impl Hub {
         })
     }
 
+    /// Every status change this instance hears of from now on (the gateway's connections
+    /// close on those of their session).
+    pub fn changes(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
     /// Ends every open event stream (at shutdown, so that draining requests can finish).
     pub fn stop(&self) {
         let _ = self.stop.send(true);

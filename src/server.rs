@@ -49,6 +49,10 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         Some(bind) => Some(TcpListener::bind(bind).await?),
         None => None,
     };
+    let gateway = match config.ssh_gateway_bind() {
+        Some(bind) => Some(start_gateway(config, bind, state.clone()).await?),
+        None => None,
+    };
     let listener_task = tokio::spawn(
         state
             .live
@@ -93,8 +97,27 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         let _ = task.await;
     }
     cleanup.abort();
+    if let Some(gateway) = gateway {
+        gateway.abort();
+    }
     database.close().await;
     Ok(())
+}
+
+/// Binds the SSH gateway and starts it, with its host key next to the key file.
+async fn start_gateway(
+    config: &Config,
+    bind: std::net::SocketAddr,
+    state: crate::AppState,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let path = crate::gateway::host_key_path(&config.key_file());
+    let key = crate::gateway::load_or_create_host_key(&path)?;
+    let listener = TcpListener::bind(bind).await?;
+    tracing::info!(
+        "the SSH gateway is listening on {bind}; its host key is {}",
+        crate::gateway::fingerprint(&key)
+    );
+    Ok(crate::gateway::spawn(state, listener, key))
 }
 
 /// Serves `/metrics` alone on its own address until `stop` changes.

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod catalog;
 pub mod cluster;
 pub mod credentials;
+pub mod gateway;
 pub mod grants;
 pub mod groups;
 pub mod look_alike;

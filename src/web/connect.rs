@@ -1,7 +1,9 @@
 //! Connect: how to reach the resource of an Available or Logged In session, for its
 //! requester only. The generated password and the connection string appear only in the
 //! response to a POST (Reveal, Show connection string), each on the session's record. The
-//! first launch moves Available to Logged In. Every action here re-checks the session's grant
+//! first real connection moves Available to Logged In: through the SSH gateway (see
+//! `gateway`), or the explicit RDP and HTTPS launches here; Reveal or a copied SSH line alone
+//! does not. Every action here re-checks the session's grant
 //! first: one its policy no longer grants ends, and the page says why.
 
 use std::net::IpAddr;
@@ -51,6 +53,8 @@ pub struct ConnectPage {
     account_note: String,
     connection_string: Option<String>,
     gateway: Option<String>,
+    /// The built-in SSH gateway's port and host key, when one runs on this database.
+    gateway_ssh: Option<db::gateway::Announced>,
     ends_local: String,
     ends_iso: String,
     minutes_left: i64,
@@ -163,6 +167,7 @@ fn page(
         ),
         connection_string: shown.connection_string,
         gateway: state.settings.gateway_host.clone(),
+        gateway_ssh: None,
         ends_local: format_local(user.time_zone.local(s.ends_at)),
         ends_iso: s.ends_at.unix_timestamp().to_string(),
         minutes_left,
@@ -173,6 +178,19 @@ fn page(
         chrome: chrome.at("dashboard"),
         s,
     }
+}
+
+/// The page, with the SSH gateway's port and host key when one runs.
+async fn render(
+    state: &AppState,
+    chrome: Chrome,
+    user: &CurrentUser,
+    s: ConnectInfo,
+    shown: Shown,
+) -> AppResult<Response> {
+    let mut p = page(state, chrome, user, s, shown);
+    p.gateway_ssh = db::gateway::announced(&state.db).await?;
+    Ok(respond(p))
 }
 
 fn respond(p: ConnectPage) -> Response {
@@ -192,16 +210,11 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let (s, ended) = checked(&state, &user, parse_id(&id)?).await?;
-    Ok(respond(page(
-        &state,
-        chrome,
-        &user,
-        s,
-        Shown {
-            ended,
-            ..Shown::default()
-        },
-    )))
+    let shown = Shown {
+        ended,
+        ..Shown::default()
+    };
+    render(&state, chrome, &user, s, shown).await
 }
 
 /// Appends a record that something secret was shown to the requester.
@@ -249,7 +262,7 @@ pub async fn show_connection_string(
             ended,
             ..Shown::default()
         };
-        return Ok(respond(page(&state, chrome, &user, s, shown)));
+        return render(&state, chrome, &user, s, shown).await;
     }
     record_shown(
         &state,
@@ -264,7 +277,7 @@ pub async fn show_connection_string(
         connection_string: Some(state.secrets.connection_string(s.id, s.access_epoch)),
         ..Shown::default()
     };
-    Ok(respond(page(&state, chrome, &user, s, shown)))
+    render(&state, chrome, &user, s, shown).await
 }
 
 /// Records a launch; the first moves Available to Logged In.
@@ -316,7 +329,7 @@ pub async fn reveal(
             ended,
             ..Shown::default()
         };
-        return Ok(respond(page(&state, chrome, &user, s, shown)));
+        return render(&state, chrome, &user, s, shown).await;
     }
     let Some(sealed) = &s.password_ciphertext else {
         return Err(AppError::Conflict(
@@ -336,13 +349,11 @@ pub async fn reveal(
         client,
     )
     .await?;
-    launch(&state, &user, &s, "revealed the password", client).await?;
-    let s = own(&state, &user, s.id).await?;
     let shown = Shown {
         password: Some(password),
         ..Shown::default()
     };
-    Ok(respond(page(&state, chrome, &user, s, shown)))
+    render(&state, chrome, &user, s, shown).await
 }
 
 /// `POST /sessions/{id}/rdp`: the .rdp file.
@@ -383,7 +394,9 @@ pub async fn rdp(
 }
 
 /// `POST /sessions/{id}/launch`: the page's script reports a copied SSH command or an opened
-/// link (`how`); without the script, a form posts it and returns to the page.
+/// link (`how`); without the script, a form posts it and returns to the page. Only the opened
+/// HTTPS link counts as connecting: an SSH line is only a connection once it reaches the
+/// gateway.
 pub async fn launched(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -402,7 +415,9 @@ pub async fn launched(
     if !s.status.is_connectable() {
         return Err(AppError::Conflict(ended.unwrap_or_else(|| refusal(&s))));
     }
-    launch(&state, &user, &s, how, client).await?;
+    if form.text("how") == "https" {
+        launch(&state, &user, &s, how, client).await?;
+    }
     if headers.contains_key(crate::web::chrome::REFRESH_HEADER) || form.text("background") == "1" {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }

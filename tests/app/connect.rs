@@ -131,10 +131,25 @@ async fn ssh_sessions_show_the_command_and_reveal_the_password_only_on_request()
             "provisioned",
             "connection_string_shown",
             "password_revealed",
-            "connected"
         ]
     );
-    assert_eq!(status(&app, id).await, "logged_in", "the first launch");
+    assert_eq!(
+        status(&app, id).await,
+        "available",
+        "revealing is not connecting: only the gateway or a launch logs in"
+    );
+    let copied = app
+        .post(
+            &format!("/sessions/{id}/launch"),
+            &[("how", "ssh-copy"), ("background", "1")],
+        )
+        .await;
+    assert_eq!(copied.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        status(&app, id).await,
+        "available",
+        "a copied line is not a connection"
+    );
     // Pages that did not ask never carry it.
     for path in [
         format!("/sessions/{id}/connect"),

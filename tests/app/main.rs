@@ -19,6 +19,7 @@ mod cluster;
 mod connect;
 mod csrf;
 mod dashboard;
+mod gateway;
 mod headers;
 mod hostile_input;
 mod live;

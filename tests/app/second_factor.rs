@@ -31,7 +31,7 @@ fn secret_of(page: &Page) -> Vec<u8> {
         .unwrap()
 }
 
-fn code(secret: &[u8], step: i64) -> String {
+pub(crate) fn code(secret: &[u8], step: i64) -> String {
     TOTP::new(
         Algorithm::SHA1,
         6,
@@ -47,7 +47,7 @@ fn code(secret: &[u8], step: i64) -> String {
 
 /// The current time step, once at least five seconds of it remain (so that a code computed
 /// now is judged in the same step by the server).
-async fn step() -> i64 {
+pub(crate) async fn step() -> i64 {
     loop {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         if 30 - now % 30 >= 5 {
@@ -87,7 +87,10 @@ async fn failed_logins(app: &TestApp, user: Uuid) -> i32 {
 /// Switches the second factor on from the account page of a signed-in client, confirming
 /// with the previous step's code (so the current and next steps stay free for sign-ins).
 /// Returns the secret and the recovery codes shown.
-async fn enrol_from_account(app: &TestApp, client: &reqwest::Client) -> (Vec<u8>, Vec<String>) {
+pub(crate) async fn enrol_from_account(
+    app: &TestApp,
+    client: &reqwest::Client,
+) -> (Vec<u8>, Vec<String>) {
     let page = app.get_with(client, "/account/second-factor").await;
     assert_eq!(page.status, StatusCode::OK);
     let secret = secret_of(&page);

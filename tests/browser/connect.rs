@@ -105,6 +105,6 @@ async fn alice_reveals_and_copies_the_password_and_sees_it_hidden_after_twenty_s
             .fetch_all(&app.db)
             .await
             .unwrap();
-    assert_eq!(kinds, ["provisioned", "password_revealed", "connected"]);
+    assert_eq!(kinds, ["provisioned", "password_revealed"]);
     browser.close().await;
 }
