@@ -2,6 +2,7 @@
 //! their guards.
 
 pub mod account;
+pub mod account_keys;
 pub mod admin;
 pub mod approvals;
 pub mod body_limit;
@@ -169,6 +170,8 @@ fn signed_in_routes() -> Routes {
         )
         .route("/account/recovery-codes", post(account::regenerate))
         .route("/account/second-factor/off", post(account::switch_off))
+        .route("/account/ssh-keys", post(account_keys::add))
+        .route("/account/ssh-keys/{id}/remove", post(account_keys::remove))
         .merge(admin)
 }
 

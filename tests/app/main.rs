@@ -33,4 +33,5 @@ mod seed;
 mod session_cache;
 mod sign_in_timing;
 mod slow_clients;
+mod ssh_keys;
 mod wizard;
