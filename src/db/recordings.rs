@@ -168,3 +168,43 @@ pub async fn events_from(
     let next = rows.last().map_or(from_seq, |(seq, _)| seq + 1);
     Ok((rows.into_iter().map(|(_, events)| events).collect(), next))
 }
+
+/// Deletes (with their chunks) up to `batch` recordings that ended more than `days` days
+/// ago; how many went.
+pub async fn prune(db: impl PgExecutor<'_>, days: u32, batch: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM recordings WHERE id IN (
+             SELECT id FROM recordings
+             WHERE ended_at < now() - make_interval(days => $1)
+             ORDER BY ended_at LIMIT $2)",
+    )
+    .bind(i32::try_from(days).unwrap_or(i32::MAX))
+    .bind(batch)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Closes recordings left open by an instance that stopped without finishing them: no
+/// chunk (nor start) for `idle_minutes`. They end at their last chunk, with
+/// "Portcullis stopped"; how many were closed.
+pub async fn close_abandoned(
+    db: impl PgExecutor<'_>,
+    idle_minutes: i32,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "WITH last AS (
+             SELECT r.id, GREATEST(r.started_at, (SELECT max(c.at) FROM recording_chunks c
+                                                 WHERE c.recording_id = r.id)) AS at
+             FROM recordings r WHERE r.ended_at IS NULL
+         )
+         UPDATE recordings r SET ended_at = last.at, end_reason = 'Portcullis stopped'
+         FROM last
+         WHERE r.id = last.id AND r.ended_at IS NULL
+           AND last.at < now() - make_interval(mins => $1)",
+    )
+    .bind(idle_minutes)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -15,6 +15,7 @@ pub mod form;
 pub mod health;
 pub mod login;
 pub mod multipart;
+pub mod recordings;
 pub mod route_table;
 pub mod second_factor;
 pub mod session_actions;
@@ -147,6 +148,7 @@ fn signed_in_routes() -> Routes {
         .merge(dashboard::routes())
         .merge(wizard::routes())
         .route("/sessions/{id}", get(session_details::show))
+        .route("/sessions/{id}/recordings/{file}", get(recordings::cast))
         .route("/sessions/{id}/extend", post(session_actions::extend))
         .route("/sessions/{id}/connect", get(connect::show))
         .route("/sessions/{id}/reveal", post(connect::reveal))

@@ -15,6 +15,7 @@ use crate::domain::provision;
 use crate::domain::status::SessionStatus;
 use crate::provision::command::Provisioners;
 
+pub mod recordings;
 mod targets;
 pub use targets::revoke_backoff;
 use targets::{extend_on_targets, grant_on_targets, revoke_on_targets};
