@@ -208,3 +208,51 @@ pub async fn close_abandoned(
     .await?;
     Ok(done.rows_affected())
 }
+
+/// A recording whose plain text matched a search, with the text of its first matching chunk.
+#[derive(Debug, Clone, FromRow)]
+pub struct Hit {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub user_name: String,
+    pub resource_name: String,
+    pub started_at: OffsetDateTime,
+    pub plain: String,
+}
+
+/// Recordings whose output holds `text`, newest first: the words as a phrase through the
+/// full-text index; when that finds nothing (part of a word, a path), the text as it is,
+/// letter case aside.
+pub async fn search(db: &sqlx::PgPool, text: &str, limit: i64) -> Result<Vec<Hit>, sqlx::Error> {
+    const QUERY: &str = "WITH hits AS (
+             SELECT DISTINCT ON (c.recording_id) c.recording_id, c.plain
+             FROM recording_chunks c WHERE {condition}
+             ORDER BY c.recording_id, c.seq)
+         SELECT r.id, r.session_id, r.user_name, s.resource_name, r.started_at, hits.plain
+         FROM hits JOIN recordings r ON r.id = hits.recording_id
+         JOIN activity_sessions s ON s.id = r.session_id
+         ORDER BY r.started_at DESC, r.id LIMIT $2";
+    let phrase = QUERY.replace(
+        "{condition}",
+        "to_tsvector('simple', c.plain) @@ phraseto_tsquery('simple', $1)",
+    );
+    let hits: Vec<Hit> = sqlx::query_as(&phrase)
+        .bind(text)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    if !hits.is_empty() {
+        return Ok(hits);
+    }
+    let pattern = format!(
+        "%{}%",
+        text.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    sqlx::query_as(&QUERY.replace("{condition}", "c.plain ILIKE $1"))
+        .bind(pattern)
+        .bind(limit)
+        .fetch_all(db)
+        .await
+}

@@ -16,6 +16,7 @@ pub mod health;
 pub mod login;
 pub mod multipart;
 pub mod recordings;
+pub mod recordings_search;
 pub mod route_table;
 pub mod second_factor;
 pub mod session_actions;
@@ -149,6 +150,7 @@ fn signed_in_routes() -> Routes {
         .merge(wizard::routes())
         .route("/sessions/{id}", get(session_details::show))
         .route("/sessions/{id}/recordings/{file}", get(recordings::cast))
+        .route("/recordings/search", get(recordings_search::show))
         .route("/sessions/{id}/extend", post(session_actions::extend))
         .route("/sessions/{id}/connect", get(connect::show))
         .route("/sessions/{id}/reveal", post(connect::reveal))

@@ -240,3 +240,66 @@ async fn measure_an_hour_of_shell_use() {
         stored as f64 * 60.0 / 1_048_576.0
     );
 }
+
+#[tokio::test]
+async fn administrators_and_auditors_search_the_recorded_text() {
+    let app = spawn_demo_app().await;
+    let session = standard_request(&app).await;
+    record(
+        &app,
+        session,
+        &[
+            "$ cat /etc/motd\r\n",
+            "Welcome to \x1b[1mlnx-web-01\x1b[0m, the web server\r\n",
+        ],
+    )
+    .await;
+    record(&app, session, &["$ uptime\r\n 12:00 up 3 days\r\n"]).await;
+    let search = |q: &str| {
+        format!(
+            "/recordings/search?q={}",
+            q.replace(' ', "+").replace('/', "%2F")
+        )
+    };
+    for (who, client) in viewers(&app).await {
+        let page = app.get_with(&client, &search("web server")).await;
+        match who {
+            "admin" | "auditor" => {
+                assert_eq!(page.status, StatusCode::OK, "{who}");
+                let cells = page.texts("#recordings-hits tbody td");
+                assert_eq!(cells[1..3], ["alice", "lnx-web-01"], "{who}");
+                assert!(
+                    cells[3].contains("Welcome to lnx-web-01, the web server"),
+                    "{}",
+                    cells[3]
+                );
+                assert_eq!(page.texts("#recordings-hits tbody tr").len(), 1);
+            }
+            "anonymous" => assert_eq!(page.status, StatusCode::SEE_OTHER),
+            _ => assert_eq!(page.status, StatusCode::NOT_FOUND, "{who}"),
+        }
+    }
+    let carol = signed_in(&app, "carol").await;
+    // Part of a word or a path: the fallback finds it.
+    let page = app.get_with(&carol, &search("etc/mot")).await;
+    assert_eq!(
+        page.texts("#recordings-hits tbody tr").len(),
+        1,
+        "{}",
+        page.body
+    );
+    let page = app.get_with(&carol, &search("nowhere to be seen")).await;
+    assert_eq!(page.texts("#recordings-no-hit").len(), 1);
+    let page = app.get_with(&carol, &search("x")).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        page.texts(".field-error"),
+        ["Type at least 2 characters to search for."]
+    );
+    let page = app.get_with(&carol, &search("%_")).await;
+    assert_eq!(
+        page.texts("#recordings-no-hit").len(),
+        1,
+        "wildcards are plain text"
+    );
+}
