@@ -198,6 +198,12 @@ pub struct Config {
     #[arg(long, env = "PORTCULLIS_PROVISIONERS_FILE", global = true)]
     pub provisioners_file: Option<std::path::PathBuf>,
 
+    /// Days a recording of a connection through the gateway or the browser terminal is
+    /// kept after it ended; the worker deletes older ones.
+    #[arg(long, env = "PORTCULLIS_RECORDING_RETENTION_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=36500), global = true)]
+    pub recording_retention_days: u32,
+
     #[command(flatten)]
     pub smtp: crate::notify::SmtpConfig,
 }

@@ -73,6 +73,11 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         let app = crate::metrics::router(metrics.clone(), access, database.pool.clone());
         tokio::spawn(serve_metrics(l, app, limits, stopped.clone()))
     });
+    let retention = tokio::spawn(crate::worker::recordings::run(
+        database.pool.clone(),
+        config.recording_retention_days,
+        stopped.clone(),
+    ));
     let worker = tokio::spawn(crate::worker::run(
         database.pool.clone(),
         secrets,
@@ -91,6 +96,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     tracing::info!("requests drained; shutting down");
     let _ = stop_worker.send(true);
     let _ = worker.await;
+    let _ = retention.await;
     let _ = listener_task.await;
     let _ = notifier.await;
     if let Some(task) = metrics_server {

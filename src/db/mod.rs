@@ -22,6 +22,7 @@ pub mod second_factor;
 pub mod seed;
 pub mod sessions;
 pub mod sign_in_limit;
+pub mod ssh_keys;
 pub mod supervisor;
 pub mod users;
 

@@ -168,3 +168,91 @@ pub async fn events_from(
     let next = rows.last().map_or(from_seq, |(seq, _)| seq + 1);
     Ok((rows.into_iter().map(|(_, events)| events).collect(), next))
 }
+
+/// Deletes (with their chunks) up to `batch` recordings that ended more than `days` days
+/// ago; how many went.
+pub async fn prune(db: impl PgExecutor<'_>, days: u32, batch: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM recordings WHERE id IN (
+             SELECT id FROM recordings
+             WHERE ended_at < now() - make_interval(days => $1)
+             ORDER BY ended_at LIMIT $2)",
+    )
+    .bind(i32::try_from(days).unwrap_or(i32::MAX))
+    .bind(batch)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Closes recordings left open by an instance that stopped without finishing them: no
+/// chunk (nor start) for `idle_minutes`. They end at their last chunk, with
+/// "Portcullis stopped"; how many were closed.
+pub async fn close_abandoned(
+    db: impl PgExecutor<'_>,
+    idle_minutes: i32,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "WITH last AS (
+             SELECT r.id, GREATEST(r.started_at, (SELECT max(c.at) FROM recording_chunks c
+                                                 WHERE c.recording_id = r.id)) AS at
+             FROM recordings r WHERE r.ended_at IS NULL
+         )
+         UPDATE recordings r SET ended_at = last.at, end_reason = 'Portcullis stopped'
+         FROM last
+         WHERE r.id = last.id AND r.ended_at IS NULL
+           AND last.at < now() - make_interval(mins => $1)",
+    )
+    .bind(idle_minutes)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// A recording whose plain text matched a search, with the text of its first matching chunk.
+#[derive(Debug, Clone, FromRow)]
+pub struct Hit {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub user_name: String,
+    pub resource_name: String,
+    pub started_at: OffsetDateTime,
+    pub plain: String,
+}
+
+/// Recordings whose output holds `text`, newest first: the words as a phrase through the
+/// full-text index; when that finds nothing (part of a word, a path), the text as it is,
+/// letter case aside.
+pub async fn search(db: &sqlx::PgPool, text: &str, limit: i64) -> Result<Vec<Hit>, sqlx::Error> {
+    const QUERY: &str = "WITH hits AS (
+             SELECT DISTINCT ON (c.recording_id) c.recording_id, c.plain
+             FROM recording_chunks c WHERE {condition}
+             ORDER BY c.recording_id, c.seq)
+         SELECT r.id, r.session_id, r.user_name, s.resource_name, r.started_at, hits.plain
+         FROM hits JOIN recordings r ON r.id = hits.recording_id
+         JOIN activity_sessions s ON s.id = r.session_id
+         ORDER BY r.started_at DESC, r.id LIMIT $2";
+    let phrase = QUERY.replace(
+        "{condition}",
+        "to_tsvector('simple', c.plain) @@ phraseto_tsquery('simple', $1)",
+    );
+    let hits: Vec<Hit> = sqlx::query_as(&phrase)
+        .bind(text)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    if !hits.is_empty() {
+        return Ok(hits);
+    }
+    let pattern = format!(
+        "%{}%",
+        text.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    sqlx::query_as(&QUERY.replace("{condition}", "c.plain ILIKE $1"))
+        .bind(pattern)
+        .bind(limit)
+        .fetch_all(db)
+        .await
+}

@@ -10,6 +10,7 @@ pub mod provision;
 pub mod role;
 pub mod seed;
 pub mod spreadsheet;
+pub mod ssh_keys;
 pub mod status;
 pub mod target_access;
 pub mod tz;

@@ -1,5 +1,5 @@
 //! The account page: the user's second factor (switch on, new recovery codes, switch off
-//! when the policy allows).
+//! when the policy allows) and their SSH keys (`web::account_keys`).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -14,7 +14,9 @@ use crate::auth::CurrentUser;
 use crate::auth::second_factor;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
+use crate::domain::ssh_keys::MAX_KEYS;
 use crate::error::AppResult;
+use crate::web::account_keys::{KeyView, views};
 use crate::web::chrome::Chrome;
 use crate::web::second_factor::{
     CodeForm, RecoveryCodesPage, WRONG_CODE, WRONG_ENROL_CODE, check_code, confirm_enrolment,
@@ -31,6 +33,8 @@ pub struct AccountPage {
     on: bool,
     required: bool,
     remaining: i64,
+    keys: Vec<KeyView>,
+    max_keys: i64,
 }
 
 fn required(state: &AppState, user: &CurrentUser) -> bool {
@@ -55,6 +59,8 @@ pub async fn show(
         on,
         required: required(&state, &user),
         remaining,
+        keys: views(&state, &user).await?,
+        max_keys: MAX_KEYS,
     })
 }
 

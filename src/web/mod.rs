@@ -2,6 +2,7 @@
 //! their guards.
 
 pub mod account;
+pub mod account_keys;
 pub mod admin;
 pub mod approvals;
 pub mod body_limit;
@@ -14,6 +15,8 @@ pub mod form;
 pub mod health;
 pub mod login;
 pub mod multipart;
+pub mod recordings;
+pub mod recordings_search;
 pub mod route_table;
 pub mod second_factor;
 pub mod session_actions;
@@ -146,6 +149,8 @@ fn signed_in_routes() -> Routes {
         .merge(dashboard::routes())
         .merge(wizard::routes())
         .route("/sessions/{id}", get(session_details::show))
+        .route("/sessions/{id}/recordings/{file}", get(recordings::cast))
+        .route("/recordings/search", get(recordings_search::show))
         .route("/sessions/{id}/extend", post(session_actions::extend))
         .route("/sessions/{id}/connect", get(connect::show))
         .route("/sessions/{id}/reveal", post(connect::reveal))
@@ -169,6 +174,8 @@ fn signed_in_routes() -> Routes {
         )
         .route("/account/recovery-codes", post(account::regenerate))
         .route("/account/second-factor/off", post(account::switch_off))
+        .route("/account/ssh-keys", post(account_keys::add))
+        .route("/account/ssh-keys/{id}/remove", post(account_keys::remove))
         .merge(admin)
 }
 

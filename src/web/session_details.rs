@@ -3,18 +3,17 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, State};
-use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::provisioning::PendingRemoval;
 use crate::db::sessions::{Details, Event};
-use crate::domain::role::Role;
 use crate::domain::target_access::account_note;
 use crate::domain::wizard::format_local;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::web::chrome::Chrome;
+use crate::web::recordings::{self, RecordingView, visible_session};
 
 /// An event formatted for the viewer.
 pub struct EventView {
@@ -43,6 +42,8 @@ pub struct DetailsPage {
     /// Administrators: the removal of the session's access that the target has not
     /// confirmed yet, with its next try in the viewer's time.
     removal: Option<(PendingRemoval, String)>,
+    /// The session's recordings through the gateway and the browser terminal.
+    recordings: Vec<RecordingView>,
 }
 
 /// The session's page, for its requester, administrators and auditors; anyone else gets
@@ -53,13 +54,8 @@ pub async fn show(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> AppResult<DetailsPage> {
-    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
-    let s = db::sessions::details(&state.db, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    if s.requester_id != user.id && !matches!(user.role, Role::Admin | Role::Auditor) {
-        return Err(AppError::NotFound);
-    }
+    let s = visible_session(&state, &user, &id).await?;
+    let id = s.id;
     let tz = user.time_zone;
     let events = db::sessions::events(&state.db, id)
         .await?
@@ -93,6 +89,7 @@ pub async fn show(
         && (user.is_admin()
             || (is_owner && s.extension_minutes > 0 && s.extensions_used < s.max_extensions));
     Ok(DetailsPage {
+        recordings: recordings::for_session(&state, tz, id).await?,
         account_note,
         removal,
         is_owner,

@@ -29,6 +29,21 @@ const ASSETS: &[Asset] = &[
         content_type: "image/svg+xml",
         body: include_bytes!("../../static/favicon.svg"),
     },
+    Asset {
+        name: "asciinema-player.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/asciinema-player.js"),
+    },
+    Asset {
+        name: "asciinema-player.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../static/asciinema-player.css"),
+    },
+    Asset {
+        name: "recordings.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/recordings.js"),
+    },
 ];
 
 /// Serves `/static/{name}`.

@@ -18,6 +18,7 @@ use crate::provision::command::Provisioners;
 mod extend;
 mod grant;
 mod regrant;
+pub mod recordings;
 mod targets;
 use extend::extend_on_targets;
 pub use targets::revoke_backoff;

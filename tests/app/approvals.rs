@@ -14,7 +14,7 @@ async fn demo_app() -> TestApp {
 }
 
 /// alice asks for Standard access to lnx-web-01 now; returns the session id.
-async fn standard_request(app: &TestApp) -> Uuid {
+pub(crate) async fn standard_request(app: &TestApp) -> Uuid {
     let alice = new_client();
     app.login_with(&alice, "alice", DEMO).await;
     request(
@@ -44,7 +44,7 @@ async fn status(app: &TestApp, id: Uuid) -> String {
         .unwrap()
 }
 
-async fn signed_in(app: &TestApp, user: &str) -> reqwest::Client {
+pub(crate) async fn signed_in(app: &TestApp, user: &str) -> reqwest::Client {
     let c = new_client();
     let page = app.login_with(&c, user, DEMO).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{user} signs in");

@@ -569,3 +569,38 @@ async fn read(response: reqwest::Response) -> Page {
         body: response.text().await.expect("body"),
     }
 }
+
+/// What alice's shell on `session` opens with, for the real recorder
+/// (`portcullis::recording::Recorder`), as the gateway opens it.
+pub async fn alice_shell(app: &TestApp, session: Uuid) -> portcullis::db::recordings::NewRecording {
+    use portcullis::db::recordings::{Mode, NewRecording, Via};
+    let alice: Uuid = sqlx::query_scalar("SELECT id FROM users WHERE username = 'alice'")
+        .fetch_one(&app.db)
+        .await
+        .expect("alice");
+    NewRecording {
+        session_id: session,
+        user_id: alice,
+        user_name: "alice".into(),
+        via: Via::Ssh,
+        mode: Mode::Shell,
+        command: String::new(),
+        width: 100,
+        height: 30,
+        with_input: false,
+        client_addr: None,
+    }
+}
+
+/// A finished recording of alice's shell on `session`, written by the real recorder.
+pub async fn record(app: &TestApp, session: Uuid, output: &[&str]) -> Uuid {
+    let new = alice_shell(app, session).await;
+    let recorder = portcullis::recording::Recorder::start(&app.db, new)
+        .await
+        .expect("recording");
+    for text in output {
+        recorder.output(text.as_bytes()).await;
+    }
+    recorder.finish("Session ended").await;
+    recorder.id()
+}

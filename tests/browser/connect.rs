@@ -8,7 +8,7 @@ use crate::harness::Browser;
 use crate::support::{TestApp, spawn_demo_app};
 
 /// An Available session of alice's with an ephemeral account and a generated password.
-async fn available_session(app: &TestApp) -> Uuid {
+pub(crate) async fn available_session(app: &TestApp) -> Uuid {
     let request = Uuid::now_v7();
     let session = Uuid::now_v7();
     sqlx::query(

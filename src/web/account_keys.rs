@@ -1,0 +1,120 @@
+//! The SSH public keys on the Account page: add (one pasted OpenSSH line and a name) and
+//! remove, each audited. The gateway signs people in with these keys.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::auth::session::{self, FlashKind};
+use crate::db;
+use crate::db::ssh_keys::AddError;
+use crate::domain::ssh_keys::{self, MAX_KEYS};
+use crate::domain::tz::TimeZone;
+use crate::domain::wizard::format_local;
+use crate::error::AppResult;
+use crate::web::admin::{actor, parse_id};
+
+/// A key as the Account page lists it.
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    pub algorithm: String,
+    pub fingerprint: String,
+    pub added: String,
+    pub last_used: String,
+}
+
+/// The user's keys, with times in their time zone.
+pub async fn views(state: &AppState, user: &CurrentUser) -> AppResult<Vec<KeyView>> {
+    let tz: TimeZone = user.time_zone;
+    Ok(db::ssh_keys::list_for_user(&state.db, user.id)
+        .await?
+        .into_iter()
+        .map(|k| KeyView {
+            id: k.id.to_string(),
+            name: k.name,
+            algorithm: k.algorithm,
+            fingerprint: k.fingerprint,
+            added: format_local(tz.local(k.created_at)),
+            last_used: k
+                .last_used_at
+                .map_or_else(|| "Never".to_owned(), |at| format_local(tz.local(at))),
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+pub struct AddForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    public_key: String,
+}
+
+/// Registers a key, or says why not; a refused text is never shown back nor kept.
+pub async fn add(
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    Form(form): Form<AddForm>,
+) -> AppResult<Response> {
+    let outcome = match ssh_keys::parse(&form.public_key) {
+        Err(bad) => Err(bad.to_string()),
+        Ok(key) => match ssh_keys::name(&form.name, &key.comment) {
+            Err(message) => Err(message),
+            Ok(name) => {
+                match db::ssh_keys::add(&state.db, &actor(&user), user.id, &name, &key).await {
+                    Ok(_) => Ok(format!("Added the key {name} ({}).", key.fingerprint)),
+                    Err(AddError::TooMany) => Err(format!(
+                        "You have {MAX_KEYS} keys, the most allowed: remove one first."
+                    )),
+                    Err(AddError::KeyTaken) => Err("This key is already registered.".to_owned()),
+                    Err(AddError::NameTaken) => Err(format!(
+                        "You already have a key named {name}: choose another name."
+                    )),
+                    Err(AddError::Db(e)) => return Err(e.into()),
+                }
+            }
+        },
+    };
+    match outcome {
+        Ok(text) => {
+            tracing::info!(user = %user.id, "added an SSH key");
+            session::flash(&session, FlashKind::Success, text).await?;
+        }
+        Err(text) => {
+            session::flash(
+                &session,
+                FlashKind::Error,
+                format!("Nothing was added. {text}"),
+            )
+            .await?;
+        }
+    }
+    Ok(Redirect::to("/account#ssh-keys").into_response())
+}
+
+/// Removes one of the user's own keys (someone else's key is not found).
+pub async fn remove(
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let name = db::ssh_keys::remove(&state.db, &actor(&user), user.id, id)
+        .await?
+        .ok_or(crate::error::AppError::NotFound)?;
+    tracing::info!(user = %user.id, "removed an SSH key");
+    session::flash(
+        &session,
+        FlashKind::Success,
+        format!("Removed the key {name}: it no longer signs you in to the gateway."),
+    )
+    .await?;
+    Ok(Redirect::to("/account#ssh-keys").into_response())
+}

@@ -1,0 +1,305 @@
+//! Recordings on View Logs: listed, served as asciicast v2 (.cast) to the requester,
+//! administrators and auditors only, and pruned after the retention.
+
+use portcullis::db::recordings::{Mode, NewRecording, Via};
+use portcullis::domain::role::Role;
+use portcullis::recording::Recorder;
+use reqwest::StatusCode;
+use uuid::Uuid;
+
+use crate::approvals::{signed_in, standard_request};
+use crate::support::{PASSWORD, TestApp, alice_shell, new_client, record, spawn_demo_app};
+
+/// Who looks: (name, client) for each role the access rule names, and an anonymous client.
+async fn viewers(app: &TestApp) -> Vec<(&'static str, reqwest::Client)> {
+    app.create_user("audrey", Role::Auditor).await;
+    let auditor = new_client();
+    app.login_with(&auditor, "audrey", PASSWORD).await;
+    vec![
+        ("requester", signed_in(app, "alice").await),
+        ("other user", signed_in(app, "dave").await),
+        ("approver", signed_in(app, "bob").await),
+        ("admin", signed_in(app, "carol").await),
+        ("auditor", auditor),
+        ("anonymous", new_client()),
+    ]
+}
+
+#[tokio::test]
+async fn view_logs_lists_recordings_and_the_cast_is_asciicast_v2_for_those_allowed() {
+    let app = spawn_demo_app().await;
+    let session = standard_request(&app).await;
+    let rid = record(
+        &app,
+        session,
+        &[
+            "$ uname -a\r\n",
+            "Linux lnx-web-01\r\n",
+            "caf\u{e9} \x1b[1mbold\x1b[0m\r\n",
+        ],
+    )
+    .await;
+    let details = format!("/sessions/{session}");
+    let cast = format!("/sessions/{session}/recordings/{rid}.cast");
+    for (who, client) in viewers(&app).await {
+        let page = app.get_with(&client, &details).await;
+        let file = app.get_with(&client, &cast).await;
+        match who {
+            "requester" | "admin" | "auditor" => {
+                assert_eq!(page.status, StatusCode::OK, "{who}");
+                let cells = page.texts("#recordings-table tbody td");
+                assert_eq!(cells.len(), 9, "{who}: one recording");
+                assert_eq!(cells[..4], ["alice", "SSH client", "Shell", ""], "{who}");
+                assert_eq!(cells[6..8], ["Session ended", "50 B"], "{who}");
+                assert_eq!(file.status, StatusCode::OK, "{who}");
+                assert!(
+                    file.headers["content-disposition"]
+                        .to_str()
+                        .unwrap()
+                        .starts_with("attachment")
+                );
+            }
+            "anonymous" => {
+                assert_eq!(file.status, StatusCode::SEE_OTHER, "{who}");
+                assert!(file.location().starts_with("/login"));
+            }
+            _ => {
+                assert_eq!(page.status, StatusCode::NOT_FOUND, "{who}");
+                assert_eq!(file.status, StatusCode::NOT_FOUND, "{who}");
+                assert!(!file.body.contains("lnx-web-01"), "{who}");
+            }
+        }
+    }
+    // The file: a header line, then one JSON event line per output, in order.
+    let carol = signed_in(&app, "carol").await;
+    let body = app.get_with(&carol, &cast).await.body;
+    let mut lines = body.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2);
+    assert_eq!(
+        (header["width"].as_i64(), header["height"].as_i64()),
+        (Some(100), Some(30))
+    );
+    let events: Vec<serde_json::Value> = lines.map(|l| serde_json::from_str(l).unwrap()).collect();
+    let output: String = events
+        .iter()
+        .map(|e| {
+            assert!(e[0].as_f64().unwrap() >= 0.0);
+            assert_eq!(e[1], "o");
+            e[2].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        output,
+        "$ uname -a\r\nLinux lnx-web-01\r\ncaf\u{e9} \x1b[1mbold\x1b[0m\r\n"
+    );
+    // A recording of another session, or a made-up id, is not found through this session.
+    let other = standard_request(&app).await;
+    let elsewhere = record(&app, other, &["x"]).await;
+    for path in [
+        format!("/sessions/{session}/recordings/{elsewhere}.cast"),
+        format!("/sessions/{session}/recordings/{}.cast", Uuid::now_v7()),
+        format!("/sessions/{session}/recordings/{rid}"),
+    ] {
+        assert_eq!(
+            app.get_with(&carol, &path).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn retention_deletes_old_recordings_and_closes_abandoned_ones() {
+    let app = spawn_demo_app().await;
+    let session = standard_request(&app).await;
+    let old = record(&app, session, &["old\r\n"]).await;
+    let recent = record(&app, session, &["recent\r\n"]).await;
+    sqlx::query("UPDATE recordings SET started_at = now() - interval '91 days', ended_at = now() - interval '91 days' WHERE id = $1")
+        .bind(old)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    // An open recording whose instance stopped: its last chunk is 11 minutes old.
+    let left = Recorder::start(
+        &app.db,
+        NewRecording {
+            via: Via::Browser,
+            mode: Mode::Exec,
+            command: "top".into(),
+            ..alice_shell(&app, session).await
+        },
+    )
+    .await
+    .unwrap();
+    left.output(b"load average").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    sqlx::query("UPDATE recordings SET started_at = now() - interval '12 minutes' WHERE id = $1")
+        .bind(left.id())
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE recording_chunks SET at = now() - interval '11 minutes' WHERE recording_id = $1",
+    )
+    .bind(left.id())
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let deleted = portcullis::worker::recordings::tick(&app.db, 90)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let rows: Vec<(Uuid, Option<String>)> =
+        sqlx::query_as("SELECT id, end_reason FROM recordings ORDER BY started_at")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (left.id(), Some("Portcullis stopped".to_owned())),
+            (recent, Some("Session ended".to_owned()))
+        ]
+    );
+    let orphan_chunks: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM recording_chunks WHERE recording_id = $1")
+            .bind(old)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(orphan_chunks, 0);
+    // Within the retention nothing more goes.
+    assert_eq!(
+        portcullis::worker::recordings::tick(&app.db, 90)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        portcullis::worker::recordings::tick(&app.db, 1)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// The storage an hour of typical shell use takes, for the README: one minute in real time
+/// through the real recorder, a command every fourth second (its real output on this
+/// machine, colours included), scaled to an hour. Run with
+/// `cargo test --test app measure_an_hour -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement (one minute), not a check"]
+async fn measure_an_hour_of_shell_use() {
+    let app = spawn_demo_app().await;
+    let session = standard_request(&app).await;
+    let recorder = Recorder::start(&app.db, alice_shell(&app, session).await)
+        .await
+        .unwrap();
+    let commands = [
+        "ls -la --color=always /etc | head -40",
+        "ps aux | head -25",
+        "df -h",
+        "grep -v '^#' /etc/ssh/sshd_config | grep .",
+        "ip addr",
+        "tail -n 20 /etc/services",
+        "free -m; uptime",
+        "cat /etc/os-release",
+    ];
+    let mut output_bytes = 0;
+    for second in 0..60 {
+        if second % 4 == 0 {
+            let command = commands[(second / 4) % commands.len()];
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(command)
+                .output()
+                .unwrap();
+            let text = format!(
+                "\x1b[32malice@lnx-web-01\x1b[0m:~$ {command}\r\n{}",
+                String::from_utf8_lossy(&out.stdout).replace('\n', "\r\n")
+            );
+            output_bytes += text.len();
+            recorder.output(text.as_bytes()).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    recorder.finish("Session ended").await;
+    let (chunks, stored, total): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), sum(pg_column_size(c.*))::bigint,
+                pg_total_relation_size('recording_chunks') + pg_total_relation_size('recordings')
+         FROM recording_chunks c",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    println!(
+        "one minute: {output_bytes} bytes of output, {chunks} chunks, rows {stored} bytes, \
+         tables with indexes {total} bytes; an hour: about {:.1} MiB of rows",
+        stored as f64 * 60.0 / 1_048_576.0
+    );
+}
+
+#[tokio::test]
+async fn administrators_and_auditors_search_the_recorded_text() {
+    let app = spawn_demo_app().await;
+    let session = standard_request(&app).await;
+    record(
+        &app,
+        session,
+        &[
+            "$ cat /etc/motd\r\n",
+            "Welcome to \x1b[1mlnx-web-01\x1b[0m, the web server\r\n",
+        ],
+    )
+    .await;
+    record(&app, session, &["$ uptime\r\n 12:00 up 3 days\r\n"]).await;
+    let search = |q: &str| {
+        format!(
+            "/recordings/search?q={}",
+            q.replace(' ', "+").replace('/', "%2F")
+        )
+    };
+    for (who, client) in viewers(&app).await {
+        let page = app.get_with(&client, &search("web server")).await;
+        match who {
+            "admin" | "auditor" => {
+                assert_eq!(page.status, StatusCode::OK, "{who}");
+                let cells = page.texts("#recordings-hits tbody td");
+                assert_eq!(cells[1..3], ["alice", "lnx-web-01"], "{who}");
+                assert!(
+                    cells[3].contains("Welcome to lnx-web-01, the web server"),
+                    "{}",
+                    cells[3]
+                );
+                assert_eq!(page.texts("#recordings-hits tbody tr").len(), 1);
+            }
+            "anonymous" => assert_eq!(page.status, StatusCode::SEE_OTHER),
+            _ => assert_eq!(page.status, StatusCode::NOT_FOUND, "{who}"),
+        }
+    }
+    let carol = signed_in(&app, "carol").await;
+    // Part of a word or a path: the fallback finds it.
+    let page = app.get_with(&carol, &search("etc/mot")).await;
+    assert_eq!(
+        page.texts("#recordings-hits tbody tr").len(),
+        1,
+        "{}",
+        page.body
+    );
+    let page = app.get_with(&carol, &search("nowhere to be seen")).await;
+    assert_eq!(page.texts("#recordings-no-hit").len(), 1);
+    let page = app.get_with(&carol, &search("x")).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        page.texts(".field-error"),
+        ["Type at least 2 characters to search for."]
+    );
+    let page = app.get_with(&carol, &search("%_")).await;
+    assert_eq!(
+        page.texts("#recordings-no-hit").len(),
+        1,
+        "wildcards are plain text"
+    );
+}
