@@ -14,6 +14,7 @@ pub mod policies;
 pub mod profiles;
 pub mod provisioning;
 pub mod recordings;
+pub mod request_page;
 pub mod requests;
 pub mod resources;
 pub mod second_factor;

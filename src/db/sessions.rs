@@ -14,6 +14,7 @@ use crate::domain::status::{SessionStatus, Tab};
 #[derive(Debug, Clone, FromRow)]
 pub struct Row {
     pub id: Uuid,
+    pub request_id: Uuid,
     pub status: SessionStatus,
     pub created_at: OffsetDateTime,
     pub requester_id: Uuid,
@@ -73,13 +74,13 @@ pub async fn list(db: impl PgExecutor<'_>, f: &Filter) -> Result<(Vec<Row>, bool
     // the requester's name is only looked up for a list of everyone's (the caller knows its
     // own user's name).
     let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(if f.requester.is_some() {
-        "SELECT s.id, s.status, s.created_at, s.requester_id, '' AS requester_name,
+        "SELECT s.id, s.request_id, s.status, s.created_at, s.requester_id, '' AS requester_name,
                 s.resource_name, s.login_account, s.activity_name, s.requested_start, s.ends_at,
                 s.notes, s.ticket_number, false AS removal_pending
          FROM activity_sessions s
          WHERE "
     } else {
-        "SELECT s.id, s.status, s.created_at, s.requester_id, u.display_name AS requester_name,
+        "SELECT s.id, s.request_id, s.status, s.created_at, s.requester_id, u.display_name AS requester_name,
                 s.resource_name, s.login_account, s.activity_name, s.requested_start, s.ends_at,
                 s.notes, s.ticket_number,
                 -- One probe of the (session_id, action) key per row shown, in the All view

@@ -43,6 +43,7 @@ const PAGE_SIZE: i64 = 50;
 /// A dashboard row, formatted for the viewer.
 pub struct RowView {
     pub id: Uuid,
+    pub request_id: Uuid,
     pub status: SessionStatus,
     pub requested: String,
     pub requester: String,
@@ -61,6 +62,7 @@ impl RowView {
     pub fn from_row(row: Row, tz: TimeZone) -> Self {
         Self {
             id: row.id,
+            request_id: row.request_id,
             status: row.status,
             requested: format_local(tz.local(row.created_at)),
             requester: row.requester_name,
@@ -109,6 +111,8 @@ pub struct TabPage {
     all: bool,
     is_admin: bool,
     is_approver: bool,
+    /// Approvers: how many requests wait for their decision.
+    waiting: i64,
     resource: String,
     from: String,
     to: String,
@@ -240,6 +244,11 @@ async fn render(
     } else {
         list(state, user, &p.filter).await?
     };
+    let waiting = if user.is_approver {
+        db::approvals::waiting_count(&state.db, user.id).await?
+    } else {
+        0
+    };
     let (key, title, empty) = match tab {
         Tab::Active => (
             "active",
@@ -270,6 +279,7 @@ async fn render(
         all: p.all,
         is_admin: user.is_admin(),
         is_approver: user.is_approver,
+        waiting,
         resource: p.resource,
         from: p.from,
         to: p.to,
