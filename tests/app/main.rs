@@ -26,6 +26,7 @@ mod notify;
 mod outage;
 mod provisioning;
 mod provisioning_more;
+mod request_page;
 mod revocation;
 mod routes;
 mod second_factor;

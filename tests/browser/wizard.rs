@@ -142,7 +142,7 @@ async fn alices_open_dashboard_shows_available_when_bob_approves() {
         bob.texts("#approvals tbody td:nth-child(4)").await,
         ["Alice Archer"]
     );
-    bob.click("#approvals tbody input[name=id]").await;
+    bob.click("#approvals tbody input[name=request]").await;
     bob.fill("#comment", "Go ahead").await;
     bob.submit("button[value=approve]").await;
     bob.wait_for_text(".flash", "Approved 1 request.", Duration::from_secs(5))
