@@ -14,4 +14,5 @@ mod admin;
 mod connect;
 mod keyboard;
 mod login;
+mod request_page;
 mod wizard;
