@@ -17,6 +17,7 @@ use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
 use crate::db::sessions::{Actor, Filter, NewEvent, Row};
+use crate::domain::ending::Ending;
 use crate::domain::spreadsheet;
 use crate::domain::status::{SessionStatus, Tab, Transition};
 use crate::domain::tz::TimeZone;
@@ -52,6 +53,10 @@ pub struct RowView {
     pub activity: String,
     pub start: String,
     pub end: String,
+    /// When it really ended, or empty.
+    pub ended: String,
+    /// Who or what ended it ("by the requester"), or empty.
+    pub ended_how: &'static str,
     pub notes: String,
     pub ticket: String,
     /// All view: "Access removal pending" beside the status.
@@ -71,6 +76,12 @@ impl RowView {
             activity: row.activity_name,
             start: format_local(tz.local(row.requested_start)),
             end: format_local(tz.local(row.ends_at)),
+            ended: row
+                .ended_at
+                .map(|at| format_local(tz.local(at)))
+                .unwrap_or_default(),
+            ended_how: Ending::of(row.status, row.end_actor, row.requester_id)
+                .map_or("", Ending::label),
             notes: row.notes,
             ticket: row.ticket_number,
             removal_pending: row.removal_pending,
@@ -126,6 +137,11 @@ pub struct TabPage {
 }
 
 impl TabPage {
+    /// The table's columns, for the empty row.
+    pub fn columns(&self) -> usize {
+        11 + usize::from(self.all) + usize::from(self.tab == "historical")
+    }
+
     pub fn page_link(&self, page: i64) -> String {
         let sep = if self.query.is_empty() { "" } else { "&" };
         format!("?{}{sep}page={page}", self.query)
@@ -346,7 +362,9 @@ pub async fn export_csv(
         "Login Account",
         "Activity",
         "Start",
-        "End",
+        "Planned End",
+        "Ended",
+        "How It Ended",
         "Notes",
         "Ticket Number",
     ];
@@ -362,6 +380,8 @@ pub async fn export_csv(
             &v.activity,
             &v.start,
             &v.end,
+            &v.ended,
+            v.ended_how,
             &v.notes,
             &v.ticket,
         ];

@@ -10,6 +10,7 @@ use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::provisioning::PendingRemoval;
 use crate::db::sessions::{Details, Event};
+use crate::domain::ending::Ending;
 use crate::domain::role::Role;
 use crate::domain::target_access::account_note;
 use crate::domain::wizard::format_local;
@@ -33,6 +34,9 @@ pub struct DetailsPage {
     requested: String,
     start: String,
     end: String,
+    /// When it really ended and how, or empty.
+    ended: String,
+    ended_how: &'static str,
     events: Vec<EventView>,
     time_zone: &'static str,
     is_owner: bool,
@@ -102,6 +106,11 @@ pub async fn show(
         requested: format_local(tz.local(s.created_at)),
         start: format_local(tz.local(s.requested_start)),
         end: format_local(tz.local(s.ends_at)),
+        ended: s
+            .ended_at
+            .map(|at| format_local(tz.local(at)))
+            .unwrap_or_default(),
+        ended_how: Ending::of(s.status, s.end_actor, s.requester_id).map_or("", Ending::label),
         s,
         events,
         time_zone: tz.name(),

@@ -18,6 +18,7 @@ mod cluster;
 mod connect;
 mod csrf;
 mod dashboard;
+mod end_times;
 mod headers;
 mod hostile_input;
 mod live;

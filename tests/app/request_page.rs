@@ -8,10 +8,10 @@ use uuid::Uuid;
 use crate::support::{PASSWORD, TestApp, new_client, spawn_demo_app};
 use crate::wizard::{Request, request};
 
-const DEMO: &str = "portcullis-demo";
+pub const DEMO: &str = "portcullis-demo";
 const NOTES: &str = "Patch the kernel on both web servers, then reboot them one at a time so the pool never drops below one healthy node; roll back if the health check fails.";
 
-async fn signed_in(app: &TestApp, user: &str, password: &str) -> reqwest::Client {
+pub async fn signed_in(app: &TestApp, user: &str, password: &str) -> reqwest::Client {
     let c = new_client();
     let page = app.login_with(&c, user, password).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{user} signs in");
@@ -20,7 +20,7 @@ async fn signed_in(app: &TestApp, user: &str, password: &str) -> reqwest::Client
 
 /// alice asks for `activity` on `resources` now; returns the request id and its sessions by
 /// resource name.
-async fn alice_asks(app: &TestApp, activity: &str, resources: &[&str]) -> (Uuid, Vec<Uuid>) {
+pub async fn alice_asks(app: &TestApp, activity: &str, resources: &[&str]) -> (Uuid, Vec<Uuid>) {
     let alice = signed_in(app, "alice", DEMO).await;
     let (policy, ticket) = if activity == "Domain administration" {
         (None, "CHG123456")
@@ -72,7 +72,7 @@ async fn decisions(app: &TestApp) -> i64 {
 }
 
 /// Posts a decision from the request page on the ticked sessions.
-async fn decide(
+pub async fn decide(
     app: &TestApp,
     c: &reqwest::Client,
     request: Uuid,
