@@ -49,8 +49,8 @@ pub struct DetailsPage {
     removal: Option<(PendingRemoval, String)>,
 }
 
-/// The session's page, for its requester, administrators and auditors; anyone else gets
-/// not found.
+/// The session's page, for its requester, whoever may decide on its request now or decided
+/// on it, administrators and auditors; anyone else gets not found.
 pub async fn show(
     State(state): State<AppState>,
     chrome: Chrome,
@@ -61,7 +61,10 @@ pub async fn show(
     let s = db::sessions::details(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    if s.requester_id != user.id && !matches!(user.role, Role::Admin | Role::Auditor) {
+    if s.requester_id != user.id
+        && !matches!(user.role, Role::Admin | Role::Auditor)
+        && !db::request_page::is_decider(&state.db, user.id, s.request_id).await?
+    {
         return Err(AppError::NotFound);
     }
     let tz = user.time_zone;

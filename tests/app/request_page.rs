@@ -244,6 +244,15 @@ async fn only_the_requester_its_deciders_administrators_and_auditors_may_open_it
         may(signed_in(&app, "dave", DEMO).await).await,
         StatusCode::NOT_FOUND
     );
+    // The session's own page follows the same rule.
+    let session = format!("/sessions/{}", sessions[0]);
+    let bob = signed_in(&app, "bob", DEMO).await;
+    assert_eq!(app.get_with(&bob, &session).await.status, StatusCode::OK);
+    let olive = signed_in(&app, "olive", PASSWORD).await;
+    assert_eq!(
+        app.get_with(&olive, &session).await.status,
+        StatusCode::NOT_FOUND
+    );
     // erin cannot decide by hand either, and learns nothing.
     let erin = signed_in(&app, "erin", DEMO).await;
     let refused = decide(&app, &erin, id, &sessions, "approve", "").await;
