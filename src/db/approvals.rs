@@ -19,61 +19,88 @@ const TIER_APPROVERS: &str = "
     SELECT gm.user_id FROM approval_tier_groups tg
     JOIN group_members gm ON gm.group_id = tg.group_id WHERE tg.tier_id = $1";
 
-/// One row of the Approvals tab.
+/// Sessions (`s`, with its request `r` and current tier `t`) waiting for the decision of
+/// user `$1`: in the current tier, which names the user; not the user's own unless the
+/// profile allows self-approval; not already decided by them.
+const WAITING_FOR_USER: &str = "
+    FROM activity_sessions s
+    JOIN requests r ON r.id = s.request_id
+    JOIN users u ON u.id = s.requester_id
+    JOIN approval_tiers t ON t.profile_id = r.profile_id AND t.position = s.current_tier
+    WHERE s.status = 'waiting_for_approval'
+      AND (s.requester_id <> $1 OR r.allow_self_approval)
+      AND (EXISTS (SELECT 1 FROM approval_tier_users tu WHERE tu.tier_id = t.id AND tu.user_id = $1)
+           OR EXISTS (SELECT 1 FROM approval_tier_groups tg
+                      JOIN group_members gm ON gm.group_id = tg.group_id
+                      WHERE tg.tier_id = t.id AND gm.user_id = $1))
+      AND NOT EXISTS (SELECT 1 FROM approval_decisions d
+                      WHERE d.session_id = s.id AND d.tier = s.current_tier AND d.approver_id = $1)";
+
+/// One row of the Approvals tab: a request, with its resources waiting for the viewer.
 #[derive(Debug, Clone, FromRow)]
 pub struct Row {
-    pub id: Uuid,
-    pub status: SessionStatus,
+    pub request_id: Uuid,
     pub created_at: OffsetDateTime,
     pub requester_name: String,
-    pub resource_name: String,
-    pub login_account: Option<String>,
+    pub resources: i64,
+    pub resource_names: Vec<String>,
     pub activity_name: String,
     pub requested_start: OffsetDateTime,
     pub ends_at: OffsetDateTime,
+    pub decision_deadline: Option<OffsetDateTime>,
     pub notes: String,
     pub ticket_number: String,
     pub current_tier: i16,
     pub tier_count: i16,
-    pub approvals: i64,
-    pub approvals_required: i32,
 }
 
-/// Requests waiting for `user`'s decision: in the current tier, which names the user; not
-/// the user's own unless the profile allows self-approval; not already decided by them.
+/// Requests with sessions waiting for `user`'s decision, one row per request.
 pub async fn waiting_for(
     db: impl PgExecutor<'_>,
     user: Uuid,
     search: &str,
 ) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT s.id, s.status, s.created_at, u.display_name AS requester_name, s.resource_name,
-                s.login_account, s.activity_name, s.requested_start, s.ends_at, r.notes,
-                r.ticket_number, s.current_tier, r.tier_count, t.approvals_required,
-                (SELECT count(*) FROM approval_decisions d
-                 WHERE d.session_id = s.id AND d.tier = s.current_tier AND d.decision = 'approved') AS approvals
-         FROM activity_sessions s
-         JOIN requests r ON r.id = s.request_id
-         JOIN users u ON u.id = s.requester_id
-         JOIN approval_tiers t ON t.profile_id = r.profile_id AND t.position = s.current_tier
-         WHERE s.status = 'waiting_for_approval'
-           AND (s.requester_id <> $1 OR r.allow_self_approval)
-           AND (EXISTS (SELECT 1 FROM approval_tier_users tu WHERE tu.tier_id = t.id AND tu.user_id = $1)
-                OR EXISTS (SELECT 1 FROM approval_tier_groups tg
-                           JOIN group_members gm ON gm.group_id = tg.group_id
-                           WHERE tg.tier_id = t.id AND gm.user_id = $1))
-           AND NOT EXISTS (SELECT 1 FROM approval_decisions d
-                           WHERE d.session_id = s.id AND d.tier = s.current_tier AND d.approver_id = $1)
+    sqlx::query_as(&format!(
+        "SELECT r.id AS request_id, r.created_at, min(u.display_name) AS requester_name,
+                count(*) AS resources, array_agg(s.resource_name ORDER BY s.resource_name) AS resource_names,
+                r.activity_name, min(s.requested_start) AS requested_start, max(s.ends_at) AS ends_at,
+                r.decision_deadline, r.notes, r.ticket_number, min(s.current_tier) AS current_tier,
+                r.tier_count
+         {WAITING_FOR_USER}
            AND ($2 = '' OR strpos(lower(s.resource_name), lower($2)) > 0
                 OR strpos(lower(s.activity_name), lower($2)) > 0
                 OR strpos(lower(u.display_name), lower($2)) > 0
                 OR strpos(lower(r.notes), lower($2)) > 0
                 OR strpos(lower(r.ticket_number), lower($2)) > 0)
-         ORDER BY s.created_at, s.id
-         LIMIT 500",
-    )
+         GROUP BY r.id
+         ORDER BY r.created_at, r.id
+         LIMIT 500"
+    ))
     .bind(user)
     .bind(search)
+    .fetch_all(db)
+    .await
+}
+
+/// How many requests wait for `user`'s decision.
+pub async fn waiting_count(db: impl PgExecutor<'_>, user: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(&format!("SELECT count(DISTINCT r.id) {WAITING_FOR_USER}"))
+        .bind(user)
+        .fetch_one(db)
+        .await
+}
+
+/// The sessions of `requests` that wait for `user`'s decision.
+pub async fn waiting_sessions(
+    db: impl PgExecutor<'_>,
+    user: Uuid,
+    requests: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT s.id {WAITING_FOR_USER} AND r.id = ANY($2) ORDER BY r.created_at, s.resource_name"
+    ))
+    .bind(user)
+    .bind(requests)
     .fetch_all(db)
     .await
 }

@@ -16,6 +16,7 @@ pub mod profiles;
 pub mod provisioning;
 pub mod provisioning_rounds;
 pub mod recordings;
+pub mod request_page;
 pub mod requests;
 pub mod resources;
 pub mod second_factor;

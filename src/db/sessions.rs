@@ -10,10 +10,17 @@ use uuid::Uuid;
 use crate::domain::catalog::Protocol;
 use crate::domain::status::{SessionStatus, Tab};
 
+/// The actor of the event that moved session `s` into its final status (NULL: the system),
+/// or NULL while it has not ended.
+const END_ACTOR: &str = "CASE WHEN s.ended_at IS NULL THEN NULL ELSE
+    (SELECT e.actor_id FROM session_events e WHERE e.session_id = s.id AND e.to_status = s.status
+     ORDER BY e.id DESC LIMIT 1) END AS end_actor";
+
 /// One row of a dashboard table.
 #[derive(Debug, Clone, FromRow)]
 pub struct Row {
     pub id: Uuid,
+    pub request_id: Uuid,
     pub status: SessionStatus,
     pub created_at: OffsetDateTime,
     pub requester_id: Uuid,
@@ -27,6 +34,10 @@ pub struct Row {
     pub ticket_number: String,
     /// All view: the session ended but its target has not confirmed the removal of its access.
     pub removal_pending: bool,
+    /// When it really ended (`ends_at` is only the plan).
+    pub ended_at: Option<OffsetDateTime>,
+    /// Who moved it into its final status (None: the system).
+    pub end_actor: Option<Uuid>,
 }
 
 /// What a dashboard table shows.
@@ -73,23 +84,27 @@ pub async fn list(db: impl PgExecutor<'_>, f: &Filter) -> Result<(Vec<Row>, bool
     // the requester's name is only looked up for a list of everyone's (the caller knows its
     // own user's name).
     let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(if f.requester.is_some() {
-        "SELECT s.id, s.status, s.created_at, s.requester_id, '' AS requester_name,
+        format!(
+        "SELECT s.id, s.request_id, s.status, s.created_at, s.requester_id, '' AS requester_name,
                 s.resource_name, s.login_account, s.activity_name, s.requested_start, s.ends_at,
-                s.notes, s.ticket_number, false AS removal_pending
+                s.notes, s.ticket_number, false AS removal_pending, s.ended_at, {END_ACTOR}
          FROM activity_sessions s
          WHERE "
+        )
     } else {
-        "SELECT s.id, s.status, s.created_at, s.requester_id, u.display_name AS requester_name,
+        format!(
+        "SELECT s.id, s.request_id, s.status, s.created_at, s.requester_id, u.display_name AS requester_name,
                 s.resource_name, s.login_account, s.activity_name, s.requested_start, s.ends_at,
                 s.notes, s.ticket_number,
                 -- One probe of the (session_id, action) key per row shown, in the All view
                 -- only: the requester's own view stays one table.
                 EXISTS (SELECT 1 FROM provision_steps p
                         WHERE p.session_id = s.id AND p.action = 'revoke'
-                          AND p.done_at IS NULL) AS removal_pending
+                          AND p.done_at IS NULL) AS removal_pending, s.ended_at, {END_ACTOR}
          FROM activity_sessions s
          JOIN users u ON u.id = s.requester_id
          WHERE "
+        )
     });
     q.push(tab);
     if let Some(requester) = f.requester {
@@ -166,11 +181,15 @@ pub struct Details {
     pub login_mode: crate::domain::catalog::LoginMode,
     /// As the grant was made on the target, else as the resource says now.
     pub provisioner: crate::provision::ProvisionerKind,
+    /// When it really ended (`ends_at` is only the plan).
+    pub ended_at: Option<OffsetDateTime>,
+    /// Who moved it into its final status (None: the system).
+    pub end_actor: Option<Uuid>,
 }
 
 /// The session, if it exists.
 pub async fn details(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Details>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT s.id, s.request_id, s.status, s.requester_id, u.display_name AS requester_name,
                 s.resource_name, s.resource_address, s.resource_port, s.activity_name,
                 r.protocol, r.policy_name, r.profile_name, s.login_account, r.notes,
@@ -181,12 +200,12 @@ pub async fn details(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Details
                           WHERE p.session_id = s.id AND p.action = 'grant'
                           ORDER BY p.round LIMIT 1),
                          (SELECT res.provisioner FROM resources res WHERE res.id = s.resource_id),
-                         'simulated') AS provisioner
+                         'simulated') AS provisioner, s.ended_at, {END_ACTOR}
          FROM activity_sessions s
          JOIN requests r ON r.id = s.request_id
          JOIN users u ON u.id = s.requester_id
-         WHERE s.id = $1",
-    )
+         WHERE s.id = $1"
+    ))
     .bind(id)
     .fetch_optional(db)
     .await

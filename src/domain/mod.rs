@@ -4,6 +4,7 @@ pub mod admin_input;
 pub mod catalog;
 pub mod connect;
 pub mod csv_import;
+pub mod ending;
 pub mod grant;
 pub mod names;
 pub mod provision;

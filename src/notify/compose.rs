@@ -18,6 +18,8 @@ const SUBJECT_RESOURCES: usize = 3;
 /// The request the email is about.
 #[derive(Debug, Clone)]
 pub struct RequestFacts {
+    /// For the link to the request page.
+    pub id: Uuid,
     pub activity_name: String,
     pub requester_name: String,
     pub notes: String,
@@ -166,9 +168,11 @@ pub fn compose(
         if kind == Kind::ApprovalNeeded {
             let _ = writeln!(
                 body,
-                "Approve or Deny on the Approvals tab: {url}/approvals"
+                "Approve or Deny on the request's page: {url}/requests/{}",
+                request.id
             );
         } else {
+            let _ = writeln!(body, "Request: {url}/requests/{}", request.id);
             for s in sessions {
                 let _ = writeln!(
                     body,
@@ -277,6 +281,7 @@ mod tests {
 
     fn request() -> RequestFacts {
         RequestFacts {
+            id: Uuid::nil(),
             activity_name: "Linux administration".into(),
             requester_name: "Alice Archer".into(),
             notes: "Patch the kernel".into(),
@@ -327,7 +332,7 @@ mod tests {
             "Start: 2026-11-28 10:00 (Europe/Berlin)",
             "End: 2026-11-28 12:00 (Europe/Berlin)",
             "Notes: Patch the kernel",
-            "Approve or Deny on the Approvals tab: https://pc.example/approvals",
+            "Approve or Deny on the request's page: https://pc.example/requests/00000000-0000-0000-0000-000000000000",
         ] {
             assert!(
                 email.body.contains(line),

@@ -212,6 +212,7 @@ async fn send_group(
         _ => queue::requester(pool, request.requester_id).await?,
     };
     let facts = RequestFacts {
+        id: request_id,
         activity_name: request.activity_name,
         requester_name: request.requester_name,
         notes: request.notes,

@@ -1,5 +1,8 @@
-//! Dashboard > Approvals: the requests waiting for the signed-in approver, and Approve /
-//! Deny on the ticked rows with a comment.
+//! Dashboard > Approvals: the requests waiting for the signed-in approver, one row per
+//! request, and Approve / Deny on the ticked requests with a comment; the decision code the
+//! request page shares.
+
+use std::net::IpAddr;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -19,26 +22,25 @@ use crate::domain::wizard::format_local;
 use crate::error::AppResult;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
-use crate::web::form::MultiForm;
+use crate::web::form::{Fields, MultiForm};
 
 /// Longest decision comment.
 pub const MAX_COMMENT: usize = 1000;
 
-/// A row formatted for the viewer.
+/// A row formatted for the viewer: one request.
 pub struct RowView {
     pub id: Uuid,
-    pub status: SessionStatus,
     pub requested: String,
     pub requester: String,
-    pub resource: String,
-    pub login_account: String,
+    pub resources: String,
+    pub resource_names: String,
     pub activity: String,
     pub start: String,
     pub end: String,
+    pub deadline: String,
     pub notes: String,
     pub ticket: String,
     pub tier: String,
-    pub approvals: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -70,19 +72,29 @@ pub async fn show(
         .await?
         .into_iter()
         .map(|r: Row| RowView {
-            id: r.id,
-            status: r.status,
+            id: r.request_id,
             requested: format_local(tz.local(r.created_at)),
             requester: r.requester_name,
-            resource: r.resource_name,
-            login_account: r.login_account.unwrap_or_default(),
+            resources: format!(
+                "{} {}",
+                r.resources,
+                if r.resources == 1 {
+                    "resource"
+                } else {
+                    "resources"
+                }
+            ),
+            resource_names: r.resource_names.join(", "),
             activity: r.activity_name,
             start: format_local(tz.local(r.requested_start)),
             end: format_local(tz.local(r.ends_at)),
+            deadline: r
+                .decision_deadline
+                .map(|d| format_local(tz.local(d)))
+                .unwrap_or_default(),
             notes: r.notes,
             ticket: r.ticket_number,
             tier: format!("{} of {}", r.current_tier, r.tier_count),
-            approvals: format!("{} of {} approvals", r.approvals, r.approvals_required),
         })
         .collect();
     Ok(ApprovalsPage {
@@ -94,8 +106,36 @@ pub async fn show(
     })
 }
 
-/// Approve or Deny on the ticked rows. A denial needs a comment. Each row is its own
-/// transaction: one refused row does not undo the others.
+/// What an approver asked for: the decision and its comment, checked.
+pub struct Asked {
+    pub decision: Decision,
+    pub comment: String,
+}
+
+/// Reads Approve / Deny and the comment; the refusal says what to do instead.
+pub fn asked(form: &Fields) -> Result<Asked, String> {
+    let decision = match form.text("decision") {
+        "approve" => Decision::Approved,
+        "deny" => Decision::Denied,
+        _ => return Err("Choose Approve or Deny.".into()),
+    };
+    let comment = form.text("comment").trim();
+    if comment.chars().count() > MAX_COMMENT {
+        return Err(format!(
+            "The comment can be at most {MAX_COMMENT} characters."
+        ));
+    }
+    if decision == Decision::Denied && comment.is_empty() {
+        return Err("A comment is required to deny: say why.".into());
+    }
+    Ok(Asked {
+        decision,
+        comment: comment.to_owned(),
+    })
+}
+
+/// Approve or Deny on the ticked requests (every one of their resources waiting for the
+/// approver). A denial needs a comment.
 pub async fn decide(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -109,37 +149,21 @@ pub async fn decide(
     } else {
         "/dashboard"
     };
-    let decision = match form.text("decision") {
-        "approve" => Decision::Approved,
-        "deny" => Decision::Denied,
-        _ => {
-            session::flash(&session, FlashKind::Error, "Choose Approve or Deny.").await?;
+    let asked = match asked(&form) {
+        Ok(asked) => asked,
+        Err(message) => {
+            session::flash(&session, FlashKind::Error, message).await?;
             return Ok(Redirect::to(back));
         }
     };
-    let comment = form.text("comment").trim();
-    if comment.chars().count() > MAX_COMMENT {
-        session::flash(
-            &session,
-            FlashKind::Error,
-            format!("The comment can be at most {MAX_COMMENT} characters."),
-        )
-        .await?;
-        return Ok(Redirect::to(back));
-    }
-    if decision == Decision::Denied && comment.is_empty() {
-        session::flash(
-            &session,
-            FlashKind::Error,
-            "A comment is required to deny: say why.",
-        )
-        .await?;
-        return Ok(Redirect::to(back));
-    }
-    let ids: Vec<Uuid> = form
-        .all("id")
+    let requests: Vec<Uuid> = form
+        .all("request")
         .filter_map(|s| Uuid::parse_str(s).ok())
+        .take(200)
         .collect();
+    let mut ids = db::approvals::waiting_sessions(&state.db, user.id, &requests).await?;
+    // A session named on its own: refused below if it is not the approver's to decide.
+    ids.extend(form.all("id").filter_map(|s| Uuid::parse_str(s).ok()));
     if ids.is_empty() {
         session::flash(
             &session,
@@ -149,6 +173,20 @@ pub async fn decide(
         .await?;
         return Ok(Redirect::to(back));
     }
+    apply(&state, &user, &session, client, &ids, &asked).await?;
+    Ok(Redirect::to(back))
+}
+
+/// Takes the decision on each session, each in its own transaction (one refused session
+/// does not undo the others), and flashes what happened.
+pub async fn apply(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &Session,
+    client: Option<IpAddr>,
+    ids: &[Uuid],
+    asked: &Asked,
+) -> AppResult<()> {
     let (mut approved, mut denied) = (0, 0);
     let mut to_provision = Vec::new();
     for id in ids.iter().take(200) {
@@ -159,30 +197,25 @@ pub async fn decide(
                 session: *id,
                 approver: user.id,
                 approver_name: &user.display_name,
-                decision,
-                comment,
+                decision: asked.decision,
+                comment: &asked.comment,
                 client,
                 tz: user.time_zone,
             },
         )
         .await?;
+        // A refusal wrote nothing, except the ending of a request whose grant lapsed, which
+        // stays: commit either way.
+        tx.commit().await?;
         match result {
-            Ok(outcome) => {
-                tx.commit().await?;
-                match outcome {
-                    Outcome::Denied => denied += 1,
-                    Outcome::Approved(SessionStatus::Provisioning) => {
-                        approved += 1;
-                        to_provision.push(*id);
-                    }
-                    _ => approved += 1,
-                }
+            Ok(Outcome::Denied) => denied += 1,
+            Ok(Outcome::Approved(SessionStatus::Provisioning)) => {
+                approved += 1;
+                to_provision.push(*id);
             }
+            Ok(_) => approved += 1,
             Err(refused) => {
-                // A refusal wrote nothing, except the ending of a request whose grant lapsed,
-                // which stays.
-                tx.commit().await?;
-                session::flash(&session, FlashKind::Error, refused.to_string()).await?;
+                session::flash(session, FlashKind::Error, refused.to_string()).await?;
             }
         }
     }
@@ -192,23 +225,17 @@ pub async fn decide(
     {
         tracing::warn!(error = %e, "immediate provisioning failed; the worker will retry");
     }
-    if approved > 0 {
-        session::flash(
-            &session,
-            FlashKind::Success,
-            format!("Approved {approved} {}.", plural(approved)),
-        )
-        .await?;
+    for (n, verb) in [(approved, "Approved"), (denied, "Denied")] {
+        if n > 0 {
+            session::flash(
+                session,
+                FlashKind::Success,
+                format!("{verb} {n} {}.", plural(n)),
+            )
+            .await?;
+        }
     }
-    if denied > 0 {
-        session::flash(
-            &session,
-            FlashKind::Success,
-            format!("Denied {denied} {}.", plural(denied)),
-        )
-        .await?;
-    }
-    Ok(Redirect::to(back))
+    Ok(())
 }
 
 fn plural(n: usize) -> &'static str {

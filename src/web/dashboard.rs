@@ -17,6 +17,7 @@ use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
 use crate::db::sessions::{Actor, Filter, NewEvent, Row};
+use crate::domain::ending::Ending;
 use crate::domain::spreadsheet;
 use crate::domain::status::{SessionStatus, Tab, Transition};
 use crate::domain::tz::TimeZone;
@@ -43,6 +44,7 @@ const PAGE_SIZE: i64 = 50;
 /// A dashboard row, formatted for the viewer.
 pub struct RowView {
     pub id: Uuid,
+    pub request_id: Uuid,
     pub status: SessionStatus,
     pub requested: String,
     pub requester: String,
@@ -51,6 +53,10 @@ pub struct RowView {
     pub activity: String,
     pub start: String,
     pub end: String,
+    /// When it really ended, or empty.
+    pub ended: String,
+    /// Who or what ended it ("by the requester"), or empty.
+    pub ended_how: &'static str,
     pub notes: String,
     pub ticket: String,
     /// All view: "Access removal pending" beside the status.
@@ -61,6 +67,7 @@ impl RowView {
     pub fn from_row(row: Row, tz: TimeZone) -> Self {
         Self {
             id: row.id,
+            request_id: row.request_id,
             status: row.status,
             requested: format_local(tz.local(row.created_at)),
             requester: row.requester_name,
@@ -69,6 +76,12 @@ impl RowView {
             activity: row.activity_name,
             start: format_local(tz.local(row.requested_start)),
             end: format_local(tz.local(row.ends_at)),
+            ended: row
+                .ended_at
+                .map(|at| format_local(tz.local(at)))
+                .unwrap_or_default(),
+            ended_how: Ending::of(row.status, row.end_actor, row.requester_id)
+                .map_or("", Ending::label),
             notes: row.notes,
             ticket: row.ticket_number,
             removal_pending: row.removal_pending,
@@ -109,6 +122,8 @@ pub struct TabPage {
     all: bool,
     is_admin: bool,
     is_approver: bool,
+    /// Approvers: how many requests wait for their decision.
+    waiting: i64,
     resource: String,
     from: String,
     to: String,
@@ -122,6 +137,11 @@ pub struct TabPage {
 }
 
 impl TabPage {
+    /// The table's columns, for the empty row.
+    pub fn columns(&self) -> usize {
+        11 + usize::from(self.all) + usize::from(self.tab == "historical")
+    }
+
     pub fn page_link(&self, page: i64) -> String {
         let sep = if self.query.is_empty() { "" } else { "&" };
         format!("?{}{sep}page={page}", self.query)
@@ -240,6 +260,11 @@ async fn render(
     } else {
         list(state, user, &p.filter).await?
     };
+    let waiting = if user.is_approver {
+        db::approvals::waiting_count(&state.db, user.id).await?
+    } else {
+        0
+    };
     let (key, title, empty) = match tab {
         Tab::Active => (
             "active",
@@ -270,6 +295,7 @@ async fn render(
         all: p.all,
         is_admin: user.is_admin(),
         is_approver: user.is_approver,
+        waiting,
         resource: p.resource,
         from: p.from,
         to: p.to,
@@ -336,7 +362,9 @@ pub async fn export_csv(
         "Login Account",
         "Activity",
         "Start",
-        "End",
+        "Planned End",
+        "Ended",
+        "How It Ended",
         "Notes",
         "Ticket Number",
     ];
@@ -352,6 +380,8 @@ pub async fn export_csv(
             &v.activity,
             &v.start,
             &v.end,
+            &v.ended,
+            v.ended_how,
             &v.notes,
             &v.ticket,
         ];

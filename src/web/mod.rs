@@ -17,6 +17,7 @@ pub mod login;
 pub mod multipart;
 pub mod recordings;
 pub mod recordings_search;
+pub mod request_page;
 pub mod route_table;
 pub mod second_factor;
 pub mod session_actions;
@@ -165,6 +166,8 @@ fn signed_in_routes() -> Routes {
             get(approvals::show).route_layer(from_fn(guard::require_approver)),
         )
         .route("/approvals/decide", post(approvals::decide))
+        .route("/requests/{id}", get(request_page::show))
+        .route("/requests/{id}/decide", post(request_page::decide))
         .route("/events", get(crate::live::events))
         .route("/logout", post(login::logout))
         .route("/account", get(account::show))
@@ -265,9 +268,16 @@ async fn session_edges(State(state): State<AppState>, request: Request, next: Ne
 /// sign-in (their own session's changes reach the cache through the store): they leave this
 /// instance's kept sessions in place. Every other POST clears them.
 fn leaves_accounts_alone(path: &str) -> bool {
-    ["/wizard", "/dashboard/", "/sessions/", "/login", "/logout"]
-        .iter()
-        .any(|p| path.starts_with(p))
+    [
+        "/wizard",
+        "/dashboard/",
+        "/sessions/",
+        "/requests/",
+        "/login",
+        "/logout",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
         || path == "/approvals/decide"
 }
 

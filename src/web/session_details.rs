@@ -9,11 +9,13 @@ use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::provisioning::PendingRemoval;
 use crate::db::sessions::{Details, Event};
+use crate::domain::ending::Ending;
+use crate::domain::role::Role;
 use crate::domain::target_access::account_note;
 use crate::domain::wizard::format_local;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::web::chrome::Chrome;
-use crate::web::recordings::{self, RecordingView, visible_session};
+use crate::web::recordings::{self, RecordingView};
 
 /// An event formatted for the viewer.
 pub struct EventView {
@@ -32,6 +34,9 @@ pub struct DetailsPage {
     requested: String,
     start: String,
     end: String,
+    /// When it really ended and how, or empty.
+    ended: String,
+    ended_how: &'static str,
     events: Vec<EventView>,
     time_zone: &'static str,
     is_owner: bool,
@@ -46,16 +51,24 @@ pub struct DetailsPage {
     recordings: Vec<RecordingView>,
 }
 
-/// The session's page, for its requester, administrators and auditors; anyone else gets
-/// not found.
+/// The session's page, for its requester, whoever may decide on its request now or decided
+/// on it, administrators and auditors; anyone else gets not found.
 pub async fn show(
     State(state): State<AppState>,
     chrome: Chrome,
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> AppResult<DetailsPage> {
-    let s = visible_session(&state, &user, &id).await?;
-    let id = s.id;
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
+    let s = db::sessions::details(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if s.requester_id != user.id
+        && !matches!(user.role, Role::Admin | Role::Auditor)
+        && !db::request_page::is_decider(&state.db, user.id, s.request_id).await?
+    {
+        return Err(AppError::NotFound);
+    }
     let tz = user.time_zone;
     let events = db::sessions::events(&state.db, id)
         .await?
@@ -89,7 +102,13 @@ pub async fn show(
         && (user.is_admin()
             || (is_owner && s.extension_minutes > 0 && s.extensions_used < s.max_extensions));
     Ok(DetailsPage {
-        recordings: recordings::for_session(&state, tz, id).await?,
+        // Recordings are for the requester, administrators and auditors only, not for the
+        // request's deciders, who see the page.
+        recordings: if s.requester_id == user.id || matches!(user.role, Role::Admin | Role::Auditor) {
+            recordings::for_session(&state, tz, id).await?
+        } else {
+            Vec::new()
+        },
         account_note,
         removal,
         is_owner,
@@ -99,6 +118,11 @@ pub async fn show(
         requested: format_local(tz.local(s.created_at)),
         start: format_local(tz.local(s.requested_start)),
         end: format_local(tz.local(s.ends_at)),
+        ended: s
+            .ended_at
+            .map(|at| format_local(tz.local(at)))
+            .unwrap_or_default(),
+        ended_how: Ending::of(s.status, s.end_actor, s.requester_id).map_or("", Ending::label),
         s,
         events,
         time_zone: tz.name(),

@@ -421,7 +421,9 @@ async fn historical_filters_pages_newest_first_and_exports_csv() {
             "Login Account",
             "Activity",
             "Start",
-            "End",
+            "Planned End",
+            "Ended",
+            "How It Ended",
             "Notes",
             "Ticket Number"
         ]
@@ -434,7 +436,7 @@ async fn historical_filters_pages_newest_first_and_exports_csv() {
     assert_eq!(rows[0][3], "'=cmd|' /C calc'!A0", "formula defused");
     // A formula after a `;` runs where `;` separates cells: defused too.
     assert_eq!(
-        rows[0][8], "'said \"hi\", left;=1+1",
+        rows[0][10], "'said \"hi\", left;=1+1",
         "quotes and commas survive"
     );
     // Every cell is quoted, so no separator inside one splits it.
@@ -445,7 +447,7 @@ async fn historical_filters_pages_newest_first_and_exports_csv() {
         "{}",
         csv.body
     );
-    assert_eq!(rows[0][9], "'+SUM(1)");
+    assert_eq!(rows[0][11], "'+SUM(1)");
 }
 
 #[tokio::test]

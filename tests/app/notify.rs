@@ -409,7 +409,10 @@ async fn a_standard_request_emails_the_approvers_of_its_tier_but_not_the_request
             "Resource: lnx-web-01",
             "(Europe/London)", // Bob's time zone
             "Notes: x",
-            "Approve or Deny on the Approvals tab: https://portcullis.example/approvals",
+            &format!(
+                "Approve or Deny on the request's page: https://portcullis.example/requests/{}",
+                request_id(&app).await
+            ),
         ],
     );
     assert_contains(&mails[1].body(), &["Hello Dave Dumont,", "(Etc/UTC)"]);
@@ -478,6 +481,10 @@ async fn an_approval_emails_the_requester_with_the_status_comment_and_link() {
             "Status: Provisioning",
             "(Europe/Berlin)",
             &format!("Details: https://portcullis.example/sessions/{session}"),
+            &format!(
+                "Request: https://portcullis.example/requests/{}",
+                request_id(&app).await
+            ),
         ],
     );
 }
@@ -1001,4 +1008,12 @@ async fn without_an_smtp_host_the_sender_returns_at_once_and_rows_wait() {
             .await
             .unwrap();
     assert_eq!(queued, 1, "queued, not sent");
+}
+
+/// The one request's id.
+async fn request_id(app: &TestApp) -> Uuid {
+    sqlx::query_scalar("SELECT id FROM requests")
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
 }

@@ -516,6 +516,17 @@ async fn run_tour() -> Tour {
     c.visit(&bob, &app, "bob: Approvals", "/approvals").await;
     c.submit_error(&bob, "bob: Approvals (error)", "button[value=deny]")
         .await;
+    let waiting: Uuid = sqlx::query_scalar(
+        "SELECT request_id FROM activity_sessions WHERE status = 'waiting_for_approval'
+         ORDER BY created_at DESC LIMIT 1",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    c.visit(&bob, &app, "bob: Request", &format!("/requests/{waiting}"))
+        .await;
+    c.submit_error(&bob, "bob: Request (error)", "button[value=deny]")
+        .await;
     bob.close().await;
 
     // carol administers.

@@ -298,9 +298,9 @@ async fn carol_grants_erin_a_new_activity_and_makes_bob_its_approver() {
     );
     assert_eq!(
         other.texts("#approvals tbody td:nth-child(5)").await,
-        ["vault-01"]
+        ["1 resource"]
     );
-    other.click("#approvals tbody input[name=id]").await;
+    other.click("#approvals tbody input[name=request]").await;
     other.fill("#comment", "Unseal it").await;
     other.submit("button[value=approve]").await;
     other

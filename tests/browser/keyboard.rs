@@ -222,25 +222,23 @@ async fn alice_requests_and_bob_approves_with_the_keyboard_alone() {
         ["Waiting for Approval", "Waiting for Approval"]
     );
 
-    // bob: Approvals from the main navigation, tick both rows, comment, Approve.
+    // bob: Approvals from the main navigation, tick the request (both resources), comment,
+    // Approve.
     let bob = Browser::new().await;
     keyboard_login(&bob, &app, "bob").await;
     tab_to(&bob, r#".mainnav a[href="/approvals"]"#, false).await;
     press_to_navigate(&bob, Key::Enter).await;
     assert_eq!(
         bob.texts("#approvals tbody td:nth-child(4)").await,
-        ["Alice Archer", "Alice Archer"]
+        ["Alice Archer"]
+    );
+    assert_eq!(
+        bob.texts("#approvals tbody td:nth-child(5)").await,
+        ["2 resources"]
     );
     tab_to(
         &bob,
-        "#approvals tbody tr:nth-child(1) input[name=id]",
-        false,
-    )
-    .await;
-    press(&bob, None, &[Key::Space.into()]).await;
-    tab_to(
-        &bob,
-        "#approvals tbody tr:nth-child(2) input[name=id]",
+        "#approvals tbody tr:nth-child(1) input[name=request]",
         false,
     )
     .await;

@@ -15,4 +15,5 @@ mod connect;
 mod keyboard;
 mod login;
 mod recordings;
+mod request_page;
 mod wizard;

@@ -21,16 +21,12 @@ async fn choose_activity(browser: &Browser, search: &str) {
     browser.submit("button.primary[value=next]").await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn alice_requests_standard_access_to_two_servers_and_sees_them_waiting_for_approval() {
-    let app = spawn_demo_app().await;
-    let browser = Browser::new().await;
-    browser.login(&app, "alice", DEMO_PASSWORD).await;
-
+/// alice asks for Linux break-glass on lnx-web-01 and lnx-web-02, now, in the browser.
+pub async fn request_two_servers(browser: &Browser) {
     // Dashboard > Active > Create Session
     browser.submit("a.button.primary").await;
     assert_eq!(browser.text("h1").await, "Activity Request");
-    choose_activity(&browser, "break-glass").await;
+    choose_activity(browser, "break-glass").await;
 
     assert_eq!(browser.text("h2").await, "Resource Selection");
     browser.fill("#q", "lnx-web-0").await;
@@ -72,6 +68,14 @@ async fn alice_requests_standard_access_to_two_servers_and_sees_them_waiting_for
             Duration::from_secs(5),
         )
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alice_requests_standard_access_to_two_servers_and_sees_them_waiting_for_approval() {
+    let app = spawn_demo_app().await;
+    let browser = Browser::new().await;
+    browser.login(&app, "alice", DEMO_PASSWORD).await;
+    request_two_servers(&browser).await;
     assert_eq!(browser.path().await, "/dashboard");
     assert_eq!(
         browser.texts("#sessions tbody .status").await,
@@ -142,7 +146,7 @@ async fn alices_open_dashboard_shows_available_when_bob_approves() {
         bob.texts("#approvals tbody td:nth-child(4)").await,
         ["Alice Archer"]
     );
-    bob.click("#approvals tbody input[name=id]").await;
+    bob.click("#approvals tbody input[name=request]").await;
     bob.fill("#comment", "Go ahead").await;
     bob.submit("button[value=approve]").await;
     bob.wait_for_text(".flash", "Approved 1 request.", Duration::from_secs(5))
