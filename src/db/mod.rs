@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod credentials;
 pub mod grants;
 pub mod groups;
+pub mod identities;
 pub mod look_alike;
 pub mod policies;
 pub mod profiles;

@@ -1,6 +1,7 @@
 //! Integration tests: the application over real HTTP against a real PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod oidc_provider;
 mod support;
 mod target_host;
 
@@ -33,4 +34,5 @@ mod seed;
 mod session_cache;
 mod sign_in_timing;
 mod slow_clients;
+mod sso;
 mod wizard;
