@@ -68,9 +68,7 @@ pub async fn verify(
         }
         // A browser whose session has no token (an anonymous visitor's forms carry the signed
         // token of `auth::login_token`), and the sign-in form shown before a session began.
-        (Some(sent), expected)
-            if expected.is_none() || matches!(parts.uri.path(), "/login" | "/login/sso") =>
-        {
+        (Some(sent), expected) if expected.is_none() || parts.uri.path() == "/login" => {
             login_token::verify(
                 &state.secrets,
                 &parts.headers,

@@ -186,7 +186,7 @@ fn public_routes() -> Routes {
         );
     Routes::new(Access::Public)
         .route("/login", get(login::show).post(login::submit))
-        .route("/login/sso", post(sso::start))
+        .route("/login/sso", get(sso::start))
         .route(crate::auth::sso::CALLBACK_PATH, get(sso::callback))
         .merge(sign_in_steps)
         .route("/static/{name}", get(static_files::serve))

@@ -4,7 +4,6 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -52,18 +51,20 @@ fn provider(state: &AppState) -> AppResult<&Provider> {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct StartForm {
+pub struct StartQuery {
     #[serde(default)]
     next: String,
 }
 
 /// Sends the browser to the provider, with a new state, nonce and PKCE challenge kept in
-/// its session.
+/// its session. A link, not a form: the page's `form-action 'self'` would stop a form's
+/// redirect to the provider, and starting a sign-in changes nothing but this browser's
+/// session (what comes back is bound to it by the state).
 pub async fn start(
     State(state): State<AppState>,
     session: Session,
     chrome: Chrome,
-    Form(form): Form<StartForm>,
+    Query(form): Query<StartQuery>,
 ) -> AppResult<Response> {
     let provider = provider(&state)?;
     let next = if is_safe_next(&form.next) {

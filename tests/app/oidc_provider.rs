@@ -190,9 +190,14 @@ pub async fn way_back(
         form.texts("#sso-sign-in"),
         vec!["Sign in with Test Directory".to_owned()]
     );
-    let started = app
-        .post_raw_with(client, "/login/sso", &[("csrf_token", &form.csrf())])
-        .await;
+    let link = form
+        .html()
+        .select(&scraper::Selector::parse("#sso-sign-in").unwrap())
+        .next()
+        .and_then(|a| a.value().attr("href"))
+        .unwrap()
+        .to_owned();
+    let started = app.get_with(client, &link).await;
     assert_eq!(started.status, 303, "{}", started.body);
     let mut url = started.location().to_owned();
     assert!(url.starts_with(&provider.issuer), "{url}");

@@ -324,3 +324,57 @@ async fn password_sign_in_is_off_except_for_the_break_glass_administrator() {
     assert_eq!(admin.status, 303, "{}", admin.body);
     assert_eq!(admin.location(), "/");
 }
+
+#[tokio::test]
+async fn the_providers_mfa_is_not_trusted_unless_configured() {
+    let accounts = json!({ "lea": account("lea", &[], &["pwd", "mfa"]) });
+    let options = Options {
+        settings: portcullis::Settings {
+            second_factor: SecondFactorPolicy::Everyone,
+            ..settings()
+        },
+        ..Options::default()
+    };
+    let (app, provider) = spawn(&accounts, options).await;
+
+    let page = sign_in(&app, &provider, &app.client, "lea").await;
+
+    assert_eq!(page.location(), "/login/enrol");
+    assert_eq!(app.get("/dashboard").await.status, 303, "not signed in yet");
+}
+
+#[tokio::test]
+async fn a_provider_that_cannot_be_reached_gets_a_clear_page() {
+    let (app, provider) = spawn(&json!({}), Options::default()).await;
+    drop(provider);
+
+    let page = app.get("/login/sso").await;
+
+    assert_eq!(page.status, 502);
+    assert!(
+        problem(&page).contains("cannot be reached"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn a_group_map_naming_a_missing_group_stops_the_start_with_its_name() {
+    let (app, _provider) = spawn(&json!({}), Options::default()).await;
+    let mapping = portcullis::auth::sso::Mapping::parse(
+        "[groups]\n\"idp-ops\" = \"Operations\"\n\"idp-x\" = \"Nowhere\"\n",
+    )
+    .unwrap();
+
+    let err = portcullis::db::identities::check_mapped_groups(&app.db, &mapping)
+        .await
+        .unwrap_err();
+
+    assert!(err.to_string().contains("do not exist: Nowhere"), "{err}");
+    let fine = portcullis::auth::sso::Mapping::parse(crate::oidc_provider::MAPPING).unwrap();
+    assert!(
+        portcullis::db::identities::check_mapped_groups(&app.db, &fine)
+            .await
+            .is_ok()
+    );
+}

@@ -8,10 +8,14 @@
 mod support;
 
 mod harness;
+#[allow(dead_code)]
+#[path = "../app/oidc_provider.rs"]
+mod oidc_provider;
 
 mod a11y;
 mod admin;
 mod connect;
 mod keyboard;
 mod login;
+mod sso;
 mod wizard;

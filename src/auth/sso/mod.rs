@@ -240,3 +240,86 @@ impl Sso {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::config::Cli;
+
+    fn load(args: &[&str]) -> Result<bool, String> {
+        let mut all = vec!["portcullis"];
+        all.extend_from_slice(args);
+        let cli = Cli::try_parse_from(all).map_err(|e| e.to_string())?;
+        cli.config
+            .sso
+            .load()
+            .map(|sso| sso.is_some())
+            .map_err(|e| format!("{e:#}"))
+    }
+
+    const ISSUER: &[&str] = &["--oidc-issuer", "https://idp.corp.example/realms/corp"];
+
+    #[test]
+    fn single_sign_on_is_off_unless_an_issuer_is_set() {
+        assert_eq!(load(&[]), Ok(false));
+    }
+
+    #[test]
+    fn a_missing_setting_is_named_at_start() {
+        let err = load(ISSUER).unwrap_err();
+        assert!(err.contains("PORTCULLIS_OIDC_CLIENT_ID"), "{err}");
+        let mut args = ISSUER.to_vec();
+        args.extend(["--oidc-client-id", "portcullis"]);
+        let err = load(&args).unwrap_err();
+        assert!(err.contains("PORTCULLIS_OIDC_CLIENT_SECRET_FILE"), "{err}");
+        args.extend(["--oidc-client-secret", "s3cret"]);
+        let err = load(&args).unwrap_err();
+        assert!(err.contains("PORTCULLIS_OIDC_REDIRECT_BASE"), "{err}");
+        args.extend(["--oidc-redirect-base", "not a url"]);
+        let err = load(&args).unwrap_err();
+        assert!(
+            err.contains("PORTCULLIS_OIDC_REDIRECT_BASE is not a URL"),
+            "{err}"
+        );
+        args.pop();
+        args.push("https://portcullis.corp.example/");
+        assert_eq!(load(&args), Ok(true));
+    }
+
+    #[test]
+    fn break_glass_without_single_sign_on_is_refused() {
+        let err = load(&["--password-sign-in-only-for", "root"]).unwrap_err();
+        assert!(err.contains("needs single sign-on"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_secret_file_or_group_map_is_named() {
+        let mut args = ISSUER.to_vec();
+        args.extend([
+            "--oidc-client-id",
+            "portcullis",
+            "--oidc-redirect-base",
+            "https://portcullis.corp.example",
+            "--oidc-client-secret-file",
+            "/nonexistent/secret",
+        ]);
+        let err = load(&args).unwrap_err();
+        assert!(err.contains("cannot read /nonexistent/secret"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let map = dir.path().join("map.toml");
+        std::fs::write(&map, "[groups]\n\"a\" = \"\"\n").unwrap();
+        let secret = secret.to_string_lossy().into_owned();
+        let map = map.to_string_lossy().into_owned();
+        args.pop();
+        args.push(&secret);
+        args.extend(["--oidc-group-map-file", &map]);
+        let err = load(&args).unwrap_err();
+        assert!(
+            err.contains("map.toml") && err.contains("empty group name"),
+            "{err}"
+        );
+    }
+}
