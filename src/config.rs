@@ -206,6 +206,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub smtp: crate::notify::SmtpConfig,
+
+    #[command(flatten)]
+    pub sso: crate::auth::sso::SsoArgs,
 }
 
 fn parse_time_zone(value: &str) -> Result<String, String> {

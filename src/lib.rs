@@ -48,6 +48,9 @@ pub struct Settings {
     /// How long a request may wait on the database before it is answered 503 (see
     /// `web::deadline`).
     pub db_request_deadline: std::time::Duration,
+    /// Single sign-on through an OpenID Connect provider, when configured (set by
+    /// `server::serve` from the checked settings).
+    pub sso: Option<Arc<auth::sso::flow::Provider>>,
 }
 
 impl Settings {
@@ -65,6 +68,7 @@ impl Settings {
             sign_in_window_seconds: config.sign_in_window_minutes * 60,
             metrics_token: config.metrics_token.clone(),
             db_request_deadline: config.db_request_deadline(),
+            sso: None,
         }
     }
 }

@@ -22,7 +22,14 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         Some(path) => crate::provision::command::Provisioners::load(path)?,
         None => crate::provision::command::Provisioners::default(),
     });
+    let sso = match config.sso.load()? {
+        Some(sso) => Some(Arc::new(crate::auth::sso::flow::Provider::new(sso)?)),
+        None => None,
+    };
     let database = Database::open_for_server(config).await?;
+    if let Some(sso) = &sso {
+        db::identities::check_mapped_groups(&database.pool, &sso.sso.mapping).await?;
+    }
     if database.cluster.is_some() {
         load_demo_once(&database.pool).await?;
     }
@@ -30,7 +37,10 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     let secrets = crate::crypto::SecretBox::load_or_create(&config.key_file())?;
     let state = AppState {
         db: database.pool.clone(),
-        settings: Arc::new(Settings::from_config(config)),
+        settings: Arc::new(Settings {
+            sso,
+            ..Settings::from_config(config)
+        }),
         secrets: secrets.clone(),
         live: crate::live::Hub::with_limit(config.max_event_streams as usize),
         sessions: crate::auth::cache::SessionCache::new(std::time::Duration::from_secs(u64::from(

@@ -7,6 +7,7 @@ pub mod login_token;
 pub mod password;
 pub mod second_factor;
 pub mod session;
+pub mod sso;
 pub mod store;
 
 pub use guard::CurrentUser;

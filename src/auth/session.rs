@@ -12,6 +12,7 @@ const AUTH: &str = "auth";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
 const PENDING: &str = "pending_sign_in";
+const SSO: &str = "pending_sso";
 
 /// Who signed in, and when.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,6 +131,24 @@ pub async fn pending(session: &Session) -> AppResult<Option<Pending>> {
         return Ok(None);
     }
     Ok(Some(p))
+}
+
+/// Keeps a sign-in on its way through the OpenID Connect provider (replacing any earlier
+/// one: only the latest started in this browser can come back).
+pub async fn begin_sso(
+    session: &Session,
+    pending: crate::auth::sso::flow::Pending,
+) -> AppResult<()> {
+    session.insert(SSO, pending).await?;
+    Ok(())
+}
+
+/// Takes the sign-in on its way through the provider, if any and not older than
+/// [`PENDING_SECONDS`]: it can come back once.
+pub async fn take_sso(session: &Session) -> AppResult<Option<crate::auth::sso::flow::Pending>> {
+    let pending: Option<crate::auth::sso::flow::Pending> = session.remove(SSO).await?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    Ok(pending.filter(|p| now - p.since <= PENDING_SECONDS))
 }
 
 /// Drops the sign-in waiting for its second factor.

@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod gateway;
 pub mod grants;
 pub mod groups;
+pub mod identities;
 pub mod look_alike;
 pub mod policies;
 pub mod profiles;

@@ -25,6 +25,11 @@ use crate::web::client::ClientAddr;
 /// are disabled or are locked.
 pub const FAILED: &str = "Invalid username or password.";
 
+/// The message for a password sign-in by someone who must use single sign-on. It depends
+/// only on the name typed, never on whether such an account exists.
+pub const PASSWORD_OFF: &str =
+    "Password sign-in is reserved for break-glass administrators: use the button above.";
+
 #[derive(Template, WebTemplate)]
 #[template(path = "login.html")]
 pub struct LoginPage {
@@ -32,6 +37,35 @@ pub struct LoginPage {
     username: String,
     next: String,
     error: Option<&'static str>,
+    /// The single sign-on provider's name, for its button; `None`: no single sign-on.
+    sso_name: Option<String>,
+    /// Whether password sign-in is only for break-glass administrators (the form is then
+    /// folded away under the provider's button).
+    break_glass_only: bool,
+}
+
+impl LoginPage {
+    fn new(
+        state: &AppState,
+        chrome: Chrome,
+        username: String,
+        next: String,
+        error: Option<&'static str>,
+    ) -> Self {
+        let sso = state.settings.sso.as_deref().map(|p| &p.sso);
+        Self {
+            chrome,
+            username,
+            next: if is_safe_next(&next) {
+                next
+            } else {
+                String::new()
+            },
+            error,
+            sso_name: sso.map(|s| s.name.clone()),
+            break_glass_only: sso.is_some_and(|s| s.break_glass.is_some()),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,16 +82,7 @@ pub async fn show(
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let cookie = form_token(&state, &headers, &mut chrome);
-    let page = LoginPage {
-        chrome,
-        username: String::new(),
-        next: if is_safe_next(&q.next) {
-            q.next
-        } else {
-            String::new()
-        },
-        error: None,
-    };
+    let page = LoginPage::new(&state, chrome, String::new(), q.next, None);
     with_cookie(page.into_response(), cookie)
 }
 
@@ -101,7 +126,7 @@ pub async fn submit(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
-    mut chrome: Chrome,
+    chrome: Chrome,
     client: ClientAddr,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
@@ -109,6 +134,16 @@ pub async fn submit(
         return Ok(refused);
     }
     let username = form.username.trim();
+    let password_off = state
+        .settings
+        .sso
+        .as_deref()
+        .is_some_and(|p| !p.sso.password_allowed(username));
+    if password_off {
+        tracing::info!("password sign-in refused: single sign-on only");
+        let page = refused_page(&state, &headers, chrome, username, form.next, PASSWORD_OFF);
+        return Ok(with_cookie_pair(StatusCode::FORBIDDEN, page));
+    }
     let account = if username.is_empty() || username.len() > 64 || form.password.len() > 1024 {
         None
     } else {
@@ -143,28 +178,40 @@ pub async fn submit(
             // write either way, so the time taken does not tell which names exist.
             db::users::record_failed_sign_in(&state.db, username).await?;
             tracing::info!("failed sign-in");
-            let cookie = form_token(&state, &headers, &mut chrome);
-            let page = LoginPage {
-                chrome,
-                username: username.chars().take(64).collect(),
-                next: if is_safe_next(&form.next) {
-                    form.next
-                } else {
-                    String::new()
-                },
-                error: Some(FAILED),
-            };
-            Ok(with_cookie(
-                (StatusCode::UNAUTHORIZED, page).into_response(),
-                cookie,
-            ))
+            let page = refused_page(&state, &headers, chrome, username, form.next, FAILED);
+            Ok(with_cookie_pair(StatusCode::UNAUTHORIZED, page))
         }
     }
 }
 
-/// The page that follows a right password: the code page for an account with a second
-/// factor, enrolment for one that must have one and has none, or `None` to sign in now.
-async fn second_step(state: &AppState, user: uuid::Uuid) -> AppResult<Option<&'static str>> {
+/// The sign-in form again, with `error`, and the cookie of its new CSRF token (if any).
+fn refused_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut chrome: Chrome,
+    username: &str,
+    next: String,
+    error: &'static str,
+) -> (LoginPage, Option<HeaderValue>) {
+    let cookie = form_token(state, headers, &mut chrome);
+    let username = username.chars().take(64).collect();
+    (
+        LoginPage::new(state, chrome, username, next, Some(error)),
+        cookie,
+    )
+}
+
+fn with_cookie_pair(
+    status: StatusCode,
+    (page, cookie): (LoginPage, Option<HeaderValue>),
+) -> Response {
+    with_cookie((status, page).into_response(), cookie)
+}
+
+/// The page that follows a right password (or a provider's sign-in without its own
+/// multi-factor authentication): the code page for an account with a second factor,
+/// enrolment for one that must have one and has none, or `None` to sign in now.
+pub async fn second_step(state: &AppState, user: uuid::Uuid) -> AppResult<Option<&'static str>> {
     if db::second_factor::is_on(&state.db, user).await? {
         return Ok(Some("/login/code"));
     }

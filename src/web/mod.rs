@@ -22,6 +22,7 @@ pub mod route_table;
 pub mod second_factor;
 pub mod session_actions;
 pub mod session_details;
+pub mod sso;
 pub mod static_files;
 pub mod text_guard;
 pub mod wizard;
@@ -195,6 +196,8 @@ fn public_routes() -> Routes {
         );
     Routes::new(Access::Public)
         .route("/login", get(login::show).post(login::submit))
+        .route("/login/sso", get(sso::start))
+        .route(crate::auth::sso::CALLBACK_PATH, get(sso::callback))
         .merge(sign_in_steps)
         .route("/static/{name}", get(static_files::serve))
 }

@@ -1,6 +1,7 @@
 //! Integration tests: the application over real HTTP against a real PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod oidc_provider;
 mod support;
 mod target_host;
 mod target_switches;
@@ -40,4 +41,5 @@ mod session_cache;
 mod sign_in_timing;
 mod slow_clients;
 mod ssh_keys;
+mod sso;
 mod wizard;

@@ -214,6 +214,7 @@ pub fn settings() -> Settings {
         sign_in_window_seconds: 600,
         metrics_token: None,
         db_request_deadline: std::time::Duration::from_secs(6),
+        sso: None,
     }
 }
 
@@ -270,7 +271,37 @@ pub async fn spawn_app_unannounced(options: PgConnectOptions) -> TestApp {
     app
 }
 
+/// Serves the application on a listener bound beforehand (a test that must tell an outside
+/// system the app's address before the app starts).
+pub async fn spawn_app_on_listener(
+    listener: tokio::net::TcpListener,
+    options: PgConnectOptions,
+    settings: Settings,
+) -> TestApp {
+    serve_on(
+        listener,
+        options,
+        settings,
+        std::time::Duration::from_secs(30),
+        true,
+    )
+    .await
+}
+
 async fn serve(
+    options: PgConnectOptions,
+    settings: Settings,
+    session_cache: std::time::Duration,
+    listen: bool,
+) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    serve_on(listener, options, settings, session_cache, listen).await
+}
+
+async fn serve_on(
+    listener: tokio::net::TcpListener,
     options: PgConnectOptions,
     settings: Settings,
     session_cache: std::time::Duration,
@@ -294,9 +325,6 @@ async fn serve(
         tokio::spawn(state.live.clone().listen(db.clone(), sessions.clone()));
     }
     let app = portcullis::build_router(state, store);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
     let address = listener.local_addr().expect("address");
     tokio::spawn(async move {
         axum::serve(
@@ -562,7 +590,7 @@ pub async fn password_hash() -> String {
     .clone()
 }
 
-async fn read(response: reqwest::Response) -> Page {
+pub async fn read(response: reqwest::Response) -> Page {
     Page {
         status: response.status(),
         headers: response.headers().clone(),

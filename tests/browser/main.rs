@@ -8,6 +8,9 @@
 mod support;
 
 mod harness;
+#[allow(dead_code)]
+#[path = "../app/oidc_provider.rs"]
+mod oidc_provider;
 
 mod a11y;
 mod admin;
@@ -16,4 +19,5 @@ mod keyboard;
 mod login;
 mod recordings;
 mod request_page;
+mod sso;
 mod wizard;

@@ -1,0 +1,185 @@
+//! Accounts linked to an OpenID Connect provider's people (`user_identities`), and what each
+//! sign-in through it refreshes: name, email, the mapped group memberships and the role.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::auth::sso::Mapping;
+use crate::db::audit::{self, Actor, Entry, WriteError};
+use crate::domain::names::{DisplayName, Username};
+use crate::domain::role::Role;
+
+/// The account linked to a provider's subject.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Linked {
+    pub user_id: Uuid,
+    pub username: String,
+    pub disabled: bool,
+}
+
+/// The account the provider's `subject` is linked to, locked until the transaction ends so
+/// two sign-ins of one person refresh it one after the other.
+pub async fn find(
+    tx: &mut PgConnection,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<Linked>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.id AS user_id, u.username, u.disabled
+         FROM user_identities i JOIN users u ON u.id = i.user_id
+         WHERE i.issuer = $1 AND i.subject = $2
+         FOR UPDATE OF u, i",
+    )
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(tx)
+    .await
+}
+
+/// Creates an account without a password, linked to the provider's subject, with its audit
+/// entry. A username taken in any letter case is [`WriteError::Taken`]; so is a subject
+/// linked meanwhile by a sign-in in parallel.
+pub async fn create(
+    tx: &mut PgConnection,
+    issuer: &str,
+    subject: &str,
+    username: &Username,
+    display_name: &DisplayName,
+    time_zone: &str,
+) -> Result<Uuid, WriteError> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO users (id, username, display_name, time_zone) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(username.as_str())
+    .bind(display_name.as_str())
+    .bind(time_zone)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| WriteError::from_unique(e, "users_username_key"))?;
+    sqlx::query("INSERT INTO user_identities (issuer, subject, user_id) VALUES ($1, $2, $3)")
+        .bind(issuer)
+        .bind(subject)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| WriteError::from_unique(e, "user_identities_pkey"))?;
+    let after = crate::db::users::snapshot(tx, id).await?;
+    audit::record(
+        tx,
+        &Actor {
+            id: None,
+            name: "single sign-on".into(),
+        },
+        Entry {
+            action: "create",
+            object_kind: "user",
+            object_id: Some(id),
+            object_name: username.as_str(),
+            before: None,
+            after,
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+/// What the provider says about a person at a sign-in.
+pub struct Profile<'a> {
+    pub display_name: &'a DisplayName,
+    pub email: Option<&'a str>,
+    /// Portcullis groups from the mapping; memberships of other mapped groups end.
+    pub groups: &'a [String],
+    /// `None`: the mapping names no role group, so the role stays as it is.
+    pub role: Option<Role>,
+}
+
+/// Refreshes the account from the provider and records the sign-in, with the account before
+/// and after in the audit log.
+pub async fn refresh(
+    tx: &mut PgConnection,
+    linked: &Linked,
+    issuer: &str,
+    mapping: &Mapping,
+    profile: &Profile<'_>,
+) -> Result<(), sqlx::Error> {
+    let id = linked.user_id;
+    let before = crate::db::users::snapshot(tx, id).await?;
+    sqlx::query(
+        "UPDATE users SET display_name = $2, email = COALESCE($3, email),
+                          role = COALESCE($4, role), updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(profile.display_name.as_str())
+    .bind(profile.email)
+    .bind(profile.role)
+    .execute(&mut *tx)
+    .await?;
+    let managed: Vec<String> = mapping.managed().map(str::to_lowercase).collect();
+    let wanted: Vec<String> = profile.groups.iter().map(|g| g.to_lowercase()).collect();
+    sqlx::query(
+        "DELETE FROM group_members gm USING groups g
+         WHERE gm.group_id = g.id AND gm.user_id = $1
+           AND lower(g.name) = ANY($2) AND NOT lower(g.name) = ANY($3)",
+    )
+    .bind(id)
+    .bind(&managed)
+    .bind(&wanted)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO group_members (group_id, user_id)
+         SELECT g.id, $1 FROM groups g WHERE lower(g.name) = ANY($2) ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(&wanted)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE user_identities SET last_sign_in = now() WHERE user_id = $1 AND issuer = $2",
+    )
+    .bind(id)
+    .bind(issuer)
+    .execute(&mut *tx)
+    .await?;
+    let after = crate::db::users::snapshot(tx, id).await?;
+    audit::record(
+        tx,
+        &Actor {
+            id: Some(id),
+            name: linked.username.clone(),
+        },
+        Entry {
+            action: "sign in (single sign-on)",
+            object_kind: "user",
+            object_id: Some(id),
+            object_name: &linked.username,
+            before,
+            after,
+        },
+    )
+    .await
+}
+
+/// Stops the start when the group mapping names a Portcullis group that does not exist.
+pub async fn check_mapped_groups(db: &sqlx::PgPool, mapping: &Mapping) -> anyhow::Result<()> {
+    let names: Vec<String> = mapping.managed().map(str::to_lowercase).collect();
+    let found: Vec<String> =
+        sqlx::query_scalar("SELECT lower(name) FROM groups WHERE lower(name) = ANY($1)")
+            .bind(&names)
+            .fetch_all(db)
+            .await?;
+    let missing: Vec<&str> = mapping
+        .managed()
+        .filter(|n| !found.contains(&n.to_lowercase()))
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "the group map file names Portcullis groups that do not exist: {} (create them first)",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! "Sign in with <provider>": the redirect to the OpenID Connect provider, and the way back,
+//! which ends in a normal Portcullis sign-in (or the second factor), or in a page saying
+//! clearly why not, with nothing created.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use tower_sessions::Session;
+
+use crate::AppState;
+use crate::auth::guard::is_safe_next;
+use crate::auth::session;
+use crate::auth::sso::Sso;
+use crate::auth::sso::account::{self, Refusal};
+use crate::auth::sso::flow::{FlowError, Pending, Provider};
+use crate::error::{AppError, AppResult};
+use crate::web::chrome::Chrome;
+
+/// Why a sign-in through the provider did not happen; the template words each.
+#[derive(Debug)]
+pub enum Problem {
+    /// The way back does not match a sign-in started in this browser (forged, replayed,
+    /// or too old).
+    BadState,
+    /// The provider answered with an error instead of a code.
+    Provider(String),
+    /// The provider could not be reached or its discovery document is wrong.
+    Unreachable,
+    /// The provider would not exchange the code (used before, or expired).
+    CodeRefused,
+    /// The ID token failed a check.
+    Token(FlowError),
+    /// The person is not let in.
+    Refused(Refusal),
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login_sso_refused.html")]
+pub struct RefusedPage {
+    chrome: Chrome,
+    provider: String,
+    problem: Problem,
+}
+
+fn provider(state: &AppState) -> AppResult<&Provider> {
+    state.settings.sso.as_deref().ok_or(AppError::NotFound)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StartQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// Sends the browser to the provider, with a new state, nonce and PKCE challenge kept in
+/// its session. A link, not a form: the page's `form-action 'self'` would stop a form's
+/// redirect to the provider, and starting a sign-in changes nothing but this browser's
+/// session (what comes back is bound to it by the state).
+pub async fn start(
+    State(state): State<AppState>,
+    session: Session,
+    chrome: Chrome,
+    Query(form): Query<StartQuery>,
+) -> AppResult<Response> {
+    let provider = provider(&state)?;
+    let next = if is_safe_next(&form.next) {
+        form.next
+    } else {
+        "/".to_owned()
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    match provider.begin(next, now).await {
+        Ok((url, pending)) => {
+            session::begin_sso(&session, pending).await?;
+            Ok(Redirect::to(&url).into_response())
+        }
+        Err(e) => Ok(refused(chrome, &provider.sso, problem_of(e))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// The provider's way back: checks the state, exchanges the code, verifies the ID token,
+/// then signs in to the linked (or new) account.
+pub async fn callback(
+    State(state): State<AppState>,
+    session: Session,
+    chrome: Chrome,
+    Query(query): Query<CallbackQuery>,
+) -> AppResult<Response> {
+    let provider = provider(&state)?;
+    let pending = session::take_sso(&session).await?;
+    let (code, pending) = match check_state(query, pending) {
+        Ok(ok) => ok,
+        Err(problem) => return Ok(refused(chrome, &provider.sso, problem)),
+    };
+    let next = pending.next.clone();
+    let identity = match provider.finish(code, pending).await {
+        Ok(identity) => identity,
+        Err(e) => return Ok(refused(chrome, &provider.sso, problem_of(e))),
+    };
+    let time_zone = &state.settings.default_time_zone;
+    let user = match account::sign_in(&state.db, &provider.sso, &identity, time_zone).await? {
+        Ok(user) => user,
+        Err(refusal) => {
+            tracing::info!(subject = %identity.subject, ?refusal, "single sign-on refused");
+            return Ok(refused(chrome, &provider.sso, Problem::Refused(refusal)));
+        }
+    };
+    let mfa_done = provider.sso.trust_mfa && Sso::did_mfa(&identity.amr);
+    if !mfa_done && let Some(step) = crate::web::login::second_step(&state, user).await? {
+        session::begin_second_factor(&session, user, next).await?;
+        tracing::info!(%user, "single sign-on; second factor next");
+        return Ok(Redirect::to(step).into_response());
+    }
+    crate::db::users::record_successful_login(&state.db, user).await?;
+    session::sign_in(&session, user).await?;
+    tracing::info!(%user, mfa_done, "signed in with single sign-on");
+    Ok(Redirect::to(&next).into_response())
+}
+
+/// The code, if the way back carries the state of the sign-in this browser started.
+fn check_state(
+    query: CallbackQuery,
+    pending: Option<Pending>,
+) -> Result<(String, Pending), Problem> {
+    let (Some(pending), Some(sent)) = (pending, query.state) else {
+        return Err(Problem::BadState);
+    };
+    if !bool::from(sent.as_bytes().ct_eq(pending.state.as_bytes())) {
+        return Err(Problem::BadState);
+    }
+    if let Some(error) = query.error {
+        return Err(Problem::Provider(error.chars().take(100).collect()));
+    }
+    query.code.map(|c| (c, pending)).ok_or(Problem::BadState)
+}
+
+fn problem_of(e: FlowError) -> Problem {
+    tracing::warn!(error = %e, "single sign-on failed");
+    match e {
+        FlowError::Discovery(_) => Problem::Unreachable,
+        FlowError::Exchange(_) => Problem::CodeRefused,
+        other => Problem::Token(other),
+    }
+}
+
+fn refused(chrome: Chrome, sso: &Sso, problem: Problem) -> Response {
+    let status = match &problem {
+        Problem::Unreachable => StatusCode::BAD_GATEWAY,
+        Problem::Refused(_) => StatusCode::FORBIDDEN,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let page = RefusedPage {
+        chrome,
+        provider: sso.name.clone(),
+        problem,
+    };
+    (status, page).into_response()
+}
