@@ -27,6 +27,7 @@ mod outage;
 mod provisioning;
 mod provisioning_more;
 mod revocation;
+mod rough_edges;
 mod routes;
 mod second_factor;
 mod seed;
