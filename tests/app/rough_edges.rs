@@ -5,6 +5,7 @@ use portcullis::Settings;
 use portcullis::domain::role::Role;
 use reqwest::StatusCode;
 
+use crate::admin_resources::{admin_app, post_multipart};
 use crate::support::{PASSWORD, fresh_database, new_client, settings, spawn_app_on};
 
 #[tokio::test]
@@ -38,4 +39,31 @@ async fn the_sign_in_limit_counts_failed_attempts_only() {
     let link = scraper::Selector::parse("a#back-to-sign-in").unwrap();
     let back = html.select(&link).next().expect("a link back to sign-in");
     assert_eq!(back.value().attr("href"), Some("/login"));
+}
+
+#[tokio::test]
+async fn pasted_csv_text_reports_the_line_numbers_of_the_file() {
+    let app = admin_app().await;
+    let file = "name,kind,platform,address,port,description\nok-01,server,Linux,ok.example,22,\nbad,printer,Linux,b.example,22,\n\nshort,server\n";
+    let uploaded = post_multipart(
+        &app,
+        "/admin/resources/import",
+        None,
+        Some(("r.csv", file.as_bytes())),
+        "",
+    )
+    .await;
+    let numbers = uploaded.texts("#preview tbody td:first-child");
+    assert_eq!(numbers, ["2", "3", "5"]);
+    // A browser sends a text box's lines ended with CRLF.
+    let pasted = post_multipart(
+        &app,
+        "/admin/resources/import",
+        None,
+        None,
+        &file.replace('\n', "\r\n"),
+    )
+    .await;
+    assert_eq!(pasted.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(pasted.texts("#preview tbody td:first-child"), numbers);
 }
