@@ -12,5 +12,6 @@ pub mod seed;
 pub mod spreadsheet;
 pub mod status;
 pub mod target_access;
+pub mod ticket_sample;
 pub mod tz;
 pub mod wizard;

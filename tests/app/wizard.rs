@@ -731,6 +731,12 @@ async fn notes_and_ticket_follow_the_profile_and_keep_what_was_typed() {
         page.texts("label[for=ticket]"),
         ["Ticket Number (required)"]
     );
+    // An example, never the regex.
+    assert_eq!(page.texts("#ticket-example"), ["CHG123456"]);
+    assert!(
+        !page.body.contains("[0-9]"),
+        "no regex shown to the requester"
+    );
 
     let bad = app
         .post(
@@ -745,7 +751,7 @@ async fn notes_and_ticket_follow_the_profile_and_keep_what_was_typed() {
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         bad.texts("#ticket-error"),
-        ["Ticket Number must match the pattern ^CHG[0-9]{6}$."]
+        ["Ticket Number must look like CHG123456."]
     );
     assert_eq!(bad.texts("#notes"), ["Reset trust"], "input kept");
     let empty = app
