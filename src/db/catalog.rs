@@ -142,25 +142,35 @@ pub fn contains_pattern(text: &str) -> String {
     p
 }
 
+/// A resource of a page, with how many match in all.
+#[derive(FromRow)]
+struct Counted {
+    #[sqlx(flatten)]
+    resource: Resource,
+    total: i64,
+}
+
 /// One page of the resources a policy grants, matching `search` in name, platform or
-/// address, and whether more follow. Substring search uses the trigram indexes.
+/// address, and how many match in all (0 when the page is past the end). Substring search
+/// uses the trigram indexes.
 pub async fn granted_resources(
     db: impl PgExecutor<'_>,
     policy: Uuid,
     search: &str,
     limit: i64,
     offset: i64,
-) -> Result<(Vec<Resource>, bool), sqlx::Error> {
-    let select = "SELECT r.id, r.name, r.kind, r.platform, r.address, r.port
+) -> Result<(Vec<Resource>, i64), sqlx::Error> {
+    let select = "SELECT r.id, r.name, r.kind, r.platform, r.address, r.port,
+                count(*) OVER () AS total
          FROM policy_resources pr
          JOIN resources r ON r.id = pr.resource_id AND r.archived_at IS NULL
          WHERE pr.policy_id = $1";
-    let mut rows: Vec<Resource> = if search.is_empty() {
+    let rows: Vec<Counted> = if search.is_empty() {
         sqlx::query_as(&format!(
             "{select} ORDER BY lower(r.name), r.id LIMIT $2 OFFSET $3"
         ))
         .bind(policy)
-        .bind(limit + 1)
+        .bind(limit)
         .bind(offset)
         .fetch_all(db)
         .await?
@@ -170,16 +180,14 @@ pub async fn granted_resources(
              ORDER BY lower(r.name), r.id LIMIT $2 OFFSET $3"
         ))
         .bind(policy)
-        .bind(limit + 1)
+        .bind(limit)
         .bind(offset)
         .bind(contains_pattern(search))
         .fetch_all(db)
         .await?
     };
-    let page = usize::try_from(limit).unwrap_or(usize::MAX);
-    let more = rows.len() > page;
-    rows.truncate(page);
-    Ok((rows, more))
+    let total = rows.first().map_or(0, |r| r.total);
+    Ok((rows.into_iter().map(|r| r.resource).collect(), total))
 }
 
 /// The resources among `ids` that `policy` grants (and are not archived), in `ids`' order.

@@ -42,3 +42,17 @@ pub async fn prune(db: impl PgExecutor<'_>, window_seconds: u32) -> Result<u64, 
     .await
     .map(|r| r.rows_affected())
 }
+
+/// Gives back one attempt counted by `count_attempt` for `address`, for an attempt that
+/// turned out right: only failed attempts use up the address's allowance. The count never
+/// goes below zero, and a window that has ended is left for `count_attempt` to restart.
+pub async fn refund_attempt(db: impl PgExecutor<'_>, address: IpAddr) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE sign_in_attempts SET attempts = GREATEST(attempts - 1, 0)
+         WHERE address = $1::inet",
+    )
+    .bind(address.to_string())
+    .execute(db)
+    .await
+    .map(|_| ())
+}

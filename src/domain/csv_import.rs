@@ -65,6 +65,10 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<CsvLine>, FileError> {
     {
         return Err(FileError::Binary);
     }
+    // One line ending for all, so that a browser's pasted text (always CRLF), a Windows file
+    // and a Unix file count their lines alike.
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let mut lines = LineCounter::new(&text);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -79,9 +83,9 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<CsvLine>, FileError> {
     let mut out = Vec::new();
     for record in records {
         let record = record.map_err(|e| malformed(&e))?;
-        let line = record
-            .position()
-            .map_or(out.len() + 2, |p| usize::try_from(p.line()).unwrap_or(0));
+        let line = record.position().map_or(out.len() + 2, |p| {
+            lines.line_of(usize::try_from(p.byte()).unwrap_or(usize::MAX))
+        });
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -121,6 +125,39 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<CsvLine>, FileError> {
         out.push(CsvLine { line, name, parsed });
     }
     Ok(out)
+}
+
+/// The line a record starts on. The reader's own position is taken before it skips blank
+/// lines, so a record after a blank line would be put on the blank line.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    offset: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text: text.as_bytes(),
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the first character at or after byte `start` that is not a line ending;
+    /// `start` never goes backwards from one call to the next.
+    fn line_of(&mut self, start: usize) -> usize {
+        let mut end = start.min(self.text.len());
+        while self.text.get(end) == Some(&b'\n') {
+            end += 1;
+        }
+        if end > self.offset {
+            let passed = self.text.get(self.offset..end).unwrap_or_default();
+            self.line += passed.iter().filter(|b| **b == b'\n').count();
+            self.offset = end;
+        }
+        self.line
+    }
 }
 
 fn malformed(e: &csv::Error) -> FileError {

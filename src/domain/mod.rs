@@ -14,5 +14,6 @@ pub mod spreadsheet;
 pub mod ssh_keys;
 pub mod status;
 pub mod target_access;
+pub mod ticket_sample;
 pub mod tz;
 pub mod wizard;

@@ -206,7 +206,11 @@ pub fn check_notes(
             .map(|re| re.is_match(ticket))
             .unwrap_or(false);
         if !matches {
-            errors.ticket = Some(format!("Ticket Number must match the pattern {pattern}."));
+            // Requesters see an example, never the regex.
+            errors.ticket = Some(match crate::domain::ticket_sample::sample(pattern) {
+                Some(like) => format!("Ticket Number must look like {like}."),
+                None => "Ticket Number is not in the form this activity needs.".into(),
+            });
         }
     }
     if errors.is_empty() {
@@ -406,7 +410,7 @@ mod tests {
     }
 
     #[test]
-    fn ticket_pattern_is_named_in_the_message() {
+    fn ticket_pattern_is_shown_as_an_example() {
         let rules = NotesRules {
             notes_required: true,
             ticket_required: true,
@@ -415,7 +419,7 @@ mod tests {
         let err = check_notes("why", "CHG12", &rules).unwrap_err();
         assert_eq!(
             err.ticket.as_deref(),
-            Some("Ticket Number must match the pattern ^CHG[0-9]{6}$.")
+            Some("Ticket Number must look like CHG123456.")
         );
         let err = check_notes("", "", &rules).unwrap_err();
         assert_eq!(

@@ -429,7 +429,7 @@ pub async fn end_sessions(
         .await?;
         return Ok(Redirect::to(&back));
     }
-    let mut ended = 0;
+    let (mut ended, mut withdrawn) = (0, 0);
     let mut refused = Vec::new();
     for id in ids.iter().take(200) {
         let mut tx = state.db.begin().await?;
@@ -447,44 +447,64 @@ pub async fn end_sessions(
         };
         match transition.apply(status, None) {
             Ok(to) => {
-                let comment = match transition {
-                    Transition::Withdraw => "Withdrawn by the requester.",
-                    Transition::Complete => "Ended by the requester.",
-                    _ => "Ended by an administrator.",
-                };
+                let (kind, comment) = end_event(transition);
                 let event = NewEvent {
                     session: *id,
                     actor: Actor::User {
                         id: user.id,
                         name: &user.display_name,
                     },
-                    kind: "ended",
+                    kind,
                     from: None,
                     to: None,
                     comment,
                     client,
                 };
                 if db::sessions::change_status(&mut tx, status, to, event).await? {
-                    ended += 1;
+                    if transition == Transition::Withdraw {
+                        withdrawn += 1;
+                    } else {
+                        ended += 1;
+                    }
                 }
                 tx.commit().await?;
             }
             Err(e) => refused.push(capitalise(&e.to_string())),
         }
     }
-    if ended > 0 {
-        let noun = if ended == 1 { "session" } else { "sessions" };
-        session::flash(
-            &session,
-            FlashKind::Success,
-            format!("Ended {ended} {noun}."),
-        )
-        .await?;
+    if let Some(done) = ended_message(ended, withdrawn) {
+        session::flash(&session, FlashKind::Success, done).await?;
     }
     for message in refused {
         session::flash(&session, FlashKind::Error, format!("{message}.")).await?;
     }
     Ok(Redirect::to(&back))
+}
+
+/// The event kind and comment of ending a session by `transition`.
+fn end_event(transition: Transition) -> (&'static str, &'static str) {
+    match transition {
+        Transition::Withdraw => ("withdrawn", "Withdrawn by the requester."),
+        Transition::Complete => ("ended", "Ended by the requester."),
+        _ => ("ended", "Ended by an administrator."),
+    }
+}
+
+/// "Withdrew 1 request. Ended 2 sessions.": a request not yet begun is withdrawn, not ended.
+fn ended_message(ended: usize, withdrawn: usize) -> Option<String> {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut parts = Vec::new();
+    if withdrawn > 0 {
+        parts.push(format!(
+            "Withdrew {}.",
+            plural(withdrawn, "request", "requests")
+        ));
+    }
+    if ended > 0 {
+        parts.push(format!("Ended {}.", plural(ended, "session", "sessions")));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 fn capitalise(s: &str) -> String {

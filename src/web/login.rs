@@ -156,6 +156,7 @@ pub async fn submit(
     let verified = password::verify(form.password, usable).await?;
     match account {
         Some(a) if verified => {
+            attempt_succeeded(&state, &client).await?;
             let next = if is_safe_next(&form.next) {
                 form.next
             } else {
@@ -246,7 +247,8 @@ fn limit_key(ip: IpAddr) -> IpAddr {
 
 /// Counts one sign-in attempt (a password or code form) from the client's address, and
 /// answers 429 with `Retry-After` once the address has used up its attempts for the
-/// window. A refused attempt changes nothing else.
+/// window. A refused attempt changes nothing else; a right one is given back by
+/// `attempt_succeeded`.
 pub async fn rate_limited(
     state: &AppState,
     client: &ClientAddr,
@@ -275,6 +277,15 @@ pub async fn rate_limited(
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
     Ok(Some(response))
+}
+
+/// Gives back the attempt `rate_limited` counted, for a right password or code: the limit
+/// counts failed attempts only, so someone switching between accounts is never locked out.
+pub async fn attempt_succeeded(state: &AppState, client: &ClientAddr) -> AppResult<()> {
+    if let Some(ip) = client.0 {
+        db::sign_in_limit::refund_attempt(&state.db, limit_key(ip)).await?;
+    }
+    Ok(())
 }
 
 /// Ends the sign-in and deletes the server-side session.

@@ -21,7 +21,7 @@ use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
-use crate::web::login::rate_limited;
+use crate::web::login::{attempt_succeeded, rate_limited};
 
 /// A wrong, reused or malformed code: one message for all.
 pub const WRONG_CODE: &str = "That code is not right. Enter the current code from your authenticator app, or an unused recovery code.";
@@ -249,6 +249,7 @@ pub async fn submit_code(
         Err(away) => return Ok(away),
     };
     if check_code(&state, p.user_id, &form.code).await? {
+        attempt_succeeded(&state, &client).await?;
         db::users::record_successful_login(&state.db, p.user_id).await?;
         session::sign_in(&session, p.user_id).await?;
         tracing::info!(user = %p.user_id, "signed in with a second factor");
@@ -315,6 +316,7 @@ pub async fn submit_enrol(
         Err(away) => return Ok(away),
     };
     if let Some(codes) = confirm_enrolment(&state, p.user_id, &form.code).await? {
+        attempt_succeeded(&state, &client).await?;
         db::users::record_successful_login(&state.db, p.user_id).await?;
         session::sign_in(&session, p.user_id).await?;
         tracing::info!(user = %p.user_id, "signed in after enrolling a second factor");

@@ -272,7 +272,8 @@ async fn end_session_withdraws_what_has_not_begun_and_ends_what_has() {
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(
         app.get("/dashboard").await.texts(".flash"),
-        ["Ended 2 sessions."]
+        ["Withdrew 1 request. Ended 1 session."],
+        "a request that has not begun is withdrawn, not ended"
     );
     let statuses: Vec<(Uuid, String)> =
         sqlx::query_as("SELECT id, status::text FROM activity_sessions ORDER BY id")
@@ -297,6 +298,11 @@ async fn end_session_withdraws_what_has_not_begun_and_ends_what_has() {
         comments,
         ["Withdrawn by the requester.", "Ended by the requester."]
     );
+    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM session_events ORDER BY id")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(kinds, ["withdrawn", "ended"]);
 
     // Ending it again is refused with a reason, and changes nothing.
     app.post("/dashboard/end", &[("id", &available.to_string())])

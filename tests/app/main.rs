@@ -34,6 +34,7 @@ mod provisioning_more;
 mod recordings;
 mod request_page;
 mod revocation;
+mod rough_edges;
 mod routes;
 mod second_factor;
 mod seed;

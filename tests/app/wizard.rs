@@ -535,6 +535,9 @@ async fn ticks_survive_paging_through_more_than_a_page_of_resources() {
     let first = app.get("/wizard/resources").await;
     assert_eq!(first.texts("#resources tbody tr").len(), 25);
     assert_eq!(first.texts(".pager button"), ["Next page"]);
+    // Where you are, as plain text: not the current-page style of a filled button.
+    assert_eq!(first.texts("#page-of"), ["Page 1 of 2"]);
+    assert!(first.texts(".pager [aria-current]").is_empty());
     let shown: Vec<String> = first
         .html()
         .select(&Selector::parse("input[name=shown]").unwrap())
@@ -554,6 +557,8 @@ async fn ticks_survive_paging_through_more_than_a_page_of_resources() {
         44 - 25,
         "14 demo Linux servers and 30 more"
     );
+    assert_eq!(second.texts("#page-of"), ["Page 2 of 2"]);
+    assert_eq!(second.texts(".pager button"), ["Previous"]);
     let last = second
         .html()
         .select(&Selector::parse("input[name=pick]").unwrap())
@@ -726,6 +731,12 @@ async fn notes_and_ticket_follow_the_profile_and_keep_what_was_typed() {
         page.texts("label[for=ticket]"),
         ["Ticket Number (required)"]
     );
+    // An example, never the regex.
+    assert_eq!(page.texts("#ticket-example"), ["CHG123456"]);
+    assert!(
+        !page.body.contains("[0-9]"),
+        "no regex shown to the requester"
+    );
 
     let bad = app
         .post(
@@ -740,7 +751,7 @@ async fn notes_and_ticket_follow_the_profile_and_keep_what_was_typed() {
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         bad.texts("#ticket-error"),
-        ["Ticket Number must match the pattern ^CHG[0-9]{6}$."]
+        ["Ticket Number must look like CHG123456."]
     );
     assert_eq!(bad.texts("#notes"), ["Reset trust"], "input kept");
     let empty = app

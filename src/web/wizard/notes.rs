@@ -26,7 +26,8 @@ pub struct NotesPage {
     ticket: String,
     notes_required: bool,
     ticket_required: bool,
-    ticket_pattern: Option<String>,
+    /// A ticket number the profile's pattern accepts, shown as "like CHG123456".
+    ticket_example: Option<String>,
     max_notes: usize,
     max_ticket: usize,
     errors: NotesErrors,
@@ -56,7 +57,11 @@ fn page(
         ticket,
         notes_required: grant.profile.notes_required,
         ticket_required: grant.profile.ticket_required,
-        ticket_pattern: grant.profile.ticket_pattern.clone(),
+        ticket_example: grant
+            .profile
+            .ticket_pattern
+            .as_deref()
+            .and_then(crate::domain::ticket_sample::sample),
         max_notes: MAX_NOTES,
         max_ticket: MAX_TICKET,
         errors,

@@ -35,8 +35,8 @@ pub struct ResourcesPage {
     selections: Option<Vec<Resource>>,
     ticked: usize,
     page: i64,
-    /// Another page follows.
-    more: bool,
+    /// How many pages the matching resources fill (at least `page`).
+    pages: i64,
     max: usize,
     error: Option<String>,
 }
@@ -81,7 +81,7 @@ async fn page(
     selections: bool,
     error: Option<String>,
 ) -> AppResult<ResourcesPage> {
-    let (found, more) = catalog::granted_resources(
+    let (found, total) = catalog::granted_resources(
         &state.db,
         grant.policy_id,
         search,
@@ -111,7 +111,7 @@ async fn page(
         selections,
         ticked: draft.resource_ids.len(),
         page,
-        more,
+        pages: ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(page),
         max: MAX_RESOURCES,
         error,
     })
