@@ -64,12 +64,12 @@ pub struct ConnectPage {
     time_zone: &'static str,
 }
 
-fn parse_id(id: &str) -> AppResult<Uuid> {
+pub(crate) fn parse_id(id: &str) -> AppResult<Uuid> {
     Uuid::parse_str(id).map_err(|_| AppError::NotFound)
 }
 
 /// The session, if it is the user's own: anyone else is told it does not exist.
-async fn own(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<ConnectInfo> {
+pub(crate) async fn own(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<ConnectInfo> {
     let s = db::sessions::connect_info(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -81,7 +81,7 @@ async fn own(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<Connec
 
 /// The user's own session, after re-checking its grant: a session its policy no longer
 /// grants is ended here, and the reason comes back with it.
-async fn checked(
+pub(crate) async fn checked(
     state: &AppState,
     user: &CurrentUser,
     id: Uuid,

@@ -24,6 +24,7 @@ pub mod session_actions;
 pub mod session_details;
 pub mod sso;
 pub mod static_files;
+pub mod terminal;
 pub mod text_guard;
 pub mod wizard;
 
@@ -162,6 +163,8 @@ fn signed_in_routes() -> Routes {
         )
         .route("/sessions/{id}/rdp", post(connect::rdp))
         .route("/sessions/{id}/launch", post(connect::launched))
+        .route("/sessions/{id}/terminal", get(terminal::page))
+        .route("/sessions/{id}/terminal/socket", get(terminal::socket))
         .route(
             "/approvals",
             get(approvals::show).route_layer(from_fn(guard::require_approver)),

@@ -16,6 +16,7 @@ use crate::domain::wizard::format_local;
 use crate::error::{AppError, AppResult};
 use crate::web::chrome::Chrome;
 use crate::web::recordings::{self, RecordingView};
+use uuid::Uuid;
 
 /// An event formatted for the viewer.
 pub struct EventView {
@@ -104,7 +105,8 @@ pub async fn show(
     Ok(DetailsPage {
         // Recordings are for the requester, administrators and auditors only, not for the
         // request's deciders, who see the page.
-        recordings: if s.requester_id == user.id || matches!(user.role, Role::Admin | Role::Auditor) {
+        recordings: if s.requester_id == user.id || matches!(user.role, Role::Admin | Role::Auditor)
+        {
             recordings::for_session(&state, tz, id).await?
         } else {
             Vec::new()

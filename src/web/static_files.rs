@@ -44,6 +44,26 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../static/recordings.js"),
     },
+    Asset {
+        name: "terminal.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/terminal.js"),
+    },
+    Asset {
+        name: "xterm.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/xterm.js"),
+    },
+    Asset {
+        name: "xterm-addon-fit.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/xterm-addon-fit.js"),
+    },
+    Asset {
+        name: "xterm.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../static/xterm.css"),
+    },
 ];
 
 /// Serves `/static/{name}`.

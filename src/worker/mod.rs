@@ -17,8 +17,8 @@ use crate::provision::command::Provisioners;
 
 mod extend;
 mod grant;
-mod regrant;
 pub mod recordings;
+mod regrant;
 mod targets;
 use extend::extend_on_targets;
 pub use targets::revoke_backoff;

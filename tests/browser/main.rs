@@ -11,6 +11,9 @@ mod harness;
 #[allow(dead_code)]
 #[path = "../app/oidc_provider.rs"]
 mod oidc_provider;
+#[allow(dead_code)]
+#[path = "../app/target_host.rs"]
+mod target_host;
 
 mod a11y;
 mod admin;
@@ -20,4 +23,5 @@ mod login;
 mod recordings;
 mod request_page;
 mod sso;
+mod terminal;
 mod wizard;
