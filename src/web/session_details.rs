@@ -50,6 +50,9 @@ pub struct DetailsPage {
     removal: Option<(PendingRemoval, String)>,
     /// The session's recordings through the gateway and the browser terminal.
     recordings: Vec<RecordingView>,
+    /// Recordings are for the requester, administrators and auditors only, not for the
+    /// request's deciders, who see the page.
+    show_recordings: bool,
 }
 
 /// The session's page, for its requester, whoever may decide on its request now or decided
@@ -102,15 +105,14 @@ pub async fn show(
     let can_extend = s.status.is_connectable()
         && (user.is_admin()
             || (is_owner && s.extension_minutes > 0 && s.extensions_used < s.max_extensions));
+    let show_recordings = is_owner || matches!(user.role, Role::Admin | Role::Auditor);
     Ok(DetailsPage {
-        // Recordings are for the requester, administrators and auditors only, not for the
-        // request's deciders, who see the page.
-        recordings: if s.requester_id == user.id || matches!(user.role, Role::Admin | Role::Auditor)
-        {
+        recordings: if show_recordings {
             recordings::for_session(&state, tz, id).await?
         } else {
             Vec::new()
         },
+        show_recordings,
         account_note,
         removal,
         is_owner,

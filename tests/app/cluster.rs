@@ -8,7 +8,12 @@ use sqlx::Connection;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    c.env_remove("DATABASE_URL").env("RUST_LOG", "warn");
+    // The built-in database turns the SSH gateway on at 127.0.0.1:2222; tests running at
+    // once each take a port of their own.
+    c.env_remove("DATABASE_URL").env("RUST_LOG", "warn").env(
+        "PORTCULLIS_SSH_GATEWAY_BIND",
+        format!("127.0.0.1:{}", free_port()),
+    );
     c
 }
 

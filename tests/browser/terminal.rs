@@ -113,7 +113,10 @@ async fn alice_types_a_command_into_the_browser_terminal_and_sees_the_answer() {
     let rows = browser
         .wait_for_text(".xterm-rows", "browser-42", Duration::from_secs(20))
         .await;
-    assert!(rows.contains("$((20+22))"), "the typed line is echoed too: {rows}");
+    assert!(
+        rows.contains("$((20+22))"),
+        "the typed line is echoed too: {rows}"
+    );
     // xterm.js's styles arrive as constructed style sheets (the CSP refuses its <style>
     // elements).
     let adopted = browser
