@@ -128,7 +128,11 @@ async fn start_gateway(
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let path = crate::gateway::host_key_path(&config.key_file());
     let key = crate::gateway::load_or_create_host_key(&path)?;
-    let listener = TcpListener::bind(bind).await?;
+    let listener = TcpListener::bind(bind).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen for the SSH gateway on {bind}: {e} (set PORTCULLIS_SSH_GATEWAY_BIND to another address, or to off)"
+        )
+    })?;
     tracing::info!(
         "the SSH gateway is listening on {bind}; its host key is {}",
         crate::gateway::fingerprint(&key)

@@ -1,5 +1,6 @@
 "use strict";
-// The browser terminal behind the Connection icon: xterm.js over a WebSocket to the same
+// The browser terminal behind the Connection icon (and, with data-follow, an administrator
+// watching a connection live): xterm.js over a WebSocket to the same
 // upstream path as the SSH gateway. Binary frames carry the terminal's bytes both ways; text
 // frames carry JSON control messages: {"type":"resize","cols":..,"rows":..} from here,
 // {"type":"closed","reason":".."} from the server.
@@ -49,6 +50,57 @@
   term.open(box);
   adoptAll();
   fit.fit();
+
+  if (box.dataset.follow) {
+    follow(box.dataset.follow);
+    return;
+  }
+
+  // Watching (administrators): the recording's events as they are written, polled once a
+  // second; "o" events are drawn, "r" events resize. Input events are not drawn.
+  function follow(path) {
+    let next = 0;
+    let sized = false;
+    async function poll() {
+      let since = null;
+      try {
+        const response = await fetch(path + "?from=" + next, { credentials: "same-origin" });
+        if (response.ok) {
+          since = await response.json();
+        }
+      } catch (_) {
+        since = null;
+      }
+      if (since) {
+        if (!sized) {
+          term.resize(since.width, since.height);
+          sized = true;
+        }
+        for (const line of since.events.split("\n")) {
+          if (!line) {
+            continue;
+          }
+          const [, code, data] = JSON.parse(line);
+          if (code === "o") {
+            term.write(data);
+          } else if (code === "r") {
+            const [cols, rows] = data.split("x").map(Number);
+            if (cols > 0 && rows > 0) {
+              term.resize(cols, rows);
+            }
+          }
+        }
+        next = since.next;
+        box.dataset.state = since.ended ? "closed" : "open";
+        if (since.ended) {
+          say("This connection has ended: " + (since.end_reason || ""));
+          return;
+        }
+      }
+      window.setTimeout(poll, 1000);
+    }
+    poll();
+  }
 
   const url = new URL(box.dataset.socket, window.location.href);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";

@@ -95,5 +95,9 @@ async fn check_inner(
         }
     }
     db::users::record_successful_login(&app.db, row.id).await?;
+    // The limit counts failed attempts only, as on the sign-in page.
+    if let Some(ip) = client {
+        db::sign_in_limit::refund_attempt(&app.db, ip.to_canonical()).await?;
+    }
     Ok(true)
 }

@@ -16,6 +16,7 @@ pub mod health;
 pub mod login;
 pub mod multipart;
 pub mod recordings;
+pub mod recordings_live;
 pub mod recordings_search;
 pub mod request_page;
 pub mod route_table;
@@ -154,6 +155,8 @@ fn signed_in_routes() -> Routes {
         .route("/sessions/{id}", get(session_details::show))
         .route("/sessions/{id}/recordings/{file}", get(recordings::cast))
         .route("/recordings/search", get(recordings_search::show))
+        .route("/recordings/{id}/live", get(recordings_live::page))
+        .route("/recordings/{id}/events", get(recordings_live::events))
         .route("/sessions/{id}/extend", post(session_actions::extend))
         .route("/sessions/{id}/connect", get(connect::show))
         .route("/sessions/{id}/reveal", post(connect::reveal))

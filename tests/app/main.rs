@@ -32,6 +32,7 @@ mod provisioning;
 mod provisioning_lock;
 mod provisioning_more;
 mod recordings;
+mod recordings_live;
 mod request_page;
 mod revocation;
 mod rough_edges;
