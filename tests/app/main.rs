@@ -22,6 +22,7 @@ mod csrf;
 mod dashboard;
 mod end_times;
 mod gateway;
+mod gateway_transfer;
 mod headers;
 mod hostile_input;
 mod live;

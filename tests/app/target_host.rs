@@ -90,7 +90,8 @@ impl TargetHost {
             "ListenAddress 127.0.0.1\nPort {}\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized/%u\nStrictModes no\nPermitRootLogin prohibit-password\n\
              PasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\n\
-             AllowTcpForwarding no\nX11Forwarding no\nLogLevel ERROR\n",
+             AllowTcpForwarding no\nX11Forwarding no\nLogLevel ERROR\n\
+             Subsystem sftp /usr/lib/openssh/sftp-server\n",
             self.port
         );
         let path = self.dir.path().join("sshd_config");
