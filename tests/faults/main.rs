@@ -8,6 +8,7 @@
 #[path = "../app/support.rs"]
 mod support;
 
+mod gateway;
 mod hung;
 mod instance;
 mod load;

@@ -29,51 +29,79 @@ async fn status(pool: &PgPool, id: Uuid) -> String {
         .unwrap()
 }
 
+/// A database seeded for the load users, whose `load-srv-01` is `host` and whose `Shell`
+/// activity makes ephemeral accounts there, and the environment of instances sharing it.
+pub(crate) struct Target {
+    pub pool: PgPool,
+    url: String,
+    key: String,
+    _keys: tempfile::TempDir,
+    pub secrets: portcullis::crypto::SecretBox,
+}
+
+impl Target {
+    pub async fn seed(host: &TargetHost) -> Self {
+        let options = crate::support::fresh_database().await;
+        let pool = PgPool::connect_with(options.clone()).await.unwrap();
+        seed(&pool, 1).await;
+        // Instances share one key file, as instances of one installation do.
+        let keys = tempfile::tempdir().unwrap();
+        let key_file = keys.path().join("portcullis.key");
+        let secrets = portcullis::crypto::SecretBox::load_or_create(&key_file).unwrap();
+        let credential = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO service_credentials (id, name, username, secret_ciphertext)
+             VALUES ($1, 'target root', 'root', $2)",
+        )
+        .bind(credential)
+        .bind(secrets.seal(credential, &host.service_key))
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "UPDATE resources SET address = '127.0.0.1', port = $1, provisioner = 'linux_ssh',
+                    credential_id = $2, host_key = $3 WHERE name = 'load-srv-01'",
+        )
+        .bind(i32::from(host.port))
+        .bind(credential)
+        .bind(&host.host_key)
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "UPDATE activities SET login_mode = 'ephemeral', login_template = $1 WHERE name = 'Shell'",
+        )
+        .bind(format!("{}-{{session}}", host.prefix))
+        .execute(&pool)
+        .await
+        .unwrap();
+        Target {
+            pool,
+            url: database_url(&options),
+            key: key_file.to_string_lossy().into_owned(),
+            _keys: keys,
+            secrets,
+        }
+    }
+
+    /// An instance's environment: the shared database and key file, and `more`.
+    pub fn env<'a>(&'a self, more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut env = vec![
+            ("DATABASE_URL", self.url.as_str()),
+            ("PORTCULLIS_KEY_FILE", self.key.as_str()),
+        ];
+        env.extend_from_slice(more);
+        env
+    }
+}
+
 #[tokio::test]
 async fn a_server_killed_during_a_grant_leaves_no_orphan_account() {
     let _turn = crate::one_at_a_time().await;
     let host = TargetHost::start();
-    let options = crate::support::fresh_database().await;
-    let pool = PgPool::connect_with(options.clone()).await.unwrap();
-    seed(&pool, 1).await;
-    // Both instances share one key file, as instances of one installation do.
-    let keys = tempfile::tempdir().unwrap();
-    let key_file = keys.path().join("portcullis.key");
-    let secrets = portcullis::crypto::SecretBox::load_or_create(&key_file).unwrap();
-    let credential = Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO service_credentials (id, name, username, secret_ciphertext)
-         VALUES ($1, 'target root', 'root', $2)",
-    )
-    .bind(credential)
-    .bind(secrets.seal(credential, &host.service_key))
-    .execute(&pool)
-    .await
-    .unwrap();
-    sqlx::query(
-        "UPDATE resources SET address = '127.0.0.1', port = $1, provisioner = 'linux_ssh',
-                credential_id = $2, host_key = $3 WHERE name = 'load-srv-01'",
-    )
-    .bind(i32::from(host.port))
-    .bind(credential)
-    .bind(&host.host_key)
-    .execute(&pool)
-    .await
-    .unwrap();
-    sqlx::query(
-        "UPDATE activities SET login_mode = 'ephemeral', login_template = $1 WHERE name = 'Shell'",
-    )
-    .bind(format!("{}-{{session}}", host.prefix))
-    .execute(&pool)
-    .await
-    .unwrap();
-
-    let url = database_url(&options);
-    let key = key_file.to_string_lossy().into_owned();
-    let env = [
-        ("DATABASE_URL", url.as_str()),
-        ("PORTCULLIS_KEY_FILE", key.as_str()),
-    ];
+    let target = Target::seed(&host).await;
+    let pool = target.pool.clone();
+    let env = target.env(&[]);
     let mut first = Instance::start(&env);
     first.wait_ready().await;
     host.hang_after_commands(Some(60));
