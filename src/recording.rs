@@ -22,6 +22,10 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const CHUNK_BYTES: usize = 256 * 1024;
 /// Events in flight between the connection and the writer.
 const QUEUE: usize = 256;
+/// A connection with nothing to record still writes an empty chunk this often, so that the
+/// worker (which closes recordings with no chunk for ten minutes, left open by a stopped
+/// instance) can tell an idle shell from an abandoned recording.
+const HEARTBEAT: Duration = Duration::from_secs(240);
 
 enum Event {
     Output(Instant, Vec<u8>),
@@ -48,6 +52,7 @@ impl Recorder {
             id: row.id,
             seq: 0,
             started: Instant::now(),
+            written: Instant::now(),
             buffer: String::new(),
             plain: Vec::new(),
             bytes: 0,
@@ -115,6 +120,8 @@ struct Writer {
     id: Uuid,
     seq: i32,
     started: Instant,
+    /// When the last chunk was written.
+    written: Instant,
     /// asciicast event lines not yet written.
     buffer: String,
     /// Output bytes of those events, for the plain-text copy.
@@ -182,7 +189,7 @@ impl Writer {
     }
 
     async fn flush(&mut self) {
-        if self.buffer.is_empty() {
+        if self.buffer.is_empty() && self.written.elapsed() < HEARTBEAT {
             return;
         }
         let plain = String::from_utf8_lossy(&strip_ansi_escapes::strip(&self.plain)).into_owned();
@@ -198,6 +205,7 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.seq += 1;
+                self.written = Instant::now();
                 self.buffer.clear();
                 self.plain.clear();
                 self.bytes = 0;
