@@ -61,11 +61,15 @@ pub struct RowView {
     pub ticket: String,
     /// All view: "Access removal pending" beside the status.
     pub removal_pending: bool,
+    /// The viewer asked for it: only then is there a Connection icon (an administrator's All
+    /// view lists other people's sessions, which they cannot connect to).
+    pub own: bool,
 }
 
 impl RowView {
-    pub fn from_row(row: Row, tz: TimeZone) -> Self {
+    pub fn from_row(row: Row, tz: TimeZone, viewer: Uuid) -> Self {
         Self {
+            own: row.requester_id == viewer,
             id: row.id,
             request_id: row.request_id,
             status: row.status,
@@ -89,7 +93,7 @@ impl RowView {
     }
 
     pub fn connectable(&self) -> bool {
-        self.status.is_connectable()
+        self.own && self.status.is_connectable()
     }
 }
 
@@ -289,7 +293,7 @@ async fn render(
         empty,
         rows: rows
             .into_iter()
-            .map(|r| RowView::from_row(r, user.time_zone))
+            .map(|r| RowView::from_row(r, user.time_zone, user.id))
             .collect(),
         search: p.search,
         all: p.all,
@@ -370,7 +374,7 @@ pub async fn export_csv(
     ];
     out.write_record(header).map_err(AppError::internal)?;
     for row in rows {
-        let v = RowView::from_row(row, user.time_zone);
+        let v = RowView::from_row(row, user.time_zone, user.id);
         let record = [
             v.status.label(),
             &v.requested,

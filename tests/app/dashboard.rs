@@ -243,6 +243,18 @@ async fn a_requester_sees_only_their_own_sessions_and_admins_can_see_all() {
     let mut by = all.texts("#sessions tbody td:nth-child(4)");
     by.sort();
     assert_eq!(by, ["Alice Archer", "Erin Estrada"], "Requested By column");
+    // Other people's sessions are listed for the administrator, without a Connection icon:
+    // only their requesters may connect. Erin's own list offers hers.
+    assert!(
+        !all.body.contains("/connect\""),
+        "no Connection icon in All"
+    );
+    let erins = app.get("/dashboard").await;
+    assert_eq!(
+        erins.body.matches("/connect\"").count(),
+        1,
+        "erin's own icon"
+    );
     assert_eq!(
         app.get_with(&carol, &format!("/sessions/{alices}"))
             .await
