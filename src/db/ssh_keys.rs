@@ -150,23 +150,3 @@ pub async fn count_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<i6
         .fetch_one(db)
         .await
 }
-
-/// The key with this fingerprint ("SHA256:..."), whoever registered it.
-pub async fn find_by_fingerprint(
-    db: impl PgExecutor<'_>,
-    fingerprint: &str,
-) -> Result<Option<Key>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT} WHERE fingerprint = $1"))
-        .bind(fingerprint)
-        .fetch_optional(db)
-        .await
-}
-
-/// Notes that the key was just used to sign in to the gateway.
-pub async fn touch(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE user_ssh_keys SET last_used_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await?;
-    Ok(())
-}

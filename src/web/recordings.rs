@@ -37,10 +37,16 @@ pub async fn visible_session(state: &AppState, user: &CurrentUser, id: &str) -> 
     let s = db::sessions::details(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    if s.requester_id != user.id && !matches!(user.role, Role::Admin | Role::Auditor) {
+    if !may_see_recordings(user, &s) {
         return Err(AppError::NotFound);
     }
     Ok(s)
+}
+
+/// Whether `user` may see the recordings of session `s`: its requester, administrators and
+/// auditors (the deciders of its request may see the session, not its recordings).
+pub fn may_see_recordings(user: &CurrentUser, s: &Details) -> bool {
+    s.requester_id == user.id || matches!(user.role, Role::Admin | Role::Auditor)
 }
 
 /// How a recording's mode reads.

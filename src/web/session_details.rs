@@ -10,7 +10,6 @@ use crate::db;
 use crate::db::provisioning::PendingRemoval;
 use crate::db::sessions::{Details, Event};
 use crate::domain::ending::Ending;
-use crate::domain::role::Role;
 use crate::domain::target_access::account_note;
 use crate::domain::wizard::format_local;
 use crate::error::{AppError, AppResult};
@@ -67,8 +66,7 @@ pub async fn show(
     let s = db::sessions::details(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    if s.requester_id != user.id
-        && !matches!(user.role, Role::Admin | Role::Auditor)
+    if !recordings::may_see_recordings(&user, &s)
         && !db::request_page::is_decider(&state.db, user.id, s.request_id).await?
     {
         return Err(AppError::NotFound);
@@ -105,7 +103,7 @@ pub async fn show(
     let can_extend = s.status.is_connectable()
         && (user.is_admin()
             || (is_owner && s.extension_minutes > 0 && s.extensions_used < s.max_extensions));
-    let show_recordings = is_owner || matches!(user.role, Role::Admin | Role::Auditor);
+    let show_recordings = recordings::may_see_recordings(&user, &s);
     Ok(DetailsPage {
         recordings: if show_recordings {
             recordings::for_session(&state, tz, id).await?
