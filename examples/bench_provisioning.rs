@@ -170,16 +170,15 @@ async fn end_all(pool: &PgPool, ids: &[Uuid]) -> Result<()> {
         let event = portcullis::db::sessions::NewEvent {
             session: *id,
             actor: portcullis::db::sessions::Actor::System,
-            kind: "window_ended",
+            kind: portcullis::domain::event::EventKind::WindowEnded,
             from: None,
             to: None,
             comment: "Benchmark: the session ended.",
             client: None,
         };
-        portcullis::db::sessions::change_status(
+        portcullis::db::sessions::transition(
             &mut tx,
-            portcullis::domain::status::SessionStatus::Available,
-            portcullis::domain::status::SessionStatus::Completed,
+            portcullis::domain::status::Transition::Complete,
             event,
         )
         .await?;

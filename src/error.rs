@@ -55,26 +55,7 @@ impl AppError {
     }
 }
 
-/// Whether a database error means "cannot reach PostgreSQL" rather than "the query failed".
-pub fn is_unavailable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections, and
-            // query_canceled: the statement timeout ran out (a lock held too long, a server
-            // too busy), which a retry a moment later may not meet.
-            matches!(
-                db.code().as_deref(),
-                Some("57P01" | "57P02" | "57P03" | "53300" | "57014")
-            )
-        }
-        _ => false,
-    }
-}
+pub use crate::db::is_unavailable;
 
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {

@@ -5,7 +5,6 @@ use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::db::audit::{self, Actor, Choice, Entry, WriteError};
-use crate::db::resources::LIVE_STATUSES;
 use crate::domain::admin_input::ActivityInput;
 use crate::domain::catalog::{LoginMode, Protocol};
 
@@ -177,7 +176,8 @@ pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Re
     }
     let live: i64 = sqlx::query_scalar(&format!(
         "SELECT count(*) FROM activity_sessions s JOIN requests r ON r.id = s.request_id
-         WHERE r.activity_id = $1 AND s.status IN {LIVE_STATUSES}"
+         WHERE r.activity_id = $1 AND s.status IN {live}",
+        live = *crate::db::status_sql::LIVE
     ))
     .bind(id)
     .fetch_one(&mut *tx)

@@ -8,8 +8,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::sessions::{self, Actor, NewEvent};
-use crate::domain::status::SessionStatus;
-use crate::domain::tz::TimeZone;
+use crate::domain::approval::{self, Barrier, Step, Tally};
+use crate::domain::event::EventKind;
+use crate::domain::status::{SessionStatus, Transition};
 
 /// The tier's approvers: users named directly or through a group, not disabled.
 /// `$1` is the tier id.
@@ -105,13 +106,7 @@ pub async fn waiting_sessions(
     .await
 }
 
-/// Approve or deny.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
-#[sqlx(type_name = "approval_decision", rename_all = "lowercase")]
-pub enum Decision {
-    Approved,
-    Denied,
-}
+pub use crate::domain::approval::Decision;
 
 /// Who decides, and why.
 pub struct Decide<'a> {
@@ -121,8 +116,6 @@ pub struct Decide<'a> {
     pub decision: Decision,
     pub comment: &'a str,
     pub client: Option<IpAddr>,
-    /// The approver's time zone, for the time in a refusal.
-    pub tz: TimeZone,
 }
 
 /// What a decision did.
@@ -138,22 +131,27 @@ pub enum Outcome {
     Denied,
 }
 
-/// Why a decision was refused. Each says what happened in words for the approver.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a decision was refused (`web::approvals::refusal_text` words it for the approver).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
-    #[error("This request no longer exists.")]
     NotFound,
-    #[error("{0}")]
-    AlreadyMoved(String),
-    #[error("You cannot decide on your own request.")]
+    /// Someone or something decided first.
+    AlreadyMoved(Moved),
     OwnRequest,
-    #[error("You are not an approver for tier {0} of this request.")]
     NotInTier(i16),
-    #[error("You have already decided on this request in tier {0}.")]
     AlreadyDecided(i16),
     /// The request's grant no longer holds: it was canceled instead (keep that: commit).
-    #[error("{0} The request was canceled.")]
     GrantLapsed(crate::domain::grant::Lapsed),
+}
+
+/// How a request left Waiting for Approval before this decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub status: SessionStatus,
+    /// The event that moved it: who (None: the system) and when.
+    pub by: Option<(Option<String>, OffsetDateTime)>,
+    /// Ended because its grant lapsed, not withdrawn.
+    pub revoked: bool,
 }
 
 #[derive(FromRow)]
@@ -197,14 +195,11 @@ pub async fn decide(
     }
     if row.status != SessionStatus::WaitingForApproval {
         return Ok(Err(Refused::AlreadyMoved(
-            already_moved(tx, d.session, row.status, d.tz).await?,
+            already_moved(tx, d.session, row.status).await?,
         )));
     }
     let tier = row.current_tier.unwrap_or(1);
-    if row.requester_id == d.approver && !row.allow_self_approval {
-        return Ok(Err(Refused::OwnRequest));
-    }
-    let eligible = match row.tier_id {
+    let in_tier = match row.tier_id {
         Some(tier_id) => {
             sqlx::query_scalar::<_, bool>(&format!(
                 "SELECT EXISTS (SELECT 1 FROM ({TIER_APPROVERS}) a JOIN users u ON u.id = a.user_id
@@ -217,8 +212,14 @@ pub async fn decide(
         }
         None => false,
     };
-    if !eligible {
-        return Ok(Err(Refused::NotInTier(tier)));
+    match approval::may_decide(
+        row.requester_id == d.approver,
+        row.allow_self_approval,
+        in_tier,
+    ) {
+        Ok(()) => {}
+        Err(Barrier::OwnRequest) => return Ok(Err(Refused::OwnRequest)),
+        Err(Barrier::NotInTier) => return Ok(Err(Refused::NotInTier(tier))),
     }
     // Approving grants access: only while the policy still grants it (the request ends
     // otherwise, and the caller commits that).
@@ -255,16 +256,6 @@ pub async fn decide(
         client: d.client,
     };
 
-    if d.decision == Decision::Denied {
-        sessions::change_status(
-            tx,
-            SessionStatus::WaitingForApproval,
-            SessionStatus::ApprovalDenied,
-            event("denied", d.comment),
-        )
-        .await?;
-        return Ok(Ok(Outcome::Denied));
-    }
     let approvals: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM approval_decisions WHERE session_id = $1 AND tier = $2 AND decision = 'approved'",
     )
@@ -272,66 +263,75 @@ pub async fn decide(
     .bind(tier)
     .fetch_one(&mut *tx)
     .await?;
-    let required = row.approvals_required.unwrap_or(1);
+    let tally = Tally {
+        tier,
+        tier_count: row.tier_count,
+        approvals,
+        required: row.approvals_required.unwrap_or(1),
+        start: row.requested_start,
+    };
     let said = if d.comment.is_empty() {
         String::new()
     } else {
         format!(": {}", d.comment)
     };
-    if approvals < i64::from(required) {
-        let comment =
-            format!("Approved in tier {tier} ({approvals} of {required} approvals){said}");
-        sessions::record(tx, &event("approval", &comment)).await?;
-        return Ok(Ok(Outcome::Counted {
+    match approval::step(d.decision, tally, OffsetDateTime::now_utc()) {
+        Step::Deny => {
+            sessions::transition(tx, Transition::Deny, event(EventKind::Denied, d.comment)).await?;
+            Ok(Ok(Outcome::Denied))
+        }
+        Step::Count {
             approvals,
             required,
-        }));
+        } => {
+            let comment =
+                format!("Approved in tier {tier} ({approvals} of {required} approvals){said}");
+            sessions::record(tx, &event(EventKind::Approval, &comment)).await?;
+            Ok(Ok(Outcome::Counted {
+                approvals,
+                required,
+            }))
+        }
+        Step::NextTier { next } => {
+            sqlx::query(
+                "UPDATE activity_sessions SET current_tier = $2, updated_at = now()
+                 WHERE id = $1 AND current_tier = $3",
+            )
+            .bind(d.session)
+            .bind(next)
+            .bind(tier)
+            .execute(&mut *tx)
+            .await?;
+            let comment = format!(
+                "Tier {tier} of {} approved{said}; waiting for tier {next}.",
+                row.tier_count
+            );
+            let mut e = event(EventKind::TierApproved, &comment);
+            e.from = Some(SessionStatus::WaitingForApproval);
+            e.to = Some(SessionStatus::WaitingForApproval);
+            sessions::record(tx, &e).await?;
+            Ok(Ok(Outcome::NextTier { tier: next }))
+        }
+        Step::Approve(transition) => {
+            let comment = format!("Approved{said}");
+            let moved =
+                sessions::transition(tx, transition, event(EventKind::Approved, &comment)).await?;
+            match moved {
+                sessions::Moved::Done { to, .. } => Ok(Ok(Outcome::Approved(to))),
+                // Unreachable: the row is locked and was Waiting for Approval.
+                _ => Ok(Err(Refused::NotFound)),
+            }
+        }
     }
-    if tier < row.tier_count {
-        let next = tier + 1;
-        sqlx::query(
-            "UPDATE activity_sessions SET current_tier = $2, updated_at = now()
-             WHERE id = $1 AND status = 'waiting_for_approval' AND current_tier = $3",
-        )
-        .bind(d.session)
-        .bind(next)
-        .bind(tier)
-        .execute(&mut *tx)
-        .await?;
-        let comment = format!(
-            "Tier {tier} of {} approved{said}; waiting for tier {next}.",
-            row.tier_count
-        );
-        let mut e = event("tier_approved", &comment);
-        e.from = Some(SessionStatus::WaitingForApproval);
-        e.to = Some(SessionStatus::WaitingForApproval);
-        sessions::record(tx, &e).await?;
-        return Ok(Ok(Outcome::NextTier { tier: next }));
-    }
-    let to = if row.requested_start > OffsetDateTime::now_utc() {
-        SessionStatus::Pending
-    } else {
-        SessionStatus::Provisioning
-    };
-    let comment = format!("Approved{said}");
-    sessions::change_status(
-        tx,
-        SessionStatus::WaitingForApproval,
-        to,
-        event("approved", &comment),
-    )
-    .await?;
-    Ok(Ok(Outcome::Approved(to)))
 }
 
-/// "This request was already denied by bob at 10:42." from the event that moved it.
+/// The event that moved a session out of Waiting for Approval.
 async fn already_moved(
     tx: &mut PgConnection,
     session: Uuid,
     status: SessionStatus,
-    tz: TimeZone,
-) -> Result<String, sqlx::Error> {
-    let last: Option<(String, OffsetDateTime, Option<Uuid>, String)> = sqlx::query_as(
+) -> Result<Moved, sqlx::Error> {
+    let last: Option<(String, OffsetDateTime, Option<Uuid>, EventKind)> = sqlx::query_as(
         "SELECT actor_name, at, actor_id, kind FROM session_events
          WHERE session_id = $1 AND from_status = 'waiting_for_approval'
            AND to_status IS DISTINCT FROM 'waiting_for_approval'
@@ -340,25 +340,10 @@ async fn already_moved(
     .bind(session)
     .fetch_optional(&mut *tx)
     .await?;
-    let revoked = matches!(&last, Some((_, _, _, kind)) if kind == crate::db::grants::REVOKED);
-    let verb = match status {
-        SessionStatus::Canceled if revoked => "canceled",
-        SessionStatus::ApprovalDenied => "denied",
-        SessionStatus::Expired => "expired",
-        SessionStatus::Canceled => "withdrawn",
-        _ => "approved",
-    };
-    let clock = |at: OffsetDateTime| {
-        let local = tz.local(at);
-        format!("{:02}:{:02}", local.hour(), local.minute())
-    };
-    Ok(match last {
-        Some((name, at, Some(_), _)) => format!(
-            "This request was already {verb} by {name} at {}.",
-            clock(at)
-        ),
-        Some((_, at, None, _)) => format!("This request was already {verb} at {}.", clock(at)),
-        None => format!("This request is already {}.", status.label()),
+    Ok(Moved {
+        status,
+        revoked: matches!(&last, Some((_, _, _, kind)) if *kind == EventKind::Revoked),
+        by: last.map(|(name, at, actor, _)| (actor.map(|_| name), at)),
     })
 }
 

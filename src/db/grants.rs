@@ -1,16 +1,14 @@
 //! Revocation: the facts behind a session's grant (the rule is `domain::grant`), and ending
 //! sessions whose grant no longer holds or whose requester lost their account. Every ending
-//! goes through the conditional `sessions::change_status`, with an event that says why.
+//! goes through `sessions::transition`, with an event that says why.
 
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::db::sessions::{self, Actor, NewEvent};
+use crate::domain::event::EventKind;
 use crate::domain::grant::{self, Lapsed, PolicyFacts, Standing};
-use crate::domain::status::SessionStatus;
-
-/// The event kind of a session ended because its access was revoked.
-pub const REVOKED: &str = "revoked";
+use crate::domain::status::{SessionStatus, Transition};
 
 #[derive(FromRow)]
 struct Facts {
@@ -131,21 +129,18 @@ async fn end(
     actor: Actor<'_>,
     comment: &str,
 ) -> Result<bool, sqlx::Error> {
-    sessions::change_status(
-        tx,
-        s.status,
-        SessionStatus::Canceled,
-        NewEvent {
-            session: s.id,
-            actor,
-            kind: REVOKED,
-            from: None,
-            to: None,
-            comment,
-            client: None,
-        },
-    )
-    .await
+    let event = NewEvent {
+        session: s.id,
+        actor,
+        kind: EventKind::Revoked,
+        from: None,
+        to: None,
+        comment,
+        client: None,
+    };
+    Ok(sessions::transition(tx, Transition::AdminCancel, event)
+        .await?
+        .done())
 }
 
 /// Ends the given lapsed sessions on an administrator's confirmed change; returns how many
@@ -172,14 +167,14 @@ pub async fn live_under_policy(
     tx: &mut PgConnection,
     policy: Uuid,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar(&format!(
         "SELECT s.id FROM activity_sessions s JOIN requests r ON r.id = s.request_id
          WHERE r.policy_id = $1
-           AND s.status IN ('waiting_for_approval', 'pending', 'provisioning', 'available',
-                            'logged_in', 'locked')
+           AND s.status IN {live}
          ORDER BY s.created_at, s.id
          FOR UPDATE OF s",
-    )
+        live = *crate::db::status_sql::LIVE
+    ))
     .bind(policy)
     .fetch_all(&mut *tx)
     .await
@@ -191,15 +186,15 @@ pub async fn live_through_group(
     tx: &mut PgConnection,
     group: Uuid,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar(&format!(
         "SELECT s.id FROM activity_sessions s JOIN requests r ON r.id = s.request_id
          WHERE s.requester_id IN (SELECT user_id FROM group_members WHERE group_id = $1)
            AND r.policy_id IN (SELECT policy_id FROM policy_groups WHERE group_id = $1)
-           AND s.status IN ('waiting_for_approval', 'pending', 'provisioning', 'available',
-                            'logged_in', 'locked')
+           AND s.status IN {live}
          ORDER BY s.created_at, s.id
          FOR UPDATE OF s",
-    )
+        live = *crate::db::status_sql::LIVE
+    ))
     .bind(group)
     .fetch_all(&mut *tx)
     .await
@@ -208,14 +203,14 @@ pub async fn live_through_group(
 /// The sessions of `user` that are not over, locked: the ones a change of their groups may
 /// end.
 pub async fn live_of_user(tx: &mut PgConnection, user: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar(&format!(
         "SELECT id FROM activity_sessions
          WHERE requester_id = $1
-           AND status IN ('waiting_for_approval', 'pending', 'provisioning', 'available',
-                          'logged_in', 'locked')
+           AND status IN {live}
          ORDER BY created_at, id
          FOR UPDATE",
-    )
+        live = *crate::db::status_sql::LIVE
+    ))
     .bind(user)
     .fetch_all(&mut *tx)
     .await
@@ -230,29 +225,32 @@ pub async fn end_all_of_user(
     actor: Actor<'_>,
     comment: &str,
 ) -> Result<usize, sqlx::Error> {
-    let live: Vec<(Uuid, SessionStatus)> = sqlx::query_as(
+    let live: Vec<(Uuid, SessionStatus)> = sqlx::query_as(&format!(
         "SELECT id, status FROM activity_sessions
          WHERE requester_id = $1
-           AND status IN ('waiting_for_approval', 'pending', 'provisioning', 'available',
-                          'logged_in', 'locked')
+           AND status IN {live}
          ORDER BY created_at, id
          FOR UPDATE",
-    )
+        live = *crate::db::status_sql::LIVE
+    ))
     .bind(user)
     .fetch_all(&mut *tx)
     .await?;
     let mut ended = 0;
-    for (id, status) in live {
+    for (id, _) in live {
         let event = NewEvent {
             session: id,
             actor,
-            kind: REVOKED,
+            kind: EventKind::Revoked,
             from: None,
             to: None,
             comment,
             client: None,
         };
-        if sessions::change_status(tx, status, SessionStatus::Canceled, event).await? {
+        if sessions::transition(tx, Transition::AdminCancel, event)
+            .await?
+            .done()
+        {
             ended += 1;
         }
     }

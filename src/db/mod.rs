@@ -25,6 +25,7 @@ pub mod seed;
 pub mod sessions;
 pub mod sign_in_limit;
 pub mod ssh_keys;
+pub mod status_sql;
 pub mod supervisor;
 pub mod users;
 
@@ -221,4 +222,25 @@ pub(crate) async fn replace_links(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Whether a database error means "cannot reach PostgreSQL" rather than "the query failed".
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections, and
+            // query_canceled: the statement timeout ran out (a lock held too long, a server
+            // too busy), which a retry a moment later may not meet.
+            matches!(
+                db.code().as_deref(),
+                Some("57P01" | "57P02" | "57P03" | "53300" | "57014")
+            )
+        }
+        _ => false,
+    }
 }

@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::catalog::LoginMode;
-use crate::provision::ProvisionerKind;
-use crate::provision::postgresql::OwnedObjects;
+use crate::domain::provisioner::OwnedObjects;
+use crate::domain::provisioner::ProvisionerKind;
 
 /// A new service credential; `sealed_secret` is sealed with the credential's id.
 pub struct NewCredential<'a> {
@@ -208,7 +208,7 @@ pub struct ToExtend {
 /// ends. Should the session end meanwhile, its revoke may run beside this: the role is then
 /// either still there (and dropped right after) or gone (nothing to extend).
 pub async fn claim_extend(tx: &mut PgConnection) -> Result<Option<ToExtend>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT p.id, p.session_id, p.provisioner, p.provisioner_command, p.login_mode,
                 p.target_groups, s.resource_name, s.activity_name, s.requested_start,
                 p.host, p.port, p.host_key, p.account, p.database_name, s.ends_at,
@@ -227,11 +227,12 @@ pub async fn claim_extend(tx: &mut PgConnection) -> Result<Option<ToExtend>, sql
                            WHERE r.session_id = p.session_id AND r.action = 'revoke'
                              AND r.round = p.round)
            AND p.valid_until IS DISTINCT FROM s.ends_at AND p.next_attempt_at <= now()
-           AND s.status IN ('available', 'logged_in', 'locked')
+           AND s.status IN {usable}
          ORDER BY p.next_attempt_at
          LIMIT 1
          FOR UPDATE OF p SKIP LOCKED",
-    )
+        usable = *crate::db::status_sql::USABLE
+    ))
     .fetch_optional(&mut *tx)
     .await
 }

@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::catalog::LoginMode;
+use crate::domain::provisioner::ProvisionerKind;
 use crate::domain::status::SessionStatus;
-use crate::provision::ProvisionerKind;
 
 /// A fresh grant queued by an Unlock, with what it needs.
 #[derive(Debug, FromRow)]
@@ -40,7 +40,7 @@ pub struct ToRegrant {
 /// nothing can lock or end it while its grant is under way, so the revoke that follows never
 /// overtakes it.
 pub async fn claim_regrant(tx: &mut PgConnection) -> Result<Option<ToRegrant>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT p.id, p.session_id, s.status, p.provisioner, p.host, p.port, p.host_key,
                 p.login_mode, p.account, p.target_groups, c.id AS credential_id,
                 c.username AS service_user, c.secret_ciphertext AS sealed_secret,
@@ -50,7 +50,7 @@ pub async fn claim_regrant(tx: &mut PgConnection) -> Result<Option<ToRegrant>, s
          JOIN activity_sessions s ON s.id = p.session_id
          LEFT JOIN service_credentials c ON c.id = p.credential_id
          WHERE p.action = 'grant' AND p.round > 0 AND p.done_at IS NULL
-           AND s.status IN ('available', 'logged_in')
+           AND s.status IN {connectable}
            -- Every earlier removal confirmed, and this grant not already undone (a Lock
            -- that came before the grant was made queues its revoke; the next Unlock queues
            -- another grant).
@@ -61,7 +61,8 @@ pub async fn claim_regrant(tx: &mut PgConnection) -> Result<Option<ToRegrant>, s
          LIMIT 1
          FOR UPDATE OF p SKIP LOCKED
          FOR NO KEY UPDATE OF s SKIP LOCKED",
-    )
+        connectable = *crate::db::status_sql::CONNECTABLE
+    ))
     .fetch_optional(&mut *tx)
     .await
 }

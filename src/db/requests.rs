@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::db::catalog::{self, Grant, Resource};
 use crate::db::sessions::{self, Actor, NewEvent};
+use crate::domain::event::EventKind;
 use crate::domain::status::SessionStatus;
 use crate::domain::wizard::Window;
 
@@ -167,7 +168,7 @@ pub async fn create(
                     id: r.requester,
                     name: r.requester_name,
                 },
-                kind: "requested",
+                kind: EventKind::Requested,
                 from: None,
                 to: Some(status),
                 comment,

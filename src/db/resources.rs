@@ -11,12 +11,8 @@ use crate::db::audit::{self, Actor, Choice, Entry, WriteError};
 use crate::domain::admin_input::ResourceInput;
 use crate::domain::catalog::ResourceKind;
 use crate::domain::csv_import::Existing;
+use crate::domain::provisioner::ProvisionerKind;
 use crate::domain::target_access::AccessInput;
-use crate::provision::ProvisionerKind;
-
-/// Session statuses that still hold their resource (SQL list).
-pub const LIVE_STATUSES: &str =
-    "('waiting_for_approval', 'pending', 'provisioning', 'available', 'logged_in', 'locked')";
 
 /// A row of the resource list.
 #[derive(Debug, Clone, FromRow)]
@@ -245,7 +241,8 @@ pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Re
         )));
     }
     let live: i64 = sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM activity_sessions WHERE resource_id = $1 AND status IN {LIVE_STATUSES}"
+        "SELECT count(*) FROM activity_sessions WHERE resource_id = $1 AND status IN {live}",
+        live = *crate::db::status_sql::LIVE
     ))
     .bind(id)
     .fetch_one(&mut *tx)

@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::catalog::Protocol;
-use crate::domain::status::{SessionStatus, Tab};
+use crate::domain::event::EventKind;
+use crate::domain::status::{NotAllowed, SessionStatus, Tab, Transition};
 
 /// The actor of the event that moved session `s` into its final status (NULL: the system),
 /// or NULL while it has not ended.
@@ -58,16 +59,6 @@ pub struct Filter {
     pub offset: i64,
 }
 
-// Each tab first names its statuses as one list, so PostgreSQL matches the partial index on
-// live sessions with a single scan instead of combining two scans of it for the `OR`.
-const TAB_ACTIVE: &str =
-    "s.status IN ('waiting_for_approval', 'provisioning', 'available', 'logged_in', 'locked')
-     AND (s.status <> 'waiting_for_approval' OR s.requested_start <= now())";
-const TAB_SCHEDULED: &str = "s.status IN ('pending', 'waiting_for_approval')
-     AND (s.status = 'pending' OR s.requested_start > now())";
-const TAB_HISTORICAL: &str =
-    "s.status IN ('completed', 'canceled', 'approval_denied', 'expired', 'failed')";
-
 /// The sessions of one tab, newest first: at most `limit` rows, and whether more follow.
 ///
 /// The statement is built for the filters actually in use, so each variant gets its own
@@ -75,11 +66,7 @@ const TAB_HISTORICAL: &str =
 /// plan that cannot use the requester index. No total is counted: counting a million
 /// historical rows for every page would cost more than the page.
 pub async fn list(db: impl PgExecutor<'_>, f: &Filter) -> Result<(Vec<Row>, bool), sqlx::Error> {
-    let tab = match f.tab {
-        Tab::Active => TAB_ACTIVE,
-        Tab::Scheduled => TAB_SCHEDULED,
-        Tab::Historical => TAB_HISTORICAL,
-    };
+    let tab = crate::db::status_sql::tab(f.tab);
     // One table for one user's sessions: notes and ticket are copied onto each session, and
     // the requester's name is only looked up for a list of everyone's (the caller knows its
     // own user's name).
@@ -180,7 +167,7 @@ pub struct Details {
     pub extensions_used: i32,
     pub login_mode: crate::domain::catalog::LoginMode,
     /// As the grant was made on the target, else as the resource says now.
-    pub provisioner: crate::provision::ProvisionerKind,
+    pub provisioner: crate::domain::provisioner::ProvisionerKind,
     /// When it really ended (`ends_at` is only the plan).
     pub ended_at: Option<OffsetDateTime>,
     /// Who moved it into its final status (None: the system).
@@ -216,7 +203,7 @@ pub async fn details(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Details
 pub struct Event {
     pub at: OffsetDateTime,
     pub actor_name: String,
-    pub kind: String,
+    pub kind: EventKind,
     pub from_status: Option<SessionStatus>,
     pub to_status: Option<SessionStatus>,
     pub comment: String,
@@ -244,7 +231,7 @@ pub enum Actor<'a> {
 pub struct NewEvent<'a> {
     pub session: Uuid,
     pub actor: Actor<'a>,
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub from: Option<SessionStatus>,
     pub to: Option<SessionStatus>,
     pub comment: &'a str,
@@ -274,19 +261,58 @@ pub async fn record(db: &mut PgConnection, e: &NewEvent<'_>) -> Result<(), sqlx:
     .map(|_| ())
 }
 
-/// Moves a session from `from` to `to` if it is still in `from`, and appends `event` (its
-/// statuses are filled in here). Final statuses record the end and wipe any generated
-/// password. Returns false when the session had already moved (the caller lost a race).
-pub async fn change_status(
+/// What [`transition`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Moved {
+    /// The session moved, and its event is written.
+    Done {
+        from: SessionStatus,
+        to: SessionStatus,
+    },
+    /// Not from the status it is in now (it may have just moved: the caller lost a race).
+    NotAllowed(NotAllowed),
+    /// No such session.
+    Gone,
+}
+
+impl Moved {
+    pub fn done(&self) -> bool {
+        matches!(self, Self::Done { .. })
+    }
+}
+
+/// The one way a session's status changes: under the row's lock, the domain's
+/// [`Transition::apply`] names the target from the status it is in now, one conditional
+/// UPDATE makes the move and `event` (its statuses filled in here) is written, all in the
+/// caller's transaction. Lock remembers where it was and its message (the event's comment);
+/// final statuses record the end and wipe any generated password.
+pub async fn transition(
     tx: &mut PgConnection,
-    from: SessionStatus,
-    to: SessionStatus,
+    transition: Transition,
     event: NewEvent<'_>,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Moved, sqlx::Error> {
+    // NO KEY: rows that reference the session (events, steps) stay insertable meanwhile, as
+    // the provisioner's grant needs (it records its step from a second connection).
+    let row: Option<(SessionStatus, Option<SessionStatus>)> = sqlx::query_as(
+        "SELECT status, locked_from FROM activity_sessions WHERE id = $1 FOR NO KEY UPDATE",
+    )
+    .bind(event.session)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((from, locked_from)) = row else {
+        return Ok(Moved::Gone);
+    };
+    let to = match transition.apply(from, locked_from) {
+        Ok(to) => to,
+        Err(refused) => return Ok(Moved::NotAllowed(refused)),
+    };
+    let locking = to == SessionStatus::Locked;
     let done = sqlx::query(
         "UPDATE activity_sessions
          SET status = $3,
-             current_tier = NULL, locked_from = NULL, lock_message = NULL,
+             current_tier = NULL,
+             locked_from = CASE WHEN $5 THEN $2 END,
+             lock_message = CASE WHEN $5 THEN $6 END,
              password_ciphertext = CASE WHEN $4 THEN NULL ELSE password_ciphertext END,
              ended_at = CASE WHEN $4 THEN now() ELSE ended_at END,
              updated_at = now()
@@ -296,10 +322,16 @@ pub async fn change_status(
     .bind(from)
     .bind(to)
     .bind(to.is_final())
+    .bind(locking)
+    .bind(event.comment)
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Ok(false);
+        // Unreachable under the row lock; kept as the statement's own guard.
+        return Ok(Moved::NotAllowed(NotAllowed {
+            from,
+            verb: "moved",
+        }));
     }
     record(
         tx,
@@ -310,7 +342,7 @@ pub async fn change_status(
         },
     )
     .await?;
-    Ok(true)
+    Ok(Moved::Done { from, to })
 }
 
 /// The status and owner of a session, locked for update.
@@ -378,35 +410,30 @@ pub async fn make_available(
     account: &str,
     sealed_password: Option<&[u8]>,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let comment = format!("Login account {account} is ready.");
+    let event = NewEvent {
+        session,
+        actor: Actor::System,
+        kind: EventKind::Provisioned,
+        from: None,
+        to: None,
+        comment: &comment,
+        client: None,
+    };
+    if !transition(tx, Transition::Provisioned, event).await?.done() {
+        return Ok(false);
+    }
+    sqlx::query(
         "UPDATE activity_sessions s
-         SET status = 'available', login_account = $2, password_ciphertext = $3,
-             available_at = now(),
-             ends_at = greatest(s.requested_start, now()) + make_interval(mins => r.duration_minutes),
-             updated_at = now()
+         SET login_account = $2, password_ciphertext = $3, available_at = now(),
+             ends_at = greatest(s.requested_start, now()) + make_interval(mins => r.duration_minutes)
          FROM requests r
-         WHERE s.id = $1 AND s.status = 'provisioning' AND r.id = s.request_id",
+         WHERE s.id = $1 AND r.id = s.request_id",
     )
     .bind(session)
     .bind(account)
     .bind(sealed_password)
     .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
-    record(
-        tx,
-        &NewEvent {
-            session,
-            actor: Actor::System,
-            kind: "provisioned",
-            from: Some(SessionStatus::Provisioning),
-            to: Some(SessionStatus::Available),
-            comment: &format!("Login account {account} is ready."),
-            client: None,
-        },
-    )
     .await?;
     Ok(true)
 }
@@ -415,7 +442,7 @@ pub async fn make_available(
 /// several workers never take the same one.
 pub async fn claim_due(
     tx: &mut PgConnection,
-    condition: &'static str,
+    condition: &str,
     limit: i64,
 ) -> Result<Vec<(Uuid, SessionStatus)>, sqlx::Error> {
     sqlx::query_as(&format!(
@@ -428,73 +455,6 @@ pub async fn claim_due(
     .bind(limit)
     .fetch_all(&mut *tx)
     .await
-}
-
-/// Pending sessions whose start has come.
-pub const DUE_START: &str = "s.status = 'pending' AND s.requested_start <= now()";
-/// Usable sessions whose window has ended.
-pub const DUE_END: &str = "s.status IN ('available', 'logged_in', 'locked') AND s.ends_at <= now()";
-/// Requests that waited too long for a decision, or whose requested window has passed (the
-/// earlier of the two is kept on each waiting session by a trigger: migration 0012).
-pub const DUE_EXPIRY: &str = "s.status = 'waiting_for_approval' AND s.approval_due_at <= now()";
-
-/// Available / Logged In → Locked, remembering where it was. Returns the status it left, or
-/// `None` when it was not lockable (already moved).
-pub async fn lock(
-    tx: &mut PgConnection,
-    event: NewEvent<'_>,
-) -> Result<Option<SessionStatus>, sqlx::Error> {
-    let from: Option<SessionStatus> = sqlx::query_scalar(
-        "UPDATE activity_sessions s SET status = 'locked', locked_from = old.status,
-                lock_message = $2, updated_at = now()
-         FROM (SELECT id, status FROM activity_sessions WHERE id = $1 FOR UPDATE) old
-         WHERE s.id = old.id AND old.status IN ('available', 'logged_in')
-         RETURNING old.status",
-    )
-    .bind(event.session)
-    .bind(event.comment)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(from) = from {
-        record(
-            tx,
-            &NewEvent {
-                from: Some(from),
-                to: Some(SessionStatus::Locked),
-                ..event
-            },
-        )
-        .await?;
-    }
-    Ok(from)
-}
-
-/// Locked → where it was. Returns the status it went back to.
-pub async fn unlock(
-    tx: &mut PgConnection,
-    event: NewEvent<'_>,
-) -> Result<Option<SessionStatus>, sqlx::Error> {
-    let to: Option<SessionStatus> = sqlx::query_scalar(
-        "UPDATE activity_sessions SET status = locked_from, locked_from = NULL, lock_message = NULL,
-                updated_at = now()
-         WHERE id = $1 AND status = 'locked'
-         RETURNING status",
-    )
-    .bind(event.session)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(to) = to {
-        record(
-            tx,
-            &NewEvent {
-                from: Some(SessionStatus::Locked),
-                to: Some(to),
-                ..event
-            },
-        )
-        .await?;
-    }
-    Ok(to)
 }
 
 /// Why an extension was refused.
@@ -582,7 +542,7 @@ pub struct ConnectInfo {
     /// connection string.
     pub access_epoch: i32,
     /// As the grant was made on the target, else as the resource says now.
-    pub provisioner: crate::provision::ProvisionerKind,
+    pub provisioner: crate::domain::provisioner::ProvisionerKind,
 }
 
 /// The session as the Connect page shows it.

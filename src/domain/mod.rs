@@ -1,13 +1,16 @@
 //! Pure types and rules: no web, no SQL. Unit tested in place.
 
 pub mod admin_input;
+pub mod approval;
 pub mod catalog;
 pub mod connect;
 pub mod csv_import;
 pub mod ending;
+pub mod event;
 pub mod grant;
 pub mod names;
 pub mod provision;
+pub mod provisioner;
 pub mod role;
 pub mod seed;
 pub mod spreadsheet;

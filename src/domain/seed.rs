@@ -9,10 +9,10 @@ use toml::Spanned;
 
 use crate::domain::catalog::{self, LoginMode, Protocol, ResourceKind};
 use crate::domain::names::{DisplayName, Username};
+use crate::domain::provisioner::ProvisionerKind;
 use crate::domain::role::Role;
 use crate::domain::target_access;
 use crate::domain::tz::TimeZone;
-use crate::provision::ProvisionerKind;
 
 /// One problem in a seed file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -646,7 +646,7 @@ fn seed_access(
         ok.then(|| name.to_owned())
     });
     let command = r.command.as_deref().map(str::trim).and_then(|name| {
-        let ok = crate::provision::command::valid_command_name(name);
+        let ok = crate::domain::provisioner::valid_command_name(name);
         if !ok {
             c.err(line, f("command"), "a command name is lower-case letters, digits, _ and - (at most 64), as in the provisioners file");
         }

@@ -142,7 +142,8 @@ pub enum Transition {
     Start,
     /// The login account is ready.
     Provisioned,
-    /// Provisioning went wrong.
+    /// Provisioning went wrong: the first grant, or the fresh grant after an Unlock that had
+    /// removed the access on the target.
     ProvisioningFailed,
     /// The requester launched a connection.
     Connect,
@@ -181,6 +182,14 @@ impl Transition {
         }
     }
 
+    /// The statuses this transition may start from (Unlock: from a lock of a usable session).
+    pub fn sources(self) -> Vec<SessionStatus> {
+        SessionStatus::ALL
+            .into_iter()
+            .filter(|s| self.apply(*s, Some(SessionStatus::Available)).is_ok())
+            .collect()
+    }
+
     /// The status after this transition from `from`, or why it is not allowed.
     /// `locked_from` is where a locked session was before the lock.
     pub fn apply(
@@ -197,7 +206,9 @@ impl Transition {
             (Self::Withdraw, S::WaitingForApproval | S::Pending) => Some(S::Canceled),
             (Self::Start, S::Pending) => Some(S::Provisioning),
             (Self::Provisioned, S::Provisioning) => Some(S::Available),
-            (Self::ProvisioningFailed, S::Provisioning) => Some(S::Failed),
+            (Self::ProvisioningFailed, S::Provisioning | S::Available | S::LoggedIn) => {
+                Some(S::Failed)
+            }
             (Self::Connect, S::Available) => Some(S::LoggedIn),
             (Self::Lock, S::Available | S::LoggedIn) => Some(S::Locked),
             (Self::Unlock, S::Locked) => locked_from.filter(|s| s.is_connectable()),
@@ -269,6 +280,34 @@ mod tests {
             Ok(S::LoggedIn)
         );
         assert!(Transition::Unlock.apply(S::Locked, None).is_err());
+    }
+
+    #[test]
+    fn a_failed_fresh_grant_after_an_unlock_fails_the_session() {
+        for from in [S::Provisioning, S::Available, S::LoggedIn] {
+            assert_eq!(
+                Transition::ProvisioningFailed.apply(from, None),
+                Ok(S::Failed)
+            );
+        }
+        assert!(
+            Transition::ProvisioningFailed
+                .apply(S::WaitingForApproval, None)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn sources_are_the_statuses_a_transition_starts_from() {
+        assert_eq!(
+            Transition::Complete.sources(),
+            [S::Available, S::LoggedIn, S::Locked]
+        );
+        assert_eq!(Transition::Unlock.sources(), [S::Locked]);
+        assert_eq!(
+            Transition::Withdraw.sources(),
+            [S::WaitingForApproval, S::Pending]
+        );
     }
 
     #[test]

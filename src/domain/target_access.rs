@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::domain::admin_input::{FieldErrors, text};
 use crate::domain::catalog::LoginMode;
-use crate::provision::{ProvisionerKind, valid_name};
+use crate::domain::provisioner::{ProvisionerKind, valid_name};
 
 /// What a service credential holds, mirrored by the PostgreSQL enum `credential_kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
@@ -357,7 +357,7 @@ impl AccessInput {
                 );
                 None
             }
-            name if crate::provision::command::valid_command_name(name) => Some(name.to_owned()),
+            name if crate::domain::provisioner::valid_command_name(name) => Some(name.to_owned()),
             _ => {
                 e.add(
                     "command",

@@ -20,7 +20,8 @@ use crate::AppState;
 use crate::db;
 use crate::db::recordings::{Mode, NewRecording, Via};
 use crate::db::sessions::{Actor, NewEvent};
-use crate::domain::status::SessionStatus;
+use crate::domain::event::EventKind;
+use crate::domain::status::{SessionStatus, Transition};
 use crate::recording::Recorder;
 
 mod pump;
@@ -249,17 +250,16 @@ async fn logged_in(app: &AppState, allowed: &Allowed, via: Via, client: Option<I
     };
     let moved = async {
         let mut tx = app.db.begin().await?;
-        db::sessions::change_status(
+        db::sessions::transition(
             &mut tx,
-            SessionStatus::Available,
-            SessionStatus::LoggedIn,
+            Transition::Connect,
             NewEvent {
                 session: s.id,
                 actor: Actor::User {
                     id: s.requester_id,
                     name: &allowed.user_name,
                 },
-                kind: "connected",
+                kind: EventKind::Connected,
                 from: None,
                 to: None,
                 comment,

@@ -121,7 +121,7 @@ fn log_pass(outcome: Result<usize, sqlx::Error>) {
     match outcome {
         Ok(0) => {}
         Ok(sent) => tracing::info!(sent, "notification emails sent"),
-        Err(e) if crate::error::is_unavailable(&e) => {
+        Err(e) if crate::db::is_unavailable(&e) => {
             tracing::warn!(error = %e, "notifications: database unavailable");
         }
         Err(e) => tracing::error!(error = %e, "notification pass failed"),

@@ -37,16 +37,17 @@ pub struct Claimed {
 /// get none: they would be warned as they begin.
 pub async fn enqueue_ending_soon(pool: &PgPool, lead: Duration) -> Result<u64, sqlx::Error> {
     let lead_secs = lead.as_secs_f64();
-    let done = sqlx::query(
+    let done = sqlx::query(&format!(
         "INSERT INTO notifications (kind, session_id, request_id, ends_at)
          SELECT 'ending_soon', s.id, s.request_id, s.ends_at
          FROM activity_sessions s
-         WHERE s.status IN ('available', 'logged_in', 'locked')
+         WHERE s.status IN {usable}
            AND s.ends_at > now()
            AND s.ends_at <= now() + make_interval(secs => $1)
            AND s.ends_at - coalesce(s.available_at, s.requested_start) > make_interval(secs => $1)
          ON CONFLICT (session_id, ends_at) WHERE kind = 'ending_soon' DO NOTHING",
-    )
+        usable = *crate::db::status_sql::USABLE
+    ))
     .bind(lead_secs)
     .execute(pool)
     .await?;

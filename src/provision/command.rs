@@ -103,16 +103,7 @@ impl Provisioners {
     }
 }
 
-/// The names resources may give (the same pattern as the database's check).
-pub fn valid_command_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    let Some(first) = chars.next() else {
-        return false;
-    };
-    name.len() <= 64
-        && (first.is_ascii_lowercase() || first.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-}
+pub use crate::domain::provisioner::valid_command_name;
 
 /// What the executable is told.
 #[derive(Debug, Serialize)]

@@ -17,52 +17,7 @@ use std::time::Duration;
 
 use crate::domain::catalog::LoginMode;
 
-/// How access to a resource is granted, mirrored by the PostgreSQL enum `provisioner_kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
-#[sqlx(type_name = "provisioner_kind", rename_all = "snake_case")]
-pub enum ProvisionerKind {
-    /// Nothing is done on the target.
-    Simulated,
-    /// Accounts are made and removed over SSH.
-    LinuxSsh,
-    /// A login role is made on a PostgreSQL server and dropped at the end.
-    Postgresql,
-    /// An executable declared in the provisioners file does the work.
-    Command,
-}
-
-impl ProvisionerKind {
-    pub const ALL: [ProvisionerKind; 4] = [
-        Self::Simulated,
-        Self::LinuxSsh,
-        Self::Postgresql,
-        Self::Command,
-    ];
-
-    /// The stored spelling.
-    pub fn key(self) -> &'static str {
-        match self {
-            Self::Simulated => "simulated",
-            Self::LinuxSsh => "linux_ssh",
-            Self::Postgresql => "postgresql",
-            Self::Command => "command",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Simulated => "Simulated (nothing is done on the target)",
-            Self::LinuxSsh => "Linux over SSH",
-            Self::Postgresql => "PostgreSQL login role",
-            Self::Command => "Command from the provisioners file",
-        }
-    }
-
-    /// A kind as typed in a form or seed file.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.key() == s)
-    }
-}
+pub use crate::domain::provisioner::{ProvisionerKind, valid_name};
 
 /// The target and how to log in to it, as recorded with the step.
 #[derive(Debug, Clone)]
@@ -126,18 +81,6 @@ pub enum StepError {
 
 /// How long one step may take on a target before it is given up (and retried, for revokes).
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Checks a Linux account or group name: what `useradd` accepts by default on Debian and
-/// Red Hat alike, and nothing a shell would read as syntax.
-pub fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    let Some(first) = chars.next() else {
-        return false;
-    };
-    name.len() <= 32
-        && (first.is_ascii_lowercase() || first == '_')
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-}
 
 #[cfg(test)]
 mod tests {

@@ -50,13 +50,7 @@ impl Server {
     }
 }
 
-/// What becomes of the objects the session's role owns when it is dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
-#[sqlx(type_name = "owned_objects_action", rename_all = "snake_case")]
-pub enum OwnedObjects {
-    Drop,
-    Reassign,
-}
+pub use crate::domain::provisioner::OwnedObjects;
 
 /// Checks the role and the roles it joins before anything is sent.
 pub fn check(role: &str, roles: &[String]) -> Result<(), StepError> {

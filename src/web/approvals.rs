@@ -16,8 +16,9 @@ use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
-use crate::db::approvals::{Decide, Decision, Outcome, Row};
+use crate::db::approvals::{Decide, Decision, Outcome, Refused, Row};
 use crate::domain::status::SessionStatus;
+use crate::domain::tz::TimeZone;
 use crate::domain::wizard::format_local;
 use crate::error::AppResult;
 use crate::web::chrome::Chrome;
@@ -200,7 +201,6 @@ pub async fn apply(
                 decision: asked.decision,
                 comment: &asked.comment,
                 client,
-                tz: user.time_zone,
             },
         )
         .await?;
@@ -215,7 +215,8 @@ pub async fn apply(
             }
             Ok(_) => approved += 1,
             Err(refused) => {
-                session::flash(session, FlashKind::Error, refused.to_string()).await?;
+                let text = refusal_text(&refused, user.time_zone);
+                session::flash(session, FlashKind::Error, text).await?;
             }
         }
     }
@@ -236,6 +237,45 @@ pub async fn apply(
         }
     }
     Ok(())
+}
+
+/// A refused decision in words for the approver, times in their time zone: "This request was
+/// already denied by bob at 10:42."
+pub fn refusal_text(refused: &Refused, tz: TimeZone) -> String {
+    match refused {
+        Refused::NotFound => "This request no longer exists.".into(),
+        Refused::OwnRequest => "You cannot decide on your own request.".into(),
+        Refused::NotInTier(tier) => {
+            format!("You are not an approver for tier {tier} of this request.")
+        }
+        Refused::AlreadyDecided(tier) => {
+            format!("You have already decided on this request in tier {tier}.")
+        }
+        Refused::GrantLapsed(why) => format!("{why} The request was canceled."),
+        Refused::AlreadyMoved(moved) => {
+            let verb = match moved.status {
+                SessionStatus::Canceled if moved.revoked => "canceled",
+                SessionStatus::ApprovalDenied => "denied",
+                SessionStatus::Expired => "expired",
+                SessionStatus::Canceled => "withdrawn",
+                _ => "approved",
+            };
+            let clock = |at: time::OffsetDateTime| {
+                let local = tz.local(at);
+                format!("{:02}:{:02}", local.hour(), local.minute())
+            };
+            match &moved.by {
+                Some((Some(name), at)) => {
+                    format!(
+                        "This request was already {verb} by {name} at {}.",
+                        clock(*at)
+                    )
+                }
+                Some((None, at)) => format!("This request was already {verb} at {}.", clock(*at)),
+                None => format!("This request is already {}.", moved.status.label()),
+            }
+        }
+    }
 }
 
 fn plural(n: usize) -> &'static str {

@@ -22,7 +22,8 @@ use crate::db;
 use crate::db::sessions::{Actor, ConnectInfo, NewEvent};
 use crate::domain::catalog::Protocol;
 use crate::domain::connect;
-use crate::domain::status::SessionStatus;
+use crate::domain::event::EventKind;
+use crate::domain::status::{SessionStatus, Transition};
 use crate::domain::target_access::account_note;
 use crate::domain::wizard::format_local;
 use crate::error::{AppError, AppResult};
@@ -222,7 +223,7 @@ async fn record_shown(
     state: &AppState,
     user: &CurrentUser,
     session: Uuid,
-    kind: &'static str,
+    kind: EventKind,
     comment: &str,
     client: Option<IpAddr>,
 ) -> AppResult<()> {
@@ -268,7 +269,7 @@ pub async fn show_connection_string(
         &state,
         &user,
         s.id,
-        "connection_string_shown",
+        EventKind::ConnectionStringShown,
         "The connection string was shown.",
         client,
     )
@@ -293,17 +294,16 @@ async fn launch(
     }
     let mut tx = state.db.begin().await?;
     let comment = format!("Connected: {how}.");
-    db::sessions::change_status(
+    db::sessions::transition(
         &mut tx,
-        SessionStatus::Available,
-        SessionStatus::LoggedIn,
+        Transition::Connect,
         NewEvent {
             session: s.id,
             actor: Actor::User {
                 id: user.id,
                 name: &user.display_name,
             },
-            kind: "connected",
+            kind: EventKind::Connected,
             from: None,
             to: None,
             comment: &comment,
@@ -344,7 +344,7 @@ pub async fn reveal(
         &state,
         &user,
         s.id,
-        "password_revealed",
+        EventKind::PasswordRevealed,
         "The login account's password was revealed.",
         client,
     )

@@ -18,6 +18,7 @@ use crate::auth::session::{self, FlashKind};
 use crate::db;
 use crate::db::sessions::{Actor, Filter, NewEvent, Row};
 use crate::domain::ending::Ending;
+use crate::domain::event::EventKind;
 use crate::domain::spreadsheet;
 use crate::domain::status::{SessionStatus, Tab, Transition};
 use crate::domain::tz::TimeZone;
@@ -449,32 +450,28 @@ pub async fn end_sessions(
             (true, false) => Transition::Withdraw,
             (true, true) => Transition::Complete,
         };
-        match transition.apply(status, None) {
-            Ok(to) => {
-                let (kind, comment) = end_event(transition);
-                let event = NewEvent {
-                    session: *id,
-                    actor: Actor::User {
-                        id: user.id,
-                        name: &user.display_name,
-                    },
-                    kind,
-                    from: None,
-                    to: None,
-                    comment,
-                    client,
-                };
-                if db::sessions::change_status(&mut tx, status, to, event).await? {
-                    if transition == Transition::Withdraw {
-                        withdrawn += 1;
-                    } else {
-                        ended += 1;
-                    }
-                }
-                tx.commit().await?;
+        let (kind, comment) = end_event(transition);
+        let event = NewEvent {
+            session: *id,
+            actor: Actor::User {
+                id: user.id,
+                name: &user.display_name,
+            },
+            kind,
+            from: None,
+            to: None,
+            comment,
+            client,
+        };
+        match db::sessions::transition(&mut tx, transition, event).await? {
+            db::sessions::Moved::Done { .. } if transition == Transition::Withdraw => {
+                withdrawn += 1
             }
-            Err(e) => refused.push(capitalise(&e.to_string())),
+            db::sessions::Moved::Done { .. } => ended += 1,
+            db::sessions::Moved::NotAllowed(e) => refused.push(capitalise(&e.to_string())),
+            db::sessions::Moved::Gone => {}
         }
+        tx.commit().await?;
     }
     if let Some(done) = ended_message(ended, withdrawn) {
         session::flash(&session, FlashKind::Success, done).await?;
@@ -486,11 +483,11 @@ pub async fn end_sessions(
 }
 
 /// The event kind and comment of ending a session by `transition`.
-fn end_event(transition: Transition) -> (&'static str, &'static str) {
+fn end_event(transition: Transition) -> (EventKind, &'static str) {
     match transition {
-        Transition::Withdraw => ("withdrawn", "Withdrawn by the requester."),
-        Transition::Complete => ("ended", "Ended by the requester."),
-        _ => ("ended", "Ended by an administrator."),
+        Transition::Withdraw => (EventKind::Withdrawn, "Withdrawn by the requester."),
+        Transition::Complete => (EventKind::Ended, "Ended by the requester."),
+        _ => (EventKind::Ended, "Ended by an administrator."),
     }
 }
 

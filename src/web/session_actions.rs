@@ -11,7 +11,9 @@ use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
-use crate::db::sessions::{Actor, NewEvent};
+use crate::db::sessions::{Actor, Moved, NewEvent};
+use crate::domain::event::EventKind;
+use crate::domain::status::Transition;
 use crate::domain::wizard::format_local;
 use crate::error::{AppError, AppResult};
 use crate::web::client::ClientAddr;
@@ -27,7 +29,7 @@ fn parse_id(id: &str) -> AppResult<Uuid> {
 fn event<'a>(
     id: Uuid,
     user: &'a CurrentUser,
-    kind: &'static str,
+    kind: EventKind,
     comment: &'a str,
     client: Option<std::net::IpAddr>,
 ) -> NewEvent<'a> {
@@ -74,7 +76,7 @@ pub async fn extend(
     }
     match db::sessions::extend(
         &mut tx,
-        event(id, &user, "extended", "", client),
+        event(id, &user, EventKind::Extended, "", client),
         user.is_admin(),
     )
     .await?
@@ -120,8 +122,9 @@ pub async fn lock(
         return Ok(Redirect::to(&format!("/sessions/{id}")));
     }
     let mut tx = state.db.begin().await?;
-    match db::sessions::lock(&mut tx, event(id, &user, "locked", message, client)).await? {
-        Some(_) => {
+    let locking = event(id, &user, EventKind::Locked, message, client);
+    match db::sessions::transition(&mut tx, Transition::Lock, locking).await? {
+        Moved::Done { .. } => {
             tx.commit().await?;
             session::flash(
                 &session,
@@ -130,7 +133,7 @@ pub async fn lock(
             )
             .await?;
         }
-        None => {
+        Moved::NotAllowed(_) | Moved::Gone => {
             tx.rollback().await?;
             session::flash(
                 &session,
@@ -164,19 +167,15 @@ pub async fn unlock(
         .await?;
         return Ok(Redirect::to(&format!("/sessions/{id}")));
     }
-    match db::sessions::unlock(
-        &mut tx,
-        event(
-            id,
-            &user,
-            "unlocked",
-            "Unlocked by an administrator.",
-            client,
-        ),
-    )
-    .await?
-    {
-        Some(to) => {
+    let unlocking = event(
+        id,
+        &user,
+        EventKind::Unlocked,
+        "Unlocked by an administrator.",
+        client,
+    );
+    match db::sessions::transition(&mut tx, Transition::Unlock, unlocking).await? {
+        Moved::Done { to, .. } => {
             tx.commit().await?;
             session::flash(
                 &session,
@@ -185,7 +184,7 @@ pub async fn unlock(
             )
             .await?;
         }
-        None => {
+        Moved::NotAllowed(_) | Moved::Gone => {
             tx.rollback().await?;
             session::flash(&session, FlashKind::Error, "This session is not locked.").await?;
         }

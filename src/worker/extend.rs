@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use super::targets::{note, open_credential, postgres_server, rfc3339};
 use crate::crypto::SecretBox;
 use crate::db::provisioning;
+use crate::domain::event::EventKind;
 use crate::provision::command::{self, Provisioners};
 use crate::provision::{ProvisionerKind, StepError};
 
@@ -48,7 +49,7 @@ pub(super) async fn extend_on_targets(
                         step.account
                     ),
                 };
-                note(&mut tx, step.session_id, "access_extended", &what).await?;
+                note(&mut tx, step.session_id, EventKind::AccessExtended, &what).await?;
             }
             Err(e) => {
                 let error = e.to_string();
@@ -66,7 +67,13 @@ pub(super) async fn extend_on_targets(
                 let comment = format!(
                     "The extension could not be made on the target: {error}. The session still ends at {kept}."
                 );
-                note(&mut tx, step.session_id, "extension_failed", &comment).await?;
+                note(
+                    &mut tx,
+                    step.session_id,
+                    EventKind::ExtensionFailed,
+                    &comment,
+                )
+                .await?;
             }
         }
         tx.commit().await?;

@@ -11,8 +11,10 @@ use uuid::Uuid;
 
 use crate::crypto::SecretBox;
 use crate::db::sessions::{self, Actor, NewEvent};
+use crate::db::status_sql;
+use crate::domain::event::EventKind;
 use crate::domain::provision;
-use crate::domain::status::SessionStatus;
+use crate::domain::status::Transition;
 use crate::provision::command::Provisioners;
 
 mod extend;
@@ -41,7 +43,7 @@ pub async fn run(
         tokio::select! {
             _ = ticker.tick() => {
                 if let Err(e) = tick_with(&pool, &secrets, &provisioners).await {
-                    if crate::error::is_unavailable(&e) {
+                    if crate::db::is_unavailable(&e) {
                         tracing::warn!(error = %e, "worker: database unavailable");
                     } else {
                         tracing::error!(error = %e, "worker tick failed");
@@ -67,9 +69,9 @@ pub async fn tick_with(
 ) -> Result<(), sqlx::Error> {
     timed(
         pool,
-        sessions::DUE_START,
-        SessionStatus::Provisioning,
-        "started",
+        &status_sql::due::START,
+        Transition::Start,
+        EventKind::Started,
         "The scheduled start time came.",
     )
     .await?;
@@ -77,17 +79,17 @@ pub async fn tick_with(
     grant_on_targets(pool, secrets, provisioners).await?;
     timed(
         pool,
-        sessions::DUE_END,
-        SessionStatus::Completed,
-        "window_ended",
+        &status_sql::due::END,
+        Transition::Complete,
+        EventKind::WindowEnded,
         "The session window ended.",
     )
     .await?;
     timed(
         pool,
-        sessions::DUE_EXPIRY,
-        SessionStatus::Expired,
-        "expired",
+        &status_sql::due::EXPIRY,
+        Transition::Expire,
+        EventKind::Expired,
         "No decision came in time.",
     )
     .await?;
@@ -99,17 +101,17 @@ pub async fn tick_with(
 
 async fn timed(
     pool: &PgPool,
-    condition: &'static str,
-    to: SessionStatus,
-    kind: &'static str,
+    condition: &str,
+    transition: Transition,
+    kind: EventKind,
     comment: &str,
 ) -> Result<usize, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let due = sessions::claim_due(&mut tx, condition, BATCH).await?;
     let mut moved = 0;
-    for (id, from) in &due {
+    for (id, _) in &due {
         // Starting grants access: a session whose policy no longer grants it ends instead.
-        if to == SessionStatus::Provisioning
+        if transition == Transition::Start
             && crate::db::grants::revoke_if_lapsed(&mut tx, *id)
                 .await?
                 .is_some()
@@ -125,13 +127,16 @@ async fn timed(
             comment,
             client: None,
         };
-        if sessions::change_status(&mut tx, *from, to, event).await? {
+        if sessions::transition(&mut tx, transition, event)
+            .await?
+            .done()
+        {
             moved += 1;
         }
     }
     tx.commit().await?;
     if moved > 0 {
-        tracing::info!(kind, moved, "timed transitions");
+        tracing::info!(kind = kind.key(), moved, "timed transitions");
     }
     Ok(moved)
 }
@@ -175,19 +180,13 @@ pub async fn provision(
                 let event = NewEvent {
                     session: s.id,
                     actor: Actor::System,
-                    kind: "provisioning_failed",
+                    kind: EventKind::ProvisioningFailed,
                     from: None,
                     to: None,
                     comment: &reason,
                     client: None,
                 };
-                sessions::change_status(
-                    &mut tx,
-                    SessionStatus::Provisioning,
-                    SessionStatus::Failed,
-                    event,
-                )
-                .await?;
+                sessions::transition(&mut tx, Transition::ProvisioningFailed, event).await?;
             }
         }
     }
@@ -201,7 +200,7 @@ pub async fn provision(
 /// the requested window, whichever came first (Waiting for Approval). Reads the live-status
 /// index only.
 pub async fn lag(pool: &PgPool) -> Result<Duration, sqlx::Error> {
-    let seconds: Option<f64> = sqlx::query_scalar(
+    let seconds: Option<f64> = sqlx::query_scalar(&format!(
         "SELECT EXTRACT(EPOCH FROM now() - min(due))::float8
          FROM (
              SELECT CASE s.status
@@ -211,11 +210,11 @@ pub async fn lag(pool: &PgPool) -> Result<Duration, sqlx::Error> {
                  ELSE s.ends_at
              END AS due
              FROM activity_sessions s
-             WHERE s.status IN ('waiting_for_approval', 'pending', 'provisioning',
-                                'available', 'logged_in', 'locked')
+             WHERE s.status IN {live}
          ) AS live
          WHERE due <= now()",
-    )
+        live = *status_sql::LIVE
+    ))
     .fetch_one(pool)
     .await?;
     Ok(Duration::from_secs_f64(seconds.unwrap_or(0.0).max(0.0)))

@@ -11,6 +11,8 @@ use crate::crypto::SecretBox;
 use crate::db::provisioning_rounds as rounds;
 use crate::db::sessions::{self, Actor, NewEvent};
 use crate::domain::catalog::LoginMode;
+use crate::domain::event::EventKind;
+use crate::domain::status::Transition;
 use crate::provision::ProvisionerKind;
 use crate::provision::command::Provisioners;
 
@@ -77,7 +79,7 @@ async fn regrant_one(
             rounds::regrant_done(&mut tx, step.id, step.session_id, &login, sealed.as_deref())
                 .await?;
             let comment = format!("Access restored after the unlock. {what}");
-            note(&mut tx, step.session_id, "access_granted", &comment).await?;
+            note(&mut tx, step.session_id, EventKind::AccessGranted, &comment).await?;
             tracing::info!(session = %step.session_id, "access granted again after an unlock");
         }
         Err(e) => {
@@ -88,19 +90,13 @@ async fn regrant_one(
             let event = NewEvent {
                 session: step.session_id,
                 actor: Actor::System,
-                kind: "provisioning_failed",
+                kind: EventKind::ProvisioningFailed,
                 from: None,
                 to: None,
                 comment: &reason,
                 client: None,
             };
-            sessions::change_status(
-                &mut tx,
-                step.status,
-                crate::domain::status::SessionStatus::Failed,
-                event,
-            )
-            .await?;
+            sessions::transition(&mut tx, Transition::ProvisioningFailed, event).await?;
         }
     }
     tx.commit().await?;

@@ -12,8 +12,9 @@ use crate::crypto::SecretBox;
 use crate::db::provisioning;
 use crate::db::sessions::{self, Actor, NewEvent};
 use crate::domain::catalog::LoginMode;
+use crate::domain::event::EventKind;
 use crate::domain::provision;
-use crate::domain::status::SessionStatus;
+use crate::domain::status::Transition;
 use crate::provision::command::{self, Provisioners};
 use crate::provision::{ProvisionerKind, StepError};
 
@@ -188,7 +189,7 @@ async fn grant_one(
     match outcome {
         Ok((login, password, what)) => {
             provisioning::finish_grant(&mut tx, s.id, None).await?;
-            note(&mut tx, s.id, "access_granted", &what).await?;
+            note(&mut tx, s.id, EventKind::AccessGranted, &what).await?;
             let sealed = password.as_deref().map(|p| secrets.seal(s.id, p));
             sessions::make_available(&mut tx, s.id, &login, sealed.as_deref()).await?;
             provisioning::grant_applied(&mut tx, s.id, &login).await?;
@@ -226,7 +227,7 @@ pub(super) fn postgres_server(
 pub(super) async fn note(
     tx: &mut sqlx::PgConnection,
     session: Uuid,
-    kind: &'static str,
+    kind: EventKind,
     comment: &str,
 ) -> Result<(), sqlx::Error> {
     sessions::record(
@@ -252,19 +253,13 @@ async fn fail_grant(
     let event = NewEvent {
         session,
         actor: Actor::System,
-        kind: "provisioning_failed",
+        kind: EventKind::ProvisioningFailed,
         from: None,
         to: None,
         comment: reason,
         client: None,
     };
-    sessions::change_status(
-        tx,
-        SessionStatus::Provisioning,
-        SessionStatus::Failed,
-        event,
-    )
-    .await?;
+    sessions::transition(tx, Transition::ProvisioningFailed, event).await?;
     Ok(())
 }
 
@@ -384,7 +379,7 @@ async fn revoke_one(
                     step.account
                 ),
             };
-            note(&mut tx, step.session_id, "access_removed", &what).await?;
+            note(&mut tx, step.session_id, EventKind::AccessRemoved, &what).await?;
             tracing::info!(session = %step.session_id, target = %place, "access removed from the target");
         }
         Err(e) => {
@@ -398,7 +393,13 @@ async fn revoke_one(
             if step.attempts == 0 {
                 let comment =
                     format!("Access removal pending: {error}. Retrying until it succeeds.");
-                note(&mut tx, step.session_id, "access_removal_failed", &comment).await?;
+                note(
+                    &mut tx,
+                    step.session_id,
+                    EventKind::AccessRemovalFailed,
+                    &comment,
+                )
+                .await?;
             }
         }
     }

@@ -305,10 +305,11 @@ async fn a_change_window_request_needs_both_tiers_in_order() {
 
     decide(&app, &carol, id, "approve", "go").await;
     assert_eq!(status(&app, id).await, "available");
-    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM session_events ORDER BY id")
-        .fetch_all(&app.db)
-        .await
-        .unwrap();
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind::text FROM session_events ORDER BY id")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
     assert_eq!(
         kinds,
         ["requested", "tier_approved", "approved", "provisioned"]
@@ -455,11 +456,12 @@ async fn two_workers_never_make_the_same_transition_twice() {
     );
     a.unwrap();
     b.unwrap();
-    let counts: Vec<(String, i64)> =
-        sqlx::query_as("SELECT kind, count(*) FROM session_events GROUP BY kind ORDER BY kind")
-            .fetch_all(&app.db)
-            .await
-            .unwrap();
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT kind::text, count(*) FROM session_events GROUP BY kind ORDER BY kind::text",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
     assert_eq!(
         counts,
         [

@@ -12,7 +12,7 @@ use crate::wizard::{Request, request};
 const DEMO: &str = "portcullis-demo";
 
 /// alice's Available session for `activity` on `resource` (approval done behind the scenes).
-async fn available(app: &TestApp, activity: &str, resource: &str) -> Uuid {
+pub(crate) async fn available(app: &TestApp, activity: &str, resource: &str) -> Uuid {
     app.login_with(&app.client, "alice", DEMO).await;
     request(
         app,
@@ -62,7 +62,7 @@ async fn password(app: &TestApp, id: Uuid) -> String {
 }
 
 async fn events(app: &TestApp, id: Uuid) -> Vec<String> {
-    sqlx::query_scalar("SELECT kind FROM session_events WHERE session_id = $1 ORDER BY id")
+    sqlx::query_scalar("SELECT kind::text FROM session_events WHERE session_id = $1 ORDER BY id")
         .bind(id)
         .fetch_all(&app.db)
         .await

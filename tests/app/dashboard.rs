@@ -310,10 +310,11 @@ async fn end_session_withdraws_what_has_not_begun_and_ends_what_has() {
         comments,
         ["Withdrawn by the requester.", "Ended by the requester."]
     );
-    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM session_events ORDER BY id")
-        .fetch_all(&app.db)
-        .await
-        .unwrap();
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind::text FROM session_events ORDER BY id")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
     assert_eq!(kinds, ["withdrawn", "ended"]);
 
     // Ending it again is refused with a reason, and changes nothing.

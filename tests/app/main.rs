@@ -45,5 +45,6 @@ mod sign_in_timing;
 mod slow_clients;
 mod ssh_keys;
 mod sso;
+mod state_machine;
 mod terminal;
 mod wizard;

@@ -315,7 +315,7 @@ async fn decide(app: &TestApp, session: Uuid, approver: &str, kind: &str, to: &s
     };
     sqlx::query(
         "INSERT INTO session_events (session_id, actor_id, actor_name, kind, from_status, to_status, comment)
-         SELECT $1, u.id, u.display_name, $3, 'waiting_for_approval', $4::session_status, $5
+         SELECT $1, u.id, u.display_name, $3::session_event_kind, 'waiting_for_approval', $4::session_status, $5
          FROM users u WHERE u.username = $2",
     )
     .bind(session)

@@ -121,11 +121,13 @@ pub(crate) async fn account(app: &TestApp, id: Uuid) -> String {
 }
 
 pub(crate) async fn events(app: &TestApp, id: Uuid) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT kind, comment FROM session_events WHERE session_id = $1 ORDER BY id")
-        .bind(id)
-        .fetch_all(&app.db)
-        .await
-        .unwrap()
+    sqlx::query_as(
+        "SELECT kind::text, comment FROM session_events WHERE session_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
 }
 
 pub(crate) async fn reveal(app: &TestApp, id: Uuid) -> String {

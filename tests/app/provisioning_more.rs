@@ -90,11 +90,13 @@ async fn account(app: &TestApp, id: Uuid) -> String {
 }
 
 async fn events(app: &TestApp, id: Uuid) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT kind, comment FROM session_events WHERE session_id = $1 ORDER BY id")
-        .bind(id)
-        .fetch_all(&app.db)
-        .await
-        .unwrap()
+    sqlx::query_as(
+        "SELECT kind::text, comment FROM session_events WHERE session_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
 }
 
 async fn reveal(app: &TestApp, id: Uuid) -> String {

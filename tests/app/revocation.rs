@@ -98,7 +98,7 @@ async fn status(app: &TestApp, id: Uuid) -> String {
 /// The session's last event: kind and comment.
 async fn last_event(app: &TestApp, id: Uuid) -> (String, String) {
     sqlx::query_as(
-        "SELECT kind, comment FROM session_events WHERE session_id = $1 ORDER BY id DESC LIMIT 1",
+        "SELECT kind::text, comment FROM session_events WHERE session_id = $1 ORDER BY id DESC LIMIT 1",
     )
     .bind(id)
     .fetch_one(&app.db)
@@ -312,12 +312,13 @@ async fn under_a_disabled_policy_approve_extend_and_reveal_are_refused_and_the_s
     assert!(!page.body.contains(&secret), "no password");
     assert_eq!(status(&app, to_reveal).await, "canceled");
     assert!(!has_password(&app, to_reveal).await);
-    let kinds: Vec<String> =
-        sqlx::query_scalar("SELECT kind FROM session_events WHERE session_id = $1 ORDER BY id")
-            .bind(to_reveal)
-            .fetch_all(&app.db)
-            .await
-            .unwrap();
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT kind::text FROM session_events WHERE session_id = $1 ORDER BY id",
+    )
+    .bind(to_reveal)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
     assert!(
         !kinds.contains(&"password_revealed".to_owned()),
         "{kinds:?}"

@@ -228,10 +228,11 @@ async fn a_self_service_request_now_is_available_at_once_with_a_login_account() 
             .count(),
         1
     );
-    let events: Vec<String> = sqlx::query_scalar("SELECT kind FROM session_events ORDER BY id")
-        .fetch_all(&app.db)
-        .await
-        .unwrap();
+    let events: Vec<String> =
+        sqlx::query_scalar("SELECT kind::text FROM session_events ORDER BY id")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
     assert_eq!(events, ["requested", "provisioned"]);
 }
 
@@ -328,10 +329,11 @@ async fn a_future_self_service_request_is_pending_and_starts_on_time() {
         app.get("/dashboard").await.texts("#sessions tbody .status"),
         ["Available"]
     );
-    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM session_events ORDER BY id")
-        .fetch_all(&app.db)
-        .await
-        .unwrap();
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind::text FROM session_events ORDER BY id")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
     assert_eq!(kinds, ["requested", "started", "provisioned"]);
 }
 

@@ -99,12 +99,13 @@ async fn alice_reveals_and_copies_the_password_and_sees_it_hidden_after_twenty_s
     assert_ne!(browser.text("#password").await, secret);
     assert!(browser.texts("#copy-password").await.is_empty());
 
-    let kinds: Vec<String> =
-        sqlx::query_scalar("SELECT kind FROM session_events WHERE session_id = $1 ORDER BY id")
-            .bind(id)
-            .fetch_all(&app.db)
-            .await
-            .unwrap();
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT kind::text FROM session_events WHERE session_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
     assert_eq!(kinds, ["provisioned", "password_revealed"]);
     browser.close().await;
 }

@@ -18,11 +18,11 @@ use crate::db::look_alike::Named;
 use crate::db::resources::{Filter, Row};
 use crate::domain::admin_input::{FieldErrors, RawResource, ResourceInput};
 use crate::domain::catalog::ResourceKind;
+use crate::domain::provisioner::ProvisionerKind;
 use crate::domain::target_access::{
     AccessInput, RawAccess, credential_mismatch, fingerprint, parse_host_key,
 };
 use crate::error::AppResult;
-use crate::provision::ProvisionerKind;
 use crate::provision::keyscan::{self, FoundKey};
 use crate::web::chrome::Chrome;
 use crate::web::form::{Fields, MultiForm};
