@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::db::audit::{self, Actor, Entry, WriteError};
 use crate::db::resources::LIVE_STATUSES;
+use crate::domain::csv_import::KnownCredential;
 use crate::domain::target_access::{CredentialInput, CredentialKind};
 
 /// A credential as listed (no secret).
@@ -47,6 +48,20 @@ pub async fn id_by_name(db: impl PgExecutor<'_>, name: &str) -> Result<Option<Uu
         .bind(name.trim())
         .fetch_optional(db)
         .await
+}
+
+/// Every credential's id and kind by lower-case name, for the CSV import's plan.
+pub async fn by_name(
+    db: impl PgExecutor<'_>,
+) -> Result<std::collections::HashMap<String, KnownCredential>, sqlx::Error> {
+    let rows: Vec<(Uuid, String, CredentialKind)> =
+        sqlx::query_as("SELECT id, name, kind FROM service_credentials")
+            .fetch_all(db)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, kind)| (name.to_lowercase(), KnownCredential { id, kind }))
+        .collect())
 }
 
 const NAME_KEY: &str = "service_credentials_name_key";
