@@ -378,3 +378,19 @@ async fn a_group_map_naming_a_missing_group_stops_the_start_with_its_name() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn keys_rotated_at_the_provider_are_read_again_and_the_sign_in_goes_through() {
+    let accounts = json!({ "kim": account("kim", &["idp-ops"], &["pwd"]) });
+    let (app, mut provider) = spawn(&accounts, Options::default()).await;
+    let first = sign_in(&app, &provider, &new_client(), "kim").await;
+    assert_eq!(first.status, 303, "{}", first.body);
+
+    // The provider now signs with a new key under a new key id; ours is five minutes old
+    // at most, so the token names a key we have not seen: we read the keys again.
+    provider.rotate_key().await;
+    let again = sign_in(&app, &provider, &new_client(), "kim").await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    assert_eq!(again.location(), "/");
+    assert_eq!(count(&app, "users").await, 1);
+}
