@@ -195,7 +195,7 @@ pub async fn spawn(accounts: &Value, options: Options) -> (TestApp, TestProvider
 }
 
 /// A GET of an absolute URL (the provider's pages) with `client`'s cookies.
-async fn get(client: &reqwest::Client, url: &str) -> Page {
+pub async fn get(client: &reqwest::Client, url: &str) -> Page {
     crate::support::read(client.get(url).send().await.expect("GET")).await
 }
 
@@ -229,7 +229,19 @@ pub async fn way_back(
         .to_owned();
     let started = app.get_with(client, &link).await;
     assert_eq!(started.status, 303, "{}", started.body);
-    let mut url = started.location().to_owned();
+    at_the_provider(app, provider, client, started.location(), login).await
+}
+
+/// From the provider's authorization `url`, signs in there as `login`; returns the URL the
+/// provider sends the browser back to (not visited yet).
+pub async fn at_the_provider(
+    app: &TestApp,
+    provider: &TestProvider,
+    client: &reqwest::Client,
+    url: &str,
+    login: &str,
+) -> String {
+    let mut url = url.to_owned();
     assert!(url.starts_with(&provider.issuer), "{url}");
     for _ in 0..10 {
         let page = get(client, &url).await;

@@ -97,6 +97,10 @@ pub struct Pending {
     pub next: String,
     /// Unix seconds when it began.
     pub since: i64,
+    /// Set when a signed-in account asked to link its provider sign-in (Account page, after
+    /// confirming its password): the way back links this account instead of signing in.
+    #[serde(default)]
+    pub link: Option<uuid::Uuid>,
 }
 
 /// The person the provider vouched for, from a verified ID token.
@@ -217,6 +221,7 @@ impl Provider {
             verifier: verifier.secret().clone(),
             next,
             since: now,
+            link: None,
         };
         Ok((url.to_string(), pending))
     }
