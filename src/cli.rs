@@ -207,20 +207,29 @@ async fn import_resources(config: &Config, file: &Path, dry_run: bool) -> anyhow
     let result = async {
         let names: Vec<String> = lines
             .iter()
-            .filter_map(|l| l.parsed.as_ref().ok().map(|r| r.name.clone()))
+            .filter_map(|l| l.parsed.as_ref().ok().map(|r| r.resource.name.clone()))
             .collect();
         let mut tx = database.pool.begin().await?;
         let existing = db::resources::existing(&mut *tx, &names).await?;
+        let credentials = db::credentials::by_name(&mut *tx).await?;
         // The command line shows refusals only; look-alike warnings are for the web preview.
-        let plan = csv_import::plan(lines, &existing, &[]);
+        let plan = csv_import::plan(lines, &existing, &[], &credentials);
         if !plan.can_apply() || dry_run {
             tx.rollback().await?;
             return Ok((plan, None));
         }
-        let counts =
-            db::resources::import(&mut tx, &db::audit::Actor::command_line(), &plan.writes)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let counts = db::resources::import(
+            &mut tx,
+            &db::audit::Actor::command_line(),
+            &plan.writes,
+        )
+        .await
+        .map_err(|e| match e {
+            db::audit::WriteError::NotFound => anyhow::anyhow!(
+                "a service credential the file names was deleted meanwhile; nothing was imported"
+            ),
+            e => anyhow::anyhow!("{e}"),
+        })?;
         tx.commit().await?;
         Ok::<_, anyhow::Error>((plan, Some(counts)))
     }

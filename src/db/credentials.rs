@@ -7,6 +7,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::audit::{self, Actor, Entry, WriteError};
+use crate::db::resources::LIVE_STATUSES;
+use crate::domain::csv_import::KnownCredential;
 use crate::domain::target_access::{CredentialInput, CredentialKind};
 
 /// A credential as listed (no secret).
@@ -46,6 +48,20 @@ pub async fn id_by_name(db: impl PgExecutor<'_>, name: &str) -> Result<Option<Uu
         .bind(name.trim())
         .fetch_optional(db)
         .await
+}
+
+/// Every credential's id and kind by lower-case name, for the CSV import's plan.
+pub async fn by_name(
+    db: impl PgExecutor<'_>,
+) -> Result<std::collections::HashMap<String, KnownCredential>, sqlx::Error> {
+    let rows: Vec<(Uuid, String, CredentialKind)> =
+        sqlx::query_as("SELECT id, name, kind FROM service_credentials")
+            .fetch_all(db)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, kind)| (name.to_lowercase(), KnownCredential { id, kind }))
+        .collect())
 }
 
 const NAME_KEY: &str = "service_credentials_name_key";
@@ -130,7 +146,8 @@ pub async fn update(
 }
 
 /// Deletes a credential no resource uses; `Ok(Err(message))` names the resources that do.
-/// Steps already recorded with it keep it too (a pending revoke still needs it).
+/// Steps still to run for a session keep it too (a pending revoke, or the grant of a session
+/// still on, still needs it), and the message names those sessions.
 pub async fn remove(
     tx: &mut PgConnection,
     actor: &Actor,
@@ -154,15 +171,44 @@ pub async fn remove(
             resources.join(", ")
         )));
     }
-    let steps: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM provision_steps WHERE credential_id = $1 AND done_at IS NULL",
-    )
+    // Live uses only: a removal still to confirm on its target, or a grant still to make for
+    // a session that is still on. A grant that will never run (its session ended before the
+    // worker got to it, or it failed) uses nothing.
+    let uses: Vec<(Uuid, String, String)> = sqlx::query_as(&format!(
+        "SELECT DISTINCT s.id, s.resource_name, p.action::text
+         FROM provision_steps p JOIN activity_sessions s ON s.id = p.session_id
+         WHERE p.credential_id = $1 AND p.done_at IS NULL
+           AND (p.action = 'revoke'
+                OR (p.action = 'grant' AND s.status IN {LIVE_STATUSES}))
+         ORDER BY s.id"
+    ))
     .bind(id)
-    .fetch_one(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    if steps > 0 {
+    if !uses.is_empty() {
+        let listed: Vec<String> = uses
+            .iter()
+            .take(10)
+            .map(|(session, resource, action)| {
+                let what = if action == "revoke" {
+                    "access removal pending"
+                } else {
+                    "access still to grant"
+                };
+                format!(
+                    "{resource} (session {}, {what})",
+                    crate::domain::provision::short_id(*session)
+                )
+            })
+            .collect();
+        let more = if uses.len() > listed.len() {
+            format!(" and {} more", uses.len() - listed.len())
+        } else {
+            String::new()
+        };
         return Ok(Err(format!(
-            "{name} cannot be deleted: {steps} access removal(s) on a target still need it."
+            "{name} cannot be deleted: sessions still need it on their target: {}{more}. Try again once the worker has finished with them.",
+            listed.join(", ")
         )));
     }
     let before = snapshot(tx, id).await?;

@@ -47,6 +47,8 @@ pub struct Upstream {
     pub port: i32,
     pub login_account: Option<String>,
     pub password_ciphertext: Option<Vec<u8>>,
+    /// The sealed private half of the session's own SSH key, tried before the password.
+    pub ssh_key_ciphertext: Option<Vec<u8>>,
     /// The pinned host key (`type base64`) the grant used, else the resource's.
     pub host_key: Option<String>,
     pub file_transfer: bool,
@@ -57,9 +59,10 @@ pub struct Upstream {
 pub async fn upstream(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Upstream>, sqlx::Error> {
     sqlx::query_as(
         "SELECT s.resource_address AS address, s.resource_port AS port, s.login_account,
-                s.password_ciphertext,
+                s.password_ciphertext, s.ssh_key_ciphertext,
                 coalesce((SELECT p.host_key FROM provision_steps p
-                          WHERE p.session_id = s.id AND p.action = 'grant'),
+                          WHERE p.session_id = s.id AND p.action = 'grant'
+                          ORDER BY p.round DESC LIMIT 1),
                          res.host_key) AS host_key,
                 coalesce(a.file_transfer, false) AS file_transfer,
                 coalesce(cp.record_input, false) AS record_input

@@ -85,6 +85,97 @@ pub async fn create(
     Ok(id)
 }
 
+/// Why a provider sign-in could not be linked to an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRefusal {
+    /// The provider's person is linked to another account already.
+    OtherAccount,
+    /// The account is linked to another person of this provider already.
+    OtherSubject,
+}
+
+/// Links the provider's `subject` to account `user` (asked for by that account, signed in
+/// and having confirmed its password), with an audit entry. Linking what is already linked
+/// changes nothing; a refusal changes nothing.
+pub async fn link(
+    tx: &mut PgConnection,
+    issuer: &str,
+    subject: &str,
+    user: Uuid,
+    username: &str,
+) -> Result<Result<bool, LinkRefusal>, WriteError> {
+    // The account's row first, so two links of one account run one after the other.
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+        .bind(user)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(WriteError::NotFound)?;
+    if let Some(linked) = find(tx, issuer, subject).await? {
+        return Ok(if linked.user_id == user {
+            Ok(false)
+        } else {
+            Err(LinkRefusal::OtherAccount)
+        });
+    }
+    let other: Option<String> = sqlx::query_scalar(
+        "SELECT subject FROM user_identities WHERE user_id = $1 AND issuer = $2",
+    )
+    .bind(user)
+    .bind(issuer)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if other.is_some() {
+        return Ok(Err(LinkRefusal::OtherSubject));
+    }
+    let inserted =
+        sqlx::query("INSERT INTO user_identities (issuer, subject, user_id) VALUES ($1, $2, $3)")
+            .bind(issuer)
+            .bind(subject)
+            .bind(user)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| WriteError::from_unique(e, "user_identities_pkey"));
+    match inserted {
+        Ok(_) => {}
+        // Linked meanwhile by a sign-in in parallel: to another account.
+        Err(WriteError::Taken) => return Ok(Err(LinkRefusal::OtherAccount)),
+        Err(e) => return Err(e),
+    }
+    let after = serde_json::json!({ "issuer": issuer, "subject": subject }).to_string();
+    audit::record(
+        tx,
+        &Actor {
+            id: Some(user),
+            name: username.to_owned(),
+        },
+        Entry {
+            action: "link single sign-on",
+            object_kind: "user",
+            object_id: Some(user),
+            object_name: username,
+            before: None,
+            after: Some(after),
+        },
+    )
+    .await?;
+    Ok(Ok(true))
+}
+
+/// Whether account `user` is linked to a person of the provider `issuer`.
+pub async fn is_linked(
+    db: impl sqlx::PgExecutor<'_>,
+    user: Uuid,
+    issuer: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM user_identities WHERE user_id = $1 AND issuer = $2)",
+    )
+    .bind(user)
+    .bind(issuer)
+    .fetch_one(db)
+    .await
+}
+
 /// What the provider says about a person at a sign-in.
 pub struct Profile<'a> {
     pub display_name: &'a DisplayName,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::db::audit::{self, Actor, Choice, Entry, WriteError};
 use crate::domain::admin_input::ResourceInput;
 use crate::domain::catalog::ResourceKind;
-use crate::domain::csv_import::Existing;
+use crate::domain::csv_import::{Existing, ImportRow};
 use crate::domain::provisioner::ProvisionerKind;
 use crate::domain::target_access::AccessInput;
 
@@ -340,6 +340,13 @@ pub async fn existing(
                 r.name.to_lowercase(),
                 Existing {
                     archived: r.archived,
+                    access: AccessInput {
+                        provisioner: r.provisioner,
+                        credential_id: r.credential_id,
+                        host_key: r.host_key,
+                        database_name: r.database_name,
+                        command: r.provisioner_command,
+                    },
                     resource: ResourceInput {
                         name: r.name,
                         kind: r.kind,
@@ -355,39 +362,111 @@ pub async fn existing(
 }
 
 /// Creates or updates (and un-archives) the given resources by name in one statement, with
-/// one audit entry each. Returns (created, updated).
+/// one audit entry each. A row with access sets the resource's provisioner and what it uses;
+/// one without leaves a stored resource's as it is (a new one is simulated). Returns
+/// (created, updated), or `NotFound` when a service credential it names was deleted since
+/// the plan (nothing is written then).
 pub async fn import(
     tx: &mut PgConnection,
     actor: &Actor,
-    writes: &[ResourceInput],
+    writes: &[ImportRow],
 ) -> Result<(usize, usize), WriteError> {
     if writes.is_empty() {
         return Ok((0, 0));
     }
+    // The credentials stay until the transaction ends: a deletion waits, then sees the use.
+    let mut wanted: Vec<Uuid> = writes
+        .iter()
+        .filter_map(|w| w.access.as_ref().and_then(|a| a.credential_id))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if !wanted.is_empty() {
+        let found: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM service_credentials WHERE id = ANY($1) FOR SHARE")
+                .bind(&wanted)
+                .fetch_all(&mut *tx)
+                .await?;
+        if found.len() != wanted.len() {
+            return Err(WriteError::NotFound);
+        }
+    }
     let ids: Vec<Uuid> = writes.iter().map(|_| Uuid::now_v7()).collect();
-    let names: Vec<&str> = writes.iter().map(|r| r.name.as_str()).collect();
-    let kinds: Vec<&str> = writes.iter().map(|r| r.kind.key()).collect();
-    let platforms: Vec<&str> = writes.iter().map(|r| r.platform.as_str()).collect();
-    let addresses: Vec<&str> = writes.iter().map(|r| r.address.as_str()).collect();
-    let ports: Vec<Option<i32>> = writes.iter().map(|r| r.port).collect();
-    let descriptions: Vec<&str> = writes.iter().map(|r| r.description.as_str()).collect();
+    let names: Vec<&str> = writes.iter().map(|w| w.resource.name.as_str()).collect();
+    let kinds: Vec<&str> = writes.iter().map(|w| w.resource.kind.key()).collect();
+    let platforms: Vec<&str> = writes
+        .iter()
+        .map(|w| w.resource.platform.as_str())
+        .collect();
+    let addresses: Vec<&str> = writes.iter().map(|w| w.resource.address.as_str()).collect();
+    let ports: Vec<Option<i32>> = writes.iter().map(|w| w.resource.port).collect();
+    let descriptions: Vec<&str> = writes
+        .iter()
+        .map(|w| w.resource.description.as_str())
+        .collect();
+    let set_access: Vec<bool> = writes.iter().map(|w| w.access.is_some()).collect();
+    let access = |w: &ImportRow| w.access.clone();
+    let provisioners: Vec<&str> = writes
+        .iter()
+        .map(|w| {
+            w.access
+                .as_ref()
+                .map_or(ProvisionerKind::Simulated, |a| a.provisioner)
+                .key()
+        })
+        .collect();
+    let credentials: Vec<Option<Uuid>> = writes
+        .iter()
+        .map(|w| access(w).and_then(|a| a.credential_id))
+        .collect();
+    let host_keys: Vec<Option<String>> = writes
+        .iter()
+        .map(|w| access(w).and_then(|a| a.host_key))
+        .collect();
+    let databases: Vec<Option<String>> = writes
+        .iter()
+        .map(|w| access(w).and_then(|a| a.database_name))
+        .collect();
+    let commands: Vec<Option<String>> = writes
+        .iter()
+        .map(|w| access(w).and_then(|a| a.command))
+        .collect();
     // Every CTE sees the table as it was before the statement: `old` holds the rows before.
     let rows: Vec<(bool,)> = sqlx::query_as(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]::resource_kind[], $4::text[],
-                                  $5::text[], $6::int[], $7::text[])
-                      AS t(id, name, kind, platform, address, port, description)
+                                  $5::text[], $6::int[], $7::text[], $10::bool[],
+                                  $11::text[]::provisioner_kind[], $12::uuid[], $13::text[],
+                                  $14::text[], $15::text[])
+                      AS t(id, name, kind, platform, address, port, description, set_access,
+                           provisioner, credential_id, host_key, database_name,
+                           provisioner_command)
          ),
          old AS (
              SELECT r.* FROM resources r JOIN input i ON lower(r.name) = lower(i.name)
          ),
          up AS (
-             INSERT INTO resources AS r (id, name, kind, platform, address, port, description)
-             SELECT id, name, kind, platform, address, port, description FROM input
+             INSERT INTO resources AS r (id, name, kind, platform, address, port, description,
+                                         provisioner, credential_id, host_key, database_name,
+                                         provisioner_command)
+             SELECT id, name, kind, platform, address, port, description, provisioner,
+                    credential_id, host_key, database_name, provisioner_command
+             FROM input
              ON CONFLICT ((lower(name))) DO UPDATE
              SET name = EXCLUDED.name, kind = EXCLUDED.kind, platform = EXCLUDED.platform,
                  address = EXCLUDED.address, port = EXCLUDED.port,
-                 description = EXCLUDED.description, archived_at = NULL, updated_at = now()
+                 description = EXCLUDED.description, archived_at = NULL, updated_at = now(),
+                 (provisioner, credential_id, host_key, database_name, provisioner_command) =
+                     (SELECT CASE WHEN i.set_access THEN EXCLUDED.provisioner
+                                  ELSE r.provisioner END,
+                             CASE WHEN i.set_access THEN EXCLUDED.credential_id
+                                  ELSE r.credential_id END,
+                             CASE WHEN i.set_access THEN EXCLUDED.host_key ELSE r.host_key END,
+                             CASE WHEN i.set_access THEN EXCLUDED.database_name
+                                  ELSE r.database_name END,
+                             CASE WHEN i.set_access THEN EXCLUDED.provisioner_command
+                                  ELSE r.provisioner_command END
+                      FROM input i WHERE i.id = EXCLUDED.id)
              RETURNING r.*
          ),
          logged AS (
@@ -409,6 +488,12 @@ pub async fn import(
     .bind(&descriptions)
     .bind(actor.id)
     .bind(&actor.name)
+    .bind(&set_access)
+    .bind(&provisioners)
+    .bind(&credentials)
+    .bind(&host_keys)
+    .bind(&databases)
+    .bind(&commands)
     .fetch_all(&mut *tx)
     .await?;
     let created = rows.iter().filter(|(c,)| *c).count();

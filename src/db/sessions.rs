@@ -402,6 +402,21 @@ pub async fn claim_provisioning(
     .await
 }
 
+/// Stores the sealed private half of the session's own SSH key (None: the session has none,
+/// and the gateway logs in with the password).
+pub async fn set_session_key(
+    tx: &mut PgConnection,
+    session: Uuid,
+    sealed_key: Option<&[u8]>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE activity_sessions SET ssh_key_ciphertext = $2 WHERE id = $1")
+        .bind(session)
+        .bind(sealed_key)
+        .execute(&mut *tx)
+        .await
+        .map(|_| ())
+}
+
 /// Provisioning → Available: stores the account and the sealed password and starts the
 /// clock: end = max(requested start, now) + the request's duration.
 pub async fn make_available(

@@ -1,16 +1,39 @@
-//! Resources imported from CSV (columns name, kind, platform, address, port, description):
-//! reading the file, checking every line with the rules of the resource form, and the plan of
-//! what applying it would create, update or refuse, line by line. Used by the web import and
-//! `portcullis import resources`, so both say the same things.
+//! Resources imported from CSV (columns name, kind, platform, address, port, description,
+//! and optionally how access is granted: provisioner, credential, host_key, database,
+//! command): reading the file, checking every line with the rules of the resource form, and
+//! the plan of what applying it would create, update or refuse, line by line. Used by the web
+//! import and `portcullis import resources`, so both say the same things.
 
 use std::collections::HashMap;
 
+use uuid::Uuid;
+
 use crate::domain::admin_input::{RawResource, ResourceInput};
 use crate::domain::names::look_alike_key;
+use crate::domain::target_access::{
+    AccessInput, CredentialKind, credential_mismatch, parse_host_key, valid_database_name,
+};
+use crate::provision::ProvisionerKind;
 
-/// The columns a file may have; `port` and `description` may be left out.
-pub const COLUMNS: [&str; 6] = ["name", "kind", "platform", "address", "port", "description"];
+/// The columns a file may have; `port` and `description` may be left out, and so may the
+/// access columns (from `provisioner` on: without them, how access to a stored resource is
+/// granted stays as it is, and a new one is simulated).
+pub const COLUMNS: [&str; 11] = [
+    "name",
+    "kind",
+    "platform",
+    "address",
+    "port",
+    "description",
+    "provisioner",
+    "credential",
+    "host_key",
+    "database",
+    "command",
+];
 const REQUIRED: [&str; 4] = ["name", "kind", "platform", "address"];
+/// The columns that describe how access is granted; all but `provisioner` need it.
+const ACCESS_COLUMNS: [&str; 4] = ["credential", "host_key", "database", "command"];
 
 /// Largest file accepted (the web route's body limit is a little above this).
 pub const MAX_BYTES: usize = 2 * 1024 * 1024;
@@ -43,7 +66,40 @@ pub struct CsvLine {
     pub line: usize,
     /// The name as written, for the preview even when the line is refused.
     pub name: String,
-    pub parsed: Result<ResourceInput, String>,
+    pub parsed: Result<CsvResource, String>,
+}
+
+/// A line's resource, and how access to it is granted when the file has a `provisioner`
+/// column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvResource {
+    pub resource: ResourceInput,
+    pub access: Option<CsvAccess>,
+}
+
+/// How access is granted, as a line gives it: the credential still by name (the plan finds
+/// it among the stored ones).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvAccess {
+    pub provisioner: ProvisionerKind,
+    pub credential: Option<String>,
+    pub host_key: Option<String>,
+    pub database_name: Option<String>,
+    pub command: Option<String>,
+}
+
+/// A stored service credential, as the plan looks it up (by lower-case name).
+#[derive(Debug, Clone, Copy)]
+pub struct KnownCredential {
+    pub id: Uuid,
+    pub kind: CredentialKind,
+}
+
+/// A resource to create or update, and how access to it is granted (None: as it is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRow {
+    pub resource: ResourceInput,
+    pub access: Option<AccessInput>,
 }
 
 /// Reads and checks a file. Lines with problems are kept, with the reason.
@@ -120,11 +176,107 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<CsvLine>, FileError> {
             port: field("port"),
             description: field("description"),
         };
-        let parsed = ResourceInput::parse(&raw)
-            .map_err(|errors| errors.iter().map(|(_, m)| m).collect::<Vec<_>>().join(" "));
+        let resource = ResourceInput::parse(&raw);
+        let mut problems: Vec<String> = match &resource {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.iter().map(|(_, m)| m.to_owned()).collect(),
+        };
+        let access = columns
+            .contains(&"provisioner")
+            .then(|| line_access(&field, &mut problems))
+            .flatten();
+        let parsed = match resource {
+            Ok(resource) if problems.is_empty() => Ok(CsvResource { resource, access }),
+            _ => Err(problems.join(" ")),
+        };
         out.push(CsvLine { line, name, parsed });
     }
     Ok(out)
+}
+
+/// A line's access columns, checked like a seed file's: each belongs to the provisioners
+/// that use it, and one given to another is refused rather than dropped. An empty
+/// `provisioner` is `simulated`, as on the resource form.
+fn line_access<'a>(
+    field: &dyn Fn(&str) -> &'a str,
+    problems: &mut Vec<String>,
+) -> Option<CsvAccess> {
+    let given = |name: &str| Some(field(name).trim()).filter(|v| !v.is_empty());
+    let provisioner = match given("provisioner") {
+        None => ProvisionerKind::Simulated,
+        Some(key) => match ProvisionerKind::parse(key) {
+            Some(p) => p,
+            None => {
+                let known: Vec<&str> = ProvisionerKind::ALL.iter().map(|k| k.key()).collect();
+                problems.push(format!(
+                    "The provisioner must be one of {} (or empty: simulated).",
+                    known.join(", ")
+                ));
+                return None;
+            }
+        },
+    };
+    use ProvisionerKind::{Command, LinuxSsh, Postgresql};
+    let uses: [(&str, &[ProvisionerKind]); 4] = [
+        ("credential", &[LinuxSsh, Postgresql]),
+        ("host_key", &[LinuxSsh]),
+        ("database", &[Postgresql]),
+        ("command", &[Command]),
+    ];
+    for (column, used_by) in uses {
+        let used = used_by.contains(&provisioner);
+        if given(column).is_some() && !used {
+            let keys: Vec<&str> = used_by.iter().map(|k| k.key()).collect();
+            problems.push(format!(
+                "The {column} column is for the {} provisioner only; leave it empty for {}.",
+                keys.join(" and "),
+                provisioner.key()
+            ));
+        } else if used && column != "database" && given(column).is_none() {
+            problems.push(match column {
+                "credential" => format!("The {} provisioner needs the name of a service credential in the credential column (create it on Admin > Service credentials).", provisioner.key()),
+                "host_key" => "The linux_ssh provisioner needs the target's host key in the host_key column, as ssh-keyscan prints it.".to_owned(),
+                _ => "The command provisioner needs the name of a command from the provisioners file in the command column.".to_owned(),
+            });
+        }
+    }
+    let used = |column: &str| {
+        uses.iter()
+            .any(|(c, by)| *c == column && by.contains(&provisioner))
+    };
+    let host_key = match given("host_key").filter(|_| used("host_key")) {
+        None => None,
+        Some(text) => match parse_host_key(text) {
+            Ok(key) => Some(key),
+            Err(message) => {
+                problems.push(message);
+                None
+            }
+        },
+    };
+    let database_name = given("database").filter(|_| used("database")).and_then(|name| {
+        let ok = valid_database_name(name);
+        if !ok {
+            problems.push("A database name starts with a letter or _ and holds letters, digits, _, $ or - (at most 63).".to_owned());
+        }
+        ok.then(|| name.to_owned())
+    });
+    let command = given("command").filter(|_| used("command")).and_then(|name| {
+        let ok = crate::provision::command::valid_command_name(name);
+        if !ok {
+            problems.push("A command name is lower-case letters, digits, _ and - (at most 64), as in the provisioners file.".to_owned());
+        }
+        ok.then(|| name.to_owned())
+    });
+    Some(CsvAccess {
+        provisioner,
+        credential: given("credential")
+            .filter(|_| used("credential"))
+            .map(str::to_owned),
+        host_key,
+        database_name,
+        command,
+    })
 }
 
 /// The line a record starts on. The reader's own position is taken before it skips blank
@@ -176,9 +328,10 @@ fn header_columns(header: &csv::StringRecord) -> Result<Vec<&'static str>, FileE
         let name = raw.trim().to_lowercase();
         let Some(known) = COLUMNS.iter().find(|c| **c == name) else {
             return Err(FileError::Header(format!(
-                "unknown column \"{}\". The header must name the columns {}.",
+                "unknown column \"{}\". The header must name the columns {}, and may add {}.",
                 raw.trim(),
-                COLUMNS.join(", ")
+                COLUMNS[..6].join(", "),
+                COLUMNS[6..].join(", ")
             )));
         };
         if columns.contains(known) {
@@ -200,6 +353,13 @@ fn header_columns(header: &csv::StringRecord) -> Result<Vec<&'static str>, FileE
             COLUMNS.join(", ")
         )));
     }
+    if !columns.contains(&"provisioner")
+        && let Some(lone) = ACCESS_COLUMNS.iter().find(|c| columns.contains(c))
+    {
+        return Err(FileError::Header(format!(
+            "the column \"{lone}\" needs the column \"provisioner\" too."
+        )));
+    }
     Ok(columns)
 }
 
@@ -207,6 +367,7 @@ fn header_columns(header: &csv::StringRecord) -> Result<Vec<&'static str>, FileE
 #[derive(Debug, Clone)]
 pub struct Existing {
     pub resource: ResourceInput,
+    pub access: AccessInput,
     pub archived: bool,
 }
 
@@ -254,7 +415,7 @@ pub struct PlanLine {
 pub struct Plan {
     pub lines: Vec<PlanLine>,
     /// The resources to create or update (refused and unchanged lines are left out).
-    pub writes: Vec<ResourceInput>,
+    pub writes: Vec<ImportRow>,
 }
 
 impl Plan {
@@ -283,9 +444,46 @@ impl Plan {
     }
 }
 
+/// Finds a line's credential among the stored ones and checks it serves the provisioner.
+fn resolve(
+    access: Option<CsvAccess>,
+    credentials: &HashMap<String, KnownCredential>,
+) -> Result<Option<AccessInput>, String> {
+    let Some(a) = access else {
+        return Ok(None);
+    };
+    let credential_id = match &a.credential {
+        None => None,
+        Some(name) => {
+            let Some(known) = credentials.get(&name.to_lowercase()) else {
+                return Err(format!(
+                    "No service credential is named \"{name}\": create it on Admin > Service credentials first."
+                ));
+            };
+            if let Some(message) = credential_mismatch(a.provisioner, known.kind) {
+                return Err(message);
+            }
+            Some(known.id)
+        }
+    };
+    Ok(Some(AccessInput {
+        provisioner: a.provisioner,
+        credential_id,
+        host_key: a.host_key,
+        database_name: a.database_name,
+        command: a.command,
+    }))
+}
+
 /// Compares the file's lines with the stored resources (keyed by lower-case name); `stored`
-/// names every stored resource, for the look-alike warning.
-pub fn plan(lines: Vec<CsvLine>, existing: &HashMap<String, Existing>, stored: &[String]) -> Plan {
+/// names every stored resource, for the look-alike warning; `credentials` are the stored
+/// service credentials by lower-case name.
+pub fn plan(
+    lines: Vec<CsvLine>,
+    existing: &HashMap<String, Existing>,
+    stored: &[String],
+    credentials: &HashMap<String, KnownCredential>,
+) -> Plan {
     let mut seen: HashMap<String, usize> = HashMap::new();
     // What each name looks like (see `names::look_alike_key`): a new name that looks like a
     // stored one or an earlier line's is still created, but the preview says so before Apply.
@@ -295,7 +493,10 @@ pub fn plan(lines: Vec<CsvLine>, existing: &HashMap<String, Existing>, stored: &
         .collect();
     let mut plan = Plan::default();
     for l in lines {
-        let resource = match l.parsed {
+        let parsed = l
+            .parsed
+            .and_then(|p| resolve(p.access, credentials).map(|a| (p.resource, a)));
+        let (resource, access) = match parsed {
             Err(reason) => {
                 plan.lines.push(PlanLine {
                     line: l.line,
@@ -331,7 +532,10 @@ pub fn plan(lines: Vec<CsvLine>, existing: &HashMap<String, Existing>, stored: &
                 None => (Action::Create, String::new()),
             },
             Some(old) => {
-                let changed = changes(&old.resource, &resource);
+                let mut changed = changes(&old.resource, &resource);
+                if let Some(access) = &access {
+                    changed.extend(access_changes(&old.access, access));
+                }
                 if changed.is_empty() && !old.archived {
                     (Action::Unchanged, "Already as in the file.".to_owned())
                 } else {
@@ -347,7 +551,10 @@ pub fn plan(lines: Vec<CsvLine>, existing: &HashMap<String, Existing>, stored: &
             }
         };
         if matches!(action, Action::Create | Action::Update) {
-            plan.writes.push(resource.clone());
+            plan.writes.push(ImportRow {
+                resource: resource.clone(),
+                access,
+            });
         }
         look_alikes
             .entry(look)
@@ -385,11 +592,41 @@ fn changes(old: &ResourceInput, new: &ResourceInput) -> Vec<&'static str> {
     out
 }
 
+fn access_changes(old: &AccessInput, new: &AccessInput) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if old.provisioner != new.provisioner {
+        out.push("provisioner");
+    }
+    if old.credential_id != new.credential_id {
+        out.push("credential");
+    }
+    if old.host_key != new.host_key {
+        out.push("host key");
+    }
+    if old.database_name != new.database_name {
+        out.push("database");
+    }
+    if old.command != new.command {
+        out.push("command");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const HEADER: &str = "name,kind,platform,address,port,description\n";
+
+    fn simulated() -> AccessInput {
+        AccessInput {
+            provisioner: ProvisionerKind::Simulated,
+            credential_id: None,
+            host_key: None,
+            database_name: None,
+            command: None,
+        }
+    }
 
     #[test]
     fn every_line_is_planned_with_its_number() {
@@ -397,7 +634,7 @@ mod tests {
             "{HEADER}db-01,database,PostgreSQL,db-01.example,5432,Main\nweb,printer,Linux,w.example,80,\nDB-01,server,Linux,x,22,\n"
         );
         let lines = parse(text.as_bytes()).unwrap();
-        let plan = plan(lines, &HashMap::new(), &[]);
+        let plan = plan(lines, &HashMap::new(), &[], &HashMap::new());
         let got: Vec<(usize, Action)> = plan.lines.iter().map(|l| (l.line, l.action)).collect();
         assert_eq!(
             got,
@@ -444,13 +681,19 @@ mod tests {
                 port: Some(22),
                 description: String::new(),
             },
+            access: simulated(),
             archived: false,
         };
         let existing = HashMap::from([
             ("a".to_owned(), stored("a", "a.example")),
             ("b".to_owned(), stored("b", "b.example")),
         ]);
-        let plan = plan(lines, &existing, &["a".to_owned(), "b".to_owned()]);
+        let plan = plan(
+            lines,
+            &existing,
+            &["a".to_owned(), "b".to_owned()],
+            &HashMap::new(),
+        );
         assert_eq!(plan.lines[0].action, Action::Unchanged);
         assert_eq!(plan.lines[1].action, Action::Update);
         assert_eq!(plan.lines[1].detail, "Changes address.");
@@ -476,12 +719,14 @@ mod tests {
                 port: Some(22),
                 description: String::new(),
             },
+            access: simulated(),
             archived: false,
         };
         let plan = plan(
             lines,
             &HashMap::from([("lnx-web-01".to_owned(), stored)]),
             &["lnx-web-01".to_owned()],
+            &HashMap::new(),
         );
         let got: Vec<(Action, &str)> = plan
             .lines
@@ -502,5 +747,41 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn access_columns_are_checked_and_the_credential_found_by_name() {
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIlNyAh1Ifr+mVdkn4LPWYxI8b4jS2G3k4ecJobMkAUJ";
+        let text = format!(
+            "name,kind,platform,address,provisioner,credential,host_key\n\
+             a,server,Linux,a.example,linux_ssh,Root,{key}\n\
+             b,server,Linux,b.example,,,\n\
+             c,server,Linux,c.example,simulated,Root,\n"
+        );
+        let lines = parse(text.as_bytes()).unwrap();
+        let id = Uuid::new_v4();
+        let credentials = HashMap::from([(
+            "root".to_owned(),
+            KnownCredential {
+                id,
+                kind: CredentialKind::SshKey,
+            },
+        )]);
+        let plan = plan(lines, &HashMap::new(), &[], &credentials);
+        let got: Vec<Action> = plan.lines.iter().map(|l| l.action).collect();
+        assert_eq!(got, [Action::Create, Action::Create, Action::Refuse]);
+        assert_eq!(
+            plan.writes[0]
+                .access
+                .as_ref()
+                .map(|a| (a.provisioner, a.credential_id)),
+            Some((ProvisionerKind::LinuxSsh, Some(id)))
+        );
+        assert_eq!(
+            plan.writes[1].access.as_ref().map(|a| a.provisioner),
+            Some(ProvisionerKind::Simulated)
+        );
+        assert!(plan.lines[2].detail.contains("credential column"));
     }
 }

@@ -178,12 +178,18 @@ async fn connect(
     let password = up
         .password_ciphertext
         .as_ref()
+        .and_then(|sealed| app.secrets.open(s.id, sealed).ok());
+    // The session's own key (linux_ssh ephemeral accounts) first, then the password.
+    let key = up
+        .ssh_key_ciphertext
+        .as_ref()
         .and_then(|sealed| app.secrets.open(s.id, sealed).ok())
-        .ok_or_else(|| {
-            refuse(format!(
-                "Session {name} has no credential the gateway can use."
-            ))
-        })?;
+        .and_then(|private| crate::provision::session_key::open(&private));
+    if password.is_none() && key.is_none() {
+        return Err(refuse(format!(
+            "Session {name} has no credential the gateway can use."
+        )));
+    }
     let mismatch = Arc::new(AtomicBool::new(false));
     let pinned = Pinned {
         key: up
@@ -212,11 +218,23 @@ async fn connect(
         .await
         .map_err(|_| refuse(format!("{name} did not answer in time.")))?
         .map_err(unreachable)?;
-    let auth = handle
-        .authenticate_password(account, password)
-        .await
-        .map_err(unreachable)?;
-    if !auth.success() {
+    let mut success = false;
+    if let Some(key) = key {
+        let key = russh::keys::PrivateKeyWithHashAlg::new(Arc::new(key), None);
+        success = handle
+            .authenticate_publickey(account.clone(), key)
+            .await
+            .map_err(unreachable)?
+            .success();
+    }
+    if !success && let Some(password) = password {
+        success = handle
+            .authenticate_password(account, password)
+            .await
+            .map_err(unreachable)?
+            .success();
+    }
+    if !success {
         return Err(refuse(format!(
             "{name} refused the session's login account."
         )));

@@ -112,6 +112,27 @@ fn password_line(password: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
+/// Makes `key` the ephemeral account's only authorized key (`~/.ssh/authorized_keys`, owned
+/// by the account, mode 0600). Whatever stood at those paths (a link, a file, from a grant
+/// that is being repeated) is replaced, never followed.
+fn session_key_lines(key: Option<&str>) -> Result<String, StepError> {
+    let Some(key) = key else {
+        return Ok(String::new());
+    };
+    if !super::session_key::valid_public_key(key) {
+        return Err(StepError::SessionKey("not an ed25519 public key".into()));
+    }
+    Ok(format!(
+        "h=$(getent passwd \"$u\" | cut -d: -f6)\n\
+         case \"$h\" in /?*) ;; *) echo \"$u has no home directory\" >&2; exit 3 ;; esac\n\
+         rm -rf \"$h/.ssh\"\n\
+         mkdir -m 700 \"$h/.ssh\"\n\
+         (umask 077; printf '%s\\n' {} > \"$h/.ssh/authorized_keys\")\n\
+         chown -R \"$u:$(id -g \"$u\")\" \"$h/.ssh\"\n",
+        quote(key)
+    ))
+}
+
 const EXISTS_OR_FAIL: &str = "if ! id -u \"$u\" >/dev/null 2>&1; then echo \"the account $u does not exist\" >&2; exit 3; fi\n";
 /// A revoke of an account that is not there has nothing left to take away.
 const EXISTS_OR_DONE: &str = "if ! id -u \"$u\" >/dev/null 2>&1; then echo \"no account $u: nothing to remove\"; exit 0; fi\n";
@@ -127,6 +148,7 @@ pub fn grant_script(change: &Change) -> Result<String, StepError> {
                  shell=$(command -v bash || echo /bin/sh); useradd -m -s \"$shell\" \"$u\"; echo \"created $u\"; fi\n",
             );
             s.push_str(&expiry_line(change.until));
+            s.push_str(&session_key_lines(change.public_key.as_deref())?);
         }
         LoginMode::Managed | LoginMode::Own => s.push_str(EXISTS_OR_FAIL),
     }
@@ -336,6 +358,7 @@ mod tests {
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
             password: Some("pa'ss%!".into()),
             until: None,
+            public_key: None,
         }
     }
 

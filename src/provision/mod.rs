@@ -11,6 +11,7 @@ pub mod command;
 pub mod keyscan;
 pub mod linux_ssh;
 pub mod postgresql;
+pub mod session_key;
 pub mod shell;
 
 use std::time::Duration;
@@ -43,6 +44,9 @@ pub struct Change {
     pub password: Option<String>,
     /// The end of the session's window: an ephemeral account expires after it.
     pub until: Option<time::OffsetDateTime>,
+    /// The session's own public key (`ssh-ed25519 base64`), installed as the ephemeral
+    /// account's only authorized key; the gateway logs in with its private half.
+    pub public_key: Option<String>,
 }
 
 /// Why a step failed; the text is shown to the requester and administrators, so it names
@@ -77,6 +81,8 @@ pub enum StepError {
     UnknownCommand(String),
     #[error("the command {0}: {1}")]
     Command(String, String),
+    #[error("could not make the session's SSH key: {0}")]
+    SessionKey(String),
 }
 
 /// How long one step may take on a target before it is given up (and retried, for revokes).

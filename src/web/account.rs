@@ -35,6 +35,16 @@ pub struct AccountPage {
     remaining: i64,
     keys: Vec<KeyView>,
     max_keys: i64,
+    /// Single sign-on is on: whether this account is linked to the provider.
+    sso: Option<SsoLink>,
+}
+
+/// The Account page's single sign-on part.
+pub struct SsoLink {
+    provider: String,
+    linked: bool,
+    /// The provider's address to continue to, once the password is confirmed.
+    continue_url: Option<String>,
 }
 
 fn required(state: &AppState, user: &CurrentUser) -> bool {
@@ -47,6 +57,24 @@ pub async fn show(
     chrome: Chrome,
     user: CurrentUser,
 ) -> AppResult<AccountPage> {
+    page(&state, chrome, &user, None).await
+}
+
+async fn page(
+    state: &AppState,
+    chrome: Chrome,
+    user: &CurrentUser,
+    continue_url: Option<String>,
+) -> AppResult<AccountPage> {
+    let sso = match state.settings.sso.as_deref() {
+        None => None,
+        Some(provider) => Some(SsoLink {
+            provider: provider.sso.name.clone(),
+            linked: db::identities::is_linked(&state.db, user.id, provider.sso.issuer.as_str())
+                .await?,
+            continue_url,
+        }),
+    };
     let on = db::second_factor::is_on(&state.db, user.id).await?;
     let remaining = if on {
         db::second_factor::remaining_recovery_codes(&state.db, user.id).await?
@@ -57,11 +85,84 @@ pub async fn show(
         chrome: chrome.at("account"),
         username: user.username.clone(),
         on,
-        required: required(&state, &user),
+        required: required(state, user),
         remaining,
-        keys: views(&state, &user).await?,
+        keys: views(state, user).await?,
         max_keys: MAX_KEYS,
+        sso,
     })
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LinkForm {
+    #[serde(default)]
+    password: String,
+}
+
+/// Link my provider sign-in: the account's password confirmed (a wrong one counts towards
+/// the lockout, as at sign-in), then the page again with the way to the provider, where the
+/// person signs in as themselves; the way back links that sign-in to this account. Never
+/// by a name or an email the provider sends: only who signed in there, on the way back to
+/// this browser's signed-in session.
+pub async fn link_sso(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    session: Session,
+    user: CurrentUser,
+    Form(form): Form<LinkForm>,
+) -> AppResult<Response> {
+    let Some(provider) = state.settings.sso.clone() else {
+        return Err(crate::error::AppError::NotFound);
+    };
+    if db::identities::is_linked(&state.db, user.id, provider.sso.issuer.as_str()).await? {
+        session::flash(
+            &session,
+            FlashKind::Info,
+            format!("Your account is already linked to {}.", provider.sso.name),
+        )
+        .await?;
+        return Ok(Redirect::to("/account").into_response());
+    }
+    let row = db::users::find_for_login(&state.db, &user.username).await?;
+    let hash = row.as_ref().and_then(|r| r.password_hash.clone());
+    let locked = row.as_ref().is_some_and(|r| r.locked);
+    let right =
+        !locked && hash.is_some() && crate::auth::password::verify(form.password, hash).await?;
+    if !right {
+        if !locked {
+            db::users::record_failed_login(&state.db, user.id).await?;
+        }
+        session::flash(
+            &session,
+            FlashKind::Error,
+            "That is not your password (or the account is locked for a while after too many tries). Nothing was linked.",
+        )
+        .await?;
+        return Ok(Redirect::to("/account").into_response());
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    match provider.begin("/account".to_owned(), now).await {
+        Ok((url, mut pending)) => {
+            pending.link = Some(user.id);
+            session::begin_sso(&session, pending).await?;
+            Ok(page(&state, chrome.at("account"), &user, Some(url))
+                .await?
+                .into_response())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "single sign-on link could not start");
+            session::flash(
+                &session,
+                FlashKind::Error,
+                format!(
+                    "{} could not be reached. Nothing was linked: try again later.",
+                    provider.sso.name
+                ),
+            )
+            .await?;
+            Ok(Redirect::to("/account").into_response())
+        }
+    }
 }
 
 /// Enrolment from the account page.

@@ -186,6 +186,7 @@ fn signed_in_routes() -> Routes {
         .route("/account/second-factor/off", post(account::switch_off))
         .route("/account/ssh-keys", post(account_keys::add))
         .route("/account/ssh-keys/{id}/remove", post(account_keys::remove))
+        .route("/account/sso/link", post(account::link_sso))
         .merge(admin)
 }
 

@@ -104,10 +104,14 @@ pub async fn callback(
         Err(problem) => return Ok(refused(chrome, &provider.sso, problem)),
     };
     let next = pending.next.clone();
+    let link = pending.link;
     let identity = match provider.finish(code, pending).await {
         Ok(identity) => identity,
         Err(e) => return Ok(refused(chrome, &provider.sso, problem_of(e))),
     };
+    if let Some(user) = link {
+        return link_account(&state, &session, chrome, provider, &identity, user).await;
+    }
     let time_zone = &state.settings.default_time_zone;
     let user = match account::sign_in(&state.db, &provider.sso, &identity, time_zone).await? {
         Ok(user) => user,
@@ -126,6 +130,64 @@ pub async fn callback(
     session::sign_in(&session, user).await?;
     tracing::info!(%user, mfa_done, "signed in with single sign-on");
     Ok(Redirect::to(&next).into_response())
+}
+
+/// The way back of "Link my provider sign-in" (Account page): links who signed in at the
+/// provider to the account that asked, if this browser is still signed in as it.
+async fn link_account(
+    state: &AppState,
+    session: &Session,
+    chrome: Chrome,
+    provider: &Provider,
+    identity: &crate::auth::sso::flow::Identity,
+    user: uuid::Uuid,
+) -> AppResult<Response> {
+    use crate::db::identities::{self, LinkRefusal};
+    // Still signed in, in this browser, as the account that asked (and it is enabled).
+    let signed_in = session::auth(session).await?.map(|a| a.user_id);
+    let username: Option<String> =
+        sqlx::query_scalar("SELECT username FROM users WHERE id = $1 AND NOT disabled")
+            .bind(user)
+            .fetch_optional(&state.db)
+            .await?;
+    let Some(username) = username.filter(|_| signed_in == Some(user)) else {
+        return Ok(refused(chrome, &provider.sso, Problem::BadState));
+    };
+    let name = &provider.sso.name;
+    let mut tx = state.db.begin().await?;
+    let outcome = identities::link(
+        &mut tx,
+        &identity.issuer,
+        &identity.subject,
+        user,
+        &username,
+    )
+    .await
+    .map_err(AppError::from)?;
+    let (kind, text) = match outcome {
+        Ok(_) => {
+            tx.commit().await?;
+            tracing::info!(%user, subject = %identity.subject, "linked a single sign-on identity");
+            (
+                session::FlashKind::Success,
+                format!("Linked: you can now sign in with {name}."),
+            )
+        }
+        Err(LinkRefusal::OtherAccount) => (
+            session::FlashKind::Error,
+            format!(
+                "That {name} sign-in is linked to another Portcullis account. Nothing was linked: sign in there as yourself, or ask an administrator."
+            ),
+        ),
+        Err(LinkRefusal::OtherSubject) => (
+            session::FlashKind::Error,
+            format!(
+                "Your account is already linked to another {name} sign-in. Nothing was changed."
+            ),
+        ),
+    };
+    session::flash(session, kind, text).await?;
+    Ok(Redirect::to("/account").into_response())
 }
 
 /// The code, if the way back carries the state of the sign-in this browser started.

@@ -32,8 +32,9 @@ pub(super) struct Job<'a> {
     pub ends_at: OffsetDateTime,
 }
 
-/// The login account, its password and what was done (for the session's events).
-pub(super) type Granted = (String, Option<String>, String);
+/// The login account, its password, what was done (for the session's events), and the
+/// private half of the session's SSH key (linux_ssh ephemeral accounts).
+pub(super) type Granted = (String, Option<String>, String, Option<String>);
 
 /// Makes the access real on the job's target.
 pub(super) async fn apply(
@@ -56,12 +57,19 @@ pub(super) async fn apply(
                 service_user: job.service_user.unwrap_or_default().to_owned(),
                 private_key: job.secret.clone(),
             };
+            // An ephemeral account gets a key pair of its own, made afresh at every grant.
+            let session_key = match job.mode {
+                LoginMode::Ephemeral => Some(crate::provision::session_key::generate()?),
+                LoginMode::Managed | LoginMode::Own => None,
+            };
+            let (private_key, public_key) = session_key.unzip();
             let change = crate::provision::Change {
                 mode: job.mode,
                 account: account.clone(),
                 groups: job.groups.to_vec(),
                 password: job.password.clone(),
                 until: Some(job.ends_at),
+                public_key,
             };
             crate::provision::linux_ssh::grant(&target, &change).await?;
             let what = match job.mode {
@@ -74,7 +82,7 @@ pub(super) async fn apply(
                 }
                 LoginMode::Own => format!("Gave account {account} access on {place}{groups}."),
             };
-            Ok((account, job.password.clone(), what))
+            Ok((account, job.password.clone(), what, private_key))
         }
         ProvisionerKind::Postgresql => {
             let server = postgres_server(
@@ -104,7 +112,7 @@ pub(super) async fn apply(
                 "Created role {account} on {place}{roles}, valid until {}.",
                 rfc3339(job.ends_at)
             );
-            Ok((account, job.password.clone(), what))
+            Ok((account, job.password.clone(), what, None))
         }
         ProvisionerKind::Command => {
             let name = job.command.unwrap_or_default();
@@ -132,9 +140,10 @@ pub(super) async fn apply(
                 login,
                 answer.password.or_else(|| job.password.clone()),
                 what,
+                None,
             ))
         }
         // Simulated targets are prepared without the worker's target steps.
-        ProvisionerKind::Simulated => Ok((account, job.password.clone(), String::new())),
+        ProvisionerKind::Simulated => Ok((account, job.password.clone(), String::new(), None)),
     }
 }

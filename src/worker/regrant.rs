@@ -72,12 +72,16 @@ async fn regrant_one(
         Err(e) => Err(e),
     };
     match outcome {
-        Ok((login, password, what)) => {
+        Ok((login, password, what, session_key)) => {
             let sealed = password
                 .as_deref()
                 .map(|p| secrets.seal(step.session_id, p));
             rounds::regrant_done(&mut tx, step.id, step.session_id, &login, sealed.as_deref())
                 .await?;
+            let sealed_key = session_key
+                .as_deref()
+                .map(|k| secrets.seal(step.session_id, k));
+            sessions::set_session_key(&mut tx, step.session_id, sealed_key.as_deref()).await?;
             let comment = format!("Access restored after the unlock. {what}");
             note(&mut tx, step.session_id, EventKind::AccessGranted, &comment).await?;
             tracing::info!(session = %step.session_id, "access granted again after an unlock");

@@ -187,11 +187,13 @@ async fn grant_one(
     )
     .await;
     match outcome {
-        Ok((login, password, what)) => {
+        Ok((login, password, what, session_key)) => {
             provisioning::finish_grant(&mut tx, s.id, None).await?;
             note(&mut tx, s.id, EventKind::AccessGranted, &what).await?;
             let sealed = password.as_deref().map(|p| secrets.seal(s.id, p));
             sessions::make_available(&mut tx, s.id, &login, sealed.as_deref()).await?;
+            let sealed_key = session_key.as_deref().map(|k| secrets.seal(s.id, k));
+            sessions::set_session_key(&mut tx, s.id, sealed_key.as_deref()).await?;
             provisioning::grant_applied(&mut tx, s.id, &login).await?;
             tx.commit().await?;
             tracing::info!(session = %s.id, target = %place, "access granted on the target");
@@ -309,6 +311,7 @@ async fn revoke_one(
                         groups: step.target_groups.clone(),
                         password: None,
                         until: None,
+                        public_key: None,
                     };
                     crate::provision::linux_ssh::revoke(&target, &change).await
                 }

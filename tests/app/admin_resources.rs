@@ -376,7 +376,7 @@ async fn files_that_are_not_csv_get_a_clear_message() {
         ),
         (
             b"host;ip\na;b\n",
-            "Line 1: unknown column \"host;ip\". The header must name the columns name, kind, platform, address, port, description.",
+            "Line 1: unknown column \"host;ip\". The header must name the columns name, kind, platform, address, port, description, and may add provisioner, credential, host_key, database, command.",
         ),
         (b"", "Choose a CSV file or paste its text."),
     ];
@@ -442,4 +442,204 @@ async fn a_multipart_upload_without_the_csrf_token_is_refused() {
         .await;
         assert_eq!(page.status, StatusCode::FORBIDDEN);
     }
+}
+
+const HOST_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIlNyAh1Ifr+mVdkn4LPWYxI8b4jS2G3k4ecJobMkAUJ";
+
+/// The stored provisioner, credential name, host key, database and command of `name`.
+async fn access_of(
+    app: &TestApp,
+    name: &str,
+) -> (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+) {
+    sqlx::query_as(
+        "SELECT r.provisioner::text, c.name, r.host_key, r.database_name, r.provisioner_command
+         FROM resources r LEFT JOIN service_credentials c ON c.id = r.credential_id
+         WHERE r.name = $1",
+    )
+    .bind(name)
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_import_sets_provisioners_with_credentials_by_name() {
+    use crate::admin_credentials::{KEY, create_credential_of};
+    let app = admin_app().await;
+    create_credential_of(&app, "ssh_key", "Web root", "root", KEY).await;
+    create_credential_of(&app, "password", "dba", "postgres", "s3cret-pass").await;
+    let csv = format!(
+        "name,kind,platform,address,port,description,provisioner,credential,host_key,database,command\n\
+         lnx-new-01,server,Linux,10.0.0.5,22,,linux_ssh,web ROOT,127.0.0.1 {HOST_KEY},,\n\
+         pg-new-01,database,PostgreSQL,10.0.0.6,5432,,postgresql,dba,,app_db,\n\
+         ad-new-01,domain,Windows,ad.example,,,command,,,,active-directory\n\
+         lnx-web-01,server,Linux,lnx-web-01.corp.example,22,Web tier,linux_ssh,Web root,{HOST_KEY},,\n"
+    );
+    let page = post_multipart(&app, "/admin/resources/import", None, None, &csv).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(
+        page.texts("#preview tbody td:nth-child(3)"),
+        ["Create", "Create", "Create", "Update"]
+    );
+    let details = page.texts("#preview tbody td:nth-child(4)");
+    assert!(
+        details[3].contains("provisioner, credential, host key"),
+        "{details:?}"
+    );
+    let token = page
+        .html()
+        .select(&scraper::Selector::parse("input[name=token]").unwrap())
+        .next()
+        .unwrap()
+        .value()
+        .attr("value")
+        .unwrap()
+        .to_owned();
+    let applied = app
+        .post("/admin/resources/import/apply", &[("token", &token)])
+        .await;
+    assert_eq!(
+        flashes(&app, &applied).await,
+        ["Imported the file: 3 created, 1 updated, 0 unchanged."]
+    );
+    let key = Some(HOST_KEY.to_owned());
+    assert_eq!(
+        access_of(&app, "lnx-new-01").await,
+        (
+            "linux_ssh".into(),
+            Some("Web root".into()),
+            key.clone(),
+            None,
+            None
+        )
+    );
+    assert_eq!(
+        access_of(&app, "pg-new-01").await,
+        (
+            "postgresql".into(),
+            Some("dba".into()),
+            None,
+            Some("app_db".into()),
+            None
+        )
+    );
+    assert_eq!(
+        access_of(&app, "ad-new-01").await,
+        (
+            "command".into(),
+            None,
+            None,
+            None,
+            Some("active-directory".into())
+        )
+    );
+    assert_eq!(
+        access_of(&app, "lnx-web-01").await,
+        (
+            "linux_ssh".into(),
+            Some("Web root".into()),
+            key.clone(),
+            None,
+            None
+        )
+    );
+
+    // A file without the access columns leaves how access is granted as it is.
+    let plain = format!("{HEADER}lnx-new-01,server,Linux,10.0.0.7,22,\n");
+    let page = post_multipart(&app, "/admin/resources/import", None, None, &plain).await;
+    assert_eq!(
+        page.texts("#preview tbody td:nth-child(4)"),
+        ["Changes address."]
+    );
+    let token = page
+        .html()
+        .select(&scraper::Selector::parse("input[name=token]").unwrap())
+        .next()
+        .unwrap()
+        .value()
+        .attr("value")
+        .unwrap()
+        .to_owned();
+    app.post("/admin/resources/import/apply", &[("token", &token)])
+        .await;
+    assert_eq!(
+        access_of(&app, "lnx-new-01").await,
+        ("linux_ssh".into(), Some("Web root".into()), key, None, None)
+    );
+}
+
+#[tokio::test]
+async fn an_import_with_bad_access_columns_names_each_line_and_stores_nothing() {
+    use crate::admin_credentials::{KEY, create_credential_of};
+    let app = admin_app().await;
+    create_credential_of(&app, "password", "dba", "postgres", "s3cret-pass").await;
+    create_credential_of(&app, "ssh_key", "Web root", "root", KEY).await;
+    let before = count(&app, "SELECT count(*) FROM resources").await;
+    let audit = count(&app, "SELECT count(*) FROM admin_audit").await;
+    let csv = format!(
+        "name,kind,platform,address,provisioner,credential,host_key,database,command\n\
+         ok-01,server,Linux,ok.example,linux_ssh,Web root,{HOST_KEY},,\n\
+         a,server,Linux,a.example,linux_ssh,nobody,{HOST_KEY},,\n\
+         b,server,Linux,b.example,linux_ssh,dba,{HOST_KEY},,\n\
+         c,database,PostgreSQL,c.example,postgresql,dba,{HOST_KEY},,\n\
+         d,server,Linux,d.example,linux_ssh,Web root,,,\n\
+         e,server,Linux,e.example,telepathy,,,,\n\
+         f,database,PostgreSQL,f.example,postgresql,dba,,1bad;db,\n\
+         g,domain,Windows,g.example,command,,,,Bad Name\n"
+    );
+    let page = post_multipart(&app, "/admin/resources/import", None, None, &csv).await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        page.texts("#preview tbody td:first-child"),
+        ["2", "3", "4", "5", "6", "7", "8", "9"]
+    );
+    assert_eq!(
+        page.texts("#preview tbody td:nth-child(3)"),
+        [
+            "Create", "Refuse", "Refuse", "Refuse", "Refuse", "Refuse", "Refuse", "Refuse"
+        ]
+    );
+    let details = page.texts("#preview tbody td:nth-child(4)");
+    assert_eq!(
+        details[1],
+        "No service credential is named \"nobody\": create it on Admin > Service credentials first."
+    );
+    assert!(details[2].contains("password"), "{details:?}");
+    assert_eq!(
+        details[3],
+        "The host_key column is for the linux_ssh provisioner only; leave it empty for postgresql."
+    );
+    assert!(details[4].starts_with("The linux_ssh provisioner needs the target's host key"));
+    assert!(details[5].starts_with("The provisioner must be one of simulated, linux_ssh"));
+    assert!(details[6].starts_with("A database name starts with"));
+    assert!(details[7].starts_with("A command name is lower-case"));
+    assert!(page.texts("input[name=token]").is_empty());
+    assert_eq!(count(&app, "SELECT count(*) FROM resources").await, before);
+    assert_eq!(count(&app, "SELECT count(*) FROM admin_audit").await, audit);
+
+    // An access column without the provisioner column: the header is refused.
+    let page = post_multipart(
+        &app,
+        "/admin/resources/import",
+        None,
+        None,
+        "name,kind,platform,address,host_key\nx,server,Linux,x.example,\n",
+    )
+    .await;
+    assert_eq!(
+        page.texts("#file-error"),
+        ["Line 1: the column \"host_key\" needs the column \"provisioner\" too."]
+    );
 }

@@ -613,3 +613,68 @@ async fn without_a_key_the_password_and_second_factor_code_log_in() {
     let (code, _, _) = interactive(&rig, &string, DEMO, &totp).await;
     assert_eq!(code, 255, "a code is accepted once");
 }
+
+/// The home directory of a local account (`getent passwd`).
+fn home_of(account: &str) -> String {
+    let out = std::process::Command::new("getent")
+        .args(["passwd", account])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    line.split(':').nth(5).unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_gateway_logs_in_with_the_sessions_own_key_and_falls_back_to_the_password() {
+    let (rig, id) = Rig::start().await;
+    let login = account(&rig.app, id).await;
+    // The ephemeral account's only authorized key is the session's own, made at the grant;
+    // its private half is stored sealed.
+    let authorized =
+        std::fs::read_to_string(format!("{}/.ssh/authorized_keys", home_of(&login))).unwrap();
+    assert_eq!(authorized.lines().count(), 1, "{authorized}");
+    assert!(authorized.starts_with("ssh-ed25519 "), "{authorized}");
+    let sealed: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT ssh_key_ciphertext FROM activity_sessions WHERE id = $1")
+            .bind(id)
+            .fetch_one(&rig.app.db)
+            .await
+            .unwrap();
+    let private = rig.app.secrets.open(id, &sealed.unwrap()).unwrap();
+    let key = russh::keys::PrivateKey::from_openssh(&private).unwrap();
+    assert_eq!(
+        key.public_key().to_openssh().unwrap(),
+        authorized.trim_end()
+    );
+    // Never shown to the requester.
+    let body = authorized.split_whitespace().nth(1).unwrap();
+    let connect = rig.app.get(&format!("/sessions/{id}/connect")).await;
+    let revealed = rig.app.post(&format!("/sessions/{id}/reveal"), &[]).await;
+    for page in [&connect, &revealed] {
+        assert!(!page.body.contains("PRIVATE KEY"));
+        assert!(!page.body.contains(body));
+    }
+    let password = revealed.texts("#password").pop().unwrap();
+
+    // With the password changed on the target, the gateway still logs in: with the key.
+    crate::target_host::set_password(&login, "Not-the-revealed-one-42");
+    let string = rig.connection_string(id).await;
+    let (code, out, err) = rig.run(&string, "whoami").await;
+    assert_eq!((code, out.trim()), (0, login.as_str()), "stderr: {err}");
+
+    // With the key taken off the target, it falls back to the session's password.
+    std::fs::remove_file(format!("{}/.ssh/authorized_keys", home_of(&login))).unwrap();
+    crate::target_host::set_password(&login, &password);
+    let (code, out, err) = rig.run(&string, "whoami").await;
+    assert_eq!((code, out.trim()), (0, login.as_str()), "stderr: {err}");
+
+    // The end wipes the sealed key with the password.
+    crate::provisioning::end(&rig.app, id).await;
+    let wiped: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT ssh_key_ciphertext FROM activity_sessions WHERE id = $1")
+            .bind(id)
+            .fetch_one(&rig.app.db)
+            .await
+            .unwrap();
+    assert!(wiped.is_none());
+}

@@ -31,7 +31,8 @@ admin = "Administrators"
 pub struct TestProvider {
     pub issuer: String,
     accounts: PathBuf,
-    _child: tokio::process::Child,
+    config: PathBuf,
+    child: tokio::process::Child,
     _dir: tempfile::TempDir,
 }
 
@@ -56,40 +57,69 @@ impl TestProvider {
             "tamper": tamper,
         });
         std::fs::write(&config, body.to_string()).expect("config file");
-        let mut child = tokio::process::Command::new("node")
-            .arg(tools.join("oidc-provider.mjs"))
-            .arg(&config)
-            .current_dir(&tools)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start node");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("the provider started in time")
-            .expect("read")
-            .expect("the provider printed its issuer");
-        // Keep reading: a closed pipe would stop the provider at its next line of output.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let issuer = serde_json::from_str::<Value>(&line).expect("JSON")["issuer"]
-            .as_str()
-            .expect("issuer")
-            .to_owned();
+        let (child, issuer) = launch(&config).await;
         Self {
             issuer,
             accounts: accounts_file,
-            _child: child,
+            config,
+            child,
             _dir: dir,
         }
+    }
+
+    /// Stops the provider and starts it again at the same address with a new signing key
+    /// under another key id: a key rotation, as a provider does it.
+    pub async fn rotate_key(&mut self) {
+        self.child.kill().await.expect("stop the provider");
+        let mut body: Value =
+            serde_json::from_str(&std::fs::read_to_string(&self.config).expect("config"))
+                .expect("config JSON");
+        let port: u16 = self
+            .issuer
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        body["port"] = json!(port);
+        body["kid"] = json!(format!("rotated-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&self.config, body.to_string()).expect("config file");
+        let (child, issuer) = launch(&self.config).await;
+        assert_eq!(issuer, self.issuer);
+        self.child = child;
     }
 
     /// Replaces the provider's accounts (read again at each sign-in).
     pub fn set_accounts(&self, accounts: &Value) {
         std::fs::write(&self.accounts, accounts.to_string()).expect("accounts file");
     }
+}
+
+/// Runs the provider script with `config`; the process and the issuer it printed.
+async fn launch(config: &Path) -> (tokio::process::Child, String) {
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools");
+    let mut child = tokio::process::Command::new("node")
+        .arg(tools.join("oidc-provider.mjs"))
+        .arg(config)
+        .current_dir(&tools)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start node");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the provider started in time")
+        .expect("read")
+        .expect("the provider printed its issuer");
+    // Keep reading: a closed pipe would stop the provider at its next line of output.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let issuer = serde_json::from_str::<Value>(&line).expect("JSON")["issuer"]
+        .as_str()
+        .expect("issuer")
+        .to_owned();
+    (child, issuer)
 }
 
 /// One provider account.
@@ -165,7 +195,7 @@ pub async fn spawn(accounts: &Value, options: Options) -> (TestApp, TestProvider
 }
 
 /// A GET of an absolute URL (the provider's pages) with `client`'s cookies.
-async fn get(client: &reqwest::Client, url: &str) -> Page {
+pub async fn get(client: &reqwest::Client, url: &str) -> Page {
     crate::support::read(client.get(url).send().await.expect("GET")).await
 }
 
@@ -199,7 +229,19 @@ pub async fn way_back(
         .to_owned();
     let started = app.get_with(client, &link).await;
     assert_eq!(started.status, 303, "{}", started.body);
-    let mut url = started.location().to_owned();
+    at_the_provider(app, provider, client, started.location(), login).await
+}
+
+/// From the provider's authorization `url`, signs in there as `login`; returns the URL the
+/// provider sends the browser back to (not visited yet).
+pub async fn at_the_provider(
+    app: &TestApp,
+    provider: &TestProvider,
+    client: &reqwest::Client,
+    url: &str,
+    login: &str,
+) -> String {
+    let mut url = url.to_owned();
     assert!(url.starts_with(&provider.issuer), "{url}");
     for _ in 0..10 {
         let page = get(client, &url).await;

@@ -330,3 +330,92 @@ async fn an_ephemeral_account_expires_after_the_session_and_extend_moves_the_exp
     tick(&app).await;
     assert!(!TargetHost::account_exists(&name));
 }
+
+/// The flash messages `page` (a redirect for `client`) leads to.
+async fn flashes_for(
+    app: &TestApp,
+    client: &reqwest::Client,
+    page: &crate::support::Page,
+) -> Vec<String> {
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    app.get_with(client, page.location()).await.texts(".flash")
+}
+
+#[tokio::test]
+async fn a_credential_is_deletable_once_a_session_ended_before_its_fresh_grant_ran() {
+    let host = TargetHost::start();
+    let app = spawn_demo_app().await;
+    use_target(
+        &app,
+        &host,
+        "ephemeral",
+        &format!("{}-{{session}}", host.prefix),
+    )
+    .await;
+    revoke_on_lock(&app, true).await;
+    let id = approved_and_granted(&app).await;
+    assert_eq!(status(&app, id).await, "available");
+    let name = account(&app, id).await;
+    let credential: Uuid =
+        sqlx::query_scalar("SELECT credential_id FROM resources WHERE name = 'lnx-web-01'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let carol = admin(&app).await;
+    lock(&app, &carol, id).await;
+    tick(&app).await;
+    assert!(!TargetHost::account_exists(&name));
+    unlock(&app, &carol, id).await;
+    // The resource no longer uses the credential; the session's fresh grant, still to make,
+    // does: deleting it is refused, naming the session.
+    sqlx::query(
+        "UPDATE resources SET provisioner = 'simulated', credential_id = NULL, host_key = NULL
+         WHERE name = 'lnx-web-01'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let delete = format!("/admin/credentials/{credential}/delete");
+    let refused = app.post_with(&carol, &delete, &[]).await;
+    let short = portcullis::domain::provision::short_id(id);
+    assert_eq!(
+        flashes_for(&app, &carol, &refused).await,
+        [format!(
+            "test root cannot be deleted: sessions still need it on their target: lnx-web-01 (session {short}, access still to grant). Try again once the worker has finished with them."
+        )]
+    );
+
+    // The session ends before the worker makes the fresh grant: the grant never runs, the
+    // removal queued by the end runs (nothing is left to remove), and then nothing uses the
+    // credential any more.
+    end(&app, id).await;
+    tick(&app).await;
+    let steps: Vec<(String, i32, bool)> = sqlx::query_as(
+        "SELECT action::text, round, done_at IS NOT NULL FROM provision_steps
+         WHERE session_id = $1 ORDER BY round, action",
+    )
+    .bind(id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        steps,
+        [
+            ("grant".to_owned(), 0, true),
+            ("revoke".to_owned(), 0, true),
+            ("grant".to_owned(), 1, false),
+            ("revoke".to_owned(), 1, true)
+        ]
+    );
+    let deleted = app.post_with(&carol, &delete, &[]).await;
+    assert_eq!(
+        flashes_for(&app, &carol, &deleted).await,
+        ["Deleted test root."]
+    );
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM service_credentials")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    assert!(!TargetHost::account_exists(&name));
+}

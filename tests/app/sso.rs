@@ -378,3 +378,159 @@ async fn a_group_map_naming_a_missing_group_stops_the_start_with_its_name() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn keys_rotated_at_the_provider_are_read_again_and_the_sign_in_goes_through() {
+    let accounts = json!({ "kim": account("kim", &["idp-ops"], &["pwd"]) });
+    let (app, mut provider) = spawn(&accounts, Options::default()).await;
+    let first = sign_in(&app, &provider, &new_client(), "kim").await;
+    assert_eq!(first.status, 303, "{}", first.body);
+
+    // The provider now signs with a new key under a new key id; ours is five minutes old
+    // at most, so the token names a key we have not seen: we read the keys again.
+    provider.rotate_key().await;
+    let again = sign_in(&app, &provider, &new_client(), "kim").await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    assert_eq!(again.location(), "/");
+    assert_eq!(count(&app, "users").await, 1);
+}
+
+/// Confirms the password on the Account page and signs in at the provider as `login`: the
+/// app's answer to the way back.
+async fn link_from_account(
+    app: &TestApp,
+    provider: &crate::oidc_provider::TestProvider,
+    client: &reqwest::Client,
+    login: &str,
+) -> Page {
+    let page = app
+        .post_with(
+            client,
+            "/account/sso/link",
+            &[("password", crate::support::PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let url = page
+        .html()
+        .select(&scraper::Selector::parse("#sso-link-continue").unwrap())
+        .next()
+        .and_then(|a| a.value().attr("href"))
+        .expect("the way to the provider")
+        .to_owned();
+    let back = crate::oidc_provider::at_the_provider(app, provider, client, &url, login).await;
+    crate::oidc_provider::get(client, &back).await
+}
+
+#[tokio::test]
+async fn a_password_account_links_its_provider_sign_in_from_account_never_by_email() {
+    // The provider's person has pat's username and email: that alone links nothing.
+    let accounts = json!({ "pat-sub": account("pat", &["idp-ops"], &["pwd"]) });
+    let options = Options {
+        create_accounts: false,
+        ..Options::default()
+    };
+    let (app, provider) = spawn(&accounts, options).await;
+    let pat = app.create_user("pat", Role::User).await;
+    app.create_user("quinn", Role::User).await;
+    sqlx::query("UPDATE users SET email = 'pat@corp.example' WHERE id = $1")
+        .bind(pat)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let stranger = sign_in(&app, &provider, &new_client(), "pat-sub").await;
+    assert_eq!(stranger.status, 403, "{}", stranger.body);
+    assert_eq!(count(&app, "user_identities").await, 0);
+
+    // pat, signed in with the password, links from Account: a wrong password links nothing.
+    let client = new_client();
+    app.login_with(&client, "pat", crate::support::PASSWORD)
+        .await;
+    let account_page = app.get_with(&client, "/account").await;
+    assert!(
+        account_page.texts("#sso-link-state")[0].starts_with("Not linked."),
+        "{}",
+        account_page.body
+    );
+    let wrong = app
+        .post_with(
+            &client,
+            "/account/sso/link",
+            &[("password", "not-my-password")],
+        )
+        .await;
+    assert_eq!(wrong.status, 303);
+    let after = app.get_with(&client, wrong.location()).await;
+    assert!(after.texts(".flash")[0].starts_with("That is not your password"));
+    assert_eq!(count(&app, "user_identities").await, 0);
+
+    let linked = link_from_account(&app, &provider, &client, "pat-sub").await;
+    assert_eq!(linked.status, 303, "{}", linked.body);
+    assert_eq!(linked.location(), "/account");
+    let shown = app.get_with(&client, "/account").await;
+    assert_eq!(
+        shown.texts(".flash"),
+        ["Linked: you can now sign in with Test Directory."]
+    );
+    assert!(shown.texts("#sso-link-state")[0].starts_with("Linked"));
+    let (subject, user): (String, uuid::Uuid) =
+        sqlx::query_as("SELECT subject, user_id FROM user_identities")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!((subject.as_str(), user), ("pat-sub", pat));
+    let audit: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM admin_audit WHERE action = 'link single sign-on' AND object_id = $1",
+    )
+    .bind(pat)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(audit, 1);
+
+    // Now the provider's sign-in lands in pat's account.
+    let fresh = new_client();
+    let back = sign_in(&app, &provider, &fresh, "pat-sub").await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    assert_eq!(count(&app, "users").await, 2);
+
+    // quinn cannot take the same provider sign-in: refused, nothing changes.
+    let quinn = new_client();
+    app.login_with(&quinn, "quinn", crate::support::PASSWORD)
+        .await;
+    let taken = link_from_account(&app, &provider, &quinn, "pat-sub").await;
+    assert_eq!(taken.status, 303, "{}", taken.body);
+    let page = app.get_with(&quinn, "/account").await;
+    assert!(
+        page.texts(".flash")[0].starts_with("That Test Directory sign-in is linked to another"),
+        "{:?}",
+        page.texts(".flash")
+    );
+    assert_eq!(count(&app, "user_identities").await, 1);
+
+    // A way back for a link started by another browser's account links nothing.
+    let other = new_client();
+    app.login_with(&other, "quinn", crate::support::PASSWORD)
+        .await;
+    let page = app
+        .post_with(
+            &other,
+            "/account/sso/link",
+            &[("password", crate::support::PASSWORD)],
+        )
+        .await;
+    let url = page
+        .html()
+        .select(&scraper::Selector::parse("#sso-link-continue").unwrap())
+        .next()
+        .and_then(|a| a.value().attr("href"))
+        .unwrap()
+        .to_owned();
+    let back =
+        crate::oidc_provider::at_the_provider(&app, &provider, &other, &url, "pat-sub").await;
+    // Signed out before coming back: the link is refused.
+    app.post_with(&other, "/logout", &[]).await;
+    let refused = crate::oidc_provider::get(&other, &back).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(count(&app, "user_identities").await, 1);
+}

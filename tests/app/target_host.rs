@@ -88,7 +88,7 @@ impl TargetHost {
         let d = self.dir.path().display();
         let text = format!(
             "ListenAddress 127.0.0.1\nPort {}\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
-             AuthorizedKeysFile {d}/authorized/%u\nStrictModes no\nPermitRootLogin prohibit-password\n\
+             AuthorizedKeysFile {d}/authorized/%u .ssh/authorized_keys\nStrictModes no\nPermitRootLogin prohibit-password\n\
              PasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\n\
              AllowTcpForwarding no\nX11Forwarding no\nLogLevel ERROR\n\
              Subsystem sftp /usr/lib/openssh/sftp-server\n",
@@ -216,7 +216,7 @@ impl TargetHost {
 }
 
 /// Sets a local account's password.
-fn set_password(name: &str, password: &str) {
+pub(crate) fn set_password(name: &str, password: &str) {
     use std::io::Write;
     let mut child = Command::new("chpasswd")
         .stdin(Stdio::piped())

@@ -3,7 +3,9 @@
 //
 // Usage: node oidc-provider.mjs CONFIG.json
 // CONFIG: { "client_id", "client_secret", "redirect_uri", "accounts_file",
-//           "tamper": null | "expired" | "wrong-audience" | "wrong-issuer" }
+//           "tamper": null | "expired" | "wrong-audience" | "wrong-issuer",
+//           "port": optional fixed port, "kid": optional signing key id (a restart with
+//           another one is a key rotation) }
 // ACCOUNTS (re-read at every sign-in, so a test can change someone's groups):
 //   { "<login>": { "claims": { "preferred_username", "name", "email", "groups": [] },
 //                  "amr": ["pwd", "mfa"] } }
@@ -22,10 +24,10 @@ const config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const accounts = () => JSON.parse(fs.readFileSync(config.accounts_file, 'utf8'));
 
 const { privateKey } = await jose.generateKeyPair('RS256', { extractable: true });
-const jwk = { ...(await jose.exportJWK(privateKey)), kid: 'test-key', alg: 'RS256', use: 'sig' };
+const jwk = { ...(await jose.exportJWK(privateKey)), kid: config.kid || 'test-key', alg: 'RS256', use: 'sig' };
 
 const server = http.createServer();
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+await new Promise((resolve) => server.listen(config.port || 0, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 
 const provider = new Provider(issuer, {

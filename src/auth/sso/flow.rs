@@ -64,11 +64,18 @@ type OidcClient = Client<
 /// that rotates its keys publishes the new one well before it signs with it).
 const METADATA_SECONDS: u64 = 300;
 
+/// An ID token signed with a key we do not know makes us read the provider's keys again at
+/// once (it rotated them), but not more often than this, so that forged tokens with made-up
+/// key ids cannot make us hammer the provider.
+const KEY_REFETCH_SECONDS: u64 = 60;
+
 /// The configured provider, with its discovered metadata.
 pub struct Provider {
     pub sso: Sso,
     http: reqwest::Client,
     discovered: Mutex<Option<(Instant, OidcClient)>>,
+    /// When an unknown signing key last made us read the keys again.
+    refetched: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -90,6 +97,10 @@ pub struct Pending {
     pub next: String,
     /// Unix seconds when it began.
     pub since: i64,
+    /// Set when a signed-in account asked to link its provider sign-in (Account page, after
+    /// confirming its password): the way back links this account instead of signing in.
+    #[serde(default)]
+    pub link: Option<uuid::Uuid>,
 }
 
 /// The person the provider vouched for, from a verified ID token.
@@ -146,12 +157,32 @@ impl Provider {
             sso,
             http,
             discovered: Mutex::new(None),
+            refetched: Mutex::new(None),
         })
     }
 
     async fn client(&self) -> Result<OidcClient, FlowError> {
+        self.discover(false).await
+    }
+
+    /// The provider's metadata and keys read again now, for a token signed with a key we do
+    /// not know; None when that was done less than a minute ago.
+    async fn refetched_client(&self) -> Result<Option<OidcClient>, FlowError> {
+        {
+            let mut last = self.refetched.lock().await;
+            if last.is_some_and(|at| at.elapsed() < Duration::from_secs(KEY_REFETCH_SECONDS)) {
+                return Ok(None);
+            }
+            *last = Some(Instant::now());
+        }
+        tracing::info!(issuer = %self.sso.issuer.as_str(), "an ID token is signed with an unknown key: reading the provider's keys again");
+        self.discover(true).await.map(Some)
+    }
+
+    async fn discover(&self, force: bool) -> Result<OidcClient, FlowError> {
         let mut cached = self.discovered.lock().await;
-        if let Some((at, client)) = cached.as_ref()
+        if !force
+            && let Some((at, client)) = cached.as_ref()
             && at.elapsed() < Duration::from_secs(METADATA_SECONDS)
         {
             return Ok(client.clone());
@@ -190,6 +221,7 @@ impl Provider {
             verifier: verifier.secret().clone(),
             next,
             since: now,
+            link: None,
         };
         Ok((url.to_string(), pending))
     }
@@ -205,9 +237,23 @@ impl Provider {
             .await
             .map_err(|e| FlowError::Exchange(exchange_message(&e)))?;
         let id_token = tokens.id_token().ok_or(FlowError::NoIdToken)?;
-        let claims = id_token
-            .claims(&client.id_token_verifier(), &Nonce::new(pending.nonce))
-            .map_err(verification_error)?;
+        let nonce = Nonce::new(pending.nonce);
+        let claims = match id_token.claims(&client.id_token_verifier(), &nonce) {
+            // Signed with a key we do not know: the provider may have rotated its keys since
+            // we read them. Read them again (at most once a minute) and verify once more.
+            Err(openidconnect::ClaimsVerificationError::SignatureVerification(
+                openidconnect::SignatureVerificationError::NoMatchingKey,
+            )) => match self.refetched_client().await? {
+                Some(fresh) => id_token.claims(&fresh.id_token_verifier(), &nonce),
+                None => Err(
+                    openidconnect::ClaimsVerificationError::SignatureVerification(
+                        openidconnect::SignatureVerificationError::NoMatchingKey,
+                    ),
+                ),
+            },
+            other => other,
+        }
+        .map_err(verification_error)?;
         let groups = match claims.additional_claims().other.get(&self.sso.groups_claim) {
             Some(serde_json::Value::Array(values)) => values
                 .iter()

@@ -115,7 +115,7 @@ async fn plan_for(state: &AppState, bytes: &[u8]) -> AppResult<Result<(Plan, Str
     };
     let names: Vec<String> = lines
         .iter()
-        .filter_map(|l| l.parsed.as_ref().ok().map(|r| r.name.clone()))
+        .filter_map(|l| l.parsed.as_ref().ok().map(|r| r.resource.name.clone()))
         .collect();
     let existing = db::resources::existing(&state.db, &names).await?;
     // Parsing succeeded, so the bytes are UTF-8 (with a BOM at most).
@@ -125,7 +125,11 @@ async fn plan_for(state: &AppState, bytes: &[u8]) -> AppResult<Result<(Plan, Str
         .into_iter()
         .map(|(_, name)| name)
         .collect();
-    Ok(Ok((csv_import::plan(lines, &existing, &stored), text)))
+    let credentials = db::credentials::by_name(&state.db).await?;
+    Ok(Ok((
+        csv_import::plan(lines, &existing, &stored, &credentials),
+        text,
+    )))
 }
 
 fn preview_of(plan: &Plan, token: Option<Uuid>) -> Preview {
@@ -218,6 +222,14 @@ pub async fn apply(
     let (created, updated) = match db::resources::import(&mut tx, &actor(&user), &plan.writes).await
     {
         Ok(n) => n,
+        Err(WriteError::NotFound) => {
+            return refused(
+                &session,
+                "A service credential the file names was deleted meanwhile. Nothing was imported: preview the file again.",
+                "/admin/resources/import",
+            )
+            .await;
+        }
         Err(WriteError::Db(e)) => return Err(AppError::from(e)),
         Err(e) => return Err(e.into()),
     };
