@@ -18,8 +18,10 @@ use crate::db::recordings::{self, NewRecording};
 
 /// How long events wait before they are written.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
-/// A chunk is written early once its events reach this size.
-const CHUNK_BYTES: usize = 256 * 1024;
+/// A chunk is written early once its events reach this size. A bulk transfer waits for its
+/// chunks: at 256 KiB, `head -c 20000000 /dev/zero` (120 MB of asciicast JSON, a NUL being
+/// `\u0000`) took 470 commits (bench/gateway.sh). Larger chunks cost memory per connection.
+const CHUNK_BYTES: usize = 1024 * 1024;
 /// Events in flight between the connection and the writer.
 const QUEUE: usize = 256;
 /// A connection with nothing to record still writes an empty chunk this often, so that the
