@@ -80,8 +80,8 @@ async fn ssh_sessions_show_the_command_and_reveal_the_password_only_on_request()
     let secret = password(&app, id).await;
     let dashboard = app.get("/dashboard").await;
     assert!(
-        dashboard.body.contains(&format!("/sessions/{id}/connect")),
-        "the Connection icon links here"
+        dashboard.body.contains(&format!("/sessions/{id}/terminal")),
+        "the Connection icon opens the browser terminal; the Connect page is one step further"
     );
 
     let page = app.get(&format!("/sessions/{id}/connect")).await;
