@@ -153,6 +153,12 @@ pub struct Config {
     #[arg(long, env = "PORTCULLIS_MAX_EVENT_STREAMS", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..=100_000), global = true)]
     pub max_event_streams: u32,
+    /// Browser terminals (the Connection icon's WebSocket to an SSH target) one instance
+    /// serves at once; more are refused with a message. Each user may also have at most 4
+    /// open. SSH gateway connections are not counted.
+    #[arg(long, env = "PORTCULLIS_MAX_BROWSER_TERMINALS", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(1..=100_000), global = true)]
+    pub max_browser_terminals: u32,
     /// Bearer token that `/metrics` requires on the main address (at least 16 characters).
     /// Unset: `/metrics` does not exist there.
     #[arg(long, env = "PORTCULLIS_METRICS_TOKEN", global = true, hide_env_values = true,

@@ -38,6 +38,10 @@ const STREAM_LIFETIME: Duration = Duration::from_secs(600);
 pub const MAX_STREAMS_PER_USER: usize = 8;
 /// Open event streams one instance serves unless configured otherwise.
 pub const DEFAULT_MAX_STREAMS: usize = 1000;
+/// Browser terminals (WebSockets to a target) one user may have open on one instance.
+pub const MAX_TERMINALS_PER_USER: usize = 4;
+/// Browser terminals one instance serves unless configured otherwise.
+pub const DEFAULT_MAX_TERMINALS: usize = 200;
 
 /// One change, as the trigger announces it.
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +73,9 @@ pub struct Hub {
     open: Arc<Mutex<Open>>,
     max_per_user: usize,
     max_total: usize,
+    /// Browser terminals, counted like the streams but apart from them.
+    terminals: Arc<Mutex<Open>>,
+    max_terminals: usize,
 }
 
 /// The streams open on this instance.
@@ -111,6 +118,24 @@ fn lock(open: &Mutex<Open>) -> std::sync::MutexGuard<'_, Open> {
     open.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// One more place in `open` for `user`, unless `per_user` or `total` is reached.
+fn take(open: &Arc<Mutex<Open>>, user: Uuid, per_user: usize, total: usize) -> Result<Slot, Full> {
+    let mut counts = lock(open);
+    if counts.total >= total {
+        return Err(Full::Instance(total));
+    }
+    let mine = counts.per_user.entry(user).or_default();
+    if *mine >= per_user {
+        return Err(Full::User(per_user));
+    }
+    *mine += 1;
+    counts.total += 1;
+    Ok(Slot {
+        open: open.clone(),
+        user,
+    })
+}
+
 impl Default for Hub {
     fn default() -> Self {
         Self::new()
@@ -132,25 +157,31 @@ impl Hub {
             open: Arc::default(),
             max_per_user: MAX_STREAMS_PER_USER,
             max_total,
+            terminals: Arc::default(),
+            max_terminals: DEFAULT_MAX_TERMINALS,
         }
+    }
+
+    /// The same hub serving at most `max` browser terminals at once (and
+    /// [`MAX_TERMINALS_PER_USER`] per user).
+    pub fn with_terminal_limit(mut self, max: usize) -> Self {
+        self.max_terminals = max;
+        self
     }
 
     /// A place for one more stream of `user`, unless a cap is reached.
     pub fn admit(&self, user: Uuid) -> Result<Slot, Full> {
-        let mut open = lock(&self.open);
-        if open.total >= self.max_total {
-            return Err(Full::Instance(self.max_total));
-        }
-        let mine = open.per_user.entry(user).or_default();
-        if *mine >= self.max_per_user {
-            return Err(Full::User(self.max_per_user));
-        }
-        *mine += 1;
-        open.total += 1;
-        Ok(Slot {
-            open: self.open.clone(),
+        take(&self.open, user, self.max_per_user, self.max_total)
+    }
+
+    /// A place for one more browser terminal of `user`, unless a cap is reached.
+    pub fn admit_terminal(&self, user: Uuid) -> Result<Slot, Full> {
+        take(
+            &self.terminals,
             user,
-        })
+            MAX_TERMINALS_PER_USER,
+            self.max_terminals,
+        )
     }
 
     /// Every status change this instance hears of from now on (the gateway's connections
@@ -406,6 +437,30 @@ mod tests {
         drop(alices);
         assert_eq!(lock(&hub.open).total, 0);
         assert!(lock(&hub.open).per_user.is_empty());
+    }
+
+    #[test]
+    fn terminals_are_capped_apart_from_the_streams() {
+        let hub = Hub::with_limit(1).with_terminal_limit(MAX_TERMINALS_PER_USER + 1);
+        let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        let _stream = hub.admit(alice).unwrap();
+        let alices: Vec<Slot> = (0..MAX_TERMINALS_PER_USER)
+            .map(|_| hub.admit_terminal(alice).unwrap())
+            .collect();
+        assert_eq!(
+            hub.admit_terminal(alice).err(),
+            Some(Full::User(MAX_TERMINALS_PER_USER))
+        );
+        let bobs = hub.admit_terminal(bob).unwrap();
+        assert_eq!(
+            hub.admit_terminal(bob).err(),
+            Some(Full::Instance(MAX_TERMINALS_PER_USER + 1))
+        );
+        drop(alices);
+        drop(bobs);
+        assert_eq!(lock(&hub.terminals).total, 0);
+        assert!(lock(&hub.terminals).per_user.is_empty());
+        assert_eq!(lock(&hub.open).total, 1, "the stream keeps its place");
     }
 
     #[test]

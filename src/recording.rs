@@ -18,14 +18,16 @@ use crate::db::recordings::{self, NewRecording};
 
 /// How long events wait before they are written.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
-/// A chunk is written early once its events reach this size.
-const CHUNK_BYTES: usize = 256 * 1024;
+/// A chunk is written early once its events reach this size. A bulk transfer waits for its
+/// chunks: at 256 KiB, `head -c 20000000 /dev/zero` (120 MB of asciicast JSON, a NUL being
+/// `\u0000`) took 470 commits (bench/gateway.sh). Larger chunks cost memory per connection.
+const CHUNK_BYTES: usize = 1024 * 1024;
 /// Events in flight between the connection and the writer.
 const QUEUE: usize = 256;
 /// A connection with nothing to record still writes an empty chunk this often, so that the
 /// worker (which closes recordings with no chunk for ten minutes, left open by a stopped
 /// instance) can tell an idle shell from an abandoned recording.
-const HEARTBEAT: Duration = Duration::from_secs(240);
+pub const HEARTBEAT: Duration = Duration::from_secs(240);
 
 enum Event {
     Output(Instant, Vec<u8>),
@@ -45,6 +47,16 @@ pub struct Recorder {
 impl Recorder {
     /// Opens the recording's row and starts its writer.
     pub async fn start(db: &PgPool, new: NewRecording) -> Result<Self, sqlx::Error> {
+        Self::start_with_heartbeat(db, new, HEARTBEAT).await
+    }
+
+    /// [`Recorder::start`] with an idle connection's empty chunk every `heartbeat` instead of
+    /// every [`HEARTBEAT`] (tests shorten it).
+    pub async fn start_with_heartbeat(
+        db: &PgPool,
+        new: NewRecording,
+        heartbeat: Duration,
+    ) -> Result<Self, sqlx::Error> {
         let row = recordings::create(db, &new).await?;
         let (events, rx) = mpsc::channel(QUEUE);
         let writer = Writer {
@@ -53,6 +65,7 @@ impl Recorder {
             seq: 0,
             started: Instant::now(),
             written: Instant::now(),
+            heartbeat,
             buffer: String::new(),
             plain: Vec::new(),
             bytes: 0,
@@ -122,6 +135,8 @@ struct Writer {
     started: Instant,
     /// When the last chunk was written.
     written: Instant,
+    /// An empty chunk is written when none was for this long.
+    heartbeat: Duration,
     /// asciicast event lines not yet written.
     buffer: String,
     /// Output bytes of those events, for the plain-text copy.
@@ -134,7 +149,7 @@ struct Writer {
 
 impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Event>) {
-        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        let mut tick = tokio::time::interval(FLUSH_EVERY.min(self.heartbeat));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -189,7 +204,7 @@ impl Writer {
     }
 
     async fn flush(&mut self) {
-        if self.buffer.is_empty() && self.written.elapsed() < HEARTBEAT {
+        if self.buffer.is_empty() && self.written.elapsed() < self.heartbeat {
             return;
         }
         let plain = String::from_utf8_lossy(&strip_ansi_escapes::strip(&self.plain)).into_owned();

@@ -42,7 +42,8 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
             ..Settings::from_config(config)
         }),
         secrets: secrets.clone(),
-        live: crate::live::Hub::with_limit(config.max_event_streams as usize),
+        live: crate::live::Hub::with_limit(config.max_event_streams as usize)
+            .with_terminal_limit(config.max_browser_terminals as usize),
         sessions: crate::auth::cache::SessionCache::new(std::time::Duration::from_secs(u64::from(
             config.session_cache_seconds,
         ))),

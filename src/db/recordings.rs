@@ -93,14 +93,23 @@ pub async fn create(db: impl PgExecutor<'_>, new: &NewRecording) -> Result<Row, 
 }
 
 /// Appends one chunk of events and counts its bytes.
+///
+/// Committed without waiting for the WAL flush (`synchronous_commit = off` for this
+/// transaction only): a bulk transfer waits for its chunks, and a flush per chunk made it
+/// crawl (bench/gateway.sh). A crash loses at most the last few hundred milliseconds of
+/// commits (`wal_writer_delay`), within the recorder's "about a second".
 pub async fn append(
-    db: impl PgExecutor<'_>,
+    db: &sqlx::PgPool,
     id: Uuid,
     seq: i32,
     events: &str,
     plain: &str,
     bytes: i64,
 ) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(
         "WITH chunk AS (
              INSERT INTO recording_chunks (recording_id, seq, events, plain)
@@ -113,9 +122,9 @@ pub async fn append(
     .bind(events)
     .bind(plain)
     .bind(bytes)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    tx.commit().await
 }
 
 /// Marks a recording ended (once: a second call keeps the first reason).

@@ -39,7 +39,14 @@ pub struct Row {
     pub ended_at: Option<OffsetDateTime>,
     /// Who moved it into its final status (None: the system).
     pub end_actor: Option<Uuid>,
+    /// How the requester connects; looked up only while the session can be connected to
+    /// (Available, Logged In), for the row's Connection icon.
+    pub protocol: Option<Protocol>,
 }
+
+/// The activity's protocol of a row that can be connected to; the others are not probed.
+const CONNECT_PROTOCOL: &str = "CASE WHEN s.status IN ('available', 'logged_in')
+                THEN (SELECT r.protocol FROM requests r WHERE r.id = s.request_id) END AS protocol";
 
 /// What a dashboard table shows.
 #[derive(Debug, Clone)]
@@ -74,7 +81,8 @@ pub async fn list(db: impl PgExecutor<'_>, f: &Filter) -> Result<(Vec<Row>, bool
         format!(
         "SELECT s.id, s.request_id, s.status, s.created_at, s.requester_id, '' AS requester_name,
                 s.resource_name, s.login_account, s.activity_name, s.requested_start, s.ends_at,
-                s.notes, s.ticket_number, false AS removal_pending, s.ended_at, {END_ACTOR}
+                s.notes, s.ticket_number, false AS removal_pending, s.ended_at, {END_ACTOR},
+                {CONNECT_PROTOCOL}
          FROM activity_sessions s
          WHERE "
         )
@@ -87,7 +95,8 @@ pub async fn list(db: impl PgExecutor<'_>, f: &Filter) -> Result<(Vec<Row>, bool
                 -- only: the requester's own view stays one table.
                 EXISTS (SELECT 1 FROM provision_steps p
                         WHERE p.session_id = s.id AND p.action = 'revoke'
-                          AND p.done_at IS NULL) AS removal_pending, s.ended_at, {END_ACTOR}
+                          AND p.done_at IS NULL) AS removal_pending, s.ended_at, {END_ACTOR},
+                {CONNECT_PROTOCOL}
          FROM activity_sessions s
          JOIN users u ON u.id = s.requester_id
          WHERE "

@@ -17,6 +17,7 @@ use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
 use crate::db::sessions::{Actor, Filter, NewEvent, Row};
+use crate::domain::catalog::Protocol;
 use crate::domain::ending::Ending;
 use crate::domain::event::EventKind;
 use crate::domain::spreadsheet;
@@ -65,6 +66,8 @@ pub struct RowView {
     /// The viewer asked for it: only then is there a Connection icon (an administrator's All
     /// view lists other people's sessions, which they cannot connect to).
     pub own: bool,
+    /// The activity's protocol while the session can be connected to.
+    pub protocol: Option<Protocol>,
 }
 
 impl RowView {
@@ -90,11 +93,21 @@ impl RowView {
             notes: row.notes,
             ticket: row.ticket_number,
             removal_pending: row.removal_pending,
+            protocol: row.protocol,
         }
     }
 
     pub fn connectable(&self) -> bool {
         self.own && self.status.is_connectable()
+    }
+
+    /// Where the Connection icon leads: the browser terminal for SSH, else the Connect page
+    /// (which has the .rdp file for RDP and the link for HTTPS).
+    pub fn connect_href(&self) -> String {
+        match self.protocol {
+            Some(Protocol::Ssh) => format!("/sessions/{}/terminal", self.id),
+            _ => format!("/sessions/{}/connect", self.id),
+        }
     }
 }
 

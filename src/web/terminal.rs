@@ -23,6 +23,7 @@ use crate::db::sessions::ConnectInfo;
 use crate::domain::catalog::Protocol;
 use crate::error::{AppError, AppResult};
 use crate::gateway::upstream::{self, Door, Input, Output, Pty, Request, Start, Terminal};
+use crate::live::Full;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
 use crate::web::connect;
@@ -111,15 +112,41 @@ pub async fn socket(
         pty: Some(pty),
         client,
     };
+    // Counted from here until the socket closes; beyond a cap nothing opens upstream and the
+    // page shows why.
+    let slot = state.live.admit_terminal(user.id);
     Ok(upgrade
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| async move {
+            let _slot = match slot {
+                Ok(slot) => slot,
+                Err(full) => return close(socket, &too_many(full, &user)).await,
+            };
             match upstream::open_terminal(&state, request).await {
                 Ok(terminal) => relay(socket, terminal).await,
                 Err(refusal) => close(socket, &refusal.0).await,
             }
         }))
+}
+
+/// Why a terminal beyond a cap does not open.
+fn too_many(full: Full, user: &CurrentUser) -> String {
+    match full {
+        Full::User(max) => {
+            tracing::warn!(user = %user.username, max, "browser terminal refused: the user's cap is reached");
+            format!(
+                "You have {max} browser terminals open already; close one to open another, or use the ssh line on the Connect page."
+            )
+        }
+        Full::Instance(max) => {
+            tracing::warn!(
+                max,
+                "browser terminal refused: this instance's cap is reached"
+            );
+            "This server has too many browser terminals open; try again in a few minutes, or use the ssh line on the Connect page.".to_owned()
+        }
+    }
 }
 
 /// Whether the request's Origin is this site (the Host it was sent to). Browsers always send

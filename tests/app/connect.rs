@@ -80,8 +80,8 @@ async fn ssh_sessions_show_the_command_and_reveal_the_password_only_on_request()
     let secret = password(&app, id).await;
     let dashboard = app.get("/dashboard").await;
     assert!(
-        dashboard.body.contains(&format!("/sessions/{id}/connect")),
-        "the Connection icon links here"
+        dashboard.body.contains(&format!("/sessions/{id}/terminal")),
+        "the Connection icon opens the browser terminal; the Connect page is one step further"
     );
 
     let page = app.get(&format!("/sessions/{id}/connect")).await;
@@ -405,4 +405,58 @@ async fn a_session_on_a_demo_resource_says_plainly_that_no_account_is_created() 
         details.texts("#account-note"),
         ["Simulated: no account is created on lnx-web-01."]
     );
+}
+
+/// Where each row's Connection icon leads, by session id.
+fn connection_icons(page: &crate::support::Page) -> std::collections::HashMap<String, String> {
+    let row = scraper::Selector::parse("#sessions tbody tr[data-session]").unwrap();
+    let icon = scraper::Selector::parse("a.connect").unwrap();
+    page.html()
+        .select(&row)
+        .filter_map(|tr| {
+            let id = tr.value().attr("data-session")?.to_owned();
+            let href = tr.select(&icon).next()?.value().attr("href")?.to_owned();
+            Some((id, href))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_connection_icon_opens_the_browser_terminal_for_ssh_and_the_connect_page_otherwise() {
+    let app = demo().await;
+    let ssh = available(&app, "Linux break-glass", "lnx-web-01").await;
+    let rdp = available(&app, "Windows server administration", "win-srv-01").await;
+    let https = available(&app, "Web console access", "Grafana").await;
+    let icons = connection_icons(&app.get("/dashboard").await);
+    assert_eq!(icons.len(), 3, "{icons:?}");
+    assert_eq!(icons[&ssh.to_string()], format!("/sessions/{ssh}/terminal"));
+    // The Connect page has the .rdp file (a POST form) and the HTTPS link.
+    assert_eq!(icons[&rdp.to_string()], format!("/sessions/{rdp}/connect"));
+    assert_eq!(
+        icons[&https.to_string()],
+        format!("/sessions/{https}/connect")
+    );
+    let terminal = app.get(&icons[&ssh.to_string()]).await;
+    assert_eq!(terminal.status, StatusCode::OK);
+    assert!(terminal.body.contains("/terminal/socket"));
+
+    // Still the terminal once Logged In (the RDP file's download logs its session in).
+    sqlx::query("UPDATE activity_sessions SET status = 'logged_in' WHERE id = $1")
+        .bind(ssh)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let icons = connection_icons(&app.get("/dashboard").await);
+    assert_eq!(icons[&ssh.to_string()], format!("/sessions/{ssh}/terminal"));
+    // Locked: no icon at all.
+    sqlx::query(
+        "UPDATE activity_sessions SET status = 'locked', locked_from = 'logged_in',
+                lock_message = 'Incident 7' WHERE id = $1",
+    )
+    .bind(ssh)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let icons = connection_icons(&app.get("/dashboard").await);
+    assert!(!icons.contains_key(&ssh.to_string()), "{icons:?}");
 }

@@ -22,6 +22,8 @@ mod csrf;
 mod dashboard;
 mod end_times;
 mod gateway;
+mod gateway_cutoffs;
+mod gateway_refusals;
 mod gateway_transfer;
 mod headers;
 mod hostile_input;

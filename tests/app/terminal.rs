@@ -183,3 +183,64 @@ async fn the_socket_refuses_another_origin_another_user_and_an_unusable_session(
             .unwrap();
     assert_eq!(recordings, 0);
 }
+
+#[tokio::test]
+async fn a_user_may_have_four_browser_terminals_open_and_the_fifth_says_why_it_did_not_open() {
+    let (rig, id) = Rig::start().await;
+    let app = &rig.app;
+    let cookie = cookie_of(app, "alice").await;
+    let origin = format!("http://{}", app.address);
+    let recordings = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM recordings WHERE session_id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+
+    let mut open_ones = Vec::new();
+    for n in 0..portcullis::live::MAX_TERMINALS_PER_USER {
+        let mut socket = open(app, id, &cookie, &origin).await.expect("opens");
+        let line = format!("echo term-$((100+{n}))\r");
+        socket
+            .send(Message::Binary(line.into_bytes().into()))
+            .await
+            .unwrap();
+        let want = format!("term-{}", 100 + n);
+        let (seen, closed) = read_until(&mut socket, &want, Duration::from_secs(15)).await;
+        assert!(seen.contains(&want), "{seen:?} {closed:?}");
+        open_ones.push(socket);
+    }
+    assert_eq!(recordings().await, 4);
+
+    // The fifth opens only to say why; nothing is opened upstream or recorded.
+    let mut fifth = open(app, id, &cookie, &origin)
+        .await
+        .expect("opens to say why");
+    let (_, reason) = read_until(&mut fifth, "\u{0}never", Duration::from_secs(10)).await;
+    assert_eq!(
+        reason.as_deref(),
+        Some(
+            "You have 4 browser terminals open already; close one to open another, or use the ssh line on the Connect page."
+        )
+    );
+    assert_eq!(recordings().await, 4);
+
+    // Closing one gives its place back.
+    let mut first = open_ones.remove(0);
+    first.close(None).await.unwrap();
+    drop(first);
+    let again = crate::support::settled(
+        || async {
+            let mut socket = open(app, id, &cookie, &origin).await.expect("opens");
+            socket
+                .send(Message::Binary(b"echo back-$((6*7))\r".to_vec().into()))
+                .await
+                .unwrap();
+            read_until(&mut socket, "back-42", Duration::from_secs(15)).await
+        },
+        |(seen, _): &(String, Option<String>)| seen.contains("back-42"),
+    )
+    .await;
+    assert!(again.0.contains("back-42"), "{again:?}");
+}

@@ -63,7 +63,11 @@ async fn alice_reveals_and_copies_the_password_and_sees_it_hidden_after_twenty_s
         browser.texts("#sessions tbody .status").await,
         ["Available"]
     );
+    // For SSH the row's Connection icon opens the browser terminal; the Connect page (with
+    // the ssh line and Reveal) is one step further.
     browser.submit("#sessions a.connect").await;
+    assert_eq!(browser.path().await, format!("/sessions/{id}/terminal"));
+    browser.goto(&app, &format!("/sessions/{id}/connect")).await;
     assert!(
         browser
             .text("h1")

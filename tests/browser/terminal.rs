@@ -1,5 +1,5 @@
-//! The browser terminal in Chromium, against a real sshd target: alice opens it from the
-//! Connect page, types a command and sees its answer drawn by xterm.js.
+//! The browser terminal in Chromium, against a real sshd target: alice opens it with the
+//! dashboard row's Connection icon, types a command and sees its answer drawn by xterm.js.
 
 use std::time::Duration;
 
@@ -99,8 +99,10 @@ async fn alice_types_a_command_into_the_browser_terminal_and_sees_the_answer() {
     let id = session_on(&app, &host).await;
     let browser = Browser::new().await;
     browser.login(&app, "alice", "portcullis-demo").await;
-    browser.goto(&app, &format!("/sessions/{id}/connect")).await;
-    browser.click("#open-terminal").await;
+    // The dashboard row's Connection icon opens the terminal.
+    browser.goto(&app, "/dashboard").await;
+    browser.submit("#sessions a.connect").await;
+    assert_eq!(browser.path().await, format!("/sessions/{id}/terminal"));
     browser
         .wait_for_text("#terminal-status", "Connected.", Duration::from_secs(20))
         .await;
