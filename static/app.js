@@ -308,3 +308,36 @@
   });
 })();
 // ---- Admin checkbox pickers (end) --------------------------------------------------------
+
+// Recovery codes page: copy every code, one a line (issue 16). The button shows only when
+// this script runs; without it, the codes can be selected or downloaded.
+(function recoveryCodes() {
+  const button = document.querySelector("[data-copy-codes]");
+  const list = button && document.querySelector(button.dataset.copyCodes);
+  if (!list) {
+    return;
+  }
+  const region = document.getElementById("live-status");
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    const text = Array.from(list.querySelectorAll("li"), (li) => li.textContent.trim()).join("\n") + "\n";
+    let ok = true;
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (_) {
+      const area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.className = "visually-hidden";
+      document.body.appendChild(area);
+      area.select();
+      ok = document.execCommand("copy");
+      area.remove();
+    }
+    button.textContent = ok ? "Copied" : "Copy failed";
+    if (region) {
+      region.textContent = ok ? "The recovery codes are copied to the clipboard." : "Could not copy: select the codes and copy them.";
+    }
+    window.setTimeout(() => { button.textContent = "Copy codes"; }, 2000);
+  });
+})();

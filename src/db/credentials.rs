@@ -7,7 +7,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::audit::{self, Actor, Entry, WriteError};
-use crate::db::resources::LIVE_STATUSES;
 use crate::domain::csv_import::KnownCredential;
 use crate::domain::target_access::{CredentialInput, CredentialKind};
 
@@ -179,8 +178,9 @@ pub async fn remove(
          FROM provision_steps p JOIN activity_sessions s ON s.id = p.session_id
          WHERE p.credential_id = $1 AND p.done_at IS NULL
            AND (p.action = 'revoke'
-                OR (p.action = 'grant' AND s.status IN {LIVE_STATUSES}))
-         ORDER BY s.id"
+                OR (p.action = 'grant' AND s.status IN {live}))
+         ORDER BY s.id",
+        live = *crate::db::status_sql::LIVE
     ))
     .bind(id)
     .fetch_all(&mut *tx)

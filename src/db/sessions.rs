@@ -567,6 +567,10 @@ pub struct ConnectInfo {
     pub access_epoch: i32,
     /// As the grant was made on the target, else as the resource says now.
     pub provisioner: crate::domain::provisioner::ProvisionerKind,
+    /// The resource's kind (`database`, ...) and platform as the catalogue says now, if it
+    /// is still there: a database is not reached with `ssh`.
+    pub resource_kind: Option<String>,
+    pub resource_platform: Option<String>,
 }
 
 /// The session as the Connect page shows it.
@@ -583,8 +587,10 @@ pub async fn connect_info(
                           WHERE p.session_id = s.id AND p.action = 'grant'
                           ORDER BY p.round LIMIT 1),
                          (SELECT res.provisioner FROM resources res WHERE res.id = s.resource_id),
-                         'simulated') AS provisioner
+                         'simulated') AS provisioner,
+                res.kind::text AS resource_kind, res.platform AS resource_platform
          FROM activity_sessions s JOIN requests r ON r.id = s.request_id
+              LEFT JOIN resources res ON res.id = s.resource_id
          WHERE s.id = $1",
     )
     .bind(id)

@@ -577,3 +577,123 @@ pub async fn reset_password(
     .await?;
     Ok(Some(username))
 }
+
+// ---- The user's own account (the account page, issue 16) ----
+
+/// The stored password hash of an account (`None`: no password, or no such account).
+pub async fn password_hash_of(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar::<_, Option<String>>("SELECT password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?
+            .flatten(),
+    )
+}
+
+/// Replaces the user's own password (`old_hash` is the one their current password was
+/// checked against, `new_hash` the new one, hashed), ends their other sign-ins (every stored
+/// session but `keep`) and records the change. `None` when the password changed in between
+/// (another tab, an administrator): then nothing is written. Else how many sign-ins ended.
+pub async fn change_own_password(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    username: &str,
+    old_hash: &str,
+    new_hash: &str,
+    keep: Option<&str>,
+) -> Result<Option<u64>, sqlx::Error> {
+    use crate::db::audit::{self, Actor, Entry};
+    let changed = sqlx::query(
+        "UPDATE users SET password_hash = $3, updated_at = now()
+         WHERE id = $1 AND password_hash = $2",
+    )
+    .bind(id)
+    .bind(old_hash)
+    .bind(new_hash)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Ok(None);
+    }
+    let ended =
+        sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2")
+            .bind(id)
+            .bind(keep)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    let actor = Actor {
+        id: Some(id),
+        name: username.to_owned(),
+    };
+    audit::record(
+        tx,
+        &actor,
+        Entry {
+            action: "change_own_password",
+            object_kind: "user",
+            object_id: Some(id),
+            object_name: username,
+            before: None,
+            after: Some(serde_json::json!({ "other_sign_ins_ended": ended }).to_string()),
+        },
+    )
+    .await?;
+    Ok(Some(ended))
+}
+
+/// Sets the user's own display name and time zone (both checked), recorded with the row
+/// before and after. `false` when there is no such account.
+pub async fn update_own_profile(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    username: &str,
+    display_name: &DisplayName,
+    time_zone: &str,
+) -> Result<bool, sqlx::Error> {
+    use crate::db::audit::{self, Actor, Entry};
+    let before: Option<String> = sqlx::query_scalar(
+        "SELECT jsonb_build_object('display_name', display_name, 'time_zone', time_zone)::text
+         FROM users WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(before) = before else {
+        return Ok(false);
+    };
+    let after: String = sqlx::query_scalar(
+        "UPDATE users SET display_name = $2, time_zone = $3, updated_at = now() WHERE id = $1
+         RETURNING jsonb_build_object('display_name', display_name, 'time_zone', time_zone)::text",
+    )
+    .bind(id)
+    .bind(display_name.as_str())
+    .bind(time_zone)
+    .fetch_one(&mut *tx)
+    .await?;
+    if after != before {
+        let actor = Actor {
+            id: Some(id),
+            name: username.to_owned(),
+        };
+        audit::record(
+            tx,
+            &actor,
+            Entry {
+                action: "update_own_account",
+                object_kind: "user",
+                object_id: Some(id),
+                object_name: username,
+                before: Some(before),
+                after: Some(after),
+            },
+        )
+        .await?;
+    }
+    Ok(true)
+}

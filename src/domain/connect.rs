@@ -59,6 +59,24 @@ pub fn https_url(t: &Target<'_>) -> String {
     }
 }
 
+/// How to reach a database resource instead of `ssh` (issue 16): for PostgreSQL a `psql`
+/// command line, for any other database its `host:port`, for a client to use.
+pub fn database_line(t: &Target<'_>, platform: &str) -> String {
+    if platform.to_ascii_lowercase().starts_with("postgres") {
+        format!(
+            "psql -h {} -p {} -U {}",
+            shell_word(t.address),
+            t.port.unwrap_or(5432),
+            shell_word(t.login)
+        )
+    } else {
+        match t.port {
+            Some(port) => format!("{}:{port}", t.address),
+            None => t.address.to_owned(),
+        }
+    }
+}
+
 /// A Remote Desktop connection file: the address, the user name and safe defaults. Lines end
 /// in CRLF, as mstsc writes them.
 pub fn rdp_file(t: &Target<'_>) -> String {
@@ -108,6 +126,21 @@ mod tests {
             port,
             login,
         }
+    }
+
+    #[test]
+    fn databases_get_a_client_line_not_ssh() {
+        assert_eq!(
+            database_line(
+                &t("pg-db-01.corp.example", Some(5432), "svc_dba"),
+                "PostgreSQL"
+            ),
+            "psql -h pg-db-01.corp.example -p 5432 -U svc_dba"
+        );
+        assert_eq!(
+            database_line(&t("sql-db-01.corp.example", Some(1433), "sa"), "SQL Server"),
+            "sql-db-01.corp.example:1433"
+        );
     }
 
     #[test]

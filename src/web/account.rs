@@ -1,21 +1,27 @@
-//! The account page: the user's second factor (switch on, new recovery codes, switch off
-//! when the policy allows) and their SSH keys (`web::account_keys`).
+//! The account page: the user's password, display name and time zone, their second factor
+//! (switch on, new recovery codes to copy or download, switch off when the policy allows)
+//! and their SSH keys (`web::account_keys`).
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::AppState;
 use crate::auth::CurrentUser;
+use crate::auth::password;
 use crate::auth::second_factor;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
+use crate::domain::admin_input::{self, FieldErrors};
+use crate::domain::names::{DisplayName, NewPassword};
 use crate::domain::ssh_keys::MAX_KEYS;
-use crate::error::AppResult;
+use crate::domain::tz::TimeZone;
+use crate::error::{AppError, AppResult};
 use crate::web::account_keys::{KeyView, views};
 use crate::web::chrome::Chrome;
 use crate::web::second_factor::{
@@ -30,11 +36,20 @@ const ENROL: &str = "/account/second-factor";
 pub struct AccountPage {
     chrome: Chrome,
     username: String,
+    /// The display name as stored: the page's heading.
+    name: String,
     on: bool,
     required: bool,
     remaining: i64,
     keys: Vec<KeyView>,
     max_keys: i64,
+    /// The profile form: as stored, or as typed when it was refused.
+    display_name: String,
+    time_zone: String,
+    zones: Vec<&'static str>,
+    /// Whether the account has a password to change (not a single sign-on account).
+    has_password: bool,
+    errors: FieldErrors,
     /// Single sign-on is on: whether this account is linked to the provider.
     sso: Option<SsoLink>,
 }
@@ -51,19 +66,14 @@ fn required(state: &AppState, user: &CurrentUser) -> bool {
     second_factor::required(state.settings.second_factor, user.role, user.is_approver)
 }
 
-/// The account page.
-pub async fn show(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    user: CurrentUser,
-) -> AppResult<AccountPage> {
-    page(&state, chrome, &user, None).await
-}
-
+/// The account page, with the profile form's `typed` values and `errors` when a form was
+/// refused.
 async fn page(
     state: &AppState,
     chrome: Chrome,
     user: &CurrentUser,
+    typed: Option<(String, String)>,
+    errors: FieldErrors,
     continue_url: Option<String>,
 ) -> AppResult<AccountPage> {
     let sso = match state.settings.sso.as_deref() {
@@ -81,16 +91,241 @@ async fn page(
     } else {
         0
     };
+    let (display_name, time_zone) =
+        typed.unwrap_or_else(|| (user.display_name.clone(), user.time_zone.name().to_owned()));
     Ok(AccountPage {
         chrome: chrome.at("account"),
         username: user.username.clone(),
+        name: user.display_name.clone(),
         on,
         required: required(state, user),
         remaining,
         keys: views(state, user).await?,
         max_keys: MAX_KEYS,
+        display_name,
+        time_zone,
+        zones: TimeZone::all_names(),
+        has_password: db::users::password_hash_of(&state.db, user.id)
+            .await?
+            .is_some(),
+        errors,
         sso,
     })
+}
+
+/// The account page.
+pub async fn show(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+) -> AppResult<AccountPage> {
+    page(&state, chrome, &user, None, FieldErrors::default(), None).await
+}
+
+/// The account page again with what was wrong, answered 422.
+async fn refused(
+    state: &AppState,
+    chrome: Chrome,
+    user: &CurrentUser,
+    typed: Option<(String, String)>,
+    errors: FieldErrors,
+) -> AppResult<Response> {
+    let page = page(state, chrome, user, typed, errors, None).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    new_password_again: String,
+}
+
+/// Changes the user's own password: the current one must be right (a wrong one counts
+/// towards the lockout, as at sign-in), the new one passes the same rules as an
+/// administrator's reset. Every other sign-in of the account ends; this one stays.
+pub async fn change_password(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    session: Session,
+    user: CurrentUser,
+    Form(form): Form<PasswordForm>,
+) -> AppResult<Response> {
+    let mut errors = FieldErrors::default();
+    let Some(old_hash) = db::users::password_hash_of(&state.db, user.id).await? else {
+        errors.add(
+            "current_password",
+            "Your account has no password: you sign in through single sign-on.",
+        );
+        return refused(&state, chrome, &user, None, errors).await;
+    };
+    let right = form.current_password.len() <= 1024
+        && password::verify(form.current_password, Some(old_hash.clone())).await?;
+    if !right {
+        db::users::record_failed_login(&state.db, user.id).await?;
+        errors.add(
+            "current_password",
+            "Your current password is not right. Nothing was changed.",
+        );
+        return refused(&state, chrome, &user, None, errors).await;
+    }
+    let secret = match NewPassword::parse(&form.new_password, &user.username) {
+        Ok(secret) => secret,
+        Err(e) => {
+            errors.add("new_password", admin_input::capitalise(&e.to_string()));
+            return refused(&state, chrome, &user, None, errors).await;
+        }
+    };
+    if form.new_password_again != form.new_password {
+        errors.add(
+            "new_password_again",
+            "The two new passwords differ: type the same one twice.",
+        );
+        return refused(&state, chrome, &user, None, errors).await;
+    }
+    let new_hash = password::hash(secret.expose().to_owned()).await?;
+    let keep = session.id().map(|id| crate::auth::store::stored_id(&id));
+    let mut tx = state.db.begin().await?;
+    let ended = db::users::change_own_password(
+        &mut tx,
+        user.id,
+        &user.username,
+        &old_hash,
+        &new_hash,
+        keep.as_deref(),
+    )
+    .await?;
+    let Some(ended) = ended else {
+        tx.rollback().await?;
+        errors.add(
+            "current_password",
+            "Your password was changed elsewhere meanwhile. Nothing was changed: sign in again if you must.",
+        );
+        return refused(&state, chrome, &user, None, errors).await;
+    };
+    tx.commit().await?;
+    tracing::info!(user = %user.id, ended, "password changed by its owner");
+    let others = match ended {
+        0 => "You had no other sign-ins.".to_owned(),
+        1 => "Your other sign-in has ended.".to_owned(),
+        n => format!("Your {n} other sign-ins have ended."),
+    };
+    session::flash(
+        &session,
+        FlashKind::Success,
+        format!("Your password is changed. {others}"),
+    )
+    .await?;
+    Ok(Redirect::to("/account").into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProfileForm {
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    time_zone: String,
+}
+
+/// Sets the user's own display name and time zone.
+pub async fn update_profile(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    session: Session,
+    user: CurrentUser,
+    Form(form): Form<ProfileForm>,
+) -> AppResult<Response> {
+    let mut errors = FieldErrors::default();
+    let display_name = DisplayName::parse(&form.display_name);
+    if let Err(e) = &display_name {
+        errors.add("display_name", admin_input::capitalise(&e.to_string()));
+    }
+    let time_zone = TimeZone::parse(&form.time_zone);
+    if let Err(e) = &time_zone {
+        errors.add("time_zone", admin_input::capitalise(&e.to_string()));
+    }
+    let (Ok(display_name), Ok(time_zone)) = (display_name, time_zone) else {
+        let typed = (
+            form.display_name.chars().take(200).collect(),
+            form.time_zone.chars().take(100).collect(),
+        );
+        return refused(&state, chrome, &user, Some(typed), errors).await;
+    };
+    let mut tx = state.db.begin().await?;
+    if !db::users::update_own_profile(
+        &mut tx,
+        user.id,
+        &user.username,
+        &display_name,
+        time_zone.name(),
+    )
+    .await?
+    {
+        return Err(AppError::NotFound);
+    }
+    tx.commit().await?;
+    session::flash(
+        &session,
+        FlashKind::Success,
+        format!(
+            "Saved: you are {} and see times in {}.",
+            display_name.as_str(),
+            time_zone.name()
+        ),
+    )
+    .await?;
+    Ok(Redirect::to("/account").into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodesForm {
+    #[serde(default)]
+    codes: String,
+}
+
+/// The recovery codes just shown, as a text file to keep: the page posts them back (they
+/// are stored only as hashes, so the server cannot make the file later). Only well-formed
+/// codes are accepted, at most as many as a set has.
+pub async fn download_recovery_codes(
+    user: CurrentUser,
+    Form(form): Form<CodesForm>,
+) -> AppResult<Response> {
+    let codes: Vec<&str> = form.codes.split_whitespace().collect();
+    let well_formed = |c: &str| {
+        (16..=19).contains(&c.len())
+            && c.bytes()
+                .all(|b| b == b'-' || b.is_ascii_digit() || b.is_ascii_lowercase())
+    };
+    if codes.is_empty()
+        || codes.len() > second_factor::RECOVERY_CODES
+        || !codes.iter().all(|c| well_formed(c))
+    {
+        return Err(AppError::Validation(
+            "These are not recovery codes: make new ones on your account page.".into(),
+        ));
+    }
+    let mut text = format!(
+        "Portcullis recovery codes for {}\r\nEach code signs you in once instead of a code from your authenticator app.\r\n\r\n",
+        user.username
+    );
+    for code in codes {
+        text.push_str(code);
+        text.push_str("\r\n");
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"portcullis-recovery-codes.txt\"",
+            ),
+        ],
+        text,
+    )
+        .into_response())
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -145,7 +380,14 @@ pub async fn link_sso(
         Ok((url, mut pending)) => {
             pending.link = Some(user.id);
             session::begin_sso(&session, pending).await?;
-            Ok(page(&state, chrome.at("account"), &user, Some(url))
+            Ok(page(
+                &state,
+                chrome.at("account"),
+                &user,
+                None,
+                FieldErrors::default(),
+                Some(url),
+            )
                 .await?
                 .into_response())
         }

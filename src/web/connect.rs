@@ -44,6 +44,8 @@ pub struct ConnectPage {
     usable: bool,
     refusal: String,
     ssh_command: String,
+    /// For a database resource: how a database client reaches it, shown instead of `ssh`.
+    database_line: Option<String>,
     ssh_url: String,
     https_url: String,
     has_password: bool,
@@ -154,6 +156,8 @@ fn page(
         usable,
         refusal: shown.ended.unwrap_or_else(|| refusal(&s)),
         ssh_command: connect::ssh_command(&target, state.settings.ssh_jump_host.as_deref()),
+        database_line: (s.resource_kind.as_deref() == Some("database"))
+            .then(|| connect::database_line(&target, s.resource_platform.as_deref().unwrap_or(""))),
         ssh_url: connect::ssh_url(&target),
         https_url: connect::https_url(&target),
         has_password: s.login_mode.has_password(),

@@ -183,6 +183,12 @@ fn signed_in_routes() -> Routes {
             get(account::show_enrol).post(account::submit_enrol),
         )
         .route("/account/recovery-codes", post(account::regenerate))
+        .route("/account/password", post(account::change_password))
+        .route("/account/profile", post(account::update_profile))
+        .route(
+            "/account/recovery-codes.txt",
+            post(account::download_recovery_codes),
+        )
         .route("/account/second-factor/off", post(account::switch_off))
         .route("/account/ssh-keys", post(account_keys::add))
         .route("/account/ssh-keys/{id}/remove", post(account_keys::remove))

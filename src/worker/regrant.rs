@@ -13,7 +13,7 @@ use crate::db::sessions::{self, Actor, NewEvent};
 use crate::domain::catalog::LoginMode;
 use crate::domain::event::EventKind;
 use crate::domain::status::Transition;
-use crate::provision::ProvisionerKind;
+use crate::domain::provisioner::ProvisionerKind;
 use crate::provision::command::Provisioners;
 
 /// Grants afresh the unlocked sessions whose Lock took their access away.

@@ -306,6 +306,15 @@ impl Shell {
     }
 }
 
+fn home_of(account: &str) -> String {
+    let out = std::process::Command::new("getent")
+        .args(["passwd", account])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    line.split(':').nth(5).unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn the_gateway_logs_in_with_the_sessions_own_key_and_falls_back_to_the_password() {
     let (rig, id) = Rig::start().await;

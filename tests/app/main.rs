@@ -7,6 +7,7 @@ mod target_host;
 mod target_switches;
 
 mod access;
+mod account;
 mod admin_catalog;
 mod admin_credentials;
 mod admin_names;

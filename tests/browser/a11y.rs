@@ -105,6 +105,10 @@ pub struct Checked {
     pub html: String,
     /// Serious and critical axe violations, light scheme then dark.
     pub violations: Vec<String>,
+    /// What is too wide at a phone's size, and (for the pages of `screens::WIDE_TABLES`
+    /// only) at a laptop's (see `screens::too_wide`).
+    pub phone: Vec<String>,
+    pub laptop: Option<Vec<String>>,
 }
 
 /// Everything the tour saw.
@@ -176,11 +180,14 @@ impl Checker {
             }
         }
         browser.set_dark_scheme(false).await;
+        let (phone, laptop) = crate::screens::measure(browser, label).await;
         self.pages.push(Checked {
             label: label.to_owned(),
             url,
             html,
             violations,
+            phone,
+            laptop,
         });
     }
 
@@ -295,7 +302,7 @@ async fn insert_session(
              ticket_number, start_now, requested_start, duration_minutes, tier_count, created_at)
          SELECT $1, u.id, p.id, p.profile_id, a.id, 'Linux operations', 'Standard',
                 'Linux break-glass', 'ssh', 'ephemeral', 'pc-{username}-{session}',
-                'Kernel patching', 'CHG-1042', false, $3::timestamptz, 120, 0, $3::timestamptz
+                'Kernel patching: rolling restart of the web tier after the kernel update, one node at a time, draining each from the load balancer first', 'CHG-1042', false, $3::timestamptz, 120, 0, $3::timestamptz
          FROM users u, access_policies p, activities a
          WHERE u.username = $2 AND p.name = 'Linux operations' AND a.name = 'Linux break-glass'",
     )
@@ -488,8 +495,13 @@ async fn run_tour() -> Tour {
         "button.primary[value=next]",
     )
     .await;
+    // As long as people write them: tables must clip them.
     alice
-        .fill("#notes", "Kernel patching, maintenance window")
+        .fill(
+            "#notes",
+            "Kernel patching, maintenance window: rolling restart of the web tier after the \
+             kernel update, one node at a time, draining each from the load balancer first",
+        )
         .await;
     alice.submit("button.primary[value=next]").await;
     c.check(&alice, "alice: Wizard > Scheduling", None).await;
@@ -614,6 +626,14 @@ async fn run_tour() -> Tour {
     carol.submit("main form.stacked button.primary").await;
     c.check(&carol, "carol: Admin > Import preview", Some(preview))
         .await;
+    // A wrong current password (counted as a failed sign-in: carol's only one).
+    carol.goto(&app, "/account").await;
+    c.submit_error(
+        &carol,
+        "carol: Account > Password (error)",
+        "#password-change button[type=submit]",
+    )
+    .await;
     carol.close().await;
 
     Tour {
@@ -634,6 +654,13 @@ async fn second_factor_pages(c: &mut Checker, app: &TestApp) {
     erin.login(app, "erin", DEMO_PASSWORD).await;
     c.visit(&erin, app, "erin: Account (second factor off)", "/account")
         .await;
+    erin.fill("#time_zone", "Mars/Olympus").await;
+    c.submit_error(
+        &erin,
+        "erin: Account > Name and time zone (error)",
+        "#profile button[type=submit]",
+    )
+    .await;
     c.visit(
         &erin,
         app,

@@ -22,6 +22,7 @@ mod keyboard;
 mod login;
 mod recordings;
 mod request_page;
+mod screens;
 mod sso;
 mod terminal;
 mod wizard;

@@ -52,6 +52,17 @@ impl Picker {
         self.error = error.map(str::to_owned);
         self
     }
+
+    /// How many entries are ticked (among those shown: ticked ones are always shown).
+    pub fn ticked(&self) -> usize {
+        self.items.iter().filter(|(_, on)| *on).count()
+    }
+
+    /// Whether the list holds anything of the form's: a tick, a search or an error. A long
+    /// form folds the lists that do not (issue 16).
+    pub fn in_use(&self) -> bool {
+        self.ticked() > 0 || !self.search.is_empty() || self.error.is_some()
+    }
 }
 
 /// The search text of the list `name` in a posted form.

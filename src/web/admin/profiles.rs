@@ -61,6 +61,14 @@ pub struct TierView {
     pub groups: Picker,
 }
 
+impl TierView {
+    /// The first tier, and any other with approvers (or a search, or an error), is shown
+    /// open; the others are folded.
+    pub fn open(&self) -> bool {
+        self.n == 1 || self.users.in_use() || self.groups.in_use()
+    }
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/profile_form.html")]
 pub struct FormPage {
