@@ -47,3 +47,4 @@ mod ssh_keys;
 mod sso;
 mod terminal;
 mod wizard;
+mod wizard_edges;
