@@ -427,3 +427,55 @@ async fn empty_states_say_why() {
         .await;
     assert!(same.texts("#filter-error").is_empty());
 }
+
+#[tokio::test]
+async fn requesters_see_a_ticket_example_never_the_pattern() {
+    let app = signed_in("alice").await;
+    sqlx::query(
+        "UPDATE connection_profiles SET ticket_pattern = '^CHG[0-9]{6}$' WHERE name = 'Standard'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    to_resources(&app).await;
+    let page = app.get("/wizard/resources?q=lnx-web-01").await;
+    let id = attrs(&page, "input[name=pick]", "value").remove(0);
+    app.post(
+        "/wizard/resources",
+        &[("shown", &id), ("pick", &id), ("go", "next")],
+    )
+    .await;
+    let notes = app.get("/wizard/notes").await;
+    let wrong = app
+        .post(
+            "/wizard/notes",
+            &[("notes", "Patching"), ("ticket", "123"), ("go", "next")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        wrong.texts("#ticket-hint")[0],
+        "Like CHG123456. Up to 64 characters."
+    );
+    let right = app
+        .post(
+            "/wizard/notes",
+            &[
+                ("notes", "Patching"),
+                ("ticket", "CHG000001"),
+                ("go", "next"),
+            ],
+        )
+        .await;
+    assert_eq!(right.location(), "/wizard/scheduling");
+    app.post("/wizard/scheduling", &[("when", "now"), ("go", "next")])
+        .await;
+    let review = app.get("/wizard/review").await;
+    for page in [&notes, &wrong, &review] {
+        assert!(
+            !page.body.contains("[0-9]") && !page.body.contains("^CHG"),
+            "{}",
+            page.body
+        );
+    }
+}
