@@ -341,3 +341,123 @@
     window.setTimeout(() => { button.textContent = "Copy codes"; }, 2000);
   });
 })();
+
+// ---- Wizard (issue 16) (begin) -----------------------------------------------------------
+// Progressive enhancement of the Activity Request wizard; every page works without it.
+(function wizard() {
+  // Request Type: the activity list narrows as you type (the server's Search still works,
+  // and finds what a narrowed list would not).
+  const activityList = document.getElementById("activity-list");
+  const activitySearch = activityList && document.querySelector("input#q[aria-controls=activity-list]");
+  if (activityList && activitySearch) {
+    const shown = document.getElementById("activity-shown");
+    const items = Array.from(activityList.querySelectorAll("li"), (item) => ({
+      item,
+      text: item.textContent.replace(/\s+/g, " ").trim().toLowerCase(),
+    }));
+    const serverEmpty = document.getElementById("activity-empty");
+    const filter = () => {
+      const words = activitySearch.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+      let visible = 0;
+      items.forEach((i) => {
+        const match = words.every((w) => i.text.includes(w));
+        // A ticked choice stays visible: a hidden ticked radio would be posted unseen.
+        const checked = i.item.querySelector("input:checked");
+        i.item.hidden = !match && !checked;
+        if (!i.item.hidden) {
+          visible += 1;
+        }
+      });
+      if (serverEmpty && words.length > 0) {
+        serverEmpty.hidden = true;
+      }
+      if (shown) {
+        if (words.length === 0) {
+          shown.textContent = "";
+        } else if (visible === 0) {
+          shown.textContent = `No activities match “${activitySearch.value.trim()}”. Press Search to look again on the server.`;
+        } else {
+          shown.textContent = `Showing ${visible} of ${items.length}.`;
+        }
+      }
+    };
+    let timer = null;
+    activitySearch.addEventListener("input", () => {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(filter, 100);
+    });
+  }
+
+  // Resource Selection: a live "N selected" count, Select all on this page, and a click
+  // anywhere on a row toggles its checkbox.
+  const table = document.querySelector("table.pick-rows");
+  const count = document.getElementById("ticked-count");
+  if (table && count) {
+    const boxes = Array.from(table.querySelectorAll("tbody input[type=checkbox][name=pick]"));
+    const elsewhere = Number(count.dataset.elsewhere) || 0;
+    const update = () => {
+      const ticked = elsewhere + boxes.filter((b) => b.checked).length;
+      count.textContent = `${ticked} selected.`;
+    };
+    table.addEventListener("change", update);
+    table.addEventListener("click", (event) => {
+      const row = event.target.closest("tbody tr");
+      if (!row || event.target.closest("input, label, a, button")) {
+        return;
+      }
+      const box = row.querySelector("input[type=checkbox][name=pick]");
+      if (box) {
+        box.checked = !box.checked;
+        update();
+      }
+    });
+    const selectPage = document.getElementById("select-page");
+    if (selectPage) {
+      selectPage.addEventListener("click", (event) => {
+        event.preventDefault();
+        boxes.forEach((b) => { b.checked = true; });
+        update();
+      });
+    }
+  }
+
+  // Scheduling: the window line follows the date and time as they are picked (the server
+  // works it out in the requester's time zone, as it does when the page is posted).
+  const windowText = document.getElementById("window-text");
+  const when = document.querySelectorAll("input[name=when]");
+  const date = document.getElementById("date");
+  const time = document.getElementById("time");
+  if (windowText && date && time && when.length > 0) {
+    let asked = 0;
+    const refresh = async () => {
+      const chosen = document.querySelector("input[name=when]:checked");
+      const params = new URLSearchParams({
+        when: chosen ? chosen.value : "now",
+        date: date.value,
+        time: time.value,
+      });
+      const mine = ++asked;
+      try {
+        const response = await fetch(`/wizard/scheduling/window?${params}`, { credentials: "same-origin" });
+        const text = response.ok ? await response.text() : "";
+        if (mine === asked && text) {
+          windowText.textContent = text;
+        }
+      } catch (_) {
+        // Offline: the line stays as it was; Next still checks the time.
+      }
+    };
+    const pickLater = () => {
+      const later = document.querySelector("input[name=when][value=later]");
+      if (later && (date.value || time.value)) {
+        later.checked = true;
+      }
+    };
+    [date, time].forEach((input) => {
+      input.addEventListener("input", () => { pickLater(); refresh(); });
+      input.addEventListener("change", () => { pickLater(); refresh(); });
+    });
+    when.forEach((radio) => radio.addEventListener("change", refresh));
+  }
+})();
+// ---- Wizard (issue 16) (end) -------------------------------------------------------------

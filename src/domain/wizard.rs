@@ -123,6 +123,18 @@ impl Draft {
         }
     }
 
+    /// Something was chosen or typed: Create Session asks before it goes on with this draft.
+    pub fn in_progress(&self) -> bool {
+        self.activity_id.is_some()
+            || self.policy_id.is_some()
+            || !self.resource_ids.is_empty()
+            || !self.notes.is_empty()
+            || !self.ticket.is_empty()
+            || self.notes_done
+            || self.schedule.is_some()
+            || self.schedule_input.is_some()
+    }
+
     /// The first page that still needs input; Review when everything is there.
     pub fn first_incomplete(&self) -> Step {
         if self.activity_id.is_none() || self.policy_id.is_none() {
@@ -272,9 +284,9 @@ pub fn check_schedule(
         Schedule::Later { date, time } => (date, time),
     };
     let date = Date::parse(date.trim(), format_description!("[year]-[month]-[day]"))
-        .map_err(|_| ScheduleError::Date("Enter the date as YYYY-MM-DD.".into()))?;
-    let time = parse_time(time.trim())
-        .ok_or_else(|| ScheduleError::Time("Enter the time as HH:MM (24-hour).".into()))?;
+        .map_err(|_| ScheduleError::Date("Choose a date.".into()))?;
+    let time =
+        parse_time(time.trim()).ok_or_else(|| ScheduleError::Time("Choose a time.".into()))?;
     let start = tz
         .instant(PrimitiveDateTime::new(date, time))
         .map_err(|e| {

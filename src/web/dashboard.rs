@@ -134,7 +134,8 @@ pub struct TabPage {
     chrome: Chrome,
     tab: &'static str,
     title: &'static str,
-    empty: &'static str,
+    /// Why the table is empty: nothing yet, or nothing matching the search and filters.
+    empty: String,
     rows: Vec<RowView>,
     search: String,
     all: bool,
@@ -203,6 +204,11 @@ fn parse(user: &CurrentUser, tab: Tab, q: DashboardQuery) -> Parsed {
     };
     let from = day(&q.from, "From");
     let until = day(&q.to, "To").map(|t| t + time::Duration::days(1));
+    if let (Some(f), Some(u), None) = (from, until, &error)
+        && f >= u
+    {
+        error = Some("From is after To: choose a From date on or before the To date.".into());
+    }
     let mut pairs: Vec<(&str, &str)> = Vec::new();
     for (k, v) in [
         ("q", &search),
@@ -238,6 +244,34 @@ fn parse(user: &CurrentUser, tab: Tab, q: DashboardQuery) -> Parsed {
         error,
         page,
         query,
+    }
+}
+
+/// Why a tab shows no rows: the filters are wrong, they matched nothing, or there is nothing yet.
+fn empty_message(p: &Parsed, none_yet: &str) -> String {
+    if p.error.is_some() {
+        return "No sessions are shown: correct the filters above.".into();
+    }
+    if p.page > 1 {
+        return "No sessions on this page.".into();
+    }
+    let mut what = Vec::new();
+    if !p.search.is_empty() {
+        what.push(format!("\u{201c}{}\u{201d}", p.search));
+    }
+    if !p.resource.is_empty() {
+        what.push(format!("resource \u{201c}{}\u{201d}", p.resource));
+    }
+    match (p.from.is_empty(), p.to.is_empty()) {
+        (false, false) => what.push(format!("{} to {}", p.from, p.to)),
+        (false, true) => what.push(format!("from {}", p.from)),
+        (true, false) => what.push(format!("until {}", p.to)),
+        (true, true) => {}
+    }
+    if what.is_empty() {
+        none_yet.to_owned()
+    } else {
+        format!("No sessions match {}.", what.join(", "))
     }
 }
 
@@ -283,7 +317,7 @@ async fn render(
     } else {
         0
     };
-    let (key, title, empty) = match tab {
+    let (key, title, none_yet) = match tab {
         Tab::Active => (
             "active",
             "Active Sessions",
@@ -297,9 +331,10 @@ async fn render(
         Tab::Historical => (
             "historical",
             "Historical Sessions",
-            "No past sessions match. Sessions appear here once they end.",
+            "No past sessions yet. Sessions appear here once they end.",
         ),
     };
+    let empty = empty_message(&p, none_yet);
     Ok(TabPage {
         chrome: chrome.at("dashboard"),
         tab: key,
@@ -420,15 +455,110 @@ pub async fn export_csv(
         .into_response())
 }
 
-/// End Session on the ticked rows: a request not yet begun is withdrawn (Canceled), a begun
-/// one ends (Completed); an administrator ending someone else's session cancels it.
+/// One ticked session on the End Session confirmation page.
+pub struct EndItem {
+    pub id: Uuid,
+    /// What Confirm does to it: "Withdraw", "End", "Cancel", or nothing (already over).
+    pub action: &'static str,
+    pub resource: String,
+    pub activity: String,
+    pub requester: String,
+    pub status: SessionStatus,
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "dashboard/end_confirm.html")]
+pub struct EndConfirmPage {
+    chrome: Chrome,
+    items: Vec<EndItem>,
+    back: String,
+    /// The confirm button's words, naming what it does.
+    confirm: String,
+}
+
+/// What End Session would do to a session in `status`, asked by its owner or not.
+fn end_transition(own: bool, status: SessionStatus) -> Transition {
+    match (own, status.has_begun() || status.is_final()) {
+        (false, _) => Transition::AdminCancel,
+        (true, false) => Transition::Withdraw,
+        (true, true) => Transition::Complete,
+    }
+}
+
+/// The confirmation page: every ticked session the user may end, named, with what Confirm
+/// does to it. Nothing changes until it is confirmed.
+async fn end_confirmation(
+    state: &AppState,
+    chrome: Chrome,
+    user: &CurrentUser,
+    ids: &[Uuid],
+    back: String,
+) -> AppResult<EndConfirmPage> {
+    let tz = user.time_zone;
+    let mut items = Vec::new();
+    for id in ids.iter().take(200) {
+        let Some(d) = db::sessions::details(&state.db, *id).await? else {
+            continue;
+        };
+        let own = d.requester_id == user.id;
+        if !own && !user.is_admin() {
+            continue; // not yours: as if it did not exist
+        }
+        let transition = end_transition(own, d.status);
+        let action = match (transition.apply(d.status, None).is_ok(), transition) {
+            (false, _) => "",
+            (true, Transition::Withdraw) => "Withdraw",
+            (true, Transition::Complete) => "End",
+            (true, _) => "Cancel",
+        };
+        items.push(EndItem {
+            id: d.id,
+            action,
+            resource: d.resource_name,
+            activity: d.activity_name,
+            requester: d.requester_name,
+            status: d.status,
+            start: format_local(tz.local(d.requested_start)),
+            end: format_local(tz.local(d.ends_at)),
+        });
+    }
+    let count = |verb: &str| items.iter().filter(|i| i.action == verb).count();
+    let (withdraw, end) = (count("Withdraw"), count("End") + count("Cancel"));
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let confirm = match (withdraw, end) {
+        (0, 0) => String::new(),
+        (0, 1) => "End the session".into(),
+        (1, 0) => "Withdraw the request".into(),
+        (0, n) => format!("End {}", plural(n, "session", "sessions")),
+        (n, 0) => format!("Withdraw {}", plural(n, "request", "requests")),
+        (w, e) => format!(
+            "Withdraw {} and end {}",
+            plural(w, "request", "requests"),
+            plural(e, "session", "sessions")
+        ),
+    };
+    Ok(EndConfirmPage {
+        chrome: chrome.at("dashboard"),
+        items,
+        back,
+        confirm,
+    })
+}
+
+/// End Session on the ticked rows: first a confirmation page naming them (so a stray click
+/// ends nothing); confirmed, a request not yet begun is withdrawn (Canceled), a begun one ends
+/// (Completed); an administrator ending someone else's session cancels it.
 pub async fn end_sessions(
     State(state): State<AppState>,
+    chrome: Chrome,
     user: CurrentUser,
     session: Session,
     ClientAddr(client): ClientAddr,
     MultiForm(form): MultiForm,
-) -> AppResult<Redirect> {
+) -> AppResult<Response> {
     let back = form
         .first("back")
         .filter(|b| crate::auth::guard::is_safe_next(b))
@@ -445,7 +575,12 @@ pub async fn end_sessions(
             "Tick the sessions to end first.",
         )
         .await?;
-        return Ok(Redirect::to(&back));
+        return Ok(Redirect::to(&back).into_response());
+    }
+    if form.text("confirm") != "yes" {
+        return Ok(end_confirmation(&state, chrome, &user, &ids, back)
+            .await?
+            .into_response());
     }
     let (mut ended, mut withdrawn) = (0, 0);
     let mut refused = Vec::new();
@@ -458,11 +593,7 @@ pub async fn end_sessions(
         if !own && !user.is_admin() {
             continue; // not yours: as if it did not exist
         }
-        let transition = match (own, status.has_begun() || status.is_final()) {
-            (false, _) => Transition::AdminCancel,
-            (true, false) => Transition::Withdraw,
-            (true, true) => Transition::Complete,
-        };
+        let transition = end_transition(own, status);
         let (kind, comment) = end_event(transition);
         let event = NewEvent {
             session: *id,
@@ -492,7 +623,7 @@ pub async fn end_sessions(
     for message in refused {
         session::flash(&session, FlashKind::Error, format!("{message}.")).await?;
     }
-    Ok(Redirect::to(&back))
+    Ok(Redirect::to(&back).into_response())
 }
 
 /// The event kind and comment of ending a session by `transition`.
@@ -528,19 +659,43 @@ fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// View Logs on the ticked row: opens that (the first ticked) session's details.
-pub async fn view_logs(session: Session, RawQuery(query): RawQuery) -> AppResult<Redirect> {
+/// View Logs opens one session's log: the first ticked. With several ticked it says so, and
+/// names the one it opened.
+pub async fn view_logs(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    RawQuery(query): RawQuery,
+) -> AppResult<Redirect> {
     let fields = Fields::parse(query.unwrap_or_default().as_bytes())?;
-    match fields.first("id").and_then(|s| Uuid::parse_str(s).ok()) {
-        Some(id) => Ok(Redirect::to(&format!("/sessions/{id}"))),
-        None => {
-            session::flash(
-                &session,
-                FlashKind::Error,
-                "Tick a session to view its logs.",
-            )
-            .await?;
-            Ok(Redirect::to("/dashboard"))
-        }
+    let ids: Vec<Uuid> = fields
+        .all("id")
+        .filter_map(|s| Uuid::parse_str(s).ok())
+        .collect();
+    let Some(id) = ids.first().copied() else {
+        session::flash(
+            &session,
+            FlashKind::Error,
+            "Tick a session to view its logs.",
+        )
+        .await?;
+        return Ok(Redirect::to("/dashboard"));
+    };
+    if ids.len() > 1
+        && let Some(d) = db::sessions::details(&state.db, id).await?
+        && crate::web::recordings::may_see_recordings(&user, &d)
+    {
+        session::flash(
+            &session,
+            FlashKind::Info,
+            format!(
+                "View Logs opens one session at a time: this is the first of the {} you ticked, {} ({}). Go back to open another.",
+                ids.len(),
+                d.resource_name,
+                d.activity_name
+            ),
+        )
+        .await?;
     }
+    Ok(Redirect::to(&format!("/sessions/{id}")))
 }

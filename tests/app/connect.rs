@@ -375,7 +375,11 @@ async fn sessions_that_cannot_be_used_say_why() {
 async fn ending_the_session_wipes_the_password_and_the_page_says_it_is_over() {
     let app = demo().await;
     let id = available(&app, "Windows server administration", "win-srv-02").await;
-    app.post("/dashboard/end", &[("id", &id.to_string())]).await;
+    app.post(
+        "/dashboard/end",
+        &[("id", &id.to_string()), ("confirm", "yes")],
+    )
+    .await;
     let (status, sealed): (String, Option<Vec<u8>>) = sqlx::query_as(
         "SELECT status::text, password_ciphertext FROM activity_sessions WHERE id = $1",
     )

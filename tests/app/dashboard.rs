@@ -15,7 +15,7 @@ async fn demo_app() -> TestApp {
 
 /// Inserts a session (with its request) for `username` directly, for fixtures the wizard
 /// cannot make quickly (old history, many rows).
-async fn insert_session(
+pub async fn insert_session(
     app: &TestApp,
     username: &str,
     resource: &str,
@@ -278,6 +278,7 @@ async fn end_session_withdraws_what_has_not_begun_and_ends_what_has() {
                 ("id", &waiting.to_string()),
                 ("id", &available.to_string()),
                 ("id", &erins.to_string()),
+                ("confirm", "yes"),
             ],
         )
         .await;
@@ -318,8 +319,11 @@ async fn end_session_withdraws_what_has_not_begun_and_ends_what_has() {
     assert_eq!(kinds, ["withdrawn", "ended"]);
 
     // Ending it again is refused with a reason, and changes nothing.
-    app.post("/dashboard/end", &[("id", &available.to_string())])
-        .await;
+    app.post(
+        "/dashboard/end",
+        &[("id", &available.to_string()), ("confirm", "yes")],
+    )
+    .await;
     assert_eq!(
         app.get("/dashboard").await.texts(".flash"),
         ["A session that is Completed cannot be ended."]
@@ -346,8 +350,11 @@ async fn an_admin_ending_someone_elses_session_cancels_it() {
     )
     .await;
     app.login_with(&app.client, "carol", DEMO).await;
-    app.post("/dashboard/end", &[("id", &erins.to_string())])
-        .await;
+    app.post(
+        "/dashboard/end",
+        &[("id", &erins.to_string()), ("confirm", "yes")],
+    )
+    .await;
     let status: String = sqlx::query_scalar("SELECT status::text FROM activity_sessions")
         .fetch_one(&app.db)
         .await

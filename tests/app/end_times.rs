@@ -19,14 +19,14 @@ async fn a_session_ended_early_shows_its_real_end_and_who_ended_it_beside_the_pl
         .post_with(
             &alice,
             "/dashboard/end",
-            &[("id", &sessions[0].to_string())],
+            &[("id", &sessions[0].to_string()), ("confirm", "yes")],
         )
         .await;
     assert_eq!(ended.status, StatusCode::SEE_OTHER);
     app.post_with(
         &carol,
         "/dashboard/end",
-        &[("id", &sessions[1].to_string())],
+        &[("id", &sessions[1].to_string()), ("confirm", "yes")],
     )
     .await;
     let (planned, real): (time::OffsetDateTime, time::OffsetDateTime) =

@@ -21,7 +21,10 @@ async fn an_interactive_shell_is_recorded_and_end_session_closes_it_within_two_s
     assert_eq!(status(&rig.app, id).await, "logged_in");
 
     rig.app
-        .post("/dashboard/end", &[("id", &id.to_string())])
+        .post(
+            "/dashboard/end",
+            &[("id", &id.to_string()), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(status(&rig.app, id).await, "completed");
     let took = shell.closed_within(Duration::from_secs(5)).await;

@@ -51,3 +51,4 @@ mod sso;
 mod state_machine;
 mod terminal;
 mod wizard;
+mod wizard_edges;

@@ -137,7 +137,11 @@ pub(crate) async fn reveal(app: &TestApp, id: Uuid) -> String {
 }
 
 pub(crate) async fn end(app: &TestApp, id: Uuid) {
-    app.post("/dashboard/end", &[("id", &id.to_string())]).await;
+    app.post(
+        "/dashboard/end",
+        &[("id", &id.to_string()), ("confirm", "yes")],
+    )
+    .await;
     assert_eq!(status(app, id).await, "completed");
 }
 

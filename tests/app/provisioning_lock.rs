@@ -209,8 +209,12 @@ async fn a_locked_managed_account_refuses_the_old_password_and_the_unlock_reveal
 
     // Locked again and ended while locked: one revoke per grant, nothing left working.
     lock(&app, &carol, id).await;
-    app.post_with(&carol, "/dashboard/end", &[("id", &id.to_string())])
-        .await;
+    app.post_with(
+        &carol,
+        "/dashboard/end",
+        &[("id", &id.to_string()), ("confirm", "yes")],
+    )
+    .await;
     assert_eq!(status(&app, id).await, "canceled", "an administrator's End");
     tick(&app).await;
     assert_eq!(host.login_with_password(&shared, &second), None);

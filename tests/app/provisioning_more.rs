@@ -106,7 +106,11 @@ async fn reveal(app: &TestApp, id: Uuid) -> String {
 }
 
 async fn end(app: &TestApp, id: Uuid) {
-    app.post("/dashboard/end", &[("id", &id.to_string())]).await;
+    app.post(
+        "/dashboard/end",
+        &[("id", &id.to_string()), ("confirm", "yes")],
+    )
+    .await;
     assert_eq!(status(app, id).await, "completed");
 }
 

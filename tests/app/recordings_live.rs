@@ -261,6 +261,15 @@ async fn an_administrator_locks_then_ends_a_live_gateway_session_from_the_watchi
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
+    // End asks first and names what it ends; its Confirm button ends it.
+    let asked = app.post_raw_with(&carol, &action, &fields).await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    let (action, fields) = form_of(&asked, "end-confirm", &[]);
+    let mut fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    fields.push(("confirm", "yes"));
     let answer = app.post_raw_with(&carol, &action, &fields).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
     assert_eq!(answer.location(), format!("/sessions/{id}"));

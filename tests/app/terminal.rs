@@ -111,7 +111,11 @@ async fn the_browser_terminal_runs_a_shell_is_recorded_logs_in_and_end_closes_it
 
     // End Session closes it within two seconds, saying why.
     let started = Instant::now();
-    app.post("/dashboard/end", &[("id", &id.to_string())]).await;
+    app.post(
+        "/dashboard/end",
+        &[("id", &id.to_string()), ("confirm", "yes")],
+    )
+    .await;
     let (_, reason) = read_until(&mut socket, "\u{0}never", Duration::from_secs(5)).await;
     assert!(
         started.elapsed() <= Duration::from_secs(3),

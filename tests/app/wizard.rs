@@ -501,7 +501,7 @@ async fn ticks_survive_search_and_paging_and_view_selections_can_remove_them() {
 
 /// Adds `n` servers named bulk-NN to the Linux operations policy, signs alice in and takes
 /// her wizard to Resource Selection under it.
-async fn bulk_linux_resources_for_alice(app: &TestApp, n: i32) {
+pub async fn bulk_linux_resources_for_alice(app: &TestApp, n: i32) {
     sqlx::query(
         "WITH new AS (
              INSERT INTO resources (id, name, kind, platform, address)
@@ -888,10 +888,7 @@ async fn scheduling_refuses_the_past_the_far_future_and_skipped_times() {
             ],
         )
         .await;
-    assert_eq!(
-        garbage.texts("#date-error"),
-        ["Enter the date as YYYY-MM-DD."]
-    );
+    assert_eq!(garbage.texts("#date-error"), ["Choose a date."]);
 
     let now = app
         .post("/wizard/scheduling", &[("when", "now"), ("go", "next")])

@@ -515,8 +515,22 @@ async fn run_tour() -> Tour {
     alice.click("input[name=when][value=now]").await;
     alice.submit("button.primary[value=next]").await;
     c.check(&alice, "alice: Wizard > Review", None).await;
+    c.visit(
+        &alice,
+        &app,
+        "alice: Create Session (draft in progress)",
+        "/wizard",
+    )
+    .await;
+    alice.submit("#draft-continue").await;
     alice.submit("button[value=finish]").await;
     c.check(&alice, "alice: Dashboard after Finish", None).await;
+    alice.click("#sessions tbody input[name=id]").await;
+    let end = r#"button[formaction="/dashboard/end"]"#;
+    let confirm = post_form(&alice, end).await;
+    alice.submit(end).await;
+    c.check(&alice, "alice: End Session confirmation", Some(confirm))
+        .await;
     alice.close().await;
 
     // erin: her account, switching a second factor on, and signing in with it.

@@ -177,3 +177,84 @@ async fn alices_open_dashboard_shows_available_when_bob_approves() {
     bob.close().await;
     alice.close().await;
 }
+
+/// Issue 16, section 3, with the page's script: Select Activity narrows as you type, Resource
+/// Selection counts live, a click on a row toggles it, Select all on this page ticks the page,
+/// and Scheduling's window line follows the date and time as they are picked.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_wizard_filters_counts_and_shows_the_window_as_you_go() {
+    let secs = Duration::from_secs;
+    let app = spawn_demo_app().await;
+    let alice = Browser::new().await;
+    alice.login(&app, "alice", DEMO_PASSWORD).await;
+    alice.goto(&app, "/wizard").await;
+    let all = alice.texts("ul.choices li").await.len();
+    assert!(all > 2, "{all}");
+    alice.fill("#q", "console").await;
+    alice
+        .wait_for_text("#activity-shown", &format!("Showing 1 of {all}."), secs(5))
+        .await;
+    assert_eq!(alice.path().await, "/wizard/request-type", "no page load");
+    // Hidden entries render no text.
+    let visible: Vec<String> = alice
+        .texts("ul.choices li strong")
+        .await
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!(visible, ["Web console access"]);
+    choose_activity(&alice, "break-glass").await;
+
+    assert_eq!(alice.text("#ticked-count").await, "0 selected.");
+    // A click on a row's Kind cell ticks the row.
+    alice
+        .click("#resources tbody tr:nth-child(1) td:nth-child(3)")
+        .await;
+    alice
+        .wait_for_text("#ticked-count", "1 selected.", secs(5))
+        .await;
+    let ticked = alice
+        .client
+        .execute(
+            "return document.querySelector('#resources tbody tr:nth-child(1) input[name=pick]').checked;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ticked, serde_json::json!(true));
+    let rows = alice.texts("#resources tbody tr").await.len();
+    alice.click("#select-page").await;
+    alice
+        .wait_for_text("#ticked-count", &format!("{rows} selected."), secs(5))
+        .await;
+    alice.submit("button[value=selections]").await;
+    assert_eq!(alice.texts("#selections tbody tr").await.len(), rows);
+    alice.submit("button.primary[value=next]").await;
+    alice.fill("#notes", "Kernel patching").await;
+    alice.submit("button.primary[value=next]").await;
+
+    assert_eq!(alice.text("h2").await, "Scheduling");
+    let day = (time::OffsetDateTime::now_utc() + time::Duration::days(3)).date();
+    let date = format!(
+        "{:04}-{:02}-{:02}",
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    );
+    alice
+        .client
+        .execute(
+            "const d = document.getElementById('date'); d.value = arguments[0];
+             d.dispatchEvent(new Event('change', { bubbles: true }));
+             const t = document.getElementById('time'); t.value = '10:00';
+             t.dispatchEvent(new Event('change', { bubbles: true }));",
+            vec![serde_json::json!(date)],
+        )
+        .await
+        .unwrap();
+    alice
+        .wait_for_text("#window-text", &format!("{date} 10:00 – "), secs(5))
+        .await;
+    assert_eq!(alice.path().await, "/wizard/scheduling", "no page load");
+    alice.close().await;
+}

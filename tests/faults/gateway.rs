@@ -118,7 +118,11 @@ async fn end_on_one_instance_closes_a_gateway_connection_held_by_another() {
     let page = browser
         .post(
             "/dashboard/end",
-            &[("csrf_token", &token), ("id", &id.to_string())],
+            &[
+                ("csrf_token", &token),
+                ("id", &id.to_string()),
+                ("confirm", "yes"),
+            ],
         )
         .await
         .unwrap();

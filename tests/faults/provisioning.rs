@@ -179,7 +179,11 @@ async fn a_server_killed_during_a_grant_leaves_no_orphan_account() {
     let page = browser
         .post(
             "/dashboard/end",
-            &[("csrf_token", &token), ("id", &id.to_string())],
+            &[
+                ("csrf_token", &token),
+                ("id", &id.to_string()),
+                ("confirm", "yes"),
+            ],
         )
         .await
         .unwrap();

@@ -9,7 +9,10 @@ pub mod resources;
 pub mod review;
 pub mod scheduling;
 
-use axum::response::Redirect;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use crate::AppState;
@@ -18,11 +21,13 @@ use crate::auth::session::{self, FlashKind};
 use crate::db::catalog::{self, Grant};
 use crate::domain::wizard::{Draft, Step};
 use crate::error::AppResult;
+use crate::web::chrome::Chrome;
 use crate::web::route_table::{Access, Routes, get, post};
 
 pub fn routes() -> Routes {
     Routes::new(Access::User)
-        .route("/wizard", get(start))
+        .route("/wizard", get(start).post(start_over))
+        .route("/wizard/scheduling/window", get(scheduling::window))
         .route(
             "/wizard/request-type",
             get(request_type::show).post(request_type::submit),
@@ -65,10 +70,49 @@ pub fn steps(draft: &Draft, current: Step) -> Vec<StepView> {
         .collect()
 }
 
-/// Create Session: continues the draft under way, or starts one.
-pub async fn start(session: Session) -> AppResult<Redirect> {
+/// Create Session with a draft under way: it says so and offers Continue or Start over.
+#[derive(Template, WebTemplate)]
+#[template(path = "wizard/draft.html")]
+pub struct DraftPrompt {
+    chrome: Chrome,
+    /// Where Continue goes: the first page that still needs input.
+    continue_to: &'static str,
+    continue_title: &'static str,
+    activity: Option<String>,
+    resources: usize,
+}
+
+/// Create Session: a new draft starts at Request Type; a draft under way is not resumed
+/// silently: the page says so and offers Continue (to the step reached) or Start over.
+pub async fn start(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+) -> AppResult<Response> {
     let draft = load(&session).await?;
-    Ok(Redirect::to(draft.first_incomplete().path()))
+    if !draft.in_progress() {
+        return Ok(Redirect::to(Step::RequestType.path()).into_response());
+    }
+    let activity = draft_grant(&state, &user, &draft)
+        .await?
+        .map(|g| g.activity_name);
+    let step = draft.first_incomplete();
+    Ok(DraftPrompt {
+        chrome: chrome.at("dashboard"),
+        continue_to: step.path(),
+        continue_title: step.title(),
+        activity,
+        resources: draft.resource_ids.len(),
+    }
+    .into_response())
+}
+
+/// Start over: discards the draft under way and opens a new one at Request Type.
+pub async fn start_over(session: Session) -> AppResult<Redirect> {
+    session::clear_draft(&session).await?;
+    session::save_draft(&session, &Draft::new()).await?;
+    Ok(Redirect::to(Step::RequestType.path()))
 }
 
 /// The draft under way, or a new one (stored).

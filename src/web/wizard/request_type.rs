@@ -118,6 +118,11 @@ pub async fn submit(
     if go == "cancel" {
         return Ok(cancel(&session).await?.into_response());
     }
+    // Request Type is the first page: it offers no Back, and a Back posted anyway leaves the
+    // wizard as it is (Create Session then offers to continue or start over).
+    if go == "back" {
+        return Ok(Redirect::to("/dashboard").into_response());
+    }
     let mut draft = load(&session).await?;
     let search: String = form.text("q").trim().chars().take(100).collect();
     if go == "search" {
@@ -183,10 +188,5 @@ pub async fn submit(
         draft.policy_id = Some(policy);
     }
     session::save_draft(&session, &draft).await?;
-    let target = if go == "back" {
-        "/dashboard"
-    } else {
-        Step::Resources.path()
-    };
-    Ok(Redirect::to(target).into_response())
+    Ok(Redirect::to(Step::Resources.path()).into_response())
 }

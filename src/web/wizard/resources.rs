@@ -34,6 +34,8 @@ pub struct ResourcesPage {
     rows: Vec<(Resource, bool)>,
     selections: Option<Vec<Resource>>,
     ticked: usize,
+    /// Ticked resources not on this page (the live count adds the page's ticks to it).
+    ticked_elsewhere: usize,
     page: i64,
     /// How many pages the matching resources fill (at least `page`).
     pages: i64,
@@ -89,13 +91,14 @@ async fn page(
         (page - 1) * PAGE_SIZE,
     )
     .await?;
-    let rows = found
+    let rows: Vec<(Resource, bool)> = found
         .into_iter()
         .map(|r| {
             let ticked = draft.resource_ids.contains(&r.id);
             (r, ticked)
         })
         .collect();
+    let on_page = rows.iter().filter(|(_, t)| *t).count();
     let selections = if selections {
         Some(catalog::granted_subset(&state.db, grant.policy_id, &draft.resource_ids).await?)
     } else {
@@ -110,6 +113,7 @@ async fn page(
         rows,
         selections,
         ticked: draft.resource_ids.len(),
+        ticked_elsewhere: draft.resource_ids.len().saturating_sub(on_page),
         page,
         pages: ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(page),
         max: MAX_RESOURCES,
@@ -153,6 +157,7 @@ async fn merge_ticks(
     grant: &Grant,
     draft: &Draft,
     form: &Fields,
+    whole_page: bool,
 ) -> AppResult<Result<Vec<Uuid>, String>> {
     let shown: Vec<Uuid> = form
         .all("shown")
@@ -173,6 +178,7 @@ async fn merge_ticks(
         .copied()
         .filter(|id| !shown.contains(id))
         .collect();
+    let picked = if whole_page { shown.clone() } else { picked };
     for p in picked {
         if !ids.contains(&p) {
             ids.push(p);
@@ -223,7 +229,7 @@ pub async fn submit(
         return Ok(Redirect::to(&target(&search, current, true)).into_response());
     }
     if !selections {
-        match merge_ticks(&state, &grant, &draft, &form).await? {
+        match merge_ticks(&state, &grant, &draft, &form, go == "select-page").await? {
             Ok(ids) => draft.resource_ids = ids,
             Err(message) => {
                 let p = page(
@@ -246,7 +252,7 @@ pub async fn submit(
         "back" => Step::RequestType.path().to_owned(),
         "search" => target(&search, 1, false),
         "selections" => target(&search, current, true),
-        "all" => target(&search, current, false),
+        "all" | "select-page" => target(&search, current, false),
         g if g.starts_with("page:") => target(
             &search,
             g[5..].parse::<i64>().unwrap_or(1).clamp(1, 100_000),

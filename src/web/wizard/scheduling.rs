@@ -2,9 +2,10 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
 use time::OffsetDateTime;
 use tower_sessions::Session;
 
@@ -57,6 +58,63 @@ pub fn describe(window: &wizard::Window, tz: TimeZone) -> String {
     )
 }
 
+/// The window line's text for `input`: its window, or what to fix to get one.
+fn window_text(input: &Schedule, tz: TimeZone, now: OffsetDateTime, grant: &Grant) -> String {
+    match wizard::check_schedule(input, tz, now, rules(grant)) {
+        Ok(w) => describe(&w, tz),
+        Err(_) => "none yet: choose a valid date and time".into(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct WindowQuery {
+    #[serde(default)]
+    when: String,
+    #[serde(default)]
+    date: String,
+    #[serde(default)]
+    time: String,
+}
+
+/// The window line for the inputs as they are now, as plain text: the Scheduling page's
+/// script asks for it as the requester picks a date and time (the server knows their time
+/// zone's rules and the profile's duration). Without a draft at this step: empty.
+pub async fn window(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    Query(q): Query<WindowQuery>,
+) -> AppResult<Response> {
+    let draft = load(&session).await?;
+    let grant = if guard(&draft, Step::Scheduling).is_none() {
+        draft_grant(&state, &user, &draft).await?
+    } else {
+        None
+    };
+    let text = match grant {
+        Some(grant) => {
+            let input = if q.when == "later" {
+                Schedule::Later {
+                    date: q.date.chars().take(10).collect(),
+                    time: q.time.chars().take(8).collect(),
+                }
+            } else {
+                Schedule::Now
+            };
+            window_text(&input, user.time_zone, OffsetDateTime::now_utc(), &grant)
+        }
+        None => String::new(),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        text,
+    )
+        .into_response())
+}
+
 fn page(
     chrome: Chrome,
     user: &CurrentUser,
@@ -67,10 +125,8 @@ fn page(
 ) -> SchedulingPage {
     let tz = user.time_zone;
     let now = OffsetDateTime::now_utc();
-    let window = wizard::check_schedule(input, tz, now, rules(grant))
-        .or_else(|_| wizard::check_schedule(&Schedule::Now, tz, now, rules(grant)))
-        .map(|w| describe(&w, tz))
-        .unwrap_or_default();
+    // The window of the time chosen, never another one's: a time that is not valid has none.
+    let window = window_text(input, tz, now, grant);
     let (later, date, time) = match input {
         Schedule::Now => (false, String::new(), String::new()),
         Schedule::Later { date, time } => (true, date.clone(), time.clone()),
