@@ -18,6 +18,7 @@ pub mod provision;
 pub mod recording;
 pub mod server;
 pub mod web;
+pub mod webhooks;
 pub mod worker;
 
 use std::sync::Arc;

@@ -27,6 +27,7 @@ pub mod sign_in_limit;
 pub mod ssh_keys;
 pub mod supervisor;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -46,4 +46,5 @@ mod slow_clients;
 mod ssh_keys;
 mod sso;
 mod terminal;
+mod webhooks;
 mod wizard;
