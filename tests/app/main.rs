@@ -46,5 +46,6 @@ mod slow_clients;
 mod ssh_keys;
 mod sso;
 mod terminal;
+mod ticket_validation;
 mod webhooks;
 mod wizard;
