@@ -428,7 +428,12 @@ async fn a_hanging_endpoint_does_not_delay_the_approval() {
     let pool = app.db.clone();
     let sender = sender(&app, Duration::from_secs(3));
     let pass = tokio::spawn(async move { webhooks::deliver_due(&pool, &sender).await });
+    let deadline = Instant::now() + Duration::from_secs(10);
     while receiver.got().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the request's event never reached the endpoint"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let bob = signed_in(&app, "bob").await;
