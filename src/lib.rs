@@ -17,7 +17,9 @@ pub mod notify;
 pub mod provision;
 pub mod recording;
 pub mod server;
+pub mod ticket_validation;
 pub mod web;
+pub mod webhooks;
 pub mod worker;
 
 use std::sync::Arc;

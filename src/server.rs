@@ -89,6 +89,11 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
         config.recording_retention_days,
         stopped.clone(),
     ));
+    let webhooks = tokio::spawn(crate::webhooks::run(
+        database.pool.clone(),
+        secrets.clone(),
+        stopped.clone(),
+    ));
     let worker = tokio::spawn(crate::worker::run(
         database.pool.clone(),
         secrets,
@@ -110,6 +115,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     let _ = retention.await;
     let _ = listener_task.await;
     let _ = notifier.await;
+    let _ = webhooks.await;
     if let Some(task) = metrics_server {
         let _ = task.await;
     }

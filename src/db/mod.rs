@@ -28,6 +28,7 @@ pub mod ssh_keys;
 pub mod status_sql;
 pub mod supervisor;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 

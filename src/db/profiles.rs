@@ -51,6 +51,9 @@ pub struct Profile {
     pub extension_minutes: i32,
     pub max_extensions: i32,
     pub record_input: bool,
+    pub ticket_validator_url: Option<String>,
+    pub ticket_validator_timeout_seconds: i32,
+    pub ticket_validator_on_failure: String,
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Profile>, sqlx::Error> {
@@ -58,7 +61,8 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Profile>, s
         "SELECT id, name, description, max_duration_minutes, notes_required, ticket_required,
                 ticket_pattern, schedule_horizon_days, allow_self_approval,
                 decision_timeout_minutes, extension_allowed, extension_minutes, max_extensions,
-                record_input
+                record_input, ticket_validator_url, ticket_validator_timeout_seconds,
+                ticket_validator_on_failure
          FROM connection_profiles WHERE id = $1",
     )
     .bind(id)
@@ -93,6 +97,58 @@ pub struct ProfileInput {
     pub record_input: bool,
     /// In order; at most three.
     pub tiers: Vec<Tier>,
+    /// Ticket validation: the validator's address (`None`: no validation), its timeout and
+    /// what a ticket not confirmed open does (`block` or `warn`).
+    pub ticket_validator_url: Option<String>,
+    pub ticket_validator_timeout_seconds: i32,
+    pub ticket_validator_on_failure: String,
+}
+
+/// Sets a profile's ticket validation (kept apart from the other fields' statements).
+pub async fn set_validator(
+    tx: &mut PgConnection,
+    id: Uuid,
+    url: Option<&str>,
+    timeout_seconds: i32,
+    on_failure: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE connection_profiles
+         SET ticket_validator_url = $2, ticket_validator_timeout_seconds = $3,
+             ticket_validator_on_failure = $4
+         WHERE id = $1
+           AND (ticket_validator_url, ticket_validator_timeout_seconds, ticket_validator_on_failure)
+               IS DISTINCT FROM ($2, $3, $4)",
+    )
+    .bind(id)
+    .bind(url)
+    .bind(timeout_seconds)
+    .bind(on_failure)
+    .execute(tx)
+    .await
+    .map(|_| ())
+}
+
+/// The ticket validator of a profile, if it has one.
+pub async fn validator(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<crate::ticket_validation::Validator>, sqlx::Error> {
+    let row: Option<(Option<String>, i32, String)> = sqlx::query_as(
+        "SELECT ticket_validator_url, ticket_validator_timeout_seconds, ticket_validator_on_failure
+         FROM connection_profiles WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.and_then(|(url, timeout, on_failure)| {
+        Some(crate::ticket_validation::Validator {
+            url: url?,
+            timeout: std::time::Duration::from_secs(u64::try_from(timeout).unwrap_or(5)),
+            on_failure: crate::ticket_validation::OnFailure::parse(&on_failure)
+                .unwrap_or(crate::ticket_validation::OnFailure::Block),
+        })
+    }))
 }
 
 /// A profile's tiers, in order.
@@ -327,6 +383,14 @@ pub async fn create(
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
     set_tiers(tx, id, &p.tiers).await?;
+    set_validator(
+        tx,
+        id,
+        p.ticket_validator_url.as_deref(),
+        p.ticket_validator_timeout_seconds,
+        &p.ticket_validator_on_failure,
+    )
+    .await?;
     let after = snapshot(tx, id).await?;
     audit::record(
         tx,
@@ -374,6 +438,14 @@ pub async fn update(
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
     set_tiers(tx, id, &p.tiers).await?;
+    set_validator(
+        tx,
+        id,
+        p.ticket_validator_url.as_deref(),
+        p.ticket_validator_timeout_seconds,
+        &p.ticket_validator_on_failure,
+    )
+    .await?;
     let after = snapshot(tx, id).await?;
     audit::record(
         tx,

@@ -24,6 +24,9 @@ pub struct Header {
     pub duration_minutes: i32,
     pub tier_count: i16,
     pub decision_deadline: Option<OffsetDateTime>,
+    /// The ticket validator's verdict (`open`, `closed`, `unknown`, `failed`) and message.
+    pub ticket_check_outcome: Option<String>,
+    pub ticket_check_message: Option<String>,
 }
 
 /// One resource of the request, with its session.
@@ -70,7 +73,8 @@ pub async fn header(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Header>,
     sqlx::query_as(
         "SELECT r.id, r.requester_id, u.display_name AS requester_name, r.created_at,
                 r.activity_name, r.policy_name, r.profile_name, r.notes, r.ticket_number,
-                r.requested_start, r.duration_minutes, r.tier_count, r.decision_deadline
+                r.requested_start, r.duration_minutes, r.tier_count, r.decision_deadline,
+                r.ticket_check_outcome, r.ticket_check_message
          FROM requests r JOIN users u ON u.id = r.requester_id WHERE r.id = $1",
     )
     .bind(id)

@@ -212,3 +212,21 @@ pub async fn recheck(
     }
     Ok(Ok((grant, granted)))
 }
+
+/// Stores what the ticket validator said about the request's ticket.
+pub async fn record_ticket_check(
+    tx: &mut PgConnection,
+    request: Uuid,
+    check: &crate::ticket_validation::TicketCheck,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE requests SET ticket_check_outcome = $2, ticket_check_message = left($3, 1000)
+         WHERE id = $1",
+    )
+    .bind(request)
+    .bind(check.outcome.key())
+    .bind(&check.message)
+    .execute(tx)
+    .await
+    .map(|_| ())
+}

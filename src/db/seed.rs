@@ -294,6 +294,14 @@ async fn write(
             Some(id) => id,
             None => id_by_name(tx, "connection_profiles", "name", &p.name).await?,
         };
+        crate::db::profiles::set_validator(
+            tx,
+            profile_id,
+            p.ticket_validator_url.as_deref(),
+            p.ticket_validator_timeout_seconds,
+            &p.ticket_validator_on_failure,
+        )
+        .await?;
 
         sqlx::query("DELETE FROM approval_tiers WHERE profile_id = $1 AND position > $2")
             .bind(profile_id)

@@ -149,6 +149,19 @@ struct RawProfile {
     record_input: bool,
     #[serde(default)]
     tiers: Vec<Spanned<RawTier>>,
+    /// Ticket validation: the validator's address, timeout and "block" or "warn".
+    ticket_validator_url: Option<String>,
+    #[serde(default = "default_validator_timeout")]
+    ticket_validator_timeout_seconds: i64,
+    #[serde(default = "default_validator_on_failure")]
+    ticket_validator_on_failure: String,
+}
+
+fn default_validator_timeout() -> i64 {
+    5
+}
+fn default_validator_on_failure() -> String {
+    "block".into()
 }
 
 fn default_horizon() -> i64 {
@@ -287,6 +300,9 @@ pub struct SeedProfile {
     pub max_extensions: i32,
     pub record_input: bool,
     pub tiers: Vec<SeedTier>,
+    pub ticket_validator_url: Option<String>,
+    pub ticket_validator_timeout_seconds: i32,
+    pub ticket_validator_on_failure: String,
 }
 
 #[derive(Debug)]
@@ -737,6 +753,28 @@ fn profiles(c: &mut Check, raw: &RawFile) -> Vec<SeedProfile> {
         {
             c.err(line, f("ticket_pattern"), e);
         }
+        let ticket_validator_url = match p.ticket_validator_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) => match crate::webhooks::check_url(url) {
+                Ok(url) => Some(url),
+                Err(e) => {
+                    c.err(line, f("ticket_validator_url"), e);
+                    None
+                }
+            },
+        };
+        let ticket_validator_on_failure =
+            match crate::ticket_validation::OnFailure::parse(&p.ticket_validator_on_failure) {
+                Some(o) => o.key().to_owned(),
+                None => {
+                    c.err(
+                        line,
+                        f("ticket_validator_on_failure"),
+                        "must be \"block\" or \"warn\"",
+                    );
+                    "block".to_owned()
+                }
+            };
         if p.tiers.len() > 3 {
             c.err(line, f("tiers"), "at most three approval tiers");
         }
@@ -801,6 +839,15 @@ fn profiles(c: &mut Check, raw: &RawFile) -> Vec<SeedProfile> {
             max_extensions: c.int(line, &f("max_extensions"), p.max_extensions, 0, 100),
             record_input: p.record_input,
             tiers,
+            ticket_validator_timeout_seconds: c.int(
+                line,
+                &f("ticket_validator_timeout_seconds"),
+                p.ticket_validator_timeout_seconds,
+                1,
+                30,
+            ),
+            ticket_validator_url,
+            ticket_validator_on_failure,
             name,
         });
     }

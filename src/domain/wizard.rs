@@ -106,6 +106,9 @@ pub struct Draft {
     pub schedule: Option<Schedule>,
     /// The Scheduling page's inputs as last typed, kept when Back is pressed mid-edit.
     pub schedule_input: Option<Schedule>,
+    /// What the profile's ticket validator said about `ticket` on the Notes page.
+    #[serde(default)]
+    pub ticket_check: Option<crate::ticket_validation::TicketCheck>,
 }
 
 impl Draft {
@@ -120,6 +123,7 @@ impl Draft {
             notes_done: false,
             schedule: None,
             schedule_input: None,
+            ticket_check: None,
         }
     }
 

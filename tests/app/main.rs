@@ -50,5 +50,7 @@ mod ssh_keys;
 mod sso;
 mod state_machine;
 mod terminal;
+mod ticket_validation;
+mod webhooks;
 mod wizard;
 mod wizard_edges;

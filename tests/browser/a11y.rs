@@ -571,6 +571,24 @@ async fn run_tour() -> Tour {
     let group = id_of(&app, "groups", "name", "Approvers").await;
     let profile = id_of(&app, "connection_profiles", "name", "Standard").await;
     let policy = id_of(&app, "access_policies", "name", "Linux operations").await;
+    // A webhook with one delivery given up, for its form and its log (the secret is never
+    // opened on those pages).
+    let webhook = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, url, secret_ciphertext) VALUES ($1, 'https://hooks.example.com/in', '\\x00')",
+    )
+    .bind(webhook)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (endpoint_id, event_type, payload, attempts, next_attempt_at, gave_up_at, response_code, last_error)
+         VALUES ($1, 'test', '{}', 8, NULL, now(), 500, 'The endpoint answered 500 Internal Server Error.')",
+    )
+    .bind(webhook)
+    .execute(&app.db)
+    .await
+    .unwrap();
     for (label, path) in [
         ("Users", "/admin/users".to_owned()),
         ("User", format!("/admin/users/{alice_id}")),
@@ -590,6 +608,12 @@ async fn run_tour() -> Tour {
         ("Policy", format!("/admin/policies/{policy}")),
         ("Audit", "/admin/audit".to_owned()),
         ("Service credentials", "/admin/credentials".to_owned()),
+        ("Webhooks", "/admin/webhooks".to_owned()),
+        ("Webhook", format!("/admin/webhooks/{webhook}")),
+        (
+            "Webhook deliveries",
+            format!("/admin/webhooks/{webhook}/deliveries"),
+        ),
     ] {
         c.visit(&carol, &app, &format!("carol: Admin > {label}"), &path)
             .await;
@@ -602,6 +626,7 @@ async fn run_tour() -> Tour {
         "profiles",
         "policies",
         "credentials",
+        "webhooks",
     ] {
         c.visit(
             &carol,

@@ -15,7 +15,7 @@ use crate::error::AppResult;
 use crate::web::chrome::Chrome;
 
 /// The kinds of object the log records.
-pub const KINDS: [(&str, &str); 7] = [
+pub const KINDS: [(&str, &str); 8] = [
     ("user", "Users"),
     ("group", "Groups"),
     ("resource", "Resources"),
@@ -23,6 +23,7 @@ pub const KINDS: [(&str, &str); 7] = [
     ("profile", "Connection profiles"),
     ("policy", "Access policies"),
     ("service_credential", "Service credentials"),
+    ("webhook", "Webhooks"),
 ];
 
 /// One entry, formatted for the viewer.
@@ -41,7 +42,7 @@ pub struct EntryView {
 pub struct AuditPage {
     chrome: Chrome,
     entries: Vec<EntryView>,
-    kinds: [(&'static str, &'static str); 7],
+    kinds: [(&'static str, &'static str); 8],
     kind: String,
     actor: String,
     search: String,

@@ -13,6 +13,7 @@ pub mod resources;
 pub mod revocation;
 pub mod user_form;
 pub mod users;
+pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -123,6 +124,18 @@ pub fn routes() -> Routes {
             get(credentials::edit).post(credentials::update),
         )
         .route("/admin/credentials/{id}/delete", post(credentials::delete))
+        .route("/admin/webhooks", get(webhooks::list))
+        .route(
+            "/admin/webhooks/new",
+            get(webhooks::new).post(webhooks::create),
+        )
+        .route(
+            "/admin/webhooks/{id}",
+            get(webhooks::edit).post(webhooks::update),
+        )
+        .route("/admin/webhooks/{id}/delete", post(webhooks::delete))
+        .route("/admin/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/admin/webhooks/{id}/test", post(webhooks::send_test))
 }
 
 /// Who the audit log names for a change made by `user`.

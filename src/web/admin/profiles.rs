@@ -89,6 +89,10 @@ impl FormPage {
     fn on(&self, name: &str) -> bool {
         admin_input::checkbox(self.f.first(name))
     }
+
+    fn on_failure_choices(&self) -> [crate::ticket_validation::OnFailure; 2] {
+        crate::ticket_validation::OnFailure::ALL
+    }
 }
 
 fn field(n: usize, what: &str) -> String {
@@ -168,6 +172,8 @@ fn defaults() -> Fields {
         ("tier1_required", "1"),
         ("tier2_required", "1"),
         ("tier3_required", "1"),
+        ("ticket_validator_timeout_seconds", "5"),
+        ("ticket_validator_on_failure", "block"),
     ] {
         f.0.push((k.into(), v.into()));
     }
@@ -204,6 +210,15 @@ pub async fn edit(
     put("extension_minutes", p.extension_minutes.to_string());
     put("max_extensions", p.max_extensions.to_string());
     put("ticket_pattern", p.ticket_pattern.unwrap_or_default());
+    put(
+        "ticket_validator_url",
+        p.ticket_validator_url.unwrap_or_default(),
+    );
+    put(
+        "ticket_validator_timeout_seconds",
+        p.ticket_validator_timeout_seconds.to_string(),
+    );
+    put("ticket_validator_on_failure", p.ticket_validator_on_failure);
     for (k, on) in [
         ("notes_required", p.notes_required),
         ("ticket_required", p.ticket_required),
@@ -289,6 +304,47 @@ fn parse(f: &Fields) -> (ProfileInput, FieldErrors) {
         Some(pattern.to_owned())
     };
     let on = |k: &str| admin_input::checkbox(f.first(k));
+    let validator = f.text("ticket_validator_url").trim();
+    let ticket_validator_url = if validator.is_empty() {
+        None
+    } else {
+        match crate::webhooks::check_url(validator) {
+            Ok(url) => Some(url),
+            Err(message) => {
+                e.add("ticket_validator_url", message);
+                None
+            }
+        }
+    };
+    // Both have defaults (5 s, block) when the form leaves them out.
+    let ticket_validator_timeout_seconds =
+        if f.text("ticket_validator_timeout_seconds").trim().is_empty() {
+            5
+        } else {
+            int(
+                &mut e,
+                "ticket_validator_timeout_seconds",
+                "Validator timeout (seconds)",
+                1,
+                30,
+            )
+        };
+    let on_failure = f.text("ticket_validator_on_failure");
+    let ticket_validator_on_failure =
+        match crate::ticket_validation::OnFailure::parse(if on_failure.is_empty() {
+            "block"
+        } else {
+            on_failure
+        }) {
+            Some(o) => o.key().to_owned(),
+            None => {
+                e.add(
+                    "ticket_validator_on_failure",
+                    "Choose what happens when the ticket is not confirmed open: block or warn.",
+                );
+                "block".to_owned()
+            }
+        };
 
     // Tiers are taken in order up to the first empty one, so tier n is `tiers[n - 1]`.
     let mut tiers = Vec::new();
@@ -340,6 +396,9 @@ fn parse(f: &Fields) -> (ProfileInput, FieldErrors) {
         max_extensions,
         record_input: on("record_input"),
         tiers,
+        ticket_validator_url,
+        ticket_validator_timeout_seconds,
+        ticket_validator_on_failure,
     };
     (input, e)
 }

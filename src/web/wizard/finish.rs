@@ -138,6 +138,32 @@ pub async fn submit(
             .await;
         }
     };
+    // A profile with a ticket validator needs the Notes page's answer about this ticket:
+    // open, or (when the profile only warns) recorded as it was.
+    let validator = if ticket.is_empty() {
+        None
+    } else {
+        crate::db::profiles::validator(&mut *tx, grant.profile.id).await?
+    };
+    let ticket_check = match validator {
+        None => None,
+        Some(v) => match draft.ticket_check.as_ref().filter(|c| c.ticket == ticket) {
+            Some(c) if c.is_open() || v.on_failure == crate::ticket_validation::OnFailure::Warn => {
+                Some(c.clone())
+            }
+            _ => {
+                tx.rollback().await?;
+                return refuse(
+                    &state,
+                    chrome,
+                    &user,
+                    &draft,
+                    "The ticket system has not confirmed that the ticket is open. Nothing was created; go back to Notes.".into(),
+                )
+                .await;
+            }
+        },
+    };
     let created = requests::create(
         &mut tx,
         &NewRequest {
@@ -153,6 +179,9 @@ pub async fn submit(
         },
     )
     .await?;
+    if let (Some(_), Some(check)) = (&created, &ticket_check) {
+        requests::record_ticket_check(&mut tx, draft.id, check).await?;
+    }
     tx.commit().await?;
     let Some(mut created) = created else {
         // Another submission of this draft committed first.

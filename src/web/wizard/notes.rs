@@ -14,6 +14,7 @@ use crate::auth::session;
 use crate::db::catalog::Grant;
 use crate::domain::wizard::{self, Draft, MAX_NOTES, MAX_TICKET, NotesErrors, NotesRules, Step};
 use crate::error::AppResult;
+use crate::ticket_validation::{self, OnFailure, TicketCheck};
 use crate::web::chrome::Chrome;
 use crate::web::form::MultiForm;
 
@@ -31,6 +32,8 @@ pub struct NotesPage {
     max_notes: usize,
     max_ticket: usize,
     errors: NotesErrors,
+    /// The ticket validator's answer about the ticket shown, if it was asked.
+    ticket_check: Option<TicketCheck>,
 }
 
 /// The Notes rules of a grant's profile.
@@ -65,6 +68,7 @@ fn page(
         max_notes: MAX_NOTES,
         max_ticket: MAX_TICKET,
         errors,
+        ticket_check: None,
     }
 }
 
@@ -82,15 +86,19 @@ pub async fn show(
         return Ok(grant_lost(&session, &mut draft).await?.into_response());
     };
     let (notes, ticket) = (draft.notes.clone(), draft.ticket.clone());
-    Ok(page(
+    let mut p = page(
         chrome,
         &draft,
         &grant,
         notes,
         ticket,
         NotesErrors::default(),
-    )
-    .into_response())
+    );
+    p.ticket_check = draft
+        .ticket_check
+        .clone()
+        .filter(|c| c.ticket == draft.ticket);
+    Ok(p.into_response())
 }
 
 pub async fn submit(
@@ -125,6 +133,44 @@ pub async fn submit(
     }
     match checked {
         Ok((notes, ticket)) => {
+            // The profile's ticket validator, asked at every Next (a ticket may close).
+            let validator = if ticket.is_empty() {
+                None
+            } else {
+                crate::db::profiles::validator(&state.db, grant.profile.id).await?
+            };
+            draft.ticket_check = None;
+            if let Some(v) = validator {
+                let check =
+                    ticket_validation::check(&v, &ticket, &user.username, &grant.activity_name)
+                        .await;
+                draft.ticket_check = Some(check.clone());
+                if !check.is_open() {
+                    if v.on_failure == OnFailure::Block {
+                        draft.notes_done = false;
+                        session::save_draft(&session, &draft).await?;
+                        let errors = NotesErrors {
+                            notes: None,
+                            ticket: Some(format!(
+                                "{} This access needs a ticket that is open: correct the number, or try again later.",
+                                check.message
+                            )),
+                        };
+                        let mut p = page(chrome, &draft, &grant, notes, ticket, errors);
+                        p.ticket_check = Some(check);
+                        return Ok((StatusCode::UNPROCESSABLE_ENTITY, p).into_response());
+                    }
+                    session::flash(
+                        &session,
+                        session::FlashKind::Info,
+                        format!(
+                            "Warning: {} You can go on: the warning is recorded with the request for the approvers.",
+                            check.message
+                        ),
+                    )
+                    .await?;
+                }
+            }
             draft.notes = notes;
             draft.ticket = ticket;
             draft.notes_done = true;

@@ -35,6 +35,8 @@ pub struct ReviewPage {
     approval: bool,
     tiers: Vec<TierView>,
     error: Option<String>,
+    /// The ticket validator's answer about the ticket.
+    ticket_check: Option<crate::ticket_validation::TicketCheck>,
 }
 
 /// Builds the Review page for the draft (also used by Finish to show a refusal).
@@ -80,6 +82,10 @@ pub async fn page(
         approval: !tiers.is_empty(),
         tiers,
         error,
+        ticket_check: draft
+            .ticket_check
+            .clone()
+            .filter(|c| c.ticket == draft.ticket),
     })
 }
 

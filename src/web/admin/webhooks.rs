@@ -1,0 +1,330 @@
+//! Admin > Webhooks: the endpoints that hear about every request, decision and session
+//! status change (see `crate::webhooks`). The list, the form (the secret is sealed and never
+//! shown again), delete, the delivery log of an endpoint and its "Send test event" button.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use super::{actor, done, gone, invalid, parse_id};
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::db;
+use crate::db::audit::WriteError;
+use crate::db::webhooks::{Delivery, Endpoint, EndpointInput};
+use crate::domain::admin_input::{FieldErrors, checkbox};
+use crate::domain::wizard::format_local;
+use crate::error::AppResult;
+use crate::web::chrome::Chrome;
+use crate::web::form::{Fields, MultiForm};
+use crate::webhooks::{EVENT_TYPES, check_secret, check_url};
+
+const LIST: &str = "/admin/webhooks";
+/// Deliveries shown on the log page.
+const LOG_ROWS: i64 = 200;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/webhooks.html")]
+pub struct ListPage {
+    chrome: Chrome,
+    rows: Vec<Endpoint>,
+}
+
+pub async fn list(State(state): State<AppState>, chrome: Chrome) -> AppResult<ListPage> {
+    Ok(ListPage {
+        chrome: chrome.at("admin"),
+        rows: db::webhooks::list(&state.db).await?,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/webhook_form.html")]
+pub struct FormPage {
+    chrome: Chrome,
+    id: Option<Uuid>,
+    url: String,
+    all_events: bool,
+    events: Vec<String>,
+    enabled: bool,
+    types: [(&'static str, &'static str); 3],
+    errors: FieldErrors,
+}
+
+impl FormPage {
+    fn new(chrome: Chrome, id: Option<Uuid>, f: &Fields, errors: FieldErrors) -> Self {
+        let events: Vec<String> = f.all("events").map(str::to_owned).collect();
+        Self {
+            chrome: chrome.at("admin"),
+            id,
+            url: f.text("url").to_owned(),
+            all_events: events.iter().any(|e| e == "all"),
+            events,
+            enabled: checkbox(f.first("enabled")),
+            types: EVENT_TYPES,
+            errors,
+        }
+    }
+
+    fn wants(&self, key: &str) -> bool {
+        self.events.iter().any(|e| e == key)
+    }
+}
+
+pub async fn new(chrome: Chrome) -> FormPage {
+    let mut f = Fields::default();
+    f.0.push(("events".into(), "all".into()));
+    f.0.push(("enabled".into(), "on".into()));
+    FormPage::new(chrome, None, &f, FieldErrors::default())
+}
+
+pub async fn edit(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let Some(e) = db::webhooks::get(&state.db, id).await? else {
+        return gone(&session, "webhook", LIST).await;
+    };
+    Ok(FormPage::new(chrome, Some(id), &fields_of(&e), FieldErrors::default()).into_response())
+}
+
+fn fields_of(e: &Endpoint) -> Fields {
+    let mut f = Fields::default();
+    f.0.push(("url".into(), e.url.clone()));
+    if e.all_events {
+        f.0.push(("events".into(), "all".into()));
+    }
+    for event in &e.events {
+        f.0.push(("events".into(), event.clone()));
+    }
+    if e.enabled {
+        f.0.push(("enabled".into(), "on".into()));
+    }
+    f
+}
+
+/// The form's input, checked; every problem by field.
+fn parse(f: &Fields, creating: bool) -> Result<EndpointInput, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let url = check_url(f.text("url")).unwrap_or_else(|e| {
+        errors.add("url", e);
+        String::new()
+    });
+    let typed = f.text("secret");
+    let secret = if typed.is_empty() && !creating {
+        None
+    } else if typed.is_empty() {
+        errors.add("secret", "Enter a secret: the endpoint checks each event's signature with it (for example the output of: openssl rand -hex 32).");
+        None
+    } else {
+        check_secret(typed)
+            .map_err(|e| errors.add("secret", e))
+            .ok()
+    };
+    let mut all_events = false;
+    let mut events = Vec::new();
+    for value in f.all("events") {
+        if value == "all" {
+            all_events = true;
+        } else if let Some((key, _)) = EVENT_TYPES.iter().find(|(k, _)| *k == value) {
+            if !events.iter().any(|e: &String| e == key) {
+                events.push((*key).to_owned());
+            }
+        } else {
+            errors.add(
+                "events",
+                format!(
+                    "Unknown event type \"{}\".",
+                    value.chars().take(40).collect::<String>()
+                ),
+            );
+        }
+    }
+    if !all_events && events.is_empty() && errors.get("events").is_none() {
+        errors.add(
+            "events",
+            "Choose the events to send: all, or at least one type.",
+        );
+    }
+    if all_events {
+        events.clear();
+    }
+    errors.into_result(EndpointInput {
+        url,
+        secret,
+        all_events,
+        events,
+        enabled: checkbox(f.first("enabled")),
+    })
+}
+
+/// The form again with its problems. A secret that was typed is not sent back.
+fn again(chrome: Chrome, id: Option<Uuid>, f: &Fields, mut errors: FieldErrors) -> Response {
+    if !f.text("secret").is_empty() && errors.get("secret").is_none() {
+        errors.add("secret", "Not kept: type the secret again to save it.");
+    }
+    invalid(FormPage::new(chrome, id, f, errors))
+}
+
+async fn save(
+    state: &AppState,
+    chrome: Chrome,
+    user: &CurrentUser,
+    session: &Session,
+    id: Option<Uuid>,
+    f: &Fields,
+) -> AppResult<Response> {
+    let input = match parse(f, id.is_none()) {
+        Ok(input) => input,
+        Err(errors) => return Ok(again(chrome, id, f, errors)),
+    };
+    let seal = |id: Uuid, secret: &str| state.secrets.seal(id, secret);
+    let mut tx = state.db.begin().await?;
+    let result = match id {
+        None => db::webhooks::create(&mut tx, &actor(user), &input, seal).await,
+        Some(id) => db::webhooks::update(&mut tx, &actor(user), id, &input, seal)
+            .await
+            .map(|()| id),
+    };
+    match result {
+        Ok(saved) => {
+            tx.commit().await?;
+            let verb = if id.is_some() { "Saved" } else { "Created" };
+            done(
+                session,
+                format!("{verb} the webhook to {}.", input.url),
+                &format!("{LIST}/{saved}/deliveries"),
+            )
+            .await
+        }
+        Err(WriteError::NotFound) => gone(session, "webhook", LIST).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    MultiForm(f): MultiForm,
+) -> AppResult<Response> {
+    save(&state, chrome, &user, &session, None, &f).await
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+    MultiForm(f): MultiForm,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    save(&state, chrome, &user, &session, Some(id), &f).await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let mut tx = state.db.begin().await?;
+    match db::webhooks::remove(&mut tx, &actor(&user), id).await {
+        Ok(url) => {
+            tx.commit().await?;
+            done(&session, format!("Deleted the webhook to {url}."), LIST).await
+        }
+        Err(WriteError::NotFound) => gone(&session, "webhook", LIST).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One row of the delivery log, formatted in the viewer's time zone.
+pub struct DeliveryView {
+    pub id: Uuid,
+    pub created: String,
+    pub event_type: String,
+    pub event: String,
+    pub state: &'static str,
+    pub attempts: i32,
+    pub last_attempt: String,
+    pub next_attempt: String,
+    pub response_code: String,
+    pub last_error: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/webhook_deliveries.html")]
+pub struct DeliveriesPage {
+    chrome: Chrome,
+    endpoint: Endpoint,
+    rows: Vec<DeliveryView>,
+}
+
+pub async fn deliveries(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let Some(endpoint) = db::webhooks::get(&state.db, id).await? else {
+        return gone(&session, "webhook", LIST).await;
+    };
+    let local = |t| format_local(user.time_zone.local(t));
+    let rows = db::webhooks::deliveries(&state.db, id, LOG_ROWS)
+        .await?
+        .into_iter()
+        .map(|d: Delivery| DeliveryView {
+            id: d.id,
+            state: d.state(),
+            created: local(d.created_at),
+            event_type: d.event_type.clone(),
+            event: d.event.clone().unwrap_or_default(),
+            attempts: d.attempts,
+            last_attempt: d.last_attempt_at.map(local).unwrap_or_default(),
+            next_attempt: d.next_attempt_at.map(local).unwrap_or_default(),
+            response_code: d.response_code.map(|c| c.to_string()).unwrap_or_default(),
+            last_error: d.last_error.unwrap_or_default(),
+        })
+        .collect();
+    Ok(DeliveriesPage {
+        chrome: chrome.at("admin"),
+        endpoint,
+        rows,
+    }
+    .into_response())
+}
+
+/// "Send test event": queues a test delivery; the sender posts it within seconds.
+pub async fn send_test(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let mut tx = state.db.begin().await?;
+    match db::webhooks::queue_test(&mut tx, &actor(&user), id).await {
+        Ok(_) => {
+            tx.commit().await?;
+            done(
+                &session,
+                "Queued a test event: it is sent within a few seconds. Reload this page to see the answer.",
+                &format!("{LIST}/{id}/deliveries"),
+            )
+            .await
+        }
+        Err(WriteError::NotFound) => gone(&session, "webhook", LIST).await,
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,336 @@
+//! Webhooks: every request, decision and session status change, delivered as signed JSON to
+//! the endpoints administrators registered (Admin > Webhooks).
+//!
+//! A trigger on `session_events` (migration `20261201000020_webhooks.sql`) queues one row in
+//! `webhook_deliveries` per endpoint that wants the event, in the transition's own
+//! transaction; nothing else happens there, so an endpoint can neither slow nor fail a
+//! transition. The sender task ([`run`]) drains the queue every [`INTERVAL`]: it claims due
+//! rows under a lease (`FOR UPDATE SKIP LOCKED`, safe with several instances), posts them
+//! all at once with a short timeout, and records the answer; failures are retried after
+//! [`FIRST_BACKOFF`] × 2^(failures so far), and given up after [`MAX_ATTEMPTS`].
+//!
+//! Each POST carries `Portcullis-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+//! "<t>.<body>" with the endpoint's secret>` (see the README's "Webhooks" section for how a
+//! receiver checks it and refuses replays).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use hmac::Mac;
+use sqlx::{FromRow, PgPool};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::crypto::SecretBox;
+
+/// How often the sender looks for due deliveries.
+pub const INTERVAL: Duration = Duration::from_secs(2);
+/// Attempts before a delivery is given up (marked so, its last error kept).
+pub const MAX_ATTEMPTS: i32 = 8;
+/// The wait after the first failure; each further failure doubles it (10 s … about 21 min).
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(10);
+/// How long one POST may take, connecting included.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a claimed row is left alone by other instances (longer than [`TIMEOUT`]).
+const LEASE: Duration = Duration::from_secs(60);
+/// Deliveries claimed per pass (posted concurrently).
+const BATCH: i64 = 50;
+/// The event types an endpoint can ask for, with their labels.
+pub const EVENT_TYPES: [(&str, &str); 3] = [
+    ("request.created", "Request created"),
+    ("request.decision", "Decision (approval or denial)"),
+    ("session.status_changed", "Session status change"),
+];
+/// The header carrying the timestamp and signature.
+pub const SIGNATURE_HEADER: &str = "Portcullis-Signature";
+
+/// `t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`.
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut hex = String::with_capacity(64);
+    if let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        for byte in mac.finalize().into_bytes() {
+            hex.push_str(&format!("{byte:02x}"));
+        }
+    }
+    format!("t={timestamp},v1={hex}")
+}
+
+/// Checks an endpoint address: `https://` anywhere, or `http://` to this machine only
+/// (loopback), without a user name or password, at most 2000 characters. Returns it trimmed.
+pub fn check_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(
+            "Enter the endpoint's address, such as https://hooks.example.com/portcullis.".into(),
+        );
+    }
+    if text.chars().count() > 2000 {
+        return Err("The address is too long: at most 2000 characters.".into());
+    }
+    let url = reqwest::Url::parse(text).map_err(|e| {
+        format!("This is not a valid address ({e}): write it as https://host/path.")
+    })?;
+    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+        return Err("The address needs a host name: write it as https://host/path.".into());
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("The address must not hold a user name or password (it would be shown on the pages); authenticate the events with the secret instead.".into());
+    }
+    if url.fragment().is_some() {
+        return Err("The address must not have a #fragment.".into());
+    }
+    match url.scheme() {
+        "https" => Ok(text.to_owned()),
+        "http" if is_loopback(host) => Ok(text.to_owned()),
+        "http" => Err("Plain http:// is only allowed to this machine (127.0.0.1, [::1] or localhost): use https://.".into()),
+        other => Err(format!("The address must start with https:// (not {other}://).")),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Checks a signing secret: 16 to 200 characters, no spaces or control characters.
+pub fn check_secret(text: &str) -> Result<String, String> {
+    let n = text.chars().count();
+    if n < 16 {
+        return Err("The secret must have at least 16 characters (use a random string, such as the output of: openssl rand -hex 32).".into());
+    }
+    if n > 200 {
+        return Err("The secret is too long: at most 200 characters.".into());
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("The secret must not contain spaces or control characters.".into());
+    }
+    Ok(text.to_owned())
+}
+
+/// Posts deliveries: one HTTP client (no redirects followed, short timeouts) and the key that
+/// opens the endpoints' secrets.
+#[derive(Clone)]
+pub struct Sender {
+    http: reqwest::Client,
+    secrets: SecretBox,
+}
+
+impl Sender {
+    pub fn new(secrets: SecretBox, timeout: Duration) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("Portcullis-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http, secrets })
+    }
+}
+
+/// A queued delivery taken by this sender until its lease runs out.
+#[derive(Debug, Clone, FromRow)]
+struct Claimed {
+    id: Uuid,
+    endpoint_id: Uuid,
+    event_type: String,
+    body: String,
+    url: String,
+    secret_ciphertext: Vec<u8>,
+}
+
+/// What one attempt came to.
+#[derive(Debug)]
+struct Outcome {
+    code: Option<i32>,
+    error: Option<String>,
+}
+
+/// Sends webhooks until `stop` changes.
+pub async fn run(pool: PgPool, secrets: SecretBox, mut stop: watch::Receiver<bool>) {
+    let sender = match Sender::new(secrets, TIMEOUT) {
+        Ok(sender) => sender,
+        Err(e) => {
+            tracing::error!(error = %e, "webhooks are off: no HTTP client");
+            return;
+        }
+    };
+    let mut ticker = tokio::time::interval(INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                tokio::select! {
+                    outcome = deliver_due(&pool, &sender) => {
+                        if let Err(e) = outcome {
+                            if crate::error::is_unavailable(&e) {
+                                tracing::warn!(error = %e, "webhooks: database unavailable");
+                            } else {
+                                tracing::error!(error = %e, "webhook pass failed");
+                            }
+                        }
+                    }
+                    // Rows in flight come due again when their lease runs out.
+                    _ = stop.changed() => break,
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    tracing::info!("webhook sender stopped");
+}
+
+/// One pass: claims the due deliveries of enabled endpoints, posts them concurrently and
+/// records each answer. Returns how many were delivered.
+pub async fn deliver_due(pool: &PgPool, sender: &Sender) -> Result<usize, sqlx::Error> {
+    let claimed: Vec<Claimed> = sqlx::query_as(
+        "WITH due AS (
+             SELECT d.id FROM webhook_deliveries d
+             JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
+             WHERE d.next_attempt_at <= now()
+             ORDER BY d.next_attempt_at, d.created_at LIMIT $1
+             FOR UPDATE OF d SKIP LOCKED
+         )
+         UPDATE webhook_deliveries d SET next_attempt_at = now() + make_interval(secs => $2)
+         FROM due, webhook_endpoints e
+         WHERE d.id = due.id AND e.id = d.endpoint_id
+         RETURNING d.id, d.endpoint_id, d.event_type, d.payload::text AS body, e.url,
+                   e.secret_ciphertext",
+    )
+    .bind(BATCH)
+    .bind(LEASE.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    let attempts = claimed.iter().map(|c| async move {
+        let outcome = attempt(sender, c).await;
+        (c.id, outcome)
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let mut delivered = 0;
+    for (id, outcome) in outcomes {
+        if outcome.error.is_none() {
+            delivered += 1;
+        }
+        record(pool, id, &outcome).await?;
+    }
+    Ok(delivered)
+}
+
+async fn attempt(sender: &Sender, c: &Claimed) -> Outcome {
+    let secret = match sender.secrets.open(c.endpoint_id, &c.secret_ciphertext) {
+        Ok(secret) => secret,
+        Err(e) => {
+            return Outcome {
+                code: None,
+                error: Some(format!("{e}: save the endpoint's secret again")),
+            };
+        }
+    };
+    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let response = sender
+        .http
+        .post(&c.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(
+            SIGNATURE_HEADER,
+            signature(&secret, timestamp, c.body.as_bytes()),
+        )
+        .header("Portcullis-Event", &c.event_type)
+        .header("Portcullis-Delivery", c.id.to_string())
+        .body(c.body.clone())
+        .send()
+        .await;
+    match response {
+        Ok(r) if r.status().is_success() => Outcome {
+            code: Some(i32::from(r.status().as_u16())),
+            error: None,
+        },
+        Ok(r) => Outcome {
+            code: Some(i32::from(r.status().as_u16())),
+            error: Some(format!("The endpoint answered {}.", r.status())),
+        },
+        Err(e) if e.is_timeout() => Outcome {
+            code: None,
+            error: Some("No answer in time (timed out).".into()),
+        },
+        Err(e) => Outcome {
+            code: None,
+            error: Some(error_chain(&e)),
+        },
+    }
+}
+
+/// An error with its causes ("error sending request: ...: Connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+async fn record(pool: &PgPool, id: Uuid, outcome: &Outcome) -> Result<(), sqlx::Error> {
+    match &outcome.error {
+        None => sqlx::query(
+            "UPDATE webhook_deliveries
+             SET attempts = attempts + 1, delivered_at = now(), last_attempt_at = now(),
+                 next_attempt_at = NULL, response_code = $2, last_error = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(outcome.code)
+        .execute(pool)
+        .await
+        .map(|_| ()),
+        Some(error) => sqlx::query(
+            "UPDATE webhook_deliveries
+             SET attempts = attempts + 1, last_attempt_at = now(),
+                 response_code = $2, last_error = left($3, 2000),
+                 next_attempt_at = CASE WHEN attempts + 1 >= $4 THEN NULL
+                                        ELSE now() + make_interval(secs => $5 * power(2, attempts)) END,
+                 gave_up_at = CASE WHEN attempts + 1 >= $4 THEN now() END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(outcome.code)
+        .bind(error)
+        .bind(MAX_ATTEMPTS)
+        .bind(FIRST_BACKOFF.as_secs_f64())
+        .execute(pool)
+        .await
+        .map(|_| ()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert!(check_url("https://hooks.example.com/x").is_ok());
+        assert!(check_url("http://127.0.0.1:8080/x").is_ok());
+        assert!(check_url("http://[::1]:8080/x").is_ok());
+        assert!(check_url("http://localhost/x").is_ok());
+        assert!(check_url("http://hooks.example.com/x").is_err());
+        assert!(check_url("ftp://hooks.example.com/x").is_err());
+        assert!(check_url("https://user:pw@hooks.example.com/x").is_err());
+        assert!(check_url("hooks.example.com").is_err());
+        assert!(check_url("").is_err());
+    }
+
+    #[test]
+    fn signature_is_hmac_of_timestamp_dot_body() {
+        // python3: hmac.new(b"secret-secret-secret", b"1700000000.{}", "sha256").hexdigest()
+        assert_eq!(
+            signature("secret-secret-secret", 1_700_000_000, b"{}"),
+            "t=1700000000,v1=9abb7ec2de5533bf35e03b3947b220889dd81b1238d43182a426463aafcc6e8c"
+        );
+    }
+}
