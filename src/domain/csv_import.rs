@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use crate::domain::admin_input::{RawResource, ResourceInput};
 use crate::domain::names::look_alike_key;
+use crate::domain::provisioner::ProvisionerKind;
 use crate::domain::target_access::{
     AccessInput, CredentialKind, credential_mismatch, parse_host_key, valid_database_name,
 };
-use crate::domain::provisioner::ProvisionerKind;
 
 /// The columns a file may have; `port` and `description` may be left out, and so may the
 /// access columns (from `provisioner` on: without them, how access to a stored resource is

@@ -388,8 +388,8 @@ pub async fn link_sso(
                 FieldErrors::default(),
                 Some(url),
             )
-                .await?
-                .into_response())
+            .await?
+            .into_response())
         }
         Err(e) => {
             tracing::warn!(error = %e, "single sign-on link could not start");

@@ -12,8 +12,8 @@ use crate::db::provisioning_rounds as rounds;
 use crate::db::sessions::{self, Actor, NewEvent};
 use crate::domain::catalog::LoginMode;
 use crate::domain::event::EventKind;
-use crate::domain::status::Transition;
 use crate::domain::provisioner::ProvisionerKind;
+use crate::domain::status::Transition;
 use crate::provision::command::Provisioners;
 
 /// Grants afresh the unlocked sessions whose Lock took their access away.
