@@ -30,6 +30,15 @@ async fn status(db: &sqlx::PgPool, id: Uuid) -> SessionStatus {
         .unwrap()
 }
 
+/// Where a locked session came from, and the lock's message.
+async fn lock_state(db: &sqlx::PgPool, id: Uuid) -> (Option<SessionStatus>, Option<String>) {
+    sqlx::query_as("SELECT locked_from, lock_message FROM activity_sessions WHERE id = $1")
+        .bind(id)
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_databases_event_kinds_are_the_domains() {
     let app = spawn_demo_app().await;
@@ -136,12 +145,7 @@ async fn lock_keeps_where_it_was_and_its_message_and_unlock_goes_back() {
             to: SessionStatus::Locked
         }
     );
-    let (from, message): (Option<SessionStatus>, Option<String>) =
-        sqlx::query_as("SELECT locked_from, lock_message FROM activity_sessions WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let (from, message) = lock_state(&app.db, id).await;
     assert_eq!(from, Some(SessionStatus::Available));
     assert_eq!(message.as_deref(), Some("Incident 42"));
 
@@ -173,12 +177,7 @@ async fn lock_keeps_where_it_was_and_its_message_and_unlock_goes_back() {
             to: SessionStatus::Available
         }
     );
-    let (from, message): (Option<SessionStatus>, Option<String>) =
-        sqlx::query_as("SELECT locked_from, lock_message FROM activity_sessions WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let (from, message) = lock_state(&app.db, id).await;
     assert_eq!((from, message), (None, None));
     let kinds: Vec<EventKind> = sqlx::query_scalar(
         "SELECT kind FROM session_events WHERE session_id = $1 ORDER BY id DESC LIMIT 2",
