@@ -13,6 +13,7 @@ const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
 const PENDING: &str = "pending_sign_in";
 const SSO: &str = "pending_sso";
+const SSO_ID_TOKEN: &str = "sso_id_token";
 
 /// Who signed in, and when.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -194,6 +195,19 @@ pub async fn touch(session: &Session, auth: &Auth, now: i64, idle_minutes: u32) 
         session.insert(AUTH, auth).await?;
     }
     Ok(())
+}
+
+/// Keeps the ID token of a sign-in through the provider, for `user`, so that signing out can
+/// sign out of the provider too.
+pub async fn remember_id_token(session: &Session, user: Uuid, id_token: String) -> AppResult<()> {
+    session.insert(SSO_ID_TOKEN, (user, id_token)).await?;
+    Ok(())
+}
+
+/// The ID token kept by [`remember_id_token`], if it was given for `user`.
+pub async fn id_token(session: &Session, user: Uuid) -> AppResult<Option<String>> {
+    let kept: Option<(Uuid, String)> = session.get(SSO_ID_TOKEN).await?;
+    Ok(kept.filter(|(u, _)| *u == user).map(|(_, t)| t))
 }
 
 /// Ends the sign-in: the stored session is deleted and the cookie cleared.

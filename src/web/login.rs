@@ -288,8 +288,37 @@ pub async fn attempt_succeeded(state: &AppState, client: &ClientAddr) -> AppResu
     Ok(())
 }
 
-/// Ends the sign-in and deletes the server-side session.
-pub async fn logout(session: Session) -> AppResult<Redirect> {
+#[derive(Template, WebTemplate)]
+#[template(path = "logged_out.html")]
+pub struct LoggedOutPage {
+    chrome: Chrome,
+    provider: String,
+    provider_url: String,
+}
+
+/// Ends the sign-in and deletes the server-side session, then shows the sign-in page.
+///
+/// Someone who signed in through the provider is sent on to sign out there too (when the
+/// provider offers it and it is not switched off), and comes back to the sign-in page. That
+/// goes through a page of ours that refreshes to the provider: a redirect answering the
+/// form would be stopped by the pages' `form-action 'self'`.
+pub async fn logout(State(state): State<AppState>, session: Session) -> AppResult<Response> {
+    let mut provider_url = None;
+    if let Some(provider) = state.settings.sso.as_deref()
+        && let Some(auth) = session::auth(&session).await?
+        && let Some(id_token) = session::id_token(&session, auth.user_id).await?
+        && let Some(url) = provider.logout_url(&id_token).await
+    {
+        provider_url = Some((provider.sso.name.clone(), url));
+    }
     session::sign_out(&session).await?;
-    Ok(Redirect::to("/login"))
+    Ok(match provider_url {
+        Some((provider, provider_url)) => LoggedOutPage {
+            chrome: Chrome::bare(),
+            provider,
+            provider_url,
+        }
+        .into_response(),
+        None => Redirect::to("/login").into_response(),
+    })
 }

@@ -123,11 +123,13 @@ pub async fn callback(
     let mfa_done = provider.sso.trust_mfa && Sso::did_mfa(&identity.amr);
     if !mfa_done && let Some(step) = crate::web::login::second_step(&state, user).await? {
         session::begin_second_factor(&session, user, next).await?;
+        session::remember_id_token(&session, user, identity.id_token).await?;
         tracing::info!(%user, "single sign-on; second factor next");
         return Ok(Redirect::to(step).into_response());
     }
     crate::db::users::record_successful_login(&state.db, user).await?;
     session::sign_in(&session, user).await?;
+    session::remember_id_token(&session, user, identity.id_token).await?;
     tracing::info!(%user, mfa_done, "signed in with single sign-on");
     Ok(Redirect::to(&next).into_response())
 }

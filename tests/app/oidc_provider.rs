@@ -141,6 +141,8 @@ pub struct Options {
     pub trust_mfa: bool,
     pub break_glass: Option<Vec<String>>,
     pub tamper: Option<&'static str>,
+    /// Sign out also signs out of the provider (`PORTCULLIS_OIDC_PROVIDER_LOGOUT`).
+    pub provider_logout: bool,
     pub settings: Settings,
 }
 
@@ -151,6 +153,7 @@ impl Default for Options {
             trust_mfa: false,
             break_glass: None,
             tamper: None,
+            provider_logout: true,
             settings: settings(),
         }
     }
@@ -171,6 +174,9 @@ pub async fn spawn(accounts: &Value, options: Options) -> (TestApp, TestProvider
         client_secret: CLIENT_SECRET.into(),
         name: "Test Directory".into(),
         redirect_uri: openidconnect::RedirectUrl::new(redirect).expect("redirect"),
+        post_logout_uri: options.provider_logout.then(|| {
+            openidconnect::PostLogoutRedirectUrl::new(format!("{base}/login")).expect("back")
+        }),
         scopes: vec!["profile".into(), "email".into(), "groups".into()],
         create_accounts: options.create_accounts,
         groups_claim: "groups".into(),
@@ -276,6 +282,36 @@ pub async fn at_the_provider(
 fn url_path(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.find('/').map_or("/", |i| &rest[i..])
+}
+
+/// Whether the provider asks who you are when "Sign in with" is pressed in `client`: true
+/// when it shows its sign-in form, false when it sends the browser straight back (it still
+/// has a session for this browser).
+pub async fn provider_asks_who(
+    app: &TestApp,
+    provider: &TestProvider,
+    client: &reqwest::Client,
+) -> bool {
+    let started = app.get_with(client, "/login/sso").await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let mut url = started.location().to_owned();
+    for _ in 0..10 {
+        if url.starts_with(&app.url(portcullis::auth::sso::CALLBACK_PATH)) {
+            return false;
+        }
+        let page = get(client, &url).await;
+        if page.status == 200 {
+            return true;
+        }
+        assert!(
+            page.status.is_redirection(),
+            "{} {}",
+            page.status,
+            page.body
+        );
+        url = absolute(&provider.issuer, page.location());
+    }
+    panic!("the provider neither asked nor sent the browser back: {url}");
 }
 
 /// Signs in as `login` all the way: the app's answer to the way back.

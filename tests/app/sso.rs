@@ -534,3 +534,106 @@ async fn a_password_account_links_its_provider_sign_in_from_account_never_by_ema
     assert_eq!(refused.status, 400, "{}", refused.body);
     assert_eq!(count(&app, "user_identities").await, 1);
 }
+
+/// Signing out after a provider sign-in signs out of the provider too (RP-initiated logout):
+/// our page refreshes to its end-session endpoint with the ID token as the hint; once
+/// confirmed there the browser is back on our sign-in page, and the provider asks who you are
+/// again. A password sign-in, or an instance with provider logout off, just goes to /login.
+#[tokio::test]
+async fn signing_out_signs_out_of_the_provider_too() {
+    use crate::oidc_provider::{get, provider_asks_who};
+    let accounts = json!({ "ann": account("ann", &["idp-ops"], &["pwd"]) });
+    let (app, provider) = spawn(&accounts, Options::default()).await;
+    let client = new_client();
+    assert_eq!(sign_in(&app, &provider, &client, "ann").await.status, 303);
+    assert!(
+        !provider_asks_who(&app, &provider, &client).await,
+        "signed in at the provider, it sends the browser straight back"
+    );
+
+    let out = app.post_with(&client, "/logout", &[]).await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    let html = out.html();
+    let link = html
+        .select(&scraper::Selector::parse("#provider-logout").unwrap())
+        .next()
+        .and_then(|a| a.value().attr("href"))
+        .unwrap()
+        .to_owned();
+    let refresh = html
+        .select(&scraper::Selector::parse(r#"meta[http-equiv="refresh"]"#).unwrap())
+        .next()
+        .and_then(|m| m.value().attr("content"))
+        .unwrap()
+        .to_owned();
+    assert_eq!(refresh, format!("0; url={link}"));
+    let url = reqwest::Url::parse(&link).unwrap();
+    assert_eq!(
+        url.as_str().split('?').next().unwrap(),
+        format!("{}/session/end", provider.issuer)
+    );
+    let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(query["client_id"], crate::oidc_provider::CLIENT_ID);
+    assert_eq!(query["post_logout_redirect_uri"], app.url("/login"));
+    assert_eq!(query["id_token_hint"].split('.').count(), 3, "a JWT");
+    // Signed out of Portcullis at once, whatever happens at the provider.
+    let dashboard = app.get_with(&client, "/dashboard").await;
+    assert_eq!(dashboard.status, 303);
+    assert!(dashboard.location().starts_with("/login"));
+
+    // The provider asks; confirming sends the browser back to our sign-in page.
+    let confirm = get(&client, &link).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let page = confirm.html();
+    let form = page
+        .select(&scraper::Selector::parse("form").unwrap())
+        .next()
+        .unwrap();
+    let action = form.value().attr("action").unwrap().to_owned();
+    let mut fields: Vec<(String, String)> = form
+        .select(&scraper::Selector::parse("input[type=hidden]").unwrap())
+        .map(|i| {
+            let v = i.value();
+            (
+                v.attr("name").unwrap().to_owned(),
+                v.attr("value").unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    fields.push(("logout".into(), "yes".into()));
+    let action = if action.starts_with("http") {
+        action
+    } else {
+        format!("{}{action}", provider.issuer)
+    };
+    let done = crate::support::read(client.post(&action).form(&fields).send().await.unwrap()).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location(), app.url("/login"));
+    assert!(
+        provider_asks_who(&app, &provider, &client).await,
+        "signed out at the provider, it asks again"
+    );
+
+    // A password sign-in on the same instance signs out of Portcullis only.
+    let bob = new_client();
+    app.create_user("pw-user", Role::User).await;
+    app.login_with(&bob, "pw-user", crate::support::PASSWORD)
+        .await;
+    let out = app.post_with(&bob, "/logout", &[]).await;
+    assert_eq!((out.status.as_u16(), out.location()), (303, "/login"));
+
+    // With provider logout switched off, a provider sign-in signs out of Portcullis only.
+    let (app, provider) = spawn(
+        &accounts,
+        Options {
+            provider_logout: false,
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = new_client();
+    assert_eq!(sign_in(&app, &provider, &client, "ann").await.status, 303);
+    let out = app.post_with(&client, "/logout", &[]).await;
+    assert_eq!((out.status.as_u16(), out.location()), (303, "/login"));
+    assert!(!provider_asks_who(&app, &provider, &client).await);
+}

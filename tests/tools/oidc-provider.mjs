@@ -13,6 +13,7 @@
 //
 // The sign-in page is ours (not the package's development pages): one form with a login
 // field; any known login signs in without a password and consents to every scope asked.
+// Signing out (RP-initiated logout) asks "Sign out of the test provider?" with one button.
 // `tamper` makes the token endpoint hand out an ID token re-signed with the provider's own
 // key after changing one claim: what a misconfigured or hostile provider would send.
 import http from 'node:http';
@@ -35,6 +36,9 @@ const provider = new Provider(issuer, {
     client_id: config.client_id,
     client_secret: config.client_secret,
     redirect_uris: [config.redirect_uri],
+    // Portcullis's sign-in page, where the provider sends the browser back after signing
+    // out there (RP-initiated logout).
+    post_logout_redirect_uris: [new URL('/login', config.redirect_uri).href],
     grant_types: ['authorization_code'],
     response_types: ['code'],
   }],
@@ -48,7 +52,20 @@ const provider = new Provider(issuer, {
   },
   // The claims go in the ID token itself: Portcullis reads no userinfo.
   conformIdTokenClaims: false,
-  features: { devInteractions: { enabled: false } },
+  features: {
+    devInteractions: { enabled: false },
+    // Signing out at the provider: our own confirmation page (the package's form, which
+    // carries its anti-forgery token, with a button the tests can find).
+    rpInitiatedLogout: {
+      enabled: true,
+      async logoutSource(ctx, form) {
+        ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Test provider</title></head><body><h1>Sign out of the test provider?</h1>${form}
+<button type="submit" form="op.logoutForm" value="yes" name="logout" id="provider-logout-yes">Sign out</button>
+</body></html>`;
+      },
+    },
+  },
   async findAccount(ctx, sub) {
     const account = accounts()[sub];
     if (!account) return undefined;

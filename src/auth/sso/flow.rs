@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType,
     CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata, CoreRevocableToken, CoreRevocationErrorResponse,
-    CoreTokenIntrospectionResponse, CoreTokenType,
+    CoreRevocableToken, CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
     AdditionalClaims, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
-    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, Scope, StandardErrorResponse, StandardTokenResponse,
-    TokenResponse, reqwest,
+    EmptyExtraTokenFields, EndSessionUrl, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdToken,
+    IdTokenFields, LogoutRequest, Nonce, PkceCodeChallenge, PkceCodeVerifier,
+    ProviderMetadataWithLogout, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse,
+    reqwest,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -69,11 +69,25 @@ const METADATA_SECONDS: u64 = 300;
 /// key ids cannot make us hammer the provider.
 const KEY_REFETCH_SECONDS: u64 = 60;
 
+type OidcIdToken = IdToken<
+    OtherClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+
+/// What discovery found: the client, and the provider's end-session endpoint if it has one.
+#[derive(Clone)]
+struct Discovered {
+    client: OidcClient,
+    end_session: Option<EndSessionUrl>,
+}
+
 /// The configured provider, with its discovered metadata.
 pub struct Provider {
     pub sso: Sso,
     http: reqwest::Client,
-    discovered: Mutex<Option<(Instant, OidcClient)>>,
+    discovered: Mutex<Option<(Instant, Discovered)>>,
     /// When an unknown signing key last made us read the keys again.
     refetched: Mutex<Option<Instant>>,
 }
@@ -113,6 +127,9 @@ pub struct Identity {
     pub email: Option<String>,
     pub groups: Vec<String>,
     pub amr: Vec<String>,
+    /// The ID token as the provider sent it, kept with the sign-in as the hint for signing
+    /// out of the provider later.
+    pub id_token: String,
 }
 
 /// Why a sign-in through the provider failed. Each is shown as its own clear page.
@@ -162,7 +179,7 @@ impl Provider {
     }
 
     async fn client(&self) -> Result<OidcClient, FlowError> {
-        self.discover(false).await
+        self.discover(false).await.map(|d| d.client)
     }
 
     /// The provider's metadata and keys read again now, for a token signed with a key we do
@@ -176,28 +193,55 @@ impl Provider {
             *last = Some(Instant::now());
         }
         tracing::info!(issuer = %self.sso.issuer.as_str(), "an ID token is signed with an unknown key: reading the provider's keys again");
-        self.discover(true).await.map(Some)
+        self.discover(true).await.map(|d| Some(d.client))
     }
 
-    async fn discover(&self, force: bool) -> Result<OidcClient, FlowError> {
+    async fn discover(&self, force: bool) -> Result<Discovered, FlowError> {
         let mut cached = self.discovered.lock().await;
         if !force
-            && let Some((at, client)) = cached.as_ref()
+            && let Some((at, discovered)) = cached.as_ref()
             && at.elapsed() < Duration::from_secs(METADATA_SECONDS)
         {
-            return Ok(client.clone());
+            return Ok(discovered.clone());
         }
-        let metadata = CoreProviderMetadata::discover_async(self.sso.issuer.clone(), &self.http)
-            .await
-            .map_err(|e| FlowError::Discovery(format!("{e:#}")))?;
+        let metadata =
+            ProviderMetadataWithLogout::discover_async(self.sso.issuer.clone(), &self.http)
+                .await
+                .map_err(|e| FlowError::Discovery(format!("{e:#}")))?;
+        let end_session = metadata.additional_metadata().end_session_endpoint.clone();
         let client = OidcClient::from_provider_metadata(
             metadata,
             ClientId::new(self.sso.client_id.clone()),
             Some(ClientSecret::new(self.sso.client_secret.clone())),
         )
         .set_redirect_uri(self.sso.redirect_uri.clone());
-        *cached = Some((Instant::now(), client.clone()));
-        Ok(client)
+        let discovered = Discovered {
+            client,
+            end_session,
+        };
+        *cached = Some((Instant::now(), discovered.clone()));
+        Ok(discovered)
+    }
+
+    /// Where to send the browser to sign out of the provider too, after a sign-in through it
+    /// that gave `id_token`: its end-session endpoint with the token as the hint, our client
+    /// id and our sign-in page to come back to. `None` when provider logout is off, the
+    /// provider has no such endpoint, cannot be reached, or the token does not parse.
+    pub async fn logout_url(&self, id_token: &str) -> Option<String> {
+        let back = self.sso.post_logout_uri.clone()?;
+        let discovered = match self.discover(false).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot sign out of the provider: discovery failed");
+                return None;
+            }
+        };
+        let hint: OidcIdToken = id_token.parse().ok()?;
+        let request = LogoutRequest::from(discovered.end_session?)
+            .set_id_token_hint(&hint)
+            .set_client_id(ClientId::new(self.sso.client_id.clone()))
+            .set_post_logout_redirect_uri(back);
+        Some(request.http_get_url().to_string())
     }
 
     /// The provider's address to send the browser to, and what to keep until it comes back.
@@ -276,6 +320,7 @@ impl Provider {
                 .auth_method_refs()
                 .map(|amr| amr.iter().map(|m| m.as_str().to_owned()).collect())
                 .unwrap_or_default(),
+            id_token: id_token.to_string(),
         })
     }
 }

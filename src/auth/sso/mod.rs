@@ -111,6 +111,19 @@ pub struct SsoArgs {
         global = true
     )]
     pub password_sign_in_only_for: Vec<String>,
+
+    /// Sign out also signs out of the provider (OpenID Connect RP-initiated logout), when
+    /// the person signed in through it and the provider publishes an `end_session_endpoint`.
+    /// Register `<PORTCULLIS_OIDC_REDIRECT_BASE>/login` as the client's post-logout
+    /// redirect URI.
+    #[arg(
+        long,
+        env = "PORTCULLIS_OIDC_PROVIDER_LOGOUT",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub oidc_provider_logout: bool,
 }
 
 /// Single sign-on as configured, checked.
@@ -121,6 +134,9 @@ pub struct Sso {
     pub client_secret: String,
     pub name: String,
     pub redirect_uri: openidconnect::RedirectUrl,
+    /// Where the provider sends the browser after signing out of it (our sign-in page);
+    /// `None` when sign out leaves the provider's session alone.
+    pub post_logout_uri: Option<openidconnect::PostLogoutRedirectUrl>,
     pub scopes: Vec<String>,
     pub create_accounts: bool,
     pub groups_claim: String,
@@ -152,6 +168,17 @@ impl SsoArgs {
             base.trim_end_matches('/')
         ))
         .context("PORTCULLIS_OIDC_REDIRECT_BASE is not a URL")?;
+        let post_logout_uri = if self.oidc_provider_logout {
+            Some(
+                openidconnect::PostLogoutRedirectUrl::new(format!(
+                    "{}/login",
+                    base.trim_end_matches('/')
+                ))
+                .context("PORTCULLIS_OIDC_REDIRECT_BASE is not a URL")?,
+            )
+        } else {
+            None
+        };
         let mapping = match &self.oidc_group_map_file {
             Some(path) => Mapping::load(path)?,
             None => Mapping::default(),
@@ -172,6 +199,7 @@ impl SsoArgs {
             client_secret,
             name: name.to_owned(),
             redirect_uri,
+            post_logout_uri,
             scopes: self
                 .oidc_scopes
                 .iter()
