@@ -214,6 +214,9 @@ pub struct Config {
     pub smtp: crate::notify::SmtpConfig,
 
     #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
+
+    #[command(flatten)]
     pub sso: crate::auth::sso::SsoArgs,
 }
 
@@ -433,6 +436,27 @@ mod tests {
     use clap::Parser;
 
     use super::Cli;
+
+    #[test]
+    fn webhook_settings_are_checked_with_the_reason() {
+        let zero = Cli::try_parse_from(["portcullis", "--webhook-max-attempts", "0"]);
+        let message = zero.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("--webhook-max-attempts"), "{message}");
+        assert!(message.contains("1..=30"), "{message}");
+        let slow = Cli::try_parse_from(["portcullis", "--webhook-timeout-seconds", "600"]);
+        let message = slow.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("1..=120"), "{message}");
+        let cli = Cli::try_parse_from(["portcullis", "--webhook-retention-days", "7"]).unwrap();
+        let config = cli.config;
+        assert_eq!(
+            (
+                config.webhooks.webhook_retention_days,
+                config.webhooks.webhook_max_attempts,
+                config.webhooks.webhook_first_backoff_seconds,
+            ),
+            (7, crate::webhooks::MAX_ATTEMPTS, 10)
+        );
+    }
 
     #[test]
     fn a_short_or_unprintable_metrics_token_is_refused_with_the_reason() {

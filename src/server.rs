@@ -92,6 +92,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     let webhooks = tokio::spawn(crate::webhooks::run(
         database.pool.clone(),
         secrets.clone(),
+        config.webhooks.clone(),
         stopped.clone(),
     ));
     let worker = tokio::spawn(crate::worker::run(

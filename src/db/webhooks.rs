@@ -270,3 +270,24 @@ async fn record(
     )
     .await
 }
+
+/// Deletes at most `batch` deliveries that were delivered or given up more than
+/// `retention_days` ago; returns how many.
+pub async fn prune(
+    db: impl PgExecutor<'_>,
+    retention_days: u32,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM webhook_deliveries WHERE id IN (
+             SELECT id FROM webhook_deliveries
+             WHERE next_attempt_at IS NULL
+               AND coalesce(delivered_at, gave_up_at) < now() - make_interval(days => $1)
+             LIMIT $2)",
+    )
+    .bind(i32::try_from(retention_days).unwrap_or(i32::MAX))
+    .bind(batch)
+    .execute(db)
+    .await
+    .map(|r| r.rows_affected())
+}

@@ -7,7 +7,9 @@
 //! transition. The sender task ([`run`]) drains the queue every [`INTERVAL`]: it claims due
 //! rows under a lease (`FOR UPDATE SKIP LOCKED`, safe with several instances), posts them
 //! all at once with a short timeout, and records the answer; failures are retried after
-//! [`FIRST_BACKOFF`] × 2^(failures so far), and given up after [`MAX_ATTEMPTS`].
+//! the first backoff × 2^(failures so far), and given up after the maximum of attempts
+//! ([`WebhookArgs`], defaults [`FIRST_BACKOFF`] and [`MAX_ATTEMPTS`]). Finished deliveries
+//! (delivered or given up) are deleted once older than the retention, once an hour.
 //!
 //! Each POST carries `Portcullis-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
 //! "<t>.<body>" with the endpoint's secret>` (see the README's "Webhooks" section for how a
@@ -25,14 +27,44 @@ use crate::crypto::SecretBox;
 
 /// How often the sender looks for due deliveries.
 pub const INTERVAL: Duration = Duration::from_secs(2);
-/// Attempts before a delivery is given up (marked so, its last error kept).
+/// Attempts before a delivery is given up (marked so, its last error kept), by default.
 pub const MAX_ATTEMPTS: i32 = 8;
-/// The wait after the first failure; each further failure doubles it (10 s … about 21 min).
+/// The wait after the first failure, by default; each further failure doubles it (10 s …
+/// about 21 min).
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(10);
-/// How long one POST may take, connecting included.
+/// How long one POST may take, connecting included, by default.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a claimed row is left alone by other instances (longer than [`TIMEOUT`]).
-const LEASE: Duration = Duration::from_secs(60);
+/// How long a claimed row is left alone by other instances, beyond the POST's timeout.
+const LEASE_MARGIN: Duration = Duration::from_secs(50);
+/// How often finished deliveries older than the retention are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Finished deliveries deleted per statement (short transactions).
+const PRUNE_BATCH: i64 = 1000;
+
+/// The webhook sender's settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WebhookArgs {
+    /// Seconds one delivery (POST) may take, connecting included.
+    #[arg(long, env = "PORTCULLIS_WEBHOOK_TIMEOUT_SECONDS", default_value_t = TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=120), global = true)]
+    pub webhook_timeout_seconds: u64,
+
+    /// Attempts before a delivery is given up (its last error kept in the delivery log).
+    #[arg(long, env = "PORTCULLIS_WEBHOOK_MAX_ATTEMPTS", default_value_t = MAX_ATTEMPTS,
+          value_parser = clap::value_parser!(i32).range(1..=30), global = true)]
+    pub webhook_max_attempts: i32,
+
+    /// Seconds to wait after a first failed delivery; each further failure doubles it.
+    #[arg(long, env = "PORTCULLIS_WEBHOOK_FIRST_BACKOFF_SECONDS",
+          default_value_t = FIRST_BACKOFF.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub webhook_first_backoff_seconds: u64,
+
+    /// Days a delivered or given-up delivery stays in the delivery log before it is deleted.
+    #[arg(long, env = "PORTCULLIS_WEBHOOK_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3650), global = true)]
+    pub webhook_retention_days: u32,
+}
 /// Deliveries claimed per pass (posted concurrently).
 const BATCH: i64 = 50;
 /// The event types an endpoint can ask for, with their labels.
@@ -117,9 +149,13 @@ pub fn check_secret(text: &str) -> Result<String, String> {
 pub struct Sender {
     http: reqwest::Client,
     secrets: SecretBox,
+    lease: Duration,
+    max_attempts: i32,
+    first_backoff: Duration,
 }
 
 impl Sender {
+    /// A sender whose POSTs time out after `timeout`, retrying as by default.
     pub fn new(secrets: SecretBox, timeout: Duration) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -127,7 +163,31 @@ impl Sender {
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("Portcullis-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, secrets })
+        Ok(Self {
+            http,
+            secrets,
+            lease: timeout + LEASE_MARGIN,
+            max_attempts: MAX_ATTEMPTS,
+            first_backoff: FIRST_BACKOFF,
+        })
+    }
+
+    /// The same sender giving up after `max_attempts`, waiting `first_backoff` after the
+    /// first failure (doubling after each further one).
+    pub fn retrying(mut self, max_attempts: i32, first_backoff: Duration) -> Self {
+        self.max_attempts = max_attempts;
+        self.first_backoff = first_backoff;
+        self
+    }
+
+    /// The sender the settings describe.
+    pub fn from_args(secrets: SecretBox, args: &WebhookArgs) -> Result<Self, reqwest::Error> {
+        Ok(
+            Self::new(secrets, Duration::from_secs(args.webhook_timeout_seconds))?.retrying(
+                args.webhook_max_attempts,
+                Duration::from_secs(args.webhook_first_backoff_seconds),
+            ),
+        )
     }
 }
 
@@ -149,9 +209,15 @@ struct Outcome {
     error: Option<String>,
 }
 
-/// Sends webhooks until `stop` changes.
-pub async fn run(pool: PgPool, secrets: SecretBox, mut stop: watch::Receiver<bool>) {
-    let sender = match Sender::new(secrets, TIMEOUT) {
+/// Sends webhooks until `stop` changes, and deletes finished deliveries older than the
+/// retention once an hour.
+pub async fn run(
+    pool: PgPool,
+    secrets: SecretBox,
+    args: WebhookArgs,
+    mut stop: watch::Receiver<bool>,
+) {
+    let sender = match Sender::from_args(secrets, &args) {
         Ok(sender) => sender,
         Err(e) => {
             tracing::error!(error = %e, "webhooks are off: no HTTP client");
@@ -160,8 +226,17 @@ pub async fn run(pool: PgPool, secrets: SecretBox, mut stop: watch::Receiver<boo
     };
     let mut ticker = tokio::time::interval(INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pruner = tokio::time::interval(PRUNE_EVERY);
+    pruner.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = pruner.tick() => {
+                match prune(&pool, args.webhook_retention_days).await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::info!(deleted, "deleted old webhook deliveries"),
+                    Err(e) => tracing::warn!(error = %e, "webhook deliveries not pruned"),
+                }
+            }
             _ = ticker.tick() => {
                 tokio::select! {
                     outcome = deliver_due(&pool, &sender) => {
@@ -201,7 +276,7 @@ pub async fn deliver_due(pool: &PgPool, sender: &Sender) -> Result<usize, sqlx::
                    e.secret_ciphertext",
     )
     .bind(BATCH)
-    .bind(LEASE.as_secs_f64())
+    .bind(sender.lease.as_secs_f64())
     .fetch_all(pool)
     .await?;
     let attempts = claimed.iter().map(|c| async move {
@@ -214,7 +289,7 @@ pub async fn deliver_due(pool: &PgPool, sender: &Sender) -> Result<usize, sqlx::
         if outcome.error.is_none() {
             delivered += 1;
         }
-        record(pool, id, &outcome).await?;
+        record(pool, sender, id, &outcome).await?;
     }
     Ok(delivered)
 }
@@ -275,7 +350,25 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-async fn record(pool: &PgPool, id: Uuid, outcome: &Outcome) -> Result<(), sqlx::Error> {
+/// Deletes delivered and given-up deliveries that finished more than `retention_days` ago
+/// (never one still to be tried); returns how many.
+pub async fn prune(pool: &PgPool, retention_days: u32) -> Result<u64, sqlx::Error> {
+    let mut deleted = 0;
+    loop {
+        let n = crate::db::webhooks::prune(pool, retention_days, PRUNE_BATCH).await?;
+        deleted += n;
+        if n < PRUNE_BATCH.unsigned_abs() {
+            return Ok(deleted);
+        }
+    }
+}
+
+async fn record(
+    pool: &PgPool,
+    sender: &Sender,
+    id: Uuid,
+    outcome: &Outcome,
+) -> Result<(), sqlx::Error> {
     match &outcome.error {
         None => sqlx::query(
             "UPDATE webhook_deliveries
@@ -300,8 +393,8 @@ async fn record(pool: &PgPool, id: Uuid, outcome: &Outcome) -> Result<(), sqlx::
         .bind(id)
         .bind(outcome.code)
         .bind(error)
-        .bind(MAX_ATTEMPTS)
-        .bind(FIRST_BACKOFF.as_secs_f64())
+        .bind(sender.max_attempts)
+        .bind(sender.first_backoff.as_secs_f64())
         .execute(pool)
         .await
         .map(|_| ()),

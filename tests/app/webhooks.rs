@@ -602,3 +602,63 @@ async fn bad_endpoints_are_refused_with_a_message_and_nothing_is_stored() {
         .unwrap();
     assert_eq!(url, "https://hooks.example.com/ok");
 }
+
+/// The retry settings (`PORTCULLIS_WEBHOOK_MAX_ATTEMPTS`, `..._FIRST_BACKOFF_SECONDS`) are
+/// the sender's, and finished deliveries older than `PORTCULLIS_WEBHOOK_RETENTION_DAYS` are
+/// deleted, never one still to be tried.
+#[tokio::test]
+async fn configured_retries_are_followed_and_old_deliveries_are_pruned() {
+    let app = spawn_demo_app().await;
+    let (receiver, address) = Receiver::start(&[Answer::Status(503), Answer::Status(503)]).await;
+    let carol = signed_in(&app, "carol").await;
+    let endpoint = register(&app, &carol, &format!("http://{address}/hook"), &["all"]).await;
+    let sender = sender(&app, Duration::from_secs(5)).retrying(2, Duration::from_secs(60));
+
+    app.post_with(&carol, &format!("/admin/webhooks/{endpoint}/test"), &[])
+        .await;
+    assert_eq!(webhooks::deliver_due(&app.db, &sender).await.unwrap(), 0);
+    let wait: f64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM next_attempt_at - now())::float8 FROM webhook_deliveries",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(
+        (55.0..=60.5).contains(&wait),
+        "the first retry waits 60 s: {wait}"
+    );
+    skip_backoff(&app).await;
+    webhooks::deliver_due(&app.db, &sender).await.unwrap();
+    let rows = deliveries(&app, endpoint).await;
+    assert!(
+        rows[0].gave_up && rows[0].attempts == 2,
+        "given up after 2: {rows:?}"
+    );
+    assert_eq!(receiver.got().len(), 2);
+
+    // One delivered (the receiver now answers 200) and one still waiting for its first try.
+    app.post_with(&carol, &format!("/admin/webhooks/{endpoint}/test"), &[])
+        .await;
+    assert_eq!(webhooks::deliver_due(&app.db, &sender).await.unwrap(), 1);
+    app.post_with(&carol, &format!("/admin/webhooks/{endpoint}/test"), &[])
+        .await;
+    // Age them: the given-up one 31 days, the delivered one 29 days, the waiting one was
+    // queued 40 days ago (an endpoint that was off for long).
+    sqlx::query(
+        "UPDATE webhook_deliveries SET
+             gave_up_at = CASE WHEN gave_up_at IS NOT NULL THEN now() - interval '31 days' END,
+             delivered_at = CASE WHEN delivered_at IS NOT NULL THEN now() - interval '29 days' END,
+             created_at = now() - interval '40 days',
+             next_attempt_at = CASE WHEN next_attempt_at IS NOT NULL THEN now() + interval '1 hour' END",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(webhooks::prune(&app.db, 30).await.unwrap(), 1);
+    let rows = deliveries(&app, endpoint).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| !r.gave_up), "{rows:?}");
+    assert!(rows.iter().any(|r| r.delivered) && rows.iter().any(|r| r.pending));
+    assert_eq!(webhooks::prune(&app.db, 30).await.unwrap(), 0);
+    assert_eq!(webhooks::prune(&app.db, 28).await.unwrap(), 1);
+}
