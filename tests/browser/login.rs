@@ -46,3 +46,64 @@ async fn a_wrong_password_stays_on_the_sign_in_page() {
     );
     browser.close().await;
 }
+
+/// The recovery codes page's "Copy codes" puts every code on the clipboard, one a line, and
+/// says so in the live region.
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_codes_puts_every_recovery_code_on_the_clipboard() {
+    let app = spawn_demo_app().await;
+    let erin = Browser::new().await;
+    erin.login(&app, "erin", DEMO_PASSWORD).await;
+    erin.goto(&app, "/account/second-factor").await;
+    let secret = totp_rs::Secret::Encoded(erin.text("#totp-secret").await.replace(' ', ""))
+        .to_bytes()
+        .unwrap();
+    let code = totp_rs::TOTP::new(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        secret,
+        None,
+        String::new(),
+    )
+    .unwrap()
+    .generate_current()
+    .unwrap();
+    erin.fill("#code", &code).await;
+    erin.submit("main form.stacked button.primary").await;
+    let codes = erin.texts("#recovery-codes li").await;
+    assert_eq!(codes.len(), 10, "the factor is on, with its recovery codes");
+
+    // Reading the clipboard back needs the permission a person would grant.
+    erin.cdp(
+        "Browser.grantPermissions",
+        serde_json::json!({
+            "origin": app.url(""),
+            "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"],
+        }),
+    )
+    .await;
+    erin.click("#copy-recovery-codes").await;
+    erin.wait_for_text(
+        "#live-status",
+        "The recovery codes are copied to the clipboard.",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(erin.text("#copy-recovery-codes").await, "Copied");
+    let clipboard = erin
+        .client
+        .execute_async(
+            "navigator.clipboard.readText().then(arguments[0], (e) => arguments[0]('error: ' + e));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        clipboard.as_str().unwrap(),
+        format!("{}\n", codes.join("\n")),
+        "every code, one a line"
+    );
+    erin.close().await;
+}
