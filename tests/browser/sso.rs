@@ -22,5 +22,22 @@ async fn a_person_signs_in_with_the_provider_and_lands_where_they_were_going() {
         browser.text(".account-name").await,
         "mia from the directory"
     );
+
+    // Logout signs out of the provider too: our page hands the browser on to it (a redirect
+    // answering the form would be stopped by form-action 'self'), it asks, and sends the
+    // browser back to our sign-in page; the next "Sign in with" asks who you are.
+    browser.submit(r#"form[action="/logout"] button"#).await;
+    browser
+        .wait_for_text(
+            "h1",
+            "Sign out of the test provider?",
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+    browser.submit("#provider-logout-yes").await;
+    assert_eq!(browser.path().await, "/login");
+    browser.submit("#sso-sign-in").await;
+    assert!(browser.path().await.starts_with("/interaction/"));
+    assert_eq!(browser.text("h1").await, "Test provider");
     browser.close().await;
 }
