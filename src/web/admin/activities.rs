@@ -8,18 +8,22 @@ use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::{actor, done, finish_removal, gone, invalid, parse_id, taken};
+use super::crud::{Catalogue, Deletable, Restorable};
+use super::{actor, done, gone, invalid, parse_id, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::activities::Row;
+use crate::db::audit::Actor;
 use crate::db::audit::WriteError;
 use crate::db::look_alike::Named;
+use crate::db::resources::Removal;
 use crate::domain::admin_input::{ActivityInput, FieldErrors, RawActivity, checkbox};
 use crate::domain::catalog::{LoginMode, Protocol, TEMPLATE_PLACEHOLDERS};
 use crate::error::AppResult;
 use crate::web::chrome::Chrome;
-use crate::web::form::{Fields, MultiForm};
+use crate::web::form::Fields;
+use sqlx::PgConnection;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/activities.html")]
@@ -171,120 +175,79 @@ pub async fn clone(
     Ok(page.into_response())
 }
 
-async fn save(
-    state: &AppState,
-    chrome: Chrome,
-    user: &CurrentUser,
-    session: &Session,
-    id: Option<Uuid>,
-    f: &Fields,
-) -> AppResult<Response> {
-    let input = match ActivityInput::parse(&raw(f)) {
-        Ok(a) => a,
-        Err(errors) => return Ok(invalid(FormPage::from_fields(chrome, id, f, errors))),
-    };
-    if let Some(errors) =
-        super::look_alike::warning(&state.db, Named::Activities, &input.name, id, f).await?
-    {
-        return Ok(invalid(FormPage::from_fields(chrome, id, f, errors)));
-    }
-    let mut tx = state.db.begin().await?;
-    let result = match id {
-        None => db::activities::create(&mut tx, &actor(user), &input)
-            .await
-            .map(|_| ()),
-        Some(id) => db::activities::update(&mut tx, &actor(user), id, &input).await,
-    };
-    match result {
-        Ok(()) => {
-            tx.commit().await?;
-            let verb = if id.is_some() { "Saved" } else { "Created" };
-            done(
-                session,
-                format!("{verb} {}.", input.name),
-                "/admin/activities",
-            )
-            .await
-        }
-        Err(WriteError::Taken) => {
-            let mut errors = FieldErrors::default();
-            errors.add("name", taken("activity", &input.name));
-            Ok(invalid(FormPage::from_fields(chrome, id, f, errors)))
-        }
-        Err(WriteError::NotFound) => gone(session, "activity", "/admin/activities").await,
-        Err(e) => Err(e.into()),
-    }
-}
+/// Activities as a catalogue: the generic handlers of `super::crud` serve them.
+pub struct Activities;
 
-pub async fn create(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    user: CurrentUser,
-    session: Session,
-    MultiForm(f): MultiForm,
-) -> AppResult<Response> {
-    save(&state, chrome, &user, &session, None, &f).await
-}
+impl Catalogue for Activities {
+    const WHAT: &'static str = "activity";
+    const LIST: &'static str = "/admin/activities";
+    const NEW: &'static str = "/admin/activities/new";
+    const ONE: &'static str = "/admin/activities/{id}";
 
-pub async fn edit(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    session: Session,
-    Path(id): Path<String>,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    match db::activities::get(&state.db, id).await? {
-        Some(a) => Ok(FormPage::from_row(chrome, a).into_response()),
-        None => gone(&session, "activity", "/admin/activities").await,
+    async fn edit_page(state: &AppState, chrome: Chrome, id: Uuid) -> AppResult<Option<Response>> {
+        Ok(db::activities::get(&state.db, id)
+            .await?
+            .map(|a| FormPage::from_row(chrome, a).into_response()))
+    }
+
+    async fn save(
+        state: &AppState,
+        chrome: Chrome,
+        user: &CurrentUser,
+        session: &Session,
+        id: Option<Uuid>,
+        f: &Fields,
+    ) -> AppResult<Response> {
+        let input = match ActivityInput::parse(&raw(f)) {
+            Ok(a) => a,
+            Err(errors) => return Ok(invalid(FormPage::from_fields(chrome, id, f, errors))),
+        };
+        if let Some(errors) =
+            super::look_alike::warning(&state.db, Named::Activities, &input.name, id, f).await?
+        {
+            return Ok(invalid(FormPage::from_fields(chrome, id, f, errors)));
+        }
+        let mut tx = state.db.begin().await?;
+        let result = match id {
+            None => db::activities::create(&mut tx, &actor(user), &input)
+                .await
+                .map(|_| ()),
+            Some(id) => db::activities::update(&mut tx, &actor(user), id, &input).await,
+        };
+        match result {
+            Ok(()) => {
+                tx.commit().await?;
+                let verb = if id.is_some() { "Saved" } else { "Created" };
+                done(
+                    session,
+                    format!("{verb} {}.", input.name),
+                    "/admin/activities",
+                )
+                .await
+            }
+            Err(WriteError::Taken) => {
+                let mut errors = FieldErrors::default();
+                errors.add("name", taken("activity", &input.name));
+                Ok(invalid(FormPage::from_fields(chrome, id, f, errors)))
+            }
+            Err(WriteError::NotFound) => gone(session, "activity", "/admin/activities").await,
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
-pub async fn update(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    user: CurrentUser,
-    session: Session,
-    Path(id): Path<String>,
-    MultiForm(f): MultiForm,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    save(&state, chrome, &user, &session, Some(id), &f).await
+impl Deletable for Activities {
+    const DELETE: &'static str = "/admin/activities/{id}/delete";
+
+    async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
+        db::activities::remove(tx, actor, id).await
+    }
 }
 
-pub async fn delete(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    session: Session,
-    Path(id): Path<String>,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    let mut tx = state.db.begin().await?;
-    let result = db::activities::remove(&mut tx, &actor(&user), id).await;
-    finish_removal(
-        tx,
-        &session,
-        result,
-        "activity",
-        "/admin/activities",
-        &format!("/admin/activities/{id}"),
-    )
-    .await
-}
+impl Restorable for Activities {
+    const RESTORE: &'static str = "/admin/activities/{id}/restore";
 
-pub async fn restore(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    session: Session,
-    Path(id): Path<String>,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    let mut tx = state.db.begin().await?;
-    match db::activities::restore(&mut tx, &actor(&user), id).await {
-        Ok(name) => {
-            tx.commit().await?;
-            done(&session, format!("Restored {name}."), "/admin/activities").await
-        }
-        Err(WriteError::NotFound) => gone(&session, "activity", "/admin/activities").await,
-        Err(e) => Err(e.into()),
+    async fn restore(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<String, WriteError> {
+        db::activities::restore(tx, actor, id).await
     }
 }

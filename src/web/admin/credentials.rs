@@ -4,21 +4,26 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::{actor, finish_save, gone, invalid, parse_id, refused, taken};
+use super::crud::{Catalogue, Deletable, deleted_or_in_use};
+use super::{actor, finish_save, invalid, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
+use crate::db::audit::Actor;
+use crate::db::audit::WriteError;
 use crate::db::credentials::Row;
+use crate::db::resources::Removal;
 use crate::domain::admin_input::FieldErrors;
 use crate::domain::target_access::{CredentialInput, CredentialKind, RawCredential};
 use crate::error::AppResult;
 use crate::web::chrome::Chrome;
-use crate::web::form::{Fields, MultiForm};
+use crate::web::form::Fields;
+use sqlx::PgConnection;
 
 const LIST: &str = "/admin/credentials";
 
@@ -71,25 +76,6 @@ pub async fn new(chrome: Chrome) -> FormPage {
     FormPage::new(chrome, None, &f, FieldErrors::default())
 }
 
-pub async fn edit(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    session: Session,
-    Path(id): Path<String>,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    let Some(c) = db::credentials::get(&state.db, id).await? else {
-        return gone(&session, "service credential", LIST).await;
-    };
-    let mut f = Fields::default();
-    f.0.push(("name".into(), c.name));
-    f.0.push(("username".into(), c.username));
-    f.0.push(("kind".into(), c.kind.key().into()));
-    let mut page = FormPage::new(chrome, Some(id), &f, FieldErrors::default());
-    page.used_by = c.resources;
-    Ok(page.into_response())
-}
-
 /// The form again with its problems. A secret that was typed is not sent back (the page
 /// would carry it to the browser's cache and history): the field asks for it again.
 fn again(chrome: Chrome, id: Option<Uuid>, f: &Fields, mut errors: FieldErrors) -> Response {
@@ -102,92 +88,79 @@ fn again(chrome: Chrome, id: Option<Uuid>, f: &Fields, mut errors: FieldErrors) 
     invalid(FormPage::new(chrome, id, f, errors))
 }
 
-async fn save(
-    state: &AppState,
-    chrome: Chrome,
-    user: &CurrentUser,
-    session: &Session,
-    id: Option<Uuid>,
-    f: &Fields,
-) -> AppResult<Response> {
-    let raw = RawCredential {
-        name: f.text("name"),
-        username: f.text("username"),
-        kind: f.text("kind"),
-        secret: f.text("secret"),
-    };
-    let input = match CredentialInput::parse(&raw, id.is_none()) {
-        Ok(c) => c,
-        Err(errors) => return Ok(again(chrome, id, f, errors)),
-    };
-    let seal = |id: Uuid, secret: &str| state.secrets.seal(id, secret);
-    let mut tx = state.db.begin().await?;
-    let result = match id {
-        None => db::credentials::create(&mut tx, &actor(user), &input, seal)
-            .await
-            .map(|_| ()),
-        Some(id) => db::credentials::update(&mut tx, &actor(user), id, &input, seal).await,
-    };
-    match finish_save(
-        tx,
-        session,
-        result.map(|()| LIST.to_owned()),
-        id.is_some(),
-        &input.name,
-        "service credential",
-        LIST,
-    )
-    .await?
-    {
-        Some(response) => Ok(response),
-        None => {
-            let mut errors = FieldErrors::default();
-            errors.add("name", taken("service credential", &input.name));
-            Ok(again(chrome, id, f, errors))
+/// Credentials as a catalogue: the generic handlers of `super::crud` serve them.
+pub struct Credentials;
+
+impl Catalogue for Credentials {
+    const WHAT: &'static str = "service credential";
+    const LIST: &'static str = "/admin/credentials";
+    const NEW: &'static str = "/admin/credentials/new";
+    const ONE: &'static str = "/admin/credentials/{id}";
+
+    async fn edit_page(state: &AppState, chrome: Chrome, id: Uuid) -> AppResult<Option<Response>> {
+        let Some(c) = db::credentials::get(&state.db, id).await? else {
+            return Ok(None);
+        };
+        let mut f = Fields::default();
+        f.0.push(("name".into(), c.name));
+        f.0.push(("username".into(), c.username));
+        f.0.push(("kind".into(), c.kind.key().into()));
+        let mut page = FormPage::new(chrome, Some(id), &f, FieldErrors::default());
+        page.used_by = c.resources;
+        Ok(Some(page.into_response()))
+    }
+
+    async fn save(
+        state: &AppState,
+        chrome: Chrome,
+        user: &CurrentUser,
+        session: &Session,
+        id: Option<Uuid>,
+        f: &Fields,
+    ) -> AppResult<Response> {
+        let raw = RawCredential {
+            name: f.text("name"),
+            username: f.text("username"),
+            kind: f.text("kind"),
+            secret: f.text("secret"),
+        };
+        let input = match CredentialInput::parse(&raw, id.is_none()) {
+            Ok(c) => c,
+            Err(errors) => return Ok(again(chrome, id, f, errors)),
+        };
+        let seal = |id: Uuid, secret: &str| state.secrets.seal(id, secret);
+        let mut tx = state.db.begin().await?;
+        let result = match id {
+            None => db::credentials::create(&mut tx, &actor(user), &input, seal)
+                .await
+                .map(|_| ()),
+            Some(id) => db::credentials::update(&mut tx, &actor(user), id, &input, seal).await,
+        };
+        match finish_save(
+            tx,
+            session,
+            result.map(|()| LIST.to_owned()),
+            id.is_some(),
+            &input.name,
+            "service credential",
+            LIST,
+        )
+        .await?
+        {
+            Some(response) => Ok(response),
+            None => {
+                let mut errors = FieldErrors::default();
+                errors.add("name", taken("service credential", &input.name));
+                Ok(again(chrome, id, f, errors))
+            }
         }
     }
 }
 
-pub async fn create(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    user: CurrentUser,
-    session: Session,
-    MultiForm(f): MultiForm,
-) -> AppResult<Response> {
-    save(&state, chrome, &user, &session, None, &f).await
-}
+impl Deletable for Credentials {
+    const DELETE: &'static str = "/admin/credentials/{id}/delete";
 
-pub async fn update(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    user: CurrentUser,
-    session: Session,
-    Path(id): Path<String>,
-    MultiForm(f): MultiForm,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    save(&state, chrome, &user, &session, Some(id), &f).await
-}
-
-pub async fn delete(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    session: Session,
-    Path(id): Path<String>,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    let mut tx = state.db.begin().await?;
-    match db::credentials::remove(&mut tx, &actor(&user), id).await {
-        Ok(Ok(name)) => {
-            tx.commit().await?;
-            super::done(&session, format!("Deleted {name}."), LIST).await
-        }
-        Ok(Err(message)) => {
-            tx.rollback().await?;
-            refused(&session, message, &format!("{LIST}/{id}")).await
-        }
-        Err(db::audit::WriteError::NotFound) => gone(&session, "service credential", LIST).await,
-        Err(e) => Err(e.into()),
+    async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
+        deleted_or_in_use(db::credentials::remove(tx, actor, id).await)
     }
 }

@@ -3,6 +3,7 @@
 pub mod activities;
 pub mod audit;
 pub mod credentials;
+pub mod crud;
 pub mod groups;
 pub mod look_alike;
 pub mod picker;
@@ -28,8 +29,25 @@ use crate::error::{AppError, AppResult};
 use crate::web::route_table::{Access, Routes, get, post};
 
 pub fn routes() -> Routes {
-    Routes::new(Access::Admin)
-        .route("/admin", get(|| async { Redirect::to("/admin/users") }))
+    use crud::{delete_route, restore_route};
+    let r = Routes::new(Access::Admin);
+    // The catalogues: list, new, one (shown and saved), delete, restore, by `crud`.
+    let r = crud::routes::<resources::Resources>(r, get(resources::list), get(resources::new));
+    let r = restore_route::<resources::Resources>(delete_route::<resources::Resources>(r));
+    let r = crud::routes::<activities::Activities>(r, get(activities::list), get(activities::new));
+    let r = restore_route::<activities::Activities>(delete_route::<activities::Activities>(r));
+    let r = crud::routes::<groups::Groups>(r, get(groups::list), get(groups::new));
+    let r = delete_route::<groups::Groups>(r);
+    let r = crud::routes::<profiles::Profiles>(r, get(profiles::list), get(profiles::new));
+    let r = delete_route::<profiles::Profiles>(r);
+    // A policy's deletion may first ask to end the sessions made under it.
+    let r = crud::routes::<policies::Policies>(r, get(policies::list), get(policies::new));
+    let r =
+        crud::routes::<credentials::Credentials>(r, get(credentials::list), get(credentials::new));
+    let r = delete_route::<credentials::Credentials>(r);
+    let r = crud::routes::<webhooks::Webhooks>(r, get(webhooks::list), get(webhooks::new));
+    let r = delete_route::<webhooks::Webhooks>(r);
+    r.route("/admin", get(|| async { Redirect::to("/admin/users") }))
         .route("/admin/users", get(users::list))
         .route("/admin/users/{id}/unlock", post(users::unlock))
         .route(
@@ -54,17 +72,6 @@ pub fn routes() -> Routes {
             "/admin/sessions/{id}/unlock",
             post(crate::web::session_actions::unlock),
         )
-        .route("/admin/resources", get(resources::list))
-        .route(
-            "/admin/resources/new",
-            get(resources::new).post(resources::create),
-        )
-        .route(
-            "/admin/resources/{id}",
-            get(resources::edit).post(resources::update),
-        )
-        .route("/admin/resources/{id}/delete", post(resources::delete))
-        .route("/admin/resources/{id}/restore", post(resources::restore))
         .route(
             "/admin/resources/import",
             get(resource_import::show)
@@ -75,65 +82,11 @@ pub fn routes() -> Routes {
             "/admin/resources/import/apply",
             post(resource_import::apply),
         )
-        .route("/admin/activities", get(activities::list))
-        .route(
-            "/admin/activities/new",
-            get(activities::new).post(activities::create),
-        )
-        .route(
-            "/admin/activities/{id}",
-            get(activities::edit).post(activities::update),
-        )
         .route("/admin/activities/{id}/clone", get(activities::clone))
-        .route("/admin/activities/{id}/delete", post(activities::delete))
-        .route("/admin/activities/{id}/restore", post(activities::restore))
-        .route("/admin/groups", get(groups::list))
-        .route("/admin/groups/new", get(groups::new).post(groups::create))
-        .route("/admin/groups/{id}", get(groups::edit).post(groups::update))
-        .route("/admin/groups/{id}/delete", post(groups::delete))
-        .route("/admin/profiles", get(profiles::list))
-        .route(
-            "/admin/profiles/new",
-            get(profiles::new).post(profiles::create),
-        )
-        .route(
-            "/admin/profiles/{id}",
-            get(profiles::edit).post(profiles::update),
-        )
-        .route("/admin/profiles/{id}/delete", post(profiles::delete))
-        .route("/admin/policies", get(policies::list))
-        .route(
-            "/admin/policies/new",
-            get(policies::new).post(policies::create),
-        )
-        .route(
-            "/admin/policies/{id}",
-            get(policies::edit).post(policies::update),
-        )
         .route("/admin/policies/{id}/enable", post(policies::enable))
         .route("/admin/policies/{id}/disable", post(policies::disable))
         .route("/admin/policies/{id}/delete", post(policies::delete))
         .route("/admin/audit", get(audit::list))
-        .route("/admin/credentials", get(credentials::list))
-        .route(
-            "/admin/credentials/new",
-            get(credentials::new).post(credentials::create),
-        )
-        .route(
-            "/admin/credentials/{id}",
-            get(credentials::edit).post(credentials::update),
-        )
-        .route("/admin/credentials/{id}/delete", post(credentials::delete))
-        .route("/admin/webhooks", get(webhooks::list))
-        .route(
-            "/admin/webhooks/new",
-            get(webhooks::new).post(webhooks::create),
-        )
-        .route(
-            "/admin/webhooks/{id}",
-            get(webhooks::edit).post(webhooks::update),
-        )
-        .route("/admin/webhooks/{id}/delete", post(webhooks::delete))
         .route("/admin/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/admin/webhooks/{id}/test", post(webhooks::send_test))
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
+use super::crud::Catalogue;
 use super::picker::{self, Picker};
 use super::revocation::{Ask, end_or_ask, flash_ended};
 use super::{actor, done, finish_removal, finish_save, gone, invalid, parse_id, taken};
@@ -140,30 +141,6 @@ pub async fn new(State(state): State<AppState>, chrome: Chrome) -> AppResult<For
     .await
 }
 
-pub async fn edit(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    session: Session,
-    Path(id): Path<String>,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    let Some(p) = db::policies::get(&state.db, id).await? else {
-        return gone(&session, "access policy", "/admin/policies").await;
-    };
-    let mut f = Fields::default();
-    f.0.push(("name".into(), p.name));
-    f.0.push(("description".into(), p.description));
-    f.0.push(("profile".into(), p.profile_id.to_string()));
-    for (field, table, column) in LINKS {
-        for item in db::policies::linked(&state.db, table, column, id).await? {
-            f.0.push((field.into(), item.to_string()));
-        }
-    }
-    Ok(page(&state, chrome, Some(id), &f, FieldErrors::default())
-        .await?
-        .into_response())
-}
-
 async fn parse(state: &AppState, f: &Fields) -> AppResult<Result<PolicyInput, FieldErrors>> {
     let mut e = FieldErrors::default();
     let name = admin_input::text(&mut e, "name", "Name", f.text("name"), 100);
@@ -216,98 +193,6 @@ async fn parse(state: &AppState, f: &Fields) -> AppResult<Result<PolicyInput, Fi
         resources: next(),
     };
     Ok(e.into_result(input))
-}
-
-async fn save(
-    state: &AppState,
-    chrome: Chrome,
-    user: &CurrentUser,
-    session: &Session,
-    id: Option<Uuid>,
-    f: &Fields,
-) -> AppResult<Response> {
-    if picker::is_search(f) {
-        return Ok(page(state, chrome, id, f, FieldErrors::default())
-            .await?
-            .into_response());
-    }
-    let input = match parse(state, f).await? {
-        Ok(p) => p,
-        Err(errors) => return Ok(invalid(page(state, chrome, id, f, errors).await?)),
-    };
-    if let Some(errors) =
-        super::look_alike::warning(&state.db, Named::Policies, &input.name, id, f).await?
-    {
-        return Ok(invalid(page(state, chrome, id, f, errors).await?));
-    }
-    let mut tx = state.db.begin().await?;
-    let mut ended = 0;
-    let result = match id {
-        None => db::policies::create(&mut tx, &actor(user), &input).await,
-        Some(id) => {
-            let before = db::grants::live_under_policy(&mut tx, id).await?;
-            match db::policies::update(&mut tx, &actor(user), id, &input).await {
-                Ok(()) => {
-                    let ask = Ask::policy("Save", id, &input.name, "", f);
-                    match end_or_ask(&mut tx, chrome.clone(), user, &before, ask).await? {
-                        Ok(n) => {
-                            ended = n;
-                            Ok(id)
-                        }
-                        Err(page) => {
-                            tx.rollback().await?;
-                            return Ok(page);
-                        }
-                    }
-                }
-                Err(e) => Err(e),
-            }
-        }
-    };
-    let result = result.map(|saved| format!("/admin/policies/{saved}"));
-    match finish_save(
-        tx,
-        session,
-        result,
-        id.is_some(),
-        &input.name,
-        "access policy",
-        "/admin/policies",
-    )
-    .await?
-    {
-        Some(response) => {
-            flash_ended(session, ended).await?;
-            Ok(response)
-        }
-        None => {
-            let mut errors = FieldErrors::default();
-            errors.add("name", taken("access policy", &input.name));
-            Ok(invalid(page(state, chrome, id, f, errors).await?))
-        }
-    }
-}
-
-pub async fn create(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    user: CurrentUser,
-    session: Session,
-    MultiForm(f): MultiForm,
-) -> AppResult<Response> {
-    save(&state, chrome, &user, &session, None, &f).await
-}
-
-pub async fn update(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    user: CurrentUser,
-    session: Session,
-    Path(id): Path<String>,
-    MultiForm(f): MultiForm,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    save(&state, chrome, &user, &session, Some(id), &f).await
 }
 
 async fn switch(
@@ -417,4 +302,104 @@ pub async fn delete(
     .await?;
     flash_ended(&session, ended).await?;
     Ok(response)
+}
+
+/// Policies as a catalogue: the generic handlers of `super::crud` serve them.
+pub struct Policies;
+
+impl Catalogue for Policies {
+    const WHAT: &'static str = "access policy";
+    const LIST: &'static str = "/admin/policies";
+    const NEW: &'static str = "/admin/policies/new";
+    const ONE: &'static str = "/admin/policies/{id}";
+
+    async fn edit_page(state: &AppState, chrome: Chrome, id: Uuid) -> AppResult<Option<Response>> {
+        let Some(p) = db::policies::get(&state.db, id).await? else {
+            return Ok(None);
+        };
+        let mut f = Fields::default();
+        f.0.push(("name".into(), p.name));
+        f.0.push(("description".into(), p.description));
+        f.0.push(("profile".into(), p.profile_id.to_string()));
+        for (field, table, column) in LINKS {
+            for item in db::policies::linked(&state.db, table, column, id).await? {
+                f.0.push((field.into(), item.to_string()));
+            }
+        }
+        Ok(Some(
+            page(state, chrome, Some(id), &f, FieldErrors::default())
+                .await?
+                .into_response(),
+        ))
+    }
+
+    async fn save(
+        state: &AppState,
+        chrome: Chrome,
+        user: &CurrentUser,
+        session: &Session,
+        id: Option<Uuid>,
+        f: &Fields,
+    ) -> AppResult<Response> {
+        if picker::is_search(f) {
+            return Ok(page(state, chrome, id, f, FieldErrors::default())
+                .await?
+                .into_response());
+        }
+        let input = match parse(state, f).await? {
+            Ok(p) => p,
+            Err(errors) => return Ok(invalid(page(state, chrome, id, f, errors).await?)),
+        };
+        if let Some(errors) =
+            super::look_alike::warning(&state.db, Named::Policies, &input.name, id, f).await?
+        {
+            return Ok(invalid(page(state, chrome, id, f, errors).await?));
+        }
+        let mut tx = state.db.begin().await?;
+        let mut ended = 0;
+        let result = match id {
+            None => db::policies::create(&mut tx, &actor(user), &input).await,
+            Some(id) => {
+                let before = db::grants::live_under_policy(&mut tx, id).await?;
+                match db::policies::update(&mut tx, &actor(user), id, &input).await {
+                    Ok(()) => {
+                        let ask = Ask::policy("Save", id, &input.name, "", f);
+                        match end_or_ask(&mut tx, chrome.clone(), user, &before, ask).await? {
+                            Ok(n) => {
+                                ended = n;
+                                Ok(id)
+                            }
+                            Err(page) => {
+                                tx.rollback().await?;
+                                return Ok(page);
+                            }
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        let result = result.map(|saved| format!("/admin/policies/{saved}"));
+        match finish_save(
+            tx,
+            session,
+            result,
+            id.is_some(),
+            &input.name,
+            "access policy",
+            "/admin/policies",
+        )
+        .await?
+        {
+            Some(response) => {
+                flash_ended(session, ended).await?;
+                Ok(response)
+            }
+            None => {
+                let mut errors = FieldErrors::default();
+                errors.add("name", taken("access policy", &input.name));
+                Ok(invalid(page(state, chrome, id, f, errors).await?))
+            }
+        }
+    }
 }

@@ -3,17 +3,20 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
+use super::crud::{Catalogue, Deletable, deleted_or_in_use};
 use super::picker::{self, Picker};
-use super::{actor, finish_removal, finish_save, gone, invalid, parse_id, taken};
+use super::{actor, finish_save, invalid, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
+use crate::db::audit::Actor;
+use crate::db::audit::WriteError;
 use crate::db::look_alike::Named;
 use crate::db::profiles::{ProfileInput, Row, Tier};
 use crate::db::resources::Removal;
@@ -21,7 +24,8 @@ use crate::domain::admin_input::{self, FieldErrors, capitalise};
 use crate::domain::catalog::compile_ticket_pattern;
 use crate::error::AppResult;
 use crate::web::chrome::Chrome;
-use crate::web::form::{Fields, MultiForm};
+use crate::web::form::Fields;
+use sqlx::PgConnection;
 
 /// How many approval tiers a profile may have.
 pub const TIERS: usize = 3;
@@ -182,71 +186,6 @@ fn defaults() -> Fields {
 
 pub async fn new(State(state): State<AppState>, chrome: Chrome) -> AppResult<FormPage> {
     page(&state, chrome, None, &defaults(), FieldErrors::default()).await
-}
-
-pub async fn edit(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    session: Session,
-    Path(id): Path<String>,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    let Some(p) = db::profiles::get(&state.db, id).await? else {
-        return gone(&session, "connection profile", "/admin/profiles").await;
-    };
-    let mut conn = state.db.acquire().await?;
-    let tiers = db::profiles::tiers(&mut conn, id).await?;
-    drop(conn);
-    let mut f = Fields::default();
-    let mut put = |k: &str, v: String| f.0.push((k.to_owned(), v));
-    put("name", p.name);
-    put("description", p.description);
-    put("max_duration_minutes", p.max_duration_minutes.to_string());
-    put("schedule_horizon_days", p.schedule_horizon_days.to_string());
-    put(
-        "decision_timeout_minutes",
-        p.decision_timeout_minutes.to_string(),
-    );
-    put("extension_minutes", p.extension_minutes.to_string());
-    put("max_extensions", p.max_extensions.to_string());
-    put("ticket_pattern", p.ticket_pattern.unwrap_or_default());
-    put(
-        "ticket_validator_url",
-        p.ticket_validator_url.unwrap_or_default(),
-    );
-    put(
-        "ticket_validator_timeout_seconds",
-        p.ticket_validator_timeout_seconds.to_string(),
-    );
-    put("ticket_validator_on_failure", p.ticket_validator_on_failure);
-    for (k, on) in [
-        ("notes_required", p.notes_required),
-        ("ticket_required", p.ticket_required),
-        ("allow_self_approval", p.allow_self_approval),
-        ("extension_allowed", p.extension_allowed),
-        ("record_input", p.record_input),
-    ] {
-        if on {
-            put(k, "on".into());
-        }
-    }
-    for n in 1..=TIERS {
-        match tiers.get(n - 1) {
-            Some(t) => {
-                put(&field(n, "required"), t.approvals_required.to_string());
-                for u in &t.users {
-                    put(&field(n, "users"), u.to_string());
-                }
-                for g in &t.groups {
-                    put(&field(n, "groups"), g.to_string());
-                }
-            }
-            None => put(&field(n, "required"), "1".into()),
-        }
-    }
-    Ok(page(&state, chrome, Some(id), &f, FieldErrors::default())
-        .await?
-        .into_response())
 }
 
 /// Checks the form on its own; the tiers' approvers are checked against the database by
@@ -444,99 +383,134 @@ async fn check_tiers(
     Ok(())
 }
 
-async fn save(
-    state: &AppState,
-    chrome: Chrome,
-    user: &CurrentUser,
-    session: &Session,
-    id: Option<Uuid>,
-    f: &Fields,
-) -> AppResult<Response> {
-    if picker::is_search(f) {
-        return Ok(page(state, chrome, id, f, FieldErrors::default())
-            .await?
-            .into_response());
+/// Profiles as a catalogue: the generic handlers of `super::crud` serve them.
+pub struct Profiles;
+
+impl Catalogue for Profiles {
+    const WHAT: &'static str = "connection profile";
+    const LIST: &'static str = "/admin/profiles";
+    const NEW: &'static str = "/admin/profiles/new";
+    const ONE: &'static str = "/admin/profiles/{id}";
+
+    async fn edit_page(state: &AppState, chrome: Chrome, id: Uuid) -> AppResult<Option<Response>> {
+        let Some(p) = db::profiles::get(&state.db, id).await? else {
+            return Ok(None);
+        };
+        let mut conn = state.db.acquire().await?;
+        let tiers = db::profiles::tiers(&mut conn, id).await?;
+        drop(conn);
+        let mut f = Fields::default();
+        let mut put = |k: &str, v: String| f.0.push((k.to_owned(), v));
+        put("name", p.name);
+        put("description", p.description);
+        put("max_duration_minutes", p.max_duration_minutes.to_string());
+        put("schedule_horizon_days", p.schedule_horizon_days.to_string());
+        put(
+            "decision_timeout_minutes",
+            p.decision_timeout_minutes.to_string(),
+        );
+        put("extension_minutes", p.extension_minutes.to_string());
+        put("max_extensions", p.max_extensions.to_string());
+        put("ticket_pattern", p.ticket_pattern.unwrap_or_default());
+        put(
+            "ticket_validator_url",
+            p.ticket_validator_url.unwrap_or_default(),
+        );
+        put(
+            "ticket_validator_timeout_seconds",
+            p.ticket_validator_timeout_seconds.to_string(),
+        );
+        put("ticket_validator_on_failure", p.ticket_validator_on_failure);
+        for (k, on) in [
+            ("notes_required", p.notes_required),
+            ("ticket_required", p.ticket_required),
+            ("allow_self_approval", p.allow_self_approval),
+            ("extension_allowed", p.extension_allowed),
+            ("record_input", p.record_input),
+        ] {
+            if on {
+                put(k, "on".into());
+            }
+        }
+        for n in 1..=TIERS {
+            match tiers.get(n - 1) {
+                Some(t) => {
+                    put(&field(n, "required"), t.approvals_required.to_string());
+                    for u in &t.users {
+                        put(&field(n, "users"), u.to_string());
+                    }
+                    for g in &t.groups {
+                        put(&field(n, "groups"), g.to_string());
+                    }
+                }
+                None => put(&field(n, "required"), "1".into()),
+            }
+        }
+        Ok(Some(
+            page(state, chrome, Some(id), &f, FieldErrors::default())
+                .await?
+                .into_response(),
+        ))
     }
-    let (input, mut errors) = parse(f);
-    if errors.is_empty()
-        && let Some(warning) =
-            super::look_alike::warning(&state.db, Named::Profiles, &input.name, id, f).await?
-    {
-        errors = warning;
-    }
-    let mut tx = state.db.begin().await?;
-    check_tiers(&mut tx, &input.tiers, &mut errors).await?;
-    if !errors.is_empty() {
-        tx.rollback().await?;
-        return Ok(invalid(page(state, chrome, id, f, errors).await?));
-    }
-    let result = match id {
-        None => db::profiles::create(&mut tx, &actor(user), &input).await,
-        Some(id) => db::profiles::update(&mut tx, &actor(user), id, &input)
-            .await
-            .map(|()| id),
-    };
-    let result = result.map(|saved| format!("/admin/profiles/{saved}"));
-    match finish_save(
-        tx,
-        session,
-        result,
-        id.is_some(),
-        &input.name,
-        "connection profile",
-        "/admin/profiles",
-    )
-    .await?
-    {
-        Some(response) => Ok(response),
-        None => {
-            let mut errors = FieldErrors::default();
-            errors.add("name", taken("connection profile", &input.name));
-            Ok(invalid(page(state, chrome, id, f, errors).await?))
+
+    async fn save(
+        state: &AppState,
+        chrome: Chrome,
+        user: &CurrentUser,
+        session: &Session,
+        id: Option<Uuid>,
+        f: &Fields,
+    ) -> AppResult<Response> {
+        if picker::is_search(f) {
+            return Ok(page(state, chrome, id, f, FieldErrors::default())
+                .await?
+                .into_response());
+        }
+        let (input, mut errors) = parse(f);
+        if errors.is_empty()
+            && let Some(warning) =
+                super::look_alike::warning(&state.db, Named::Profiles, &input.name, id, f).await?
+        {
+            errors = warning;
+        }
+        let mut tx = state.db.begin().await?;
+        check_tiers(&mut tx, &input.tiers, &mut errors).await?;
+        if !errors.is_empty() {
+            tx.rollback().await?;
+            return Ok(invalid(page(state, chrome, id, f, errors).await?));
+        }
+        let result = match id {
+            None => db::profiles::create(&mut tx, &actor(user), &input).await,
+            Some(id) => db::profiles::update(&mut tx, &actor(user), id, &input)
+                .await
+                .map(|()| id),
+        };
+        let result = result.map(|saved| format!("/admin/profiles/{saved}"));
+        match finish_save(
+            tx,
+            session,
+            result,
+            id.is_some(),
+            &input.name,
+            "connection profile",
+            "/admin/profiles",
+        )
+        .await?
+        {
+            Some(response) => Ok(response),
+            None => {
+                let mut errors = FieldErrors::default();
+                errors.add("name", taken("connection profile", &input.name));
+                Ok(invalid(page(state, chrome, id, f, errors).await?))
+            }
         }
     }
 }
 
-pub async fn create(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    user: CurrentUser,
-    session: Session,
-    MultiForm(f): MultiForm,
-) -> AppResult<Response> {
-    save(&state, chrome, &user, &session, None, &f).await
-}
+impl Deletable for Profiles {
+    const DELETE: &'static str = "/admin/profiles/{id}/delete";
 
-pub async fn update(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    user: CurrentUser,
-    session: Session,
-    Path(id): Path<String>,
-    MultiForm(f): MultiForm,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    save(&state, chrome, &user, &session, Some(id), &f).await
-}
-
-pub async fn delete(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    session: Session,
-    Path(id): Path<String>,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    let mut tx = state.db.begin().await?;
-    let result = db::profiles::remove(&mut tx, &actor(&user), id)
-        .await
-        .map(|r| r.map_or_else(Removal::InUse, Removal::Deleted));
-    finish_removal(
-        tx,
-        &session,
-        result,
-        "connection profile",
-        "/admin/profiles",
-        &format!("/admin/profiles/{id}"),
-    )
-    .await
+    async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
+        deleted_or_in_use(db::profiles::remove(tx, actor, id).await)
+    }
 }

@@ -3,18 +3,21 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::{Pager, actor, done, finish_removal, gone, invalid, look_alike, parse_id, taken};
+use super::crud::{Catalogue, Deletable, Restorable};
+use super::{Pager, actor, finish_save, invalid, look_alike, taken};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
+use crate::db::audit::Actor;
 use crate::db::audit::WriteError;
 use crate::db::look_alike::Named;
+use crate::db::resources::Removal;
 use crate::db::resources::{Filter, Row};
 use crate::domain::admin_input::{FieldErrors, RawResource, ResourceInput};
 use crate::domain::catalog::ResourceKind;
@@ -25,7 +28,8 @@ use crate::domain::target_access::{
 use crate::error::AppResult;
 use crate::provision::keyscan::{self, FoundKey};
 use crate::web::chrome::Chrome;
-use crate::web::form::{Fields, MultiForm};
+use crate::web::form::Fields;
+use sqlx::PgConnection;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/resources.html")]
@@ -273,156 +277,111 @@ async fn checked(
     Ok(Ok((input, access)))
 }
 
-pub async fn create(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    user: CurrentUser,
-    session: Session,
-    MultiForm(f): MultiForm,
-) -> AppResult<Response> {
-    if f.text("go") == "fetch_host_key" {
-        return fetch_host_key(&state, chrome, None, &f).await;
-    }
-    let (input, access) = match checked(&state, chrome.clone(), None, &f).await? {
-        Ok(checked) => checked,
-        Err(page) => return Ok(page),
-    };
-    let mut tx = state.db.begin().await?;
-    match db::resources::create(&mut tx, &actor(&user), &input, &access).await {
-        Ok(_) => {
-            tx.commit().await?;
-            done(
-                &session,
-                format!("Created {}.", input.name),
-                "/admin/resources",
+const LIST: &str = "/admin/resources";
+
+/// Resources as a catalogue: the generic handlers of `super::crud` serve them.
+pub struct Resources;
+
+impl Catalogue for Resources {
+    const WHAT: &'static str = "resource";
+    const LIST: &'static str = LIST;
+    const NEW: &'static str = "/admin/resources/new";
+    const ONE: &'static str = "/admin/resources/{id}";
+
+    async fn edit_page(state: &AppState, chrome: Chrome, id: Uuid) -> AppResult<Option<Response>> {
+        let Some(r) = db::resources::get(&state.db, id).await? else {
+            return Ok(None);
+        };
+        let mut f = Fields::default();
+        for (k, v) in [
+            ("name", r.name),
+            ("kind", r.kind.key().to_owned()),
+            ("platform", r.platform),
+            ("address", r.address),
+            ("port", r.port.map(|p| p.to_string()).unwrap_or_default()),
+            ("description", r.description),
+            ("provisioner", r.provisioner.key().to_owned()),
+            (
+                "credential",
+                r.credential_id.map(|c| c.to_string()).unwrap_or_default(),
+            ),
+            ("host_key", r.host_key.unwrap_or_default()),
+            ("database_name", r.database_name.unwrap_or_default()),
+            ("command", r.provisioner_command.unwrap_or_default()),
+        ] {
+            f.0.push((k.to_owned(), v));
+        }
+        Ok(Some(
+            page(
+                state,
+                chrome,
+                Some(id),
+                r.archived,
+                &f,
+                FieldErrors::default(),
             )
-            .await
+            .await?
+            .into_response(),
+        ))
+    }
+
+    /// Creates (`id` None) or updates a resource; "Fetch host key" fills the form instead.
+    async fn save(
+        state: &AppState,
+        chrome: Chrome,
+        user: &CurrentUser,
+        session: &Session,
+        id: Option<Uuid>,
+        f: &Fields,
+    ) -> AppResult<Response> {
+        if f.text("go") == "fetch_host_key" {
+            return fetch_host_key(state, chrome, id, f).await;
         }
-        Err(WriteError::Taken) => {
-            let mut errors = FieldErrors::default();
-            errors.add("name", taken("resource", &input.name));
-            Ok(invalid(
-                page(&state, chrome, None, false, &f, errors).await?,
-            ))
+        let (input, access) = match checked(state, chrome.clone(), id, f).await? {
+            Ok(checked) => checked,
+            Err(page) => return Ok(page),
+        };
+        let mut tx = state.db.begin().await?;
+        let result = match id {
+            None => db::resources::create(&mut tx, &actor(user), &input, &access)
+                .await
+                .map(|_| ()),
+            Some(id) => db::resources::update(&mut tx, &actor(user), id, &input, &access).await,
+        };
+        let result = result.map(|()| LIST.to_owned());
+        match finish_save(
+            tx,
+            session,
+            result,
+            id.is_some(),
+            &input.name,
+            "resource",
+            LIST,
+        )
+        .await?
+        {
+            Some(response) => Ok(response),
+            None => {
+                let mut errors = FieldErrors::default();
+                errors.add("name", taken("resource", &input.name));
+                Ok(invalid(page(state, chrome, id, false, f, errors).await?))
+            }
         }
-        Err(e) => Err(e.into()),
     }
 }
 
-pub async fn edit(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    session: Session,
-    Path(id): Path<String>,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    let Some(r) = db::resources::get(&state.db, id).await? else {
-        return gone(&session, "resource", "/admin/resources").await;
-    };
-    let mut f = Fields::default();
-    for (k, v) in [
-        ("name", r.name),
-        ("kind", r.kind.key().to_owned()),
-        ("platform", r.platform),
-        ("address", r.address),
-        ("port", r.port.map(|p| p.to_string()).unwrap_or_default()),
-        ("description", r.description),
-        ("provisioner", r.provisioner.key().to_owned()),
-        (
-            "credential",
-            r.credential_id.map(|c| c.to_string()).unwrap_or_default(),
-        ),
-        ("host_key", r.host_key.unwrap_or_default()),
-        ("database_name", r.database_name.unwrap_or_default()),
-        ("command", r.provisioner_command.unwrap_or_default()),
-    ] {
-        f.0.push((k.to_owned(), v));
-    }
-    Ok(page(
-        &state,
-        chrome,
-        Some(id),
-        r.archived,
-        &f,
-        FieldErrors::default(),
-    )
-    .await?
-    .into_response())
-}
+impl Deletable for Resources {
+    const DELETE: &'static str = "/admin/resources/{id}/delete";
 
-pub async fn update(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    user: CurrentUser,
-    session: Session,
-    Path(id): Path<String>,
-    MultiForm(f): MultiForm,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    if f.text("go") == "fetch_host_key" {
-        return fetch_host_key(&state, chrome, Some(id), &f).await;
-    }
-    let (input, access) = match checked(&state, chrome.clone(), Some(id), &f).await? {
-        Ok(checked) => checked,
-        Err(page) => return Ok(page),
-    };
-    let mut tx = state.db.begin().await?;
-    match db::resources::update(&mut tx, &actor(&user), id, &input, &access).await {
-        Ok(()) => {
-            tx.commit().await?;
-            done(
-                &session,
-                format!("Saved {}.", input.name),
-                "/admin/resources",
-            )
-            .await
-        }
-        Err(WriteError::Taken) => {
-            let mut errors = FieldErrors::default();
-            errors.add("name", taken("resource", &input.name));
-            Ok(invalid(
-                page(&state, chrome, Some(id), false, &f, errors).await?,
-            ))
-        }
-        Err(WriteError::NotFound) => gone(&session, "resource", "/admin/resources").await,
-        Err(e) => Err(e.into()),
+    async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
+        db::resources::remove(tx, actor, id).await
     }
 }
 
-pub async fn delete(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    session: Session,
-    Path(id): Path<String>,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    let mut tx = state.db.begin().await?;
-    let result = db::resources::remove(&mut tx, &actor(&user), id).await;
-    finish_removal(
-        tx,
-        &session,
-        result,
-        "resource",
-        "/admin/resources",
-        &format!("/admin/resources/{id}"),
-    )
-    .await
-}
+impl Restorable for Resources {
+    const RESTORE: &'static str = "/admin/resources/{id}/restore";
 
-pub async fn restore(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    session: Session,
-    Path(id): Path<String>,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    let mut tx = state.db.begin().await?;
-    match db::resources::restore(&mut tx, &actor(&user), id).await {
-        Ok(name) => {
-            tx.commit().await?;
-            done(&session, format!("Restored {name}."), "/admin/resources").await
-        }
-        Err(WriteError::NotFound) => gone(&session, "resource", "/admin/resources").await,
-        Err(e) => Err(e.into()),
+    async fn restore(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<String, WriteError> {
+        db::resources::restore(tx, actor, id).await
     }
 }

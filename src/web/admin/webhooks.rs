@@ -9,18 +9,22 @@ use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
 use uuid::Uuid;
 
+use super::crud::{Catalogue, Deletable};
 use super::{actor, done, gone, invalid, parse_id};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::db;
+use crate::db::audit::Actor;
 use crate::db::audit::WriteError;
+use crate::db::resources::Removal;
 use crate::db::webhooks::{Delivery, Endpoint, EndpointInput};
 use crate::domain::admin_input::{FieldErrors, checkbox};
 use crate::domain::wizard::format_local;
 use crate::error::AppResult;
 use crate::web::chrome::Chrome;
-use crate::web::form::{Fields, MultiForm};
+use crate::web::form::Fields;
 use crate::webhooks::{EVENT_TYPES, check_secret, check_url};
+use sqlx::PgConnection;
 
 const LIST: &str = "/admin/webhooks";
 /// Deliveries shown on the log page.
@@ -78,19 +82,6 @@ pub async fn new(chrome: Chrome) -> FormPage {
     f.0.push(("events".into(), "all".into()));
     f.0.push(("enabled".into(), "on".into()));
     FormPage::new(chrome, None, &f, FieldErrors::default())
-}
-
-pub async fn edit(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    session: Session,
-    Path(id): Path<String>,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    let Some(e) = db::webhooks::get(&state.db, id).await? else {
-        return gone(&session, "webhook", LIST).await;
-    };
-    Ok(FormPage::new(chrome, Some(id), &fields_of(&e), FieldErrors::default()).into_response())
 }
 
 fn fields_of(e: &Endpoint) -> Fields {
@@ -169,82 +160,6 @@ fn again(chrome: Chrome, id: Option<Uuid>, f: &Fields, mut errors: FieldErrors) 
         errors.add("secret", "Not kept: type the secret again to save it.");
     }
     invalid(FormPage::new(chrome, id, f, errors))
-}
-
-async fn save(
-    state: &AppState,
-    chrome: Chrome,
-    user: &CurrentUser,
-    session: &Session,
-    id: Option<Uuid>,
-    f: &Fields,
-) -> AppResult<Response> {
-    let input = match parse(f, id.is_none()) {
-        Ok(input) => input,
-        Err(errors) => return Ok(again(chrome, id, f, errors)),
-    };
-    let seal = |id: Uuid, secret: &str| state.secrets.seal(id, secret);
-    let mut tx = state.db.begin().await?;
-    let result = match id {
-        None => db::webhooks::create(&mut tx, &actor(user), &input, seal).await,
-        Some(id) => db::webhooks::update(&mut tx, &actor(user), id, &input, seal)
-            .await
-            .map(|()| id),
-    };
-    match result {
-        Ok(saved) => {
-            tx.commit().await?;
-            let verb = if id.is_some() { "Saved" } else { "Created" };
-            done(
-                session,
-                format!("{verb} the webhook to {}.", input.url),
-                &format!("{LIST}/{saved}/deliveries"),
-            )
-            .await
-        }
-        Err(WriteError::NotFound) => gone(session, "webhook", LIST).await,
-        Err(e) => Err(e.into()),
-    }
-}
-
-pub async fn create(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    user: CurrentUser,
-    session: Session,
-    MultiForm(f): MultiForm,
-) -> AppResult<Response> {
-    save(&state, chrome, &user, &session, None, &f).await
-}
-
-pub async fn update(
-    State(state): State<AppState>,
-    chrome: Chrome,
-    user: CurrentUser,
-    session: Session,
-    Path(id): Path<String>,
-    MultiForm(f): MultiForm,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    save(&state, chrome, &user, &session, Some(id), &f).await
-}
-
-pub async fn delete(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    session: Session,
-    Path(id): Path<String>,
-) -> AppResult<Response> {
-    let id = parse_id(&id)?;
-    let mut tx = state.db.begin().await?;
-    match db::webhooks::remove(&mut tx, &actor(&user), id).await {
-        Ok(url) => {
-            tx.commit().await?;
-            done(&session, format!("Deleted the webhook to {url}."), LIST).await
-        }
-        Err(WriteError::NotFound) => gone(&session, "webhook", LIST).await,
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// One row of the delivery log, formatted in the viewer's time zone.
@@ -326,5 +241,66 @@ pub async fn send_test(
         }
         Err(WriteError::NotFound) => gone(&session, "webhook", LIST).await,
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Webhooks as a catalogue: the generic handlers of `super::crud` serve them.
+pub struct Webhooks;
+
+impl Catalogue for Webhooks {
+    const WHAT: &'static str = "webhook";
+    const LIST: &'static str = "/admin/webhooks";
+    const NEW: &'static str = "/admin/webhooks/new";
+    const ONE: &'static str = "/admin/webhooks/{id}";
+
+    async fn edit_page(state: &AppState, chrome: Chrome, id: Uuid) -> AppResult<Option<Response>> {
+        Ok(db::webhooks::get(&state.db, id).await?.map(|e| {
+            FormPage::new(chrome, Some(id), &fields_of(&e), FieldErrors::default()).into_response()
+        }))
+    }
+
+    async fn save(
+        state: &AppState,
+        chrome: Chrome,
+        user: &CurrentUser,
+        session: &Session,
+        id: Option<Uuid>,
+        f: &Fields,
+    ) -> AppResult<Response> {
+        let input = match parse(f, id.is_none()) {
+            Ok(input) => input,
+            Err(errors) => return Ok(again(chrome, id, f, errors)),
+        };
+        let seal = |id: Uuid, secret: &str| state.secrets.seal(id, secret);
+        let mut tx = state.db.begin().await?;
+        let result = match id {
+            None => db::webhooks::create(&mut tx, &actor(user), &input, seal).await,
+            Some(id) => db::webhooks::update(&mut tx, &actor(user), id, &input, seal)
+                .await
+                .map(|()| id),
+        };
+        match result {
+            Ok(saved) => {
+                tx.commit().await?;
+                let verb = if id.is_some() { "Saved" } else { "Created" };
+                done(
+                    session,
+                    format!("{verb} the webhook to {}.", input.url),
+                    &format!("{LIST}/{saved}/deliveries"),
+                )
+                .await
+            }
+            Err(WriteError::NotFound) => gone(session, "webhook", LIST).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Deletable for Webhooks {
+    const DELETE: &'static str = "/admin/webhooks/{id}/delete";
+
+    async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
+        let url = db::webhooks::remove(tx, actor, id).await?;
+        Ok(Removal::Deleted(format!("the webhook to {url}")))
     }
 }
