@@ -2,6 +2,7 @@
 //! their guards.
 
 pub mod account;
+mod actor;
 pub mod account_keys;
 pub mod admin;
 pub mod approvals;
