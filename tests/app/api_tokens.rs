@@ -128,3 +128,101 @@ async fn someone_elses_token_cannot_be_revoked() {
         StatusCode::OK
     );
 }
+
+/// The test database's URL, for the command line.
+fn database_url(options: &sqlx::postgres::PgConnectOptions) -> String {
+    let database = options.get_database().unwrap();
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        // The suite's own server: the same address, this test's database.
+        let (server, _) = url.rsplit_once('/').unwrap();
+        return format!("{server}/{database}");
+    }
+    let socket = options
+        .get_socket()
+        .expect("the suite's cluster listens on a socket");
+    format!(
+        "postgres://{}@localhost:{}/{database}?host={}",
+        options.get_username(),
+        options.get_port(),
+        socket.display()
+    )
+}
+
+#[tokio::test]
+async fn the_command_line_creates_a_token_for_a_service_account_and_prints_it_once() {
+    let app = spawn_app().await;
+    app.create_user("deploybot", Role::User).await;
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .env("DATABASE_URL", database_url(&app.options))
+            .env("RUST_LOG", "warn")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let output = run(&[
+        "token",
+        "create",
+        "--user",
+        "deploybot",
+        "--name",
+        "pipeline",
+        "--scopes",
+        "read,request",
+        "--days",
+        "7",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("pcs_") && token.len() == 68, "{token}");
+    let me = call(&app, "GET", "/api/v1/me", Some(&token), None).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.json["username"], "deploybot");
+    assert_eq!(me.json["scopes"], serde_json::json!(["read", "request"]));
+    let audited: String = sqlx::query_scalar(
+        "SELECT actor_name FROM admin_audit WHERE object_kind = 'api_token' AND action = 'create'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(audited, "command line");
+
+    // Mistakes are refused before anything is stored.
+    for bad in [
+        &[
+            "token",
+            "create",
+            "--user",
+            "deploybot",
+            "--name",
+            "x",
+            "--scopes",
+            "root",
+        ][..],
+        &[
+            "token",
+            "create",
+            "--user",
+            "deploybot",
+            "--name",
+            "x",
+            "--days",
+            "366",
+        ],
+        &["token", "create", "--user", "nobody", "--name", "x"],
+    ] {
+        let output = run(bad);
+        assert!(!output.status.success(), "{bad:?}");
+        assert!(output.stdout.is_empty(), "{bad:?}");
+        assert!(!output.stderr.is_empty(), "{bad:?}");
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM api_tokens")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
