@@ -324,6 +324,18 @@ async fn a_request_breaking_the_wizards_rules_gets_its_words_per_field_and_creat
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.json["error"], "bad_request");
 
+    // A NUL escaped in JSON is refused like one in a form.
+    let mut nul = web_console(&app).await;
+    nul["notes"] = json!("before\u{0}after");
+    let answer = call(&app, "POST", "/api/v1/requests", Some(&alice), Some(&nul)).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.json);
+    assert!(
+        answer.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("control character")
+    );
+
     assert_eq!(requests_of(&app, "alice").await, 0);
 }
 

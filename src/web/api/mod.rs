@@ -80,12 +80,36 @@ pub fn parse_id(id: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found())
 }
 
-/// A JSON body of type `T`, or 400 saying what could not be read.
+/// A JSON body of type `T`, or 400 saying what could not be read. As for forms
+/// (`web::text_guard`), a control character other than tab and line breaks in any string is
+/// refused whole: JSON escapes let one through the raw-byte check, and PostgreSQL cannot
+/// store a NUL.
 pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
     let body: &[u8] = if body.is_empty() { b"{}" } else { body };
-    serde_json::from_slice(body).map_err(|e| {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("The body is not the JSON this call takes: {e}."))
+    })?;
+    if has_refused_character(&value) {
+        return Err(ApiError::bad_request(
+            "The body contains a control character (such as NUL); remove it and send it again.",
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| {
         ApiError::bad_request(format!("The body is not the JSON this call takes: {e}."))
     })
+}
+
+fn has_refused_character(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    let refused = |s: &str| s.chars().any(crate::web::text_guard::is_refused);
+    match value {
+        Value::String(s) => refused(s),
+        Value::Array(items) => items.iter().any(has_refused_character),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| refused(k) || has_refused_character(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
 }
 
 /// A time as RFC 3339 (UTC).
