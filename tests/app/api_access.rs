@@ -271,7 +271,9 @@ async fn revoked_expired_and_disabled_owners_tokens_answer_401() {
 #[tokio::test]
 async fn an_unknown_api_path_is_a_json_404() {
     let app = spawn_app().await;
-    let answer = call(&app, "GET", "/api/v1/nothing-here", None, None).await;
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.json["error"], "not_found");
+    for method in ["GET", "POST"] {
+        let answer = call(&app, method, "/api/v1/nothing-here", None, None).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method}");
+        assert_eq!(answer.json["error"], "not_found", "{method}");
+    }
 }
