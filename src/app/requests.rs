@@ -68,6 +68,8 @@ pub struct Finish {
     pub notes: String,
     pub ticket: String,
     pub schedule: Schedule,
+    /// Minutes of the window; `None`: the profile's maximum (the wizard never asks).
+    pub duration_minutes: Option<i64>,
     pub ticket_check: TicketSource,
     pub idempotency: Option<IdempotencyKey>,
 }
@@ -83,6 +85,8 @@ pub enum Refusal {
     Notes(NotesErrors),
     /// The start is not allowed.
     Schedule(ScheduleError),
+    /// The duration is longer than the profile allows (it may have changed meanwhile).
+    Duration(String),
     /// The profile's ticket validator has not said the ticket is open (its answer, if asked).
     TicketNotOpen(Option<TicketCheck>),
     /// The idempotency key was used before with a different body.
@@ -167,11 +171,19 @@ pub async fn finish(
         }
     };
     let notes = wizard::check_notes(&input.notes, &input.ticket, &notes_rules(&grant));
+    let mut rules = schedule_rules(&grant);
+    match wizard::check_duration(input.duration_minutes, rules.max_duration_minutes) {
+        Ok(minutes) => rules.max_duration_minutes = minutes,
+        Err(message) => {
+            tx.rollback().await?;
+            return Ok(Finished::Refused(Refusal::Duration(message)));
+        }
+    }
     let window = wizard::check_schedule(
         &input.schedule,
         user.time_zone,
         OffsetDateTime::now_utc(),
-        schedule_rules(&grant),
+        rules,
     );
     let ((notes, ticket), window) = match (notes, window) {
         (Ok(n), Ok(w)) => (n, w),

@@ -278,6 +278,18 @@ async fn a_request_breaking_the_wizards_rules_gets_its_words_per_field_and_creat
             .contains("past")
     );
 
+    // Web console access is self-service for at most 60 minutes: 30 is fine, 61 is not.
+    let mut long = web_console(&app).await;
+    long["duration_minutes"] = json!(61);
+    let answer = call(&app, "POST", "/api/v1/requests", Some(&alice), Some(&long)).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        answer.json["fields"]["duration_minutes"]
+            .as_str()
+            .unwrap()
+            .contains("1 to 60")
+    );
+
     // A resource the policy does not grant, and text that is no id.
     let foreign = json!({
         "activity": id_of(&app, "activities", "Web console access").await,
@@ -337,6 +349,36 @@ async fn a_request_breaking_the_wizards_rules_gets_its_words_per_field_and_creat
     );
 
     assert_eq!(requests_of(&app, "alice").await, 0);
+}
+
+#[tokio::test]
+async fn a_shorter_duration_gives_a_shorter_window() {
+    let app = spawn_demo_app().await;
+    let alice = token(&app, "alice", &[Scope::Request]).await;
+    let mut body = web_console(&app).await;
+    body["duration_minutes"] = json!(30);
+    body["start_date"] = json!("2999-01-01");
+    body["start_time"] = json!("10:00");
+    // Beyond the horizon: the wizard's words.
+    let far = call(&app, "POST", "/api/v1/requests", Some(&alice), Some(&body)).await;
+    assert!(
+        far.json["fields"]["start_date"]
+            .as_str()
+            .unwrap()
+            .contains("days ahead")
+    );
+    let tomorrow = (time::OffsetDateTime::now_utc() + time::Duration::days(1)).date();
+    body["start_date"] = json!(tomorrow.to_string());
+    let created = call(&app, "POST", "/api/v1/requests", Some(&alice), Some(&body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
+    assert_eq!(created.json["duration_minutes"], 30);
+    let (minutes, status): (f64, String) = sqlx::query_as(
+        "SELECT (extract(epoch FROM ends_at - requested_start) / 60)::float8, status::text FROM activity_sessions",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((minutes, status.as_str()), (30.0, "pending"));
 }
 
 #[tokio::test]

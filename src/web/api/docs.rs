@@ -250,6 +250,7 @@ fn schemas() -> Value {
             ("ticket", json!({"type": "string", "maxLength": crate::domain::wizard::MAX_TICKET})),
             ("start_date", json!({"type": "string", "description": "YYYY-MM-DD in the token owner's time zone; with start_time. Both absent: now"})),
             ("start_time", json!({"type": "string", "description": "HH:MM"})),
+            ("duration_minutes", json!({"type": "integer", "minimum": 1, "description": "minutes of access, up to the profile's maximum (the default)"})),
         ]),
         "Request": object(&["id", "activity", "sessions"], &[
             ("id", id.clone()), ("requester", string()), ("activity", string()), ("policy", string()),

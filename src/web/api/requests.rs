@@ -44,6 +44,8 @@ pub struct NewRequest {
     pub start_date: Option<String>,
     /// HH:MM.
     pub start_time: Option<String>,
+    /// Minutes of access, up to the profile's maximum (the default).
+    pub duration_minutes: Option<i64>,
 }
 
 /// One resource of a request, with its session.
@@ -200,6 +202,11 @@ pub async fn create(
     ) {
         error = schedule_field(error, e);
     }
+    if let Err(m) =
+        wizard::check_duration(input.duration_minutes, grant.profile.max_duration_minutes)
+    {
+        error = error.field("duration_minutes", m);
+    }
     if !error.fields.is_empty() {
         return Err(error);
     }
@@ -211,6 +218,7 @@ pub async fn create(
         notes,
         ticket,
         schedule,
+        duration_minutes: input.duration_minutes,
         ticket_check: TicketSource::AskNow,
         idempotency: key,
     };
@@ -267,6 +275,7 @@ fn refused(error: ApiError, refusal: Refusal) -> ApiError {
         Refusal::Resources(m) => error.field("resources", m),
         Refusal::Notes(e) => notes_fields(error, e),
         Refusal::Schedule(e) => schedule_field(error, e),
+        Refusal::Duration(m) => error.field("duration_minutes", m),
         Refusal::TicketNotOpen(Some(check)) => error.field(
             "ticket",
             format!(

@@ -101,6 +101,7 @@ pub async fn submit(
         notes: draft.notes.clone(),
         ticket: draft.ticket.clone(),
         schedule: draft.schedule.clone().unwrap_or(Schedule::Now),
+        duration_minutes: None,
         ticket_check: TicketSource::Asked(draft.ticket_check.clone()),
         idempotency: None,
     };
@@ -126,6 +127,7 @@ pub async fn submit(
         Finished::Refused(Refusal::TicketNotOpen(_)) => {
             "The ticket system has not confirmed that the ticket is open. Nothing was created; go back to Notes.".into()
         }
+        Finished::Refused(Refusal::Duration(message)) => message,
         Finished::Refused(Refusal::KeyReused) => {
             return Err(AppError::internal("the wizard uses no idempotency key"));
         }
