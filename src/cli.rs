@@ -6,8 +6,11 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 use crate::auth::password;
-use crate::config::{Config, ImportCommand, RoleArg, SeedCommand, UserCommand, UserCreate};
+use crate::config::{
+    Config, ImportCommand, RoleArg, SeedCommand, TokenCommand, UserCommand, UserCreate,
+};
 use crate::db::{self, Database};
+use crate::domain::api_token::{self, NewToken, Secret};
 use crate::domain::names::{DisplayName, NewPassword, Username};
 use crate::domain::role::Role;
 
@@ -267,4 +270,71 @@ async fn import_resources(config: &Config, file: &Path, dry_run: bool) -> anyhow
         );
     }
     Ok(())
+}
+
+/// `portcullis token ...`
+pub async fn token(config: &Config, command: &TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create {
+            user,
+            name,
+            scopes,
+            days,
+        } => {
+            // Checked before the database is opened, so a mistake costs nothing.
+            let new = NewToken::parse(name, scopes.split(','), &days.to_string()).map_err(|e| {
+                let all: Vec<String> = [e.name, e.scopes, e.days].into_iter().flatten().collect();
+                anyhow::anyhow!(all.join(" "))
+            })?;
+            let database = Database::open(config).await?;
+            let result = create_token(&database.pool, user, &new).await;
+            database.close().await;
+            match result? {
+                Some((secret, token)) => {
+                    eprintln!(
+                        "Created API token \"{}\" for {user} ({}), expiring {}. It is shown once:",
+                        token.name,
+                        token
+                            .scopes
+                            .iter()
+                            .map(|s| s.key())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        token
+                            .expires_at
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .unwrap_or_default(),
+                    );
+                    println!("{}", secret.as_str());
+                    Ok(())
+                }
+                None => bail!("no user named \"{user}\""),
+            }
+        }
+    }
+}
+
+/// Creates the token, audited as the command line's.
+async fn create_token(
+    pool: &sqlx::PgPool,
+    username: &str,
+    new: &NewToken,
+) -> Result<Option<(Secret, db::api_tokens::Token)>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let Some((id, name)) = db::users::find(&mut *tx, db::users::Who::Username(username)).await?
+    else {
+        return Ok(None);
+    };
+    let secret = Secret::generate();
+    let token = db::api_tokens::create(
+        &mut tx,
+        &db::audit::Actor::command_line(),
+        id,
+        &name,
+        new,
+        &api_token::digest(secret.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some((secret, token)))
 }

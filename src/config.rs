@@ -343,6 +343,29 @@ pub enum Command {
     /// Import catalogue data from files.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Manage API tokens (for service accounts).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `portcullis token ...`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for a user and print it once (only its hash is stored).
+    Create {
+        /// The owner's username; the token carries their permissions and no more.
+        #[arg(long)]
+        user: String,
+        /// What the token is for, as its owner's Account page lists it.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes: read, request, approve, admin.
+        #[arg(long, default_value = "read")]
+        scopes: String,
+        /// Days until it expires (1 to 365).
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
 }
 
 /// `portcullis import ...`

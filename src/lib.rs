@@ -3,6 +3,7 @@
 //! `domain` holds the rules, `db` all SQL, `auth` who is asking, `web` the pages;
 //! [`build_router`] ties them together for `main` and the tests alike.
 
+pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -21,6 +21,7 @@ async fn main() -> std::process::ExitCode {
         Some(Command::User(command)) => portcullis::cli::user(&cli.config, command).await,
         Some(Command::Seed(command)) => portcullis::cli::seed(&cli.config, command).await,
         Some(Command::Import(command)) => portcullis::cli::import(&cli.config, command).await,
+        Some(Command::Token(command)) => portcullis::cli::token(&cli.config, command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

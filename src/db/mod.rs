@@ -2,6 +2,7 @@
 //! handler that changes several things commits once.
 
 pub mod activities;
+pub mod api_tokens;
 pub mod approvals;
 pub mod audit;
 pub mod catalog;

@@ -117,7 +117,9 @@ pub async fn create(
     .bind(r.ticket)
     .bind(r.window.start_now)
     .bind(r.window.start)
-    .bind(profile.max_duration_minutes)
+    // The window's length: the profile's maximum from the wizard, or less when asked.
+    .bind(i32::try_from((r.window.end - r.window.start).whole_minutes())
+        .unwrap_or(profile.max_duration_minutes))
     .bind(tier_count)
     .bind(profile.allow_self_approval)
     .bind(deadline)

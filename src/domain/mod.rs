@@ -1,6 +1,7 @@
 //! Pure types and rules: no web, no SQL. Unit tested in place.
 
 pub mod admin_input;
+pub mod api_token;
 pub mod approval;
 pub mod catalog;
 pub mod connect;

@@ -267,6 +267,18 @@ impl ScheduleError {
     }
 }
 
+/// The length of the window asked for, in minutes: the profile's maximum when none is asked
+/// (as the wizard always does), else a whole number of minutes up to it.
+pub fn check_duration(asked: Option<i64>, max_minutes: i32) -> Result<i32, String> {
+    match asked {
+        None => Ok(max_minutes),
+        Some(m) if m >= 1 && m <= i64::from(max_minutes) => Ok(m as i32),
+        Some(_) => Err(format!(
+            "Duration: a whole number of minutes from 1 to {max_minutes}, this activity's maximum."
+        )),
+    }
+}
+
 /// Turns the requester's choice into a window, in their time zone: not in the past (with a
 /// minute's grace), not beyond the profile's horizon; a skipped local time is refused, a
 /// repeated one means its first occurrence.
@@ -369,6 +381,20 @@ mod tests {
         let draft = Draft::new();
         assert_eq!(draft.first_incomplete(), Step::RequestType);
         assert_eq!(draft.allowed(Step::Review), Step::RequestType);
+    }
+
+    #[test]
+    fn a_duration_is_at_most_the_profiles_maximum() {
+        assert_eq!(check_duration(None, 120), Ok(120));
+        assert_eq!(check_duration(Some(30), 120), Ok(30));
+        assert_eq!(check_duration(Some(120), 120), Ok(120));
+        for bad in [0, -5, 121, i64::MAX] {
+            assert!(
+                check_duration(Some(bad), 120)
+                    .unwrap_err()
+                    .contains("1 to 120")
+            );
+        }
     }
 
     #[test]

@@ -13,10 +13,11 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::app;
 use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
-use crate::db::approvals::{Decide, Decision, Outcome, Refused, Row};
+use crate::db::approvals::{Refused, Row};
 use crate::domain::status::SessionStatus;
 use crate::domain::tz::TimeZone;
 use crate::domain::wizard::format_local;
@@ -26,7 +27,7 @@ use crate::web::client::ClientAddr;
 use crate::web::form::{Fields, MultiForm};
 
 /// Longest decision comment.
-pub const MAX_COMMENT: usize = 1000;
+pub use crate::app::approvals::MAX_COMMENT;
 
 /// A row formatted for the viewer: one request.
 pub struct RowView {
@@ -107,32 +108,11 @@ pub async fn show(
     })
 }
 
-/// What an approver asked for: the decision and its comment, checked.
-pub struct Asked {
-    pub decision: Decision,
-    pub comment: String,
-}
+pub use crate::app::approvals::Asked;
 
 /// Reads Approve / Deny and the comment; the refusal says what to do instead.
 pub fn asked(form: &Fields) -> Result<Asked, String> {
-    let decision = match form.text("decision") {
-        "approve" => Decision::Approved,
-        "deny" => Decision::Denied,
-        _ => return Err("Choose Approve or Deny.".into()),
-    };
-    let comment = form.text("comment").trim();
-    if comment.chars().count() > MAX_COMMENT {
-        return Err(format!(
-            "The comment can be at most {MAX_COMMENT} characters."
-        ));
-    }
-    if decision == Decision::Denied && comment.is_empty() {
-        return Err("A comment is required to deny: say why.".into());
-    }
-    Ok(Asked {
-        decision,
-        comment: comment.to_owned(),
-    })
+    Asked::parse(form.text("decision"), form.text("comment"))
 }
 
 /// Approve or Deny on the ticked requests (every one of their resources waiting for the
@@ -162,7 +142,8 @@ pub async fn decide(
         .filter_map(|s| Uuid::parse_str(s).ok())
         .take(200)
         .collect();
-    let mut ids = db::approvals::waiting_sessions(&state.db, user.id, &requests).await?;
+    let mut ids =
+        app::approvals::waiting_sessions(&state, &app::Actor::from(&user), &requests).await?;
     // A session named on its own: refused below if it is not the approver's to decide.
     ids.extend(form.all("id").filter_map(|s| Uuid::parse_str(s).ok()));
     if ids.is_empty() {
@@ -178,8 +159,7 @@ pub async fn decide(
     Ok(Redirect::to(back))
 }
 
-/// Takes the decision on each session, each in its own transaction (one refused session
-/// does not undo the others), and flashes what happened.
+/// Takes the decision on each session (`app::approvals::decide`) and flashes what happened.
 pub async fn apply(
     state: &AppState,
     user: &CurrentUser,
@@ -188,45 +168,13 @@ pub async fn apply(
     ids: &[Uuid],
     asked: &Asked,
 ) -> AppResult<()> {
-    let (mut approved, mut denied) = (0, 0);
-    let mut to_provision = Vec::new();
-    for id in ids.iter().take(200) {
-        let mut tx = state.db.begin().await?;
-        let result = db::approvals::decide(
-            &mut tx,
-            &Decide {
-                session: *id,
-                approver: user.id,
-                approver_name: &user.display_name,
-                decision: asked.decision,
-                comment: &asked.comment,
-                client,
-            },
-        )
-        .await?;
-        // A refusal wrote nothing, except the ending of a request whose grant lapsed, which
-        // stays: commit either way.
-        tx.commit().await?;
-        match result {
-            Ok(Outcome::Denied) => denied += 1,
-            Ok(Outcome::Approved(SessionStatus::Provisioning)) => {
-                approved += 1;
-                to_provision.push(*id);
-            }
-            Ok(_) => approved += 1,
-            Err(refused) => {
-                let text = refusal_text(&refused, user.time_zone);
-                session::flash(session, FlashKind::Error, text).await?;
-            }
-        }
+    let decided =
+        app::approvals::decide(state, &app::Actor::from(user), client, ids, asked).await?;
+    for (_, refused) in &decided.refused {
+        let text = refusal_text(refused, user.time_zone);
+        session::flash(session, FlashKind::Error, text).await?;
     }
-    if !to_provision.is_empty()
-        && let Err(e) =
-            crate::worker::provision(&state.db, &state.secrets, Some(&to_provision)).await
-    {
-        tracing::warn!(error = %e, "immediate provisioning failed; the worker will retry");
-    }
-    for (n, verb) in [(approved, "Approved"), (denied, "Denied")] {
+    for (n, verb) in [(decided.approved, "Approved"), (decided.denied, "Denied")] {
         if n > 0 {
             session::flash(
                 session,

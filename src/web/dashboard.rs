@@ -7,19 +7,18 @@ use axum::extract::{Query, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use time::macros::format_description;
-use time::{Date, PrimitiveDateTime, Time};
 use tower_sessions::Session;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::app;
+use crate::app::sessions::{EndOutcome, ListQuery};
 use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
-use crate::db::sessions::{Actor, Filter, NewEvent, Row};
+use crate::db::sessions::{Filter, Row};
 use crate::domain::catalog::Protocol;
 use crate::domain::ending::Ending;
-use crate::domain::event::EventKind;
 use crate::domain::spreadsheet;
 use crate::domain::status::{SessionStatus, Tab, Transition};
 use crate::domain::tz::TimeZone;
@@ -39,9 +38,6 @@ pub fn routes() -> Routes {
         .route("/dashboard/end", post(end_sessions))
         .route("/dashboard/logs", get(view_logs))
 }
-
-/// Rows per page.
-const PAGE_SIZE: i64 = 50;
 
 /// A dashboard row, formatted for the viewer.
 pub struct RowView {
@@ -181,38 +177,22 @@ struct Parsed {
 }
 
 fn parse(user: &CurrentUser, tab: Tab, q: DashboardQuery) -> Parsed {
-    let search: String = q.q.trim().chars().take(200).collect();
-    let resource: String = q.resource.trim().chars().take(200).collect();
-    let all = user.is_admin() && q.scope == "all";
-    let page = q.page.trim().parse::<i64>().unwrap_or(1).clamp(1, 100_000);
-    let mut error = None;
-    let mut day = |text: &str, label: &str| -> Option<time::OffsetDateTime> {
-        let text = text.trim();
-        if text.is_empty() {
-            return None;
-        }
-        match Date::parse(text, format_description!("[year]-[month]-[day]")) {
-            Ok(d) => user
-                .time_zone
-                .instant(PrimitiveDateTime::new(d, Time::MIDNIGHT))
-                .ok(),
-            Err(_) => {
-                error = Some(format!("{label} must be a date as YYYY-MM-DD."));
-                None
-            }
-        }
-    };
-    let from = day(&q.from, "From");
-    let until = day(&q.to, "To").map(|t| t + time::Duration::days(1));
-    if let (Some(f), Some(u), None) = (from, until, &error)
-        && f >= u
-    {
-        error = Some("From is after To: choose a From date on or before the To date.".into());
-    }
+    let l = app::sessions::listing(
+        &app::Actor::from(user),
+        tab,
+        &ListQuery {
+            search: &q.q,
+            resource: &q.resource,
+            from: &q.from,
+            to: &q.to,
+            all: q.scope == "all",
+            page: &q.page,
+        },
+    );
     let mut pairs: Vec<(&str, &str)> = Vec::new();
     for (k, v) in [
-        ("q", &search),
-        ("resource", &resource),
+        ("q", &l.search),
+        ("resource", &l.resource),
         ("from", &q.from),
         ("to", &q.to),
     ] {
@@ -220,29 +200,20 @@ fn parse(user: &CurrentUser, tab: Tab, q: DashboardQuery) -> Parsed {
             pairs.push((k, v.trim()));
         }
     }
-    if all {
+    if l.all {
         pairs.push(("scope", "all"));
     }
     let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
     Parsed {
-        filter: Filter {
-            tab,
-            requester: if all { None } else { Some(user.id) },
-            search: search.clone(),
-            resource: resource.clone(),
-            from,
-            until,
-            limit: PAGE_SIZE,
-            offset: (page - 1) * PAGE_SIZE,
-        },
-        search,
-        all,
-        resource,
+        filter: l.filter,
+        search: l.search,
+        all: l.all,
+        resource: l.resource,
         // A date field holds a date or nothing: a value that is not one is not echoed back.
-        from: echo_date(&q.from, from.is_some()),
-        to: echo_date(&q.to, until.is_some()),
-        error,
-        page,
+        from: echo_date(&q.from, l.from_valid),
+        to: echo_date(&q.to, l.to_valid),
+        error: l.error,
+        page: l.page,
         query,
     }
 }
@@ -290,13 +261,7 @@ async fn list(
     user: &CurrentUser,
     filter: &Filter,
 ) -> AppResult<(Vec<Row>, bool)> {
-    let (mut rows, more) = db::sessions::list(&state.db, filter).await?;
-    if filter.requester.is_some() {
-        for row in &mut rows {
-            row.requester_name.clone_from(&user.display_name);
-        }
-    }
-    Ok((rows, more))
+    Ok(app::sessions::list(state, &app::Actor::from(user), filter).await?)
 }
 
 async fn render(
@@ -478,15 +443,6 @@ pub struct EndConfirmPage {
     confirm: String,
 }
 
-/// What End Session would do to a session in `status`, asked by its owner or not.
-fn end_transition(own: bool, status: SessionStatus) -> Transition {
-    match (own, status.has_begun() || status.is_final()) {
-        (false, _) => Transition::AdminCancel,
-        (true, false) => Transition::Withdraw,
-        (true, true) => Transition::Complete,
-    }
-}
-
 /// The confirmation page: every ticked session the user may end, named, with what Confirm
 /// does to it. Nothing changes until it is confirmed.
 async fn end_confirmation(
@@ -497,33 +453,28 @@ async fn end_confirmation(
     back: String,
 ) -> AppResult<EndConfirmPage> {
     let tz = user.time_zone;
-    let mut items = Vec::new();
-    for id in ids.iter().take(200) {
-        let Some(d) = db::sessions::details(&state.db, *id).await? else {
-            continue;
-        };
-        let own = d.requester_id == user.id;
-        if !own && !user.is_admin() {
-            continue; // not yours: as if it did not exist
-        }
-        let transition = end_transition(own, d.status);
-        let action = match (transition.apply(d.status, None).is_ok(), transition) {
-            (false, _) => "",
-            (true, Transition::Withdraw) => "Withdraw",
-            (true, Transition::Complete) => "End",
-            (true, _) => "Cancel",
-        };
-        items.push(EndItem {
-            id: d.id,
-            action,
-            resource: d.resource_name,
-            activity: d.activity_name,
-            requester: d.requester_name,
-            status: d.status,
-            start: format_local(tz.local(d.requested_start)),
-            end: format_local(tz.local(d.ends_at)),
-        });
-    }
+    let items: Vec<EndItem> = app::sessions::preview_end(state, &app::Actor::from(user), ids)
+        .await?
+        .into_iter()
+        .map(|p| {
+            let d = p.details;
+            EndItem {
+                id: d.id,
+                action: match p.transition {
+                    None => "",
+                    Some(Transition::Withdraw) => "Withdraw",
+                    Some(Transition::Complete) => "End",
+                    Some(_) => "Cancel",
+                },
+                resource: d.resource_name,
+                activity: d.activity_name,
+                requester: d.requester_name,
+                status: d.status,
+                start: format_local(tz.local(d.requested_start)),
+                end: format_local(tz.local(d.ends_at)),
+            }
+        })
+        .collect();
     let count = |verb: &str| items.iter().filter(|i| i.action == verb).count();
     let (withdraw, end) = (count("Withdraw"), count("End") + count("Cancel"));
     let plural =
@@ -584,38 +535,13 @@ pub async fn end_sessions(
     }
     let (mut ended, mut withdrawn) = (0, 0);
     let mut refused = Vec::new();
-    for id in ids.iter().take(200) {
-        let mut tx = state.db.begin().await?;
-        let Some((status, owner)) = db::sessions::lock_row(&mut tx, *id).await? else {
-            continue;
-        };
-        let own = owner == user.id;
-        if !own && !user.is_admin() {
-            continue; // not yours: as if it did not exist
+    for (_, outcome) in app::sessions::end(&state, &app::Actor::from(&user), client, &ids).await? {
+        match outcome {
+            EndOutcome::Withdrawn => withdrawn += 1,
+            EndOutcome::Ended => ended += 1,
+            EndOutcome::Refused(why) => refused.push(capitalise(&why)),
+            EndOutcome::NotFound => {}
         }
-        let transition = end_transition(own, status);
-        let (kind, comment) = end_event(transition);
-        let event = NewEvent {
-            session: *id,
-            actor: Actor::User {
-                id: user.id,
-                name: &user.display_name,
-            },
-            kind,
-            from: None,
-            to: None,
-            comment,
-            client,
-        };
-        match db::sessions::transition(&mut tx, transition, event).await? {
-            db::sessions::Moved::Done { .. } if transition == Transition::Withdraw => {
-                withdrawn += 1
-            }
-            db::sessions::Moved::Done { .. } => ended += 1,
-            db::sessions::Moved::NotAllowed(e) => refused.push(capitalise(&e.to_string())),
-            db::sessions::Moved::Gone => {}
-        }
-        tx.commit().await?;
     }
     if let Some(done) = ended_message(ended, withdrawn) {
         session::flash(&session, FlashKind::Success, done).await?;
@@ -624,15 +550,6 @@ pub async fn end_sessions(
         session::flash(&session, FlashKind::Error, format!("{message}.")).await?;
     }
     Ok(Redirect::to(&back).into_response())
-}
-
-/// The event kind and comment of ending a session by `transition`.
-fn end_event(transition: Transition) -> (EventKind, &'static str) {
-    match transition {
-        Transition::Withdraw => (EventKind::Withdrawn, "Withdrawn by the requester."),
-        Transition::Complete => (EventKind::Ended, "Ended by the requester."),
-        _ => (EventKind::Ended, "Ended by an administrator."),
-    }
 }
 
 /// "Withdrew 1 request. Ended 2 sessions.": a request not yet begun is withdrawn, not ended.

@@ -3,7 +3,10 @@
 
 pub mod account;
 pub mod account_keys;
+pub mod account_tokens;
+mod actor;
 pub mod admin;
+pub mod api;
 pub mod approvals;
 pub mod body_limit;
 pub mod chrome;
@@ -72,6 +75,12 @@ pub fn router_with_metrics(
     let signed_in = signed_in.route_layer(from_fn_with_state(state.clone(), guard::require_user));
     let (public, _) = public_routes().into_parts();
     let (probes, _) = probe_routes().into_parts();
+    // The API: tokens, not cookies, so outside the session and CSRF layers (a browser's
+    // sign-in alone gets 401 there), with the same database deadline as the pages.
+    let (api, _) = api::routes().into_parts();
+    let api = api
+        .layer(from_fn_with_state(state.clone(), api::auth::authenticate))
+        .layer(from_fn_with_state(state.clone(), deadline::limit));
     let probes = probes.layer(Extension(MetricsEndpoint {
         access: crate::metrics::Access::token(state.settings.metrics_token.as_deref()),
         metrics: metrics.clone(),
@@ -94,13 +103,20 @@ pub fn router_with_metrics(
     Router::new()
         .merge(signed_in)
         .merge(public)
-        .fallback(|| async { crate::error::AppError::NotFound })
-        .layer(from_fn_with_state(state.clone(), csrf::verify))
+        .fallback(|uri: axum::http::Uri| async move {
+            if uri.path().starts_with("/api/") {
+                api::error::ApiError::not_found().into_response()
+            } else {
+                AppError::NotFound.into_response()
+            }
+        })
+        .layer(from_fn_with_state(state.clone(), csrf_unless_api))
         .layer(sessions)
         .layer(from_fn_with_state(state.clone(), session_edges))
         .layer(from_fn_with_state(state.clone(), deadline::limit))
         // Probes need neither a session nor a CSRF token.
         .merge(probes)
+        .merge(api)
         // Before the session is loaded and the CSRF token checked: a request carrying a NUL
         // or another control character is refused whole, on every route (inside the body
         // limit, which bounds what it reads).
@@ -132,10 +148,15 @@ pub fn router_with_metrics(
 /// Every route of the application, with who it is for, for the tests' sweeps: collected by
 /// the same functions that build the router's groups, so it cannot miss one.
 pub fn route_table() -> Vec<Route> {
-    [signed_in_routes(), public_routes(), probe_routes()]
-        .into_iter()
-        .flat_map(|routes| routes.into_parts().1)
-        .collect()
+    [
+        signed_in_routes(),
+        public_routes(),
+        probe_routes(),
+        api::routes(),
+    ]
+    .into_iter()
+    .flat_map(|routes| routes.into_parts().1)
+    .collect()
 }
 
 /// The routes for signed-in accounts (`require_user` is added by the caller: it needs the
@@ -191,6 +212,11 @@ fn signed_in_routes() -> Routes {
         )
         .route("/account/second-factor/off", post(account::switch_off))
         .route("/account/ssh-keys", post(account_keys::add))
+        .route("/account/api-tokens", post(account_tokens::create))
+        .route(
+            "/account/api-tokens/{id}/revoke",
+            post(account_tokens::revoke),
+        )
         .route("/account/ssh-keys/{id}/remove", post(account_keys::remove))
         .route("/account/sso/link", post(account::link_sso))
         .merge(admin)
@@ -244,6 +270,21 @@ async fn metrics_page(
         &headers,
     )
     .await
+}
+
+/// The CSRF check of every POST, except under `/api/`: the API's routes are outside this
+/// router's layers, so what reaches here under `/api/` is the fallback, whose JSON 404 needs
+/// no token (a POST to an unknown API path is not found, not "Form expired").
+async fn csrf_unless_api(
+    state: State<AppState>,
+    session: tower_sessions::Session,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path().starts_with("/api/") {
+        return next.run(request).await;
+    }
+    csrf::verify(state, session, request, next).await
 }
 
 /// Around the session layer:

@@ -90,17 +90,9 @@ struct Kept {
 /// unknown id.
 async fn visible(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<Header> {
     let id = Uuid::parse_str(id).map_err(|_| AppError::NotFound)?;
-    let header = db::request_page::header(&state.db, id)
+    crate::app::requests::visible(state, &crate::app::Actor::from(user), id)
         .await?
-        .ok_or(AppError::NotFound)?;
-    let may = header.requester_id == user.id
-        || matches!(user.role, Role::Admin | Role::Auditor)
-        || db::request_page::is_decider(&state.db, user.id, id).await?;
-    if may {
-        Ok(header)
-    } else {
-        Err(AppError::NotFound)
-    }
+        .ok_or(AppError::NotFound)
 }
 
 /// The request page.

@@ -30,6 +30,9 @@ pub enum Access {
     User,
     /// Administrators only.
     Admin,
+    /// `/api/v1`: a Bearer API token with this scope (and, for `Admin`, an administrator
+    /// owner); no cookie, so no CSRF token. The guards are in `web::api::auth`.
+    Api(crate::domain::api_token::Scope),
 }
 
 /// One method on one path.

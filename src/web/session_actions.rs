@@ -1,6 +1,6 @@
 //! Actions on one session from its page: Extend (requester when the profile allows;
-//! administrators always), Lock with a message and Unlock (administrators). Extend and Unlock
-//! re-check the session's grant first (`db::grants`).
+//! administrators always; see `app::sessions`), Lock with a message and Unlock
+//! (administrators). Extend and Unlock re-check the session's grant first (`db::grants`).
 
 use axum::extract::{Path, State};
 use axum::response::Redirect;
@@ -8,6 +8,8 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::app;
+use crate::app::sessions::Extended;
 use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
@@ -47,7 +49,7 @@ fn event<'a>(
     }
 }
 
-/// Extend.
+/// Extend (`app::sessions::extend`).
 pub async fn extend(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -56,46 +58,20 @@ pub async fn extend(
     Path(id): Path<String>,
 ) -> AppResult<Redirect> {
     let id = parse_id(&id)?;
-    let details = db::sessions::details(&state.db, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    if details.requester_id != user.id && !user.is_admin() {
-        return Err(AppError::NotFound);
-    }
-    let mut tx = state.db.begin().await?;
-    // Extending prolongs access: only while the policy still grants it.
-    if let Some(why) = db::grants::revoke_if_lapsed(&mut tx, id).await? {
-        tx.commit().await?;
-        session::flash(
-            &session,
-            FlashKind::Error,
-            format!("{why} The session was ended."),
-        )
-        .await?;
-        return Ok(Redirect::to(&format!("/sessions/{id}")));
-    }
-    match db::sessions::extend(
-        &mut tx,
-        event(id, &user, EventKind::Extended, "", client),
-        user.is_admin(),
-    )
-    .await?
-    {
-        Ok(ends) => {
-            tx.commit().await?;
-            let local = format_local(user.time_zone.local(ends));
-            session::flash(
-                &session,
-                FlashKind::Success,
-                format!("Extended: the session now ends at {local}."),
-            )
-            .await?;
-        }
-        Err(refused) => {
-            tx.rollback().await?;
-            session::flash(&session, FlashKind::Error, refused.to_string()).await?;
-        }
-    }
+    let (kind, message) =
+        match app::sessions::extend(&state, &app::Actor::from(&user), client, id).await? {
+            Extended::NotFound => return Err(AppError::NotFound),
+            Extended::Until(ends) => {
+                let local = format_local(user.time_zone.local(ends));
+                (
+                    FlashKind::Success,
+                    format!("Extended: the session now ends at {local}."),
+                )
+            }
+            Extended::Lapsed(why) => (FlashKind::Error, format!("{why} The session was ended.")),
+            Extended::Refused(why) => (FlashKind::Error, why),
+        };
+    session::flash(&session, kind, message).await?;
     Ok(Redirect::to(&format!("/sessions/{id}")))
 }
 

@@ -2,6 +2,7 @@
 //! (`portcullis::web::route_table`): the access, CSRF and input sweeps walk this list, so a
 //! new route is swept as soon as it is served.
 
+use portcullis::domain::api_token::Scope;
 use portcullis::web::route_table::Access as RouteAccess;
 
 /// Who a route is for, as the sweeps treat it.
@@ -12,10 +13,12 @@ pub enum Access {
     Admin,
 }
 
-/// Method, path (`{id}` is replaced by a real id) and access, for every route.
+/// Method, path (`{id}` is replaced by a real id) and access, for every route of the pages
+/// (the API's routes, which take tokens instead of cookies, are swept by `api_routes`).
 pub fn routes() -> Vec<(&'static str, String, Access)> {
     portcullis::web::route_table()
         .into_iter()
+        .filter(|route| !route.path.starts_with("/api/"))
         .map(|route| {
             let method = match route.method.as_str() {
                 "GET" => "GET",
@@ -28,9 +31,31 @@ pub fn routes() -> Vec<(&'static str, String, Access)> {
                 // browser to /login, as signed-in routes do.
                 RouteAccess::SignInStep | RouteAccess::User => Access::User,
                 RouteAccess::Admin => Access::Admin,
+                RouteAccess::Api(_) => panic!("{} is an API route outside /api/", route.path),
             };
             // The one static file every page uses stands for all of them.
             (method, route.path.replace("{name}", "app.css"), access)
+        })
+        .collect()
+}
+
+/// Method, path and scope (`None`: needs no token) of every API route, from the table.
+pub fn api_routes() -> Vec<(&'static str, String, Option<Scope>)> {
+    portcullis::web::route_table()
+        .into_iter()
+        .filter(|route| route.path.starts_with("/api/"))
+        .map(|route| {
+            let method = match route.method.as_str() {
+                "GET" => "GET",
+                "POST" => "POST",
+                other => panic!("the sweeps do not know method {other}"),
+            };
+            let scope = match route.access {
+                RouteAccess::Api(scope) => Some(scope),
+                RouteAccess::Public => None,
+                other => panic!("{} is under /api/ but for {other:?}", route.path),
+            };
+            (method, route.path.to_owned(), scope)
         })
         .collect()
 }

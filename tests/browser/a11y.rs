@@ -391,6 +391,8 @@ async fn run_tour() -> Tour {
 
     // Anonymous.
     let anonymous = Browser::new().await;
+    c.visit(&anonymous, &app, "anonymous: API reference", "/api/v1/docs")
+        .await;
     c.visit(&anonymous, &app, "anonymous: Sign in", "/login")
         .await;
     let (light_background, dark_background, dark_matched) = scheme_proof(&anonymous).await;

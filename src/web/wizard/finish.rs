@@ -1,22 +1,24 @@
-//! Finish: re-checks the draft against the policies as they are now and creates the request
-//! and its sessions in one transaction. The draft's id is the request's id, so a double
-//! click, a second tab or a replayed POST lands on the same result and creates nothing more.
+//! Finish: hands the draft to `app::requests::finish`, which re-checks it against the
+//! policies as they are now and creates the request and its sessions in one transaction.
+//! The draft's id is the request's id, so a double click, a second tab or a replayed POST
+//! lands on the same result and creates nothing more.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use time::OffsetDateTime;
 use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{cancel, grant_lost, guard, load};
 use crate::AppState;
+use crate::app;
+use crate::app::requests::{Finish, Finished, Refusal, TicketSource};
 use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
-use crate::db::requests::{self, Created, NewRequest};
+use crate::db::requests::{self, Created};
 use crate::domain::status::SessionStatus;
 use crate::domain::wizard::{self, Schedule, Step};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
 use crate::web::form::MultiForm;
@@ -91,127 +93,46 @@ pub async fn submit(
     let (Some(activity), Some(policy)) = (draft.activity_id, draft.policy_id) else {
         return Ok(Redirect::to(Step::RequestType.path()).into_response());
     };
-
-    let mut tx = state.db.begin().await?;
-    let (grant, resources) =
-        match requests::recheck(&mut tx, user.id, activity, policy, &draft.resource_ids).await? {
-            Ok(ok) => ok,
-            Err(message) => {
-                tx.rollback().await?;
-                if crate::db::catalog::grant(&state.db, user.id, activity, policy)
-                    .await?
-                    .is_none()
-                {
-                    session::flash(&session, FlashKind::Error, message).await?;
-                    return Ok(grant_lost(&session, &mut draft).await?.into_response());
-                }
-                return refuse(&state, chrome, &user, &draft, message).await;
-            }
-        };
-    let notes = wizard::check_notes(&draft.notes, &draft.ticket, &super::notes::rules(&grant));
-    let schedule = draft.schedule.clone().unwrap_or(Schedule::Now);
-    let window = wizard::check_schedule(
-        &schedule,
-        user.time_zone,
-        OffsetDateTime::now_utc(),
-        super::scheduling::rules(&grant),
-    );
-    let ((notes, ticket), window) = match (notes, window) {
-        (Ok(n), Ok(w)) => (n, w),
-        (Err(e), _) => {
-            tx.rollback().await?;
+    let input = Finish {
+        id: draft.id,
+        activity,
+        policy,
+        resources: draft.resource_ids.clone(),
+        notes: draft.notes.clone(),
+        ticket: draft.ticket.clone(),
+        schedule: draft.schedule.clone().unwrap_or(Schedule::Now),
+        duration_minutes: None,
+        ticket_check: TicketSource::Asked(draft.ticket_check.clone()),
+        idempotency: None,
+    };
+    let message = match app::requests::finish(&state, &app::Actor::from(&user), client, &input).await? {
+        Finished::Created {
+            created, start_now, ..
+        } => return done(&session, &created, start_now).await,
+        Finished::Already { created, .. } => return done(&session, &created, false).await,
+        Finished::Refused(Refusal::GrantLost(message)) => {
+            session::flash(&session, FlashKind::Error, message).await?;
+            return Ok(grant_lost(&session, &mut draft).await?.into_response());
+        }
+        Finished::Refused(Refusal::Resources(message)) => message,
+        Finished::Refused(Refusal::Notes(e)) => {
             let message = e.notes.or(e.ticket).unwrap_or_default();
-            return refuse(&state, chrome, &user, &draft, format!("The connection profile changed: {message} Nothing was created; go back to Notes.")).await;
-        }
-        (_, Err(e)) => {
-            tx.rollback().await?;
-            return refuse(
-                &state,
-                chrome,
-                &user,
-                &draft,
-                format!(
-                    "{} Nothing was created; go back to Scheduling.",
-                    e.message()
-                ),
+            format!(
+                "The connection profile changed: {message} Nothing was created; go back to Notes."
             )
-            .await;
+        }
+        Finished::Refused(Refusal::Schedule(e)) => {
+            format!("{} Nothing was created; go back to Scheduling.", e.message())
+        }
+        Finished::Refused(Refusal::TicketNotOpen(_)) => {
+            "The ticket system has not confirmed that the ticket is open. Nothing was created; go back to Notes.".into()
+        }
+        Finished::Refused(Refusal::Duration(message)) => message,
+        Finished::Refused(Refusal::KeyReused) => {
+            return Err(AppError::internal("the wizard uses no idempotency key"));
         }
     };
-    // A profile with a ticket validator needs the Notes page's answer about this ticket:
-    // open, or (when the profile only warns) recorded as it was.
-    let validator = if ticket.is_empty() {
-        None
-    } else {
-        crate::db::profiles::validator(&mut *tx, grant.profile.id).await?
-    };
-    let ticket_check = match validator {
-        None => None,
-        Some(v) => match draft.ticket_check.as_ref().filter(|c| c.ticket == ticket) {
-            Some(c) if c.is_open() || v.on_failure == crate::ticket_validation::OnFailure::Warn => {
-                Some(c.clone())
-            }
-            _ => {
-                tx.rollback().await?;
-                return refuse(
-                    &state,
-                    chrome,
-                    &user,
-                    &draft,
-                    "The ticket system has not confirmed that the ticket is open. Nothing was created; go back to Notes.".into(),
-                )
-                .await;
-            }
-        },
-    };
-    let created = requests::create(
-        &mut tx,
-        &NewRequest {
-            id: draft.id,
-            requester: user.id,
-            requester_name: &user.display_name,
-            grant: &grant,
-            resources: &resources,
-            notes: &notes,
-            ticket: &ticket,
-            window,
-            client,
-        },
-    )
-    .await?;
-    if let (Some(_), Some(check)) = (&created, &ticket_check) {
-        requests::record_ticket_check(&mut tx, draft.id, check).await?;
-    }
-    tx.commit().await?;
-    let Some(mut created) = created else {
-        // Another submission of this draft committed first.
-        let created = requests::existing(&state.db, draft.id, user.id)
-            .await?
-            .unwrap_or(Created {
-                sessions: 0,
-                status: SessionStatus::WaitingForApproval,
-                to_provision: Vec::new(),
-                new: false,
-            });
-        return done(&session, &created, window.start_now).await;
-    };
-    tracing::info!(request = %draft.id, sessions = created.sessions, status = created.status.label(), "request created");
-    if !created.to_provision.is_empty() {
-        // Starting now: prepare the login accounts at once rather than on the worker's next
-        // tick. A failure here is retried by the worker.
-        match crate::worker::provision(&state.db, &state.secrets, Some(&created.to_provision)).await
-        {
-            Ok(_) => {
-                if let Some(now) = requests::existing(&state.db, draft.id, user.id).await? {
-                    created.status = now.status;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "immediate provisioning failed; the worker will retry")
-            }
-        }
-    }
-    done(&session, &created, window.start_now).await
+    refuse(&state, chrome, &user, &draft, message).await
 }
 
 async fn refuse(

@@ -38,11 +38,7 @@ pub struct NotesPage {
 
 /// The Notes rules of a grant's profile.
 pub fn rules(grant: &Grant) -> NotesRules {
-    NotesRules {
-        notes_required: grant.profile.notes_required,
-        ticket_required: grant.profile.ticket_required,
-        ticket_pattern: grant.profile.ticket_pattern.clone(),
-    }
+    crate::app::requests::notes_rules(grant)
 }
 
 fn page(

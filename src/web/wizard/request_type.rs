@@ -145,7 +145,7 @@ pub async fn submit(
             &draft,
             &search,
             None,
-            Some("Select an activity."),
+            Some(crate::app::requests::SELECT_ACTIVITY),
         )
         .await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
@@ -162,7 +162,7 @@ pub async fn submit(
             &draft,
             &search,
             None,
-            Some("That activity is not available to you. Select one from the list."),
+            Some(crate::app::requests::ACTIVITY_NOT_GRANTED),
         )
         .await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());

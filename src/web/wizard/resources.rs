@@ -185,16 +185,11 @@ async fn merge_ticks(
         }
     }
     if ids.len() > MAX_RESOURCES {
-        return Ok(Err(format!(
-            "You can select at most {MAX_RESOURCES} resources; {} are ticked.",
-            ids.len()
-        )));
+        return Ok(Err(crate::app::requests::too_many_resources(ids.len())));
     }
     let granted = catalog::granted_subset(&state.db, grant.policy_id, &ids).await?;
     if granted.len() != ids.len() {
-        return Ok(Err(
-            "A selected resource is not available to you under this policy.".into(),
-        ));
+        return Ok(Err(crate::app::requests::RESOURCE_NOT_GRANTED.into()));
     }
     Ok(Ok(ids))
 }
@@ -268,7 +263,7 @@ pub async fn submit(
                     &search,
                     current.max(1),
                     selections,
-                    Some("Select at least one resource.".into()),
+                    Some(crate::app::requests::SELECT_RESOURCE.into()),
                 )
                 .await?;
                 return Ok((StatusCode::UNPROCESSABLE_ENTITY, p).into_response());

@@ -42,10 +42,7 @@ pub struct SchedulingPage {
 
 /// The Scheduling rules of a grant's profile.
 pub fn rules(grant: &Grant) -> ScheduleRules {
-    ScheduleRules {
-        horizon_days: grant.profile.schedule_horizon_days,
-        max_duration_minutes: grant.profile.max_duration_minutes,
-    }
+    crate::app::requests::schedule_rules(grant)
 }
 
 /// "YYYY-MM-DD HH:MM – YYYY-MM-DD HH:MM" in `tz`.
