@@ -7,16 +7,16 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
 use crate::db::ssh_keys::AddError;
 use crate::domain::ssh_keys::{self, MAX_KEYS};
 use crate::domain::tz::TimeZone;
 use crate::domain::wizard::format_local;
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::admin::{actor, parse_id};
+use crate::web::error::AppResult;
+use crate::web::guard::CurrentUser;
 
 /// A key as the Account page lists it.
 pub struct KeyView {
@@ -108,7 +108,7 @@ pub async fn remove(
     let id = parse_id(&id)?;
     let name = db::ssh_keys::remove(&state.db, &actor(&user), user.id, id)
         .await?
-        .ok_or(crate::error::AppError::NotFound)?;
+        .ok_or(crate::web::error::AppError::NotFound)?;
     tracing::info!(user = %user.id, "removed an SSH key");
     session::flash(
         &session,

@@ -12,18 +12,18 @@ use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
 use crate::db::approvals::{Decide, Decision, Outcome, Refused, Row};
 use crate::domain::status::SessionStatus;
 use crate::domain::tz::TimeZone;
 use crate::domain::wizard::format_local;
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
+use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
 
 /// Longest decision comment.
 pub const MAX_COMMENT: usize = 1000;

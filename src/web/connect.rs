@@ -16,8 +16,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::sessions::{Actor, ConnectInfo, NewEvent};
 use crate::domain::catalog::Protocol;
@@ -26,10 +24,12 @@ use crate::domain::event::EventKind;
 use crate::domain::status::{SessionStatus, Transition};
 use crate::domain::target_access::account_note;
 use crate::domain::wizard::format_local;
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
+use crate::web::error::{AppError, AppResult};
 use crate::web::form::MultiForm;
+use crate::web::guard::CurrentUser;
 
 /// How long a revealed password stays on screen, in seconds.
 pub const REVEAL_SECONDS: u32 = 20;

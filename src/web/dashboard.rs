@@ -12,8 +12,6 @@ use time::{Date, PrimitiveDateTime, Time};
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
 use crate::db::sessions::{Actor, Filter, NewEvent, Row};
@@ -24,10 +22,12 @@ use crate::domain::spreadsheet;
 use crate::domain::status::{SessionStatus, Tab, Transition};
 use crate::domain::tz::TimeZone;
 use crate::domain::wizard::format_local;
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
+use crate::web::error::{AppError, AppResult};
 use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
 use crate::web::route_table::{Access, Routes, get, post};
 
 pub fn routes() -> Routes {
@@ -561,7 +561,7 @@ pub async fn end_sessions(
 ) -> AppResult<Response> {
     let back = form
         .first("back")
-        .filter(|b| crate::auth::guard::is_safe_next(b))
+        .filter(|b| crate::web::guard::is_safe_next(b))
         .unwrap_or("/dashboard")
         .to_owned();
     let ids: Vec<Uuid> = form

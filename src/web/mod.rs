@@ -9,9 +9,13 @@ pub mod body_limit;
 pub mod chrome;
 pub mod client;
 pub mod connect;
+pub mod csrf;
 pub mod dashboard;
 pub mod deadline;
+pub mod error;
+pub mod events;
 pub mod form;
+pub mod guard;
 pub mod health;
 pub mod login;
 pub mod multipart;
@@ -41,10 +45,10 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::AppState;
-use crate::auth::{cache, csrf, guard};
-use crate::error::AppError;
+use crate::auth::cache;
 use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::web::error::AppError;
 use crate::web::route_table::{Access, Route, Routes, get, post};
 
 /// Largest request body accepted (forms are small; uploads get their own limit).
@@ -94,7 +98,7 @@ pub fn router_with_metrics(
     Router::new()
         .merge(signed_in)
         .merge(public)
-        .fallback(|| async { crate::error::AppError::NotFound })
+        .fallback(|| async { crate::web::error::AppError::NotFound })
         .layer(from_fn_with_state(state.clone(), csrf::verify))
         .layer(sessions)
         .layer(from_fn_with_state(state.clone(), session_edges))
@@ -175,7 +179,7 @@ fn signed_in_routes() -> Routes {
         .route("/approvals/decide", post(approvals::decide))
         .route("/requests/{id}", get(request_page::show))
         .route("/requests/{id}/decide", post(request_page::decide))
-        .route("/events", get(crate::live::events))
+        .route("/events", get(crate::web::events::events))
         .route("/logout", post(login::logout))
         .route("/account", get(account::show))
         .route(
@@ -244,6 +248,7 @@ async fn metrics_page(
         &headers,
     )
     .await
+    .unwrap_or_else(|| AppError::NotFound.into_response())
 }
 
 /// Around the session layer:

@@ -11,19 +11,19 @@ use time::Duration;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::approvals::Decision;
 use crate::db::request_page::{DecisionRow, Header, Recent, Resource, Tier};
 use crate::domain::role::Role;
 use crate::domain::status::SessionStatus;
 use crate::domain::wizard::format_local;
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::approvals::{self, MAX_COMMENT};
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
+use crate::web::error::{AppError, AppResult};
 use crate::web::form::MultiForm;
+use crate::web::guard::CurrentUser;
 
 /// One resource of the request, for the viewer.
 pub struct ResourceView {

@@ -4,16 +4,16 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, State};
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::provisioning::PendingRemoval;
 use crate::db::sessions::{Details, Event};
 use crate::domain::ending::Ending;
 use crate::domain::target_access::account_note;
 use crate::domain::wizard::format_local;
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::{AppError, AppResult};
+use crate::web::guard::CurrentUser;
 use crate::web::recordings::{self, RecordingView};
 use uuid::Uuid;
 

@@ -16,17 +16,17 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db::recordings::Via;
 use crate::db::sessions::ConnectInfo;
 use crate::domain::catalog::Protocol;
-use crate::error::{AppError, AppResult};
 use crate::gateway::upstream::{self, Door, Input, Output, Pty, Request, Start, Terminal};
 use crate::live::Full;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
 use crate::web::connect;
+use crate::web::error::{AppError, AppResult};
+use crate::web::guard::CurrentUser;
 
 /// The largest frame the browser may send: keystrokes and pastes, not file uploads.
 const MAX_FRAME: usize = 64 * 1024;

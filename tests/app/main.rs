@@ -28,6 +28,7 @@ mod gateway_refusals;
 mod gateway_transfer;
 mod headers;
 mod hostile_input;
+mod layers;
 mod live;
 mod metrics;
 mod notify;

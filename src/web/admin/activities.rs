@@ -9,17 +9,17 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{actor, done, finish_removal, gone, invalid, parse_id, taken};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::activities::Row;
 use crate::db::audit::WriteError;
 use crate::db::look_alike::Named;
 use crate::domain::admin_input::{ActivityInput, FieldErrors, RawActivity, checkbox};
 use crate::domain::catalog::{LoginMode, Protocol, TEMPLATE_PLACEHOLDERS};
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/activities.html")]

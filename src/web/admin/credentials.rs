@@ -10,15 +10,15 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{actor, finish_save, gone, invalid, parse_id, refused, taken};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::credentials::Row;
 use crate::domain::admin_input::FieldErrors;
 use crate::domain::target_access::{CredentialInput, CredentialKind, RawCredential};
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
 
 const LIST: &str = "/admin/credentials";
 

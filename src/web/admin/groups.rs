@@ -11,16 +11,16 @@ use uuid::Uuid;
 use super::picker::{self, Picker};
 use super::revocation::{Ask, end_or_ask, flash_ended};
 use super::{actor, finish_removal, finish_save, gone, invalid, parse_id, taken};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::groups::Row;
 use crate::db::look_alike::Named;
 use crate::db::resources::Removal;
 use crate::domain::admin_input::{self, FieldErrors, GroupInput};
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/groups.html")]

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::db::look_alike::{Named, names};
 use crate::domain::admin_input::FieldErrors;
 use crate::domain::names::look_alike_key;
-use crate::error::AppResult;
+use crate::web::error::AppResult;
 use crate::web::form::Fields;
 
 /// The checkbox that confirms a look-alike name.

@@ -21,10 +21,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db::audit::Actor;
-use crate::error::{AppError, AppResult};
+use crate::web::error::{AppError, AppResult};
+use crate::web::guard::CurrentUser;
 use crate::web::route_table::{Access, Routes, get, post};
 
 pub fn routes() -> Routes {

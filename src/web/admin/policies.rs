@@ -12,17 +12,17 @@ use uuid::Uuid;
 use super::picker::{self, Picker};
 use super::revocation::{Ask, end_or_ask, flash_ended};
 use super::{actor, done, finish_removal, finish_save, gone, invalid, parse_id, taken};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::audit::WriteError;
 use crate::db::look_alike::Named;
 use crate::db::policies::{LINKS, PolicyInput, Row};
 use crate::db::resources::Removal;
 use crate::domain::admin_input::{self, FieldErrors};
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
 
 /// How many unticked resources the resource list shows at most (there can be thousands).
 pub const RESOURCES_SHOWN: i64 = 200;

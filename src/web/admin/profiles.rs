@@ -11,17 +11,17 @@ use uuid::Uuid;
 
 use super::picker::{self, Picker};
 use super::{actor, finish_removal, finish_save, gone, invalid, parse_id, taken};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::look_alike::Named;
 use crate::db::profiles::{ProfileInput, Row, Tier};
 use crate::db::resources::Removal;
 use crate::domain::admin_input::{self, FieldErrors, capitalise};
 use crate::domain::catalog::compile_ticket_pattern;
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
 
 /// How many approval tiers a profile may have.
 pub const TIERS: usize = 3;

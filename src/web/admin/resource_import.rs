@@ -13,14 +13,14 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{actor, done, invalid, refused};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::audit::WriteError;
 use crate::domain::csv_import::{self, Action, COLUMNS, FileError, Plan, PlanLine};
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::{AppError, AppResult};
 use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
 use crate::web::multipart;
 
 /// Lines listed in the preview at most (the counts cover them all).

@@ -10,8 +10,6 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{Pager, actor, done, finish_removal, gone, invalid, look_alike, parse_id, taken};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::audit::WriteError;
 use crate::db::look_alike::Named;
@@ -22,10 +20,12 @@ use crate::domain::provisioner::ProvisionerKind;
 use crate::domain::target_access::{
     AccessInput, RawAccess, credential_mismatch, fingerprint, parse_host_key,
 };
-use crate::error::AppResult;
 use crate::provision::keyscan::{self, FoundKey};
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/resources.html")]

@@ -9,13 +9,13 @@ use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
 use crate::db::grants::LapsedSession;
-use crate::error::AppResult;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::Fields;
+use crate::web::guard::CurrentUser;
 
 /// The page shown instead of saving a change that would end live sessions: which ones and
 /// why, and the same form once more with `confirm` set. Answered 409: nothing was changed.

@@ -12,8 +12,7 @@ use uuid::Uuid;
 use super::picker::{self, Picker};
 use super::revocation::{Ask, end_or_ask, flash_ended};
 use super::{actor, done, gone, invalid, parse_id, refused};
-use crate::AppState;
-use crate::auth::{CurrentUser, password};
+use crate::auth::password;
 use crate::db;
 use crate::db::audit::WriteError;
 use crate::db::users::{AccountFields, Who};
@@ -21,9 +20,11 @@ use crate::domain::admin_input::{self, FieldErrors};
 use crate::domain::names::{DisplayName, NewPassword, Username};
 use crate::domain::role::Role;
 use crate::domain::tz::TimeZone;
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::{AppError, AppResult};
 use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
 
 const ROLES: [(&str, &str); 3] = [
     ("user", "User"),

@@ -10,16 +10,16 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{actor, done, gone, invalid, parse_id};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::audit::WriteError;
 use crate::db::webhooks::{Delivery, Endpoint, EndpointInput};
 use crate::domain::admin_input::{FieldErrors, checkbox};
 use crate::domain::wizard::format_local;
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
 use crate::webhooks::{EVENT_TYPES, check_secret, check_url};
 
 const LIST: &str = "/admin/webhooks";

@@ -10,16 +10,16 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{cancel, grant_lost, guard, load};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db::requests::{self, Created, NewRequest};
 use crate::domain::status::SessionStatus;
 use crate::domain::wizard::{self, Schedule, Step};
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
+use crate::web::error::AppResult;
 use crate::web::form::MultiForm;
+use crate::web::guard::CurrentUser;
 
 /// The message after Finish, naming how many sessions and their status.
 pub fn summary(created: &Created) -> String {

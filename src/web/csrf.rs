@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
-use crate::AppState;
 use crate::auth::{login_token, session};
-use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::error::AppError;
 use crate::web::multipart;
 
 /// The form field that carries the token.
@@ -60,7 +60,7 @@ pub async fn verify(
     };
     let expected = match session::existing_csrf_token(&session).await {
         Ok(t) => t,
-        Err(e) => return e.into_response(),
+        Err(e) => return AppError::from(e).into_response(),
     };
     let ok = match (sent, expected) {
         (Some(sent), Some(expected)) if bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) => {
