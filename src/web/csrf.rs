@@ -41,20 +41,22 @@ pub async fn verify(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let is_form = content_type.starts_with("application/x-www-form-urlencoded");
-    let boundary = multipart::boundary(content_type);
+    let is_multipart = multipart::is_multipart(content_type);
     let bytes = match to_bytes(body, MAX_FORM_BYTES).await {
         Ok(b) => b,
         Err(_) => return crate::web::body_limit::too_large(MAX_FORM_BYTES),
     };
     let sent = if is_form {
         form_field(&bytes, FIELD)
-    } else if let Some(boundary) = boundary {
-        multipart::parse(&bytes, &boundary).and_then(|parts| {
-            parts
-                .into_iter()
-                .find(|p| p.name == FIELD && p.filename.is_none())
-                .and_then(|p| String::from_utf8(p.data).ok())
-        })
+    } else if is_multipart {
+        multipart::parse(content_type, bytes.clone())
+            .await
+            .and_then(|parts| {
+                parts
+                    .into_iter()
+                    .find(|p| p.name == FIELD && p.filename.is_none())
+                    .and_then(|p| String::from_utf8(p.data).ok())
+            })
     } else {
         None
     };

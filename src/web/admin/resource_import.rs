@@ -78,13 +78,14 @@ pub async fn show(chrome: Chrome) -> ImportPage {
 
 /// The file from an upload (`file`) or the paste box (`csv`); the paste box's text, to show
 /// again.
-fn read_upload(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<u8>, String), String> {
+async fn read_upload(headers: &HeaderMap, body: Bytes) -> Result<(Vec<u8>, String), String> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if let Some(boundary) = multipart::boundary(content_type) {
-        let parts = multipart::parse(body, &boundary)
+    if multipart::is_multipart(content_type) {
+        let parts = multipart::parse(content_type, body)
+            .await
             .ok_or_else(|| "The upload could not be read. Try again.".to_owned())?;
         let pasted = parts
             .iter()
@@ -99,7 +100,7 @@ fn read_upload(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<u8>, String), St
             None => Ok((pasted.clone().into_bytes(), pasted)),
         }
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
-        let fields = Fields::parse(body).map_err(|_| "The form could not be read.".to_owned())?;
+        let fields = Fields::parse(&body).map_err(|_| "The form could not be read.".to_owned())?;
         let pasted = fields.text("csv").to_owned();
         Ok((pasted.clone().into_bytes(), pasted))
     } else {
@@ -151,7 +152,7 @@ pub async fn preview(
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
-    let (bytes, pasted) = match read_upload(&headers, &body) {
+    let (bytes, pasted) = match read_upload(&headers, body).await {
         Ok(x) => x,
         Err(message) => return Ok(invalid(page(chrome, String::new(), Some(message), None))),
     };
