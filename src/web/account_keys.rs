@@ -2,7 +2,7 @@
 //! remove, each audited. The gateway signs people in with these keys.
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -14,9 +14,10 @@ use crate::domain::ssh_keys::{self, MAX_KEYS};
 use crate::domain::tz::TimeZone;
 use crate::domain::wizard::format_local;
 use crate::state::AppState;
-use crate::web::admin::{actor, parse_id};
+use crate::web::admin::actor;
 use crate::web::error::AppResult;
 use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 
 /// A key as the Account page lists it.
 pub struct KeyView {
@@ -103,9 +104,8 @@ pub async fn remove(
     State(state): State<AppState>,
     session: Session,
     user: CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let name = db::ssh_keys::remove(&state.db, &actor(&user), user.id, id)
         .await?
         .ok_or(crate::web::error::AppError::NotFound)?;

@@ -19,6 +19,7 @@ pub mod guard;
 pub mod health;
 pub mod login;
 pub mod multipart;
+pub mod path_id;
 pub mod recordings;
 pub mod recordings_live;
 pub mod recordings_search;

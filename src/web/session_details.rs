@@ -2,7 +2,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
 use crate::db;
 use crate::db::provisioning::PendingRemoval;
@@ -14,8 +14,8 @@ use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::{AppError, AppResult};
 use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 use crate::web::recordings::{self, RecordingView};
-use uuid::Uuid;
 
 /// An event formatted for the viewer.
 pub struct EventView {
@@ -60,9 +60,8 @@ pub async fn show(
     State(state): State<AppState>,
     chrome: Chrome,
     user: CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<DetailsPage> {
-    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
     let s = db::sessions::details(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;

@@ -33,6 +33,7 @@ mod live;
 mod metrics;
 mod notify;
 mod outage;
+mod path_ids;
 mod provisioning;
 mod provisioning_lock;
 mod provisioning_more;

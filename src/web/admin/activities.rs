@@ -2,13 +2,13 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::{actor, done, finish_removal, gone, invalid, parse_id, taken};
+use super::{actor, done, finish_removal, gone, invalid, taken};
 use crate::db;
 use crate::db::activities::Row;
 use crate::db::audit::WriteError;
@@ -20,6 +20,7 @@ use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
 use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/activities.html")]
@@ -155,9 +156,8 @@ pub async fn clone(
     State(state): State<AppState>,
     chrome: Chrome,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let Some(a) = db::activities::get(&state.db, id).await? else {
         return gone(&session, "activity", "/admin/activities").await;
     };
@@ -230,9 +230,8 @@ pub async fn edit(
     State(state): State<AppState>,
     chrome: Chrome,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     match db::activities::get(&state.db, id).await? {
         Some(a) => Ok(FormPage::from_row(chrome, a).into_response()),
         None => gone(&session, "activity", "/admin/activities").await,
@@ -244,10 +243,9 @@ pub async fn update(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     save(&state, chrome, &user, &session, Some(id), &f).await
 }
 
@@ -255,9 +253,8 @@ pub async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let result = db::activities::remove(&mut tx, &actor(&user), id).await;
     finish_removal(
@@ -275,9 +272,8 @@ pub async fn restore(
     State(state): State<AppState>,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     match db::activities::restore(&mut tx, &actor(&user), id).await {
         Ok(name) => {

@@ -4,12 +4,12 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::{actor, finish_save, gone, invalid, parse_id, refused, taken};
+use super::{actor, finish_save, gone, invalid, refused, taken};
 use crate::db;
 use crate::db::credentials::Row;
 use crate::domain::admin_input::FieldErrors;
@@ -19,6 +19,7 @@ use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
 use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 
 const LIST: &str = "/admin/credentials";
 
@@ -75,9 +76,8 @@ pub async fn edit(
     State(state): State<AppState>,
     chrome: Chrome,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let Some(c) = db::credentials::get(&state.db, id).await? else {
         return gone(&session, "service credential", LIST).await;
     };
@@ -163,10 +163,9 @@ pub async fn update(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     save(&state, chrome, &user, &session, Some(id), &f).await
 }
 
@@ -174,9 +173,8 @@ pub async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     match db::credentials::remove(&mut tx, &actor(&user), id).await {
         Ok(Ok(name)) => {

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::picker::{self, Picker};
 use super::revocation::{Ask, end_or_ask, flash_ended};
-use super::{actor, finish_removal, finish_save, gone, invalid, parse_id, taken};
+use super::{actor, finish_removal, finish_save, gone, invalid, taken};
 use crate::db;
 use crate::db::groups::Row;
 use crate::db::look_alike::Named;
@@ -21,6 +21,7 @@ use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
 use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/groups.html")]
@@ -96,9 +97,8 @@ pub async fn edit(
     State(state): State<AppState>,
     chrome: Chrome,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let Some(g) = db::groups::get(&state.db, id).await? else {
         return gone(&session, "group", "/admin/groups").await;
     };
@@ -216,10 +216,9 @@ pub async fn update(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     save(&state, chrome, &user, &session, Some(id), &f).await
 }
 
@@ -227,9 +226,8 @@ pub async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let result = db::groups::remove(&mut tx, &actor(&user), id)
         .await

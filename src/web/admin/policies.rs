@@ -3,7 +3,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::picker::{self, Picker};
 use super::revocation::{Ask, end_or_ask, flash_ended};
-use super::{actor, done, finish_removal, finish_save, gone, invalid, parse_id, taken};
+use super::{actor, done, finish_removal, finish_save, gone, invalid, taken};
 use crate::db;
 use crate::db::audit::WriteError;
 use crate::db::look_alike::Named;
@@ -23,6 +23,7 @@ use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
 use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 
 /// How many unticked resources the resource list shows at most (there can be thousands).
 pub const RESOURCES_SHOWN: i64 = 200;
@@ -144,9 +145,8 @@ pub async fn edit(
     State(state): State<AppState>,
     chrome: Chrome,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let Some(p) = db::policies::get(&state.db, id).await? else {
         return gone(&session, "access policy", "/admin/policies").await;
     };
@@ -303,10 +303,9 @@ pub async fn update(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     save(&state, chrome, &user, &session, Some(id), &f).await
 }
 
@@ -315,11 +314,10 @@ async fn switch(
     chrome: Chrome,
     user: &CurrentUser,
     session: &Session,
-    id: &str,
+    id: Uuid,
     on: bool,
     f: &Fields,
 ) -> AppResult<Response> {
-    let id = parse_id(id)?;
     let mut tx = state.db.begin().await?;
     let before = if on {
         Vec::new()
@@ -357,10 +355,10 @@ pub async fn enable(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    switch(&state, chrome, &user, &session, &id, true, &f).await
+    switch(&state, chrome, &user, &session, id, true, &f).await
 }
 
 /// Disable: when live sessions were granted by this policy alone, the administrator first
@@ -370,10 +368,10 @@ pub async fn disable(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    switch(&state, chrome, &user, &session, &id, false, &f).await
+    switch(&state, chrome, &user, &session, id, false, &f).await
 }
 
 /// Delete: like Disable, live sessions made under it end only once confirmed.
@@ -382,10 +380,9 @@ pub async fn delete(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let before = db::grants::live_under_policy(&mut tx, id).await?;
     let mut ended = 0;

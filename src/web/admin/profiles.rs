@@ -3,14 +3,14 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::picker::{self, Picker};
-use super::{actor, finish_removal, finish_save, gone, invalid, parse_id, taken};
+use super::{actor, finish_removal, finish_save, gone, invalid, taken};
 use crate::db;
 use crate::db::look_alike::Named;
 use crate::db::profiles::{ProfileInput, Row, Tier};
@@ -22,6 +22,7 @@ use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
 use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 
 /// How many approval tiers a profile may have.
 pub const TIERS: usize = 3;
@@ -188,9 +189,8 @@ pub async fn edit(
     State(state): State<AppState>,
     chrome: Chrome,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let Some(p) = db::profiles::get(&state.db, id).await? else {
         return gone(&session, "connection profile", "/admin/profiles").await;
     };
@@ -512,10 +512,9 @@ pub async fn update(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     save(&state, chrome, &user, &session, Some(id), &f).await
 }
 
@@ -523,9 +522,8 @@ pub async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let result = db::profiles::remove(&mut tx, &actor(&user), id)
         .await

@@ -3,13 +3,13 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::{Pager, actor, done, finish_removal, gone, invalid, look_alike, parse_id, taken};
+use super::{Pager, actor, done, finish_removal, gone, invalid, look_alike, taken};
 use crate::db;
 use crate::db::audit::WriteError;
 use crate::db::look_alike::Named;
@@ -26,6 +26,7 @@ use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
 use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/resources.html")]
@@ -313,9 +314,8 @@ pub async fn edit(
     State(state): State<AppState>,
     chrome: Chrome,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let Some(r) = db::resources::get(&state.db, id).await? else {
         return gone(&session, "resource", "/admin/resources").await;
     };
@@ -355,10 +355,9 @@ pub async fn update(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     if f.text("go") == "fetch_host_key" {
         return fetch_host_key(&state, chrome, Some(id), &f).await;
     }
@@ -393,9 +392,8 @@ pub async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let result = db::resources::remove(&mut tx, &actor(&user), id).await;
     finish_removal(
@@ -413,9 +411,8 @@ pub async fn restore(
     State(state): State<AppState>,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     match db::resources::restore(&mut tx, &actor(&user), id).await {
         Ok(name) => {

@@ -2,11 +2,10 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
-use uuid::Uuid;
 
 use crate::auth::session::{self, FlashKind};
 use crate::db;
@@ -14,6 +13,7 @@ use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::{AppError, AppResult};
 use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/users.html")]
@@ -48,9 +48,8 @@ pub async fn unlock(
     State(state): State<AppState>,
     admin: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Redirect> {
-    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
     let username = db::users::unlock(&state.db, db::users::Who::Id(id))
         .await?
         .ok_or(AppError::NotFound)?;
@@ -70,9 +69,8 @@ pub async fn reset_second_factor(
     State(state): State<AppState>,
     admin: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = super::parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let Some((_, username)) = db::users::find(&mut *tx, db::users::Who::Id(id)).await? else {
         return super::gone(&session, "user", "/admin/users").await;

@@ -4,12 +4,12 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::{actor, done, gone, invalid, parse_id};
+use super::{actor, done, gone, invalid};
 use crate::db;
 use crate::db::audit::WriteError;
 use crate::db::webhooks::{Delivery, Endpoint, EndpointInput};
@@ -20,6 +20,7 @@ use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
 use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 use crate::webhooks::{EVENT_TYPES, check_secret, check_url};
 
 const LIST: &str = "/admin/webhooks";
@@ -84,9 +85,8 @@ pub async fn edit(
     State(state): State<AppState>,
     chrome: Chrome,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let Some(e) = db::webhooks::get(&state.db, id).await? else {
         return gone(&session, "webhook", LIST).await;
     };
@@ -222,10 +222,9 @@ pub async fn update(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     save(&state, chrome, &user, &session, Some(id), &f).await
 }
 
@@ -233,9 +232,8 @@ pub async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     match db::webhooks::remove(&mut tx, &actor(&user), id).await {
         Ok(url) => {
@@ -274,9 +272,8 @@ pub async fn deliveries(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let Some(endpoint) = db::webhooks::get(&state.db, id).await? else {
         return gone(&session, "webhook", LIST).await;
     };
@@ -310,9 +307,8 @@ pub async fn send_test(
     State(state): State<AppState>,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     match db::webhooks::queue_test(&mut tx, &actor(&user), id).await {
         Ok(_) => {
