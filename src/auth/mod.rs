@@ -3,7 +3,6 @@
 //! [`AuthError`] becomes a page through `web::error`.
 
 pub mod cache;
-pub mod login_token;
 pub mod password;
 pub mod second_factor;
 pub mod session;

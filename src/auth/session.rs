@@ -205,7 +205,7 @@ pub async fn sign_out(session: &Session) -> AuthResult<()> {
 /// The session's CSRF token, made on first use by a session that already holds something.
 /// An anonymous visitor's empty session gets none, so that showing a page stores no session
 /// row: the one form such a visitor sees, the sign-in form, carries a signed token instead
-/// (`auth::login_token`).
+/// (`web::login_token`).
 pub async fn csrf_token(session: &Session) -> AuthResult<Option<String>> {
     if let Some(token) = session.get::<String>(CSRF).await? {
         return Ok(Some(token));

@@ -1,7 +1,7 @@
 //! CSRF protection: every POST carries the session's token in the `csrf_token` form field
 //! (urlencoded, or a part of a `multipart/form-data` upload). One middleware checks every
 //! POST of the application, so no route can forget to. The sign-in form may carry a signed
-//! token instead (`auth::login_token`), so that an anonymous visitor needs no stored session.
+//! token instead (`web::login_token`), so that an anonymous visitor needs no stored session.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -11,9 +11,10 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
-use crate::auth::{login_token, session};
+use crate::auth::session;
 use crate::state::AppState;
 use crate::web::error::AppError;
+use crate::web::login_token;
 use crate::web::multipart;
 
 /// The form field that carries the token.
@@ -69,7 +70,7 @@ pub async fn verify(
             true
         }
         // A browser whose session has no token (an anonymous visitor's forms carry the signed
-        // token of `auth::login_token`), and the sign-in form shown before a session began.
+        // token of `web::login_token`), and the sign-in form shown before a session began.
         (Some(sent), expected) if expected.is_none() || parts.uri.path() == "/login" => {
             login_token::verify(
                 &state.secrets,

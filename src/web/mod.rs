@@ -18,6 +18,7 @@ pub mod form;
 pub mod guard;
 pub mod health;
 pub mod login;
+pub mod login_token;
 pub mod multipart;
 pub mod path_id;
 pub mod recordings;
@@ -29,6 +30,7 @@ pub mod second_factor;
 pub mod session_actions;
 pub mod session_details;
 pub mod sso;
+pub mod stamp_cookie;
 pub mod static_files;
 pub mod terminal;
 pub mod text_guard;
@@ -263,9 +265,9 @@ async fn metrics_page(
 ///   outage.
 async fn session_edges(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let secure = state.settings.cookie_secure;
-    let name = cache::cookie_name(secure);
+    let name = stamp_cookie::cookie_name(secure);
     let reads = matches!(*request.method(), Method::GET | Method::HEAD);
-    let presented = reads.then(|| cache::read_cookie(request.headers(), name));
+    let presented = reads.then(|| stamp_cookie::read_cookie(request.headers(), name));
     let clears = !reads && !leaves_accounts_alone(request.uri().path());
     let (mut response, saved) = cache::scope(presented, next.run(request)).await;
     if clears {
@@ -280,7 +282,7 @@ async fn session_edges(State(state): State<AppState>, request: Request, next: Ne
         let max_age = crate::auth::session::idle_limit_seconds(state.settings.session_idle_minutes);
         response.headers_mut().append(
             header::SET_COOKIE,
-            cache::set_cookie(name, stamp, secure, max_age),
+            stamp_cookie::set_cookie(name, stamp, secure, max_age),
         );
     }
     response
