@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use portcullis::crypto::SecretBox;
-use portcullis::db::cluster::{Cluster, ClusterOptions};
+use portcullis::pg_cluster::cluster::{Cluster, ClusterOptions};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -54,7 +54,7 @@ async fn main() -> Result<()> {
         );
     }
     let pool = portcullis::db::pool_options(4)
-        .connect_with(cluster.connect_options(portcullis::db::BUILTIN_DATABASE))
+        .connect_with(cluster.connect_options(portcullis::pg_cluster::BUILTIN_DATABASE))
         .await?;
     let secrets = SecretBox::load_or_create(&args.key_file)?;
     let result = run(&args, &pool, &secrets).await;
@@ -114,7 +114,7 @@ async fn seed(args: &Args, pool: &PgPool, secrets: &SecretBox) -> Result<()> {
             e.iter().map(|e| e.display("bench")).collect::<Vec<_>>()
         )
     })?;
-    portcullis::db::seed::apply(pool, &seed).await?;
+    portcullis::seeding::apply(pool, &seed).await?;
     let host_key = one_line(&args.host_key)?;
     let service_key = std::fs::read_to_string(&args.service_key).context("service key")?;
     let credential = Uuid::new_v4();

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use portcullis::crypto::SecretBox;
-use portcullis::db::cluster::{Cluster, ClusterOptions};
+use portcullis::pg_cluster::cluster::{Cluster, ClusterOptions};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -63,7 +63,7 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let options = ClusterOptions::new(&args.data_dir);
     let cluster = tokio::task::spawn_blocking(move || Cluster::start(&options)).await??;
-    portcullis::db::ensure_database(&cluster, "bench").await?;
+    portcullis::pg_cluster::ensure_database(&cluster, "bench").await?;
     let pool = portcullis::db::pool_options(20)
         .connect_with(cluster.connect_options("bench"))
         .await?;
@@ -205,7 +205,7 @@ async fn seed(args: &Args, pool: &PgPool, secrets: &SecretBox) -> Result<()> {
             e.iter().map(|e| e.display("bench")).collect::<Vec<_>>()
         )
     })?;
-    portcullis::db::seed::apply(pool, &seed).await?;
+    portcullis::seeding::apply(pool, &seed).await?;
     let host_key = std::fs::read_to_string(&args.host_key)
         .context("host key")?
         .split_whitespace()

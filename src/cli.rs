@@ -9,10 +9,11 @@ use crate::auth::password;
 use crate::config::{
     Config, ImportCommand, RoleArg, SeedCommand, TokenCommand, UserCommand, UserCreate,
 };
-use crate::db::{self, Database};
+use crate::db;
 use crate::domain::api_token::{self, NewToken, Secret};
 use crate::domain::names::{DisplayName, NewPassword, Username};
 use crate::domain::role::Role;
+use crate::pg_cluster::Database;
 
 /// `portcullis migrate`
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
@@ -163,7 +164,7 @@ async fn apply_seed_file(config: &Config, file: &Path) -> anyhow::Result<()> {
     let text = String::from_utf8(text).map_err(|_| anyhow::anyhow!("{shown}: not UTF-8 text"))?;
     let seed = crate::domain::seed::parse(&text).map_err(|errors| report(&shown, &errors))?;
     let database = Database::open(config).await?;
-    let result = db::seed::apply(&database.pool, &seed).await;
+    let result = crate::seeding::apply(&database.pool, &seed).await;
     database.close().await;
     match result {
         Ok(summary) => {
@@ -178,7 +179,7 @@ async fn apply_seed_file(config: &Config, file: &Path) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Err(db::seed::ApplyError::Invalid(errors)) => Err(report(&shown, &errors)),
+        Err(crate::seeding::ApplyError::Invalid(errors)) => Err(report(&shown, &errors)),
         Err(e) => Err(e.into()),
     }
 }

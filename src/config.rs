@@ -296,16 +296,7 @@ impl Config {
     }
 }
 
-/// Who must use a second factor to sign in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SecondFactorPolicy {
-    /// Every account.
-    Everyone,
-    /// Administrators and approvers (named in some approval tier, directly or by group).
-    Privileged,
-    /// Nobody; users may turn it on for themselves.
-    Optional,
-}
+pub use crate::auth::second_factor::SecondFactorPolicy;
 
 impl Config {
     /// The second-factor policy in force: as configured, else `optional` on the built-in

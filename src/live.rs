@@ -1,39 +1,24 @@
 //! Live status: each instance listens to PostgreSQL's `portcullis_sessions` channel (fed by
 //! a trigger on session events, so changes made by any instance arrive) and relays them to
-//! its browsers as server-sent events, filtered to what each user may see.
+//! its browsers as server-sent events (`web::events`), filtered to what each user may see.
 //!
-//! A stream lives no longer than the sign-in and the rights it was opened with: every
-//! announcement on `portcullis_auth` that may concern it (its sign-in, its account, or
-//! everything) makes it re-read both, and it ends at once when the sign-in is gone, the
-//! account disabled, or its role or approver standing changed (the browser reconnects and
-//! sees what it may see now). Streams are capped per user and per instance.
+//! Streams are capped per user and per instance.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::{broadcast, watch};
-use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::auth::cache::{self, SessionCache};
 use crate::domain::status::SessionStatus;
 
 /// The channel the trigger notifies.
 pub const CHANNEL: &str = "portcullis_sessions";
-/// An event stream is closed after this long; the browser reconnects (and is signed-in
-/// checked again).
-const STREAM_LIFETIME: Duration = Duration::from_secs(600);
 /// Open event streams one user may have on one instance (a few tabs and windows).
 pub const MAX_STREAMS_PER_USER: usize = 8;
 /// Open event streams one instance serves unless configured otherwise.
@@ -52,15 +37,6 @@ pub struct Change {
     pub resource: String,
     pub status: SessionStatus,
     pub kind: String,
-}
-
-/// What a browser receives.
-#[derive(Debug, Serialize)]
-struct Message<'a> {
-    session: Uuid,
-    status: &'static str,
-    label: &'static str,
-    resource: &'a str,
 }
 
 /// Fans changes out to this instance's event streams.
@@ -190,6 +166,16 @@ impl Hub {
         self.changes.subscribe()
     }
 
+    /// Announcements on `portcullis_auth` from now on (payloads as in migration 0011).
+    pub fn auth_announcements(&self) -> broadcast::Receiver<Arc<str>> {
+        self.auth.subscribe()
+    }
+
+    /// Turns true when the instance shuts down: every open event stream ends.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
     /// Ends every open event stream (at shutdown, so that draining requests can finish).
     pub fn stop(&self) {
         let _ = self.stop.send(true);
@@ -253,164 +239,6 @@ impl Hub {
     }
 }
 
-/// Whether `user` may hear of `change`: their own sessions; everything for administrators;
-/// for approvers, requests whose profile names them in a tier (so the Approvals tab can add
-/// and remove rows), never their own unless self-approval is allowed.
-async fn visible(state: &AppState, user: &CurrentUser, change: &Change) -> bool {
-    if change.requester == user.id || user.is_admin() {
-        return true;
-    }
-    if !user.is_approver {
-        return false;
-    }
-    crate::db::approvals::is_approver_of(&state.db, user.id, change.session)
-        .await
-        .unwrap_or(false)
-}
-
-/// Whether an announcement on `portcullis_auth` may concern the stream of `user` signed in
-/// with browser session `web_session` (its stored digest).
-fn concerns(payload: &str, web_session: &str, user: Uuid) -> bool {
-    if let Some(ids) = payload.strip_prefix("s:") {
-        ids.split(',').any(|id| id == web_session)
-    } else if let Some(id) = payload.strip_prefix("u:") {
-        id.parse::<Uuid>().map_or(true, |id| id == user)
-    } else {
-        true
-    }
-}
-
-/// Whether the stream of `user` may go on: its sign-in still exists as that account, which is
-/// not disabled and still has the role and approver standing the stream was opened with (so
-/// it may see what it was seeing). Any doubt, a database error included, ends it: the browser
-/// reconnects and is checked afresh.
-async fn still_entitled(state: &AppState, web_session: &str, user: &CurrentUser) -> bool {
-    match crate::db::users::signed_in_as(&state.db, web_session).await {
-        Ok(Some(row)) => {
-            row.id == user.id
-                && !row.disabled
-                && row.role == user.role
-                && row.is_approver == user.is_approver
-        }
-        Ok(None) => false,
-        Err(e) => {
-            tracing::warn!(error = %e, "event stream: cannot re-check the sign-in; closing");
-            false
-        }
-    }
-}
-
-/// The answer when a cap is reached: the page falls back to Refresh.
-fn refuse(full: Full, user: &CurrentUser) -> Response {
-    let (status, message) = match full {
-        Full::User(max) => {
-            tracing::warn!(user = %user.username, max, "event stream refused: the user's cap is reached");
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "You have {max} live status streams open already (one per open page); close some pages. Refresh still works."
-                ),
-            )
-        }
-        Full::Instance(max) => {
-            tracing::warn!(max, "event stream refused: this instance's cap is reached");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "This server has too many live status streams open; the page works with Refresh."
-                    .to_owned(),
-            )
-        }
-    };
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-            (header::RETRY_AFTER, "60"),
-        ],
-        message,
-    )
-        .into_response()
-}
-
-/// `GET /events`: the signed-in user's live status stream.
-pub async fn events(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    session: Session,
-) -> Response {
-    let slot = match state.live.admit(user.id) {
-        Ok(slot) => slot,
-        Err(full) => return refuse(full, &user),
-    };
-    // A signed-in request always has a stored session; were there none, nothing could
-    // announce its end, so such a stream ends at the first announcement (and reconnects).
-    // Announcements and the table name sessions by their stored digest, never the cookie.
-    let web_session = session
-        .id()
-        .map(|id| crate::auth::store::stored_id(&id))
-        .unwrap_or_default();
-    let changes = state.live.changes.subscribe();
-    let auth = state.live.auth.subscribe();
-    let stop = state.live.stop.subscribe();
-    let deadline = tokio::time::Instant::now() + STREAM_LIFETIME;
-    let stream = futures_util::stream::unfold(
-        (changes, auth, stop, state, user, web_session, slot),
-        move |(mut changes, mut auth, mut stop, state, user, web_session, slot)| async move {
-            loop {
-                if *stop.borrow() {
-                    return None;
-                }
-                let received = tokio::select! {
-                    r = changes.recv() => r,
-                    a = auth.recv() => {
-                        let recheck = match a {
-                            Ok(payload) => web_session.is_empty() || concerns(&payload, &web_session, user.id),
-                            // Missed some: any of them may have been about this stream.
-                            Err(broadcast::error::RecvError::Lagged(_)) => true,
-                            Err(broadcast::error::RecvError::Closed) => return None,
-                        };
-                        if recheck && !still_entitled(&state, &web_session, &user).await {
-                            return None;
-                        }
-                        continue;
-                    }
-                    _ = stop.changed() => return None,
-                    _ = tokio::time::sleep_until(deadline) => return None,
-                };
-                let event = match received {
-                    Ok(change) => {
-                        if !visible(&state, &user, &change).await {
-                            continue;
-                        }
-                        let message = Message {
-                            session: change.session,
-                            status: change.status.key(),
-                            label: change.status.label(),
-                            resource: &change.resource,
-                        };
-                        match Event::default().event("session").json_data(&message) {
-                            Ok(e) => e,
-                            Err(_) => continue,
-                        }
-                    }
-                    // Missed some: the page should reload its table.
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        Event::default().event("resync").data("{}")
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                };
-                return Some((
-                    Ok::<_, Infallible>(event),
-                    (changes, auth, stop, state, user, web_session, slot),
-                ));
-            }
-        },
-    );
-    Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,15 +289,5 @@ mod tests {
         assert_eq!(lock(&hub.terminals).total, 0);
         assert!(lock(&hub.terminals).per_user.is_empty());
         assert_eq!(lock(&hub.open).total, 1, "the stream keeps its place");
-    }
-
-    #[test]
-    fn announcements_concern_their_sign_in_their_account_or_everyone() {
-        let user = Uuid::new_v4();
-        assert!(concerns("s:abc,def", "def", user));
-        assert!(!concerns("s:abc", "def", user));
-        assert!(concerns(&format!("u:{user}"), "def", user));
-        assert!(!concerns(&format!("u:{}", Uuid::new_v4()), "def", user));
-        assert!(concerns("*", "def", user));
     }
 }

@@ -207,16 +207,8 @@ fn status_class(status: StatusCode) -> &'static str {
 /// Sessions by status (every status, zero included), the worker's lag in seconds, and the
 /// access removals still pending.
 async fn read_database(pool: &PgPool) -> Result<(Vec<(String, i64)>, f64, i64), sqlx::Error> {
-    let counts: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT e.status::text, count(s.id)
-         FROM unnest(enum_range(NULL::session_status)) AS e(status)
-         LEFT JOIN activity_sessions s ON s.status = e.status
-         GROUP BY e.status
-         ORDER BY e.status",
-    )
-    .fetch_all(pool)
-    .await?;
-    let lag = crate::worker::lag(pool).await?;
+    let counts = crate::db::stats::sessions_by_status(pool).await?;
+    let lag = crate::db::stats::worker_lag(pool).await?;
     let pending = crate::db::provisioning::pending_removals(pool).await?;
     Ok((counts, lag.as_secs_f64(), pending))
 }
@@ -287,29 +279,31 @@ fn authorized(headers: &HeaderMap, expected: &[u8; 32]) -> bool {
     }
 }
 
-/// The scrape, answered with the metrics text, 401 without the right token, or 404 when the
-/// endpoint is off.
+/// The scrape, answered with the metrics text or 401 without the right token; `None` when
+/// the endpoint is off (the caller answers its not-found page).
 pub async fn scrape(
     metrics: &Metrics,
     access: &Access,
     open: bool,
     pool: &PgPool,
     headers: &HeaderMap,
-) -> Response {
+) -> Option<Response> {
     match (&access.token, open) {
-        (None, false) => return crate::error::AppError::NotFound.into_response(),
+        (None, false) => return None,
         (Some(expected), _) if !authorized(headers, expected) => {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                "a valid metrics token is required\n",
-            )
-                .into_response();
+            return Some(
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    "a valid metrics token is required\n",
+                )
+                    .into_response(),
+            );
         }
         _ => {}
     }
     let text = metrics.render(pool).await;
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
+    Some(([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response())
 }
 
 /// The router of a separate metrics address: `/metrics` only, without a token unless one is
@@ -322,7 +316,10 @@ pub fn router(metrics: Metrics, access: Access, pool: PgPool) -> Router {
     Router::new().route(
         "/metrics",
         get(move |headers: HeaderMap| async move {
-            scrape(&metrics, &access, open, &pool, &headers).await
+            // `open` without a token: always answered.
+            scrape(&metrics, &access, open, &pool, &headers)
+                .await
+                .unwrap_or_else(|| StatusCode::NOT_FOUND.into_response())
         }),
     )
 }

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::db::Database;
-use crate::{AppState, Settings, db, session_store};
+use crate::db;
+use crate::pg_cluster::Database;
+use crate::state::{AppState, Settings, session_store};
 
 /// The demo seed, loaded on the first start of the built-in database only.
 pub const DEMO_SEED: &str = include_str!("../seed/demo.toml");
@@ -132,7 +133,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
 async fn start_gateway(
     config: &Config,
     bind: std::net::SocketAddr,
-    state: crate::AppState,
+    state: crate::state::AppState,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let path = crate::gateway::host_key_path(&config.key_file());
     let key = crate::gateway::load_or_create_host_key(&path)?;
@@ -166,25 +167,15 @@ async fn serve_metrics(
 
 /// Applies the demo seed unless this database already had it.
 pub async fn load_demo_once(pool: &sqlx::PgPool) -> anyhow::Result<()> {
-    let loaded: Option<String> =
-        sqlx::query_scalar("SELECT value FROM installation WHERE key = $1")
-            .bind(DEMO_MARKER)
-            .fetch_optional(pool)
-            .await?;
-    if loaded.is_some() {
+    if db::installation::get(pool, DEMO_MARKER).await?.is_some() {
         return Ok(());
     }
     let seed = crate::domain::seed::parse(DEMO_SEED).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(|e| e.display("seed/demo.toml")).collect();
         anyhow::anyhow!("the built-in demo seed is invalid:\n{}", lines.join("\n"))
     })?;
-    db::seed::apply(pool, &seed).await?;
-    sqlx::query(
-        "INSERT INTO installation (key, value) VALUES ($1, now()::text) ON CONFLICT DO NOTHING",
-    )
-    .bind(DEMO_MARKER)
-    .execute(pool)
-    .await?;
+    crate::seeding::apply(pool, &seed).await?;
+    db::installation::mark_now(pool, DEMO_MARKER).await?;
     tracing::info!("loaded the demo data (users alice, bob, carol, dave, erin)");
     Ok(())
 }

@@ -5,11 +5,11 @@ use std::net::IpAddr;
 
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::app::Actor;
 use crate::db;
 use crate::db::approvals::{Decide, Decision, Outcome, Refused};
 use crate::domain::status::SessionStatus;
+use crate::state::AppState;
 
 /// Longest decision comment.
 pub const MAX_COMMENT: usize = 1000;

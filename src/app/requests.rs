@@ -8,12 +8,12 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::app::Actor;
 use crate::db::catalog::{self, Grant, GrantedActivity};
 use crate::db::requests::{self, Created, NewRequest};
 use crate::domain::status::SessionStatus;
 use crate::domain::wizard::{self, MAX_RESOURCES, NotesErrors, Schedule, ScheduleError};
+use crate::state::AppState;
 use crate::ticket_validation::{self, OnFailure, TicketCheck};
 
 /// Request Type: nothing chosen.

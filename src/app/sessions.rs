@@ -6,12 +6,12 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::app::Actor;
 use crate::db;
 use crate::db::sessions::{Actor as EventActor, Details, Moved, NewEvent};
 use crate::domain::event::EventKind;
 use crate::domain::status::{SessionStatus, Tab, Transition};
+use crate::state::AppState;
 
 /// Most sessions one End acts on.
 pub const MAX_AT_ONCE: usize = 200;

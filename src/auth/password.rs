@@ -8,7 +8,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::rngs::OsRng;
 
-use crate::error::AppError;
+use crate::auth::AuthError;
 
 /// Threads that compute hashes, so at most this many run at once. Each hash takes 19 MiB for
 /// about 50 ms. They are the same threads every time: on tokio's blocking pool a burst of
@@ -52,15 +52,15 @@ fn hashing_queue() -> &'static mpsc::Sender<Job> {
 /// Runs `work` on a hashing thread and waits for its result without blocking the runtime.
 async fn on_hashing_thread<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, AppError> {
+) -> Result<T, AuthError> {
     let (done, result) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
         let _ = done.send(work());
     });
-    hashing_queue().send(job).map_err(AppError::internal)?;
+    hashing_queue().send(job).map_err(AuthError::internal)?;
     result
         .await
-        .map_err(|_| AppError::internal("no password hashing thread is running"))
+        .map_err(|_| AuthError::internal("no password hashing thread is running"))
 }
 
 fn argon2() -> Argon2<'static> {
@@ -78,10 +78,10 @@ pub fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Er
 }
 
 /// Hashes on a hashing thread.
-pub async fn hash(password: String) -> Result<String, AppError> {
+pub async fn hash(password: String) -> Result<String, AuthError> {
     on_hashing_thread(move || hash_blocking(&password))
         .await?
-        .map_err(AppError::internal)
+        .map_err(AuthError::internal)
 }
 
 /// A hash of a random password, verified against when the account does not exist (or cannot
@@ -96,7 +96,7 @@ fn decoy_hash() -> &'static str {
 
 /// Verifies `password` against `stored` (or against the decoy when `stored` is `None`, which
 /// always fails) on a hashing thread. Same cost either way.
-pub async fn verify(password: String, stored: Option<String>) -> Result<bool, AppError> {
+pub async fn verify(password: String, stored: Option<String>) -> Result<bool, AuthError> {
     on_hashing_thread(move || {
         let real = stored.is_some();
         let phc = stored.unwrap_or_else(|| decoy_hash().to_owned());

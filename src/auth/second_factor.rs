@@ -1,7 +1,7 @@
 //! The second factor: time-based one-time codes (RFC 6238 through `totp-rs`: HMAC-SHA1, six
 //! digits, 30-second steps, one step of tolerance either way, what every authenticator app
-//! understands) and single-use recovery codes. Pure functions; the database side, which
-//! makes each code single-use, is `db::second_factor`.
+//! understands) and single-use recovery codes. [`check_code`] uses a code up through
+//! `db::second_factor`, which makes each one single-use; the rest are pure functions.
 
 use qrcode::QrCode;
 use qrcode::render::svg;
@@ -11,9 +11,12 @@ use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 use uuid::Uuid;
 
-use crate::config::SecondFactorPolicy;
+use sqlx::PgPool;
+
+use crate::auth::{AuthError, AuthResult};
+use crate::crypto::SecretBox;
+use crate::db::second_factor as stored;
 use crate::domain::role::Role;
-use crate::error::AppError;
 
 /// Seconds per time step.
 pub const STEP_SECONDS: u64 = 30;
@@ -28,6 +31,17 @@ const SECRET_BYTES: usize = 20;
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 /// Characters of a recovery code: 16 of 32 letters, 80 random bits.
 const RECOVERY_LEN: usize = 16;
+
+/// Who must use a second factor to sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SecondFactorPolicy {
+    /// Every account.
+    Everyone,
+    /// Administrators and approvers (named in some approval tier, directly or by group).
+    Privileged,
+    /// Nobody; users may turn it on for themselves.
+    Optional,
+}
 
 /// Whether an account with this role must sign in with a second factor.
 pub fn required(policy: SecondFactorPolicy, role: Role, is_approver: bool) -> bool {
@@ -45,7 +59,7 @@ pub fn new_secret() -> Vec<u8> {
     secret
 }
 
-fn totp(secret: &[u8], username: &str) -> Result<TOTP, AppError> {
+fn totp(secret: &[u8], username: &str) -> Result<TOTP, AuthError> {
     TOTP::new(
         Algorithm::SHA1,
         6,
@@ -55,7 +69,7 @@ fn totp(secret: &[u8], username: &str) -> Result<TOTP, AppError> {
         Some(ISSUER.to_owned()),
         username.replace(':', "_"),
     )
-    .map_err(AppError::internal)
+    .map_err(AuthError::internal)
 }
 
 /// What enrolment shows: the secret for typing in, and the QR code for scanning.
@@ -67,7 +81,7 @@ pub struct Enrolment {
 }
 
 /// The secret's base32 text and its `otpauth://` QR code.
-pub fn enrolment(secret: &[u8], username: &str) -> Result<Enrolment, AppError> {
+pub fn enrolment(secret: &[u8], username: &str) -> Result<Enrolment, AuthError> {
     let totp = totp(secret, username)?;
     let base32 = totp.get_secret_base32();
     let grouped = base32
@@ -76,14 +90,14 @@ pub fn enrolment(secret: &[u8], username: &str) -> Result<Enrolment, AppError> {
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect::<Vec<_>>()
         .join(" ");
-    let code = QrCode::new(totp.get_url().as_bytes()).map_err(AppError::internal)?;
+    let code = QrCode::new(totp.get_url().as_bytes()).map_err(AuthError::internal)?;
     let image = code
         .render::<svg::Color<'_>>()
         .min_dimensions(200, 200)
         .build();
     let qr_svg = match image.find("<svg") {
         Some(start) => image[start..].to_owned(),
-        None => return Err(AppError::internal("the QR code renderer made no <svg>")),
+        None => return Err(AuthError::internal("the QR code renderer made no <svg>")),
     };
     Ok(Enrolment {
         secret: grouped,
@@ -97,10 +111,10 @@ pub fn encode_secret(secret: &[u8]) -> String {
 }
 
 /// The secret from its stored text.
-pub fn decode_secret(text: &str) -> Result<Vec<u8>, AppError> {
+pub fn decode_secret(text: &str) -> Result<Vec<u8>, AuthError> {
     totp_rs::Secret::Encoded(text.to_owned())
         .to_bytes()
-        .map_err(|e| AppError::internal(format!("a stored second-factor secret: {e:?}")))
+        .map_err(|e| AuthError::internal(format!("a stored second-factor secret: {e:?}")))
 }
 
 fn base32_text(secret: &[u8]) -> String {
@@ -143,7 +157,7 @@ pub fn parse(input: &str) -> Typed {
 
 /// The time step, within one of `now_step`, whose code is `code` (the latest if several):
 /// the caller still has to make sure that step was not used before.
-pub fn matching_step(secret: &[u8], code: &str, now_step: i64) -> Result<Option<i64>, AppError> {
+pub fn matching_step(secret: &[u8], code: &str, now_step: i64) -> Result<Option<i64>, AuthError> {
     // The account name is only for the QR code.
     let totp = totp(secret, "-")?;
     let mut found = None;
@@ -185,6 +199,42 @@ pub fn recovery_hash(user: Uuid, normalised: &str) -> Vec<u8> {
     hasher.update(user.as_bytes());
     hasher.update(normalised.as_bytes());
     hasher.finalize().to_vec()
+}
+
+/// The sealed secret, opened (the user id is the associated data, so a secret copied to
+/// another user's row does not open).
+pub fn open_secret(secrets: &SecretBox, user: Uuid, sealed: &[u8]) -> AuthResult<Vec<u8>> {
+    let text = secrets.open(user, sealed).map_err(AuthError::internal)?;
+    decode_secret(&text)
+}
+
+/// Checks a code of a user whose second factor is on, using it up when it is right: a TOTP
+/// code is accepted only for a step after the last one accepted, a recovery code only once.
+pub async fn check_code(
+    pool: &PgPool,
+    secrets: &SecretBox,
+    user: Uuid,
+    input: &str,
+) -> AuthResult<bool> {
+    match parse(input) {
+        Typed::Totp(code) => {
+            let Some(factor) = stored::get(pool, user).await? else {
+                return Ok(false);
+            };
+            if !factor.confirmed {
+                return Ok(false);
+            }
+            let secret = open_secret(secrets, user, &factor.secret_sealed)?;
+            match matching_step(&secret, &code, current_step())? {
+                Some(step) => Ok(stored::accept_step(pool, user, step).await?),
+                None => Ok(false),
+            }
+        }
+        Typed::Recovery(code) => {
+            Ok(stored::use_recovery_code(pool, user, &recovery_hash(user, &code)).await?)
+        }
+        Typed::Malformed => Ok(false),
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::error::AppResult;
+use crate::auth::AuthResult;
 
 const AUTH: &str = "auth";
 const CSRF: &str = "csrf";
@@ -69,18 +69,18 @@ impl FlashKind {
 }
 
 /// Reads the sign-in.
-pub async fn auth(session: &Session) -> AppResult<Option<Auth>> {
+pub async fn auth(session: &Session) -> AuthResult<Option<Auth>> {
     Ok(session.get(AUTH).await?)
 }
 
 /// The signed-in user's account as the session store loaded it with this request's session.
-pub async fn principal(session: &Session) -> AppResult<Option<crate::db::users::CurrentRow>> {
+pub async fn principal(session: &Session) -> AuthResult<Option<crate::db::users::CurrentRow>> {
     Ok(session.get(crate::auth::store::PRINCIPAL).await?)
 }
 
 /// Records a sign-in: a new session id (so a session fixed before sign-in is worthless) and a
 /// new CSRF token.
-pub async fn sign_in(session: &Session, user_id: Uuid) -> AppResult<()> {
+pub async fn sign_in(session: &Session, user_id: Uuid) -> AuthResult<()> {
     session.cycle_id().await?;
     if session.get_value(PENDING).await?.is_some() {
         session.remove_value(PENDING).await?;
@@ -102,7 +102,7 @@ pub async fn sign_in(session: &Session, user_id: Uuid) -> AppResult<()> {
 
 /// Records a right password that waits for its second factor: any earlier sign-in of this
 /// session ends, and the session gets a new id.
-pub async fn begin_second_factor(session: &Session, user_id: Uuid, next: String) -> AppResult<()> {
+pub async fn begin_second_factor(session: &Session, user_id: Uuid, next: String) -> AuthResult<()> {
     session.cycle_id().await?;
     if session.get_value(AUTH).await?.is_some() {
         session.remove_value(AUTH).await?;
@@ -123,7 +123,7 @@ pub async fn begin_second_factor(session: &Session, user_id: Uuid, next: String)
 
 /// The sign-in waiting for its second factor, unless there is none or it is too old (then it
 /// is dropped).
-pub async fn pending(session: &Session) -> AppResult<Option<Pending>> {
+pub async fn pending(session: &Session) -> AuthResult<Option<Pending>> {
     let Some(p) = session.get::<Pending>(PENDING).await? else {
         return Ok(None);
     };
@@ -139,21 +139,21 @@ pub async fn pending(session: &Session) -> AppResult<Option<Pending>> {
 pub async fn begin_sso(
     session: &Session,
     pending: crate::auth::sso::flow::Pending,
-) -> AppResult<()> {
+) -> AuthResult<()> {
     session.insert(SSO, pending).await?;
     Ok(())
 }
 
 /// Takes the sign-in on its way through the provider, if any and not older than
 /// [`PENDING_SECONDS`]: it can come back once.
-pub async fn take_sso(session: &Session) -> AppResult<Option<crate::auth::sso::flow::Pending>> {
+pub async fn take_sso(session: &Session) -> AuthResult<Option<crate::auth::sso::flow::Pending>> {
     let pending: Option<crate::auth::sso::flow::Pending> = session.remove(SSO).await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     Ok(pending.filter(|p| now - p.since <= PENDING_SECONDS))
 }
 
 /// Drops the sign-in waiting for its second factor.
-pub async fn clear_pending(session: &Session) -> AppResult<()> {
+pub async fn clear_pending(session: &Session) -> AuthResult<()> {
     if session.get_value(PENDING).await?.is_some() {
         session.remove_value(PENDING).await?;
     }
@@ -188,7 +188,7 @@ pub fn activity_record_due(last_seen: i64, now: i64, idle_minutes: u32) -> bool 
 }
 
 /// Records activity, writing the session only when a record is due.
-pub async fn touch(session: &Session, auth: &Auth, now: i64, idle_minutes: u32) -> AppResult<()> {
+pub async fn touch(session: &Session, auth: &Auth, now: i64, idle_minutes: u32) -> AuthResult<()> {
     if activity_record_due(auth.last_seen, now, idle_minutes) {
         let mut auth = auth.clone();
         auth.last_seen = now;
@@ -199,19 +199,19 @@ pub async fn touch(session: &Session, auth: &Auth, now: i64, idle_minutes: u32) 
 
 /// Keeps the ID token of a sign-in through the provider, for `user`, so that signing out can
 /// sign out of the provider too.
-pub async fn remember_id_token(session: &Session, user: Uuid, id_token: String) -> AppResult<()> {
+pub async fn remember_id_token(session: &Session, user: Uuid, id_token: String) -> AuthResult<()> {
     session.insert(SSO_ID_TOKEN, (user, id_token)).await?;
     Ok(())
 }
 
 /// The ID token kept by [`remember_id_token`], if it was given for `user`.
-pub async fn id_token(session: &Session, user: Uuid) -> AppResult<Option<String>> {
+pub async fn id_token(session: &Session, user: Uuid) -> AuthResult<Option<String>> {
     let kept: Option<(Uuid, String)> = session.get(SSO_ID_TOKEN).await?;
     Ok(kept.filter(|(u, _)| *u == user).map(|(_, t)| t))
 }
 
 /// Ends the sign-in: the stored session is deleted and the cookie cleared.
-pub async fn sign_out(session: &Session) -> AppResult<()> {
+pub async fn sign_out(session: &Session) -> AuthResult<()> {
     session.flush().await?;
     Ok(())
 }
@@ -219,8 +219,8 @@ pub async fn sign_out(session: &Session) -> AppResult<()> {
 /// The session's CSRF token, made on first use by a session that already holds something.
 /// An anonymous visitor's empty session gets none, so that showing a page stores no session
 /// row: the one form such a visitor sees, the sign-in form, carries a signed token instead
-/// (`auth::login_token`).
-pub async fn csrf_token(session: &Session) -> AppResult<Option<String>> {
+/// (`web::login_token`).
+pub async fn csrf_token(session: &Session) -> AuthResult<Option<String>> {
     if let Some(token) = session.get::<String>(CSRF).await? {
         return Ok(Some(token));
     }
@@ -233,7 +233,7 @@ pub async fn csrf_token(session: &Session) -> AppResult<Option<String>> {
 }
 
 /// The session's CSRF token, if it has one (never makes one).
-pub async fn existing_csrf_token(session: &Session) -> AppResult<Option<String>> {
+pub async fn existing_csrf_token(session: &Session) -> AuthResult<Option<String>> {
     Ok(session.get::<String>(CSRF).await?)
 }
 
@@ -245,7 +245,7 @@ fn new_token() -> String {
 }
 
 /// Queues a message for the next page.
-pub async fn flash(session: &Session, kind: FlashKind, text: impl Into<String>) -> AppResult<()> {
+pub async fn flash(session: &Session, kind: FlashKind, text: impl Into<String>) -> AuthResult<()> {
     let mut list: Vec<Flash> = session.get(FLASH).await?.unwrap_or_default();
     list.push(Flash {
         kind,
@@ -256,7 +256,7 @@ pub async fn flash(session: &Session, kind: FlashKind, text: impl Into<String>) 
 }
 
 /// Takes the queued messages (the session is written only when there were some).
-pub async fn take_flashes(session: &Session) -> AppResult<Vec<Flash>> {
+pub async fn take_flashes(session: &Session) -> AuthResult<Vec<Flash>> {
     match session.get::<Vec<Flash>>(FLASH).await? {
         Some(list) => {
             session.remove_value(FLASH).await?;
@@ -269,18 +269,18 @@ pub async fn take_flashes(session: &Session) -> AppResult<Vec<Flash>> {
 const WIZARD: &str = "wizard";
 
 /// The Activity Request draft, if one is under way.
-pub async fn draft(session: &Session) -> AppResult<Option<crate::domain::wizard::Draft>> {
+pub async fn draft(session: &Session) -> AuthResult<Option<crate::domain::wizard::Draft>> {
     Ok(session.get(WIZARD).await?)
 }
 
 /// Stores the draft.
-pub async fn save_draft(session: &Session, draft: &crate::domain::wizard::Draft) -> AppResult<()> {
+pub async fn save_draft(session: &Session, draft: &crate::domain::wizard::Draft) -> AuthResult<()> {
     session.insert(WIZARD, draft).await?;
     Ok(())
 }
 
 /// Discards the draft (Cancel, or after Finish).
-pub async fn clear_draft(session: &Session) -> AppResult<()> {
+pub async fn clear_draft(session: &Session) -> AuthResult<()> {
     if session.get_value(WIZARD).await?.is_some() {
         session.remove_value(WIZARD).await?;
     }

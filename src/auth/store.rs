@@ -19,14 +19,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use tower_sessions::ExpiredDeletion;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use uuid::Uuid;
 
 use crate::auth::cache::{self, SessionCache};
-use crate::db::users::CurrentRow;
+use crate::db::web_sessions;
 
 /// The key of the loaded record that holds the signed-in user's row. Set only by [`Store::load`].
 pub const PRINCIPAL: &str = "_principal";
@@ -146,46 +146,22 @@ fn stamp_of(data: &serde_json::Map<String, Value>) -> i64 {
 }
 
 /// Writes the record; whether a row was written.
-async fn save_with(
-    db: impl sqlx::PgExecutor<'_>,
-    record: &Record,
-    insert_only: bool,
-) -> session_store::Result<bool> {
-    let sql = if insert_only {
-        "INSERT INTO web_sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (id) DO NOTHING"
-    } else {
-        "INSERT INTO web_sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (id) DO UPDATE
-         SET user_id = excluded.user_id, data = excluded.data, expires_at = excluded.expires_at"
-    };
+async fn save_with(db: &PgPool, record: &Record, insert_only: bool) -> session_store::Result<bool> {
     let data = stored_data(record);
-    let done = sqlx::query(sql)
-        .bind(stored_id(&record.id))
-        .bind(user_of(record))
-        .bind(encode(&data)?)
-        .bind(record.expiry_date)
-        .execute(db)
-        .await
-        .map_err(backend)?;
-    let written = done.rows_affected() == 1;
+    let written = web_sessions::save(
+        db,
+        &stored_id(&record.id),
+        user_of(record),
+        &encode(&data)?,
+        record.expiry_date,
+        insert_only,
+    )
+    .await
+    .map_err(backend)?;
     if written {
         cache::saved(stamp_of(&data));
     }
     Ok(written)
-}
-
-/// The session with its user's [`CurrentRow`] columns (NULL when nobody is signed in).
-fn load_sql() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| {
-        format!(
-            "SELECT s.data, s.expires_at, {}
-             FROM web_sessions s LEFT JOIN users u ON u.id = s.user_id
-             WHERE s.id = $1 AND s.expires_at > now()",
-            crate::db::users::CURRENT_COLUMNS
-        )
-    })
 }
 
 #[async_trait]
@@ -213,30 +189,18 @@ impl SessionStore for Store {
             return Ok(Some(record));
         }
         let ticket = self.cache.ticket();
-        let row = sqlx::query(load_sql())
-            .bind(&key)
-            .fetch_optional(&self.pool)
+        let Some(row) = web_sessions::load(&self.pool, &key)
             .await
-            .map_err(backend)?;
-        let Some(row) = row else {
+            .map_err(backend)?
+        else {
             return Ok(None);
         };
-        let bytes: Vec<u8> = row.try_get("data").map_err(backend)?;
-        let stored: serde_json::Map<String, Value> = serde_json::from_slice(&bytes)
+        let stored: serde_json::Map<String, Value> = serde_json::from_slice(&row.data)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
         let stamp = stamp_of(&stored);
         let mut data: std::collections::HashMap<String, Value> = stored.into_iter().collect();
-        let user_id: Option<Uuid> = row.try_get("id").map_err(backend)?;
-        if let Some(user_id) = user_id {
-            let user = CurrentRow {
-                id: user_id,
-                username: row.try_get("username").map_err(backend)?,
-                display_name: row.try_get("display_name").map_err(backend)?,
-                role: row.try_get("role").map_err(backend)?,
-                time_zone: row.try_get("time_zone").map_err(backend)?,
-                disabled: row.try_get("disabled").map_err(backend)?,
-                is_approver: row.try_get("is_approver").map_err(backend)?,
-            };
+        let user_id = row.user.as_ref().map(|u| u.id);
+        if let Some(user) = row.user {
             let value = serde_json::to_value(user)
                 .map_err(|e| session_store::Error::Decode(e.to_string()))?;
             data.insert(PRINCIPAL.to_owned(), value);
@@ -244,7 +208,7 @@ impl SessionStore for Store {
         let record = Record {
             id: *id,
             data,
-            expiry_date: row.try_get("expires_at").map_err(backend)?,
+            expiry_date: row.expires_at,
         };
         if let Some(user_id) = user_id {
             self.cache.keep(key, &record, user_id, stamp, ticket);
@@ -254,24 +218,20 @@ impl SessionStore for Store {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         let key = stored_id(id);
-        let deleted = sqlx::query("DELETE FROM web_sessions WHERE id = $1")
-            .bind(&key)
-            .execute(&self.pool)
+        let deleted = web_sessions::delete(&self.pool, &key)
             .await
             .map_err(backend);
         self.cache.forget(&key);
-        deleted.map(|_| ())
+        deleted
     }
 }
 
 #[async_trait]
 impl ExpiredDeletion for Store {
     async fn delete_expired(&self) -> session_store::Result<()> {
-        sqlx::query("DELETE FROM web_sessions WHERE expires_at <= now()")
-            .execute(&self.pool)
+        web_sessions::delete_expired(&self.pool)
             .await
-            .map_err(backend)?;
-        Ok(())
+            .map_err(backend)
     }
 }
 

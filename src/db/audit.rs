@@ -149,16 +149,6 @@ impl WriteError {
     }
 }
 
-impl From<WriteError> for crate::error::AppError {
-    fn from(e: WriteError) -> Self {
-        match e {
-            WriteError::Taken => Self::Conflict("That name is already taken.".into()),
-            WriteError::NotFound => Self::NotFound,
-            WriteError::Db(e) => e.into(),
-        }
-    }
-}
-
 /// One entry of a checkbox list.
 #[derive(Debug, Clone, FromRow)]
 pub struct Choice {

@@ -4,10 +4,10 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::auth::sso::Mapping;
 use crate::db::audit::{self, Actor, Entry, WriteError};
 use crate::domain::names::{DisplayName, Username};
 use crate::domain::role::Role;
+use crate::domain::sso_mapping::Mapping;
 
 /// The account linked to a provider's subject.
 #[derive(Debug, sqlx::FromRow)]

@@ -133,7 +133,7 @@ pub async fn set_validator(
 pub async fn validator(
     db: impl PgExecutor<'_>,
     id: Uuid,
-) -> Result<Option<crate::ticket_validation::Validator>, sqlx::Error> {
+) -> Result<Option<crate::domain::ticket_check::Validator>, sqlx::Error> {
     let row: Option<(Option<String>, i32, String)> = sqlx::query_as(
         "SELECT ticket_validator_url, ticket_validator_timeout_seconds, ticket_validator_on_failure
          FROM connection_profiles WHERE id = $1",
@@ -142,11 +142,11 @@ pub async fn validator(
     .fetch_optional(db)
     .await?;
     Ok(row.and_then(|(url, timeout, on_failure)| {
-        Some(crate::ticket_validation::Validator {
+        Some(crate::domain::ticket_check::Validator {
             url: url?,
             timeout: std::time::Duration::from_secs(u64::try_from(timeout).unwrap_or(5)),
-            on_failure: crate::ticket_validation::OnFailure::parse(&on_failure)
-                .unwrap_or(crate::ticket_validation::OnFailure::Block),
+            on_failure: crate::domain::ticket_check::OnFailure::parse(&on_failure)
+                .unwrap_or(crate::domain::ticket_check::OnFailure::Block),
         })
     }))
 }

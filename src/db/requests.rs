@@ -219,7 +219,7 @@ pub async fn recheck(
 pub async fn record_ticket_check(
     tx: &mut PgConnection,
     request: Uuid,
-    check: &crate::ticket_validation::TicketCheck,
+    check: &crate::domain::ticket_check::TicketCheck,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE requests SET ticket_check_outcome = $2, ticket_check_message = left($3, 1000)

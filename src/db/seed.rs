@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::auth::password;
 use crate::domain::seed::{Ref, Seed, SeedError};
 
 /// Why a seed could not be applied.
@@ -34,21 +33,16 @@ pub struct Summary {
     pub policies: usize,
 }
 
-/// Applies `seed` in one transaction.
-pub async fn apply(pool: &PgPool, seed: &Seed) -> Result<Summary, ApplyError> {
-    // Hash demo passwords before the transaction: argon2 is slow and needs no database.
-    let mut hashes = HashMap::new();
-    for user in &seed.users {
-        if let Some(p) = &user.password {
-            let h = password::hash(p.clone())
-                .await
-                .map_err(|e| ApplyError::Hash(e.to_string()))?;
-            hashes.insert(user.username.as_str().to_lowercase(), h);
-        }
-    }
+/// Applies `seed` in one transaction, with the password hashes of its users (by lowercase
+/// username; `crate::seeding::apply` makes them).
+pub async fn apply_hashed(
+    pool: &PgPool,
+    seed: &Seed,
+    hashes: &HashMap<String, String>,
+) -> Result<Summary, ApplyError> {
     let mut tx = pool.begin().await?;
     let mut errors = Vec::new();
-    write(&mut tx, seed, &hashes, &mut errors).await?;
+    write(&mut tx, seed, hashes, &mut errors).await?;
     if !errors.is_empty() {
         tx.rollback().await?;
         errors.sort_by_key(|e| e.line);

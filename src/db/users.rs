@@ -47,6 +47,17 @@ pub async fn load_current(
     .await
 }
 
+/// The username of account `id`, unless it is disabled or gone.
+pub async fn enabled_username(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT username FROM users WHERE id = $1 AND NOT disabled")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
 /// The account a stored browser session (by id) is signed in as now, if it still exists and
 /// has not expired: what an open event stream re-checks when its sign-in or account changes.
 pub async fn signed_in_as(

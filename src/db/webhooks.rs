@@ -29,7 +29,7 @@ impl Endpoint {
         if self.all_events {
             return "All events".into();
         }
-        crate::webhooks::EVENT_TYPES
+        crate::domain::webhook::EVENT_TYPES
             .iter()
             .filter(|(key, _)| self.events.iter().any(|e| e == key))
             .map(|(_, label)| *label)
@@ -290,4 +290,90 @@ pub async fn prune(
     .execute(db)
     .await
     .map(|r| r.rows_affected())
+}
+
+/// A queued delivery taken by the sender until its lease runs out.
+#[derive(Debug, Clone, FromRow)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub endpoint_id: Uuid,
+    pub event_type: String,
+    pub body: String,
+    pub url: String,
+    pub secret_ciphertext: Vec<u8>,
+}
+
+/// Takes up to `batch` due deliveries of enabled endpoints and pushes their next attempt
+/// `lease` ahead, so other instances skip them meanwhile.
+pub async fn claim_due(
+    db: impl PgExecutor<'_>,
+    batch: i64,
+    lease: std::time::Duration,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH due AS (
+             SELECT d.id FROM webhook_deliveries d
+             JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
+             WHERE d.next_attempt_at <= now()
+             ORDER BY d.next_attempt_at, d.created_at LIMIT $1
+             FOR UPDATE OF d SKIP LOCKED
+         )
+         UPDATE webhook_deliveries d SET next_attempt_at = now() + make_interval(secs => $2)
+         FROM due, webhook_endpoints e
+         WHERE d.id = due.id AND e.id = d.endpoint_id
+         RETURNING d.id, d.endpoint_id, d.event_type, d.payload::text AS body, e.url,
+                   e.secret_ciphertext",
+    )
+    .bind(batch)
+    .bind(lease.as_secs_f64())
+    .fetch_all(db)
+    .await
+}
+
+/// The endpoint accepted delivery `id` with `code`.
+pub async fn delivered(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    code: Option<i32>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE webhook_deliveries
+         SET attempts = attempts + 1, delivered_at = now(), last_attempt_at = now(),
+             next_attempt_at = NULL, response_code = $2, last_error = NULL
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(code)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// An attempt at delivery `id` failed: count it and try again after `first_backoff` ×
+/// 2^(failures so far), or give up after `max_attempts`, keeping the error.
+pub async fn failed(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    code: Option<i32>,
+    error: &str,
+    max_attempts: i32,
+    first_backoff: std::time::Duration,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE webhook_deliveries
+         SET attempts = attempts + 1, last_attempt_at = now(),
+             response_code = $2, last_error = left($3, 2000),
+             next_attempt_at = CASE WHEN attempts + 1 >= $4 THEN NULL
+                                    ELSE now() + make_interval(secs => $5 * power(2, attempts)) END,
+             gave_up_at = CASE WHEN attempts + 1 >= $4 THEN now() END
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(code)
+    .bind(error)
+    .bind(max_attempts)
+    .bind(first_backoff.as_secs_f64())
+    .execute(db)
+    .await
+    .map(|_| ())
 }

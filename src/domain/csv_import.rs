@@ -262,7 +262,7 @@ fn line_access<'a>(
         ok.then(|| name.to_owned())
     });
     let command = given("command").filter(|_| used("command")).and_then(|name| {
-        let ok = crate::provision::command::valid_command_name(name);
+        let ok = crate::domain::provisioner::valid_command_name(name);
         if !ok {
             problems.push("A command name is lower-case letters, digits, _ and - (at most 64), as in the provisioners file.".to_owned());
         }

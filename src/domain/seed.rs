@@ -755,7 +755,7 @@ fn profiles(c: &mut Check, raw: &RawFile) -> Vec<SeedProfile> {
         }
         let ticket_validator_url = match p.ticket_validator_url.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(url) => match crate::webhooks::check_url(url) {
+            Some(url) => match crate::domain::webhook::check_url(url) {
                 Ok(url) => Some(url),
                 Err(e) => {
                     c.err(line, f("ticket_validator_url"), e);
@@ -764,7 +764,7 @@ fn profiles(c: &mut Check, raw: &RawFile) -> Vec<SeedProfile> {
             },
         };
         let ticket_validator_on_failure =
-            match crate::ticket_validation::OnFailure::parse(&p.ticket_validator_on_failure) {
+            match crate::domain::ticket_check::OnFailure::parse(&p.ticket_validator_on_failure) {
                 Some(o) => o.key().to_owned(),
                 None => {
                     c.err(

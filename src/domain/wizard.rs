@@ -108,7 +108,7 @@ pub struct Draft {
     pub schedule_input: Option<Schedule>,
     /// What the profile's ticket validator said about `ticket` on the Notes page.
     #[serde(default)]
-    pub ticket_check: Option<crate::ticket_validation::TicketCheck>,
+    pub ticket_check: Option<crate::domain::ticket_check::TicketCheck>,
 }
 
 impl Draft {

@@ -7,10 +7,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Refusal;
-use crate::AppState;
 use crate::db;
 use crate::db::sessions::ConnectInfo;
 use crate::domain::status::SessionStatus;
+use crate::state::AppState;
 
 /// What the checks found: the session, ready to connect to.
 pub struct Allowed {

@@ -19,7 +19,7 @@ use russh::keys::ssh_key::private::{Ed25519Keypair, KeypairData};
 use russh::keys::{HashAlg, PrivateKey};
 use tokio::net::TcpListener;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// A refusal, in one line the ssh client prints.
 #[derive(Debug, Clone, PartialEq, Eq)]

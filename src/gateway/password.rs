@@ -7,9 +7,9 @@ use std::net::IpAddr;
 
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::auth::password;
 use crate::db;
+use crate::state::AppState;
 
 /// Who the connection string says is logging in, and whether they answer a code too. An
 /// unknown or forged string still gets the password prompt, so the prompts tell nothing.
@@ -60,7 +60,7 @@ async fn check_inner(
     code: bool,
     client: Option<IpAddr>,
     answers: Vec<String>,
-) -> Result<bool, crate::error::AppError> {
+) -> anyhow::Result<bool> {
     if let Some(ip) = client {
         let window = app.settings.sign_in_window_seconds;
         let (attempts, _) =
@@ -89,7 +89,7 @@ async fn check_inner(
     }
     if code {
         let typed = answers.next().unwrap_or_default();
-        if !crate::web::second_factor::check_code(app, row.id, &typed).await? {
+        if !crate::auth::second_factor::check_code(&app.db, &app.secrets, row.id, &typed).await? {
             db::users::record_failed_login(&app.db, row.id).await?;
             return Ok(false);
         }

@@ -18,9 +18,9 @@ use uuid::Uuid;
 
 use super::password;
 use super::upstream::{self, Door, Input, Output, Pty, Request, Start};
-use crate::AppState;
 use crate::db;
 use crate::db::recordings::Via;
+use crate::state::AppState;
 
 pub(super) async fn run(app: AppState, listener: TcpListener, host_key: PrivateKey) {
     let config = Arc::new(server::Config {

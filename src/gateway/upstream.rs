@@ -16,13 +16,13 @@ use uuid::Uuid;
 
 use super::Refusal;
 use super::checks::{self, Allowed};
-use crate::AppState;
 use crate::db;
 use crate::db::recordings::{Mode, NewRecording, Via};
 use crate::db::sessions::{Actor, NewEvent};
 use crate::domain::event::EventKind;
 use crate::domain::status::{SessionStatus, Transition};
 use crate::recording::Recorder;
+use crate::state::AppState;
 
 mod pump;
 

@@ -22,7 +22,6 @@
 mod compose;
 mod config;
 mod mailer;
-mod queue;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -36,10 +35,11 @@ use uuid::Uuid;
 pub use config::{SmtpConfig, SmtpTls};
 pub use mailer::{Mailer, MailerError, SendError};
 
+pub use crate::db::notifications::Kind;
+use crate::db::notifications::{self as queue, Claimed, Recipient};
 use crate::domain::status::SessionStatus;
 use crate::domain::tz::TimeZone;
 use compose::{Reader, RequestFacts, SessionFacts};
-use queue::{Claimed, Recipient};
 
 /// How often the sender looks for due rows.
 pub const INTERVAL: Duration = Duration::from_secs(2);
@@ -60,22 +60,6 @@ const BATCH: i64 = 20;
 pub const SETTLE: Duration = Duration::from_secs(1);
 /// How long a pass under way may still run after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// What an email is about, mirrored by the PostgreSQL enum `notification_kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, sqlx::Type)]
-#[sqlx(type_name = "notification_kind", rename_all = "snake_case")]
-pub enum Kind {
-    /// Approvers of the tier now deciding.
-    ApprovalNeeded,
-    /// The requester: approved.
-    Approved,
-    /// The requester: denied.
-    Denied,
-    /// The requester: no decision in time.
-    Expired,
-    /// The requester: the session ends within ten minutes.
-    EndingSoon,
-}
 
 /// Sends notification emails until `stop` changes; returns at once when no SMTP host is
 /// configured.

@@ -11,8 +11,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::auth::password;
 use crate::auth::second_factor;
 use crate::auth::session::{self, FlashKind};
@@ -21,9 +19,11 @@ use crate::domain::admin_input::{self, FieldErrors};
 use crate::domain::names::{DisplayName, NewPassword};
 use crate::domain::ssh_keys::MAX_KEYS;
 use crate::domain::tz::TimeZone;
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::account_keys::{KeyView, views};
 use crate::web::chrome::Chrome;
+use crate::web::error::{AppError, AppResult};
+use crate::web::guard::CurrentUser;
 use crate::web::second_factor::{
     CodeForm, RecoveryCodesPage, WRONG_CODE, WRONG_ENROL_CODE, check_code, confirm_enrolment,
     enrol_page, new_recovery_codes,
@@ -353,7 +353,7 @@ pub async fn link_sso(
     Form(form): Form<LinkForm>,
 ) -> AppResult<Response> {
     let Some(provider) = state.settings.sso.clone() else {
-        return Err(crate::error::AppError::NotFound);
+        return Err(crate::web::error::AppError::NotFound);
     };
     if db::identities::is_linked(&state.db, user.id, provider.sso.issuer.as_str()).await? {
         session::flash(

@@ -2,21 +2,22 @@
 //! remove, each audited. The gateway signs people in with these keys.
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
 use crate::db::ssh_keys::AddError;
 use crate::domain::ssh_keys::{self, MAX_KEYS};
 use crate::domain::tz::TimeZone;
 use crate::domain::wizard::format_local;
-use crate::error::AppResult;
-use crate::web::admin::{actor, parse_id};
+use crate::state::AppState;
+use crate::web::admin::actor;
+use crate::web::error::AppResult;
+use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 
 /// A key as the Account page lists it.
 pub struct KeyView {
@@ -103,12 +104,11 @@ pub async fn remove(
     State(state): State<AppState>,
     session: Session,
     user: CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let name = db::ssh_keys::remove(&state.db, &actor(&user), user.id, id)
         .await?
-        .ok_or(crate::error::AppError::NotFound)?;
+        .ok_or(crate::web::error::AppError::NotFound)?;
     tracing::info!(user = %user.id, "removed an SSH key");
     session::flash(
         &session,

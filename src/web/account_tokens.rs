@@ -3,20 +3,21 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
 use crate::domain::api_token::{self, NewToken, Scope, Secret};
 use crate::domain::wizard::format_local;
-use crate::error::AppResult;
-use crate::web::admin::{actor, parse_id};
+use crate::state::AppState;
+use crate::web::admin::actor;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::MultiForm;
+use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 
 /// A token as the Account page lists it.
 pub struct TokenView {
@@ -140,9 +141,8 @@ pub async fn revoke(
     State(state): State<AppState>,
     session: Session,
     user: CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Redirect> {
-    let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let revoked =
         db::api_tokens::revoke(&mut tx, &actor(&user), user.id, &user.username, id).await?;

@@ -1,7 +1,7 @@
 //! The signed-in user as the application layer knows them.
 
 use crate::app::Actor;
-use crate::auth::CurrentUser;
+use crate::web::guard::CurrentUser;
 
 impl From<&CurrentUser> for Actor {
     fn from(user: &CurrentUser) -> Self {

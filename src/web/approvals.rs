@@ -2,29 +2,26 @@
 //! request, and Approve / Deny on the ticked requests with a comment; the decision code the
 //! request page shares.
 
-use std::net::IpAddr;
-
+use crate::auth::session::{self, FlashKind};
+use crate::db::approvals::{Refused, Row};
+use crate::domain::status::SessionStatus;
+use crate::domain::tz::TimeZone;
+use crate::domain::wizard::format_local;
+use crate::state::AppState;
+use crate::web::chrome::Chrome;
+use crate::web::client::ClientAddr;
+use crate::web::error::AppResult;
+use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
+use crate::{app, db};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use axum::response::Redirect;
 use serde::Deserialize;
+use std::net::IpAddr;
 use tower_sessions::Session;
 use uuid::Uuid;
-
-use crate::AppState;
-use crate::app;
-use crate::auth::CurrentUser;
-use crate::auth::session::{self, FlashKind};
-use crate::db;
-use crate::db::approvals::{Refused, Row};
-use crate::domain::status::SessionStatus;
-use crate::domain::tz::TimeZone;
-use crate::domain::wizard::format_local;
-use crate::error::AppResult;
-use crate::web::chrome::Chrome;
-use crate::web::client::ClientAddr;
-use crate::web::form::{Fields, MultiForm};
 
 /// Longest decision comment.
 pub use crate::app::approvals::MAX_COMMENT;

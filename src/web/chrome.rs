@@ -5,9 +5,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use tower_sessions::Session;
 
-use crate::auth::CurrentUser;
 use crate::auth::session::{self, Flash};
-use crate::error::AppError;
+use crate::web::error::AppError;
+use crate::web::guard::CurrentUser;
 
 /// Sent by `static/app.js` when it reloads a table in the background.
 pub const REFRESH_HEADER: &str = "x-portcullis-refresh";

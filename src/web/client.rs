@@ -6,7 +6,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// The client's address: the connection's peer, or behind a trusted reverse proxy
 /// (`PORTCULLIS_TRUSTED_PROXIES`) the address that proxy says it forwarded for.

@@ -10,14 +10,12 @@ use std::net::IpAddr;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::sessions::{Actor, ConnectInfo, NewEvent};
 use crate::domain::catalog::Protocol;
@@ -26,10 +24,13 @@ use crate::domain::event::EventKind;
 use crate::domain::status::{SessionStatus, Transition};
 use crate::domain::target_access::account_note;
 use crate::domain::wizard::format_local;
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
+use crate::web::error::{AppError, AppResult};
 use crate::web::form::MultiForm;
+use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 
 /// How long a revealed password stays on screen, in seconds.
 pub const REVEAL_SECONDS: u32 = 20;
@@ -65,10 +66,6 @@ pub struct ConnectPage {
     can_extend: bool,
     reveal_seconds: u32,
     time_zone: &'static str,
-}
-
-pub(crate) fn parse_id(id: &str) -> AppResult<Uuid> {
-    Uuid::parse_str(id).map_err(|_| AppError::NotFound)
 }
 
 /// The session, if it is the user's own: anyone else is told it does not exist.
@@ -212,9 +209,9 @@ pub async fn show(
     State(state): State<AppState>,
     chrome: Chrome,
     user: CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let (s, ended) = checked(&state, &user, parse_id(&id)?).await?;
+    let (s, ended) = checked(&state, &user, id).await?;
     let shown = Shown {
         ended,
         ..Shown::default()
@@ -259,9 +256,9 @@ pub async fn show_connection_string(
     chrome: Chrome,
     user: CurrentUser,
     ClientAddr(client): ClientAddr,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let (s, ended) = checked(&state, &user, parse_id(&id)?).await?;
+    let (s, ended) = checked(&state, &user, id).await?;
     if !s.status.is_connectable() {
         let shown = Shown {
             ended,
@@ -325,9 +322,9 @@ pub async fn reveal(
     chrome: Chrome,
     user: CurrentUser,
     ClientAddr(client): ClientAddr,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let (s, ended) = checked(&state, &user, parse_id(&id)?).await?;
+    let (s, ended) = checked(&state, &user, id).await?;
     if !s.status.is_connectable() {
         let shown = Shown {
             ended,
@@ -365,9 +362,9 @@ pub async fn rdp(
     State(state): State<AppState>,
     user: CurrentUser,
     ClientAddr(client): ClientAddr,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let (s, ended) = checked(&state, &user, parse_id(&id)?).await?;
+    let (s, ended) = checked(&state, &user, id).await?;
     if !s.status.is_connectable() {
         return Err(AppError::Conflict(ended.unwrap_or_else(|| refusal(&s))));
     }
@@ -406,10 +403,10 @@ pub async fn launched(
     user: CurrentUser,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(form): MultiForm,
 ) -> AppResult<Response> {
-    let (s, ended) = checked(&state, &user, parse_id(&id)?).await?;
+    let (s, ended) = checked(&state, &user, id).await?;
     let how = match form.text("how") {
         "ssh-copy" => "copied the SSH command",
         "ssh-open" => "opened the SSH client",

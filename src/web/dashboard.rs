@@ -1,6 +1,23 @@
 //! Dashboard: the signed-in user's sessions by tab (Active, Scheduled, Historical), search,
 //! End Session on ticked rows, and the Historical export as CSV.
 
+use crate::app::sessions::{EndOutcome, ListQuery};
+use crate::auth::session::{self, FlashKind};
+use crate::db::sessions::{Filter, Row};
+use crate::domain::catalog::Protocol;
+use crate::domain::ending::Ending;
+use crate::domain::spreadsheet;
+use crate::domain::status::{SessionStatus, Tab, Transition};
+use crate::domain::tz::TimeZone;
+use crate::domain::wizard::format_local;
+use crate::state::AppState;
+use crate::web::chrome::Chrome;
+use crate::web::client::ClientAddr;
+use crate::web::error::{AppError, AppResult};
+use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
+use crate::web::route_table::{Access, Routes, get, post};
+use crate::{app, db};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, RawQuery, State};
@@ -9,25 +26,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
-
-use crate::AppState;
-use crate::app;
-use crate::app::sessions::{EndOutcome, ListQuery};
-use crate::auth::CurrentUser;
-use crate::auth::session::{self, FlashKind};
-use crate::db;
-use crate::db::sessions::{Filter, Row};
-use crate::domain::catalog::Protocol;
-use crate::domain::ending::Ending;
-use crate::domain::spreadsheet;
-use crate::domain::status::{SessionStatus, Tab, Transition};
-use crate::domain::tz::TimeZone;
-use crate::domain::wizard::format_local;
-use crate::error::{AppError, AppResult};
-use crate::web::chrome::Chrome;
-use crate::web::client::ClientAddr;
-use crate::web::form::{Fields, MultiForm};
-use crate::web::route_table::{Access, Routes, get, post};
 
 pub fn routes() -> Routes {
     Routes::new(Access::User)
@@ -512,7 +510,7 @@ pub async fn end_sessions(
 ) -> AppResult<Response> {
     let back = form
         .first("back")
-        .filter(|b| crate::auth::guard::is_safe_next(b))
+        .filter(|b| crate::web::guard::is_safe_next(b))
         .unwrap_or("/dashboard")
         .to_owned();
     let ids: Vec<Uuid> = form

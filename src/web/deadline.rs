@@ -13,8 +13,8 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::AppState;
-use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::error::AppError;
 
 /// Answers 503 when the rest of the request takes longer than the configured deadline.
 pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {

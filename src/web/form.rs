@@ -4,7 +4,7 @@
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 
-use crate::error::AppError;
+use crate::web::error::AppError;
 
 /// The fields of a form, in order, repeated names kept.
 #[derive(Debug, Default, Clone)]

@@ -13,13 +13,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use crate::AppState;
-use crate::auth::guard::is_safe_next;
-use crate::auth::{login_token, password, second_factor, session};
+use crate::auth::{password, second_factor, session};
 use crate::db;
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
+use crate::web::error::{AppError, AppResult};
+use crate::web::guard::is_safe_next;
+use crate::web::login_token;
 
 /// The one message for every failed sign-in, so it tells nothing about which accounts exist,
 /// are disabled or are locked.
@@ -74,7 +75,7 @@ pub struct LoginQuery {
     next: String,
 }
 
-/// The sign-in form. Showing it stores nothing (see `auth::login_token`).
+/// The sign-in form. Showing it stores nothing (see `web::login_token`).
 pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -12,12 +12,18 @@ pub mod body_limit;
 pub mod chrome;
 pub mod client;
 pub mod connect;
+pub mod csrf;
 pub mod dashboard;
 pub mod deadline;
+pub mod error;
+pub mod events;
 pub mod form;
+pub mod guard;
 pub mod health;
 pub mod login;
+pub mod login_token;
 pub mod multipart;
+pub mod path_id;
 pub mod recordings;
 pub mod recordings_live;
 pub mod recordings_search;
@@ -27,6 +33,7 @@ pub mod second_factor;
 pub mod session_actions;
 pub mod session_details;
 pub mod sso;
+pub mod stamp_cookie;
 pub mod static_files;
 pub mod terminal;
 pub mod text_guard;
@@ -44,10 +51,10 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::AppState;
-use crate::auth::{cache, csrf, guard};
-use crate::error::AppError;
+use crate::auth::cache;
 use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::web::error::AppError;
 use crate::web::route_table::{Access, Route, Routes, get, post};
 
 /// Largest request body accepted (forms are small; uploads get their own limit).
@@ -196,7 +203,7 @@ fn signed_in_routes() -> Routes {
         .route("/approvals/decide", post(approvals::decide))
         .route("/requests/{id}", get(request_page::show))
         .route("/requests/{id}/decide", post(request_page::decide))
-        .route("/events", get(crate::live::events))
+        .route("/events", get(crate::web::events::events))
         .route("/logout", post(login::logout))
         .route("/account", get(account::show))
         .route(
@@ -270,6 +277,7 @@ async fn metrics_page(
         &headers,
     )
     .await
+    .unwrap_or_else(|| AppError::NotFound.into_response())
 }
 
 /// The CSRF check of every POST, except under `/api/`: the API's routes are outside this
@@ -298,9 +306,9 @@ async fn csrf_unless_api(
 ///   outage.
 async fn session_edges(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let secure = state.settings.cookie_secure;
-    let name = cache::cookie_name(secure);
+    let name = stamp_cookie::cookie_name(secure);
     let reads = matches!(*request.method(), Method::GET | Method::HEAD);
-    let presented = reads.then(|| cache::read_cookie(request.headers(), name));
+    let presented = reads.then(|| stamp_cookie::read_cookie(request.headers(), name));
     let clears = !reads && !leaves_accounts_alone(request.uri().path());
     let (mut response, saved) = cache::scope(presented, next.run(request)).await;
     if clears {
@@ -315,7 +323,7 @@ async fn session_edges(State(state): State<AppState>, request: Request, next: Ne
         let max_age = crate::auth::session::idle_limit_seconds(state.settings.session_idle_minutes);
         response.headers_mut().append(
             header::SET_COOKIE,
-            cache::set_cookie(name, stamp, secure, max_age),
+            stamp_cookie::set_cookie(name, stamp, secure, max_age),
         );
     }
     response

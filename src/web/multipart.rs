@@ -1,5 +1,17 @@
-//! A small reader for `multipart/form-data` bodies (file uploads), already in memory. The
-//! bodies are bounded by the body limit, so reading them whole is fine.
+//! `multipart/form-data` bodies (file uploads), already in memory, read by axum's
+//! [`Multipart`] (multer) rather than by a parser of our own. The CSRF check and the text
+//! guard read the same bodies before the handler, so they share [`parse`]. The bodies are
+//! bounded by the body limit before they get here, so reading them whole is fine.
+
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request};
+use axum::http::header;
+use tower::{Layer, ServiceExt};
+
+/// At most this many parts: no form of ours has more.
+const MAX_PARTS: usize = 100;
 
 /// One part of the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,119 +22,88 @@ pub struct Part {
     pub data: Vec<u8>,
 }
 
-/// The boundary of a `multipart/form-data` content type, if it is one.
-pub fn boundary(content_type: &str) -> Option<String> {
-    let (mime, params) = content_type.split_once(';')?;
-    if !mime.trim().eq_ignore_ascii_case("multipart/form-data") {
-        return None;
-    }
-    params.split(';').find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        if k.trim().eq_ignore_ascii_case("boundary") {
-            let v = v.trim().trim_matches('"');
-            (!v.is_empty() && v.len() <= 200).then(|| v.to_owned())
-        } else {
-            None
-        }
-    })
+/// Whether a content type is `multipart/form-data` with a boundary (which [`parse`] reads).
+pub fn is_multipart(content_type: &str) -> bool {
+    let mut params = content_type.split(';');
+    params
+        .next()
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("multipart/form-data"))
+        && params.any(|p| {
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("boundary") && !v.trim().trim_matches('"').is_empty()
+            })
+        })
 }
 
-/// Splits a body into its parts; `None` when it is not well formed.
-pub fn parse(body: &[u8], boundary: &str) -> Option<Vec<Part>> {
-    let delimiter = format!("--{boundary}").into_bytes();
-    let mut rest = body.get(find(body, &delimiter)? + delimiter.len()..)?;
+/// Splits a body of `content_type` into its parts; `None` when it is not a well-formed
+/// `multipart/form-data` body, or has a part without a name or too many parts.
+pub async fn parse(content_type: &str, body: Bytes) -> Option<Vec<Part>> {
+    let request = Request::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .ok()?;
+    // The body is in memory and within its route's limit already: no second limit here.
+    let read = DefaultBodyLimit::disable().layer(tower::service_fn(|request: Request| async {
+        Ok::<_, Infallible>(read_parts(request).await)
+    }));
+    read.oneshot(request).await.ok().flatten()
+}
+
+async fn read_parts(request: Request) -> Option<Vec<Part>> {
+    let mut multipart = Multipart::from_request(request, &()).await.ok()?;
     let mut parts = Vec::new();
-    loop {
-        if rest.starts_with(b"--") {
-            return Some(parts);
-        }
-        rest = rest.strip_prefix(b"\r\n")?;
-        let head_end = find(rest, b"\r\n\r\n")?;
-        let head = std::str::from_utf8(rest.get(..head_end)?).ok()?;
-        rest = rest.get(head_end + 4..)?;
-        let mut close = b"\r\n".to_vec();
-        close.extend_from_slice(&delimiter);
-        let end = find(rest, &close)?;
-        let data = rest.get(..end)?.to_vec();
-        rest = rest.get(end + close.len()..)?;
-        let (name, filename) = disposition(head)?;
+    while let Some(field) = multipart.next_field().await.ok()? {
+        let name = field.name()?.to_owned();
+        let filename = field.file_name().map(str::to_owned);
+        let data = field.bytes().await.ok()?.to_vec();
         parts.push(Part {
             name,
             filename,
             data,
         });
-        if parts.len() > 100 {
+        if parts.len() > MAX_PARTS {
             return None;
         }
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return None;
-    }
-    let first = needle[0];
-    let mut i = 0;
-    while i + needle.len() <= haystack.len() {
-        match haystack[i..].iter().position(|b| *b == first) {
-            None => return None,
-            Some(p) => {
-                i += p;
-                if haystack.get(i..i + needle.len()) == Some(needle) {
-                    return Some(i);
-                }
-                i += 1;
-            }
-        }
-    }
-    None
-}
-
-/// The `name` and `filename` of a part's `Content-Disposition: form-data` header.
-fn disposition(head: &str) -> Option<(String, Option<String>)> {
-    let line = head.split("\r\n").find(|l| {
-        l.split_once(':')
-            .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case("content-disposition"))
-    })?;
-    let (_, value) = line.split_once(':')?;
-    let mut name = None;
-    let mut filename = None;
-    for param in value.split(';').skip(1) {
-        let Some((k, v)) = param.split_once('=') else {
-            continue;
-        };
-        let v = v.trim().trim_matches('"').to_owned();
-        match k.trim().to_ascii_lowercase().as_str() {
-            "name" => name = Some(v),
-            "filename" => filename = Some(v),
-            _ => {}
-        }
-    }
-    Some((name?, filename))
+    Some(parts)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn parts_are_read_with_their_names_and_files() {
+    const TYPE: &str = "multipart/form-data; boundary=XyZ";
+
+    #[tokio::test]
+    async fn parts_are_read_with_their_names_and_files() {
         let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\nabc\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"r.csv\"\r\nContent-Type: text/csv\r\n\r\nname,kind\r\na,b\r\n\r\n--XyZ--\r\n";
-        let parts = parse(body, "XyZ").unwrap();
+        let parts = parse(TYPE, Bytes::from_static(body)).await.unwrap();
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].name, "csrf_token");
+        assert_eq!(parts[0].filename, None);
         assert_eq!(parts[0].data, b"abc");
         assert_eq!(parts[1].filename.as_deref(), Some("r.csv"));
         assert_eq!(parts[1].data, b"name,kind\r\na,b\r\n");
     }
 
+    #[tokio::test]
+    async fn bodies_that_are_not_well_formed_multipart_give_nothing() {
+        assert_eq!(parse(TYPE, Bytes::from_static(b"garbage")).await, None);
+        let cut = b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nabc";
+        assert_eq!(parse(TYPE, Bytes::from_static(cut)).await, None);
+        let nameless = b"--XyZ\r\nContent-Disposition: form-data\r\n\r\nabc\r\n--XyZ--\r\n";
+        assert_eq!(parse(TYPE, Bytes::from_static(nameless)).await, None);
+        let many: String = (0..=MAX_PARTS)
+            .map(|i| format!("--XyZ\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nx\r\n"))
+            .collect::<String>()
+            + "--XyZ--\r\n";
+        assert_eq!(parse(TYPE, Bytes::from(many)).await, None);
+    }
+
     #[test]
-    fn the_boundary_comes_from_the_content_type() {
-        assert_eq!(
-            boundary("multipart/form-data; boundary=\"abc\"").as_deref(),
-            Some("abc")
-        );
-        assert_eq!(boundary("application/x-www-form-urlencoded"), None);
-        assert_eq!(parse(b"garbage", "abc"), None);
+    fn only_form_data_with_a_boundary_is_multipart() {
+        assert!(is_multipart("multipart/form-data; boundary=\"abc\""));
+        assert!(!is_multipart("multipart/form-data"));
+        assert!(!is_multipart("application/x-www-form-urlencoded"));
     }
 }

@@ -7,15 +7,15 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::recordings::{Mode, Row, Via};
 use crate::db::sessions::Details;
 use crate::domain::role::Role;
 use crate::domain::tz::TimeZone;
 use crate::domain::wizard::format_local;
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::web::error::{AppError, AppResult};
+use crate::web::guard::CurrentUser;
 
 /// A recording as View Logs lists it.
 pub struct RecordingView {

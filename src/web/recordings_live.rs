@@ -7,17 +7,18 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::recordings::Row;
 use crate::db::sessions::Details;
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::{AppError, AppResult};
+use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 use crate::web::recordings::mode_label;
 
 #[derive(Template, WebTemplate)]
@@ -29,11 +30,10 @@ pub struct LivePage {
     mode: &'static str,
 }
 
-async fn recording(state: &AppState, user: &CurrentUser, rid: &str) -> AppResult<Row> {
+async fn recording(state: &AppState, user: &CurrentUser, rid: Uuid) -> AppResult<Row> {
     if !user.is_admin() {
         return Err(AppError::NotFound);
     }
-    let rid = Uuid::parse_str(rid).map_err(|_| AppError::NotFound)?;
     db::recordings::get(&state.db, rid)
         .await?
         .ok_or(AppError::NotFound)
@@ -44,9 +44,9 @@ pub async fn page(
     State(state): State<AppState>,
     chrome: Chrome,
     user: CurrentUser,
-    Path(rid): Path<String>,
+    PathId(rid): PathId,
 ) -> AppResult<LivePage> {
-    let r = recording(&state, &user, &rid).await?;
+    let r = recording(&state, &user, rid).await?;
     let s = db::sessions::details(&state.db, r.session_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -80,7 +80,7 @@ pub struct Since {
 pub async fn events(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(rid): Path<String>,
+    PathId(rid): PathId,
     Query(from): Query<From>,
 ) -> AppResult<Json<Since>> {
     let from = from.from.unwrap_or(0);
@@ -88,7 +88,7 @@ pub async fn events(
         return Err(AppError::Validation("from must be 0 or more".into()));
     }
     // Read the end first: events written before an end seen here are all returned below.
-    let r = recording(&state, &user, &rid).await?;
+    let r = recording(&state, &user, rid).await?;
     let (events, next) = db::recordings::events_from(&state.db, r.id, from).await?;
     Ok(Json(Since {
         events,

@@ -9,13 +9,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::domain::role::Role;
 use crate::domain::wizard::format_local;
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::{AppError, AppResult};
+use crate::web::guard::CurrentUser;
 
 /// Results shown at most.
 const LIMIT: i64 = 50;

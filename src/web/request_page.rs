@@ -4,26 +4,27 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use time::Duration;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::approvals::Decision;
 use crate::db::request_page::{DecisionRow, Header, Recent, Resource, Tier};
 use crate::domain::role::Role;
 use crate::domain::status::SessionStatus;
 use crate::domain::wizard::format_local;
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::approvals::{self, MAX_COMMENT};
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
+use crate::web::error::{AppError, AppResult};
 use crate::web::form::MultiForm;
+use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 
 /// One resource of the request, for the viewer.
 pub struct ResourceView {
@@ -88,8 +89,7 @@ struct Kept {
 /// The request, for those who may see it: its requester, whoever may decide on it now or
 /// decided on it, administrators and auditors. Anyone else gets not found, as for an
 /// unknown id.
-async fn visible(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<Header> {
-    let id = Uuid::parse_str(id).map_err(|_| AppError::NotFound)?;
+async fn visible(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<Header> {
     crate::app::requests::visible(state, &crate::app::Actor::from(user), id)
         .await?
         .ok_or(AppError::NotFound)
@@ -100,9 +100,9 @@ pub async fn show(
     State(state): State<AppState>,
     chrome: Chrome,
     user: CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<RequestPage> {
-    let header = visible(&state, &user, &id).await?;
+    let header = visible(&state, &user, id).await?;
     let kept = Kept {
         ticked: None,
         comment: String::new(),
@@ -119,10 +119,10 @@ pub async fn decide(
     user: CurrentUser,
     session: Session,
     ClientAddr(client): ClientAddr,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(form): MultiForm,
 ) -> AppResult<Response> {
-    let header = visible(&state, &user, &id).await?;
+    let header = visible(&state, &user, id).await?;
     let named: Vec<Uuid> = form
         .all("id")
         .filter_map(|s| Uuid::parse_str(s).ok())

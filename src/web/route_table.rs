@@ -15,7 +15,7 @@ use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, Route as AxumRoute};
 use tower::{Layer, Service};
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// Who a route is for. The guards in `web::router_with_metrics` enforce it; the sweeps in
 /// the tests check that they do, route by route.

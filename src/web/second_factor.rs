@@ -14,13 +14,13 @@ use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::auth::second_factor::{self, Typed};
 use crate::auth::session::{self, FlashKind, Pending};
 use crate::db;
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
+use crate::web::error::{AppError, AppResult};
 use crate::web::login::{attempt_succeeded, rate_limited};
 
 /// A wrong, reused or malformed code: one message for all.
@@ -65,41 +65,15 @@ pub struct CodeForm {
     pub code: String,
 }
 
-/// The sealed secret, opened (the user id is the associated data, so a secret copied to
-/// another user's row does not open).
+/// The sealed secret, opened.
 fn open_secret(state: &AppState, user: Uuid, sealed: &[u8]) -> AppResult<Vec<u8>> {
-    let text = state
-        .secrets
-        .open(user, sealed)
-        .map_err(AppError::internal)?;
-    second_factor::decode_secret(&text)
+    Ok(second_factor::open_secret(&state.secrets, user, sealed)?)
 }
 
-/// Checks a code of a user whose second factor is on, using it up when it is right: a TOTP
-/// code is accepted only for a step after the last one accepted, a recovery code only once.
+/// Checks a code of a user whose second factor is on, using it up when it is right (see
+/// [`second_factor::check_code`]).
 pub async fn check_code(state: &AppState, user: Uuid, input: &str) -> AppResult<bool> {
-    match second_factor::parse(input) {
-        Typed::Totp(code) => {
-            let Some(factor) = db::second_factor::get(&state.db, user).await? else {
-                return Ok(false);
-            };
-            if !factor.confirmed {
-                return Ok(false);
-            }
-            let secret = open_secret(state, user, &factor.secret_sealed)?;
-            match second_factor::matching_step(&secret, &code, second_factor::current_step())? {
-                Some(step) => Ok(db::second_factor::accept_step(&state.db, user, step).await?),
-                None => Ok(false),
-            }
-        }
-        Typed::Recovery(code) => Ok(db::second_factor::use_recovery_code(
-            &state.db,
-            user,
-            &second_factor::recovery_hash(user, &code),
-        )
-        .await?),
-        Typed::Malformed => Ok(false),
-    }
+    Ok(second_factor::check_code(&state.db, &state.secrets, user, input).await?)
 }
 
 /// New recovery codes replace the user's old ones; returns them as shown, once.

@@ -2,24 +2,22 @@
 //! administrators always; see `app::sessions`), Lock with a message and Unlock
 //! (administrators). Extend and Unlock re-check the session's grant first (`db::grants`).
 
-use axum::extract::{Path, State};
-use axum::response::Redirect;
-use tower_sessions::Session;
-use uuid::Uuid;
-
-use crate::AppState;
-use crate::app;
 use crate::app::sessions::Extended;
-use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
-use crate::db;
 use crate::db::sessions::{Actor, Moved, NewEvent};
 use crate::domain::event::EventKind;
 use crate::domain::status::Transition;
 use crate::domain::wizard::format_local;
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::client::ClientAddr;
+use crate::web::error::{AppError, AppResult};
 use crate::web::form::MultiForm;
+use crate::web::guard::CurrentUser;
+use crate::{app, db};
+use axum::extract::{Path, State};
+use axum::response::Redirect;
+use tower_sessions::Session;
+use uuid::Uuid;
 
 /// Longest lock message.
 pub const MAX_LOCK_MESSAGE: usize = 500;

@@ -2,20 +2,20 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::provisioning::PendingRemoval;
 use crate::db::sessions::{Details, Event};
 use crate::domain::ending::Ending;
 use crate::domain::target_access::account_note;
 use crate::domain::wizard::format_local;
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::{AppError, AppResult};
+use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 use crate::web::recordings::{self, RecordingView};
-use uuid::Uuid;
 
 /// An event formatted for the viewer.
 pub struct EventView {
@@ -60,9 +60,8 @@ pub async fn show(
     State(state): State<AppState>,
     chrome: Chrome,
     user: CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<DetailsPage> {
-    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
     let s = db::sessions::details(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;

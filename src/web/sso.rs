@@ -11,14 +11,14 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
-use crate::AppState;
-use crate::auth::guard::is_safe_next;
 use crate::auth::session;
 use crate::auth::sso::Sso;
 use crate::auth::sso::account::{self, Refusal};
 use crate::auth::sso::flow::{FlowError, Pending, Provider};
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::{AppError, AppResult};
+use crate::web::guard::is_safe_next;
 
 /// Why a sign-in through the provider did not happen; the template words each.
 #[derive(Debug)]
@@ -147,11 +147,7 @@ async fn link_account(
     use crate::db::identities::{self, LinkRefusal};
     // Still signed in, in this browser, as the account that asked (and it is enabled).
     let signed_in = session::auth(session).await?.map(|a| a.user_id);
-    let username: Option<String> =
-        sqlx::query_scalar("SELECT username FROM users WHERE id = $1 AND NOT disabled")
-            .bind(user)
-            .fetch_optional(&state.db)
-            .await?;
+    let username = crate::db::users::enabled_username(&state.db, user).await?;
     let Some(username) = username.filter(|_| signed_in == Some(user)) else {
         return Ok(refused(chrome, &provider.sso, Problem::BadState));
     };

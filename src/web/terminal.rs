@@ -11,22 +11,23 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db::recordings::Via;
 use crate::db::sessions::ConnectInfo;
 use crate::domain::catalog::Protocol;
-use crate::error::{AppError, AppResult};
 use crate::gateway::upstream::{self, Door, Input, Output, Pty, Request, Start, Terminal};
 use crate::live::Full;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
 use crate::web::connect;
+use crate::web::error::{AppError, AppResult};
+use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 
 /// The largest frame the browser may send: keystrokes and pastes, not file uploads.
 const MAX_FRAME: usize = 64 * 1024;
@@ -45,9 +46,9 @@ pub async fn page(
     State(state): State<AppState>,
     chrome: Chrome,
     user: CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let (s, ended) = connect::checked(&state, &user, connect::parse_id(&id)?).await?;
+    let (s, ended) = connect::checked(&state, &user, id).await?;
     if s.protocol != Protocol::Ssh {
         return Err(AppError::NotFound);
     }
@@ -87,7 +88,7 @@ struct Control {
 pub async fn socket(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Query(size): Query<Size>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
@@ -96,7 +97,6 @@ pub async fn socket(
     if !same_origin(&headers) {
         return Err(AppError::Forbidden);
     }
-    let id = connect::parse_id(&id)?;
     // Not the requester's own session: as if it did not exist, before anything opens.
     connect::own(&state, &user, id).await?;
     let pty = Pty {

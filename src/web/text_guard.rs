@@ -147,8 +147,8 @@ pub async fn refuse_control_characters(request: Request, next: Next) -> Response
         .unwrap_or("")
         .to_owned();
     let is_form = content_type.starts_with("application/x-www-form-urlencoded");
-    let boundary = multipart::boundary(&content_type);
-    if !is_form && boundary.is_none() {
+    let is_multipart = multipart::is_multipart(&content_type);
+    if !is_form && !is_multipart {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
@@ -156,22 +156,25 @@ pub async fn refuse_control_characters(request: Request, next: Next) -> Response
         Ok(b) => b,
         Err(_) => return body_limit::too_large(body_limit::UPLOAD_LIMIT),
     };
-    let offence = match boundary {
-        Some(boundary) => multipart::parse(&bytes, &boundary).and_then(|fields| {
-            fields
-                .into_iter()
-                // A file is judged by its reader (the CSV import names the line).
-                .filter(|p| p.filename.is_none())
-                .find_map(|p| {
-                    let text = String::from_utf8_lossy(&p.data);
-                    let c = text.chars().find(|c| is_refused(*c))?;
-                    Some(Offence {
-                        field: Some(p.name),
-                        character: c,
+    let offence = if is_multipart {
+        multipart::parse(&content_type, bytes.clone())
+            .await
+            .and_then(|fields| {
+                fields
+                    .into_iter()
+                    // A file is judged by its reader (the CSV import names the line).
+                    .filter(|p| p.filename.is_none())
+                    .find_map(|p| {
+                        let text = String::from_utf8_lossy(&p.data);
+                        let c = text.chars().find(|c| is_refused(*c))?;
+                        Some(Offence {
+                            field: Some(p.name),
+                            character: c,
+                        })
                     })
-                })
-        }),
-        None => check_urlencoded(&bytes),
+            })
+    } else {
+        check_urlencoded(&bytes)
     };
     if let Some(offence) = offence {
         return refuse(&offence, &path);

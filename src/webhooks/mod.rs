@@ -15,15 +15,15 @@
 //! "<t>.<body>" with the endpoint's secret>` (see the README's "Webhooks" section for how a
 //! receiver checks it and refuses replays).
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use hmac::Mac;
-use sqlx::{FromRow, PgPool};
+use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::crypto::SecretBox;
+use crate::db::webhooks::{self as deliveries, Claimed};
 
 /// How often the sender looks for due deliveries.
 pub const INTERVAL: Duration = Duration::from_secs(2);
@@ -67,12 +67,8 @@ pub struct WebhookArgs {
 }
 /// Deliveries claimed per pass (posted concurrently).
 const BATCH: i64 = 50;
-/// The event types an endpoint can ask for, with their labels.
-pub const EVENT_TYPES: [(&str, &str); 3] = [
-    ("request.created", "Request created"),
-    ("request.decision", "Decision (approval or denial)"),
-    ("session.status_changed", "Session status change"),
-];
+pub use crate::domain::webhook::{EVENT_TYPES, check_secret, check_url};
+
 /// The header carrying the timestamp and signature.
 pub const SIGNATURE_HEADER: &str = "Portcullis-Signature";
 
@@ -88,59 +84,6 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
         }
     }
     format!("t={timestamp},v1={hex}")
-}
-
-/// Checks an endpoint address: `https://` anywhere, or `http://` to this machine only
-/// (loopback), without a user name or password, at most 2000 characters. Returns it trimmed.
-pub fn check_url(text: &str) -> Result<String, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(
-            "Enter the endpoint's address, such as https://hooks.example.com/portcullis.".into(),
-        );
-    }
-    if text.chars().count() > 2000 {
-        return Err("The address is too long: at most 2000 characters.".into());
-    }
-    let url = reqwest::Url::parse(text).map_err(|e| {
-        format!("This is not a valid address ({e}): write it as https://host/path.")
-    })?;
-    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
-        return Err("The address needs a host name: write it as https://host/path.".into());
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("The address must not hold a user name or password (it would be shown on the pages); authenticate the events with the secret instead.".into());
-    }
-    if url.fragment().is_some() {
-        return Err("The address must not have a #fragment.".into());
-    }
-    match url.scheme() {
-        "https" => Ok(text.to_owned()),
-        "http" if is_loopback(host) => Ok(text.to_owned()),
-        "http" => Err("Plain http:// is only allowed to this machine (127.0.0.1, [::1] or localhost): use https://.".into()),
-        other => Err(format!("The address must start with https:// (not {other}://).")),
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Checks a signing secret: 16 to 200 characters, no spaces or control characters.
-pub fn check_secret(text: &str) -> Result<String, String> {
-    let n = text.chars().count();
-    if n < 16 {
-        return Err("The secret must have at least 16 characters (use a random string, such as the output of: openssl rand -hex 32).".into());
-    }
-    if n > 200 {
-        return Err("The secret is too long: at most 200 characters.".into());
-    }
-    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("The secret must not contain spaces or control characters.".into());
-    }
-    Ok(text.to_owned())
 }
 
 /// Posts deliveries: one HTTP client (no redirects followed, short timeouts) and the key that
@@ -191,17 +134,6 @@ impl Sender {
     }
 }
 
-/// A queued delivery taken by this sender until its lease runs out.
-#[derive(Debug, Clone, FromRow)]
-struct Claimed {
-    id: Uuid,
-    endpoint_id: Uuid,
-    event_type: String,
-    body: String,
-    url: String,
-    secret_ciphertext: Vec<u8>,
-}
-
 /// What one attempt came to.
 #[derive(Debug)]
 struct Outcome {
@@ -241,7 +173,7 @@ pub async fn run(
                 tokio::select! {
                     outcome = deliver_due(&pool, &sender) => {
                         if let Err(e) = outcome {
-                            if crate::error::is_unavailable(&e) {
+                            if crate::db::is_unavailable(&e) {
                                 tracing::warn!(error = %e, "webhooks: database unavailable");
                             } else {
                                 tracing::error!(error = %e, "webhook pass failed");
@@ -261,24 +193,7 @@ pub async fn run(
 /// One pass: claims the due deliveries of enabled endpoints, posts them concurrently and
 /// records each answer. Returns how many were delivered.
 pub async fn deliver_due(pool: &PgPool, sender: &Sender) -> Result<usize, sqlx::Error> {
-    let claimed: Vec<Claimed> = sqlx::query_as(
-        "WITH due AS (
-             SELECT d.id FROM webhook_deliveries d
-             JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
-             WHERE d.next_attempt_at <= now()
-             ORDER BY d.next_attempt_at, d.created_at LIMIT $1
-             FOR UPDATE OF d SKIP LOCKED
-         )
-         UPDATE webhook_deliveries d SET next_attempt_at = now() + make_interval(secs => $2)
-         FROM due, webhook_endpoints e
-         WHERE d.id = due.id AND e.id = d.endpoint_id
-         RETURNING d.id, d.endpoint_id, d.event_type, d.payload::text AS body, e.url,
-                   e.secret_ciphertext",
-    )
-    .bind(BATCH)
-    .bind(sender.lease.as_secs_f64())
-    .fetch_all(pool)
-    .await?;
+    let claimed = deliveries::claim_due(pool, BATCH, sender.lease).await?;
     let attempts = claimed.iter().map(|c| async move {
         let outcome = attempt(sender, c).await;
         (c.id, outcome)
@@ -370,34 +285,18 @@ async fn record(
     outcome: &Outcome,
 ) -> Result<(), sqlx::Error> {
     match &outcome.error {
-        None => sqlx::query(
-            "UPDATE webhook_deliveries
-             SET attempts = attempts + 1, delivered_at = now(), last_attempt_at = now(),
-                 next_attempt_at = NULL, response_code = $2, last_error = NULL
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(outcome.code)
-        .execute(pool)
-        .await
-        .map(|_| ()),
-        Some(error) => sqlx::query(
-            "UPDATE webhook_deliveries
-             SET attempts = attempts + 1, last_attempt_at = now(),
-                 response_code = $2, last_error = left($3, 2000),
-                 next_attempt_at = CASE WHEN attempts + 1 >= $4 THEN NULL
-                                        ELSE now() + make_interval(secs => $5 * power(2, attempts)) END,
-                 gave_up_at = CASE WHEN attempts + 1 >= $4 THEN now() END
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(outcome.code)
-        .bind(error)
-        .bind(sender.max_attempts)
-        .bind(sender.first_backoff.as_secs_f64())
-        .execute(pool)
-        .await
-        .map(|_| ()),
+        None => deliveries::delivered(pool, id, outcome.code).await,
+        Some(error) => {
+            deliveries::failed(
+                pool,
+                id,
+                outcome.code,
+                error,
+                sender.max_attempts,
+                sender.first_backoff,
+            )
+            .await
+        }
     }
 }
 

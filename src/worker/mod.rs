@@ -193,29 +193,3 @@ pub async fn provision(
     tx.commit().await?;
     Ok(prepared)
 }
-
-/// How long the longest-waiting session that is due a timed transition has waited: zero when
-/// the worker is keeping up. Due since: the start time (Pending), the moment it entered
-/// Provisioning, the end of its window (usable statuses), or the decision deadline or end of
-/// the requested window, whichever came first (Waiting for Approval). Reads the live-status
-/// index only.
-pub async fn lag(pool: &PgPool) -> Result<Duration, sqlx::Error> {
-    let seconds: Option<f64> = sqlx::query_scalar(&format!(
-        "SELECT EXTRACT(EPOCH FROM now() - min(due))::float8
-         FROM (
-             SELECT CASE s.status
-                 WHEN 'pending' THEN s.requested_start
-                 WHEN 'provisioning' THEN s.updated_at
-                 WHEN 'waiting_for_approval' THEN s.approval_due_at
-                 ELSE s.ends_at
-             END AS due
-             FROM activity_sessions s
-             WHERE s.status IN {live}
-         ) AS live
-         WHERE due <= now()",
-        live = *status_sql::LIVE
-    ))
-    .fetch_one(pool)
-    .await?;
-    Ok(Duration::from_secs_f64(seconds.unwrap_or(0.0).max(0.0)))
-}

@@ -3,7 +3,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use portcullis::db::cluster::{Cluster, ClusterOptions};
+use portcullis::pg_cluster::cluster::{Cluster, ClusterOptions};
 use sqlx::Connection;
 
 fn bin() -> Command {
@@ -39,7 +39,7 @@ async fn the_cluster_starts_stops_and_keeps_its_data() {
     .await
     .unwrap();
     assert!(first.created());
-    portcullis::db::ensure_database(&first, "portcullis")
+    portcullis::pg_cluster::ensure_database(&first, "portcullis")
         .await
         .unwrap();
     let pool = sqlx::PgPool::connect_with(first.connect_options("portcullis"))
@@ -107,7 +107,7 @@ async fn a_stale_pid_file_left_by_a_crash_does_not_stop_the_start() {
 
 #[test]
 fn missing_binaries_are_explained() {
-    let message = portcullis::db::cluster::ClusterError::BinariesNotFound.to_string();
+    let message = portcullis::pg_cluster::cluster::ClusterError::BinariesNotFound.to_string();
     assert!(message.contains("apt-get install postgresql"));
     assert!(message.contains("DATABASE_URL"));
 }

@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use portcullis::db::cluster::Cluster;
 use portcullis::domain::role::Role;
+use portcullis::pg_cluster::cluster::Cluster;
 use reqwest::StatusCode;
 
 use crate::support::{settings, spawn_app_on, start_cluster};
@@ -15,7 +15,7 @@ async fn pages_answer_503_while_the_database_is_down_and_recover_after() {
     let cluster = tokio::task::spawn_blocking(move || start_cluster(&path))
         .await
         .unwrap();
-    portcullis::db::ensure_database(&cluster, "portcullis")
+    portcullis::pg_cluster::ensure_database(&cluster, "portcullis")
         .await
         .unwrap();
     let options = cluster.connect_options("portcullis");

@@ -1,7 +1,7 @@
 //! Seed files: idempotent, all-or-nothing, errors with line and field.
 
-use portcullis::db::seed::{ApplyError, apply};
 use portcullis::domain::seed::parse;
+use portcullis::seeding::{ApplyError, apply};
 use portcullis::server::DEMO_SEED;
 
 use crate::support::spawn_app;

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use portcullis::auth::cache::SessionCache;
-use portcullis::db::cluster::{Cluster, ClusterOptions};
 use portcullis::domain::names::{DisplayName, Username};
 use portcullis::domain::role::Role;
+use portcullis::pg_cluster::cluster::{Cluster, ClusterOptions};
 use portcullis::{AppState, Settings};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -122,7 +122,7 @@ async fn make_demo_template(admin: &PgConnectOptions) {
         .expect("demo template pool");
     let seed =
         portcullis::domain::seed::parse(portcullis::server::DEMO_SEED).expect("demo seed parses");
-    portcullis::db::seed::apply(&pool, &seed)
+    portcullis::seeding::apply(&pool, &seed)
         .await
         .expect("demo seed applies");
     pool.close().await;
@@ -572,7 +572,7 @@ impl TestApp {
     pub async fn seed_demo(&self) {
         let seed = portcullis::domain::seed::parse(portcullis::server::DEMO_SEED)
             .expect("demo seed parses");
-        portcullis::db::seed::apply(&self.db, &seed)
+        portcullis::seeding::apply(&self.db, &seed)
             .await
             .expect("demo seed applies");
     }

@@ -11,8 +11,8 @@ use crate::admin_policies::profile;
 use crate::admin_resources::{admin_app, flashes, id_of};
 use crate::seed::snapshot;
 use crate::support::TestApp;
-use portcullis::db::seed::{ApplyError, apply};
 use portcullis::domain::seed::parse;
+use portcullis::seeding::{ApplyError, apply};
 
 async fn switches(app: &TestApp, id: Uuid) -> (bool, bool) {
     sqlx::query_as("SELECT file_transfer, revoke_on_lock FROM activities WHERE id = $1")

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use crate::instance::{Instance, database_url};
 use crate::load::{Browser, Read, Record, seed};
 use crate::support::start_cluster;
-use portcullis::db::cluster::Cluster;
+use portcullis::pg_cluster::cluster::Cluster;
 
 /// The settings under test, short so that the test is.
 const ACQUIRE_SECONDS: u64 = 2;
@@ -86,7 +86,7 @@ async fn start() -> (tempfile::TempDir, Cluster, Instance, Browser) {
     let cluster = tokio::task::spawn_blocking(move || start_cluster(&path))
         .await
         .unwrap();
-    portcullis::db::ensure_database(&cluster, "portcullis")
+    portcullis::pg_cluster::ensure_database(&cluster, "portcullis")
         .await
         .unwrap();
     let options = cluster.connect_options("portcullis");

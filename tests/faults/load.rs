@@ -41,7 +41,7 @@ pub async fn seed(pool: &PgPool, users: usize) {
             errors.iter().map(|e| e.display("load")).collect::<Vec<_>>()
         )
     });
-    portcullis::db::seed::apply(pool, &seed).await.unwrap();
+    portcullis::seeding::apply(pool, &seed).await.unwrap();
 }
 
 /// Evaluates `attempt` (an expression giving an `Option`, awaited inside) again and again

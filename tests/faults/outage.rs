@@ -23,7 +23,7 @@ async fn a_database_outage_under_load_answers_503_loses_nothing_and_recovers() {
     let cluster = tokio::task::spawn_blocking(move || start_cluster(&path))
         .await
         .unwrap();
-    portcullis::db::ensure_database(&cluster, "portcullis")
+    portcullis::pg_cluster::ensure_database(&cluster, "portcullis")
         .await
         .unwrap();
     let options = cluster.connect_options("portcullis");

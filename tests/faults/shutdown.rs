@@ -236,7 +236,7 @@ async fn sigterm_under_load_finishes_requests_in_flight_exits_0_and_stops_the_cl
     let left = processes_using(&pgdata);
     assert!(left.is_empty(), "no postgres process is left: {left:?}");
     // Beside the real `postgres` (PATH may hold links to initdb and postgres only).
-    let postgres = portcullis::db::cluster::find_bin_dir()
+    let postgres = portcullis::pg_cluster::cluster::find_bin_dir()
         .expect("PostgreSQL binaries")
         .join("postgres");
     let bin = std::fs::canonicalize(postgres).unwrap();

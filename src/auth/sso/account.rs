@@ -6,10 +6,10 @@ use uuid::Uuid;
 
 use super::Sso;
 use super::flow::Identity;
+use crate::auth::{AuthError, AuthResult};
 use crate::db::audit::WriteError;
 use crate::db::identities::{self, Profile};
 use crate::domain::names::{DisplayName, Username};
-use crate::error::{AppError, AppResult};
 
 /// Why a person the provider vouched for is not let in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub async fn sign_in(
     sso: &Sso,
     identity: &Identity,
     time_zone: &str,
-) -> AppResult<Result<Uuid, Refusal>> {
+) -> AuthResult<Result<Uuid, Refusal>> {
     let mut tx = db.begin().await?;
     let linked = match identities::find(&mut tx, &identity.issuer, &identity.subject).await? {
         Some(linked) => linked,
@@ -67,7 +67,7 @@ async fn create(
     sso: &Sso,
     identity: &Identity,
     time_zone: &str,
-) -> AppResult<Result<identities::Linked, Refusal>> {
+) -> AuthResult<Result<identities::Linked, Refusal>> {
     if !sso.create_accounts {
         return Ok(Err(Refusal::CreationOff));
     }
@@ -101,7 +101,7 @@ async fn create(
 }
 
 /// The name from the `name` claim when it is a valid display name, else the username.
-fn display_name(identity: &Identity, username: &str) -> AppResult<DisplayName> {
+fn display_name(identity: &Identity, username: &str) -> AuthResult<DisplayName> {
     identity
         .name
         .as_deref()
@@ -109,7 +109,7 @@ fn display_name(identity: &Identity, username: &str) -> AppResult<DisplayName> {
         .map_or_else(
             || {
                 DisplayName::parse(username)
-                    .map_err(|_| AppError::internal("username is no display name"))
+                    .map_err(|_| AuthError::internal("username is no display name"))
             },
             Ok,
         )

@@ -3,14 +3,13 @@
 
 pub mod account;
 pub mod flow;
-pub mod mapping;
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
 
-pub use mapping::Mapping;
+pub use crate::domain::sso_mapping::Mapping;
 
 /// The path the provider sends the browser back to, under the redirect base URL.
 pub const CALLBACK_PATH: &str = "/login/sso/callback";
@@ -273,14 +272,18 @@ impl Sso {
 mod tests {
     use clap::Parser;
 
-    use crate::config::Cli;
+    /// The SSO flags alone, as the command line flattens them.
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sso: super::SsoArgs,
+    }
 
     fn load(args: &[&str]) -> Result<bool, String> {
         let mut all = vec!["portcullis"];
         all.extend_from_slice(args);
         let cli = Cli::try_parse_from(all).map_err(|e| e.to_string())?;
-        cli.config
-            .sso
+        cli.sso
             .load()
             .map(|sso| sso.is_some())
             .map_err(|e| format!("{e:#}"))

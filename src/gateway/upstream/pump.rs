@@ -14,9 +14,9 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::{Input, Output, Pinned, Terminal};
-use crate::AppState;
 use crate::gateway::checks;
 use crate::recording::Recorder;
+use crate::state::AppState;
 
 /// How often a live connection re-checks its session even without an announcement.
 const RECHECK: Duration = Duration::from_secs(10);

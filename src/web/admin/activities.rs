@@ -1,29 +1,28 @@
 //! Admin > Activities: the list, the activity form (create, edit, clone), delete and restore.
 
-use askama::Template;
-use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use tower_sessions::Session;
-use uuid::Uuid;
-
 use super::crud::{Catalogue, Deletable, Restorable};
-use super::{actor, done, gone, invalid, parse_id, taken};
-use crate::AppState;
-use crate::auth::CurrentUser;
+use super::{actor, done, gone, invalid, taken};
 use crate::db;
 use crate::db::activities::Row;
-use crate::db::audit::Actor;
-use crate::db::audit::WriteError;
+use crate::db::audit::{Actor, WriteError};
 use crate::db::look_alike::Named;
 use crate::db::resources::Removal;
 use crate::domain::admin_input::{ActivityInput, FieldErrors, RawActivity, checkbox};
 use crate::domain::catalog::{LoginMode, Protocol, TEMPLATE_PLACEHOLDERS};
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::Fields;
+use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use sqlx::PgConnection;
+use tower_sessions::Session;
+use uuid::Uuid;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/activities.html")]
@@ -159,9 +158,8 @@ pub async fn clone(
     State(state): State<AppState>,
     chrome: Chrome,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let Some(a) = db::activities::get(&state.db, id).await? else {
         return gone(&session, "activity", "/admin/activities").await;
     };

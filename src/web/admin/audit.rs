@@ -1,18 +1,17 @@
 //! Admin > Audit log: every administrative change, newest first, with filters.
 
+use super::{PAGE_SIZE, Pager};
+use crate::db;
+use crate::db::audit::Filter;
+use crate::domain::wizard::format_local;
+use crate::state::AppState;
+use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
+use crate::web::guard::CurrentUser;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use serde::Deserialize;
-
-use super::{PAGE_SIZE, Pager};
-use crate::AppState;
-use crate::auth::CurrentUser;
-use crate::db;
-use crate::db::audit::Filter;
-use crate::domain::wizard::format_local;
-use crate::error::AppResult;
-use crate::web::chrome::Chrome;
 
 /// The kinds of object the log records.
 pub const KINDS: [(&str, &str); 8] = [

@@ -2,28 +2,26 @@
 //! (the secret is written, sealed, and never shown again: not after saving, not on a form
 //! shown again with a problem), delete (refused while a resource uses it).
 
-use askama::Template;
-use askama_web::WebTemplate;
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use tower_sessions::Session;
-use uuid::Uuid;
-
 use super::crud::{Catalogue, Deletable, deleted_or_in_use};
 use super::{actor, finish_save, invalid, taken};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
-use crate::db::audit::Actor;
-use crate::db::audit::WriteError;
+use crate::db::audit::{Actor, WriteError};
 use crate::db::credentials::Row;
 use crate::db::resources::Removal;
 use crate::domain::admin_input::FieldErrors;
 use crate::domain::target_access::{CredentialInput, CredentialKind, RawCredential};
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::Fields;
+use crate::web::guard::CurrentUser;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use sqlx::PgConnection;
+use tower_sessions::Session;
+use uuid::Uuid;
 
 const LIST: &str = "/admin/credentials";
 

@@ -4,23 +4,22 @@
 //! form, its checks, what a deletion must refuse) is each kind's [`Catalogue`]; the handlers
 //! and routes here are written once for all of them.
 
-use std::future::Future;
-
-use axum::extract::{Path, State};
-use axum::response::Response;
-use sqlx::PgConnection;
-use tower_sessions::Session;
-use uuid::Uuid;
-
-use super::{actor, done, finish_removal, gone, parse_id};
-use crate::AppState;
-use crate::auth::CurrentUser;
+use super::{actor, done, finish_removal, gone};
 use crate::db::audit::{Actor, WriteError};
 use crate::db::resources::Removal;
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 use crate::web::route_table::{Endpoint, Routes, get, post};
+use axum::extract::State;
+use axum::response::Response;
+use sqlx::PgConnection;
+use std::future::Future;
+use tower_sessions::Session;
+use uuid::Uuid;
 
 /// One kind of object administrators keep.
 pub trait Catalogue: Send + Sync + 'static {
@@ -118,9 +117,8 @@ pub async fn edit<K: Catalogue>(
     State(state): State<AppState>,
     chrome: Chrome,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     match K::edit_page(&state, chrome, id).await? {
         Some(page) => Ok(page),
         None => gone(&session, K::WHAT, K::LIST).await,
@@ -132,10 +130,9 @@ pub async fn update<K: Catalogue>(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     K::save(&state, chrome, &user, &session, Some(id), &f).await
 }
 
@@ -143,9 +140,8 @@ pub async fn delete<K: Deletable>(
     State(state): State<AppState>,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let result = K::remove(&mut tx, &actor(&user), id).await;
     finish_removal(
@@ -163,9 +159,8 @@ pub async fn restore<K: Restorable>(
     State(state): State<AppState>,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     match K::restore(&mut tx, &actor(&user), id).await {
         Ok(name) => {

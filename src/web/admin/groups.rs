@@ -1,30 +1,28 @@
 //! Admin > Groups: the list, the group form (name, description, members), delete.
 
+use super::crud::{Catalogue, Deletable, deleted_or_in_use};
+use super::picker::{self, Picker};
+use super::revocation::{Ask, end_or_ask, flash_ended};
+use super::{actor, finish_save, invalid, taken};
+use crate::db;
+use crate::db::audit::{Actor, WriteError};
+use crate::db::groups::Row;
+use crate::db::look_alike::Named;
+use crate::db::resources::Removal;
+use crate::domain::admin_input::{self, FieldErrors, GroupInput};
+use crate::state::AppState;
+use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
+use crate::web::form::Fields;
+use crate::web::guard::CurrentUser;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use sqlx::PgConnection;
 use tower_sessions::Session;
 use uuid::Uuid;
-
-use super::crud::{Catalogue, Deletable, deleted_or_in_use};
-use super::picker::{self, Picker};
-use super::revocation::{Ask, end_or_ask, flash_ended};
-use super::{actor, finish_save, invalid, taken};
-use crate::AppState;
-use crate::auth::CurrentUser;
-use crate::db;
-use crate::db::audit::Actor;
-use crate::db::audit::WriteError;
-use crate::db::groups::Row;
-use crate::db::look_alike::Named;
-use crate::db::resources::Removal;
-use crate::domain::admin_input::{self, FieldErrors, GroupInput};
-use crate::error::AppResult;
-use crate::web::chrome::Chrome;
-use crate::web::form::Fields;
-use sqlx::PgConnection;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/groups.html")]

@@ -3,14 +3,13 @@
 //! picking from a list, or an approver reading one, could take one for the other. The form
 //! comes back with the warning and a "Save anyway" box; ticked, the name is saved as typed.
 
-use sqlx::PgPool;
-use uuid::Uuid;
-
 use crate::db::look_alike::{Named, names};
 use crate::domain::admin_input::FieldErrors;
 use crate::domain::names::look_alike_key;
-use crate::error::AppResult;
+use crate::web::error::AppResult;
 use crate::web::form::Fields;
+use sqlx::PgPool;
+use uuid::Uuid;
 
 /// The checkbox that confirms a look-alike name.
 pub const CONFIRM: &str = "look_alike_ok";

@@ -16,17 +16,15 @@ pub mod user_form;
 pub mod users;
 pub mod webhooks;
 
+use crate::auth::session::{self, FlashKind};
+use crate::db::audit::Actor;
+use crate::web::error::AppResult;
+use crate::web::guard::CurrentUser;
+use crate::web::route_table::{Access, Routes, get, post};
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
-use uuid::Uuid;
-
-use crate::auth::CurrentUser;
-use crate::auth::session::{self, FlashKind};
-use crate::db::audit::Actor;
-use crate::error::{AppError, AppResult};
-use crate::web::route_table::{Access, Routes, get, post};
 
 pub fn routes() -> Routes {
     use crud::{delete_route, restore_route};
@@ -97,11 +95,6 @@ pub fn actor(user: &CurrentUser) -> Actor {
         id: Some(user.id),
         name: user.username.clone(),
     }
-}
-
-/// An id from the path; anything else names nothing.
-pub fn parse_id(text: &str) -> AppResult<Uuid> {
-    Uuid::parse_str(text).map_err(|_| AppError::NotFound)
 }
 
 /// After a successful change: the message on the next page, and 303 to it.

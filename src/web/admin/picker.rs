@@ -1,10 +1,9 @@
 //! Checkbox lists with a server-side search, for members and items (policies, tiers, groups).
 //! Ticked entries are always listed (so they are posted again); the search narrows the rest.
 
-use uuid::Uuid;
-
 use crate::db::audit::Choice;
 use crate::web::form::Fields;
+use uuid::Uuid;
 
 /// How many unticked entries a list shows at most.
 pub const SHOWN: i64 = 100;

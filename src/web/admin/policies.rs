@@ -1,29 +1,29 @@
 //! Admin > Access policies: the list, the policy form (profile, members, activities,
 //! resources), enable, disable, delete. The wizard reads policies live: changes apply at once.
 
-use askama::Template;
-use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use tower_sessions::Session;
-use uuid::Uuid;
-
 use super::crud::Catalogue;
 use super::picker::{self, Picker};
 use super::revocation::{Ask, end_or_ask, flash_ended};
-use super::{actor, done, finish_removal, finish_save, gone, invalid, parse_id, taken};
-use crate::AppState;
-use crate::auth::CurrentUser;
+use super::{actor, done, finish_removal, finish_save, gone, invalid, taken};
 use crate::db;
 use crate::db::audit::WriteError;
 use crate::db::look_alike::Named;
 use crate::db::policies::{LINKS, PolicyInput, Row};
 use crate::db::resources::Removal;
 use crate::domain::admin_input::{self, FieldErrors};
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+use uuid::Uuid;
 
 /// How many unticked resources the resource list shows at most (there can be thousands).
 pub const RESOURCES_SHOWN: i64 = 200;
@@ -200,11 +200,10 @@ async fn switch(
     chrome: Chrome,
     user: &CurrentUser,
     session: &Session,
-    id: &str,
+    id: Uuid,
     on: bool,
     f: &Fields,
 ) -> AppResult<Response> {
-    let id = parse_id(id)?;
     let mut tx = state.db.begin().await?;
     let before = if on {
         Vec::new()
@@ -242,10 +241,10 @@ pub async fn enable(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    switch(&state, chrome, &user, &session, &id, true, &f).await
+    switch(&state, chrome, &user, &session, id, true, &f).await
 }
 
 /// Disable: when live sessions were granted by this policy alone, the administrator first
@@ -255,10 +254,10 @@ pub async fn disable(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    switch(&state, chrome, &user, &session, &id, false, &f).await
+    switch(&state, chrome, &user, &session, id, false, &f).await
 }
 
 /// Delete: like Disable, live sessions made under it end only once confirmed.
@@ -267,10 +266,9 @@ pub async fn delete(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let before = db::grants::live_under_policy(&mut tx, id).await?;
     let mut ended = 0;

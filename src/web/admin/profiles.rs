@@ -1,31 +1,29 @@
 //! Admin > Connection profiles: the list, the profile form with up to three ordered approval
 //! tiers, delete (refused while a policy uses the profile).
 
-use askama::Template;
-use askama_web::WebTemplate;
-use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use tower_sessions::Session;
-use uuid::Uuid;
-
 use super::crud::{Catalogue, Deletable, deleted_or_in_use};
 use super::picker::{self, Picker};
 use super::{actor, finish_save, invalid, taken};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
-use crate::db::audit::Actor;
-use crate::db::audit::WriteError;
+use crate::db::audit::{Actor, WriteError};
 use crate::db::look_alike::Named;
 use crate::db::profiles::{ProfileInput, Row, Tier};
 use crate::db::resources::Removal;
 use crate::domain::admin_input::{self, FieldErrors, capitalise};
 use crate::domain::catalog::compile_ticket_pattern;
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::Fields;
+use crate::web::guard::CurrentUser;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use sqlx::PgConnection;
+use tower_sessions::Session;
+use uuid::Uuid;
 
 /// How many approval tiers a profile may have.
 pub const TIERS: usize = 3;

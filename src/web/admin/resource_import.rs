@@ -2,6 +2,16 @@
 //! created, updated or refused and why, then apply it all or nothing. The file waits in the
 //! server-side session between the preview and Apply, and is checked again on Apply.
 
+use super::{actor, done, invalid, refused};
+use crate::db;
+use crate::db::audit::WriteError;
+use crate::domain::csv_import::{self, Action, COLUMNS, FileError, Plan, PlanLine};
+use crate::state::AppState;
+use crate::web::chrome::Chrome;
+use crate::web::error::{AppError, AppResult};
+use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
+use crate::web::multipart;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::body::Bytes;
@@ -11,17 +21,6 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 use uuid::Uuid;
-
-use super::{actor, done, invalid, refused};
-use crate::AppState;
-use crate::auth::CurrentUser;
-use crate::db;
-use crate::db::audit::WriteError;
-use crate::domain::csv_import::{self, Action, COLUMNS, FileError, Plan, PlanLine};
-use crate::error::{AppError, AppResult};
-use crate::web::chrome::Chrome;
-use crate::web::form::{Fields, MultiForm};
-use crate::web::multipart;
 
 /// Lines listed in the preview at most (the counts cover them all).
 const PREVIEW_LINES: usize = 1000;
@@ -78,13 +77,14 @@ pub async fn show(chrome: Chrome) -> ImportPage {
 
 /// The file from an upload (`file`) or the paste box (`csv`); the paste box's text, to show
 /// again.
-fn read_upload(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<u8>, String), String> {
+async fn read_upload(headers: &HeaderMap, body: Bytes) -> Result<(Vec<u8>, String), String> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if let Some(boundary) = multipart::boundary(content_type) {
-        let parts = multipart::parse(body, &boundary)
+    if multipart::is_multipart(content_type) {
+        let parts = multipart::parse(content_type, body)
+            .await
             .ok_or_else(|| "The upload could not be read. Try again.".to_owned())?;
         let pasted = parts
             .iter()
@@ -99,7 +99,7 @@ fn read_upload(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<u8>, String), St
             None => Ok((pasted.clone().into_bytes(), pasted)),
         }
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
-        let fields = Fields::parse(body).map_err(|_| "The form could not be read.".to_owned())?;
+        let fields = Fields::parse(&body).map_err(|_| "The form could not be read.".to_owned())?;
         let pasted = fields.text("csv").to_owned();
         Ok((pasted.clone().into_bytes(), pasted))
     } else {
@@ -151,7 +151,7 @@ pub async fn preview(
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
-    let (bytes, pasted) = match read_upload(&headers, &body) {
+    let (bytes, pasted) = match read_upload(&headers, body).await {
         Ok(x) => x,
         Err(message) => return Ok(invalid(page(chrome, String::new(), Some(message), None))),
     };

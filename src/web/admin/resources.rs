@@ -1,35 +1,32 @@
 //! Admin > Resources: the list (search, filters, paging), the resource form, delete and
 //! restore.
 
-use askama::Template;
-use askama_web::WebTemplate;
-use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use tower_sessions::Session;
-use uuid::Uuid;
-
 use super::crud::{Catalogue, Deletable, Restorable};
 use super::{Pager, actor, finish_save, invalid, look_alike, taken};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db;
-use crate::db::audit::Actor;
-use crate::db::audit::WriteError;
+use crate::db::audit::{Actor, WriteError};
 use crate::db::look_alike::Named;
-use crate::db::resources::Removal;
-use crate::db::resources::{Filter, Row};
+use crate::db::resources::{Filter, Removal, Row};
 use crate::domain::admin_input::{FieldErrors, RawResource, ResourceInput};
 use crate::domain::catalog::ResourceKind;
 use crate::domain::provisioner::ProvisionerKind;
 use crate::domain::target_access::{
     AccessInput, RawAccess, credential_mismatch, fingerprint, parse_host_key,
 };
-use crate::error::AppResult;
 use crate::provision::keyscan::{self, FoundKey};
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::Fields;
+use crate::web::guard::CurrentUser;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use sqlx::PgConnection;
+use tower_sessions::Session;
+use uuid::Uuid;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/resources.html")]

@@ -2,20 +2,19 @@
 //! losing members or groups): when they would end live sessions, the administrator first sees
 //! which ones and why, and confirms; the confirmed change ends them in its own transaction.
 
+use crate::auth::session::{self, FlashKind};
+use crate::db;
+use crate::db::grants::LapsedSession;
+use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
+use crate::web::form::Fields;
+use crate::web::guard::CurrentUser;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
 use uuid::Uuid;
-
-use crate::auth::CurrentUser;
-use crate::auth::session::{self, FlashKind};
-use crate::db;
-use crate::db::grants::LapsedSession;
-use crate::error::AppResult;
-use crate::web::chrome::Chrome;
-use crate::web::form::Fields;
 
 /// The page shown instead of saving a change that would end live sessions: which ones and
 /// why, and the same form once more with `confirm` set. Answered 409: nothing was changed.

@@ -2,18 +2,10 @@
 //! enable; reset password. An administrator cannot remove their own admin role or disable
 //! themselves.
 
-use askama::Template;
-use askama_web::WebTemplate;
-use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use tower_sessions::Session;
-use uuid::Uuid;
-
 use super::picker::{self, Picker};
 use super::revocation::{Ask, end_or_ask, flash_ended};
-use super::{actor, done, gone, invalid, parse_id, refused};
-use crate::AppState;
-use crate::auth::{CurrentUser, password};
+use super::{actor, done, gone, invalid, refused};
+use crate::auth::password;
 use crate::db;
 use crate::db::audit::WriteError;
 use crate::db::users::{AccountFields, Who};
@@ -21,9 +13,18 @@ use crate::domain::admin_input::{self, FieldErrors};
 use crate::domain::names::{DisplayName, NewPassword, Username};
 use crate::domain::role::Role;
 use crate::domain::tz::TimeZone;
-use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::{AppError, AppResult};
 use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use tower_sessions::Session;
+use uuid::Uuid;
 
 const ROLES: [(&str, &str); 3] = [
     ("user", "User"),
@@ -134,9 +135,8 @@ pub async fn edit(
     chrome: Chrome,
     admin: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     match account(&state, &admin, id).await? {
         Some((a, f)) => Ok(page(&state, chrome, Some(a), &f, FieldErrors::default())
             .await?
@@ -258,10 +258,9 @@ pub async fn update(
     chrome: Chrome,
     admin: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let Some((account, _)) = account(&state, &admin, id).await? else {
         return gone(&session, "user", "/admin/users").await;
     };
@@ -333,10 +332,9 @@ async fn set_disabled(
     state: &AppState,
     admin: &CurrentUser,
     session: &Session,
-    id: &str,
+    id: Uuid,
     disabled: bool,
 ) -> AppResult<Response> {
-    let id = parse_id(id)?;
     if disabled && id == admin.id {
         return refused(
             session,
@@ -360,18 +358,18 @@ pub async fn disable(
     State(state): State<AppState>,
     admin: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    set_disabled(&state, &admin, &session, &id, true).await
+    set_disabled(&state, &admin, &session, id, true).await
 }
 
 pub async fn enable(
     State(state): State<AppState>,
     admin: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    set_disabled(&state, &admin, &session, &id, false).await
+    set_disabled(&state, &admin, &session, id, false).await
 }
 
 pub async fn reset_password(
@@ -379,10 +377,9 @@ pub async fn reset_password(
     chrome: Chrome,
     admin: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(f): MultiForm,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let Some((account, fields)) = account(&state, &admin, id).await? else {
         return gone(&session, "user", "/admin/users").await;
     };

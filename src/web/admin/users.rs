@@ -1,19 +1,18 @@
 //! Admin > Users: the accounts, with lockouts to lift and second factors to reset.
 
+use crate::auth::session::{self, FlashKind};
+use crate::db;
+use crate::state::AppState;
+use crate::web::chrome::Chrome;
+use crate::web::error::{AppError, AppResult};
+use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
-use uuid::Uuid;
-
-use crate::AppState;
-use crate::auth::CurrentUser;
-use crate::auth::session::{self, FlashKind};
-use crate::db;
-use crate::error::{AppError, AppResult};
-use crate::web::chrome::Chrome;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/users.html")]
@@ -48,9 +47,8 @@ pub async fn unlock(
     State(state): State<AppState>,
     admin: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Redirect> {
-    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
     let username = db::users::unlock(&state.db, db::users::Who::Id(id))
         .await?
         .ok_or(AppError::NotFound)?;
@@ -70,9 +68,8 @@ pub async fn reset_second_factor(
     State(state): State<AppState>,
     admin: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = super::parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let Some((_, username)) = db::users::find(&mut *tx, db::users::Who::Id(id)).await? else {
         return super::gone(&session, "user", "/admin/users").await;

@@ -2,29 +2,28 @@
 //! status change (see `crate::webhooks`). The list, the form (the secret is sealed and never
 //! shown again), delete, the delivery log of an endpoint and its "Send test event" button.
 
-use askama::Template;
-use askama_web::WebTemplate;
-use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use tower_sessions::Session;
-use uuid::Uuid;
-
 use super::crud::{Catalogue, Deletable};
-use super::{actor, done, gone, invalid, parse_id};
-use crate::AppState;
-use crate::auth::CurrentUser;
+use super::{actor, done, gone, invalid};
 use crate::db;
-use crate::db::audit::Actor;
-use crate::db::audit::WriteError;
+use crate::db::audit::{Actor, WriteError};
 use crate::db::resources::Removal;
 use crate::db::webhooks::{Delivery, Endpoint, EndpointInput};
 use crate::domain::admin_input::{FieldErrors, checkbox};
 use crate::domain::wizard::format_local;
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::Fields;
+use crate::web::guard::CurrentUser;
+use crate::web::path_id::PathId;
 use crate::webhooks::{EVENT_TYPES, check_secret, check_url};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use sqlx::PgConnection;
+use tower_sessions::Session;
+use uuid::Uuid;
 
 const LIST: &str = "/admin/webhooks";
 /// Deliveries shown on the log page.
@@ -189,9 +188,8 @@ pub async fn deliveries(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let Some(endpoint) = db::webhooks::get(&state.db, id).await? else {
         return gone(&session, "webhook", LIST).await;
     };
@@ -225,9 +223,8 @@ pub async fn send_test(
     State(state): State<AppState>,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Response> {
-    let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     match db::webhooks::queue_test(&mut tx, &actor(&user), id).await {
         Ok(_) => {

@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
 use super::ts;
-use crate::AppState;
 use crate::db;
 use crate::domain::catalog::ResourceKind;
 use crate::domain::spreadsheet;
+use crate::state::AppState;
 
 /// Most rows one list or export holds.
 const LIMIT: i64 = 10_000;

@@ -9,9 +9,9 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::{parse_id, parse_json, ts};
-use crate::AppState;
 use crate::app::approvals::{self as use_case, Asked};
 use crate::db;
+use crate::state::AppState;
 use crate::web::approvals::refusal_text;
 use crate::web::client::ClientAddr;
 

@@ -9,11 +9,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-use crate::AppState;
 use crate::app::Actor;
 use crate::domain::api_token::{self, Scope};
 use crate::domain::role::Role;
 use crate::domain::tz::TimeZone;
+use crate::state::AppState;
 
 /// The token's owner as their account is now, and what the token allows.
 #[derive(Debug, Clone)]

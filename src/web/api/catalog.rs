@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::error::ApiResult;
-use crate::AppState;
 use crate::db::catalog;
+use crate::state::AppState;
 
 /// Most resources listed per grant.
 const MAX_RESOURCES: i64 = 1000;

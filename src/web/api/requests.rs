@@ -14,12 +14,12 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::sessions::Status;
 use super::{parse_id, parse_json, ts};
-use crate::AppState;
 use crate::app::requests::{
     self as use_case, Finish, Finished, IdempotencyKey, Refusal, TicketSource,
 };
 use crate::db;
 use crate::domain::wizard::{self, MAX_NOTES, MAX_TICKET, Schedule, ScheduleError};
+use crate::state::AppState;
 use crate::web::client::ClientAddr;
 
 /// Longest idempotency key.

@@ -8,11 +8,11 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::{parse_id, ts};
-use crate::AppState;
 use crate::app::sessions::{self as use_case, EndOutcome, Extended, ListQuery};
 use crate::db;
 use crate::domain::api_token::Scope;
 use crate::domain::status::{SessionStatus, Tab};
+use crate::state::AppState;
 use crate::web::client::ClientAddr;
 
 /// `GET /api/v1/me`: whom the token speaks for.

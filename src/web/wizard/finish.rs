@@ -3,25 +3,24 @@
 //! The draft's id is the request's id, so a double click, a second tab or a replayed POST
 //! lands on the same result and creates nothing more.
 
+use super::{cancel, grant_lost, guard, load};
+use crate::app;
+use crate::app::requests::{Finish, Finished, Refusal, TicketSource};
+use crate::auth::session::{self, FlashKind};
+use crate::db::requests::{self, Created};
+use crate::domain::status::SessionStatus;
+use crate::domain::wizard::{self, Schedule, Step};
+use crate::state::AppState;
+use crate::web::chrome::Chrome;
+use crate::web::client::ClientAddr;
+use crate::web::error::{AppError, AppResult};
+use crate::web::form::MultiForm;
+use crate::web::guard::CurrentUser;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 use uuid::Uuid;
-
-use super::{cancel, grant_lost, guard, load};
-use crate::AppState;
-use crate::app;
-use crate::app::requests::{Finish, Finished, Refusal, TicketSource};
-use crate::auth::CurrentUser;
-use crate::auth::session::{self, FlashKind};
-use crate::db::requests::{self, Created};
-use crate::domain::status::SessionStatus;
-use crate::domain::wizard::{self, Schedule, Step};
-use crate::error::{AppError, AppResult};
-use crate::web::chrome::Chrome;
-use crate::web::client::ClientAddr;
-use crate::web::form::MultiForm;
 
 /// The message after Finish, naming how many sessions and their status.
 pub fn summary(created: &Created) -> String {

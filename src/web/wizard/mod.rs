@@ -15,13 +15,13 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db::catalog::{self, Grant};
 use crate::domain::wizard::{Draft, Step};
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
+use crate::web::guard::CurrentUser;
 use crate::web::route_table::{Access, Routes, get, post};
 
 pub fn routes() -> Routes {

@@ -8,15 +8,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use super::{StepView, cancel, draft_grant, grant_lost, guard, load, steps};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::auth::session;
 use crate::db::catalog::Grant;
 use crate::domain::wizard::{self, Draft, MAX_NOTES, MAX_TICKET, NotesErrors, NotesRules, Step};
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::ticket_validation::{self, OnFailure, TicketCheck};
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::MultiForm;
+use crate::web::guard::CurrentUser;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "wizard/notes.html")]

@@ -11,14 +11,14 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{StepView, cancel, load, steps};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::auth::session::{self, FlashKind};
 use crate::db::catalog::{self, GrantedActivity};
 use crate::domain::wizard::{Draft, Step};
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::MultiForm;
+use crate::web::guard::CurrentUser;
 
 /// One choice in the list: an activity through one policy.
 pub struct Choice {

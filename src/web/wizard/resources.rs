@@ -11,14 +11,14 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{StepView, cancel, draft_grant, grant_lost, guard, load, steps};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::auth::session;
 use crate::db::catalog::{self, Grant, Resource};
 use crate::domain::wizard::{Draft, MAX_RESOURCES, Step};
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::{Fields, MultiForm};
+use crate::web::guard::CurrentUser;
 
 /// Resources per page.
 pub const PAGE_SIZE: i64 = 25;

@@ -8,12 +8,12 @@ use time::OffsetDateTime;
 use tower_sessions::Session;
 
 use super::{StepView, draft_grant, grant_lost, guard, load, steps};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::db::catalog::{self, Resource, TierView};
 use crate::domain::wizard::{self, Schedule, Step};
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
+use crate::web::guard::CurrentUser;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "wizard/review.html")]

@@ -10,17 +10,17 @@ use time::OffsetDateTime;
 use tower_sessions::Session;
 
 use super::{StepView, cancel, draft_grant, grant_lost, guard, load, steps};
-use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::auth::session;
 use crate::db::catalog::Grant;
 use crate::domain::tz::TimeZone;
 use crate::domain::wizard::{
     self, Draft, Schedule, ScheduleError, ScheduleRules, Step, format_local,
 };
-use crate::error::AppResult;
+use crate::state::AppState;
 use crate::web::chrome::Chrome;
+use crate::web::error::AppResult;
 use crate::web::form::MultiForm;
+use crate::web::guard::CurrentUser;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "wizard/scheduling.html")]

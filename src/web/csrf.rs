@@ -1,7 +1,7 @@
 //! CSRF protection: every POST carries the session's token in the `csrf_token` form field
 //! (urlencoded, or a part of a `multipart/form-data` upload). One middleware checks every
 //! POST of the application, so no route can forget to. The sign-in form may carry a signed
-//! token instead (`auth::login_token`), so that an anonymous visitor needs no stored session.
+//! token instead (`web::login_token`), so that an anonymous visitor needs no stored session.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -11,9 +11,10 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
-use crate::AppState;
-use crate::auth::{login_token, session};
-use crate::error::AppError;
+use crate::auth::session;
+use crate::state::AppState;
+use crate::web::error::AppError;
+use crate::web::login_token;
 use crate::web::multipart;
 
 /// The form field that carries the token.
@@ -41,33 +42,35 @@ pub async fn verify(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let is_form = content_type.starts_with("application/x-www-form-urlencoded");
-    let boundary = multipart::boundary(content_type);
+    let is_multipart = multipart::is_multipart(content_type);
     let bytes = match to_bytes(body, MAX_FORM_BYTES).await {
         Ok(b) => b,
         Err(_) => return crate::web::body_limit::too_large(MAX_FORM_BYTES),
     };
     let sent = if is_form {
         form_field(&bytes, FIELD)
-    } else if let Some(boundary) = boundary {
-        multipart::parse(&bytes, &boundary).and_then(|parts| {
-            parts
-                .into_iter()
-                .find(|p| p.name == FIELD && p.filename.is_none())
-                .and_then(|p| String::from_utf8(p.data).ok())
-        })
+    } else if is_multipart {
+        multipart::parse(content_type, bytes.clone())
+            .await
+            .and_then(|parts| {
+                parts
+                    .into_iter()
+                    .find(|p| p.name == FIELD && p.filename.is_none())
+                    .and_then(|p| String::from_utf8(p.data).ok())
+            })
     } else {
         None
     };
     let expected = match session::existing_csrf_token(&session).await {
         Ok(t) => t,
-        Err(e) => return e.into_response(),
+        Err(e) => return AppError::from(e).into_response(),
     };
     let ok = match (sent, expected) {
         (Some(sent), Some(expected)) if bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) => {
             true
         }
         // A browser whose session has no token (an anonymous visitor's forms carry the signed
-        // token of `auth::login_token`), and the sign-in form shown before a session began.
+        // token of `web::login_token`), and the sign-in form shown before a session began.
         (Some(sent), expected) if expected.is_none() || parts.uri.path() == "/login" => {
             login_token::verify(
                 &state.secrets,

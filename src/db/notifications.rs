@@ -1,5 +1,6 @@
 //! The SQL of the notification queue (table `notifications`): claiming due rows under a
-//! lease, the facts an email needs, and recording what happened.
+//! lease, the facts an email needs, and recording what happened (the sender is
+//! `crate::notify`).
 
 use std::time::Duration;
 
@@ -7,8 +8,23 @@ use sqlx::{FromRow, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::Kind;
 use crate::domain::status::SessionStatus;
+
+/// What an email is about, mirrored by the PostgreSQL enum `notification_kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, sqlx::Type)]
+#[sqlx(type_name = "notification_kind", rename_all = "snake_case")]
+pub enum Kind {
+    /// Approvers of the tier now deciding.
+    ApprovalNeeded,
+    /// The requester: approved.
+    Approved,
+    /// The requester: denied.
+    Denied,
+    /// The requester: no decision in time.
+    Expired,
+    /// The requester: the session ends within ten minutes.
+    EndingSoon,
+}
 
 /// A queue row taken by this sender until its lease runs out.
 #[derive(Debug, Clone, FromRow)]

@@ -9,11 +9,11 @@ use time::OffsetDateTime;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::auth::session::{self, FlashKind};
 use crate::domain::role::Role;
 use crate::domain::tz::TimeZone;
-use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::error::AppError;
 
 /// The account behind this request, as it is in the database now: disabling an account or
 /// changing its role takes effect on its next click.
@@ -114,7 +114,7 @@ pub async fn require_user(
                 )
                 .await
             {
-                return e.into_response();
+                return AppError::from(e).into_response();
             }
             let back = if request.method() == Method::GET {
                 request

@@ -5,6 +5,8 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+use crate::auth::AuthError;
+use crate::db::audit::WriteError;
 use crate::web::chrome::Chrome;
 
 /// The result of a handler.
@@ -76,6 +78,27 @@ impl From<tower_sessions::session::Error> for AppError {
         match e {
             tower_sessions::session::Error::Store(_) => Self::Unavailable(e.to_string()),
             other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<WriteError> for AppError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Taken => Self::Conflict("That name is already taken.".into()),
+            WriteError::NotFound => Self::NotFound,
+            WriteError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<AuthError> for AppError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Session(e) => e.into(),
+            AuthError::Db(e) => e.into(),
+            AuthError::Write(e) => e.into(),
+            AuthError::Internal(cause) => Self::Internal(cause),
         }
     }
 }
