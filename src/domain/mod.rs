@@ -2,6 +2,7 @@
 
 pub mod admin_input;
 pub mod approval;
+pub mod cast;
 pub mod catalog;
 pub mod connect;
 pub mod csv_import;
