@@ -5,9 +5,10 @@
 # is made on this machine, named BENCH_PREFIX-...), openssh-server and the OpenSSH client;
 # everything it starts is stopped on exit.
 #
-# Settings (environment): BENCH_BYTES (200000000), BENCH_ROUNDS (3, bulk transfers each way),
+# Settings (environment): BENCH_BYTES (200000000), BENCH_ROUNDS (3, bulk transfers each way
+# and kind of data), BENCH_DATA ("zero text random": what the bulk transfers send),
 # BENCH_RUNS (40, `ssh ... true` each way), BENCH_IDLE (200), BENCH_PREFIX (pcgwbench),
-# BENCH_SKIP_BUILD (0), BENCH_PROFILE (release; dev measures target/debug).
+# BENCH_SKIP_BUILD (0), BENCH_PROFILE (bench-gw, optimised; dev measures target/debug).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,7 +19,8 @@ ROUNDS="${BENCH_ROUNDS:-3}"
 RUNS="${BENCH_RUNS:-40}"
 IDLE="${BENCH_IDLE:-200}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-PROFILE="${BENCH_PROFILE:-release}"
+DATA_KINDS="${BENCH_DATA:-zero text random}"
+PROFILE="${BENCH_PROFILE:-bench-gw}"
 PROFILE_DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 BIN="$TARGET_DIR/$PROFILE_DIR/portcullis"
 HELPER="$TARGET_DIR/$PROFILE_DIR/examples/bench_gateway"
@@ -76,6 +78,9 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 # p-th percentile (nearest rank) of the numbers in a file, one per line.
 pct() { sort -g "$1" | awk -v p="$2" '{v[NR] = $1} END {r = int(p / 100 * NR + 0.999999); if (r < 1) r = 1; print v[r]}'; }
 median() { pct "$1" 50; }
+verdict() { if awk "BEGIN {exit !($1)}"; then echo "PASS"; else echo "FAIL"; fi; }
+# psql on the built-in cluster's socket, as the server's database owner.
+psql_data() { psql -h "$DATA/run" -U portcullis -d portcullis "$@"; }
 
 rm -rf "$OUT"
 mkdir -p "$OUT/authorized" /run/sshd
@@ -206,38 +211,76 @@ LAT_D_50=$(pct "$OUT/latency-direct.txt" 50); LAT_D_99=$(pct "$OUT/latency-direc
 say "latency p50/p99: gateway $LAT_GW_50/$LAT_GW_99 ms, direct $LAT_D_50/$LAT_D_99 ms"
 
 # --- bulk throughput, alternating ----------------------------------------------------------------
-: > "$OUT/bulk-gateway.txt"; : > "$OUT/bulk-direct.txt"
-CPU_GW=0; CPU_PG=0; WALL_GW=0
-for r in $(seq 1 "$ROUNDS"); do
-  for side in direct gateway; do
-    t0=$(now)
-    c0=$(server_ticks); p0=$(pg_ticks)
-    if [ "$side" = gateway ]; then
-      got=$(via_gateway "head -c $BYTES /dev/zero" </dev/null | wc -c)
-    else
-      got=$(direct "head -c $BYTES /dev/zero" </dev/null | wc -c)
-    fi
-    t1=$(now)
-    c1=$(server_ticks); p1=$(pg_ticks)
-    [ "$got" = "$BYTES" ] || die "$side: received $got of $BYTES bytes"
-    mbs=$(awk -v b="$BYTES" -v a="$t0" -v z="$t1" 'BEGIN {printf "%.1f", b / (z - a) / 1e6}')
-    echo "$mbs" >> "$OUT/bulk-$side.txt"
-    if [ "$side" = gateway ]; then
-      CPU_GW=$(awk -v s="$CPU_GW" -v d="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", s + d / hz}')
-      CPU_PG=$(awk -v s="$CPU_PG" -v d="$((p1 - p0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", s + d / hz}')
-      WALL_GW=$(awk -v s="$WALL_GW" -v a="$t0" -v z="$t1" 'BEGIN {printf "%.2f", s + z - a}')
-    fi
-    say "bulk round $r $side: $mbs MB/s"
-  done
+# Three kinds of output: NULs (/dev/zero), text (this repository's sources and docs, over and
+# over: what `cat` of a log or a dump prints) and random bytes (a compressed or binary file).
+# The files are made once, readable by the session's account.
+mkdir -p "$OUT/payload"
+chmod 755 "$OUT/payload"
+payload() {
+  case "$1" in
+    zero) echo "head -c $BYTES /dev/zero" ;;
+    text|random) echo "cat $OUT/payload/$1" ;;
+    *) die "BENCH_DATA: unknown kind $1 (zero, text or random)" ;;
+  esac
+}
+for kind in $DATA_KINDS; do
+  case "$kind" in
+    text)
+      find "$ROOT/src" "$ROOT/README.md" "$ROOT/bench/README.md" "$ROOT/templates" -type f | sort \
+        | xargs cat > "$OUT/payload/text.one"
+      copies=$(( BYTES / $(stat -c %s "$OUT/payload/text.one") + 1 ))
+      for _ in $(seq 1 "$copies"); do cat "$OUT/payload/text.one"; done | head -c "$BYTES" > "$OUT/payload/text" || true
+      rm -f "$OUT/payload/text.one" ;;
+    random) head -c "$BYTES" /dev/urandom > "$OUT/payload/random" ;;
+  esac
+  [ "$kind" = zero ] || chmod 644 "$OUT/payload/$kind"
 done
-BULK_GW=$(median "$OUT/bulk-gateway.txt")
-BULK_DIRECT=$(median "$OUT/bulk-direct.txt")
-BULK_RATIO=$(awk -v a="$BULK_GW" -v b="$BULK_DIRECT" 'BEGIN {printf "%.2f", a / b}')
-CPU_PER_GB=$(awk -v s="$CPU_GW" -v n="$ROUNDS" -v b="$BYTES" 'BEGIN {printf "%.2f", s / (n * b / 1e9)}')
-PG_PER_GB=$(awk -v s="$CPU_PG" -v n="$ROUNDS" -v b="$BYTES" 'BEGIN {printf "%.2f", s / (n * b / 1e9)}')
+BULK_ROWS=()
+BULK_NOTES=()
+BULK_RATIOS=()
+for kind in $DATA_KINDS; do
+  command=$(payload "$kind")
+  : > "$OUT/bulk-$kind-gateway.txt"; : > "$OUT/bulk-$kind-direct.txt"
+  CPU_GW=0; CPU_PG=0; WALL_GW=0
+  for r in $(seq 1 "$ROUNDS"); do
+    for side in direct gateway; do
+      t0=$(now)
+      c0=$(server_ticks); p0=$(pg_ticks)
+      if [ "$side" = gateway ]; then
+        got=$(via_gateway "$command" </dev/null | wc -c)
+      else
+        got=$(direct "$command" </dev/null | wc -c)
+      fi
+      t1=$(now)
+      c1=$(server_ticks); p1=$(pg_ticks)
+      [ "$got" = "$BYTES" ] || die "$side ($kind): received $got of $BYTES bytes"
+      mbs=$(awk -v b="$BYTES" -v a="$t0" -v z="$t1" 'BEGIN {printf "%.1f", b / (z - a) / 1e6}')
+      echo "$mbs" >> "$OUT/bulk-$kind-$side.txt"
+      if [ "$side" = gateway ]; then
+        CPU_GW=$(awk -v s="$CPU_GW" -v d="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", s + d / hz}')
+        CPU_PG=$(awk -v s="$CPU_PG" -v d="$((p1 - p0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", s + d / hz}')
+        WALL_GW=$(awk -v s="$WALL_GW" -v a="$t0" -v z="$t1" 'BEGIN {printf "%.2f", s + z - a}')
+      fi
+      say "bulk round $r $kind $side: $mbs MB/s"
+    done
+  done
+  gw=$(median "$OUT/bulk-$kind-gateway.txt")
+  di=$(median "$OUT/bulk-$kind-direct.txt")
+  ratio=$(awk -v a="$gw" -v b="$di" 'BEGIN {printf "%.2f", a / b}')
+  BULK_RATIOS+=("$ratio")
+  cpu_gb=$(awk -v s="$CPU_GW" -v n="$ROUNDS" -v b="$BYTES" 'BEGIN {printf "%.2f", s / (n * b / 1e9)}')
+  pg_gb=$(awk -v s="$CPU_PG" -v n="$ROUNDS" -v b="$BYTES" 'BEGIN {printf "%.2f", s / (n * b / 1e9)}')
+  case "$kind" in
+    zero) label="\`head -c $BYTES /dev/zero\`" ;;
+    text) label="\`cat\` of $BYTES bytes of text (this repository's sources and docs, repeated)" ;;
+    random) label="\`cat\` of $BYTES random bytes" ;;
+  esac
+  BULK_ROWS+=("| bulk: $label, median of $ROUNDS | $gw MB/s ($(paste -sd/ "$OUT/bulk-$kind-gateway.txt")) | $di MB/s ($(paste -sd/ "$OUT/bulk-$kind-direct.txt")) | ≥ 0.7× direct: $ratio× **$(verdict "$ratio >= 0.7")** |")
+  BULK_NOTES+=("- $kind: during the gateway's transfers ($WALL_GW s in all) the server used $CPU_GW CPU seconds ($cpu_gb per GB relayed, recording included), its PostgreSQL $CPU_PG ($pg_gb per GB: the recording's chunks).")
+done
 RSS_AFTER_BULK=$(rss_kib VmRSS)
+STORED=$(psql_data -Atc "SELECT pg_size_pretty(pg_total_relation_size('recording_chunks'))" 2>/dev/null || echo "?")
 
-verdict() { if awk "BEGIN {exit !($1)}"; then echo "PASS"; else echo "FAIL"; fi; }
 PER_CONN=$(awk -v a="$RSS_LOADED" -v b="$RSS_IDLE" -v n="$OPEN_UP" 'BEGIN {printf "%.0f", (n > 0 ? (a - b) / n : 0)}')
 {
   echo "# Gateway benchmark results"
@@ -248,12 +291,12 @@ PER_CONN=$(awk -v a="$RSS_LOADED" -v b="$RSS_IDLE" -v n="$OPEN_UP" 'BEGIN {print
   echo
   echo "| measured | through the gateway | direct ssh | target |"
   echo "|---|---|---|---|"
-  echo "| bulk: \`head -c $BYTES /dev/zero\`, median of $ROUNDS | $BULK_GW MB/s ($(paste -sd/ "$OUT/bulk-gateway.txt")) | $BULK_DIRECT MB/s ($(paste -sd/ "$OUT/bulk-direct.txt")) | ≥ 0.7× direct: $BULK_RATIO× **$(verdict "$BULK_RATIO >= 0.7")** |"
+  printf '%s\n' "${BULK_ROWS[@]}"
   echo "| connection: \`ssh ... true\`, p50 / p99 of $RUNS | $LAT_GW_50 / $LAT_GW_99 ms | $LAT_D_50 / $LAT_D_99 ms | added p50 $(awk -v a="$LAT_GW_50" -v b="$LAT_D_50" 'BEGIN {printf "%.1f", a - b}') ms, p99 $(awk -v a="$LAT_GW_99" -v b="$LAT_D_99" 'BEGIN {printf "%.1f", a - b}') ms |"
   echo "| server RSS with $OPEN_UP idle interactive connections (PTY, shell at its prompt) | $(mib "$RSS_LOADED") MiB (peak $(mib "$HWM") MiB, $THREADS threads) | - | ≤ 100 MiB: **$(verdict "$RSS_LOADED <= 102400")** |"
   echo
   echo "- Server RSS: $(mib "$RSS_START") MiB after start, $(mib "$RSS_IDLE") MiB idle before the $IDLE connections (after preparing the session), $(mib "$RSS_LOADED") MiB with them (about $PER_CONN KiB each; opening them took $OPEN_SECS s), $(mib "$RSS_AFTER_BULK") MiB after the bulk transfers (peak $(mib "$(rss_kib VmHWM)") MiB)."
-  echo "- During the gateway's bulk transfers ($WALL_GW s in all): the server used $CPU_GW CPU seconds ($CPU_PER_GB per GB relayed, recording included), its PostgreSQL $CPU_PG ($PG_PER_GB per GB: the recording's chunks)."
-  echo "- The gateway records every byte (asciicast chunks in PostgreSQL), so each bulk run also writes its $BYTES bytes as recording events."
+  printf '%s\n' "${BULK_NOTES[@]}"
+  echo "- The gateway records every byte (chunks in PostgreSQL), so each bulk run also writes its $BYTES bytes as recording events: recording_chunks held $STORED at the end."
 } > "$OUT/results.md"
 cat "$OUT/results.md"

@@ -1,11 +1,15 @@
-//! Writes a connection's recording as it flows: asciicast v2 events, gathered for about a
-//! second (or until a chunk is full) and then appended to PostgreSQL, so a crash loses at
-//! most about a second and any instance can serve or follow the recording.
+//! Writes a connection's recording as it flows: its events (`domain::cast`), gathered for
+//! about a second (or until a chunk is full) and then appended to PostgreSQL, so a crash loses
+//! at most about a second and any instance can serve or follow the recording.
 //!
 //! A [`Recorder`] is cheap to clone: the gateway's handler records what the user types and
 //! its upstream pump records what the target answers, each from its own task. The events go
 //! through one bounded channel in order to one writer task; when the database falls behind,
 //! the connection waits for it rather than losing part of the record.
+//!
+//! Every byte is kept, as it came; the searchable text beside it (escape sequences removed)
+//! is limited to [`SEARCHABLE_PER_SECOND`] of text output, since PostgreSQL's full-text
+//! index costs far more than storing the bytes (see `bench/README.md`).
 
 use std::time::Duration;
 
@@ -15,13 +19,19 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::db::recordings::{self, NewRecording};
+use crate::domain::cast::{self, Kind};
 
 /// How long events wait before they are written.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// A chunk is written early once its events reach this size. A bulk transfer waits for its
-/// chunks: at 256 KiB, `head -c 20000000 /dev/zero` (120 MB of asciicast JSON, a NUL being
-/// `\u0000`) took 470 commits (bench/gateway.sh). Larger chunks cost memory per connection.
+/// chunks, so they should not be small (a commit each); larger chunks cost memory per
+/// connection.
 const CHUNK_BYTES: usize = 1024 * 1024;
+/// Output kept as searchable text, per second of the recording: many screens a second, a
+/// few hundred times what typical shell use writes (README, "SSH keys and recordings"); the
+/// rest of a bulk dump (`cat` of a large file) is recorded and played, not searchable.
+/// Binary output is never searchable (`cast::looks_binary`).
+pub const SEARCHABLE_PER_SECOND: usize = 64 * 1024;
 /// Events in flight between the connection and the writer.
 const QUEUE: usize = 256;
 /// A connection with nothing to record still writes an empty chunk this often, so that the
@@ -63,14 +73,9 @@ impl Recorder {
             db: db.clone(),
             id: row.id,
             seq: 0,
-            started: Instant::now(),
             written: Instant::now(),
             heartbeat,
-            buffer: String::new(),
-            plain: Vec::new(),
-            bytes: 0,
-            output_tail: Vec::new(),
-            input_tail: Vec::new(),
+            pending: Pending::new(Instant::now()),
         };
         tokio::spawn(writer.run(rx));
         Ok(Self {
@@ -132,15 +137,24 @@ struct Writer {
     db: PgPool,
     id: Uuid,
     seq: i32,
-    started: Instant,
     /// When the last chunk was written.
     written: Instant,
     /// An empty chunk is written when none was for this long.
     heartbeat: Duration,
-    /// asciicast event lines not yet written.
-    buffer: String,
-    /// Output bytes of those events, for the plain-text copy.
+    pending: Pending,
+}
+
+/// The next chunk, as events come in.
+struct Pending {
+    started: Instant,
+    /// Events not yet written, framed as `cast` stores them.
+    events: Vec<u8>,
+    /// Output bytes of those events, for the searchable plain-text copy.
     plain: Vec<u8>,
+    /// The second of the recording whose searchable text is being counted, and how much
+    /// more of it may be kept.
+    window: Instant,
+    searchable_left: usize,
     bytes: i64,
     /// The start of a UTF-8 character split across two reads, kept for the next one.
     output_tail: Vec<u8>,
@@ -163,8 +177,8 @@ impl Writer {
                         return;
                     }
                     Some(event) => {
-                        self.push(event);
-                        if self.buffer.len() >= CHUNK_BYTES {
+                        self.pending.push(event);
+                        if self.pending.events.len() >= CHUNK_BYTES {
                             self.flush().await;
                         }
                     }
@@ -180,50 +194,25 @@ impl Writer {
         }
     }
 
-    fn push(&mut self, event: Event) {
-        let (at, code, data) = match event {
-            Event::Output(at, bytes) => {
-                self.bytes += bytes.len() as i64;
-                self.plain.extend_from_slice(&bytes);
-                (at, "o", take_utf8(&mut self.output_tail, &bytes))
-            }
-            Event::Input(at, bytes) => {
-                self.bytes += bytes.len() as i64;
-                (at, "i", take_utf8(&mut self.input_tail, &bytes))
-            }
-            Event::Resize(at, width, height) => (at, "r", format!("{width}x{height}")),
-            Event::Finish(..) => return,
-        };
-        if data.is_empty() {
-            return;
-        }
-        let seconds = at.saturating_duration_since(self.started).as_secs_f64();
-        let line = serde_json::json!([(seconds * 1e6).round() / 1e6, code, data]);
-        self.buffer.push_str(&line.to_string());
-        self.buffer.push('\n');
-    }
-
     async fn flush(&mut self) {
-        if self.buffer.is_empty() && self.written.elapsed() < self.heartbeat {
+        let pending = &mut self.pending;
+        if pending.events.is_empty() && self.written.elapsed() < self.heartbeat {
             return;
         }
-        let plain = String::from_utf8_lossy(&strip_ansi_escapes::strip(&self.plain)).into_owned();
         let result = recordings::append(
             &self.db,
             self.id,
             self.seq,
-            &self.buffer,
-            &plain.replace('\0', ""),
-            self.bytes,
+            &pending.events,
+            &pending.plain_text(),
+            pending.bytes,
         )
         .await;
         match result {
             Ok(()) => {
                 self.seq += 1;
                 self.written = Instant::now();
-                self.buffer.clear();
-                self.plain.clear();
-                self.bytes = 0;
+                pending.written();
             }
             // Kept for the next flush: the database may be back by then.
             Err(error) => {
@@ -233,33 +222,87 @@ impl Writer {
     }
 }
 
-/// The complete UTF-8 text of `tail` + `bytes`; an incomplete character at the end waits in
-/// `tail` for the next read, and invalid bytes become U+FFFD.
-fn take_utf8(tail: &mut Vec<u8>, bytes: &[u8]) -> String {
-    tail.extend_from_slice(bytes);
-    let keep = incomplete_suffix(tail);
-    let rest = tail.split_off(tail.len() - keep);
-    let text = String::from_utf8_lossy(tail).into_owned();
-    *tail = rest;
-    text
-}
-
-/// How many bytes at the end of `bytes` start a UTF-8 character that is not complete yet.
-fn incomplete_suffix(bytes: &[u8]) -> usize {
-    for back in 1..=bytes.len().min(3) {
-        let b = bytes[bytes.len() - back];
-        if b & 0b1100_0000 == 0b1000_0000 {
-            continue;
+impl Pending {
+    fn new(started: Instant) -> Self {
+        Self {
+            started,
+            events: Vec::new(),
+            plain: Vec::new(),
+            window: started,
+            searchable_left: SEARCHABLE_PER_SECOND,
+            bytes: 0,
+            output_tail: Vec::new(),
+            input_tail: Vec::new(),
         }
-        let needed = match b {
-            0b1100_0000..=0b1101_1111 => 2,
-            0b1110_0000..=0b1110_1111 => 3,
-            0b1111_0000..=0b1111_0111 => 4,
-            _ => return 0,
-        };
-        return if needed > back { back } else { 0 };
     }
-    0
+
+    fn push(&mut self, event: Event) {
+        let (at, kind, bytes) = match event {
+            Event::Output(at, bytes) => (at, Kind::Output, bytes),
+            Event::Input(at, bytes) => (at, Kind::Input, bytes),
+            Event::Resize(at, width, height) => {
+                let (micros, size) = (self.micros(at), format!("{width}x{height}"));
+                cast::push(&mut self.events, micros, Kind::Resize, size.as_bytes());
+                return;
+            }
+            Event::Finish(..) => return,
+        };
+        self.bytes += bytes.len() as i64;
+        let tail = match kind {
+            Kind::Output => &mut self.output_tail,
+            _ => &mut self.input_tail,
+        };
+        let joined;
+        let whole: &[u8] = if tail.is_empty() {
+            &bytes
+        } else {
+            tail.extend_from_slice(&bytes);
+            joined = std::mem::take(tail);
+            &joined
+        };
+        let (complete, rest) = whole.split_at(whole.len() - cast::incomplete_suffix(whole));
+        tail.extend_from_slice(rest);
+        if complete.is_empty() {
+            return;
+        }
+        let micros = self.micros(at);
+        cast::push(&mut self.events, micros, kind, complete);
+        if kind == Kind::Output {
+            self.searchable(at, complete);
+        }
+    }
+
+    /// Microseconds from the start of the recording to `at`.
+    fn micros(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.started).as_micros();
+        u64::try_from(since).unwrap_or(u64::MAX)
+    }
+
+    /// Keeps output `bytes` for the searchable text, within this second's allowance.
+    fn searchable(&mut self, at: Instant, bytes: &[u8]) {
+        if at.saturating_duration_since(self.window) >= Duration::from_secs(1) {
+            self.window = at;
+            self.searchable_left = SEARCHABLE_PER_SECOND;
+        }
+        if self.searchable_left == 0 || cast::looks_binary(bytes) {
+            return;
+        }
+        let take = bytes.len().min(self.searchable_left);
+        self.plain.extend_from_slice(&bytes[..take]);
+        self.searchable_left -= take;
+    }
+
+    /// The searchable text of the events so far: escape sequences and NULs removed.
+    fn plain_text(&self) -> String {
+        String::from_utf8_lossy(&strip_ansi_escapes::strip(&self.plain)).replace('\0', "")
+    }
+
+    /// Empties the chunk once it is written; split characters wait for the next one.
+    fn written(&mut self) {
+        self.events.clear();
+        self.plain.clear();
+        self.bytes = 0;
+    }
 }
 
 /// The asciicast v2 header line of a recording.
@@ -285,22 +328,77 @@ pub fn header(row: &recordings::Row) -> String {
 mod tests {
     use super::*;
 
+    fn output(pending: &mut Pending, bytes: &[u8]) {
+        pending.push(Event::Output(pending.started, bytes.to_vec()));
+    }
+
+    fn rendered(pending: &Pending) -> String {
+        let mut out = String::new();
+        cast::render(&pending.events, &mut out).unwrap();
+        out
+    }
+
     #[test]
     fn a_character_split_across_reads_is_joined() {
         let euro = "€".as_bytes();
-        let mut tail = Vec::new();
-        assert_eq!(take_utf8(&mut tail, &[b'a', euro[0]]), "a");
-        assert_eq!(take_utf8(&mut tail, &euro[1..2]), "");
-        assert_eq!(take_utf8(&mut tail, &[euro[2], b'b']), "€b");
-        assert!(tail.is_empty());
+        let mut pending = Pending::new(Instant::now());
+        output(&mut pending, &[b'a', euro[0]]);
+        output(&mut pending, &euro[1..2]);
+        output(&mut pending, &[euro[2], b'b']);
+        assert_eq!(
+            rendered(&pending),
+            "[0.0,\"o\",\"a\"]\n[0.0,\"o\",\"€b\"]\n"
+        );
+        assert!(pending.output_tail.is_empty());
+        assert_eq!(pending.bytes, 5, "every byte counts");
     }
 
     #[test]
     fn invalid_bytes_become_replacement_characters() {
-        let mut tail = Vec::new();
-        assert_eq!(take_utf8(&mut tail, &[0xff, b'x']), "\u{fffd}x");
+        let mut pending = Pending::new(Instant::now());
+        output(&mut pending, &[0xff, b'x']);
         // A lone continuation byte at the end is not the start of anything: written at once.
-        assert_eq!(take_utf8(&mut tail, &[b'y', 0x80]), "y\u{fffd}");
-        assert!(tail.is_empty());
+        output(&mut pending, &[b'y', 0x80]);
+        assert_eq!(
+            rendered(&pending),
+            "[0.0,\"o\",\"\u{fffd}x\"]\n[0.0,\"o\",\"y\u{fffd}\"]\n"
+        );
+        assert!(pending.output_tail.is_empty());
+    }
+
+    #[test]
+    fn searchable_text_is_text_output_within_its_allowance_per_second() {
+        let start = Instant::now();
+        let mut pending = Pending::new(start);
+        pending.push(Event::Input(start, b"secret typed".to_vec()));
+        output(&mut pending, b"\x1b[1mhello\x1b[0m\r\n");
+        output(&mut pending, &[0u8; 100]);
+        assert_eq!(
+            pending.plain_text(),
+            "hello\n",
+            "no input, no escapes, no binary"
+        );
+
+        let line = b"0123456789abcdef".repeat(1024);
+        let lines = SEARCHABLE_PER_SECOND / line.len() + 2;
+        for _ in 0..lines {
+            output(&mut pending, &line);
+        }
+        assert_eq!(
+            pending.plain.len(),
+            SEARCHABLE_PER_SECOND,
+            "the second's allowance"
+        );
+        pending.push(Event::Output(
+            start + Duration::from_secs(1),
+            b"next second".to_vec(),
+        ));
+        assert!(pending.plain.ends_with(b"next second"));
+        let all = rendered(&pending);
+        assert_eq!(
+            all.lines().count(),
+            3 + lines + 1,
+            "every event is recorded"
+        );
     }
 }

@@ -1,12 +1,14 @@
 //! Recordings of connections through the gateway and the browser terminal: the row that
-//! describes one connection, and its asciicast events in chunks (`crate::recording` writes
-//! them as the stream flows).
+//! describes one connection, and its events in chunks (`crate::recording` writes them as the
+//! stream flows, in the form of `domain::cast`, which renders them as asciicast on reading).
 
 use std::net::IpAddr;
 
 use sqlx::{FromRow, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+use crate::domain::cast;
 
 /// How the connection came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
@@ -92,7 +94,7 @@ pub async fn create(db: impl PgExecutor<'_>, new: &NewRecording) -> Result<Row, 
     .await
 }
 
-/// Appends one chunk of events and counts its bytes.
+/// Appends one chunk of events (`domain::cast` frames) and counts its bytes.
 ///
 /// Committed without waiting for the WAL flush (`synchronous_commit = off` for this
 /// transaction only): a bulk transfer waits for its chunks, and a flush per chunk made it
@@ -102,7 +104,7 @@ pub async fn append(
     db: &sqlx::PgPool,
     id: Uuid,
     seq: i32,
-    events: &str,
+    events: &[u8],
     plain: &str,
     bytes: i64,
 ) -> Result<(), sqlx::Error> {
@@ -112,7 +114,7 @@ pub async fn append(
         .await?;
     sqlx::query(
         "WITH chunk AS (
-             INSERT INTO recording_chunks (recording_id, seq, events, plain)
+             INSERT INTO recording_chunks (recording_id, seq, data, plain)
              VALUES ($1, $2, $3, $4)
          )
          UPDATE recordings SET bytes = bytes + $5 WHERE id = $1",
@@ -161,21 +163,26 @@ pub async fn for_session(
     .await
 }
 
-/// The event lines of chunks from `from_seq` on, in order, with the next seq to ask for.
+/// The asciicast event lines of chunks from `from_seq` on, in order, with the next seq to
+/// ask for.
 pub async fn events_from(
     db: impl PgExecutor<'_>,
     id: Uuid,
     from_seq: i32,
 ) -> Result<(String, i32), sqlx::Error> {
-    let rows: Vec<(i32, String)> = sqlx::query_as(
-        "SELECT seq, events FROM recording_chunks WHERE recording_id = $1 AND seq >= $2 ORDER BY seq",
+    let rows: Vec<(i32, Vec<u8>)> = sqlx::query_as(
+        "SELECT seq, data FROM recording_chunks WHERE recording_id = $1 AND seq >= $2 ORDER BY seq",
     )
     .bind(id)
     .bind(from_seq)
     .fetch_all(db)
     .await?;
     let next = rows.last().map_or(from_seq, |(seq, _)| seq + 1);
-    Ok((rows.into_iter().map(|(_, events)| events).collect(), next))
+    let mut events = String::new();
+    for (_, data) in &rows {
+        cast::render(data, &mut events).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    }
+    Ok((events, next))
 }
 
 /// Deletes (with their chunks) up to `batch` recordings that ended more than `days` days

@@ -3,6 +3,7 @@
 pub mod admin_input;
 pub mod api_token;
 pub mod approval;
+pub mod cast;
 pub mod catalog;
 pub mod connect;
 pub mod csv_import;

@@ -172,17 +172,22 @@ pub async fn account(app: &TestApp, id: Uuid) -> String {
         .unwrap()
 }
 
-/// The recording's text as stored (asciicast events of every chunk).
+/// The session's recordings as asciicast events (every chunk, as the player gets them).
 pub async fn recorded(app: &TestApp, id: Uuid) -> String {
-    let chunks: Vec<String> = sqlx::query_scalar(
-        "SELECT c.events FROM recording_chunks c JOIN recordings r ON r.id = c.recording_id
-         WHERE r.session_id = $1 ORDER BY r.started_at, c.seq",
-    )
-    .bind(id)
-    .fetch_all(&app.db)
-    .await
-    .unwrap();
-    chunks.concat()
+    let recordings: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM recordings WHERE session_id = $1 ORDER BY started_at")
+            .bind(id)
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    let mut all = String::new();
+    for rid in recordings {
+        let (events, _) = portcullis::db::recordings::events_from(&app.db, rid, 0)
+            .await
+            .unwrap();
+        all.push_str(&events);
+    }
+    all
 }
 
 #[tokio::test]

@@ -310,3 +310,152 @@ async fn administrators_and_auditors_search_the_recorded_text() {
         "wildcards are plain text"
     );
 }
+
+/// A bulk dump (`cat` of a large file) is recorded whole, but only the first part of each
+/// second's text is searchable; binary output is recorded and never searchable.
+#[tokio::test]
+async fn bulk_output_is_recorded_whole_and_searchable_within_its_allowance() {
+    let app = spawn_demo_app().await;
+    let session = standard_request(&app).await;
+    let dump = format!(
+        "first-needle\r\n{}last-needle\r\n",
+        "a log line of a large file, and another, and another\r\n".repeat(20_000)
+    );
+    let mut binary = vec![0u8, 0xff, 0xfe];
+    binary.extend_from_slice(b"binary-needle");
+    binary.extend([0u8; 64]);
+    let started = std::time::Instant::now();
+    let recorder = Recorder::start(&app.db, alice_shell(&app, session).await)
+        .await
+        .unwrap();
+    for piece in dump.as_bytes().chunks(32 * 1024) {
+        recorder.output(piece).await;
+    }
+    recorder.output(&binary).await;
+    recorder.finish("Session ended").await;
+    let within_a_second = started.elapsed() < std::time::Duration::from_secs(1);
+    let seconds = started.elapsed().as_secs() as usize + 1;
+
+    let alice = signed_in(&app, "alice").await;
+    let cast = app
+        .get_with(
+            &alice,
+            &format!("/sessions/{session}/recordings/{}.cast", recorder.id()),
+        )
+        .await;
+    let output: String = cast
+        .body
+        .lines()
+        .skip(1)
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()[2]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let binary_shown = format!("\0\u{fffd}\u{fffd}binary-needle{}", "\0".repeat(64));
+    assert!(
+        output == format!("{dump}{binary_shown}"),
+        "every byte is in the .cast"
+    );
+    let (bytes, searchable): (i64, i64) = sqlx::query_as(
+        "SELECT r.bytes, coalesce(sum(octet_length(c.plain)), 0)::bigint
+         FROM recordings r JOIN recording_chunks c ON c.recording_id = r.id
+         WHERE r.id = $1 GROUP BY r.id",
+    )
+    .bind(recorder.id())
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(bytes as usize, dump.len() + binary.len());
+    assert!(
+        searchable as usize <= portcullis::recording::SEARCHABLE_PER_SECOND * seconds,
+        "{searchable} searchable bytes in {seconds} s"
+    );
+
+    let carol = signed_in(&app, "carol").await;
+    let hits = |q: &'static str| {
+        let carol = carol.clone();
+        let app = &app;
+        async move {
+            app.get_with(&carol, &format!("/recordings/search?q={q}"))
+                .await
+                .texts("#recordings-hits tbody tr")
+                .len()
+        }
+    };
+    assert_eq!(
+        hits("first-needle").await,
+        1,
+        "the start of the dump is searchable"
+    );
+    assert_eq!(hits("binary-needle").await, 0, "binary output is not");
+    if within_a_second {
+        assert_eq!(
+            hits("last-needle").await,
+            0,
+            "beyond the second's allowance"
+        );
+    }
+}
+
+/// Recordings written before the events were stored as bytes (asciicast text in
+/// `recording_chunks.events`) are converted by the migration and play as they did; NULs,
+/// which PostgreSQL's text cannot hold, are dropped.
+#[tokio::test]
+async fn recordings_stored_as_asciicast_text_are_converted() {
+    let app = spawn_demo_app().await;
+    let session = standard_request(&app).await;
+    let rid = record(&app, session, &[]).await;
+    // The table as the previous version kept it.
+    sqlx::raw_sql(
+        "ALTER TABLE recording_chunks DROP COLUMN data;
+         ALTER TABLE recording_chunks ADD COLUMN events text NOT NULL DEFAULT ''",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    // Lines as the previous recorder wrote them: serde_json of [seconds, code, text].
+    let line = |seconds: f64, code: &str, text: &str| {
+        format!("{}\n", serde_json::json!([seconds, code, text]))
+    };
+    let chunks = [
+        line(0.0, "o", "$ printf 'caf\u{e9}\\0'\r\n") + &line(1.25, "r", "120x40"),
+        String::new(),
+        line(2.000001, "o", "caf\u{e9}\0\x1b[1m \"q\" \\u0000 \\\0!") + &line(3.5, "i", "exit\r"),
+    ];
+    for (seq, events) in chunks.iter().enumerate() {
+        sqlx::query("INSERT INTO recording_chunks (recording_id, seq, events) VALUES ($1, $2, $3)")
+            .bind(rid)
+            .bind(seq as i32)
+            .bind(events)
+            .execute(&app.db)
+            .await
+            .unwrap();
+    }
+    sqlx::raw_sql(include_str!(
+        "../../migrations/20261202000030_recording_data.sql"
+    ))
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let (events, next) = portcullis::db::recordings::events_from(&app.db, rid, 0)
+        .await
+        .unwrap();
+    let expected = line(0.0, "o", "$ printf 'caf\u{e9}\\0'\r\n")
+        + &line(1.25, "r", "120x40")
+        + &line(2.000001, "o", "caf\u{e9}\x1b[1m \"q\" \\u0000 \\!")
+        + &line(3.5, "i", "exit\r");
+    assert_eq!(events, expected);
+    assert_eq!(next, 3);
+    let alice = signed_in(&app, "alice").await;
+    let cast = app
+        .get_with(
+            &alice,
+            &format!("/sessions/{session}/recordings/{rid}.cast"),
+        )
+        .await;
+    assert!(cast.body.ends_with(&expected), "{}", cast.body);
+}

@@ -1,0 +1,208 @@
+//! A recording's events as stored (`recording_chunks.data`) and as served (asciicast v2).
+//!
+//! The gateway relays bulk output at tens of MB/s, so the recorder stores each event's bytes
+//! as they came, behind a 13-byte frame, and leaves the JSON to whoever reads the recording:
+//! written as asciicast text, a NUL of `/dev/zero` was six bytes of JSON to escape, send and
+//! compress (bench/gateway.sh). One event is
+//!
+//! ```text
+//! microseconds since the recording started: u64, big-endian
+//! kind: one byte, b'o' (output), b'i' (input) or b'r' (resize, data "COLSxROWS")
+//! length of data: u32, big-endian
+//! data: the bytes; whole UTF-8 characters (the recorder joins one split across reads)
+//! ```
+//!
+//! Big-endian, because PostgreSQL's `int8send`/`int4send` write that (the migration that
+//! converted the earlier asciicast text builds the same frames).
+
+use std::fmt;
+
+/// Bytes of a frame before its data.
+pub const FRAME: usize = 13;
+
+/// What an event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// What the target sent to the user's terminal.
+    Output,
+    /// What the user typed.
+    Input,
+    /// The user's terminal changed size.
+    Resize,
+}
+
+impl Kind {
+    fn byte(self) -> u8 {
+        match self {
+            Kind::Output => b'o',
+            Kind::Input => b'i',
+            Kind::Resize => b'r',
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Kind::Output => "o",
+            Kind::Input => "i",
+            Kind::Resize => "r",
+        }
+    }
+
+    fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            b'o' => Some(Kind::Output),
+            b'i' => Some(Kind::Input),
+            b'r' => Some(Kind::Resize),
+            _ => None,
+        }
+    }
+}
+
+/// Appends one event to `chunk`.
+pub fn push(chunk: &mut Vec<u8>, micros: u64, kind: Kind, data: &[u8]) {
+    // A read is at most a packet (32 KiB): the length always fits.
+    let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    let data = &data[..len as usize];
+    chunk.reserve(FRAME + data.len());
+    chunk.extend_from_slice(&micros.to_be_bytes());
+    chunk.push(kind.byte());
+    chunk.extend_from_slice(&len.to_be_bytes());
+    chunk.extend_from_slice(data);
+}
+
+/// A stored chunk that does not parse: cut short, or an unknown kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    /// Where in the chunk the bad frame starts.
+    pub at: usize,
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "malformed recording chunk at byte {}", self.at)
+    }
+}
+
+impl std::error::Error for Malformed {}
+
+/// Appends the asciicast v2 event lines of `chunk` to `out`: `[seconds, "o", "text"]` and a
+/// newline each. Bytes that are not UTF-8 become U+FFFD, as a terminal shows them.
+pub fn render(chunk: &[u8], out: &mut String) -> Result<(), Malformed> {
+    let mut at = 0;
+    while at < chunk.len() {
+        let bad = || Malformed { at };
+        let frame: &[u8; FRAME] = chunk
+            .get(at..at + FRAME)
+            .and_then(|f| f.try_into().ok())
+            .ok_or_else(bad)?;
+        let [m0, m1, m2, m3, m4, m5, m6, m7, kind, l0, l1, l2, l3] = *frame;
+        let micros = u64::from_be_bytes([m0, m1, m2, m3, m4, m5, m6, m7]);
+        let kind = Kind::from_byte(kind).ok_or_else(bad)?;
+        let len = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
+        let data = chunk.get(at + FRAME..at + FRAME + len).ok_or_else(bad)?;
+        let line = (
+            micros as f64 / 1e6,
+            kind.code(),
+            String::from_utf8_lossy(data),
+        );
+        // Serializing a float, a str and a str cannot fail.
+        if let Ok(line) = serde_json::to_string(&line) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        at += FRAME + len;
+    }
+    Ok(())
+}
+
+/// How many bytes at the end of `bytes` start a UTF-8 character that is not complete yet.
+pub fn incomplete_suffix(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let b = bytes[bytes.len() - back];
+        if b & 0b1100_0000 == 0b1000_0000 {
+            continue;
+        }
+        let needed = match b {
+            0b1100_0000..=0b1101_1111 => 2,
+            0b1110_0000..=0b1110_1111 => 3,
+            0b1111_0000..=0b1111_0111 => 4,
+            _ => return 0,
+        };
+        return if needed > back { back } else { 0 };
+    }
+    0
+}
+
+/// Whether output looks like binary data rather than text for a terminal: a NUL, or more
+/// than one byte in sixteen that is not UTF-8. Binary output stays in the recording but not
+/// in its searchable text (random bytes are mostly "words" nobody searches for, and cost
+/// the full-text index the most).
+pub fn looks_binary(bytes: &[u8]) -> bool {
+    if bytes.contains(&0) {
+        return true;
+    }
+    let invalid: usize = bytes.utf8_chunks().map(|c| c.invalid().len()).sum();
+    invalid * 16 > bytes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(chunk: &[u8]) -> String {
+        let mut out = String::new();
+        render(chunk, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn events_render_as_the_asciicast_lines_the_recorder_wrote_before() {
+        let mut chunk = Vec::new();
+        push(&mut chunk, 0, Kind::Output, b"$ ls\r\n");
+        push(&mut chunk, 1_250_000, Kind::Input, "é\"\\".as_bytes());
+        push(&mut chunk, 2_000_001, Kind::Resize, b"120x40");
+        push(&mut chunk, 3_500_000, Kind::Output, b"\0\x1b[1m");
+        assert_eq!(
+            rendered(&chunk),
+            "[0.0,\"o\",\"$ ls\\r\\n\"]\n\
+             [1.25,\"i\",\"é\\\"\\\\\"]\n\
+             [2.000001,\"r\",\"120x40\"]\n\
+             [3.5,\"o\",\"\\u0000\\u001b[1m\"]\n"
+        );
+        for line in rendered(&chunk).lines() {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(event.as_array().unwrap().len(), 3, "{line}");
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_shown_as_replacement_characters() {
+        let mut chunk = Vec::new();
+        push(&mut chunk, 7, Kind::Output, &[0xff, b'x']);
+        assert_eq!(rendered(&chunk), "[7e-6,\"o\",\"\u{fffd}x\"]\n");
+    }
+
+    #[test]
+    fn an_empty_chunk_renders_nothing_and_a_cut_one_is_refused() {
+        assert_eq!(rendered(&[]), "");
+        let mut chunk = Vec::new();
+        push(&mut chunk, 1, Kind::Output, b"whole");
+        push(&mut chunk, 2, Kind::Output, b"cut short");
+        let cut = &chunk[..chunk.len() - 1];
+        let mut out = String::new();
+        assert_eq!(render(cut, &mut out), Err(Malformed { at: FRAME + 5 }));
+        let mut unknown = chunk.clone();
+        unknown[8] = b'x';
+        assert_eq!(render(&unknown, &mut out), Err(Malformed { at: 0 }));
+    }
+
+    #[test]
+    fn binary_output_is_told_from_text() {
+        assert!(!looks_binary(b"plain text\r\n\x1b[32mgreen\x1b[0m"));
+        assert!(!looks_binary("Grüße, €".as_bytes()));
+        // A Latin-1 word in an otherwise readable line is still text.
+        assert!(!looks_binary(b"caf\xe9 au lait, served with a croissant"));
+        assert!(looks_binary(&[0u8; 64]));
+        assert!(looks_binary(&[0xff, 0xfe, b'a', 0x80, 0x81, b'b']));
+    }
+}
