@@ -97,7 +97,7 @@
           return;
         }
       }
-      window.setTimeout(poll, 1000);
+      window.setTimeout(poll, since && since.more ? 0 : 1000);
     }
     poll();
   }

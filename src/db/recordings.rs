@@ -185,6 +185,33 @@ pub async fn events_from(
     Ok((events, next))
 }
 
+/// Like [`events_from`], but at most `max_chunks` chunks (a watcher catching up with a bulk
+/// transfer gets it in pieces, not all at once); also says whether more chunks follow.
+pub async fn events_page(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    from_seq: i32,
+    max_chunks: i64,
+) -> Result<(String, i32, bool), sqlx::Error> {
+    let mut rows: Vec<(i32, Vec<u8>)> = sqlx::query_as(
+        "SELECT seq, data FROM recording_chunks WHERE recording_id = $1 AND seq >= $2
+         ORDER BY seq LIMIT $3",
+    )
+    .bind(id)
+    .bind(from_seq)
+    .bind(max_chunks + 1)
+    .fetch_all(db)
+    .await?;
+    let more = rows.len() as i64 > max_chunks;
+    rows.truncate(usize::try_from(max_chunks).unwrap_or(0));
+    let next = rows.last().map_or(from_seq, |(seq, _)| seq + 1);
+    let mut events = String::new();
+    for (_, data) in &rows {
+        cast::render(data, &mut events).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    }
+    Ok((events, next, more))
+}
+
 /// Deletes (with their chunks) up to `batch` recordings that ended more than `days` days
 /// ago; how many went.
 pub async fn prune(db: impl PgExecutor<'_>, days: u32, batch: i64) -> Result<u64, sqlx::Error> {

@@ -64,12 +64,18 @@ pub struct From {
     from: Option<i32>,
 }
 
-/// What was written since: asciicast event lines, the chunk to ask for next, and whether the
-/// connection has ended (then nothing more will come).
+/// Chunks (up to 1 MiB of output each) sent per poll: a watcher catching up with a bulk
+/// transfer asks again at once rather than making the server render it all in one answer.
+const CHUNKS_PER_POLL: i64 = 3;
+
+/// What was written since: asciicast event lines, the chunk to ask for next, whether more is
+/// already there (ask again at once), and whether the connection has ended (then nothing
+/// more will come).
 #[derive(Debug, Serialize)]
 pub struct Since {
     events: String,
     next: i32,
+    more: bool,
     ended: bool,
     end_reason: Option<String>,
     width: i32,
@@ -89,11 +95,13 @@ pub async fn events(
     }
     // Read the end first: events written before an end seen here are all returned below.
     let r = recording(&state, &user, rid).await?;
-    let (events, next) = db::recordings::events_from(&state.db, r.id, from).await?;
+    let (events, next, more) =
+        db::recordings::events_page(&state.db, r.id, from, CHUNKS_PER_POLL).await?;
     Ok(Json(Since {
         events,
         next,
-        ended: r.ended_at.is_some(),
+        more,
+        ended: r.ended_at.is_some() && !more,
         end_reason: r.end_reason,
         width: r.width,
         height: r.height,

@@ -304,3 +304,61 @@ async fn recording_of(app: &crate::support::TestApp, session: uuid::Uuid) -> uui
     .await
     .unwrap()
 }
+
+/// A watcher catching up with a bulk transfer gets it a few chunks at a time, told that more
+/// follows, and is told the connection ended only with the last piece.
+#[tokio::test]
+async fn a_watcher_catches_up_with_bulk_output_in_pieces() {
+    let app = spawn_demo_app().await;
+    let session = standard_request(&app).await;
+    let recorder = Recorder::start(&app.db, alice_shell(&app, session).await)
+        .await
+        .unwrap();
+    let rid = recorder.id();
+    // Five chunks of about 1 MiB each.
+    let line = "0123456789abcdef".repeat(4096) + "\r\n";
+    for _ in 0..80 {
+        recorder.output(line.as_bytes()).await;
+    }
+    recorder.finish("Session ended").await;
+    let chunks: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM recording_chunks WHERE recording_id = $1")
+            .bind(rid)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(chunks >= 5, "{chunks} chunks");
+
+    let carol = signed_in(&app, "carol").await;
+    let mut from = 0;
+    let mut polls = 0;
+    let mut text = 0;
+    loop {
+        let page = app
+            .get_with(&carol, &format!("/recordings/{rid}/events?from={from}"))
+            .await;
+        assert_eq!(page.status, StatusCode::OK);
+        let since: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+        polls += 1;
+        text += since["events"]
+            .as_str()
+            .unwrap()
+            .matches("0123456789abcdef")
+            .count();
+        let next = since["next"].as_i64().unwrap();
+        assert!(
+            next - from <= 3,
+            "at most three chunks a poll: {from} -> {next}"
+        );
+        from = next;
+        if since["more"] == true {
+            assert_eq!(since["ended"], false, "not ended while more follows");
+            continue;
+        }
+        assert_eq!(since["ended"], true);
+        break;
+    }
+    assert_eq!(i64::from(from), chunks);
+    assert!(polls >= 2, "{polls} polls");
+    assert_eq!(text, 80 * 4096, "every byte of output, once");
+}
