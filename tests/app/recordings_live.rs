@@ -358,7 +358,7 @@ async fn a_watcher_catches_up_with_bulk_output_in_pieces() {
         assert_eq!(since["ended"], true);
         break;
     }
-    assert_eq!(i64::from(from), chunks);
+    assert_eq!(from, chunks);
     assert!(polls >= 2, "{polls} polls");
     assert_eq!(text, 80 * 4096, "every byte of output, once");
 }

@@ -11,7 +11,10 @@ pub mod scheduling;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::State;
+use std::marker::PhantomData;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
@@ -131,6 +134,81 @@ pub async fn load(session: &Session) -> AppResult<Draft> {
 pub fn guard(draft: &Draft, step: Step) -> Option<Redirect> {
     let allowed = draft.allowed(step);
     (allowed != step).then(|| Redirect::to(allowed.path()))
+}
+
+/// The draft at one page after Request Type, with the grant behind its activity and policy:
+/// what each of those pages starts from.
+pub struct AtStep {
+    pub draft: Draft,
+    pub grant: Grant,
+}
+
+/// The draft at `step` with its grant, or the answer instead: the first unfinished page when
+/// an earlier one is still open, or Request Type when the policy no longer grants the
+/// activity (with a message).
+pub async fn at_step(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &Session,
+    step: Step,
+) -> AppResult<Result<AtStep, Response>> {
+    let mut draft = load(session).await?;
+    if let Some(r) = guard(&draft, step) {
+        return Ok(Err(r.into_response()));
+    }
+    Ok(match draft_grant(state, user, &draft).await? {
+        Some(grant) => Ok(AtStep { draft, grant }),
+        None => Err(grant_lost(session, &mut draft).await?.into_response()),
+    })
+}
+
+/// A wizard page, as a type: which step it is.
+pub trait Page: Send + Sync + 'static {
+    const STEP: Step;
+}
+
+pub struct OnResources;
+pub struct OnNotes;
+pub struct OnScheduling;
+pub struct OnReview;
+
+impl Page for OnResources {
+    const STEP: Step = Step::Resources;
+}
+impl Page for OnNotes {
+    const STEP: Step = Step::Notes;
+}
+impl Page for OnScheduling {
+    const STEP: Step = Step::Scheduling;
+}
+impl Page for OnReview {
+    const STEP: Step = Step::Review;
+}
+
+/// The extractor for showing page `P`: the draft at it with its grant ([`at_step`]); the
+/// request is answered by the redirect instead when there is none. (A submit first honours
+/// Cancel, whatever the draft's state, then calls [`at_step`].)
+pub struct At<P: Page>(pub AtStep, PhantomData<P>);
+
+impl<P: Page> FromRequestParts<AppState> for At<P> {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = CurrentUser::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match at_step(state, &user, &session, P::STEP).await {
+            Ok(Ok(at)) => Ok(At(at, PhantomData)),
+            Ok(Err(elsewhere)) => Err(elsewhere),
+            Err(e) => Err(e.into_response()),
+        }
+    }
 }
 
 /// The grant behind the draft's activity and policy, if it still holds.

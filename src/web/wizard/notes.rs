@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
-use super::{StepView, cancel, draft_grant, grant_lost, guard, load, steps};
+use super::{At, AtStep, OnNotes, StepView, at_step, cancel, steps};
 use crate::auth::session;
 use crate::db::catalog::Grant;
 use crate::domain::wizard::{self, Draft, MAX_NOTES, MAX_TICKET, NotesErrors, NotesRules, Step};
@@ -69,18 +69,10 @@ fn page(
 }
 
 pub async fn show(
-    State(state): State<AppState>,
+    State(_state): State<AppState>,
     chrome: Chrome,
-    user: CurrentUser,
-    session: Session,
+    At(AtStep { draft, grant }, _): At<OnNotes>,
 ) -> AppResult<Response> {
-    let mut draft = load(&session).await?;
-    if let Some(r) = guard(&draft, Step::Notes) {
-        return Ok(r.into_response());
-    }
-    let Some(grant) = draft_grant(&state, &user, &draft).await? else {
-        return Ok(grant_lost(&session, &mut draft).await?.into_response());
-    };
     let (notes, ticket) = (draft.notes.clone(), draft.ticket.clone());
     let mut p = page(
         chrome,
@@ -108,12 +100,9 @@ pub async fn submit(
     if go == "cancel" {
         return Ok(cancel(&session).await?.into_response());
     }
-    let mut draft = load(&session).await?;
-    if let Some(r) = guard(&draft, Step::Notes) {
-        return Ok(r.into_response());
-    }
-    let Some(grant) = draft_grant(&state, &user, &draft).await? else {
-        return Ok(grant_lost(&session, &mut draft).await?.into_response());
+    let AtStep { mut draft, grant } = match at_step(&state, &user, &session, Step::Notes).await? {
+        Ok(at) => at,
+        Err(elsewhere) => return Ok(elsewhere),
     };
     // Bounded before anything is stored in the session.
     let notes: String = form.text("notes").chars().take(MAX_NOTES + 1).collect();

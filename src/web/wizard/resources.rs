@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::{StepView, cancel, draft_grant, grant_lost, guard, load, steps};
+use super::{At, AtStep, OnResources, StepView, at_step, cancel, steps};
 use crate::auth::session;
 use crate::db::catalog::{self, Grant, Resource};
 use crate::domain::wizard::{Draft, MAX_RESOURCES, Step};
@@ -124,17 +124,9 @@ async fn page(
 pub async fn show(
     State(state): State<AppState>,
     chrome: Chrome,
-    user: CurrentUser,
-    session: Session,
+    At(AtStep { draft, grant }, _): At<OnResources>,
     Query(q): Query<ResourcesQuery>,
 ) -> AppResult<Response> {
-    let mut draft = load(&session).await?;
-    if let Some(r) = guard(&draft, Step::Resources) {
-        return Ok(r.into_response());
-    }
-    let Some(grant) = draft_grant(&state, &user, &draft).await? else {
-        return Ok(grant_lost(&session, &mut draft).await?.into_response());
-    };
     let search: String = q.q.trim().chars().take(100).collect();
     let p = page(
         &state,
@@ -205,13 +197,11 @@ pub async fn submit(
     if go == "cancel" {
         return Ok(cancel(&session).await?.into_response());
     }
-    let mut draft = load(&session).await?;
-    if let Some(r) = guard(&draft, Step::Resources) {
-        return Ok(r.into_response());
-    }
-    let Some(grant) = draft_grant(&state, &user, &draft).await? else {
-        return Ok(grant_lost(&session, &mut draft).await?.into_response());
-    };
+    let AtStep { mut draft, grant } =
+        match at_step(&state, &user, &session, Step::Resources).await? {
+            Ok(at) => at,
+            Err(elsewhere) => return Ok(elsewhere),
+        };
     let search: String = form.text("q").trim().chars().take(100).collect();
     let current: i64 = form.text("page").parse().unwrap_or(1);
     let selections = form.text("view") == "selections";

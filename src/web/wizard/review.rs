@@ -5,9 +5,8 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
-use tower_sessions::Session;
 
-use super::{StepView, draft_grant, grant_lost, guard, load, steps};
+use super::{At, AtStep, OnReview, StepView, steps};
 use crate::db::catalog::{self, Resource, TierView};
 use crate::domain::wizard::{self, Schedule, Step};
 use crate::state::AppState;
@@ -93,15 +92,8 @@ pub async fn show(
     State(state): State<AppState>,
     chrome: Chrome,
     user: CurrentUser,
-    session: Session,
+    At(AtStep { draft, grant }, _): At<OnReview>,
 ) -> AppResult<Response> {
-    let mut draft = load(&session).await?;
-    if let Some(r) = guard(&draft, Step::Review) {
-        return Ok(r.into_response());
-    }
-    let Some(grant) = draft_grant(&state, &user, &draft).await? else {
-        return Ok(grant_lost(&session, &mut draft).await?.into_response());
-    };
     Ok(page(&state, chrome, &user, &draft, &grant, None)
         .await?
         .into_response())

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use tower_sessions::Session;
 
-use super::{StepView, cancel, draft_grant, grant_lost, guard, load, steps};
+use super::{At, AtStep, OnScheduling, StepView, at_step, cancel, draft_grant, guard, load, steps};
 use crate::auth::session;
 use crate::db::catalog::Grant;
 use crate::domain::tz::TimeZone;
@@ -152,18 +152,11 @@ fn page(
 }
 
 pub async fn show(
-    State(state): State<AppState>,
+    State(_state): State<AppState>,
     chrome: Chrome,
     user: CurrentUser,
-    session: Session,
+    At(AtStep { draft, grant }, _): At<OnScheduling>,
 ) -> AppResult<Response> {
-    let mut draft = load(&session).await?;
-    if let Some(r) = guard(&draft, Step::Scheduling) {
-        return Ok(r.into_response());
-    }
-    let Some(grant) = draft_grant(&state, &user, &draft).await? else {
-        return Ok(grant_lost(&session, &mut draft).await?.into_response());
-    };
     let input = draft
         .schedule_input
         .clone()
@@ -183,13 +176,11 @@ pub async fn submit(
     if go == "cancel" {
         return Ok(cancel(&session).await?.into_response());
     }
-    let mut draft = load(&session).await?;
-    if let Some(r) = guard(&draft, Step::Scheduling) {
-        return Ok(r.into_response());
-    }
-    let Some(grant) = draft_grant(&state, &user, &draft).await? else {
-        return Ok(grant_lost(&session, &mut draft).await?.into_response());
-    };
+    let AtStep { mut draft, grant } =
+        match at_step(&state, &user, &session, Step::Scheduling).await? {
+            Ok(at) => at,
+            Err(elsewhere) => return Ok(elsewhere),
+        };
     let input = if form.text("when") == "later" {
         Schedule::Later {
             date: form.text("date").chars().take(10).collect(),
