@@ -2,9 +2,11 @@
 //! v2 file (`.cast`) for the player and for download. Same access as the page: the
 //! session's requester, administrators and auditors; anyone else gets not found.
 
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use uuid::Uuid;
 
 use crate::db;
@@ -101,6 +103,36 @@ pub async fn for_session(
         .collect())
 }
 
+/// Chunks rendered per piece of a `.cast` download.
+const CAST_CHUNKS_PER_PIECE: i64 = 3;
+
+/// The recording as asciicast v2, piece by piece: the header line, then the event lines of
+/// a few chunks at a time, so that a recording of a bulk transfer (hundreds of MB) is never
+/// rendered into memory whole. A database error ends the download early (the client sees it
+/// cut short).
+fn cast_stream(
+    db: sqlx::PgPool,
+    row: &Row,
+) -> impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static {
+    let header = format!("{}\n", crate::recording::header(row));
+    let first = futures_util::stream::once(async move { Ok(header) });
+    let rid = row.id;
+    let events = futures_util::stream::unfold(Some(0), move |from| {
+        let db = db.clone();
+        async move {
+            let from = from?;
+            match db::recordings::events_page(&db, rid, from, CAST_CHUNKS_PER_PIECE).await {
+                Ok((events, next, more)) => Some((Ok(events), more.then_some(next))),
+                Err(e) => {
+                    tracing::warn!(error = %e, recording = %rid, "a .cast download was cut short");
+                    Some((Err(std::io::Error::other(e)), None))
+                }
+            }
+        }
+    });
+    first.chain(events)
+}
+
 /// `/sessions/{id}/recordings/{rid}.cast`: the recording in asciicast v2 (the header line,
 /// then the event lines), offered as a download.
 pub async fn cast(
@@ -117,9 +149,7 @@ pub async fn cast(
         .await?
         .filter(|r| r.session_id == session.id)
         .ok_or(AppError::NotFound)?;
-    let (events, _) = db::recordings::events_from(&state.db, rid, 0).await?;
-    let body = format!("{}\n{events}", crate::recording::header(&row));
-    let mut response = body.into_response();
+    let mut response = Body::from_stream(cast_stream(state.db.clone(), &row)).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

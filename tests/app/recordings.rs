@@ -459,3 +459,51 @@ async fn recordings_stored_as_asciicast_text_are_converted() {
         .await;
     assert!(cast.body.ends_with(&expected), "{}", cast.body);
 }
+
+/// A recording of many chunks (a bulk transfer) downloads whole, in order, header first,
+/// though the server renders it a few chunks at a time.
+#[tokio::test]
+async fn a_recording_of_many_chunks_downloads_whole_in_order() {
+    let app = spawn_demo_app().await;
+    let session = standard_request(&app).await;
+    let recorder = Recorder::start(&app.db, alice_shell(&app, session).await)
+        .await
+        .unwrap();
+    for n in 0..7 {
+        let line = format!("{n}:{}\r\n", "x".repeat(64));
+        recorder.output(line.repeat(16_000).as_bytes()).await;
+    }
+    recorder.finish("Session ended").await;
+    let chunks: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM recording_chunks WHERE recording_id = $1")
+            .bind(recorder.id())
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(chunks > 3, "more chunks than one piece renders: {chunks}");
+
+    let alice = signed_in(&app, "alice").await;
+    let cast = app
+        .get_with(
+            &alice,
+            &format!("/sessions/{session}/recordings/{}.cast", recorder.id()),
+        )
+        .await;
+    assert_eq!(cast.status, StatusCode::OK);
+    let mut lines = cast.body.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2);
+    let output: String = lines
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()[2]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let expected: String = (0..7)
+        .map(|n| format!("{n}:{}\r\n", "x".repeat(64)).repeat(16_000))
+        .collect();
+    assert_eq!(output.len(), expected.len());
+    assert!(output == expected, "every byte, in order");
+}
