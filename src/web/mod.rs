@@ -132,6 +132,8 @@ pub fn router_with_metrics(
         // a 413 page; the largest limit stays here as a second line.
         .layer(RequestBodyLimitLayer::new(body_limit::UPLOAD_LIMIT))
         .layer(from_fn(body_limit::limit))
+        // An API client gets those refusals as JSON too.
+        .layer(from_fn(api::error::json_errors))
         .layer(security_header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))

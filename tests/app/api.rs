@@ -708,3 +708,33 @@ async fn the_openapi_document_describes_every_api_route_and_the_reference_page_r
     let script = scraper::Selector::parse("script").unwrap();
     assert_eq!(html.select(&script).count(), 0);
 }
+
+/// Refusals made by the layers the API shares with the pages (a body over the limit, a NUL
+/// in the address) come back as the API's JSON errors, not as HTML pages, and change nothing.
+#[tokio::test]
+async fn refusals_by_the_shared_layers_are_json_too() {
+    let app = spawn_demo_app().await;
+    let alice = token(&app, "alice", &[Scope::Read, Scope::Request]).await;
+    let before = requests_of(&app, "alice").await;
+
+    let huge = json!({ "notes": "x".repeat(200 * 1024) });
+    let answer = call(&app, "POST", "/api/v1/requests", Some(&alice), Some(&huge)).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.json["error"], "too_large", "{}", answer.json);
+    assert!(
+        answer.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+
+    let answer = call(&app, "GET", "/api/v1/sessions?q=a%00b", Some(&alice), None).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.json["error"], "bad_request", "{}", answer.json);
+
+    assert_eq!(requests_of(&app, "alice").await, before);
+    // The pages keep their HTML refusal.
+    let page = app.get("/dashboard?q=a%00b").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("<html"), "{}", page.body);
+}

@@ -136,3 +136,45 @@ impl IntoResponse for ApiError {
         (self.status, Json(body)).into_response()
     }
 }
+
+/// Outermost, for `/api/` paths only: an error page answered by a layer the API shares with
+/// the pages (the body limit's 413 and 408, the control-character guard's 400) becomes the
+/// API's JSON error with the same status, so an API client never has to read HTML.
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header;
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let status = response.status();
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !api || !html || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "too_large",
+            "The body is larger than this endpoint accepts. Nothing was changed.",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "timeout",
+            "The body took too long to arrive. Nothing was changed.",
+        ),
+        StatusCode::BAD_REQUEST => (
+            "bad_request",
+            "The request could not be read, or it holds a control character (such as NUL). Nothing was changed.",
+        ),
+        _ => ("error", "The request was refused. Nothing was changed."),
+    };
+    let connection = response.headers().get(header::CONNECTION).cloned();
+    let mut json = ApiError::new(status, code, message).into_response();
+    if let Some(value) = connection {
+        json.headers_mut().insert(header::CONNECTION, value);
+    }
+    json
+}
