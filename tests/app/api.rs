@@ -738,3 +738,99 @@ async fn refusals_by_the_shared_layers_are_json_too() {
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.body.contains("<html"), "{}", page.body);
 }
+
+/// `sessions` narrows a decision to some resources of the request; the others keep waiting,
+/// and a session of another request is refused with nothing decided.
+#[tokio::test]
+async fn a_decision_can_name_some_sessions_of_the_request() {
+    let app = spawn_demo_app().await;
+    let alice = token(&app, "alice", &[Scope::Read, Scope::Request]).await;
+    let bob = token(&app, "bob", &[Scope::Read, Scope::Approve]).await;
+    let body = json!({
+        "activity": id_of(&app, "activities", "Linux break-glass").await,
+        "resources": [
+            id_of(&app, "resources", "lnx-web-01").await,
+            id_of(&app, "resources", "lnx-web-02").await,
+        ],
+        "notes": "Patch both",
+    });
+    let created = call(&app, "POST", "/api/v1/requests", Some(&alice), Some(&body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
+    let id = created.json["id"].as_str().unwrap().to_owned();
+    let sessions: Vec<String> = created.json["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sessions.len(), 2);
+    let status = |s: &str| {
+        let s = Uuid::parse_str(s).unwrap();
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT status::text FROM activity_sessions WHERE id = $1",
+            )
+            .bind(s)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+
+    // A session id of nothing in this request: refused, nothing decided.
+    let stray = call(
+        &app,
+        "POST",
+        &format!("/api/v1/approvals/{id}/decide"),
+        Some(&bob),
+        Some(&json!({"decision": "approve", "sessions": [Uuid::now_v7()]})),
+    )
+    .await;
+    assert_eq!(
+        stray.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        stray.json
+    );
+    assert!(
+        stray.json["fields"]["sessions"].is_string(),
+        "{}",
+        stray.json
+    );
+    assert_eq!(status(&sessions[0]).await, "waiting_for_approval");
+    assert_eq!(status(&sessions[1]).await, "waiting_for_approval");
+
+    // Approve the first only.
+    let first = call(
+        &app,
+        "POST",
+        &format!("/api/v1/approvals/{id}/decide"),
+        Some(&bob),
+        Some(&json!({"decision": "approve", "sessions": [sessions[0]]})),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.json);
+    assert_eq!(
+        (
+            first.json["approved"].as_u64(),
+            first.json["denied"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
+    assert_ne!(status(&sessions[0]).await, "waiting_for_approval");
+    assert_eq!(status(&sessions[1]).await, "waiting_for_approval");
+
+    // Then deny the second, with a comment.
+    let second = call(
+        &app,
+        "POST",
+        &format!("/api/v1/approvals/{id}/decide"),
+        Some(&bob),
+        Some(&json!({"decision": "deny", "comment": "Not this one", "sessions": [sessions[1]]})),
+    )
+    .await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.json);
+    assert_eq!(second.json["denied"].as_u64(), Some(1));
+    assert_eq!(status(&sessions[1]).await, "approval_denied");
+}
