@@ -87,6 +87,11 @@ pub async fn call_with(
     }
 }
 
+/// `POST /api/v1/requests` with `body`, as `token`'s owner.
+async fn create(app: &TestApp, token: &str, body: &Value) -> Answer {
+    call(app, "POST", "/api/v1/requests", Some(token), Some(body)).await
+}
+
 async fn id_of(app: &TestApp, table: &str, name: &str) -> String {
     let id: Uuid = sqlx::query_scalar(&format!("SELECT id FROM {table} WHERE name = $1"))
         .bind(name)
@@ -120,7 +125,7 @@ async fn a_request_made_through_the_api_shows_on_the_dashboard_and_can_be_ended(
     let app = spawn_demo_app().await;
     let alice = token(&app, "alice", &[Scope::Read, Scope::Request]).await;
     let body = web_console(&app).await;
-    let created = call(&app, "POST", "/api/v1/requests", Some(&alice), Some(&body)).await;
+    let created = create(&app, &alice, &body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
     let id = created.json["id"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -225,14 +230,7 @@ async fn a_request_breaking_the_wizards_rules_gets_its_words_per_field_and_creat
         "activity": id_of(&app, "activities", "Linux administration").await,
         "resources": [id_of(&app, "resources", "lnx-app-01").await],
     });
-    let answer = call(
-        &app,
-        "POST",
-        "/api/v1/requests",
-        Some(&alice),
-        Some(&ambiguous),
-    )
-    .await;
+    let answer = create(&app, &alice, &ambiguous).await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         answer.json["fields"]["policy"]
@@ -249,14 +247,7 @@ async fn a_request_breaking_the_wizards_rules_gets_its_words_per_field_and_creat
         "start_date": "2001-01-01",
         "start_time": "10:00",
     });
-    let answer = call(
-        &app,
-        "POST",
-        "/api/v1/requests",
-        Some(&alice),
-        Some(&change),
-    )
-    .await;
+    let answer = create(&app, &alice, &change).await;
     assert_eq!(
         answer.status,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -281,7 +272,7 @@ async fn a_request_breaking_the_wizards_rules_gets_its_words_per_field_and_creat
     // Web console access is self-service for at most 60 minutes: 30 is fine, 61 is not.
     let mut long = web_console(&app).await;
     long["duration_minutes"] = json!(61);
-    let answer = call(&app, "POST", "/api/v1/requests", Some(&alice), Some(&long)).await;
+    let answer = create(&app, &alice, &long).await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         answer.json["fields"]["duration_minutes"]
@@ -295,27 +286,13 @@ async fn a_request_breaking_the_wizards_rules_gets_its_words_per_field_and_creat
         "activity": id_of(&app, "activities", "Web console access").await,
         "resources": [id_of(&app, "resources", "win-dc-01").await],
     });
-    let answer = call(
-        &app,
-        "POST",
-        "/api/v1/requests",
-        Some(&alice),
-        Some(&foreign),
-    )
-    .await;
+    let answer = create(&app, &alice, &foreign).await;
     assert_eq!(
         answer.json["fields"]["resources"],
         "A selected resource is not available to you under this policy."
     );
     let garbage = json!({"activity": "nope", "resources": ["x"]});
-    let answer = call(
-        &app,
-        "POST",
-        "/api/v1/requests",
-        Some(&alice),
-        Some(&garbage),
-    )
-    .await;
+    let answer = create(&app, &alice, &garbage).await;
     assert_eq!(
         answer.json["fields"]["activity"],
         "That activity is not available to you. Select one from the list."
@@ -332,14 +309,14 @@ async fn a_request_breaking_the_wizards_rules_gets_its_words_per_field_and_creat
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let typo = json!({"activty": "x"});
-    let answer = call(&app, "POST", "/api/v1/requests", Some(&alice), Some(&typo)).await;
+    let answer = create(&app, &alice, &typo).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.json["error"], "bad_request");
 
     // A NUL escaped in JSON is refused like one in a form.
     let mut nul = web_console(&app).await;
     nul["notes"] = json!("before\u{0}after");
-    let answer = call(&app, "POST", "/api/v1/requests", Some(&alice), Some(&nul)).await;
+    let answer = create(&app, &alice, &nul).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.json);
     assert!(
         answer.json["message"]
@@ -360,7 +337,7 @@ async fn a_shorter_duration_gives_a_shorter_window() {
     body["start_date"] = json!("2999-01-01");
     body["start_time"] = json!("10:00");
     // Beyond the horizon: the wizard's words.
-    let far = call(&app, "POST", "/api/v1/requests", Some(&alice), Some(&body)).await;
+    let far = create(&app, &alice, &body).await;
     assert!(
         far.json["fields"]["start_date"]
             .as_str()
@@ -369,7 +346,7 @@ async fn a_shorter_duration_gives_a_shorter_window() {
     );
     let tomorrow = (time::OffsetDateTime::now_utc() + time::Duration::days(1)).date();
     body["start_date"] = json!(tomorrow.to_string());
-    let created = call(&app, "POST", "/api/v1/requests", Some(&alice), Some(&body)).await;
+    let created = create(&app, &alice, &body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
     assert_eq!(created.json["duration_minutes"], 30);
     let (minutes, status): (f64, String) = sqlx::query_as(
@@ -490,7 +467,7 @@ async fn an_approver_lists_and_decides_through_the_api_with_the_pages_rules() {
         "resources": [id_of(&app, "resources", "lnx-web-01").await],
         "notes": "Patch",
     });
-    let created = call(&app, "POST", "/api/v1/requests", Some(&alice), Some(&body)).await;
+    let created = create(&app, &alice, &body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
     let id = created.json["id"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -718,7 +695,7 @@ async fn refusals_by_the_shared_layers_are_json_too() {
     let before = requests_of(&app, "alice").await;
 
     let huge = json!({ "notes": "x".repeat(200 * 1024) });
-    let answer = call(&app, "POST", "/api/v1/requests", Some(&alice), Some(&huge)).await;
+    let answer = create(&app, &alice, &huge).await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(answer.json["error"], "too_large", "{}", answer.json);
     assert!(
@@ -754,7 +731,7 @@ async fn a_decision_can_name_some_sessions_of_the_request() {
         ],
         "notes": "Patch both",
     });
-    let created = call(&app, "POST", "/api/v1/requests", Some(&alice), Some(&body)).await;
+    let created = create(&app, &alice, &body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
     let id = created.json["id"].as_str().unwrap().to_owned();
     let sessions: Vec<String> = created.json["sessions"]

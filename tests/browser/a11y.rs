@@ -716,21 +716,7 @@ async fn second_factor_pages(c: &mut Checker, app: &TestApp) {
         "main form.stacked button.primary",
     )
     .await;
-    let secret = totp_rs::Secret::Encoded(erin.text("#totp-secret").await.replace(' ', ""))
-        .to_bytes()
-        .unwrap();
-    let code = totp_rs::TOTP::new(
-        totp_rs::Algorithm::SHA1,
-        6,
-        1,
-        30,
-        secret,
-        None,
-        String::new(),
-    )
-    .unwrap()
-    .generate_current()
-    .unwrap();
+    let code = erin.totp_code().await;
     erin.fill("#code", &code).await;
     erin.submit("main form.stacked button.primary").await;
     let recovery = erin.texts("#recovery-codes li").await;

@@ -418,6 +418,26 @@ impl Browser {
         .await;
     }
 
+    /// The current code of the authenticator secret the second-factor page shows
+    /// (`#totp-secret`), computed as an authenticator app would.
+    pub async fn totp_code(&self) -> String {
+        let secret = totp_rs::Secret::Encoded(self.text("#totp-secret").await.replace(' ', ""))
+            .to_bytes()
+            .expect("a base32 secret");
+        totp_rs::TOTP::new(
+            totp_rs::Algorithm::SHA1,
+            6,
+            1,
+            30,
+            secret,
+            None,
+            String::new(),
+        )
+        .expect("TOTP parameters")
+        .generate_current()
+        .expect("a clock after 1970")
+    }
+
     /// Ends the session (Chromium quits) and stops the driver.
     pub async fn close(self) {
         let Browser {

@@ -55,21 +55,7 @@ async fn copy_codes_puts_every_recovery_code_on_the_clipboard() {
     let erin = Browser::new().await;
     erin.login(&app, "erin", DEMO_PASSWORD).await;
     erin.goto(&app, "/account/second-factor").await;
-    let secret = totp_rs::Secret::Encoded(erin.text("#totp-secret").await.replace(' ', ""))
-        .to_bytes()
-        .unwrap();
-    let code = totp_rs::TOTP::new(
-        totp_rs::Algorithm::SHA1,
-        6,
-        1,
-        30,
-        secret,
-        None,
-        String::new(),
-    )
-    .unwrap()
-    .generate_current()
-    .unwrap();
+    let code = erin.totp_code().await;
     erin.fill("#code", &code).await;
     erin.submit("main form.stacked button.primary").await;
     let codes = erin.texts("#recovery-codes li").await;
