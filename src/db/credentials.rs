@@ -2,6 +2,7 @@
 //! secret is written sealed and never read back here: only the provisioner opens it. Every
 //! change writes its audit entry in the same transaction, without the secret.
 
+use crate::db::resources::Removal;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -147,11 +148,7 @@ pub async fn update(
 /// Deletes a credential no resource uses; `Ok(Err(message))` names the resources that do.
 /// Steps still to run for a session keep it too (a pending revoke, or the grant of a session
 /// still on, still needs it), and the message names those sessions.
-pub async fn remove(
-    tx: &mut PgConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<Result<String, String>, WriteError> {
+pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
     let name: String =
         sqlx::query_scalar("SELECT name FROM service_credentials WHERE id = $1 FOR UPDATE")
             .bind(id)
@@ -165,7 +162,7 @@ pub async fn remove(
     .fetch_all(&mut *tx)
     .await?;
     if !resources.is_empty() {
-        return Ok(Err(format!(
+        return Ok(Removal::InUse(format!(
             "{name} cannot be deleted: it is used by resources: {}. Give them another credential first.",
             resources.join(", ")
         )));
@@ -206,7 +203,7 @@ pub async fn remove(
         } else {
             String::new()
         };
-        return Ok(Err(format!(
+        return Ok(Removal::InUse(format!(
             "{name} cannot be deleted: sessions still need it on their target: {}{more}. Try again once the worker has finished with them.",
             listed.join(", ")
         )));
@@ -222,7 +219,7 @@ pub async fn remove(
         .execute(&mut *tx)
         .await?;
     record(tx, actor, "delete", id, &name, before, None).await?;
-    Ok(Ok(name))
+    Ok(Removal::Deleted(name))
 }
 
 async fn record(

@@ -1,6 +1,7 @@
 //! Groups of users, named by access policies and approval tiers. Every change writes its
 //! audit entry (the group with its members' usernames) in the same transaction.
 
+use crate::db::resources::Removal;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
@@ -155,11 +156,7 @@ pub async fn update(
 
 /// Deletes a group, unless access policies or approval tiers name it: then the message says
 /// which.
-pub async fn remove(
-    tx: &mut PgConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<Result<String, String>, WriteError> {
+pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
     let name: String = sqlx::query_scalar("SELECT name FROM groups WHERE id = $1 FOR UPDATE")
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -192,7 +189,7 @@ pub async fn remove(
         ));
     }
     if !uses.is_empty() {
-        return Ok(Err(format!(
+        return Ok(Removal::InUse(format!(
             "{name} cannot be deleted: it is used by {}.",
             uses.join("; and by ")
         )));
@@ -215,7 +212,7 @@ pub async fn remove(
         },
     )
     .await?;
-    Ok(Ok(name))
+    Ok(Removal::Deleted(name))
 }
 
 /// The groups' checkbox list (policy and tier forms, user form).

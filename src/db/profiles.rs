@@ -2,6 +2,7 @@
 //! change writes its audit entry (the profile with its tiers' approvers by name) in the same
 //! transaction.
 
+use crate::db::resources::Removal;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
@@ -464,11 +465,7 @@ pub async fn update(
 }
 
 /// Deletes a profile, unless access policies use it: then the message names them.
-pub async fn remove(
-    tx: &mut PgConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<Result<String, String>, WriteError> {
+pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
     let name: String =
         sqlx::query_scalar("SELECT name FROM connection_profiles WHERE id = $1 FOR UPDATE")
             .bind(id)
@@ -482,7 +479,7 @@ pub async fn remove(
     .fetch_all(&mut *tx)
     .await?;
     if !policies.is_empty() {
-        return Ok(Err(format!(
+        return Ok(Removal::InUse(format!(
             "{name} cannot be deleted: it is used by access policies: {}. Give them another profile first.",
             policies.join(", ")
         )));
@@ -505,5 +502,5 @@ pub async fn remove(
         },
     )
     .await?;
-    Ok(Ok(name))
+    Ok(Removal::Deleted(name))
 }

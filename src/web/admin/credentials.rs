@@ -2,7 +2,7 @@
 //! (the secret is written, sealed, and never shown again: not after saving, not on a form
 //! shown again with a problem), delete (refused while a resource uses it).
 
-use super::crud::{Catalogue, Deletable, deleted_or_in_use};
+use super::crud::{Catalogue, Deletable};
 use super::{actor, finish_save, invalid, taken};
 use crate::db;
 use crate::db::audit::{Actor, WriteError};
@@ -159,6 +159,6 @@ impl Deletable for Credentials {
     const DELETE: &'static str = "/admin/credentials/{id}/delete";
 
     async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
-        deleted_or_in_use(db::credentials::remove(tx, actor, id).await)
+        db::credentials::remove(tx, actor, id).await
     }
 }

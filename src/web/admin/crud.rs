@@ -77,13 +77,6 @@ pub trait Restorable: Catalogue {
     ) -> impl Future<Output = Result<String, WriteError>> + Send;
 }
 
-/// `db`'s "deleted, or refused with this message" as a [`Removal`].
-pub fn deleted_or_in_use(
-    result: Result<Result<String, String>, WriteError>,
-) -> Result<Removal, WriteError> {
-    result.map(|r| r.map_or_else(Removal::InUse, Removal::Deleted))
-}
-
 /// The list at `K::LIST` (`list`), the new form at `K::NEW` (`new`, and saving it), and each
 /// one's form at `K::ONE` (shown and saved).
 pub fn routes<K: Catalogue>(routes: Routes, list: Endpoint, new: Endpoint) -> Routes {

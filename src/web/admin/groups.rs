@@ -1,6 +1,6 @@
 //! Admin > Groups: the list, the group form (name, description, members), delete.
 
-use super::crud::{Catalogue, Deletable, deleted_or_in_use};
+use super::crud::{Catalogue, Deletable};
 use super::picker::{self, Picker};
 use super::revocation::{Ask, end_or_ask, flash_ended};
 use super::{actor, finish_save, invalid, taken};
@@ -213,6 +213,6 @@ impl Deletable for Groups {
     const DELETE: &'static str = "/admin/groups/{id}/delete";
 
     async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
-        deleted_or_in_use(db::groups::remove(tx, actor, id).await)
+        db::groups::remove(tx, actor, id).await
     }
 }

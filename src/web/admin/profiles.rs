@@ -1,7 +1,7 @@
 //! Admin > Connection profiles: the list, the profile form with up to three ordered approval
 //! tiers, delete (refused while a policy uses the profile).
 
-use super::crud::{Catalogue, Deletable, deleted_or_in_use};
+use super::crud::{Catalogue, Deletable};
 use super::picker::{self, Picker};
 use super::{actor, finish_save, invalid, taken};
 use crate::db;
@@ -509,6 +509,6 @@ impl Deletable for Profiles {
     const DELETE: &'static str = "/admin/profiles/{id}/delete";
 
     async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
-        deleted_or_in_use(db::profiles::remove(tx, actor, id).await)
+        db::profiles::remove(tx, actor, id).await
     }
 }
