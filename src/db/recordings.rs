@@ -170,18 +170,7 @@ pub async fn events_from(
     id: Uuid,
     from_seq: i32,
 ) -> Result<(String, i32), sqlx::Error> {
-    let rows: Vec<(i32, Vec<u8>)> = sqlx::query_as(
-        "SELECT seq, data FROM recording_chunks WHERE recording_id = $1 AND seq >= $2 ORDER BY seq",
-    )
-    .bind(id)
-    .bind(from_seq)
-    .fetch_all(db)
-    .await?;
-    let next = rows.last().map_or(from_seq, |(seq, _)| seq + 1);
-    let mut events = String::new();
-    for (_, data) in &rows {
-        cast::render(data, &mut events).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-    }
+    let (events, next, _) = events_page(db, id, from_seq, i64::from(i32::MAX)).await?;
     Ok((events, next))
 }
 

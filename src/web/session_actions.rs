@@ -14,17 +14,15 @@ use crate::web::error::{AppError, AppResult};
 use crate::web::form::MultiForm;
 use crate::web::guard::CurrentUser;
 use crate::{app, db};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Redirect;
 use tower_sessions::Session;
 use uuid::Uuid;
 
+use crate::web::path_id::PathId;
+
 /// Longest lock message.
 pub const MAX_LOCK_MESSAGE: usize = 500;
-
-fn parse_id(id: &str) -> AppResult<Uuid> {
-    Uuid::parse_str(id).map_err(|_| AppError::NotFound)
-}
 
 fn event<'a>(
     id: Uuid,
@@ -53,9 +51,8 @@ pub async fn extend(
     user: CurrentUser,
     session: Session,
     ClientAddr(client): ClientAddr,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Redirect> {
-    let id = parse_id(&id)?;
     let (kind, message) =
         match app::sessions::extend(&state, &app::Actor::from(&user), client, id).await? {
             Extended::NotFound => return Err(AppError::NotFound),
@@ -79,10 +76,9 @@ pub async fn lock(
     user: CurrentUser,
     session: Session,
     ClientAddr(client): ClientAddr,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     MultiForm(form): MultiForm,
 ) -> AppResult<Redirect> {
-    let id = parse_id(&id)?;
     let message = form.text("message").trim();
     if message.is_empty() || message.chars().count() > MAX_LOCK_MESSAGE {
         session::flash(
@@ -126,9 +122,8 @@ pub async fn unlock(
     user: CurrentUser,
     session: Session,
     ClientAddr(client): ClientAddr,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> AppResult<Redirect> {
-    let id = parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     // Unlocking gives access back: only while the policy still grants it.
     if let Some(why) = db::grants::revoke_if_lapsed(&mut tx, id).await? {
