@@ -116,18 +116,16 @@ pub async fn end(
         }
         let transition = end_transition(own, status);
         let (kind, comment) = end_event(transition);
-        let event = NewEvent {
-            session: *id,
-            actor: EventActor::User {
+        let event = NewEvent::new(
+            *id,
+            EventActor::User {
                 id: user.id,
                 name: &user.display_name,
             },
             kind,
-            from: None,
-            to: None,
             comment,
             client,
-        };
+        );
         let outcome = match db::sessions::transition(&mut tx, transition, event).await? {
             Moved::Done { .. } if transition == Transition::Withdraw => EndOutcome::Withdrawn,
             Moved::Done { .. } => EndOutcome::Ended,
@@ -170,18 +168,16 @@ pub async fn extend(
         tx.commit().await?;
         return Ok(Extended::Lapsed(why.to_string()));
     }
-    let event = NewEvent {
-        session: id,
-        actor: EventActor::User {
+    let event = NewEvent::new(
+        id,
+        EventActor::User {
             id: user.id,
             name: &user.display_name,
         },
-        kind: EventKind::Extended,
-        from: None,
-        to: None,
-        comment: "",
+        EventKind::Extended,
+        "",
         client,
-    };
+    );
     match db::sessions::extend(&mut tx, event, user.is_admin()).await? {
         Ok(ends) => {
             tx.commit().await?;

@@ -246,15 +246,7 @@ pub async fn decide(
         id: d.approver,
         name: d.approver_name,
     };
-    let event = |kind, comment| NewEvent {
-        session: d.session,
-        actor,
-        kind,
-        from: None,
-        to: None,
-        comment,
-        client: d.client,
-    };
+    let event = |kind, comment| NewEvent::new(d.session, actor, kind, comment, d.client);
 
     let approvals: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM approval_decisions WHERE session_id = $1 AND tier = $2 AND decision = 'approved'",

@@ -129,15 +129,7 @@ async fn end(
     actor: Actor<'_>,
     comment: &str,
 ) -> Result<bool, sqlx::Error> {
-    let event = NewEvent {
-        session: s.id,
-        actor,
-        kind: EventKind::Revoked,
-        from: None,
-        to: None,
-        comment,
-        client: None,
-    };
+    let event = NewEvent::new(s.id, actor, EventKind::Revoked, comment, None);
     Ok(sessions::transition(tx, Transition::AdminCancel, event)
         .await?
         .done())
@@ -238,15 +230,7 @@ pub async fn end_all_of_user(
     .await?;
     let mut ended = 0;
     for (id, _) in live {
-        let event = NewEvent {
-            session: id,
-            actor,
-            kind: EventKind::Revoked,
-            from: None,
-            to: None,
-            comment,
-            client: None,
-        };
+        let event = NewEvent::new(id, actor, EventKind::Revoked, comment, None);
         if sessions::transition(tx, Transition::AdminCancel, event)
             .await?
             .done()

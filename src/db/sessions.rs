@@ -247,6 +247,28 @@ pub struct NewEvent<'a> {
     pub client: Option<IpAddr>,
 }
 
+impl<'a> NewEvent<'a> {
+    /// An event by `actor` on `session`; `from` and `to` are left for
+    /// [`transition`] to fill in when it changes the status.
+    pub fn new(
+        session: Uuid,
+        actor: Actor<'a>,
+        kind: EventKind,
+        comment: &'a str,
+        client: Option<IpAddr>,
+    ) -> Self {
+        Self {
+            session,
+            actor,
+            kind,
+            from: None,
+            to: None,
+            comment,
+            client,
+        }
+    }
+}
+
 /// Appends an event.
 pub async fn record(db: &mut PgConnection, e: &NewEvent<'_>) -> Result<(), sqlx::Error> {
     let (actor_id, actor_name) = match e.actor {
@@ -435,15 +457,13 @@ pub async fn make_available(
     sealed_password: Option<&[u8]>,
 ) -> Result<bool, sqlx::Error> {
     let comment = format!("Login account {account} is ready.");
-    let event = NewEvent {
+    let event = NewEvent::new(
         session,
-        actor: Actor::System,
-        kind: EventKind::Provisioned,
-        from: None,
-        to: None,
-        comment: &comment,
-        client: None,
-    };
+        Actor::System,
+        EventKind::Provisioned,
+        &comment,
+        None,
+    );
     if !transition(tx, Transition::Provisioned, event).await?.done() {
         return Ok(false);
     }

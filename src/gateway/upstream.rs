@@ -305,18 +305,16 @@ async fn logged_in(app: &AppState, allowed: &Allowed, via: Via, client: Option<I
         db::sessions::transition(
             &mut tx,
             Transition::Connect,
-            NewEvent {
-                session: s.id,
-                actor: Actor::User {
+            NewEvent::new(
+                s.id,
+                Actor::User {
                     id: s.requester_id,
                     name: &allowed.user_name,
                 },
-                kind: EventKind::Connected,
-                from: None,
-                to: None,
+                EventKind::Connected,
                 comment,
                 client,
-            },
+            ),
         )
         .await?;
         tx.commit().await

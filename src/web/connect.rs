@@ -231,18 +231,16 @@ async fn record_shown(
     let mut conn = state.db.acquire().await?;
     db::sessions::record(
         &mut conn,
-        &NewEvent {
+        &NewEvent::new(
             session,
-            actor: Actor::User {
+            Actor::User {
                 id: user.id,
                 name: &user.display_name,
             },
             kind,
-            from: None,
-            to: None,
             comment,
             client,
-        },
+        ),
     )
     .await?;
     Ok(())
@@ -298,18 +296,16 @@ async fn launch(
     db::sessions::transition(
         &mut tx,
         Transition::Connect,
-        NewEvent {
-            session: s.id,
-            actor: Actor::User {
+        NewEvent::new(
+            s.id,
+            Actor::User {
                 id: user.id,
                 name: &user.display_name,
             },
-            kind: EventKind::Connected,
-            from: None,
-            to: None,
-            comment: &comment,
+            EventKind::Connected,
+            &comment,
             client,
-        },
+        ),
     )
     .await?;
     tx.commit().await?;

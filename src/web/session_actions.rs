@@ -31,18 +31,16 @@ fn event<'a>(
     comment: &'a str,
     client: Option<std::net::IpAddr>,
 ) -> NewEvent<'a> {
-    NewEvent {
-        session: id,
-        actor: Actor::User {
+    NewEvent::new(
+        id,
+        Actor::User {
             id: user.id,
             name: &user.display_name,
         },
         kind,
-        from: None,
-        to: None,
         comment,
         client,
-    }
+    )
 }
 
 /// Extend (`app::sessions::extend`).

@@ -118,15 +118,7 @@ async fn timed(
         {
             continue;
         }
-        let event = NewEvent {
-            session: *id,
-            actor: Actor::System,
-            kind,
-            from: None,
-            to: None,
-            comment,
-            client: None,
-        };
+        let event = NewEvent::new(*id, Actor::System, kind, comment, None);
         if sessions::transition(&mut tx, transition, event)
             .await?
             .done()
@@ -177,15 +169,13 @@ pub async fn provision(
             }
             Err(e) => {
                 let reason = format!("Provisioning failed: {e}.");
-                let event = NewEvent {
-                    session: s.id,
-                    actor: Actor::System,
-                    kind: EventKind::ProvisioningFailed,
-                    from: None,
-                    to: None,
-                    comment: &reason,
-                    client: None,
-                };
+                let event = NewEvent::new(
+                    s.id,
+                    Actor::System,
+                    EventKind::ProvisioningFailed,
+                    &reason,
+                    None,
+                );
                 sessions::transition(&mut tx, Transition::ProvisioningFailed, event).await?;
             }
         }

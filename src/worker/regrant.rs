@@ -91,15 +91,13 @@ async fn regrant_one(
             tracing::warn!(session = %step.session_id, error = %error, "fresh grant failed");
             rounds::regrant_failed(&mut tx, step.id, &error).await?;
             let reason = format!("Access could not be restored after the unlock: {error}.");
-            let event = NewEvent {
-                session: step.session_id,
-                actor: Actor::System,
-                kind: EventKind::ProvisioningFailed,
-                from: None,
-                to: None,
-                comment: &reason,
-                client: None,
-            };
+            let event = NewEvent::new(
+                step.session_id,
+                Actor::System,
+                EventKind::ProvisioningFailed,
+                &reason,
+                None,
+            );
             sessions::transition(&mut tx, Transition::ProvisioningFailed, event).await?;
         }
     }

@@ -234,15 +234,7 @@ pub(super) async fn note(
 ) -> Result<(), sqlx::Error> {
     sessions::record(
         tx,
-        &NewEvent {
-            session,
-            actor: Actor::System,
-            kind,
-            from: None,
-            to: None,
-            comment,
-            client: None,
-        },
+        &NewEvent::new(session, Actor::System, kind, comment, None),
     )
     .await
 }
@@ -252,15 +244,13 @@ async fn fail_grant(
     session: Uuid,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
-    let event = NewEvent {
+    let event = NewEvent::new(
         session,
-        actor: Actor::System,
-        kind: EventKind::ProvisioningFailed,
-        from: None,
-        to: None,
-        comment: reason,
-        client: None,
-    };
+        Actor::System,
+        EventKind::ProvisioningFailed,
+        reason,
+        None,
+    );
     sessions::transition(tx, Transition::ProvisioningFailed, event).await?;
     Ok(())
 }
