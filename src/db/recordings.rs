@@ -48,7 +48,7 @@ pub struct NewRecording {
 }
 
 /// A recording as listed and as its asciicast header needs it.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Row {
     pub id: Uuid,
     pub session_id: Uuid,
@@ -66,30 +66,28 @@ pub struct Row {
     pub bytes: i64,
 }
 
-const SELECT: &str = "SELECT id, session_id, user_id, user_name, via, mode, command, width, \
-    height, with_input, started_at, ended_at, end_reason, bytes FROM recordings";
-
 /// Opens a recording; `started_at` is the database's clock, which the event times count from.
 pub async fn create(db: impl PgExecutor<'_>, new: &NewRecording) -> Result<Row, sqlx::Error> {
     let command: String = new.command.chars().take(4096).collect();
-    sqlx::query_as(
-        "INSERT INTO recordings (id, session_id, user_id, user_name, via, mode, command, width, \
-             height, with_input, client_addr) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet) \
-         RETURNING id, session_id, user_id, user_name, via, mode, command, width, height, \
-             with_input, started_at, ended_at, end_reason, bytes",
+    sqlx::query_as!(
+        Row,
+        r#"INSERT INTO recordings (id, session_id, user_id, user_name, via, mode, command, width,
+               height, with_input, client_addr)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::inet)
+           RETURNING id, session_id, user_id, user_name, via AS "via: Via", mode AS "mode: Mode",
+               command, width, height, with_input, started_at, ended_at, end_reason, bytes"#,
+        Uuid::now_v7(),
+        new.session_id,
+        new.user_id,
+        &new.user_name,
+        new.via as Via,
+        new.mode as Mode,
+        command,
+        i32::from(new.width.clamp(1, 1000)),
+        i32::from(new.height.clamp(1, 1000)),
+        new.with_input,
+        new.client_addr.map(|a| a.to_string()) as Option<String>,
     )
-    .bind(Uuid::now_v7())
-    .bind(new.session_id)
-    .bind(new.user_id)
-    .bind(&new.user_name)
-    .bind(new.via)
-    .bind(new.mode)
-    .bind(command)
-    .bind(i32::from(new.width.clamp(1, 1000)))
-    .bind(i32::from(new.height.clamp(1, 1000)))
-    .bind(new.with_input)
-    .bind(new.client_addr.map(|a| a.to_string()))
     .fetch_one(db)
     .await
 }
@@ -109,21 +107,21 @@ pub async fn append(
     bytes: i64,
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
-    sqlx::query("SET LOCAL synchronous_commit = off")
+    sqlx::query!("SET LOCAL synchronous_commit = off")
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
+    sqlx::query!(
         "WITH chunk AS (
              INSERT INTO recording_chunks (recording_id, seq, data, plain)
              VALUES ($1, $2, $3, $4)
          )
          UPDATE recordings SET bytes = bytes + $5 WHERE id = $1",
+        id,
+        seq,
+        events,
+        plain,
+        bytes
     )
-    .bind(id)
-    .bind(seq)
-    .bind(events)
-    .bind(plain)
-    .bind(bytes)
     .execute(&mut *tx)
     .await?;
     tx.commit().await
@@ -132,11 +130,11 @@ pub async fn append(
 /// Marks a recording ended (once: a second call keeps the first reason).
 pub async fn finish(db: impl PgExecutor<'_>, id: Uuid, reason: &str) -> Result<(), sqlx::Error> {
     let reason: String = reason.chars().take(500).collect();
-    sqlx::query(
+    sqlx::query!(
         "UPDATE recordings SET ended_at = now(), end_reason = $2 WHERE id = $1 AND ended_at IS NULL",
+        id,
+        reason
     )
-    .bind(id)
-    .bind(reason)
     .execute(db)
     .await?;
     Ok(())
@@ -144,10 +142,15 @@ pub async fn finish(db: impl PgExecutor<'_>, id: Uuid, reason: &str) -> Result<(
 
 /// One recording.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as!(
+        Row,
+        r#"SELECT id, session_id, user_id, user_name, via AS "via: Via", mode AS "mode: Mode",
+               command, width, height, with_input, started_at, ended_at, end_reason, bytes
+           FROM recordings WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
 }
 
 /// A session's recordings, oldest first.
@@ -155,10 +158,14 @@ pub async fn for_session(
     db: impl PgExecutor<'_>,
     session_id: Uuid,
 ) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "{SELECT} WHERE session_id = $1 ORDER BY started_at, id LIMIT 1000"
-    ))
-    .bind(session_id)
+    sqlx::query_as!(
+        Row,
+        r#"SELECT id, session_id, user_id, user_name, via AS "via: Via", mode AS "mode: Mode",
+               command, width, height, with_input, started_at, ended_at, end_reason, bytes
+           FROM recordings
+           WHERE session_id = $1 ORDER BY started_at, id LIMIT 1000"#,
+        session_id
+    )
     .fetch_all(db)
     .await
 }
@@ -182,36 +189,95 @@ pub async fn events_page(
     from_seq: i32,
     max_chunks: i64,
 ) -> Result<(String, i32, bool), sqlx::Error> {
-    let mut rows: Vec<(i32, Vec<u8>)> = sqlx::query_as(
-        "SELECT seq, data FROM recording_chunks WHERE recording_id = $1 AND seq >= $2
-         ORDER BY seq LIMIT $3",
+    let mut rows = sqlx::query!(
+        r#"SELECT seq, coalesce(packed, data) AS "data!" FROM recording_chunks
+           WHERE recording_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3"#,
+        id,
+        from_seq,
+        max_chunks + 1
     )
-    .bind(id)
-    .bind(from_seq)
-    .bind(max_chunks + 1)
     .fetch_all(db)
     .await?;
     let more = rows.len() as i64 > max_chunks;
     rows.truncate(usize::try_from(max_chunks).unwrap_or(0));
-    let next = rows.last().map_or(from_seq, |(seq, _)| seq + 1);
+    let next = rows.last().map_or(from_seq, |row| row.seq + 1);
     let mut events = String::new();
-    for (_, data) in &rows {
-        cast::render(data, &mut events).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    for row in &rows {
+        cast::render(&row.data, &mut events).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     }
     Ok((events, next, more))
+}
+
+/// The oldest recording that ended at least `settle_seconds` ago and whose chunks are not
+/// compacted yet, with its first chunk still to do.
+pub async fn next_to_compact(
+    db: impl PgExecutor<'_>,
+    settle_seconds: i32,
+) -> Result<Option<(Uuid, i32)>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"SELECT r.id, coalesce((SELECT min(c.seq) FROM recording_chunks c
+                                  WHERE c.recording_id = r.id AND c.packed IS NULL), 0) AS "from!"
+           FROM recordings r
+           WHERE r.compacted_at IS NULL AND r.ended_at < now() - make_interval(secs => $1)
+           ORDER BY r.ended_at LIMIT 1"#,
+        f64::from(settle_seconds)
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.id, r.from)))
+}
+
+/// Compacts chunks `from_seq .. from_seq + batch` of recording `id`: their bytes move to
+/// `packed`, which PostgreSQL compresses. Returns the seq to go on from, or `None` once every
+/// chunk is done (the recording is then marked compacted). A chunk written after that (by an
+/// instance still holding a connection the worker took for abandoned) stays in `data`,
+/// which readers fall back to.
+pub async fn compact_some(
+    db: &sqlx::PgPool,
+    id: Uuid,
+    from_seq: i32,
+    batch: i32,
+) -> Result<Option<i32>, sqlx::Error> {
+    sqlx::query!(
+        "UPDATE recording_chunks SET packed = data, data = '\\x'
+         WHERE recording_id = $1 AND seq >= $2 AND seq < $2 + $3 AND packed IS NULL",
+        id,
+        from_seq,
+        batch
+    )
+    .execute(db)
+    .await?;
+    let more = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM recording_chunks
+                          WHERE recording_id = $1 AND seq >= $2) AS "more!""#,
+        id,
+        from_seq + batch
+    )
+    .fetch_one(db)
+    .await?;
+    if more {
+        return Ok(Some(from_seq + batch));
+    }
+    sqlx::query!(
+        "UPDATE recordings SET compacted_at = now() WHERE id = $1",
+        id
+    )
+    .execute(db)
+    .await?;
+    Ok(None)
 }
 
 /// Deletes (with their chunks) up to `batch` recordings that ended more than `days` days
 /// ago; how many went.
 pub async fn prune(db: impl PgExecutor<'_>, days: u32, batch: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "DELETE FROM recordings WHERE id IN (
              SELECT id FROM recordings
              WHERE ended_at < now() - make_interval(days => $1)
              ORDER BY ended_at LIMIT $2)",
+        i32::try_from(days).unwrap_or(i32::MAX),
+        batch
     )
-    .bind(i32::try_from(days).unwrap_or(i32::MAX))
-    .bind(batch)
     .execute(db)
     .await?;
     Ok(done.rows_affected())
@@ -224,7 +290,7 @@ pub async fn close_abandoned(
     db: impl PgExecutor<'_>,
     idle_minutes: i32,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "WITH last AS (
              SELECT r.id, GREATEST(r.started_at, (SELECT max(c.at) FROM recording_chunks c
                                                  WHERE c.recording_id = r.id)) AS at
@@ -234,8 +300,8 @@ pub async fn close_abandoned(
          FROM last
          WHERE r.id = last.id AND r.ended_at IS NULL
            AND last.at < now() - make_interval(mins => $1)",
+        idle_minutes
     )
-    .bind(idle_minutes)
     .execute(db)
     .await?;
     Ok(done.rows_affected())
@@ -268,6 +334,7 @@ pub async fn search(db: &sqlx::PgPool, text: &str, limit: i64) -> Result<Vec<Hit
         "{condition}",
         "to_tsvector('simple', c.plain) @@ phraseto_tsquery('simple', $1)",
     );
+    // Runtime SQL: one query text with two search conditions.
     let hits: Vec<Hit> = sqlx::query_as(&phrase)
         .bind(text)
         .bind(limit)

@@ -507,3 +507,69 @@ async fn a_recording_of_many_chunks_downloads_whole_in_order() {
     assert_eq!(output.len(), expected.len());
     assert!(output == expected, "every byte, in order");
 }
+
+/// A live recording's chunks are stored as they came (no compression on the connection's
+/// path); once it has ended, the worker compresses them, and it reads the same before and
+/// after.
+#[tokio::test]
+async fn an_ended_recording_is_compacted_and_reads_the_same() {
+    use portcullis::worker::recordings::compact;
+    let app = spawn_demo_app().await;
+    let session = standard_request(&app).await;
+    let recorder = Recorder::start(&app.db, alice_shell(&app, session).await)
+        .await
+        .unwrap();
+    for n in 0..5 {
+        let line = format!("{n}: drwxr-xr-x 2 root root 4096 Dec  1 09:00 etc\r\n");
+        recorder.output(line.repeat(30_000).as_bytes()).await;
+    }
+    // (chunks, chunks stored compressed, chunks still in `data`, bytes, bytes on disk)
+    let state = || async {
+        sqlx::query_as::<_, (i64, i64, i64, i64, i64)>(
+            "SELECT count(*),
+                    count(*) FILTER (WHERE pg_column_compression(coalesce(packed, data)) IS NOT NULL),
+                    count(*) FILTER (WHERE octet_length(data) > 0),
+                    sum(octet_length(coalesce(packed, data)))::bigint,
+                    sum(pg_column_size(coalesce(packed, data)))::bigint
+             FROM recording_chunks WHERE recording_id = $1",
+        )
+        .bind(recorder.id())
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        compact(&app.db, 0, 10_000).await.unwrap(),
+        0,
+        "not while it is live"
+    );
+    recorder.finish("Session ended").await;
+    let (chunks, compressed, raw, bytes, on_disk) = state().await;
+    assert!(chunks >= 2, "{chunks} chunks");
+    assert_eq!((compressed, raw), (0, chunks), "stored as they came");
+    assert!(on_disk >= bytes, "{on_disk} on disk for {bytes}");
+
+    let alice = signed_in(&app, "alice").await;
+    let path = format!("/sessions/{session}/recordings/{}.cast", recorder.id());
+    let before = app.get_with(&alice, &path).await;
+    assert_eq!(before.status, StatusCode::OK);
+    assert!(before.body.len() > 5 * 30_000 * 40);
+
+    assert_eq!(compact(&app.db, 0, 10_000).await.unwrap(), 1);
+    let (chunks_after, compressed, raw, bytes_after, on_disk) = state().await;
+    assert_eq!((chunks_after, bytes_after), (chunks, bytes));
+    assert_eq!((compressed, raw), (chunks, 0), "every chunk compressed");
+    assert!(on_disk * 10 < bytes, "{on_disk} on disk for {bytes}");
+    let compacted: bool =
+        sqlx::query_scalar("SELECT compacted_at IS NOT NULL FROM recordings WHERE id = $1")
+            .bind(recorder.id())
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(compacted);
+    assert_eq!(compact(&app.db, 0, 10_000).await.unwrap(), 0, "done once");
+
+    let after = app.get_with(&alice, &path).await;
+    assert_eq!(after.status, StatusCode::OK);
+    assert!(after.body == before.body, "the same recording");
+}
