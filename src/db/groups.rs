@@ -2,14 +2,14 @@
 //! audit entry (the group with its members' usernames) in the same transaction.
 
 use crate::db::resources::Removal;
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::db::audit::{self, Actor, Choice, Entry, WriteError};
 use crate::domain::admin_input::GroupInput;
 
 /// A row of the group list.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Row {
     pub id: Uuid,
     pub name: String,
@@ -19,48 +19,55 @@ pub struct Row {
     pub member_names: String,
 }
 
-const SELECT: &str = "SELECT g.id, g.name, g.description,
-        (SELECT count(*) FROM group_members gm WHERE gm.group_id = g.id) AS members,
-        COALESCE((SELECT string_agg(u.username, ', ' ORDER BY lower(u.username))
-                  FROM group_members gm JOIN users u ON u.id = gm.user_id
-                  WHERE gm.group_id = g.id), '') AS member_names
-    FROM groups g";
-
 pub async fn list(db: impl PgExecutor<'_>, search: &str) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "{SELECT} WHERE $1 = '' OR strpos(lower(g.name), lower($1)) > 0
-         ORDER BY lower(g.name) LIMIT 1000"
-    ))
-    .bind(search)
+    sqlx::query_as!(
+        Row,
+        r#"SELECT g.id, g.name, g.description,
+                (SELECT count(*) FROM group_members gm WHERE gm.group_id = g.id) AS "members!",
+                COALESCE((SELECT string_agg(u.username, ', ' ORDER BY lower(u.username))
+                          FROM group_members gm JOIN users u ON u.id = gm.user_id
+                          WHERE gm.group_id = g.id), '') AS "member_names!"
+         FROM groups g
+         WHERE $1 = '' OR strpos(lower(g.name), lower($1)) > 0
+         ORDER BY lower(g.name) LIMIT 1000"#,
+        search
+    )
     .fetch_all(db)
     .await
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT} WHERE g.id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as!(
+        Row,
+        r#"SELECT g.id, g.name, g.description,
+                (SELECT count(*) FROM group_members gm WHERE gm.group_id = g.id) AS "members!",
+                COALESCE((SELECT string_agg(u.username, ', ' ORDER BY lower(u.username))
+                          FROM group_members gm JOIN users u ON u.id = gm.user_id
+                          WHERE gm.group_id = g.id), '') AS "member_names!"
+         FROM groups g WHERE g.id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
 }
 
 /// The ids of a group's members.
 pub async fn member_ids(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("SELECT user_id FROM group_members WHERE group_id = $1")
-        .bind(id)
+    sqlx::query_scalar!("SELECT user_id FROM group_members WHERE group_id = $1", id)
         .fetch_all(db)
         .await
 }
 
 /// The group as JSON with its members' usernames, for the audit log.
 async fn snapshot(tx: &mut PgConnection, id: Uuid) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT (to_jsonb(g) || jsonb_build_object('members', COALESCE(
+    sqlx::query_scalar!(
+        r#"SELECT (to_jsonb(g) || jsonb_build_object('members', COALESCE(
                     (SELECT jsonb_agg(u.username ORDER BY lower(u.username))
                      FROM group_members gm JOIN users u ON u.id = gm.user_id
-                     WHERE gm.group_id = g.id), '[]'::jsonb)))::text
-         FROM groups g WHERE g.id = $1",
+                     WHERE gm.group_id = g.id), '[]'::jsonb)))::text AS "snapshot!"
+         FROM groups g WHERE g.id = $1"#,
+        id
     )
-    .bind(id)
     .fetch_optional(tx)
     .await
 }
@@ -68,17 +75,19 @@ async fn snapshot(tx: &mut PgConnection, id: Uuid) -> Result<Option<String>, sql
 const NAME_KEY: &str = "groups_name_key";
 
 async fn set_members(tx: &mut PgConnection, id: Uuid, members: &[Uuid]) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND NOT (user_id = ANY($2))")
-        .bind(id)
-        .bind(members)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
+    sqlx::query!(
+        "DELETE FROM group_members WHERE group_id = $1 AND NOT (user_id = ANY($2))",
+        id,
+        members
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
         "INSERT INTO group_members (group_id, user_id)
          SELECT $1, u.id FROM users u WHERE u.id = ANY($2) ON CONFLICT DO NOTHING",
+        id,
+        members
     )
-    .bind(id)
-    .bind(members)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -91,13 +100,15 @@ pub async fn create(
     members: &[Uuid],
 ) -> Result<Uuid, WriteError> {
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO groups (id, name, description) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(&g.name)
-        .bind(&g.description)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
+    sqlx::query!(
+        "INSERT INTO groups (id, name, description) VALUES ($1, $2, $3)",
+        id,
+        g.name,
+        g.description
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
     set_members(tx, id, members).await?;
     let after = snapshot(tx, id).await?;
     audit::record(
@@ -123,19 +134,20 @@ pub async fn update(
     g: &GroupInput,
     members: &[Uuid],
 ) -> Result<(), WriteError> {
-    sqlx::query("SELECT 1 FROM groups WHERE id = $1 FOR UPDATE")
-        .bind(id)
+    sqlx::query_scalar!("SELECT 1 AS one FROM groups WHERE id = $1 FOR UPDATE", id)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(WriteError::NotFound)?;
     let before = snapshot(tx, id).await?;
-    sqlx::query("UPDATE groups SET name = $2, description = $3, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(&g.name)
-        .bind(&g.description)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
+    sqlx::query!(
+        "UPDATE groups SET name = $2, description = $3, updated_at = now() WHERE id = $1",
+        id,
+        g.name,
+        g.description
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
     set_members(tx, id, members).await?;
     let after = snapshot(tx, id).await?;
     audit::record(
@@ -157,25 +169,24 @@ pub async fn update(
 /// Deletes a group, unless access policies or approval tiers name it: then the message says
 /// which.
 pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
-    let name: String = sqlx::query_scalar("SELECT name FROM groups WHERE id = $1 FOR UPDATE")
-        .bind(id)
+    let name: String = sqlx::query_scalar!("SELECT name FROM groups WHERE id = $1 FOR UPDATE", id)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(WriteError::NotFound)?;
-    let policies: Vec<String> = sqlx::query_scalar(
+    let policies: Vec<String> = sqlx::query_scalar!(
         "SELECT p.name FROM policy_groups pg JOIN access_policies p ON p.id = pg.policy_id
          WHERE pg.group_id = $1 ORDER BY lower(p.name)",
+        id
     )
-    .bind(id)
     .fetch_all(&mut *tx)
     .await?;
-    let profiles: Vec<String> = sqlx::query_scalar(
+    let profiles: Vec<String> = sqlx::query_scalar!(
         "SELECT DISTINCT cp.name FROM approval_tier_groups tg
          JOIN approval_tiers t ON t.id = tg.tier_id
          JOIN connection_profiles cp ON cp.id = t.profile_id
          WHERE tg.group_id = $1 ORDER BY cp.name",
+        id
     )
-    .bind(id)
     .fetch_all(&mut *tx)
     .await?;
     let mut uses = Vec::new();
@@ -195,8 +206,7 @@ pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Re
         )));
     }
     let before = snapshot(tx, id).await?;
-    sqlx::query("DELETE FROM groups WHERE id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM groups WHERE id = $1", id)
         .execute(&mut *tx)
         .await?;
     audit::record(

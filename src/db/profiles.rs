@@ -3,13 +3,13 @@
 //! transaction.
 
 use crate::db::resources::Removal;
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::db::audit::{self, Actor, Entry, WriteError};
 
 /// A row of the profile list.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Row {
     pub id: Uuid,
     pub name: String,
@@ -21,22 +21,23 @@ pub struct Row {
 }
 
 pub async fn list(db: impl PgExecutor<'_>, search: &str) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT cp.id, cp.name, cp.description, cp.max_duration_minutes,
-                (SELECT count(*) FROM approval_tiers t WHERE t.profile_id = cp.id) AS tiers,
+    sqlx::query_as!(
+        Row,
+        r#"SELECT cp.id, cp.name, cp.description, cp.max_duration_minutes,
+                (SELECT count(*) FROM approval_tiers t WHERE t.profile_id = cp.id) AS "tiers!",
                 COALESCE((SELECT string_agg(p.name, ', ' ORDER BY lower(p.name))
-                          FROM access_policies p WHERE p.profile_id = cp.id), '') AS policies
+                          FROM access_policies p WHERE p.profile_id = cp.id), '') AS "policies!"
          FROM connection_profiles cp
          WHERE $1 = '' OR strpos(lower(cp.name), lower($1)) > 0
-         ORDER BY lower(cp.name) LIMIT 1000",
+         ORDER BY lower(cp.name) LIMIT 1000"#,
+        search
     )
-    .bind(search)
     .fetch_all(db)
     .await
 }
 
 /// A profile as stored.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Profile {
     pub id: Uuid,
     pub name: String,
@@ -58,15 +59,16 @@ pub struct Profile {
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Profile>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Profile,
         "SELECT id, name, description, max_duration_minutes, notes_required, ticket_required,
                 ticket_pattern, schedule_horizon_days, allow_self_approval,
                 decision_timeout_minutes, extension_allowed, extension_minutes, max_extensions,
                 record_input, ticket_validator_url, ticket_validator_timeout_seconds,
                 ticket_validator_on_failure
          FROM connection_profiles WHERE id = $1",
+        id
     )
-    .bind(id)
     .fetch_optional(db)
     .await
 }
@@ -113,18 +115,18 @@ pub async fn set_validator(
     timeout_seconds: i32,
     on_failure: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE connection_profiles
          SET ticket_validator_url = $2, ticket_validator_timeout_seconds = $3,
              ticket_validator_on_failure = $4
          WHERE id = $1
            AND (ticket_validator_url, ticket_validator_timeout_seconds, ticket_validator_on_failure)
                IS DISTINCT FROM ($2, $3, $4)",
+        id,
+        url,
+        timeout_seconds,
+        on_failure
     )
-    .bind(id)
-    .bind(url)
-    .bind(timeout_seconds)
-    .bind(on_failure)
     .execute(tx)
     .await
     .map(|_| ())
@@ -135,14 +137,19 @@ pub async fn validator(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<crate::domain::ticket_check::Validator>, sqlx::Error> {
-    let row: Option<(Option<String>, i32, String)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT ticket_validator_url, ticket_validator_timeout_seconds, ticket_validator_on_failure
          FROM connection_profiles WHERE id = $1",
+        id
     )
-    .bind(id)
     .fetch_optional(db)
     .await?;
-    Ok(row.and_then(|(url, timeout, on_failure)| {
+    Ok(row.and_then(|r| {
+        let (url, timeout, on_failure) = (
+            r.ticket_validator_url,
+            r.ticket_validator_timeout_seconds,
+            r.ticket_validator_on_failure,
+        );
         Some(crate::domain::ticket_check::Validator {
             url: url?,
             timeout: std::time::Duration::from_secs(u64::try_from(timeout).unwrap_or(5)),
@@ -154,26 +161,28 @@ pub async fn validator(
 
 /// A profile's tiers, in order.
 pub async fn tiers(db: &mut PgConnection, id: Uuid) -> Result<Vec<Tier>, sqlx::Error> {
-    let rows: Vec<(Uuid, i32)> = sqlx::query_as(
+    let rows = sqlx::query!(
         "SELECT id, approvals_required FROM approval_tiers WHERE profile_id = $1 ORDER BY position",
+        id
     )
-    .bind(id)
     .fetch_all(&mut *db)
     .await?;
     let mut out = Vec::new();
-    for (tier_id, approvals_required) in rows {
-        let users =
-            sqlx::query_scalar("SELECT user_id FROM approval_tier_users WHERE tier_id = $1")
-                .bind(tier_id)
-                .fetch_all(&mut *db)
-                .await?;
-        let groups =
-            sqlx::query_scalar("SELECT group_id FROM approval_tier_groups WHERE tier_id = $1")
-                .bind(tier_id)
-                .fetch_all(&mut *db)
-                .await?;
+    for row in rows {
+        let users = sqlx::query_scalar!(
+            "SELECT user_id FROM approval_tier_users WHERE tier_id = $1",
+            row.id
+        )
+        .fetch_all(&mut *db)
+        .await?;
+        let groups = sqlx::query_scalar!(
+            "SELECT group_id FROM approval_tier_groups WHERE tier_id = $1",
+            row.id
+        )
+        .fetch_all(&mut *db)
+        .await?;
         out.push(Tier {
-            approvals_required,
+            approvals_required: row.approvals_required,
             users,
             groups,
         });
@@ -205,28 +214,35 @@ pub async fn check_tiers(
 ) -> Result<Vec<TierCheck>, sqlx::Error> {
     let named_users: Vec<Uuid> = tiers.iter().flat_map(|t| t.users.clone()).collect();
     let named_groups: Vec<Uuid> = tiers.iter().flat_map(|t| t.groups.clone()).collect();
-    let accounts: Vec<(Uuid, bool)> = sqlx::query_as(
+    let accounts: Vec<(Uuid, bool)> = sqlx::query!(
         "SELECT u.id, u.disabled FROM users u
          WHERE u.id = ANY($1)
             OR u.id IN (SELECT gm.user_id FROM group_members gm WHERE gm.group_id = ANY($2))
          ORDER BY u.id FOR SHARE",
+        &named_users,
+        &named_groups
     )
-    .bind(&named_users)
-    .bind(&named_groups)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.disabled))
+    .collect();
+    let groups: Vec<Uuid> = sqlx::query_scalar!(
+        "SELECT id FROM groups WHERE id = ANY($1) ORDER BY id FOR SHARE",
+        &named_groups
+    )
     .fetch_all(&mut *tx)
     .await?;
-    let groups: Vec<Uuid> =
-        sqlx::query_scalar("SELECT id FROM groups WHERE id = ANY($1) ORDER BY id FOR SHARE")
-            .bind(&named_groups)
-            .fetch_all(&mut *tx)
-            .await?;
-    let memberships: Vec<(Uuid, Uuid)> = sqlx::query_as(
+    let memberships: Vec<(Uuid, Uuid)> = sqlx::query!(
         "SELECT group_id, user_id FROM group_members WHERE group_id = ANY($1)
          ORDER BY group_id, user_id FOR SHARE",
+        &named_groups
     )
-    .bind(&named_groups)
     .fetch_all(&mut *tx)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.group_id, r.user_id))
+    .collect();
     Ok(tiers
         .iter()
         .map(|tier| TierCheck {
@@ -257,23 +273,24 @@ pub async fn shortfalls(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Vec<(i16, i32, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT t.position, t.approvals_required,
+    sqlx::query!(
+        r#"SELECT t.position, t.approvals_required,
                 (SELECT count(DISTINCT u.id) FROM users u
                  WHERE NOT u.disabled
                    AND (EXISTS (SELECT 1 FROM approval_tier_users tu
                                 WHERE tu.tier_id = t.id AND tu.user_id = u.id)
                         OR EXISTS (SELECT 1 FROM approval_tier_groups tg
                                    JOIN group_members gm ON gm.group_id = tg.group_id
-                                   WHERE tg.tier_id = t.id AND gm.user_id = u.id))) AS eligible
+                                   WHERE tg.tier_id = t.id AND gm.user_id = u.id))) AS "eligible!"
          FROM approval_tiers t WHERE t.profile_id = $1
-         ORDER BY t.position",
+         ORDER BY t.position"#,
+        id
     )
-    .bind(id)
     .fetch_all(db)
     .await
-    .map(|rows: Vec<(i16, i32, i64)>| {
+    .map(|rows| {
         rows.into_iter()
+            .map(|r| (r.position, r.approvals_required, r.eligible))
             .filter(|(_, r, e)| e < &i64::from(*r))
             .collect()
     })
@@ -281,15 +298,16 @@ pub async fn shortfalls(
 
 /// Every profile's id and name, by name (the policy form's select).
 pub async fn options(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name FROM connection_profiles ORDER BY lower(name)")
+    sqlx::query!("SELECT id, name FROM connection_profiles ORDER BY lower(name)")
         .fetch_all(db)
         .await
+        .map(|rows| rows.into_iter().map(|r| (r.id, r.name)).collect())
 }
 
 /// The profile as JSON with its tiers (approvers by name), for the audit log.
 async fn snapshot(tx: &mut PgConnection, id: Uuid) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT (to_jsonb(cp) || jsonb_build_object('tiers', COALESCE(
+    sqlx::query_scalar!(
+        r#"SELECT (to_jsonb(cp) || jsonb_build_object('tiers', COALESCE(
                     (SELECT jsonb_agg(jsonb_build_object(
                          'position', t.position,
                          'approvals_required', t.approvals_required,
@@ -301,55 +319,37 @@ async fn snapshot(tx: &mut PgConnection, id: Uuid) -> Result<Option<String>, sql
                                              WHERE tg.tier_id = t.id), '[]'::jsonb))
                          ORDER BY t.position)
                      FROM approval_tiers t WHERE t.profile_id = cp.id), '[]'::jsonb)))::text
-         FROM connection_profiles cp WHERE cp.id = $1",
+                AS "snapshot!"
+         FROM connection_profiles cp WHERE cp.id = $1"#,
+        id
     )
-    .bind(id)
     .fetch_optional(tx)
     .await
 }
 
 const NAME_KEY: &str = "connection_profiles_name_key";
 
-fn bind_fields<'q>(
-    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    p: &'q ProfileInput,
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    query
-        .bind(&p.name)
-        .bind(&p.description)
-        .bind(p.max_duration_minutes)
-        .bind(p.notes_required)
-        .bind(p.ticket_required)
-        .bind(&p.ticket_pattern)
-        .bind(p.schedule_horizon_days)
-        .bind(!p.tiers.is_empty())
-        .bind(p.allow_self_approval)
-        .bind(p.decision_timeout_minutes)
-        .bind(p.extension_allowed)
-        .bind(p.extension_minutes)
-        .bind(p.max_extensions)
-        .bind(p.record_input)
-}
-
 /// Makes the profile's tiers exactly `tiers`: upserted by position, the rest deleted.
 async fn set_tiers(tx: &mut PgConnection, id: Uuid, tiers: &[Tier]) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM approval_tiers WHERE profile_id = $1 AND position > $2")
-        .bind(id)
-        .bind(i16::try_from(tiers.len()).unwrap_or(3))
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM approval_tiers WHERE profile_id = $1 AND position > $2",
+        id,
+        i16::try_from(tiers.len()).unwrap_or(3)
+    )
+    .execute(&mut *tx)
+    .await?;
     for (i, tier) in tiers.iter().enumerate() {
-        let tier_id: Uuid = sqlx::query_scalar(
+        let tier_id: Uuid = sqlx::query_scalar!(
             "INSERT INTO approval_tiers (id, profile_id, position, approvals_required)
              VALUES ($1, $2, $3, $4)
              ON CONFLICT (profile_id, position) DO UPDATE
              SET approvals_required = EXCLUDED.approvals_required
              RETURNING id",
+            Uuid::now_v7(),
+            id,
+            i16::try_from(i + 1).unwrap_or(3),
+            tier.approvals_required
         )
-        .bind(Uuid::now_v7())
-        .bind(id)
-        .bind(i16::try_from(i + 1).unwrap_or(3))
-        .bind(tier.approvals_required)
         .fetch_one(&mut *tx)
         .await?;
         for (table, column, ids) in [
@@ -368,17 +368,28 @@ pub async fn create(
     p: &ProfileInput,
 ) -> Result<Uuid, WriteError> {
     let id = Uuid::now_v7();
-    bind_fields(
-        sqlx::query(
-            "INSERT INTO connection_profiles
-                 (id, name, description, max_duration_minutes, notes_required, ticket_required,
-                  ticket_pattern, schedule_horizon_days, approval_required, allow_self_approval,
-                  decision_timeout_minutes, extension_allowed, extension_minutes, max_extensions,
-                  record_input)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(id),
-        p,
+    sqlx::query!(
+        "INSERT INTO connection_profiles
+             (id, name, description, max_duration_minutes, notes_required, ticket_required,
+              ticket_pattern, schedule_horizon_days, approval_required, allow_self_approval,
+              decision_timeout_minutes, extension_allowed, extension_minutes, max_extensions,
+              record_input)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        id,
+        p.name,
+        p.description,
+        p.max_duration_minutes,
+        p.notes_required,
+        p.ticket_required,
+        p.ticket_pattern,
+        p.schedule_horizon_days,
+        !p.tiers.is_empty(),
+        p.allow_self_approval,
+        p.decision_timeout_minutes,
+        p.extension_allowed,
+        p.extension_minutes,
+        p.max_extensions,
+        p.record_input
     )
     .execute(&mut *tx)
     .await
@@ -415,25 +426,38 @@ pub async fn update(
     id: Uuid,
     p: &ProfileInput,
 ) -> Result<(), WriteError> {
-    sqlx::query("SELECT 1 FROM connection_profiles WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(WriteError::NotFound)?;
+    sqlx::query_scalar!(
+        "SELECT 1 AS one FROM connection_profiles WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(WriteError::NotFound)?;
     let before = snapshot(tx, id).await?;
-    bind_fields(
-        sqlx::query(
-            "UPDATE connection_profiles
-             SET name = $2, description = $3, max_duration_minutes = $4, notes_required = $5,
-                 ticket_required = $6, ticket_pattern = $7, schedule_horizon_days = $8,
-                 approval_required = $9, allow_self_approval = $10,
-                 decision_timeout_minutes = $11, extension_allowed = $12,
-                 extension_minutes = $13, max_extensions = $14, record_input = $15,
-                 updated_at = now()
-             WHERE id = $1",
-        )
-        .bind(id),
-        p,
+    sqlx::query!(
+        "UPDATE connection_profiles
+         SET name = $2, description = $3, max_duration_minutes = $4, notes_required = $5,
+             ticket_required = $6, ticket_pattern = $7, schedule_horizon_days = $8,
+             approval_required = $9, allow_self_approval = $10,
+             decision_timeout_minutes = $11, extension_allowed = $12,
+             extension_minutes = $13, max_extensions = $14, record_input = $15,
+             updated_at = now()
+         WHERE id = $1",
+        id,
+        p.name,
+        p.description,
+        p.max_duration_minutes,
+        p.notes_required,
+        p.ticket_required,
+        p.ticket_pattern,
+        p.schedule_horizon_days,
+        !p.tiers.is_empty(),
+        p.allow_self_approval,
+        p.decision_timeout_minutes,
+        p.extension_allowed,
+        p.extension_minutes,
+        p.max_extensions,
+        p.record_input
     )
     .execute(&mut *tx)
     .await
@@ -466,16 +490,17 @@ pub async fn update(
 
 /// Deletes a profile, unless access policies use it: then the message names them.
 pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
-    let name: String =
-        sqlx::query_scalar("SELECT name FROM connection_profiles WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(WriteError::NotFound)?;
-    let policies: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM access_policies WHERE profile_id = $1 ORDER BY lower(name)",
+    let name: String = sqlx::query_scalar!(
+        "SELECT name FROM connection_profiles WHERE id = $1 FOR UPDATE",
+        id
     )
-    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(WriteError::NotFound)?;
+    let policies: Vec<String> = sqlx::query_scalar!(
+        "SELECT name FROM access_policies WHERE profile_id = $1 ORDER BY lower(name)",
+        id
+    )
     .fetch_all(&mut *tx)
     .await?;
     if !policies.is_empty() {
@@ -485,8 +510,7 @@ pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Re
         )));
     }
     let before = snapshot(tx, id).await?;
-    sqlx::query("DELETE FROM connection_profiles WHERE id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM connection_profiles WHERE id = $1", id)
         .execute(&mut *tx)
         .await?;
     audit::record(

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::db::audit::{self, Actor, Choice, Entry, WriteError};
@@ -15,7 +15,7 @@ use crate::domain::provisioner::ProvisionerKind;
 use crate::domain::target_access::AccessInput;
 
 /// A row of the resource list.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Row {
     pub id: Uuid,
     pub name: String,
@@ -52,15 +52,11 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Row>, i64), sqlx::Error> {
-    #[derive(FromRow)]
-    struct Counted {
-        #[sqlx(flatten)]
-        row: Row,
-        total: i64,
-    }
-    let rows: Vec<Counted> = sqlx::query_as(
-        "SELECT id, name, kind, platform, address, port, description,
-                archived_at IS NOT NULL AS archived, provisioner, credential_id, host_key, database_name, provisioner_command, count(*) OVER () AS total
+    let rows = sqlx::query!(
+        r#"SELECT id, name, kind AS "kind: ResourceKind", platform, address, port, description,
+                archived_at IS NOT NULL AS "archived!", provisioner AS "provisioner: ProvisionerKind",
+                credential_id, host_key, database_name, provisioner_command,
+                count(*) OVER () AS "total!"
          FROM resources
          WHERE ($1 = '' OR strpos(lower(name), lower($1)) > 0
                 OR strpos(lower(address), lower($1)) > 0
@@ -69,36 +65,55 @@ pub async fn list(
            AND ($3 = '' OR lower(platform) = lower($3))
            AND ($4 OR archived_at IS NULL)
          ORDER BY lower(name)
-         LIMIT $5 OFFSET $6",
+         LIMIT $5 OFFSET $6"#,
+        filter.search,
+        filter.kind as Option<ResourceKind>,
+        filter.platform,
+        filter.archived,
+        limit,
+        offset
     )
-    .bind(filter.search)
-    .bind(filter.kind)
-    .bind(filter.platform)
-    .bind(filter.archived)
-    .bind(limit)
-    .bind(offset)
     .fetch_all(db)
     .await?;
     let total = rows.first().map_or(0, |r| r.total);
-    Ok((rows.into_iter().map(|r| r.row).collect(), total))
+    let rows = rows
+        .into_iter()
+        .map(|r| Row {
+            id: r.id,
+            name: r.name,
+            kind: r.kind,
+            platform: r.platform,
+            address: r.address,
+            port: r.port,
+            description: r.description,
+            archived: r.archived,
+            provisioner: r.provisioner,
+            credential_id: r.credential_id,
+            host_key: r.host_key,
+            database_name: r.database_name,
+            provisioner_command: r.provisioner_command,
+        })
+        .collect();
+    Ok((rows, total))
 }
 
 /// The platforms in use, for the list's filter.
 pub async fn platforms(db: impl PgExecutor<'_>) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT DISTINCT platform FROM resources ORDER BY platform")
+    sqlx::query_scalar!("SELECT DISTINCT platform FROM resources ORDER BY platform")
         .fetch_all(db)
         .await
 }
 
 /// One resource.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, name, kind, platform, address, port, description,
-                archived_at IS NOT NULL AS archived, provisioner, credential_id, host_key,
-                database_name, provisioner_command
-         FROM resources WHERE id = $1",
+    sqlx::query_as!(
+        Row,
+        r#"SELECT id, name, kind AS "kind: ResourceKind", platform, address, port, description,
+                archived_at IS NOT NULL AS "archived!", provisioner AS "provisioner: ProvisionerKind",
+                credential_id, host_key, database_name, provisioner_command
+         FROM resources WHERE id = $1"#,
+        id
     )
-    .bind(id)
     .fetch_optional(db)
     .await
 }
@@ -113,24 +128,24 @@ pub async fn create(
     access: &AccessInput,
 ) -> Result<Uuid, WriteError> {
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO resources (id, name, kind, platform, address, port, description,
                                provisioner, credential_id, host_key, database_name,
                                provisioner_command)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        id,
+        r.name,
+        r.kind as ResourceKind,
+        r.platform,
+        r.address,
+        r.port,
+        r.description,
+        access.provisioner as ProvisionerKind,
+        access.credential_id,
+        access.host_key,
+        access.database_name,
+        access.command
     )
-    .bind(id)
-    .bind(&r.name)
-    .bind(r.kind)
-    .bind(&r.platform)
-    .bind(&r.address)
-    .bind(r.port)
-    .bind(&r.description)
-    .bind(access.provisioner)
-    .bind(access.credential_id)
-    .bind(&access.host_key)
-    .bind(&access.database_name)
-    .bind(&access.command)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
@@ -160,25 +175,25 @@ pub async fn update(
     access: &AccessInput,
 ) -> Result<(), WriteError> {
     let before = lock(tx, id).await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE resources SET name = $2, kind = $3, platform = $4, address = $5, port = $6,
                               description = $7, provisioner = $8, credential_id = $9,
                               host_key = $10, database_name = $11,
                               provisioner_command = $12, updated_at = now()
          WHERE id = $1",
+        id,
+        r.name,
+        r.kind as ResourceKind,
+        r.platform,
+        r.address,
+        r.port,
+        r.description,
+        access.provisioner as ProvisionerKind,
+        access.credential_id,
+        access.host_key,
+        access.database_name,
+        access.command
     )
-    .bind(id)
-    .bind(&r.name)
-    .bind(r.kind)
-    .bind(&r.platform)
-    .bind(&r.address)
-    .bind(r.port)
-    .bind(&r.description)
-    .bind(access.provisioner)
-    .bind(access.credential_id)
-    .bind(&access.host_key)
-    .bind(&access.database_name)
-    .bind(&access.command)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
@@ -201,11 +216,13 @@ pub async fn update(
 
 /// Locks a row and returns its JSON.
 async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<String, WriteError> {
-    sqlx::query_scalar("SELECT to_jsonb(r)::text FROM resources r WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(WriteError::NotFound)
+    sqlx::query_scalar!(
+        r#"SELECT to_jsonb(r)::text AS "row!" FROM resources r WHERE id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(WriteError::NotFound)
 }
 
 /// What became of a deletion.
@@ -223,15 +240,14 @@ pub enum Removal {
 /// one that access policies or live sessions use.
 pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
     let before = lock(tx, id).await?;
-    let name: String = sqlx::query_scalar("SELECT name FROM resources WHERE id = $1")
-        .bind(id)
+    let name: String = sqlx::query_scalar!("SELECT name FROM resources WHERE id = $1", id)
         .fetch_one(&mut *tx)
         .await?;
-    let policies: Vec<String> = sqlx::query_scalar(
+    let policies: Vec<String> = sqlx::query_scalar!(
         "SELECT p.name FROM policy_resources pr JOIN access_policies p ON p.id = pr.policy_id
          WHERE pr.resource_id = $1 ORDER BY lower(p.name)",
+        id
     )
-    .bind(id)
     .fetch_all(&mut *tx)
     .await?;
     if !policies.is_empty() {
@@ -240,6 +256,7 @@ pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Re
             policies.join(", ")
         )));
     }
+    // Runtime SQL: the live statuses are rendered by status_sql (as the partial index has them).
     let live: i64 = sqlx::query_scalar(&format!(
         "SELECT count(*) FROM activity_sessions WHERE resource_id = $1 AND status IN {live}",
         live = *crate::db::status_sql::LIVE
@@ -252,25 +269,26 @@ pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Re
             "{name} cannot be deleted: {live} live activity session(s) use it."
         )));
     }
-    let history: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM activity_sessions WHERE resource_id = $1)",
+    let history: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM activity_sessions WHERE resource_id = $1) AS "history!""#,
+        id
     )
-    .bind(id)
     .fetch_one(&mut *tx)
     .await?;
     let (action, after, outcome) = if history {
-        sqlx::query("UPDATE resources SET archived_at = now(), updated_at = now() WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "UPDATE resources SET archived_at = now(), updated_at = now() WHERE id = $1",
+            id
+        )
+        .execute(&mut *tx)
+        .await?;
         (
             "archive",
             audit::snapshot(tx, "resources", id).await?,
             Removal::Archived(name.clone()),
         )
     } else {
-        sqlx::query("DELETE FROM resources WHERE id = $1")
-            .bind(id)
+        sqlx::query!("DELETE FROM resources WHERE id = $1", id)
             .execute(&mut *tx)
             .await?;
         ("delete", None, Removal::Deleted(name.clone()))
@@ -294,10 +312,10 @@ pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Re
 /// Brings an archived resource back.
 pub async fn restore(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<String, WriteError> {
     let before = lock(tx, id).await?;
-    let name: String = sqlx::query_scalar(
+    let name: String = sqlx::query_scalar!(
         "UPDATE resources SET archived_at = NULL, updated_at = now() WHERE id = $1 RETURNING name",
+        id
     )
-    .bind(id)
     .fetch_one(&mut *tx)
     .await?;
     let after = audit::snapshot(tx, "resources", id).await?;
@@ -324,13 +342,14 @@ pub async fn existing(
     names: &[String],
 ) -> Result<HashMap<String, Existing>, sqlx::Error> {
     let lower: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, name, kind, platform, address, port, description,
-                archived_at IS NOT NULL AS archived, provisioner, credential_id, host_key,
-                database_name, provisioner_command
-         FROM resources WHERE lower(name) = ANY($1)",
+    let rows: Vec<Row> = sqlx::query_as!(
+        Row,
+        r#"SELECT id, name, kind AS "kind: ResourceKind", platform, address, port, description,
+                archived_at IS NOT NULL AS "archived!", provisioner AS "provisioner: ProvisionerKind",
+                credential_id, host_key, database_name, provisioner_command
+         FROM resources WHERE lower(name) = ANY($1)"#,
+        &lower
     )
-    .bind(&lower)
     .fetch_all(db)
     .await?;
     Ok(rows
@@ -382,11 +401,12 @@ pub async fn import(
     wanted.sort_unstable();
     wanted.dedup();
     if !wanted.is_empty() {
-        let found: Vec<Uuid> =
-            sqlx::query_scalar("SELECT id FROM service_credentials WHERE id = ANY($1) FOR SHARE")
-                .bind(&wanted)
-                .fetch_all(&mut *tx)
-                .await?;
+        let found: Vec<Uuid> = sqlx::query_scalar!(
+            "SELECT id FROM service_credentials WHERE id = ANY($1) FOR SHARE",
+            &wanted
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         if found.len() != wanted.len() {
             return Err(WriteError::NotFound);
         }
@@ -432,8 +452,10 @@ pub async fn import(
         .map(|w| access(w).and_then(|a| a.command))
         .collect();
     // Every CTE sees the table as it was before the statement: `old` holds the rows before.
-    let rows: Vec<(bool,)> = sqlx::query_as(
-        "WITH input AS (
+    // The array binds carry their element type (`&str`, `Option<_>` for NULL elements) as
+    // overrides, since the macro would otherwise want `&[String]` and non-null elements.
+    let is_new: Vec<bool> = sqlx::query_scalar!(
+        r#"WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]::resource_kind[], $4::text[],
                                   $5::text[], $6::int[], $7::text[], $10::bool[],
                                   $11::text[]::provisioner_kind[], $12::uuid[], $13::text[],
@@ -477,27 +499,27 @@ pub async fn import(
              FROM up LEFT JOIN old ON old.id = up.id
              RETURNING action
          )
-         SELECT action = 'create' FROM logged",
+         SELECT action = 'create' AS "created!" FROM logged"#,
+        &ids,
+        &names as &[&str],
+        &kinds as &[&str],
+        &platforms as &[&str],
+        &addresses as &[&str],
+        &ports as &[Option<i32>],
+        &descriptions as &[&str],
+        actor.id,
+        actor.name,
+        &set_access,
+        &provisioners as &[&str],
+        &credentials as &[Option<Uuid>],
+        &host_keys as &[Option<String>],
+        &databases as &[Option<String>],
+        &commands as &[Option<String>]
     )
-    .bind(&ids)
-    .bind(&names)
-    .bind(&kinds)
-    .bind(&platforms)
-    .bind(&addresses)
-    .bind(&ports)
-    .bind(&descriptions)
-    .bind(actor.id)
-    .bind(&actor.name)
-    .bind(&set_access)
-    .bind(&provisioners)
-    .bind(&credentials)
-    .bind(&host_keys)
-    .bind(&databases)
-    .bind(&commands)
     .fetch_all(&mut *tx)
     .await?;
-    let created = rows.iter().filter(|(c,)| *c).count();
-    Ok((created, rows.len() - created))
+    let created = is_new.iter().filter(|c| **c).count();
+    Ok((created, is_new.len() - created))
 }
 
 /// The policy form's resource list.

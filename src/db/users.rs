@@ -39,10 +39,16 @@ pub async fn load_current(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<CurrentRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {CURRENT_COLUMNS} FROM users u WHERE u.id = $1"
-    ))
-    .bind(id)
+    sqlx::query_as!(
+        CurrentRow,
+        r#"SELECT u.id, u.username, u.display_name, u.role AS "role: Role", u.time_zone, u.disabled,
+                (EXISTS (SELECT 1 FROM approval_tier_users tu WHERE tu.user_id = u.id)
+                 OR EXISTS (SELECT 1 FROM approval_tier_groups tg
+                            JOIN group_members gm ON gm.group_id = tg.group_id
+                            WHERE gm.user_id = u.id)) AS "is_approver!"
+         FROM users u WHERE u.id = $1"#,
+        id
+    )
     .fetch_optional(db)
     .await
 }
@@ -52,10 +58,12 @@ pub async fn enabled_username(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT username FROM users WHERE id = $1 AND NOT disabled")
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_scalar!(
+        "SELECT username FROM users WHERE id = $1 AND NOT disabled",
+        id
+    )
+    .fetch_optional(db)
+    .await
 }
 
 /// The account a stored browser session (by id) is signed in as now, if it still exists and
@@ -64,11 +72,17 @@ pub async fn signed_in_as(
     db: impl PgExecutor<'_>,
     web_session: &str,
 ) -> Result<Option<CurrentRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {CURRENT_COLUMNS} FROM web_sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.id = $1 AND s.expires_at > now()"
-    ))
-    .bind(web_session)
+    sqlx::query_as!(
+        CurrentRow,
+        r#"SELECT u.id, u.username, u.display_name, u.role AS "role: Role", u.time_zone, u.disabled,
+                (EXISTS (SELECT 1 FROM approval_tier_users tu WHERE tu.user_id = u.id)
+                 OR EXISTS (SELECT 1 FROM approval_tier_groups tg
+                            JOIN group_members gm ON gm.group_id = tg.group_id
+                            WHERE gm.user_id = u.id)) AS "is_approver!"
+         FROM web_sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.id = $1 AND s.expires_at > now()"#,
+        web_session
+    )
     .fetch_optional(db)
     .await
 }
@@ -87,12 +101,13 @@ pub async fn find_for_login(
     db: impl PgExecutor<'_>,
     username: &str,
 ) -> Result<Option<LoginRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, password_hash, disabled,
-                COALESCE(locked_until > now(), false) AS locked
-         FROM users WHERE lower(username) = lower($1)",
+    sqlx::query_as!(
+        LoginRow,
+        r#"SELECT id, password_hash, disabled,
+                COALESCE(locked_until > now(), false) AS "locked!"
+         FROM users WHERE lower(username) = lower($1)"#,
+        username
     )
-    .bind(username)
     .fetch_optional(db)
     .await
 }
@@ -100,7 +115,7 @@ pub async fn find_for_login(
 /// Counts a failed sign-in in one atomic update: failures older than the window start a new
 /// count, and the fifth failure within it locks the account for the lockout period.
 pub async fn record_failed_login(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "WITH next AS (
              SELECT id,
                     CASE WHEN failed_window_start IS NULL
@@ -118,10 +133,10 @@ pub async fn record_failed_login(db: impl PgExecutor<'_>, id: Uuid) -> Result<()
                                  THEN now() + make_interval(mins => $2)
                                  ELSE u.locked_until END
          FROM next WHERE u.id = next.id",
+        id,
+        LOCKOUT_MINUTES,
+        LOCKOUT_THRESHOLD
     )
-    .bind(id)
-    .bind(LOCKOUT_MINUTES)
-    .bind(LOCKOUT_THRESHOLD)
     .execute(db)
     .await
     .map(|_| ())
@@ -136,7 +151,7 @@ pub async fn record_failed_sign_in(
     db: impl PgExecutor<'_>,
     username: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "WITH account AS (
              SELECT id,
                     CASE WHEN failed_window_start IS NULL
@@ -159,10 +174,10 @@ pub async fn record_failed_sign_in(
          UPDATE sign_in_decoys
          SET failures = failures + 1, last_at = now()
          WHERE slot = (hashtext(lower($1)) & 63) AND NOT EXISTS (SELECT 1 FROM counted)",
+        username,
+        LOCKOUT_MINUTES,
+        LOCKOUT_THRESHOLD
     )
-    .bind(username)
-    .bind(LOCKOUT_MINUTES)
-    .bind(LOCKOUT_THRESHOLD)
     .execute(db)
     .await
     .map(|_| ())
@@ -170,11 +185,11 @@ pub async fn record_failed_sign_in(
 
 /// Clears the failure count after a successful sign-in.
 pub async fn record_successful_login(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE users SET failed_logins = 0, failed_window_start = NULL, locked_until = NULL
          WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL)",
+        id
     )
-    .bind(id)
     .execute(db)
     .await
     .map(|_| ())
@@ -192,14 +207,14 @@ pub async fn unlock(db: impl PgExecutor<'_>, who: Who<'_>) -> Result<Option<Stri
         Who::Id(id) => (Some(id), None),
         Who::Username(name) => (None, Some(name)),
     };
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "UPDATE users SET failed_logins = 0, failed_window_start = NULL, locked_until = NULL,
                           updated_at = now()
          WHERE id = $1 OR lower(username) = lower($2)
          RETURNING username",
+        id,
+        name
     )
-    .bind(id)
-    .bind(name)
     .fetch_optional(db)
     .await
 }
@@ -225,16 +240,16 @@ pub enum CreateError {
 /// Creates an account; a username taken in any letter case is refused.
 pub async fn create(db: impl PgExecutor<'_>, user: &NewUser<'_>) -> Result<Uuid, CreateError> {
     let id = Uuid::now_v7();
-    let result = sqlx::query(
+    let result = sqlx::query!(
         "INSERT INTO users (id, username, display_name, role, time_zone, password_hash)
          VALUES ($1, $2, $3, $4, $5, $6)",
+        id,
+        user.username.as_str(),
+        user.display_name.as_str(),
+        user.role as Role,
+        user.time_zone,
+        user.password_hash
     )
-    .bind(id)
-    .bind(user.username.as_str())
-    .bind(user.display_name.as_str())
-    .bind(user.role)
-    .bind(user.time_zone)
-    .bind(user.password_hash)
     .execute(db)
     .await;
     match result {
@@ -247,7 +262,7 @@ pub async fn create(db: impl PgExecutor<'_>, user: &NewUser<'_>) -> Result<Uuid,
 }
 
 /// A row of the administrators' user list.
-#[derive(Debug, FromRow)]
+#[derive(Debug)]
 pub struct ListRow {
     pub id: Uuid,
     pub username: String,
@@ -264,18 +279,19 @@ pub async fn list(
     search: &str,
     limit: i64,
 ) -> Result<Vec<ListRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, username, display_name, role, disabled,
-                CASE WHEN locked_until > now() THEN locked_until END AS locked_until,
-                password_hash IS NOT NULL AS has_password
+    sqlx::query_as!(
+        ListRow,
+        r#"SELECT id, username, display_name, role AS "role: Role", disabled,
+                CASE WHEN locked_until > now() THEN locked_until END AS "locked_until?",
+                password_hash IS NOT NULL AS "has_password!"
          FROM users
          WHERE $1 = '' OR strpos(lower(username), lower($1)) > 0
                OR strpos(lower(display_name), lower($1)) > 0
          ORDER BY lower(username)
-         LIMIT $2",
+         LIMIT $2"#,
+        search,
+        limit
     )
-    .bind(search)
-    .bind(limit)
     .fetch_all(db)
     .await
 }
@@ -307,23 +323,23 @@ pub async fn snapshot(
     db: &mut sqlx::PgConnection,
     id: Uuid,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT (to_jsonb(u) - 'password_hash' - 'failed_logins' - 'failed_window_start'
+    sqlx::query_scalar!(
+        r#"SELECT (to_jsonb(u) - 'password_hash' - 'failed_logins' - 'failed_window_start'
                  - 'locked_until' - 'updated_at'
                  || jsonb_build_object('has_password', u.password_hash IS NOT NULL,
                                        'groups', COALESCE(
                     (SELECT jsonb_agg(g.name ORDER BY lower(g.name))
                      FROM group_members gm JOIN groups g ON g.id = gm.group_id
-                     WHERE gm.user_id = u.id), '[]'::jsonb)))::text
-         FROM users u WHERE u.id = $1",
+                     WHERE gm.user_id = u.id), '[]'::jsonb)))::text AS "snapshot!"
+         FROM users u WHERE u.id = $1"#,
+        id
     )
-    .bind(id)
     .fetch_optional(db)
     .await
 }
 
 /// An account for the admin form.
-#[derive(Debug, FromRow)]
+#[derive(Debug)]
 pub struct EditRow {
     pub id: Uuid,
     pub username: String,
@@ -337,21 +353,21 @@ pub struct EditRow {
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<EditRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, username, display_name, email, role, time_zone, disabled,
-                COALESCE(locked_until > now(), false) AS locked,
-                password_hash IS NOT NULL AS has_password
-         FROM users WHERE id = $1",
+    sqlx::query_as!(
+        EditRow,
+        r#"SELECT id, username, display_name, email, role AS "role: Role", time_zone, disabled,
+                COALESCE(locked_until > now(), false) AS "locked!",
+                password_hash IS NOT NULL AS "has_password!"
+         FROM users WHERE id = $1"#,
+        id
     )
-    .bind(id)
     .fetch_optional(db)
     .await
 }
 
 /// The ids of the groups a user belongs to.
 pub async fn group_ids(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("SELECT group_id FROM group_members WHERE user_id = $1")
-        .bind(id)
+    sqlx::query_scalar!("SELECT group_id FROM group_members WHERE user_id = $1", id)
         .fetch_all(db)
         .await
 }
@@ -365,11 +381,14 @@ pub async fn find(
         Who::Id(id) => (Some(id), None),
         Who::Username(name) => (None, Some(name)),
     };
-    sqlx::query_as("SELECT id, username FROM users WHERE id = $1 OR lower(username) = lower($2)")
-        .bind(id)
-        .bind(name)
-        .fetch_optional(db)
-        .await
+    sqlx::query!(
+        "SELECT id, username FROM users WHERE id = $1 OR lower(username) = lower($2)",
+        id,
+        name
+    )
+    .fetch_optional(db)
+    .await
+    .map(|row| row.map(|r| (r.id, r.username)))
 }
 
 /// What an administrator sets on an account.
@@ -386,17 +405,19 @@ async fn set_groups(
     id: Uuid,
     groups: &[Uuid],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM group_members WHERE user_id = $1 AND NOT (group_id = ANY($2))")
-        .bind(id)
-        .bind(groups)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
+    sqlx::query!(
+        "DELETE FROM group_members WHERE user_id = $1 AND NOT (group_id = ANY($2))",
+        id,
+        groups
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
         "INSERT INTO group_members (group_id, user_id)
          SELECT g.id, $1 FROM groups g WHERE g.id = ANY($2) ON CONFLICT DO NOTHING",
+        id,
+        groups
     )
-    .bind(id)
-    .bind(groups)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -412,17 +433,17 @@ pub async fn create_audited(
 ) -> Result<Uuid, crate::db::audit::WriteError> {
     use crate::db::audit::{self, Entry, WriteError};
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO users (id, username, display_name, email, role, time_zone, password_hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        id,
+        username.as_str(),
+        fields.display_name.as_str(),
+        fields.email,
+        fields.role as Role,
+        fields.time_zone,
+        password_hash
     )
-    .bind(id)
-    .bind(username.as_str())
-    .bind(fields.display_name.as_str())
-    .bind(fields.email)
-    .bind(fields.role)
-    .bind(fields.time_zone)
-    .bind(password_hash)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, "users_username_key"))?;
@@ -453,22 +474,21 @@ pub async fn update_audited(
 ) -> Result<(), crate::db::audit::WriteError> {
     use crate::db::audit::{self, Entry, WriteError};
     let username: String =
-        sqlx::query_scalar("SELECT username FROM users WHERE id = $1 FOR UPDATE")
-            .bind(id)
+        sqlx::query_scalar!("SELECT username FROM users WHERE id = $1 FOR UPDATE", id)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(WriteError::NotFound)?;
     let before = snapshot(tx, id).await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE users SET display_name = $2, email = $3, role = $4, time_zone = $5,
                           updated_at = now()
          WHERE id = $1",
+        id,
+        fields.display_name.as_str(),
+        fields.email,
+        fields.role as Role,
+        fields.time_zone
     )
-    .bind(id)
-    .bind(fields.display_name.as_str())
-    .bind(fields.email)
-    .bind(fields.role)
-    .bind(fields.time_zone)
     .execute(&mut *tx)
     .await?;
     set_groups(tx, id, fields.groups).await?;
@@ -502,11 +522,13 @@ pub async fn set_disabled(
         return Ok(None);
     };
     let before = snapshot(tx, id).await?;
-    sqlx::query("UPDATE users SET disabled = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(disabled)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE users SET disabled = $2, updated_at = now() WHERE id = $1",
+        id,
+        disabled
+    )
+    .execute(&mut *tx)
+    .await?;
     if disabled {
         end_sessions(&mut *tx, id).await?;
         // Access ends with the account: every session not over is Canceled (the password goes
@@ -543,11 +565,12 @@ pub async fn set_disabled(
 
 /// Ends every sign-in of an account (its stored browser sessions).
 pub async fn end_sessions(db: impl PgExecutor<'_>, id: Uuid) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
-        .bind(id)
-        .execute(db)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query!("DELETE FROM web_sessions WHERE user_id = $1", id)
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
 }
 
 /// Sets a new password (already hashed), lifts any lockout and ends the account's sign-ins
@@ -563,13 +586,13 @@ pub async fn reset_password(
     let Some((id, username)) = find(&mut *tx, who).await? else {
         return Ok(None);
     };
-    sqlx::query(
+    sqlx::query!(
         "UPDATE users SET password_hash = $2, failed_logins = 0, failed_window_start = NULL,
                           locked_until = NULL, updated_at = now()
          WHERE id = $1",
+        id,
+        password_hash
     )
-    .bind(id)
-    .bind(password_hash)
     .execute(&mut *tx)
     .await?;
     end_sessions(&mut *tx, id).await?;
@@ -597,8 +620,7 @@ pub async fn password_hash_of(
     id: Uuid,
 ) -> Result<Option<String>, sqlx::Error> {
     Ok(
-        sqlx::query_scalar::<_, Option<String>>("SELECT password_hash FROM users WHERE id = $1")
-            .bind(id)
+        sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", id)
             .fetch_optional(db)
             .await?
             .flatten(),
@@ -618,26 +640,27 @@ pub async fn change_own_password(
     keep: Option<&str>,
 ) -> Result<Option<u64>, sqlx::Error> {
     use crate::db::audit::{self, Actor, Entry};
-    let changed = sqlx::query(
+    let changed = sqlx::query!(
         "UPDATE users SET password_hash = $3, updated_at = now()
          WHERE id = $1 AND password_hash = $2",
+        id,
+        old_hash,
+        new_hash
     )
-    .bind(id)
-    .bind(old_hash)
-    .bind(new_hash)
     .execute(&mut *tx)
     .await?
     .rows_affected();
     if changed == 0 {
         return Ok(None);
     }
-    let ended =
-        sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2")
-            .bind(id)
-            .bind(keep)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+    let ended = sqlx::query!(
+        "DELETE FROM web_sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2",
+        id,
+        keep
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     let actor = Actor {
         id: Some(id),
         name: username.to_owned(),
@@ -668,23 +691,25 @@ pub async fn update_own_profile(
     time_zone: &str,
 ) -> Result<bool, sqlx::Error> {
     use crate::db::audit::{self, Actor, Entry};
-    let before: Option<String> = sqlx::query_scalar(
-        "SELECT jsonb_build_object('display_name', display_name, 'time_zone', time_zone)::text
-         FROM users WHERE id = $1 FOR UPDATE",
+    let before: Option<String> = sqlx::query_scalar!(
+        r#"SELECT jsonb_build_object('display_name', display_name, 'time_zone', time_zone)::text
+                  AS "before!"
+         FROM users WHERE id = $1 FOR UPDATE"#,
+        id
     )
-    .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(before) = before else {
         return Ok(false);
     };
-    let after: String = sqlx::query_scalar(
-        "UPDATE users SET display_name = $2, time_zone = $3, updated_at = now() WHERE id = $1
-         RETURNING jsonb_build_object('display_name', display_name, 'time_zone', time_zone)::text",
+    let after: String = sqlx::query_scalar!(
+        r#"UPDATE users SET display_name = $2, time_zone = $3, updated_at = now() WHERE id = $1
+         RETURNING jsonb_build_object('display_name', display_name, 'time_zone', time_zone)::text
+                   AS "after!""#,
+        id,
+        display_name.as_str(),
+        time_zone
     )
-    .bind(id)
-    .bind(display_name.as_str())
-    .bind(time_zone)
     .fetch_one(&mut *tx)
     .await?;
     if after != before {

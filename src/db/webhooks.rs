@@ -2,14 +2,14 @@
 //! log. The secret is written sealed and never read back here: only the sender opens it.
 //! Every change writes its audit entry in the same transaction, without the secret.
 
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::audit::{self, Actor, Entry, WriteError};
 
 /// An endpoint as listed (no secret).
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Endpoint {
     pub id: Uuid,
     pub url: String,
@@ -38,13 +38,6 @@ impl Endpoint {
     }
 }
 
-const SELECT: &str = "SELECT e.id, e.url, e.all_events, e.events, e.enabled, e.created_at,
-        (SELECT count(*) FROM webhook_deliveries d
-         WHERE d.endpoint_id = e.id AND d.next_attempt_at IS NOT NULL) AS pending,
-        (SELECT count(*) FROM webhook_deliveries d
-         WHERE d.endpoint_id = e.id AND d.gave_up_at IS NOT NULL) AS failed
-    FROM webhook_endpoints e";
-
 /// What the form saves: checked by the caller.
 #[derive(Debug, Clone)]
 pub struct EndpointInput {
@@ -58,24 +51,43 @@ pub struct EndpointInput {
 
 /// Every endpoint, oldest first.
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Endpoint>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT} ORDER BY e.created_at, e.id LIMIT 1000"))
-        .fetch_all(db)
-        .await
+    sqlx::query_as!(
+        Endpoint,
+        r#"SELECT e.id, e.url, e.all_events, e.events, e.enabled, e.created_at,
+                (SELECT count(*) FROM webhook_deliveries d
+                 WHERE d.endpoint_id = e.id AND d.next_attempt_at IS NOT NULL) AS "pending!",
+                (SELECT count(*) FROM webhook_deliveries d
+                 WHERE d.endpoint_id = e.id AND d.gave_up_at IS NOT NULL) AS "failed!"
+         FROM webhook_endpoints e
+         ORDER BY e.created_at, e.id LIMIT 1000"#
+    )
+    .fetch_all(db)
+    .await
 }
 
 /// One endpoint.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Endpoint>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT} WHERE e.id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as!(
+        Endpoint,
+        r#"SELECT e.id, e.url, e.all_events, e.events, e.enabled, e.created_at,
+                (SELECT count(*) FROM webhook_deliveries d
+                 WHERE d.endpoint_id = e.id AND d.next_attempt_at IS NOT NULL) AS "pending!",
+                (SELECT count(*) FROM webhook_deliveries d
+                 WHERE d.endpoint_id = e.id AND d.gave_up_at IS NOT NULL) AS "failed!"
+         FROM webhook_endpoints e
+         WHERE e.id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
 }
 
 async fn snapshot(tx: &mut PgConnection, id: Uuid) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT (to_jsonb(e) - 'secret_ciphertext')::text FROM webhook_endpoints e WHERE id = $1",
+    sqlx::query_scalar!(
+        r#"SELECT (to_jsonb(e) - 'secret_ciphertext')::text AS "snapshot!"
+         FROM webhook_endpoints e WHERE id = $1"#,
+        id
     )
-    .bind(id)
     .fetch_optional(tx)
     .await
 }
@@ -89,16 +101,16 @@ pub async fn create(
 ) -> Result<Uuid, WriteError> {
     let id = Uuid::now_v7();
     let sealed = seal(id, input.secret.as_deref().unwrap_or_default());
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO webhook_endpoints (id, url, secret_ciphertext, all_events, events, enabled)
          VALUES ($1, $2, $3, $4, $5, $6)",
+        id,
+        input.url,
+        sealed,
+        input.all_events,
+        &input.events,
+        input.enabled
     )
-    .bind(id)
-    .bind(&input.url)
-    .bind(&sealed)
-    .bind(input.all_events)
-    .bind(&input.events)
-    .bind(input.enabled)
     .execute(&mut *tx)
     .await?;
     let after = snapshot(tx, id).await?;
@@ -115,34 +127,36 @@ pub async fn update(
     input: &EndpointInput,
     seal: impl FnOnce(Uuid, &str) -> Vec<u8>,
 ) -> Result<(), WriteError> {
-    sqlx::query("SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(WriteError::NotFound)?;
+    sqlx::query_scalar!(
+        "SELECT 1 AS one FROM webhook_endpoints WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(WriteError::NotFound)?;
     let before = snapshot(tx, id).await?;
     let sealed = input.secret.as_deref().map(|s| seal(id, s));
-    sqlx::query(
+    sqlx::query!(
         "UPDATE webhook_endpoints
          SET url = $2, secret_ciphertext = coalesce($3, secret_ciphertext), all_events = $4,
              events = $5, enabled = $6, updated_at = now()
          WHERE id = $1",
+        id,
+        input.url,
+        sealed.as_deref(),
+        input.all_events,
+        &input.events,
+        input.enabled
     )
-    .bind(id)
-    .bind(&input.url)
-    .bind(&sealed)
-    .bind(input.all_events)
-    .bind(&input.events)
-    .bind(input.enabled)
     .execute(&mut *tx)
     .await?;
-    let after: Option<String> = sqlx::query_scalar(
-        "SELECT (to_jsonb(e) - 'secret_ciphertext'
-                 || jsonb_build_object('secret_replaced', $2::boolean))::text
-         FROM webhook_endpoints e WHERE id = $1",
+    let after: Option<String> = sqlx::query_scalar!(
+        r#"SELECT (to_jsonb(e) - 'secret_ciphertext'
+                 || jsonb_build_object('secret_replaced', $2::boolean))::text AS "after!"
+         FROM webhook_endpoints e WHERE id = $1"#,
+        id,
+        sealed.is_some()
     )
-    .bind(id)
-    .bind(sealed.is_some())
     .fetch_optional(&mut *tx)
     .await?;
     record(tx, actor, "update", id, &input.url, before, after).await?;
@@ -151,15 +165,15 @@ pub async fn update(
 
 /// Deletes an endpoint and its delivery log (undelivered events are dropped).
 pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<String, WriteError> {
-    let url: String =
-        sqlx::query_scalar("SELECT url FROM webhook_endpoints WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(WriteError::NotFound)?;
+    let url: String = sqlx::query_scalar!(
+        "SELECT url FROM webhook_endpoints WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(WriteError::NotFound)?;
     let before = snapshot(tx, id).await?;
-    sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM webhook_endpoints WHERE id = $1", id)
         .execute(&mut *tx)
         .await?;
     record(tx, actor, "delete", id, &url, before, None).await?;
@@ -173,13 +187,14 @@ pub async fn queue_test(
     actor: &Actor,
     id: Uuid,
 ) -> Result<Uuid, WriteError> {
-    let url: String =
-        sqlx::query_scalar("SELECT url FROM webhook_endpoints WHERE id = $1 FOR SHARE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(WriteError::NotFound)?;
-    let delivery: Uuid = sqlx::query_scalar(
+    let url: String = sqlx::query_scalar!(
+        "SELECT url FROM webhook_endpoints WHERE id = $1 FOR SHARE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(WriteError::NotFound)?;
+    let delivery: Uuid = sqlx::query_scalar!(
         "INSERT INTO webhook_deliveries (endpoint_id, event_type, payload)
          VALUES ($1, 'test', jsonb_build_object(
              'type', 'test',
@@ -187,10 +202,10 @@ pub async fn queue_test(
              'actor', jsonb_build_object('id', $2::uuid, 'name', $3::text),
              'comment', 'A test event sent from Admin > Webhooks.'))
          RETURNING id",
+        id,
+        actor.id,
+        actor.name
     )
-    .bind(id)
-    .bind(actor.id)
-    .bind(&actor.name)
     .fetch_one(&mut *tx)
     .await?;
     let after = Some(serde_json::json!({ "delivery_id": delivery }).to_string());
@@ -199,7 +214,7 @@ pub async fn queue_test(
 }
 
 /// One delivery in the log.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Delivery {
     pub id: Uuid,
     pub event_type: String,
@@ -235,14 +250,15 @@ pub async fn deliveries(
     endpoint: Uuid,
     limit: i64,
 ) -> Result<Vec<Delivery>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, event_type, payload->>'event' AS event, attempts, next_attempt_at,
+    sqlx::query_as!(
+        Delivery,
+        r#"SELECT id, event_type, payload->>'event' AS "event?", attempts, next_attempt_at,
                 last_attempt_at, delivered_at, gave_up_at, response_code, last_error, created_at
          FROM webhook_deliveries WHERE endpoint_id = $1
-         ORDER BY created_at DESC, id DESC LIMIT $2",
+         ORDER BY created_at DESC, id DESC LIMIT $2"#,
+        endpoint,
+        limit
     )
-    .bind(endpoint)
-    .bind(limit)
     .fetch_all(db)
     .await
 }
@@ -278,22 +294,22 @@ pub async fn prune(
     retention_days: u32,
     batch: i64,
 ) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM webhook_deliveries WHERE id IN (
              SELECT id FROM webhook_deliveries
              WHERE next_attempt_at IS NULL
                AND coalesce(delivered_at, gave_up_at) < now() - make_interval(days => $1)
              LIMIT $2)",
+        i32::try_from(retention_days).unwrap_or(i32::MAX),
+        batch
     )
-    .bind(i32::try_from(retention_days).unwrap_or(i32::MAX))
-    .bind(batch)
     .execute(db)
     .await
     .map(|r| r.rows_affected())
 }
 
 /// A queued delivery taken by the sender until its lease runs out.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: Uuid,
     pub endpoint_id: Uuid,
@@ -310,8 +326,9 @@ pub async fn claim_due(
     batch: i64,
     lease: std::time::Duration,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
-    sqlx::query_as(
-        "WITH due AS (
+    sqlx::query_as!(
+        Claimed,
+        r#"WITH due AS (
              SELECT d.id FROM webhook_deliveries d
              JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
              WHERE d.next_attempt_at <= now()
@@ -321,11 +338,11 @@ pub async fn claim_due(
          UPDATE webhook_deliveries d SET next_attempt_at = now() + make_interval(secs => $2)
          FROM due, webhook_endpoints e
          WHERE d.id = due.id AND e.id = d.endpoint_id
-         RETURNING d.id, d.endpoint_id, d.event_type, d.payload::text AS body, e.url,
-                   e.secret_ciphertext",
+         RETURNING d.id, d.endpoint_id, d.event_type, d.payload::text AS "body!", e.url,
+                   e.secret_ciphertext"#,
+        batch,
+        lease.as_secs_f64()
     )
-    .bind(batch)
-    .bind(lease.as_secs_f64())
     .fetch_all(db)
     .await
 }
@@ -336,14 +353,14 @@ pub async fn delivered(
     id: Uuid,
     code: Option<i32>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE webhook_deliveries
          SET attempts = attempts + 1, delivered_at = now(), last_attempt_at = now(),
              next_attempt_at = NULL, response_code = $2, last_error = NULL
          WHERE id = $1",
+        id,
+        code
     )
-    .bind(id)
-    .bind(code)
     .execute(db)
     .await
     .map(|_| ())
@@ -359,7 +376,7 @@ pub async fn failed(
     max_attempts: i32,
     first_backoff: std::time::Duration,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE webhook_deliveries
          SET attempts = attempts + 1, last_attempt_at = now(),
              response_code = $2, last_error = left($3, 2000),
@@ -367,12 +384,12 @@ pub async fn failed(
                                     ELSE now() + make_interval(secs => $5 * power(2, attempts)) END,
              gave_up_at = CASE WHEN attempts + 1 >= $4 THEN now() END
          WHERE id = $1",
+        id,
+        code,
+        error,
+        max_attempts,
+        first_backoff.as_secs_f64()
     )
-    .bind(id)
-    .bind(code)
-    .bind(error)
-    .bind(max_attempts)
-    .bind(first_backoff.as_secs_f64())
     .execute(db)
     .await
     .map(|_| ())
