@@ -1,7 +1,7 @@
 //! Activities as the administrators manage them: list, create, edit, clone, delete (or
 //! archive). Every change writes its audit entry in the same transaction.
 
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::db::audit::{self, Actor, Choice, Entry, WriteError};
@@ -9,7 +9,7 @@ use crate::domain::admin_input::ActivityInput;
 use crate::domain::catalog::{LoginMode, Protocol};
 
 /// An activity as stored.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Row {
     pub id: Uuid,
     pub name: String,
@@ -26,39 +26,48 @@ pub struct Row {
     pub policies: String,
 }
 
-const SELECT: &str = "SELECT a.id, a.name, a.description, a.platform, a.protocol, a.login_mode,
-        a.login_template, a.target_groups, a.file_transfer, a.revoke_on_lock,
-        a.archived_at IS NOT NULL AS archived,
-        COALESCE((SELECT string_agg(p.name, ', ' ORDER BY lower(p.name))
-                  FROM policy_activities pa JOIN access_policies p ON p.id = pa.policy_id
-                  WHERE pa.activity_id = a.id), '') AS policies
-    FROM activities a";
-
 /// Activities matching `search` in name, platform or description, by name.
 pub async fn list(
     db: impl PgExecutor<'_>,
     search: &str,
     archived: bool,
 ) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "{SELECT}
-         WHERE ($1 = '' OR strpos(lower(a.name), lower($1)) > 0
-                OR strpos(lower(a.platform), lower($1)) > 0
-                OR strpos(lower(a.description), lower($1)) > 0)
-           AND ($2 OR a.archived_at IS NULL)
-         ORDER BY lower(a.name) LIMIT 1000"
-    ))
-    .bind(search)
-    .bind(archived)
+    sqlx::query_as!(
+        Row,
+        r#"SELECT a.id, a.name, a.description, a.platform, a.protocol AS "protocol: Protocol",
+                  a.login_mode AS "login_mode: LoginMode", a.login_template, a.target_groups,
+                  a.file_transfer, a.revoke_on_lock, a.archived_at IS NOT NULL AS "archived!",
+                  COALESCE((SELECT string_agg(p.name, ', ' ORDER BY lower(p.name))
+                            FROM policy_activities pa JOIN access_policies p ON p.id = pa.policy_id
+                            WHERE pa.activity_id = a.id), '') AS "policies!"
+           FROM activities a
+           WHERE ($1 = '' OR strpos(lower(a.name), lower($1)) > 0
+                  OR strpos(lower(a.platform), lower($1)) > 0
+                  OR strpos(lower(a.description), lower($1)) > 0)
+             AND ($2 OR a.archived_at IS NULL)
+           ORDER BY lower(a.name) LIMIT 1000"#,
+        search,
+        archived
+    )
     .fetch_all(db)
     .await
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT} WHERE a.id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as!(
+        Row,
+        r#"SELECT a.id, a.name, a.description, a.platform, a.protocol AS "protocol: Protocol",
+                  a.login_mode AS "login_mode: LoginMode", a.login_template, a.target_groups,
+                  a.file_transfer, a.revoke_on_lock, a.archived_at IS NOT NULL AS "archived!",
+                  COALESCE((SELECT string_agg(p.name, ', ' ORDER BY lower(p.name))
+                            FROM policy_activities pa JOIN access_policies p ON p.id = pa.policy_id
+                            WHERE pa.activity_id = a.id), '') AS "policies!"
+           FROM activities a
+           WHERE a.id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
 }
 
 const NAME_KEY: &str = "activities_name_key";
@@ -69,21 +78,21 @@ pub async fn create(
     a: &ActivityInput,
 ) -> Result<Uuid, WriteError> {
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO activities (id, name, description, platform, protocol, login_mode, login_template,
                                  target_groups, file_transfer, revoke_on_lock)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        id,
+        a.name,
+        a.description,
+        a.platform,
+        a.protocol as Protocol,
+        a.login_mode as LoginMode,
+        a.login_template,
+        &a.target_groups,
+        a.file_transfer,
+        a.revoke_on_lock
     )
-    .bind(id)
-    .bind(&a.name)
-    .bind(&a.description)
-    .bind(&a.platform)
-    .bind(a.protocol)
-    .bind(a.login_mode)
-    .bind(&a.login_template)
-    .bind(&a.target_groups)
-    .bind(a.file_transfer)
-    .bind(a.revoke_on_lock)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
@@ -105,11 +114,14 @@ pub async fn create(
 }
 
 async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<(String, String), WriteError> {
-    sqlx::query_as("SELECT name, to_jsonb(a)::text FROM activities a WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(WriteError::NotFound)
+    let row = sqlx::query!(
+        r#"SELECT name, to_jsonb(a)::text AS "snapshot!" FROM activities a WHERE id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(WriteError::NotFound)?;
+    Ok((row.name, row.snapshot))
 }
 
 pub async fn update(
@@ -119,22 +131,22 @@ pub async fn update(
     a: &ActivityInput,
 ) -> Result<(), WriteError> {
     let (_, before) = lock(tx, id).await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE activities SET name = $2, description = $3, platform = $4, protocol = $5,
                                login_mode = $6, login_template = $7, target_groups = $8,
                                file_transfer = $9, revoke_on_lock = $10, updated_at = now()
          WHERE id = $1",
+        id,
+        a.name,
+        a.description,
+        a.platform,
+        a.protocol as Protocol,
+        a.login_mode as LoginMode,
+        a.login_template,
+        &a.target_groups,
+        a.file_transfer,
+        a.revoke_on_lock
     )
-    .bind(id)
-    .bind(&a.name)
-    .bind(&a.description)
-    .bind(&a.platform)
-    .bind(a.protocol)
-    .bind(a.login_mode)
-    .bind(&a.login_template)
-    .bind(&a.target_groups)
-    .bind(a.file_transfer)
-    .bind(a.revoke_on_lock)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
@@ -161,11 +173,11 @@ pub use crate::db::resources::Removal;
 /// access policies or live sessions use.
 pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
     let (name, before) = lock(tx, id).await?;
-    let policies: Vec<String> = sqlx::query_scalar(
+    let policies: Vec<String> = sqlx::query_scalar!(
         "SELECT p.name FROM policy_activities pa JOIN access_policies p ON p.id = pa.policy_id
          WHERE pa.activity_id = $1 ORDER BY lower(p.name)",
+        id
     )
-    .bind(id)
     .fetch_all(&mut *tx)
     .await?;
     if !policies.is_empty() {
@@ -174,6 +186,7 @@ pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Re
             policies.join(", ")
         )));
     }
+    // Runtime SQL: the live status set is rendered from the domain (status_sql).
     let live: i64 = sqlx::query_scalar(&format!(
         "SELECT count(*) FROM activity_sessions s JOIN requests r ON r.id = s.request_id
          WHERE r.activity_id = $1 AND s.status IN {live}",
@@ -187,24 +200,26 @@ pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Re
             "{name} cannot be deleted: {live} live activity session(s) use it."
         )));
     }
-    let history: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM requests WHERE activity_id = $1)")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let history: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM requests WHERE activity_id = $1) AS "history!""#,
+        id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     let (action, after, outcome) = if history {
-        sqlx::query("UPDATE activities SET archived_at = now(), updated_at = now() WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "UPDATE activities SET archived_at = now(), updated_at = now() WHERE id = $1",
+            id
+        )
+        .execute(&mut *tx)
+        .await?;
         (
             "archive",
             audit::snapshot(tx, "activities", id).await?,
             Removal::Archived(name.clone()),
         )
     } else {
-        sqlx::query("DELETE FROM activities WHERE id = $1")
-            .bind(id)
+        sqlx::query!("DELETE FROM activities WHERE id = $1", id)
             .execute(&mut *tx)
             .await?;
         ("delete", None, Removal::Deleted(name.clone()))
@@ -228,10 +243,12 @@ pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Re
 /// Brings an archived activity back.
 pub async fn restore(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<String, WriteError> {
     let (name, before) = lock(tx, id).await?;
-    sqlx::query("UPDATE activities SET archived_at = NULL, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE activities SET archived_at = NULL, updated_at = now() WHERE id = $1",
+        id
+    )
+    .execute(&mut *tx)
+    .await?;
     let after = audit::snapshot(tx, "activities", id).await?;
     audit::record(
         tx,
@@ -258,10 +275,10 @@ pub async fn free_copy_name(db: &mut PgConnection, name: &str) -> Result<String,
             format!("{name} (copy {n})")
         };
         let candidate: String = candidate.chars().take(200).collect();
-        let taken: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM activities WHERE lower(name) = lower($1))",
+        let taken: bool = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM activities WHERE lower(name) = lower($1)) AS "taken!""#,
+            candidate
         )
-        .bind(&candidate)
         .fetch_one(&mut *db)
         .await?;
         if !taken {

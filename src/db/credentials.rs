@@ -3,7 +3,7 @@
 //! change writes its audit entry in the same transaction, without the secret.
 
 use crate::db::resources::Removal;
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -12,7 +12,7 @@ use crate::domain::csv_import::KnownCredential;
 use crate::domain::target_access::{CredentialInput, CredentialKind};
 
 /// A credential as listed (no secret).
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Row {
     pub id: Uuid,
     pub name: String,
@@ -23,44 +23,60 @@ pub struct Row {
     pub created_at: OffsetDateTime,
 }
 
-const SELECT: &str = "SELECT c.id, c.name, c.username, c.kind, c.created_at,
-        (SELECT count(*) FROM resources r WHERE r.credential_id = c.id) AS resources
-    FROM service_credentials c";
-
 /// Every credential, by name.
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT} ORDER BY lower(c.name) LIMIT 1000"))
-        .fetch_all(db)
-        .await
+    sqlx::query_as!(
+        Row,
+        r#"SELECT c.id, c.name, c.username, c.kind AS "kind: CredentialKind", c.created_at,
+                  (SELECT count(*) FROM resources r WHERE r.credential_id = c.id) AS "resources!"
+           FROM service_credentials c
+           ORDER BY lower(c.name) LIMIT 1000"#
+    )
+    .fetch_all(db)
+    .await
 }
 
 /// One credential.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Row>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT} WHERE c.id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as!(
+        Row,
+        r#"SELECT c.id, c.name, c.username, c.kind AS "kind: CredentialKind", c.created_at,
+                  (SELECT count(*) FROM resources r WHERE r.credential_id = c.id) AS "resources!"
+           FROM service_credentials c
+           WHERE c.id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
 }
 
 /// A credential's id by name (any letter case), for seed files and the CSV import.
 pub async fn id_by_name(db: impl PgExecutor<'_>, name: &str) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM service_credentials WHERE lower(name) = lower($1)")
-        .bind(name.trim())
-        .fetch_optional(db)
-        .await
+    sqlx::query_scalar!(
+        "SELECT id FROM service_credentials WHERE lower(name) = lower($1)",
+        name.trim()
+    )
+    .fetch_optional(db)
+    .await
 }
 
 /// Every credential's id and kind by lower-case name, for the CSV import's plan.
 pub async fn by_name(
     db: impl PgExecutor<'_>,
 ) -> Result<std::collections::HashMap<String, KnownCredential>, sqlx::Error> {
-    let rows: Vec<(Uuid, String, CredentialKind)> =
-        sqlx::query_as("SELECT id, name, kind FROM service_credentials")
+    let rows =
+        sqlx::query!(r#"SELECT id, name, kind AS "kind: CredentialKind" FROM service_credentials"#)
             .fetch_all(db)
             .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, name, kind)| (name.to_lowercase(), KnownCredential { id, kind }))
+        .map(|r| {
+            let known = KnownCredential {
+                id: r.id,
+                kind: r.kind,
+            };
+            (r.name.to_lowercase(), known)
+        })
         .collect())
 }
 
@@ -68,10 +84,11 @@ const NAME_KEY: &str = "service_credentials_name_key";
 
 /// The audit log's view of a credential: the row without its secret.
 async fn snapshot(tx: &mut PgConnection, id: Uuid) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT (to_jsonb(c) - 'secret_ciphertext')::text FROM service_credentials c WHERE id = $1",
+    sqlx::query_scalar!(
+        r#"SELECT (to_jsonb(c) - 'secret_ciphertext')::text AS "snapshot!"
+           FROM service_credentials c WHERE id = $1"#,
+        id
     )
-    .bind(id)
     .fetch_optional(tx)
     .await
 }
@@ -85,15 +102,15 @@ pub async fn create(
 ) -> Result<Uuid, WriteError> {
     let id = Uuid::now_v7();
     let sealed = seal(id, c.secret.as_deref().unwrap_or_default());
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO service_credentials (id, name, username, kind, secret_ciphertext)
          VALUES ($1, $2, $3, $4, $5)",
+        id,
+        c.name,
+        c.username,
+        c.kind as CredentialKind,
+        sealed
     )
-    .bind(id)
-    .bind(&c.name)
-    .bind(&c.username)
-    .bind(c.kind)
-    .bind(&sealed)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
@@ -111,34 +128,36 @@ pub async fn update(
     c: &CredentialInput,
     seal: impl FnOnce(Uuid, &str) -> Vec<u8>,
 ) -> Result<(), WriteError> {
-    sqlx::query("SELECT 1 FROM service_credentials WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(WriteError::NotFound)?;
+    sqlx::query!(
+        "SELECT 1 AS one FROM service_credentials WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(WriteError::NotFound)?;
     let before = snapshot(tx, id).await?;
     let sealed = c.secret.as_deref().map(|s| seal(id, s));
-    sqlx::query(
+    sqlx::query!(
         "UPDATE service_credentials
          SET name = $2, username = $3, kind = $4,
              secret_ciphertext = coalesce($5, secret_ciphertext), updated_at = now()
          WHERE id = $1",
+        id,
+        c.name,
+        c.username,
+        c.kind as CredentialKind,
+        sealed
     )
-    .bind(id)
-    .bind(&c.name)
-    .bind(&c.username)
-    .bind(c.kind)
-    .bind(&sealed)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
-    let after: Option<String> = sqlx::query_scalar(
-        "SELECT (to_jsonb(c) - 'secret_ciphertext'
-                 || jsonb_build_object('secret_replaced', $2::boolean))::text
-         FROM service_credentials c WHERE id = $1",
+    let after: Option<String> = sqlx::query_scalar!(
+        r#"SELECT (to_jsonb(c) - 'secret_ciphertext'
+                   || jsonb_build_object('secret_replaced', $2::boolean))::text AS "snapshot!"
+           FROM service_credentials c WHERE id = $1"#,
+        id,
+        sealed.is_some()
     )
-    .bind(id)
-    .bind(sealed.is_some())
     .fetch_optional(&mut *tx)
     .await?;
     record(tx, actor, "update", id, &c.name, before, after).await?;
@@ -149,16 +168,17 @@ pub async fn update(
 /// Steps still to run for a session keep it too (a pending revoke, or the grant of a session
 /// still on, still needs it), and the message names those sessions.
 pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
-    let name: String =
-        sqlx::query_scalar("SELECT name FROM service_credentials WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(WriteError::NotFound)?;
-    let resources: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM resources WHERE credential_id = $1 ORDER BY lower(name)",
+    let name: String = sqlx::query_scalar!(
+        "SELECT name FROM service_credentials WHERE id = $1 FOR UPDATE",
+        id
     )
-    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(WriteError::NotFound)?;
+    let resources: Vec<String> = sqlx::query_scalar!(
+        "SELECT name FROM resources WHERE credential_id = $1 ORDER BY lower(name)",
+        id
+    )
     .fetch_all(&mut *tx)
     .await?;
     if !resources.is_empty() {
@@ -170,6 +190,7 @@ pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Re
     // Live uses only: a removal still to confirm on its target, or a grant still to make for
     // a session that is still on. A grant that will never run (its session ended before the
     // worker got to it, or it failed) uses nothing.
+    // Runtime SQL: the live status set is rendered from the domain (status_sql).
     let uses: Vec<(Uuid, String, String)> = sqlx::query_as(&format!(
         "SELECT DISTINCT s.id, s.resource_name, p.action::text
          FROM provision_steps p JOIN activity_sessions s ON s.id = p.session_id
@@ -210,12 +231,13 @@ pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Re
     }
     let before = snapshot(tx, id).await?;
     // Finished steps keep their history, without the credential they used.
-    sqlx::query("UPDATE provision_steps SET credential_id = NULL WHERE credential_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM service_credentials WHERE id = $1")
-        .bind(id)
+    sqlx::query!(
+        "UPDATE provision_steps SET credential_id = NULL WHERE credential_id = $1",
+        id
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!("DELETE FROM service_credentials WHERE id = $1", id)
         .execute(&mut *tx)
         .await?;
     record(tx, actor, "delete", id, &name, before, None).await?;
@@ -248,7 +270,12 @@ async fn record(
 
 /// The credentials for the resource form's select: id, name and user.
 pub async fn options(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, String, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, username FROM service_credentials ORDER BY lower(name)")
-        .fetch_all(db)
-        .await
+    let rows =
+        sqlx::query!("SELECT id, name, username FROM service_credentials ORDER BY lower(name)")
+            .fetch_all(db)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.id, r.name, r.username))
+        .collect())
 }

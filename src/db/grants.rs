@@ -2,7 +2,7 @@
 //! sessions whose grant no longer holds or whose requester lost their account. Every ending
 //! goes through `sessions::transition`, with an event that says why.
 
-use sqlx::{FromRow, PgConnection};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::db::sessions::{self, Actor, NewEvent};
@@ -10,7 +10,6 @@ use crate::domain::event::EventKind;
 use crate::domain::grant::{self, Lapsed, PolicyFacts, Standing};
 use crate::domain::status::{SessionStatus, Transition};
 
-#[derive(FromRow)]
 struct Facts {
     id: Uuid,
     status: SessionStatus,
@@ -45,30 +44,6 @@ impl Facts {
     }
 }
 
-/// The facts for the sessions `$1` (an array of ids). A deleted policy leaves the request's
-/// `policy_id` NULL, and so every fact about it false.
-const FACTS: &str = "
-    SELECT s.id, s.status, u.display_name AS requester_name, u.disabled AS requester_disabled,
-           COALESCE(p.name, r.policy_name) AS policy_name, s.activity_name, s.resource_name,
-           p.id IS NOT NULL AS policy_exists,
-           COALESCE(p.enabled, false) AS policy_enabled,
-           (EXISTS (SELECT 1 FROM policy_users pu
-                    WHERE pu.policy_id = p.id AND pu.user_id = s.requester_id)
-            OR EXISTS (SELECT 1 FROM policy_groups pg
-                       JOIN group_members gm ON gm.group_id = pg.group_id
-                       WHERE pg.policy_id = p.id AND gm.user_id = s.requester_id)) AS member,
-           EXISTS (SELECT 1 FROM policy_activities pa
-                   WHERE pa.policy_id = p.id AND pa.activity_id = r.activity_id) AS activity_granted,
-           EXISTS (SELECT 1 FROM policy_resources pr
-                   WHERE pr.policy_id = p.id AND pr.resource_id = s.resource_id) AS resource_granted,
-           COALESCE(p.profile_id = r.profile_id, false) AS same_profile
-    FROM activity_sessions s
-    JOIN requests r ON r.id = s.request_id
-    JOIN users u ON u.id = s.requester_id
-    LEFT JOIN access_policies p ON p.id = r.policy_id
-    WHERE s.id = ANY($1)
-    ORDER BY s.created_at, s.id";
-
 /// A live session whose grant no longer holds.
 #[derive(Debug, Clone)]
 pub struct LapsedSession {
@@ -85,7 +60,37 @@ pub async fn lapsed(
     tx: &mut PgConnection,
     ids: &[Uuid],
 ) -> Result<Vec<LapsedSession>, sqlx::Error> {
-    let rows: Vec<Facts> = sqlx::query_as(FACTS).bind(ids).fetch_all(&mut *tx).await?;
+    // A deleted policy leaves the request's `policy_id` NULL, and so every fact about it false.
+    let rows: Vec<Facts> = sqlx::query_as!(
+        Facts,
+        r#"SELECT s.id, s.status AS "status: SessionStatus", u.display_name AS requester_name,
+                  u.disabled AS requester_disabled,
+                  COALESCE(p.name, r.policy_name) AS "policy_name!", s.activity_name,
+                  s.resource_name, p.id IS NOT NULL AS "policy_exists!",
+                  COALESCE(p.enabled, false) AS "policy_enabled!",
+                  (EXISTS (SELECT 1 FROM policy_users pu
+                           WHERE pu.policy_id = p.id AND pu.user_id = s.requester_id)
+                   OR EXISTS (SELECT 1 FROM policy_groups pg
+                              JOIN group_members gm ON gm.group_id = pg.group_id
+                              WHERE pg.policy_id = p.id AND gm.user_id = s.requester_id))
+                      AS "member!",
+                  EXISTS (SELECT 1 FROM policy_activities pa
+                          WHERE pa.policy_id = p.id AND pa.activity_id = r.activity_id)
+                      AS "activity_granted!",
+                  EXISTS (SELECT 1 FROM policy_resources pr
+                          WHERE pr.policy_id = p.id AND pr.resource_id = s.resource_id)
+                      AS "resource_granted!",
+                  COALESCE(p.profile_id = r.profile_id, false) AS "same_profile!"
+           FROM activity_sessions s
+           JOIN requests r ON r.id = s.request_id
+           JOIN users u ON u.id = s.requester_id
+           LEFT JOIN access_policies p ON p.id = r.policy_id
+           WHERE s.id = ANY($1)
+           ORDER BY s.created_at, s.id"#,
+        ids
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     Ok(rows
         .into_iter()
         .filter(|f| !f.status.is_final())
@@ -159,6 +164,7 @@ pub async fn live_under_policy(
     tx: &mut PgConnection,
     policy: Uuid,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
+    // Runtime SQL: the live status set is rendered from the domain (status_sql).
     sqlx::query_scalar(&format!(
         "SELECT s.id FROM activity_sessions s JOIN requests r ON r.id = s.request_id
          WHERE r.policy_id = $1
@@ -178,6 +184,7 @@ pub async fn live_through_group(
     tx: &mut PgConnection,
     group: Uuid,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
+    // Runtime SQL: the live status set is rendered from the domain (status_sql).
     sqlx::query_scalar(&format!(
         "SELECT s.id FROM activity_sessions s JOIN requests r ON r.id = s.request_id
          WHERE s.requester_id IN (SELECT user_id FROM group_members WHERE group_id = $1)
@@ -195,6 +202,7 @@ pub async fn live_through_group(
 /// The sessions of `user` that are not over, locked: the ones a change of their groups may
 /// end.
 pub async fn live_of_user(tx: &mut PgConnection, user: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    // Runtime SQL: the live status set is rendered from the domain (status_sql).
     sqlx::query_scalar(&format!(
         "SELECT id FROM activity_sessions
          WHERE requester_id = $1
@@ -217,6 +225,7 @@ pub async fn end_all_of_user(
     actor: Actor<'_>,
     comment: &str,
 ) -> Result<usize, sqlx::Error> {
+    // Runtime SQL: the live status set is rendered from the domain (status_sql).
     let live: Vec<(Uuid, SessionStatus)> = sqlx::query_as(&format!(
         "SELECT id, status FROM activity_sessions
          WHERE requester_id = $1

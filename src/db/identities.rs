@@ -10,7 +10,7 @@ use crate::domain::role::Role;
 use crate::domain::sso_mapping::Mapping;
 
 /// The account linked to a provider's subject.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct Linked {
     pub user_id: Uuid,
     pub username: String,
@@ -24,14 +24,15 @@ pub async fn find(
     issuer: &str,
     subject: &str,
 ) -> Result<Option<Linked>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Linked,
         "SELECT u.id AS user_id, u.username, u.disabled
          FROM user_identities i JOIN users u ON u.id = i.user_id
          WHERE i.issuer = $1 AND i.subject = $2
          FOR UPDATE OF u, i",
+        issuer,
+        subject
     )
-    .bind(issuer)
-    .bind(subject)
     .fetch_optional(tx)
     .await
 }
@@ -48,23 +49,25 @@ pub async fn create(
     time_zone: &str,
 ) -> Result<Uuid, WriteError> {
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO users (id, username, display_name, time_zone) VALUES ($1, $2, $3, $4)",
+        id,
+        username.as_str(),
+        display_name.as_str(),
+        time_zone
     )
-    .bind(id)
-    .bind(username.as_str())
-    .bind(display_name.as_str())
-    .bind(time_zone)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, "users_username_key"))?;
-    sqlx::query("INSERT INTO user_identities (issuer, subject, user_id) VALUES ($1, $2, $3)")
-        .bind(issuer)
-        .bind(subject)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| WriteError::from_unique(e, "user_identities_pkey"))?;
+    sqlx::query!(
+        "INSERT INTO user_identities (issuer, subject, user_id) VALUES ($1, $2, $3)",
+        issuer,
+        subject,
+        id
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| WriteError::from_unique(e, "user_identities_pkey"))?;
     let after = crate::db::users::snapshot(tx, id).await?;
     audit::record(
         tx,
@@ -105,8 +108,7 @@ pub async fn link(
     username: &str,
 ) -> Result<Result<bool, LinkRefusal>, WriteError> {
     // The account's row first, so two links of one account run one after the other.
-    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
-        .bind(user)
+    sqlx::query!("SELECT 1 AS one FROM users WHERE id = $1 FOR UPDATE", user)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(WriteError::NotFound)?;
@@ -117,24 +119,25 @@ pub async fn link(
             Err(LinkRefusal::OtherAccount)
         });
     }
-    let other: Option<String> = sqlx::query_scalar(
+    let other: Option<String> = sqlx::query_scalar!(
         "SELECT subject FROM user_identities WHERE user_id = $1 AND issuer = $2",
+        user,
+        issuer
     )
-    .bind(user)
-    .bind(issuer)
     .fetch_optional(&mut *tx)
     .await?;
     if other.is_some() {
         return Ok(Err(LinkRefusal::OtherSubject));
     }
-    let inserted =
-        sqlx::query("INSERT INTO user_identities (issuer, subject, user_id) VALUES ($1, $2, $3)")
-            .bind(issuer)
-            .bind(subject)
-            .bind(user)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| WriteError::from_unique(e, "user_identities_pkey"));
+    let inserted = sqlx::query!(
+        "INSERT INTO user_identities (issuer, subject, user_id) VALUES ($1, $2, $3)",
+        issuer,
+        subject,
+        user
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| WriteError::from_unique(e, "user_identities_pkey"));
     match inserted {
         Ok(_) => {}
         // Linked meanwhile by a sign-in in parallel: to another account.
@@ -167,11 +170,12 @@ pub async fn is_linked(
     user: Uuid,
     issuer: &str,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM user_identities WHERE user_id = $1 AND issuer = $2)",
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM user_identities WHERE user_id = $1 AND issuer = $2)
+               AS "linked!""#,
+        user,
+        issuer
     )
-    .bind(user)
-    .bind(issuer)
     .fetch_one(db)
     .await
 }
@@ -197,42 +201,42 @@ pub async fn refresh(
 ) -> Result<(), sqlx::Error> {
     let id = linked.user_id;
     let before = crate::db::users::snapshot(tx, id).await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE users SET display_name = $2, email = COALESCE($3, email),
                           role = COALESCE($4, role), updated_at = now()
          WHERE id = $1",
+        id,
+        profile.display_name.as_str(),
+        profile.email,
+        profile.role as Option<Role>
     )
-    .bind(id)
-    .bind(profile.display_name.as_str())
-    .bind(profile.email)
-    .bind(profile.role)
     .execute(&mut *tx)
     .await?;
     let managed: Vec<String> = mapping.managed().map(str::to_lowercase).collect();
     let wanted: Vec<String> = profile.groups.iter().map(|g| g.to_lowercase()).collect();
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM group_members gm USING groups g
          WHERE gm.group_id = g.id AND gm.user_id = $1
            AND lower(g.name) = ANY($2) AND NOT lower(g.name) = ANY($3)",
+        id,
+        &managed,
+        &wanted
     )
-    .bind(id)
-    .bind(&managed)
-    .bind(&wanted)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO group_members (group_id, user_id)
          SELECT g.id, $1 FROM groups g WHERE lower(g.name) = ANY($2) ON CONFLICT DO NOTHING",
+        id,
+        &wanted
     )
-    .bind(id)
-    .bind(&wanted)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE user_identities SET last_sign_in = now() WHERE user_id = $1 AND issuer = $2",
+        id,
+        issuer
     )
-    .bind(id)
-    .bind(issuer)
     .execute(&mut *tx)
     .await?;
     let after = crate::db::users::snapshot(tx, id).await?;
@@ -257,11 +261,12 @@ pub async fn refresh(
 /// Stops the start when the group mapping names a Portcullis group that does not exist.
 pub async fn check_mapped_groups(db: &sqlx::PgPool, mapping: &Mapping) -> anyhow::Result<()> {
     let names: Vec<String> = mapping.managed().map(str::to_lowercase).collect();
-    let found: Vec<String> =
-        sqlx::query_scalar("SELECT lower(name) FROM groups WHERE lower(name) = ANY($1)")
-            .bind(&names)
-            .fetch_all(db)
-            .await?;
+    let found: Vec<String> = sqlx::query_scalar!(
+        r#"SELECT lower(name) AS "name!" FROM groups WHERE lower(name) = ANY($1)"#,
+        &names
+    )
+    .fetch_all(db)
+    .await?;
     let missing: Vec<&str> = mapping
         .managed()
         .filter(|n| !found.contains(&n.to_lowercase()))

@@ -22,21 +22,21 @@ pub async fn create_credential(
     db: impl PgExecutor<'_>,
     c: &NewCredential<'_>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO service_credentials (id, name, username, secret_ciphertext)
          VALUES ($1, $2, $3, $4)",
+        c.id,
+        c.name,
+        c.username,
+        c.sealed_secret
     )
-    .bind(c.id)
-    .bind(c.name)
-    .bind(c.username)
-    .bind(c.sealed_secret)
     .execute(db)
     .await
     .map(|_| ())
 }
 
 /// A Provisioning session whose resource has a real provisioner, with what its grant needs.
-#[derive(Debug, FromRow)]
+#[derive(Debug)]
 pub struct ToGrant {
     pub id: Uuid,
     pub requester_username: String,
@@ -65,17 +65,19 @@ pub struct ToGrant {
 /// its grant is under way, so a revoke never overtakes the grant it undoes). `NO KEY`: the
 /// step rows that reference the session must still be insertable from another connection.
 pub async fn claim_grant(tx: &mut PgConnection) -> Result<Option<ToGrant>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT s.id, u.username AS requester_username, s.resource_name, r.login_mode,
-                r.login_template, r.target_groups, res.provisioner,
+    sqlx::query_as!(
+        ToGrant,
+        r#"SELECT s.id, u.username AS requester_username, s.resource_name,
+                r.login_mode AS "login_mode: LoginMode",
+                r.login_template, r.target_groups, res.provisioner AS "provisioner: ProvisionerKind",
                 res.address AS host,
                 coalesce(res.port, CASE WHEN res.provisioner = 'postgresql' THEN 5432 ELSE 22 END)
-                    AS port,
-                res.host_key, c.id AS credential_id, c.username AS service_user,
-                c.secret_ciphertext AS sealed_secret, res.database_name, res.provisioner_command,
-                s.activity_name, a.owned_objects, s.requested_start,
+                    AS "port!",
+                res.host_key, c.id AS "credential_id?", c.username AS "service_user?",
+                c.secret_ciphertext AS "sealed_secret?", res.database_name, res.provisioner_command,
+                s.activity_name, a.owned_objects AS "owned_objects: OwnedObjects", s.requested_start,
                 greatest(s.requested_start, now()) + make_interval(mins => r.duration_minutes)
-                    AS ends_at
+                    AS "ends_at!"
          FROM activity_sessions s
          JOIN requests r ON r.id = s.request_id
          JOIN users u ON u.id = s.requester_id
@@ -85,7 +87,7 @@ pub async fn claim_grant(tx: &mut PgConnection) -> Result<Option<ToGrant>, sqlx:
          WHERE s.status = 'provisioning' AND res.provisioner <> 'simulated'
          ORDER BY s.requested_start
          LIMIT 1
-         FOR NO KEY UPDATE OF s SKIP LOCKED",
+         FOR NO KEY UPDATE OF s SKIP LOCKED"#
     )
     .fetch_optional(&mut *tx)
     .await
@@ -114,7 +116,7 @@ pub async fn record_grant_intent(
     db: impl PgExecutor<'_>,
     s: &StepRecord<'_>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO provision_steps (session_id, action, provisioner, credential_id, host, port,
                                       host_key, login_mode, account, target_groups, attempts,
                                       database_name, provisioner_command, owned_objects)
@@ -122,19 +124,19 @@ pub async fn record_grant_intent(
          ON CONFLICT (session_id, action, round) DO UPDATE
          SET attempts = provision_steps.attempts + 1, account = EXCLUDED.account,
              target_groups = EXCLUDED.target_groups",
+        s.session,
+        s.provisioner as ProvisionerKind,
+        s.credential,
+        s.host,
+        s.port,
+        s.host_key,
+        s.mode as LoginMode,
+        s.account,
+        s.groups,
+        s.database_name,
+        s.command,
+        s.owned_objects as OwnedObjects
     )
-    .bind(s.session)
-    .bind(s.provisioner)
-    .bind(s.credential)
-    .bind(s.host)
-    .bind(s.port)
-    .bind(s.host_key)
-    .bind(s.mode)
-    .bind(s.account)
-    .bind(s.groups)
-    .bind(s.database_name)
-    .bind(s.command)
-    .bind(s.owned_objects)
     .execute(db)
     .await
     .map(|_| ())
@@ -146,13 +148,13 @@ pub async fn finish_grant(
     session: Uuid,
     error: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE provision_steps
          SET done_at = CASE WHEN $2::text IS NULL THEN now() END, last_error = $2
          WHERE session_id = $1 AND action = 'grant' AND round = 0",
+        session,
+        error
     )
-    .bind(session)
-    .bind(error)
     .execute(&mut *tx)
     .await
     .map(|_| ())
@@ -165,13 +167,13 @@ pub async fn grant_applied(
     session: Uuid,
     account: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE provision_steps p SET account = $2, valid_until = s.ends_at
          FROM activity_sessions s
          WHERE p.session_id = $1 AND p.action = 'grant' AND p.round = 0 AND s.id = p.session_id",
+        session,
+        account
     )
-    .bind(session)
-    .bind(account)
     .execute(&mut *tx)
     .await
     .map(|_| ())
@@ -208,6 +210,7 @@ pub struct ToExtend {
 /// ends. Should the session end meanwhile, its revoke may run beside this: the role is then
 /// either still there (and dropped right after) or gone (nothing to extend).
 pub async fn claim_extend(tx: &mut PgConnection) -> Result<Option<ToExtend>, sqlx::Error> {
+    // Runtime SQL: the usable status set is rendered from the domain (status_sql).
     sqlx::query_as(&format!(
         "SELECT p.id, p.session_id, p.provisioner, p.provisioner_command, p.login_mode,
                 p.target_groups, s.resource_name, s.activity_name, s.requested_start,
@@ -243,16 +246,18 @@ pub async fn extend_outcome(
     step: i64,
     until: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE provision_steps SET valid_until = $2, last_error = NULL WHERE id = $1")
-        .bind(step)
-        .bind(until)
-        .execute(&mut *tx)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "UPDATE provision_steps SET valid_until = $2, last_error = NULL WHERE id = $1",
+        step,
+        until
+    )
+    .execute(&mut *tx)
+    .await
+    .map(|_| ())
 }
 
 /// A revoke still to do.
-#[derive(Debug, FromRow)]
+#[derive(Debug)]
 pub struct ToRevoke {
     pub id: i64,
     pub session_id: Uuid,
@@ -278,11 +283,14 @@ pub struct ToRevoke {
 
 /// Claims one due revoke, locked until the caller's transaction ends.
 pub async fn claim_revoke(tx: &mut PgConnection) -> Result<Option<ToRevoke>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT p.id, p.session_id, p.provisioner, p.host, p.port, p.host_key, p.login_mode,
-                p.account, p.target_groups, p.attempts, c.id AS credential_id,
-                c.username AS service_user, c.secret_ciphertext AS sealed_secret,
-                p.database_name, p.provisioner_command, p.owned_objects, s.resource_name,
+    sqlx::query_as!(
+        ToRevoke,
+        r#"SELECT p.id, p.session_id, p.provisioner AS "provisioner: ProvisionerKind", p.host,
+                p.port, p.host_key, p.login_mode AS "login_mode: LoginMode",
+                p.account, p.target_groups, p.attempts, c.id AS "credential_id?",
+                c.username AS "service_user?", c.secret_ciphertext AS "sealed_secret?",
+                p.database_name, p.provisioner_command,
+                p.owned_objects AS "owned_objects: OwnedObjects", s.resource_name,
                 s.activity_name, s.requested_start, s.ends_at
          FROM provision_steps p
          JOIN activity_sessions s ON s.id = p.session_id
@@ -290,7 +298,7 @@ pub async fn claim_revoke(tx: &mut PgConnection) -> Result<Option<ToRevoke>, sql
          WHERE p.action = 'revoke' AND p.done_at IS NULL AND p.next_attempt_at <= now()
          ORDER BY p.next_attempt_at
          LIMIT 1
-         FOR UPDATE OF p SKIP LOCKED",
+         FOR UPDATE OF p SKIP LOCKED"#
     )
     .fetch_optional(&mut *tx)
     .await
@@ -298,11 +306,11 @@ pub async fn claim_revoke(tx: &mut PgConnection) -> Result<Option<ToRevoke>, sql
 
 /// Marks a revoke done.
 pub async fn revoke_done(tx: &mut PgConnection, step: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE provision_steps SET done_at = now(), last_error = NULL, attempts = attempts + 1
          WHERE id = $1",
+        step
     )
-    .bind(step)
     .execute(&mut *tx)
     .await
     .map(|_| ())
@@ -315,22 +323,22 @@ pub async fn revoke_failed(
     error: &str,
     retry_in: std::time::Duration,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE provision_steps
          SET attempts = attempts + 1, last_error = $2,
              next_attempt_at = now() + make_interval(secs => $3)
          WHERE id = $1",
+        step,
+        error,
+        retry_in.as_secs_f64()
     )
-    .bind(step)
-    .bind(error)
-    .bind(retry_in.as_secs_f64())
     .execute(&mut *tx)
     .await
     .map(|_| ())
 }
 
 /// A session's access removal that the target has not confirmed yet.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct PendingRemoval {
     pub account: String,
     pub host: String,
@@ -344,21 +352,23 @@ pub async fn pending_removal(
     db: impl PgExecutor<'_>,
     session: Uuid,
 ) -> Result<Option<PendingRemoval>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        PendingRemoval,
         "SELECT account, host, attempts, last_error, next_attempt_at FROM provision_steps
          WHERE session_id = $1 AND action = 'revoke' AND done_at IS NULL
          ORDER BY round DESC
          LIMIT 1",
+        session
     )
-    .bind(session)
     .fetch_optional(db)
     .await
 }
 
 /// How many ended sessions still have access on their target.
 pub async fn pending_removals(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM provision_steps WHERE action = 'revoke' AND done_at IS NULL",
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM provision_steps
+           WHERE action = 'revoke' AND done_at IS NULL"#
     )
     .fetch_one(db)
     .await

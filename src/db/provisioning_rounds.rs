@@ -40,6 +40,7 @@ pub struct ToRegrant {
 /// nothing can lock or end it while its grant is under way, so the revoke that follows never
 /// overtakes it.
 pub async fn claim_regrant(tx: &mut PgConnection) -> Result<Option<ToRegrant>, sqlx::Error> {
+    // Runtime SQL: the connectable status set is rendered from the domain (status_sql).
     sqlx::query_as(&format!(
         "SELECT p.id, p.session_id, s.status, p.provisioner, p.host, p.port, p.host_key,
                 p.login_mode, p.account, p.target_groups, c.id AS credential_id,
@@ -76,25 +77,25 @@ pub async fn regrant_done(
     account: &str,
     sealed_password: Option<&[u8]>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE activity_sessions SET login_account = $2, password_ciphertext = $3,
                 updated_at = now()
          WHERE id = $1",
+        session,
+        account,
+        sealed_password
     )
-    .bind(session)
-    .bind(account)
-    .bind(sealed_password)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE provision_steps p
          SET done_at = now(), last_error = NULL, attempts = attempts + 1, account = $2,
              valid_until = s.ends_at
          FROM activity_sessions s
          WHERE p.id = $1 AND s.id = p.session_id",
+        step,
+        account
     )
-    .bind(step)
-    .bind(account)
     .execute(&mut *tx)
     .await
     .map(|_| ())
@@ -107,12 +108,14 @@ pub async fn regrant_failed(
     step: i64,
     error: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE provision_steps SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
-        .bind(step)
-        .bind(error)
-        .execute(&mut *tx)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "UPDATE provision_steps SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
+        step,
+        error
+    )
+    .execute(&mut *tx)
+    .await
+    .map(|_| ())
 }
 
 /// The target refused to move the end of a session's access to `tried`: the session ends
@@ -126,12 +129,14 @@ pub async fn extension_refused(
     tried: OffsetDateTime,
     error: &str,
 ) -> Result<Option<OffsetDateTime>, sqlx::Error> {
-    sqlx::query("UPDATE provision_steps SET last_error = $2 WHERE id = $1")
-        .bind(step)
-        .bind(error)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query_scalar(
+    sqlx::query!(
+        "UPDATE provision_steps SET last_error = $2 WHERE id = $1",
+        step,
+        error
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query_scalar!(
         "UPDATE activity_sessions s
          SET ends_at = p.valid_until, extensions_used = greatest(s.extensions_used - 1, 0),
              updated_at = now()
@@ -139,10 +144,10 @@ pub async fn extension_refused(
          WHERE p.id = $1 AND s.id = $2 AND p.session_id = s.id AND s.ends_at = $3
            AND p.valid_until IS NOT NULL AND p.valid_until > s.requested_start
          RETURNING s.ends_at",
+        step,
+        session,
+        tried
     )
-    .bind(step)
-    .bind(session)
-    .bind(tried)
     .fetch_optional(&mut *tx)
     .await
 }

@@ -2,11 +2,11 @@
 //! hashed recovery codes. Every acceptance is one conditional UPDATE, so a code is accepted
 //! at most once even when two requests carry it at the same moment.
 
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 /// A user's authenticator.
-#[derive(Debug, FromRow)]
+#[derive(Debug)]
 pub struct Factor {
     pub secret_sealed: Vec<u8>,
     /// False while enrolment waits for its first right code.
@@ -15,21 +15,23 @@ pub struct Factor {
 
 /// The user's authenticator, confirmed or being enrolled.
 pub async fn get(db: impl PgExecutor<'_>, user: Uuid) -> Result<Option<Factor>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT secret_sealed, confirmed_at IS NOT NULL AS confirmed
-         FROM user_totp WHERE user_id = $1",
+    sqlx::query_as!(
+        Factor,
+        r#"SELECT secret_sealed, confirmed_at IS NOT NULL AS "confirmed!"
+           FROM user_totp WHERE user_id = $1"#,
+        user
     )
-    .bind(user)
     .fetch_optional(db)
     .await
 }
 
 /// Whether the user signs in with a second factor.
 pub async fn is_on(db: impl PgExecutor<'_>, user: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM user_totp WHERE user_id = $1 AND confirmed_at IS NOT NULL)",
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM user_totp WHERE user_id = $1 AND confirmed_at IS NOT NULL)
+               AS "on!""#,
+        user
     )
-    .bind(user)
     .fetch_one(db)
     .await
 }
@@ -41,12 +43,12 @@ pub async fn start_enrolment(
     user: Uuid,
     sealed: &[u8],
 ) -> Result<Factor, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO user_totp (user_id, secret_sealed) VALUES ($1, $2)
          ON CONFLICT (user_id) DO NOTHING",
+        user,
+        sealed
     )
-    .bind(user)
-    .bind(sealed)
     .execute(&mut *db)
     .await?;
     get(&mut *db, user).await?.ok_or(sqlx::Error::RowNotFound)
@@ -55,12 +57,12 @@ pub async fn start_enrolment(
 /// Switches an enrolment on with the step of its first right code (which cannot then be
 /// used again to sign in). False when it was not waiting for confirmation.
 pub async fn confirm(db: impl PgExecutor<'_>, user: Uuid, step: i64) -> Result<bool, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE user_totp SET confirmed_at = now(), last_step = $2
          WHERE user_id = $1 AND confirmed_at IS NULL AND last_step < $2",
+        user,
+        step
     )
-    .bind(user)
-    .bind(step)
     .execute(db)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -72,12 +74,12 @@ pub async fn accept_step(
     user: Uuid,
     step: i64,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE user_totp SET last_step = $2
          WHERE user_id = $1 AND confirmed_at IS NOT NULL AND last_step < $2",
+        user,
+        step
     )
-    .bind(user)
-    .bind(step)
     .execute(db)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -89,16 +91,15 @@ pub async fn replace_recovery_codes(
     user: Uuid,
     hashes: &[Vec<u8>],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM user_recovery_codes WHERE user_id = $1")
-        .bind(user)
+    sqlx::query!("DELETE FROM user_recovery_codes WHERE user_id = $1", user)
         .execute(&mut *db)
         .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO user_recovery_codes (user_id, code_hash)
          SELECT $1, h FROM UNNEST($2::bytea[]) AS h",
+        user,
+        hashes
     )
-    .bind(user)
-    .bind(hashes)
     .execute(&mut *db)
     .await?;
     Ok(())
@@ -110,14 +111,14 @@ pub async fn use_recovery_code(
     user: Uuid,
     hash: &[u8],
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE user_recovery_codes SET used_at = now()
          WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL
            AND EXISTS (SELECT 1 FROM user_totp t
                        WHERE t.user_id = $1 AND t.confirmed_at IS NOT NULL)",
+        user,
+        hash
     )
-    .bind(user)
-    .bind(hash)
     .execute(db)
     .await
     .map(|r| r.rows_affected() == 1)
@@ -128,10 +129,11 @@ pub async fn remaining_recovery_codes(
     db: impl PgExecutor<'_>,
     user: Uuid,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM user_recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM user_recovery_codes
+           WHERE user_id = $1 AND used_at IS NULL"#,
+        user
     )
-    .bind(user)
     .fetch_one(db)
     .await
 }
@@ -139,12 +141,10 @@ pub async fn remaining_recovery_codes(
 /// Removes the user's authenticator and recovery codes. True when there was one (confirmed
 /// or being enrolled).
 pub async fn remove(db: &mut PgConnection, user: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query("DELETE FROM user_recovery_codes WHERE user_id = $1")
-        .bind(user)
+    sqlx::query!("DELETE FROM user_recovery_codes WHERE user_id = $1", user)
         .execute(&mut *db)
         .await?;
-    sqlx::query("DELETE FROM user_totp WHERE user_id = $1")
-        .bind(user)
+    sqlx::query!("DELETE FROM user_totp WHERE user_id = $1", user)
         .execute(&mut *db)
         .await
         .map(|r| r.rows_affected() == 1)
@@ -152,12 +152,12 @@ pub async fn remove(db: &mut PgConnection, user: Uuid) -> Result<bool, sqlx::Err
 
 /// Whether the account may finish a sign-in now (exists, enabled, not locked out).
 pub async fn may_sign_in(db: impl PgExecutor<'_>, user: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND NOT disabled
-                        AND password_hash IS NOT NULL
-                        AND COALESCE(locked_until <= now(), true))",
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND NOT disabled
+                          AND password_hash IS NOT NULL
+                          AND COALESCE(locked_until <= now(), true)) AS "may!""#,
+        user
     )
-    .bind(user)
     .fetch_one(db)
     .await
 }

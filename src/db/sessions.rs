@@ -12,7 +12,7 @@ use crate::domain::event::EventKind;
 use crate::domain::status::{NotAllowed, SessionStatus, Tab, Transition};
 
 /// The actor of the event that moved session `s` into its final status (NULL: the system),
-/// or NULL while it has not ended.
+/// or NULL while it has not ended. [`details`] spells it out, as its macro needs a literal.
 const END_ACTOR: &str = "CASE WHEN s.ended_at IS NULL THEN NULL ELSE
     (SELECT e.actor_id FROM session_events e WHERE e.session_id = s.id AND e.to_status = s.status
      ORDER BY e.id DESC LIMIT 1) END AS end_actor";
@@ -77,6 +77,7 @@ pub async fn list(db: impl PgExecutor<'_>, f: &Filter) -> Result<(Vec<Row>, bool
     // One table for one user's sessions: notes and ticket are copied onto each session, and
     // the requester's name is only looked up for a list of everyone's (the caller knows its
     // own user's name).
+    // Runtime SQL: built from the filters in use (QueryBuilder) and the tab's status set.
     let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(if f.requester.is_some() {
         format!(
         "SELECT s.id, s.request_id, s.status, s.created_at, s.requester_id, '' AS requester_name,
@@ -148,7 +149,7 @@ pub async fn list(db: impl PgExecutor<'_>, f: &Filter) -> Result<(Vec<Row>, bool
 }
 
 /// A session with its request, for the details page.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Details {
     pub id: Uuid,
     pub request_id: Uuid,
@@ -185,30 +186,39 @@ pub struct Details {
 
 /// The session, if it exists.
 pub async fn details(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Details>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT s.id, s.request_id, s.status, s.requester_id, u.display_name AS requester_name,
+    sqlx::query_as!(
+        Details,
+        r#"SELECT s.id, s.request_id, s.status AS "status: SessionStatus", s.requester_id,
+                u.display_name AS requester_name,
                 s.resource_name, s.resource_address, s.resource_port, s.activity_name,
-                r.protocol, r.policy_name, r.profile_name, s.login_account, r.notes,
+                r.protocol AS "protocol: Protocol", r.policy_name, r.profile_name,
+                s.login_account, r.notes,
                 r.ticket_number, s.created_at, s.requested_start, s.ends_at, s.current_tier,
                 r.tier_count, s.lock_message, r.extension_minutes, r.max_extensions,
-                s.extensions_used, r.login_mode,
+                s.extensions_used, r.login_mode AS "login_mode: crate::domain::catalog::LoginMode",
                 coalesce((SELECT p.provisioner FROM provision_steps p
                           WHERE p.session_id = s.id AND p.action = 'grant'
                           ORDER BY p.round LIMIT 1),
                          (SELECT res.provisioner FROM resources res WHERE res.id = s.resource_id),
-                         'simulated') AS provisioner, s.ended_at, {END_ACTOR}
+                         'simulated')
+                    AS "provisioner!: crate::domain::provisioner::ProvisionerKind",
+                s.ended_at,
+                CASE WHEN s.ended_at IS NULL THEN NULL ELSE
+                    (SELECT e.actor_id FROM session_events e
+                     WHERE e.session_id = s.id AND e.to_status = s.status
+                     ORDER BY e.id DESC LIMIT 1) END AS "end_actor?"
          FROM activity_sessions s
          JOIN requests r ON r.id = s.request_id
          JOIN users u ON u.id = s.requester_id
-         WHERE s.id = $1"
-    ))
-    .bind(id)
+         WHERE s.id = $1"#,
+        id
+    )
     .fetch_optional(db)
     .await
 }
 
 /// One entry of a session's log.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Event {
     pub at: OffsetDateTime,
     pub actor_name: String,
@@ -220,11 +230,14 @@ pub struct Event {
 
 /// The session's events in the order they happened.
 pub async fn events(db: impl PgExecutor<'_>, session: Uuid) -> Result<Vec<Event>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT at, actor_name, kind, from_status, to_status, comment
-         FROM session_events WHERE session_id = $1 ORDER BY id",
+    sqlx::query_as!(
+        Event,
+        r#"SELECT at, actor_name, kind AS "kind: EventKind",
+                  from_status AS "from_status: SessionStatus",
+                  to_status AS "to_status: SessionStatus", comment
+           FROM session_events WHERE session_id = $1 ORDER BY id"#,
+        session
     )
-    .bind(session)
     .fetch_all(db)
     .await
 }
@@ -275,18 +288,19 @@ pub async fn record(db: &mut PgConnection, e: &NewEvent<'_>) -> Result<(), sqlx:
         Actor::User { id, name } => (Some(id), name),
         Actor::System => (None, "Portcullis"),
     };
-    sqlx::query(
+    // The address goes as text, cast by PostgreSQL (no inet type on the Rust side).
+    sqlx::query!(
         "INSERT INTO session_events (session_id, actor_id, actor_name, kind, from_status, to_status, comment, client_addr)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::inet)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::inet)",
+        e.session,
+        actor_id,
+        actor_name,
+        e.kind as EventKind,
+        e.from as Option<SessionStatus>,
+        e.to as Option<SessionStatus>,
+        e.comment,
+        e.client.map(|a| a.to_string())
     )
-    .bind(e.session)
-    .bind(actor_id)
-    .bind(actor_name)
-    .bind(e.kind)
-    .bind(e.from)
-    .bind(e.to)
-    .bind(e.comment)
-    .bind(e.client.map(|a| a.to_string()))
     .execute(db)
     .await
     .map(|_| ())
@@ -324,13 +338,14 @@ pub async fn transition(
 ) -> Result<Moved, sqlx::Error> {
     // NO KEY: rows that reference the session (events, steps) stay insertable meanwhile, as
     // the provisioner's grant needs (it records its step from a second connection).
-    let row: Option<(SessionStatus, Option<SessionStatus>)> = sqlx::query_as(
-        "SELECT status, locked_from FROM activity_sessions WHERE id = $1 FOR NO KEY UPDATE",
+    let row = sqlx::query!(
+        r#"SELECT status AS "status: SessionStatus", locked_from AS "locked_from: SessionStatus"
+           FROM activity_sessions WHERE id = $1 FOR NO KEY UPDATE"#,
+        event.session
     )
-    .bind(event.session)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((from, locked_from)) = row else {
+    let Some((from, locked_from)) = row.map(|r| (r.status, r.locked_from)) else {
         return Ok(Moved::Gone);
     };
     let to = match transition.apply(from, locked_from) {
@@ -338,7 +353,7 @@ pub async fn transition(
         Err(refused) => return Ok(Moved::NotAllowed(refused)),
     };
     let locking = to == SessionStatus::Locked;
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE activity_sessions
          SET status = $3,
              current_tier = NULL,
@@ -348,13 +363,13 @@ pub async fn transition(
              ended_at = CASE WHEN $4 THEN now() ELSE ended_at END,
              updated_at = now()
          WHERE id = $1 AND status = $2",
+        event.session,
+        from as SessionStatus,
+        to as SessionStatus,
+        to.is_final(),
+        locking,
+        event.comment
     )
-    .bind(event.session)
-    .bind(from)
-    .bind(to)
-    .bind(to.is_final())
-    .bind(locking)
-    .bind(event.comment)
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
@@ -383,16 +398,18 @@ pub async fn lock_row(
 ) -> Result<Option<(SessionStatus, Uuid)>, sqlx::Error> {
     // NO KEY: rows that reference the session (events, steps) stay insertable meanwhile, as
     // the provisioner's grant needs (it records its step from a second connection).
-    sqlx::query_as(
-        "SELECT status, requester_id FROM activity_sessions WHERE id = $1 FOR NO KEY UPDATE",
+    let row = sqlx::query!(
+        r#"SELECT status AS "status: SessionStatus", requester_id
+           FROM activity_sessions WHERE id = $1 FOR NO KEY UPDATE"#,
+        session
     )
-    .bind(session)
     .fetch_optional(&mut *tx)
-    .await
+    .await?;
+    Ok(row.map(|r| (r.status, r.requester_id)))
 }
 
 /// A session on a simulated target to prepare (real provisioners: `db::provisioning`).
-#[derive(Debug, FromRow)]
+#[derive(Debug)]
 pub struct ToProvision {
     pub id: Uuid,
     pub requester_username: String,
@@ -410,27 +427,48 @@ pub async fn claim_provisioning(
     only: Option<&[Uuid]>,
     limit: i64,
 ) -> Result<Vec<ToProvision>, sqlx::Error> {
-    let lock = if only.is_some() {
-        "FOR UPDATE OF s"
+    // One statement per lock clause: the same query, waiting or skipping.
+    if only.is_some() {
+        sqlx::query_as!(
+            ToProvision,
+            r#"SELECT s.id, u.username AS requester_username, s.resource_name,
+                      r.login_mode AS "login_mode: crate::domain::catalog::LoginMode",
+                      r.login_template
+               FROM activity_sessions s
+               JOIN requests r ON r.id = s.request_id
+               JOIN users u ON u.id = s.requester_id
+               LEFT JOIN resources res ON res.id = s.resource_id
+               WHERE s.status = 'provisioning' AND ($1::uuid[] IS NULL OR s.id = ANY($1))
+                 AND coalesce(res.provisioner, 'simulated') = 'simulated'
+               ORDER BY s.requested_start
+               LIMIT $2
+               FOR UPDATE OF s"#,
+            only,
+            limit
+        )
+        .fetch_all(&mut *tx)
+        .await
     } else {
-        "FOR UPDATE OF s SKIP LOCKED"
-    };
-    sqlx::query_as(&format!(
-        "SELECT s.id, u.username AS requester_username, s.resource_name, r.login_mode, r.login_template
-         FROM activity_sessions s
-         JOIN requests r ON r.id = s.request_id
-         JOIN users u ON u.id = s.requester_id
-         LEFT JOIN resources res ON res.id = s.resource_id
-         WHERE s.status = 'provisioning' AND ($1::uuid[] IS NULL OR s.id = ANY($1))
-           AND coalesce(res.provisioner, 'simulated') = 'simulated'
-         ORDER BY s.requested_start
-         LIMIT $2
-         {lock}"
-    ))
-    .bind(only)
-    .bind(limit)
-    .fetch_all(&mut *tx)
-    .await
+        sqlx::query_as!(
+            ToProvision,
+            r#"SELECT s.id, u.username AS requester_username, s.resource_name,
+                      r.login_mode AS "login_mode: crate::domain::catalog::LoginMode",
+                      r.login_template
+               FROM activity_sessions s
+               JOIN requests r ON r.id = s.request_id
+               JOIN users u ON u.id = s.requester_id
+               LEFT JOIN resources res ON res.id = s.resource_id
+               WHERE s.status = 'provisioning' AND ($1::uuid[] IS NULL OR s.id = ANY($1))
+                 AND coalesce(res.provisioner, 'simulated') = 'simulated'
+               ORDER BY s.requested_start
+               LIMIT $2
+               FOR UPDATE OF s SKIP LOCKED"#,
+            only,
+            limit
+        )
+        .fetch_all(&mut *tx)
+        .await
+    }
 }
 
 /// Stores the sealed private half of the session's own SSH key (None: the session has none,
@@ -440,12 +478,14 @@ pub async fn set_session_key(
     session: Uuid,
     sealed_key: Option<&[u8]>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE activity_sessions SET ssh_key_ciphertext = $2 WHERE id = $1")
-        .bind(session)
-        .bind(sealed_key)
-        .execute(&mut *tx)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "UPDATE activity_sessions SET ssh_key_ciphertext = $2 WHERE id = $1",
+        session,
+        sealed_key
+    )
+    .execute(&mut *tx)
+    .await
+    .map(|_| ())
 }
 
 /// Provisioning → Available: stores the account and the sealed password and starts the
@@ -467,16 +507,16 @@ pub async fn make_available(
     if !transition(tx, Transition::Provisioned, event).await?.done() {
         return Ok(false);
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE activity_sessions s
          SET login_account = $2, password_ciphertext = $3, available_at = now(),
              ends_at = greatest(s.requested_start, now()) + make_interval(mins => r.duration_minutes)
          FROM requests r
          WHERE s.id = $1 AND r.id = s.request_id",
+        session,
+        account,
+        sealed_password
     )
-    .bind(session)
-    .bind(account)
-    .bind(sealed_password)
     .execute(&mut *tx)
     .await?;
     Ok(true)
@@ -489,6 +529,7 @@ pub async fn claim_due(
     condition: &str,
     limit: i64,
 ) -> Result<Vec<(Uuid, SessionStatus)>, sqlx::Error> {
+    // Runtime SQL: the condition is the caller's, rendered from the domain (status_sql).
     sqlx::query_as(&format!(
         "SELECT s.id, s.status FROM activity_sessions s JOIN requests r ON r.id = s.request_id
          WHERE {condition}
@@ -519,15 +560,23 @@ pub async fn extend(
     event: NewEvent<'_>,
     by_admin: bool,
 ) -> Result<Result<OffsetDateTime, ExtendRefused>, sqlx::Error> {
-    let row: Option<(SessionStatus, i32, i32, i32)> = sqlx::query_as(
-        "SELECT s.status, s.extensions_used, r.extension_minutes, r.max_extensions
-         FROM activity_sessions s JOIN requests r ON r.id = s.request_id
-         WHERE s.id = $1 FOR UPDATE OF s",
+    let row = sqlx::query!(
+        r#"SELECT s.status AS "status: SessionStatus", s.extensions_used, r.extension_minutes,
+                  r.max_extensions
+           FROM activity_sessions s JOIN requests r ON r.id = s.request_id
+           WHERE s.id = $1 FOR UPDATE OF s"#,
+        event.session
     )
-    .bind(event.session)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((status, used, minutes, max)) = row else {
+    let Some((status, used, minutes, max)) = row.map(|r| {
+        (
+            r.status,
+            r.extensions_used,
+            r.extension_minutes,
+            r.max_extensions,
+        )
+    }) else {
         return Ok(Err(ExtendRefused::Status("gone")));
     };
     if !status.is_connectable() {
@@ -540,13 +589,13 @@ pub async fn extend(
         return Ok(Err(ExtendRefused::Limit(max)));
     }
     let minutes = if minutes > 0 { minutes } else { 30 };
-    let ends: OffsetDateTime = sqlx::query_scalar(
+    let ends: OffsetDateTime = sqlx::query_scalar!(
         "UPDATE activity_sessions SET ends_at = ends_at + make_interval(mins => $2),
                 extensions_used = extensions_used + 1, updated_at = now()
          WHERE id = $1 RETURNING ends_at",
+        event.session,
+        minutes
     )
-    .bind(event.session)
-    .bind(minutes)
     .fetch_one(&mut *tx)
     .await?;
     let comment = format!("Extended by {minutes} minutes.");
@@ -564,7 +613,7 @@ pub async fn extend(
 }
 
 /// What the Connect page needs.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct ConnectInfo {
     pub id: Uuid,
     pub status: SessionStatus,
@@ -598,22 +647,27 @@ pub async fn connect_info(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<ConnectInfo>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT s.id, s.status, s.requester_id, s.resource_name, s.resource_address, s.resource_port,
-                s.activity_name, r.protocol, r.login_mode, s.login_account, s.password_ciphertext,
+    sqlx::query_as!(
+        ConnectInfo,
+        r#"SELECT s.id, s.status AS "status: SessionStatus", s.requester_id, s.resource_name,
+                s.resource_address, s.resource_port, s.activity_name,
+                r.protocol AS "protocol: Protocol",
+                r.login_mode AS "login_mode: crate::domain::catalog::LoginMode",
+                s.login_account, s.password_ciphertext,
                 s.ends_at, s.lock_message, r.extension_minutes, r.max_extensions, s.extensions_used,
                 s.access_epoch,
                 coalesce((SELECT p.provisioner FROM provision_steps p
                           WHERE p.session_id = s.id AND p.action = 'grant'
                           ORDER BY p.round LIMIT 1),
                          (SELECT res.provisioner FROM resources res WHERE res.id = s.resource_id),
-                         'simulated') AS provisioner,
-                res.kind::text AS resource_kind, res.platform AS resource_platform
+                         'simulated')
+                    AS "provisioner!: crate::domain::provisioner::ProvisionerKind",
+                res.kind::text AS "resource_kind?", res.platform AS "resource_platform?"
          FROM activity_sessions s JOIN requests r ON r.id = s.request_id
               LEFT JOIN resources res ON res.id = s.resource_id
-         WHERE s.id = $1",
+         WHERE s.id = $1"#,
+        id
     )
-    .bind(id)
     .fetch_optional(db)
     .await
 }
@@ -630,10 +684,11 @@ pub async fn verify_connection_string(
     let Some(id) = crate::crypto::SecretBox::connection_string_session(text) else {
         return Ok(None);
     };
-    let epoch: Option<i32> =
-        sqlx::query_scalar("SELECT access_epoch FROM activity_sessions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
+    let epoch: Option<i32> = sqlx::query_scalar!(
+        "SELECT access_epoch FROM activity_sessions WHERE id = $1",
+        id
+    )
+    .fetch_optional(db)
+    .await?;
     Ok(epoch.and_then(|epoch| secrets.verify_connection_string(text, epoch)))
 }
