@@ -67,6 +67,7 @@ fn load_sql() -> &'static str {
 
 /// The unexpired session stored under `key`, with its user as they are now.
 pub async fn load(db: &PgPool, key: &str) -> Result<Option<Loaded>, sqlx::Error> {
+    // Runtime SQL: the text comes from load_sql (users::CURRENT_COLUMNS).
     let Some(row) = sqlx::query(load_sql()).bind(key).fetch_optional(db).await? else {
         return Ok(None);
     };
