@@ -1,6 +1,7 @@
 //! API tokens (`api_tokens`) and the API's idempotency keys (`api_idempotency_keys`).
 //! Creating and revoking a token is written to the audit log in the same transaction.
 
+use sqlx::postgres::types::PgInterval;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -10,7 +11,7 @@ use crate::db::users::{CURRENT_COLUMNS, CurrentRow};
 use crate::domain::api_token::{NewToken, Scope};
 
 /// A token as its owner's list shows it (never its secret).
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Token {
     pub id: Uuid,
     pub name: String,
@@ -31,9 +32,6 @@ impl Token {
         self.revoked_at.is_none() && self.expires_at > now
     }
 }
-
-const TOKEN_COLUMNS: &str =
-    "t.id, t.name, t.scopes, t.expires_at, t.last_used_at, t.created_at, t.revoked_at";
 
 /// The audit entry's JSON of a token: what it is, never its digest.
 fn describe(owner: &str, t: &Token) -> String {
@@ -56,17 +54,19 @@ pub async fn create(
     new: &NewToken,
     digest: &[u8],
 ) -> Result<Token, sqlx::Error> {
-    let token: Token = sqlx::query_as(&format!(
-        "INSERT INTO api_tokens AS t (id, user_id, name, token_sha256, scopes, expires_at)
+    let token = sqlx::query_as!(
+        Token,
+        r#"INSERT INTO api_tokens AS t (id, user_id, name, token_sha256, scopes, expires_at)
          VALUES ($1, $2, $3, $4, $5, now() + $6)
-         RETURNING {TOKEN_COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(user)
-    .bind(&new.name)
-    .bind(digest)
-    .bind(&new.scopes)
-    .bind(Duration::days(new.days))
+         RETURNING t.id, t.name, t.scopes AS "scopes: Vec<Scope>", t.expires_at,
+                   t.last_used_at, t.created_at, t.revoked_at"#,
+        Uuid::now_v7(),
+        user,
+        &new.name,
+        digest,
+        &new.scopes as &[Scope],
+        PgInterval::try_from(Duration::days(new.days)).map_err(sqlx::Error::Encode)?,
+    )
     .fetch_one(&mut *tx)
     .await?;
     audit::record(
@@ -87,11 +87,14 @@ pub async fn create(
 
 /// The user's tokens, newest first.
 pub async fn list(db: impl PgExecutor<'_>, user: Uuid) -> Result<Vec<Token>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.user_id = $1
-         ORDER BY t.created_at DESC, t.id DESC"
-    ))
-    .bind(user)
+    sqlx::query_as!(
+        Token,
+        r#"SELECT t.id, t.name, t.scopes AS "scopes: Vec<Scope>", t.expires_at, t.last_used_at,
+                  t.created_at, t.revoked_at
+         FROM api_tokens t WHERE t.user_id = $1
+         ORDER BY t.created_at DESC, t.id DESC"#,
+        user,
+    )
     .fetch_all(db)
     .await
 }
@@ -105,13 +108,15 @@ pub async fn revoke(
     owner_name: &str,
     id: Uuid,
 ) -> Result<Option<Token>, sqlx::Error> {
-    let Some(token): Option<Token> = sqlx::query_as(&format!(
-        "UPDATE api_tokens t SET revoked_at = now()
+    let Some(token) = sqlx::query_as!(
+        Token,
+        r#"UPDATE api_tokens t SET revoked_at = now()
          WHERE t.id = $1 AND t.user_id = $2 AND t.revoked_at IS NULL
-         RETURNING {TOKEN_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(user)
+         RETURNING t.id, t.name, t.scopes AS "scopes: Vec<Scope>", t.expires_at,
+                   t.last_used_at, t.created_at, t.revoked_at"#,
+        id,
+        user,
+    )
     .fetch_optional(&mut *tx)
     .await?
     else {
@@ -146,6 +151,8 @@ pub async fn authenticate(
         user: CurrentRow,
         scopes: Vec<Scope>,
     }
+    // Runtime SQL: shares users::CURRENT_COLUMNS (one definition of is_approver) with the user
+    // loaders.
     let found: Option<Found> = sqlx::query_as(&format!(
         "WITH used AS (
              UPDATE api_tokens SET last_used_at = now()
@@ -172,14 +179,14 @@ pub async fn claim_key(
     body_sha256: &[u8],
     request: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "INSERT INTO api_idempotency_keys (user_id, key, body_sha256, request_id)
          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        user,
+        key,
+        body_sha256,
+        request,
     )
-    .bind(user)
-    .bind(key)
-    .bind(body_sha256)
-    .bind(request)
     .execute(tx)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -191,11 +198,12 @@ pub async fn claimed(
     user: Uuid,
     key: &str,
 ) -> Result<Option<(Vec<u8>, Uuid)>, sqlx::Error> {
-    sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT body_sha256, request_id FROM api_idempotency_keys WHERE user_id = $1 AND key = $2",
+        user,
+        key,
     )
-    .bind(user)
-    .bind(key)
     .fetch_optional(db)
-    .await
+    .await?;
+    Ok(row.map(|r| (r.body_sha256, r.request_id)))
 }

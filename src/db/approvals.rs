@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -12,33 +12,14 @@ use crate::domain::approval::{self, Barrier, Step, Tally};
 use crate::domain::event::EventKind;
 use crate::domain::status::{SessionStatus, Transition};
 
-/// The tier's approvers: users named directly or through a group, not disabled.
-/// `$1` is the tier id.
-const TIER_APPROVERS: &str = "
-    SELECT tu.user_id FROM approval_tier_users tu WHERE tu.tier_id = $1
-    UNION
-    SELECT gm.user_id FROM approval_tier_groups tg
-    JOIN group_members gm ON gm.group_id = tg.group_id WHERE tg.tier_id = $1";
-
-/// Sessions (`s`, with its request `r` and current tier `t`) waiting for the decision of
-/// user `$1`: in the current tier, which names the user; not the user's own unless the
-/// profile allows self-approval; not already decided by them.
-const WAITING_FOR_USER: &str = "
-    FROM activity_sessions s
-    JOIN requests r ON r.id = s.request_id
-    JOIN users u ON u.id = s.requester_id
-    JOIN approval_tiers t ON t.profile_id = r.profile_id AND t.position = s.current_tier
-    WHERE s.status = 'waiting_for_approval'
-      AND (s.requester_id <> $1 OR r.allow_self_approval)
-      AND (EXISTS (SELECT 1 FROM approval_tier_users tu WHERE tu.tier_id = t.id AND tu.user_id = $1)
-           OR EXISTS (SELECT 1 FROM approval_tier_groups tg
-                      JOIN group_members gm ON gm.group_id = tg.group_id
-                      WHERE tg.tier_id = t.id AND gm.user_id = $1))
-      AND NOT EXISTS (SELECT 1 FROM approval_decisions d
-                      WHERE d.session_id = s.id AND d.tier = s.current_tier AND d.approver_id = $1)";
+// Sessions waiting for the decision of user `$1` (`s`, with its request `r` and current tier
+// `t`): in the current tier, which names the user; not the user's own unless the profile
+// allows self-approval; not already decided by them. The query macros take literals only, so
+// `waiting_for`, `waiting_count` and `waiting_sessions` each spell out this same FROM ...
+// WHERE; change them together.
 
 /// One row of the Approvals tab: a request, with its resources waiting for the viewer.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Row {
     pub request_id: Uuid,
     pub created_at: OffsetDateTime,
@@ -61,13 +42,28 @@ pub async fn waiting_for(
     user: Uuid,
     search: &str,
 ) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT r.id AS request_id, r.created_at, min(u.display_name) AS requester_name,
-                count(*) AS resources, array_agg(s.resource_name ORDER BY s.resource_name) AS resource_names,
-                r.activity_name, min(s.requested_start) AS requested_start, max(s.ends_at) AS ends_at,
-                r.decision_deadline, r.notes, r.ticket_number, min(s.current_tier) AS current_tier,
-                r.tier_count
-         {WAITING_FOR_USER}
+    sqlx::query_as!(
+        Row,
+        r#"SELECT r.id AS request_id, r.created_at, min(u.display_name) AS "requester_name!",
+                count(*) AS "resources!",
+                array_agg(s.resource_name ORDER BY s.resource_name) AS "resource_names!",
+                r.activity_name, min(s.requested_start) AS "requested_start!",
+                max(s.ends_at) AS "ends_at!", r.decision_deadline, r.notes, r.ticket_number,
+                min(s.current_tier) AS "current_tier!", r.tier_count
+         FROM activity_sessions s
+         JOIN requests r ON r.id = s.request_id
+         JOIN users u ON u.id = s.requester_id
+         JOIN approval_tiers t ON t.profile_id = r.profile_id AND t.position = s.current_tier
+         WHERE s.status = 'waiting_for_approval'
+           AND (s.requester_id <> $1 OR r.allow_self_approval)
+           AND (EXISTS (SELECT 1 FROM approval_tier_users tu
+                        WHERE tu.tier_id = t.id AND tu.user_id = $1)
+                OR EXISTS (SELECT 1 FROM approval_tier_groups tg
+                           JOIN group_members gm ON gm.group_id = tg.group_id
+                           WHERE tg.tier_id = t.id AND gm.user_id = $1))
+           AND NOT EXISTS (SELECT 1 FROM approval_decisions d
+                           WHERE d.session_id = s.id AND d.tier = s.current_tier
+                             AND d.approver_id = $1)
            AND ($2 = '' OR strpos(lower(s.resource_name), lower($2)) > 0
                 OR strpos(lower(s.activity_name), lower($2)) > 0
                 OR strpos(lower(u.display_name), lower($2)) > 0
@@ -75,20 +71,36 @@ pub async fn waiting_for(
                 OR strpos(lower(r.ticket_number), lower($2)) > 0)
          GROUP BY r.id
          ORDER BY r.created_at, r.id
-         LIMIT 500"
-    ))
-    .bind(user)
-    .bind(search)
+         LIMIT 500"#,
+        user,
+        search,
+    )
     .fetch_all(db)
     .await
 }
 
 /// How many requests wait for `user`'s decision.
 pub async fn waiting_count(db: impl PgExecutor<'_>, user: Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(&format!("SELECT count(DISTINCT r.id) {WAITING_FOR_USER}"))
-        .bind(user)
-        .fetch_one(db)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT count(DISTINCT r.id) AS "count!"
+         FROM activity_sessions s
+         JOIN requests r ON r.id = s.request_id
+         JOIN users u ON u.id = s.requester_id
+         JOIN approval_tiers t ON t.profile_id = r.profile_id AND t.position = s.current_tier
+         WHERE s.status = 'waiting_for_approval'
+           AND (s.requester_id <> $1 OR r.allow_self_approval)
+           AND (EXISTS (SELECT 1 FROM approval_tier_users tu
+                        WHERE tu.tier_id = t.id AND tu.user_id = $1)
+                OR EXISTS (SELECT 1 FROM approval_tier_groups tg
+                           JOIN group_members gm ON gm.group_id = tg.group_id
+                           WHERE tg.tier_id = t.id AND gm.user_id = $1))
+           AND NOT EXISTS (SELECT 1 FROM approval_decisions d
+                           WHERE d.session_id = s.id AND d.tier = s.current_tier
+                             AND d.approver_id = $1)"#,
+        user,
+    )
+    .fetch_one(db)
+    .await
 }
 
 /// The sessions of `requests` that wait for `user`'s decision.
@@ -97,11 +109,26 @@ pub async fn waiting_sessions(
     user: Uuid,
     requests: &[Uuid],
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(&format!(
-        "SELECT s.id {WAITING_FOR_USER} AND r.id = ANY($2) ORDER BY r.created_at, s.resource_name"
-    ))
-    .bind(user)
-    .bind(requests)
+    sqlx::query_scalar!(
+        "SELECT s.id
+         FROM activity_sessions s
+         JOIN requests r ON r.id = s.request_id
+         JOIN users u ON u.id = s.requester_id
+         JOIN approval_tiers t ON t.profile_id = r.profile_id AND t.position = s.current_tier
+         WHERE s.status = 'waiting_for_approval'
+           AND (s.requester_id <> $1 OR r.allow_self_approval)
+           AND (EXISTS (SELECT 1 FROM approval_tier_users tu
+                        WHERE tu.tier_id = t.id AND tu.user_id = $1)
+                OR EXISTS (SELECT 1 FROM approval_tier_groups tg
+                           JOIN group_members gm ON gm.group_id = tg.group_id
+                           WHERE tg.tier_id = t.id AND gm.user_id = $1))
+           AND NOT EXISTS (SELECT 1 FROM approval_decisions d
+                           WHERE d.session_id = s.id AND d.tier = s.current_tier
+                             AND d.approver_id = $1)
+           AND r.id = ANY($2) ORDER BY r.created_at, s.resource_name",
+        user,
+        requests,
+    )
     .fetch_all(db)
     .await
 }
@@ -154,7 +181,6 @@ pub struct Moved {
     pub revoked: bool,
 }
 
-#[derive(FromRow)]
 struct Locked {
     status: SessionStatus,
     requester_id: Uuid,
@@ -173,16 +199,18 @@ pub async fn decide(
     tx: &mut PgConnection,
     d: &Decide<'_>,
 ) -> Result<Result<Outcome, Refused>, sqlx::Error> {
-    let row: Option<Locked> = sqlx::query_as(
-        "SELECT s.status, s.requester_id, s.current_tier, r.tier_count, r.allow_self_approval,
-                s.requested_start, t.id AS tier_id, t.approvals_required
+    let row = sqlx::query_as!(
+        Locked,
+        r#"SELECT s.status AS "status: SessionStatus", s.requester_id, s.current_tier,
+                r.tier_count, r.allow_self_approval, s.requested_start,
+                t.id AS "tier_id?", t.approvals_required AS "approvals_required?"
          FROM activity_sessions s
          JOIN requests r ON r.id = s.request_id
          LEFT JOIN approval_tiers t ON t.profile_id = r.profile_id AND t.position = s.current_tier
          WHERE s.id = $1
-         FOR UPDATE OF s",
+         FOR UPDATE OF s"#,
+        d.session,
     )
-    .bind(d.session)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else {
@@ -201,12 +229,20 @@ pub async fn decide(
     let tier = row.current_tier.unwrap_or(1);
     let in_tier = match row.tier_id {
         Some(tier_id) => {
-            sqlx::query_scalar::<_, bool>(&format!(
-                "SELECT EXISTS (SELECT 1 FROM ({TIER_APPROVERS}) a JOIN users u ON u.id = a.user_id
-                            WHERE a.user_id = $2 AND NOT u.disabled)"
-            ))
-            .bind(tier_id)
-            .bind(d.approver)
+            // The tier's approvers: users named directly or through a group, not disabled.
+            sqlx::query_scalar!(
+                r#"SELECT EXISTS (
+                     SELECT 1 FROM (
+                         SELECT tu.user_id FROM approval_tier_users tu WHERE tu.tier_id = $1
+                         UNION
+                         SELECT gm.user_id FROM approval_tier_groups tg
+                         JOIN group_members gm ON gm.group_id = tg.group_id
+                         WHERE tg.tier_id = $1) a
+                     JOIN users u ON u.id = a.user_id
+                     WHERE a.user_id = $2 AND NOT u.disabled) AS "in_tier!""#,
+                tier_id,
+                d.approver,
+            )
             .fetch_one(&mut *tx)
             .await?
         }
@@ -226,17 +262,17 @@ pub async fn decide(
     if let Some(why) = crate::db::grants::revoke_if_lapsed(tx, d.session).await? {
         return Ok(Err(Refused::GrantLapsed(why)));
     }
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO approval_decisions (id, session_id, tier, approver_id, decision, comment)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT ON CONSTRAINT approval_decisions_one_per_approver DO NOTHING",
+        Uuid::now_v7(),
+        d.session,
+        tier,
+        d.approver,
+        d.decision as Decision,
+        d.comment,
     )
-    .bind(Uuid::now_v7())
-    .bind(d.session)
-    .bind(tier)
-    .bind(d.approver)
-    .bind(d.decision)
-    .bind(d.comment)
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
@@ -248,11 +284,12 @@ pub async fn decide(
     };
     let event = |kind, comment| NewEvent::new(d.session, actor, kind, comment, d.client);
 
-    let approvals: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM approval_decisions WHERE session_id = $1 AND tier = $2 AND decision = 'approved'",
+    let approvals = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM approval_decisions
+         WHERE session_id = $1 AND tier = $2 AND decision = 'approved'"#,
+        d.session,
+        tier,
     )
-    .bind(d.session)
-    .bind(tier)
     .fetch_one(&mut *tx)
     .await?;
     let tally = Tally {
@@ -285,13 +322,13 @@ pub async fn decide(
             }))
         }
         Step::NextTier { next } => {
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE activity_sessions SET current_tier = $2, updated_at = now()
                  WHERE id = $1 AND current_tier = $3",
+                d.session,
+                next,
+                tier,
             )
-            .bind(d.session)
-            .bind(next)
-            .bind(tier)
             .execute(&mut *tx)
             .await?;
             let comment = format!(
@@ -323,15 +360,16 @@ async fn already_moved(
     session: Uuid,
     status: SessionStatus,
 ) -> Result<Moved, sqlx::Error> {
-    let last: Option<(String, OffsetDateTime, Option<Uuid>, EventKind)> = sqlx::query_as(
-        "SELECT actor_name, at, actor_id, kind FROM session_events
+    let last = sqlx::query!(
+        r#"SELECT actor_name, at, actor_id, kind AS "kind: EventKind" FROM session_events
          WHERE session_id = $1 AND from_status = 'waiting_for_approval'
            AND to_status IS DISTINCT FROM 'waiting_for_approval'
-         ORDER BY id DESC LIMIT 1",
+         ORDER BY id DESC LIMIT 1"#,
+        session,
     )
-    .bind(session)
     .fetch_optional(&mut *tx)
-    .await?;
+    .await?
+    .map(|r| (r.actor_name, r.at, r.actor_id, r.kind));
     Ok(Moved {
         status,
         revoked: matches!(&last, Some((_, _, _, kind)) if *kind == EventKind::Revoked),
@@ -346,8 +384,8 @@ pub async fn is_approver_of(
     user: Uuid,
     session: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (
              SELECT 1 FROM activity_sessions s
              JOIN requests r ON r.id = s.request_id
              JOIN approval_tiers t ON t.profile_id = r.profile_id
@@ -355,10 +393,10 @@ pub async fn is_approver_of(
                AND (EXISTS (SELECT 1 FROM approval_tier_users tu WHERE tu.tier_id = t.id AND tu.user_id = $1)
                     OR EXISTS (SELECT 1 FROM approval_tier_groups tg
                                JOIN group_members gm ON gm.group_id = tg.group_id
-                               WHERE tg.tier_id = t.id AND gm.user_id = $1)))",
+                               WHERE tg.tier_id = t.id AND gm.user_id = $1))) AS "approver!""#,
+        user,
+        session,
     )
-    .bind(user)
-    .bind(session)
     .fetch_one(db)
     .await
 }

@@ -38,19 +38,19 @@ pub async fn record(
     actor: &Actor,
     entry: Entry<'_>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO admin_audit (actor_id, actor_name, action, object_kind, object_id,
                                   object_name, before, after)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8::text::jsonb)",
+        actor.id,
+        &actor.name,
+        entry.action,
+        entry.object_kind,
+        entry.object_id,
+        entry.object_name,
+        entry.before,
+        entry.after,
     )
-    .bind(actor.id)
-    .bind(&actor.name)
-    .bind(entry.action)
-    .bind(entry.object_kind)
-    .bind(entry.object_id)
-    .bind(entry.object_name)
-    .bind(entry.before)
-    .bind(entry.after)
     .execute(db)
     .await
     .map(|_| ())
@@ -62,6 +62,7 @@ pub async fn snapshot(
     table: &'static str,
     id: Uuid,
 ) -> Result<Option<String>, sqlx::Error> {
+    // Runtime SQL: one helper for every audited table, the name given by the caller.
     sqlx::query_scalar(&format!(
         "SELECT to_jsonb(t)::text FROM {table} t WHERE t.id = $1"
     ))
@@ -71,7 +72,7 @@ pub async fn snapshot(
 }
 
 /// A row of the audit page.
-#[derive(Debug, FromRow)]
+#[derive(Debug)]
 pub struct Row {
     pub id: i64,
     pub at: OffsetDateTime,
@@ -98,32 +99,39 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Row>, i64), sqlx::Error> {
-    #[derive(FromRow)]
-    struct Counted {
-        #[sqlx(flatten)]
-        row: Row,
-        total: i64,
-    }
-    let rows: Vec<Counted> = sqlx::query_as(
-        "SELECT id, at, actor_name, action, object_kind, object_name,
-                before::text AS before, after::text AS after, count(*) OVER () AS total
+    let rows = sqlx::query!(
+        r#"SELECT id, at, actor_name, action, object_kind, object_name,
+                before::text AS before, after::text AS after, count(*) OVER () AS "total!"
          FROM admin_audit
          WHERE ($1 = '' OR object_kind = $1)
            AND ($2 = '' OR strpos(lower(actor_name), lower($2)) > 0)
            AND ($3 = '' OR strpos(lower(object_name), lower($3)) > 0
                 OR strpos(lower(action), lower($3)) > 0)
          ORDER BY at DESC, id DESC
-         LIMIT $4 OFFSET $5",
+         LIMIT $4 OFFSET $5"#,
+        filter.kind,
+        filter.actor,
+        filter.search,
+        limit,
+        offset,
     )
-    .bind(filter.kind)
-    .bind(filter.actor)
-    .bind(filter.search)
-    .bind(limit)
-    .bind(offset)
     .fetch_all(db)
     .await?;
     let total = rows.first().map_or(0, |r| r.total);
-    Ok((rows.into_iter().map(|r| r.row).collect(), total))
+    let rows = rows
+        .into_iter()
+        .map(|r| Row {
+            id: r.id,
+            at: r.at,
+            actor_name: r.actor_name,
+            action: r.action,
+            object_kind: r.object_kind,
+            object_name: r.object_name,
+            before: r.before,
+            after: r.after,
+        })
+        .collect();
+    Ok((rows, total))
 }
 
 /// Why an audited change to the catalogue was not made.
@@ -177,6 +185,7 @@ pub async fn choices(
         choice: Choice,
         total: i64,
     }
+    // Runtime SQL: one helper for every checkbox list, the table and columns given by the caller.
     let rows: Vec<Counted> = sqlx::query_as(&format!(
         "SELECT id, {label} AS label, {detail} AS detail, count(*) OVER () AS total
          FROM {table}
@@ -201,6 +210,7 @@ pub async fn names(
     column: &'static str,
     ids: &[Uuid],
 ) -> Result<Vec<String>, sqlx::Error> {
+    // Runtime SQL: one helper for every table, the table and column given by the caller.
     sqlx::query_scalar(&format!(
         "SELECT {column} FROM {table} WHERE id = ANY($1) ORDER BY lower({column})"
     ))
@@ -215,6 +225,7 @@ pub async fn count_existing(
     table: &'static str,
     ids: &[Uuid],
 ) -> Result<usize, sqlx::Error> {
+    // Runtime SQL: one helper for every table, the name given by the caller.
     let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE id = ANY($1)"))
         .bind(ids)
         .fetch_one(db)

@@ -1,22 +1,12 @@
 //! What the access policies grant a user: the wizard's reads.
 
-use sqlx::{FromRow, PgExecutor};
+use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use crate::domain::catalog::{LoginMode, Protocol, ResourceKind};
 
-/// The enabled policies whose members include the user, directly or through a group.
-/// `$1` is the user's id.
-const MY_POLICIES: &str = "
-    SELECT p.id FROM access_policies p
-    WHERE p.enabled AND (
-        EXISTS (SELECT 1 FROM policy_users pu WHERE pu.policy_id = p.id AND pu.user_id = $1)
-        OR EXISTS (SELECT 1 FROM policy_groups pg
-                   JOIN group_members gm ON gm.group_id = pg.group_id
-                   WHERE pg.policy_id = p.id AND gm.user_id = $1))";
-
 /// An activity as one policy grants it.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct GrantedActivity {
     pub activity_id: Uuid,
     pub name: String,
@@ -35,9 +25,20 @@ pub async fn granted_activities(
     db: impl PgExecutor<'_>,
     user: Uuid,
 ) -> Result<Vec<GrantedActivity>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "WITH mine AS ({MY_POLICIES})
-         SELECT a.id AS activity_id, a.name, a.platform, a.description, a.protocol, a.login_mode,
+    // `mine`: the enabled policies whose members include the user, directly or through a
+    // group (the same in `grant`).
+    sqlx::query_as!(
+        GrantedActivity,
+        r#"WITH mine AS (
+             SELECT p.id FROM access_policies p
+             WHERE p.enabled AND (
+                 EXISTS (SELECT 1 FROM policy_users pu
+                         WHERE pu.policy_id = p.id AND pu.user_id = $1)
+                 OR EXISTS (SELECT 1 FROM policy_groups pg
+                            JOIN group_members gm ON gm.group_id = pg.group_id
+                            WHERE pg.policy_id = p.id AND gm.user_id = $1)))
+         SELECT a.id AS activity_id, a.name, a.platform, a.description,
+                a.protocol AS "protocol: Protocol", a.login_mode AS "login_mode: LoginMode",
                 p.id AS policy_id, p.name AS policy_name, cp.name AS profile_name,
                 cp.approval_required
          FROM mine
@@ -45,15 +46,15 @@ pub async fn granted_activities(
          JOIN connection_profiles cp ON cp.id = p.profile_id
          JOIN policy_activities pa ON pa.policy_id = p.id
          JOIN activities a ON a.id = pa.activity_id AND a.archived_at IS NULL
-         ORDER BY lower(a.name), lower(p.name)"
-    ))
-    .bind(user)
+         ORDER BY lower(a.name), lower(p.name)"#,
+        user,
+    )
     .fetch_all(db)
     .await
 }
 
 /// The rules of a connection profile.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Profile {
     pub id: Uuid,
     pub name: String,
@@ -72,7 +73,7 @@ pub struct Profile {
 
 /// An activity, a policy that grants it to the user, and that policy's profile: everything
 /// the later pages and Finish need.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Grant {
     pub activity_id: Uuid,
     pub activity_name: String,
@@ -82,7 +83,6 @@ pub struct Grant {
     pub login_template: Option<String>,
     pub policy_id: Uuid,
     pub policy_name: String,
-    #[sqlx(flatten)]
     pub profile: Profile,
 }
 
@@ -93,10 +93,19 @@ pub async fn grant(
     activity: Uuid,
     policy: Uuid,
 ) -> Result<Option<Grant>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "WITH mine AS ({MY_POLICIES})
+    // `mine` as in `granted_activities`.
+    let row = sqlx::query!(
+        r#"WITH mine AS (
+             SELECT p.id FROM access_policies p
+             WHERE p.enabled AND (
+                 EXISTS (SELECT 1 FROM policy_users pu
+                         WHERE pu.policy_id = p.id AND pu.user_id = $1)
+                 OR EXISTS (SELECT 1 FROM policy_groups pg
+                            JOIN group_members gm ON gm.group_id = pg.group_id
+                            WHERE pg.policy_id = p.id AND gm.user_id = $1)))
          SELECT a.id AS activity_id, a.name AS activity_name, a.platform AS activity_platform,
-                a.protocol, a.login_mode, a.login_template,
+                a.protocol AS "protocol: Protocol", a.login_mode AS "login_mode: LoginMode",
+                a.login_template,
                 p.id AS policy_id, p.name AS policy_name,
                 cp.id, cp.name, cp.max_duration_minutes, cp.notes_required, cp.ticket_required,
                 cp.ticket_pattern, cp.schedule_horizon_days, cp.approval_required,
@@ -107,17 +116,42 @@ pub async fn grant(
          JOIN connection_profiles cp ON cp.id = p.profile_id
          JOIN policy_activities pa ON pa.policy_id = p.id AND pa.activity_id = $2
          JOIN activities a ON a.id = pa.activity_id AND a.archived_at IS NULL
-         WHERE p.id = $3"
-    ))
-    .bind(user)
-    .bind(activity)
-    .bind(policy)
+         WHERE p.id = $3"#,
+        user,
+        activity,
+        policy,
+    )
     .fetch_optional(db)
-    .await
+    .await?;
+    Ok(row.map(|r| Grant {
+        activity_id: r.activity_id,
+        activity_name: r.activity_name,
+        activity_platform: r.activity_platform,
+        protocol: r.protocol,
+        login_mode: r.login_mode,
+        login_template: r.login_template,
+        policy_id: r.policy_id,
+        policy_name: r.policy_name,
+        profile: Profile {
+            id: r.id,
+            name: r.name,
+            max_duration_minutes: r.max_duration_minutes,
+            notes_required: r.notes_required,
+            ticket_required: r.ticket_required,
+            ticket_pattern: r.ticket_pattern,
+            schedule_horizon_days: r.schedule_horizon_days,
+            approval_required: r.approval_required,
+            allow_self_approval: r.allow_self_approval,
+            decision_timeout_minutes: r.decision_timeout_minutes,
+            extension_allowed: r.extension_allowed,
+            extension_minutes: r.extension_minutes,
+            max_extensions: r.max_extensions,
+        },
+    }))
 }
 
 /// A resource as the wizard lists it.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Resource {
     pub id: Uuid,
     pub name: String,
@@ -142,14 +176,6 @@ pub fn contains_pattern(text: &str) -> String {
     p
 }
 
-/// A resource of a page, with how many match in all.
-#[derive(FromRow)]
-struct Counted {
-    #[sqlx(flatten)]
-    resource: Resource,
-    total: i64,
-}
-
 /// One page of the resources a policy grants, matching `search` in name, platform or
 /// address, and how many match in all (0 when the page is past the end). Substring search
 /// uses the trigram indexes.
@@ -160,34 +186,67 @@ pub async fn granted_resources(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Resource>, i64), sqlx::Error> {
-    let select = "SELECT r.id, r.name, r.kind, r.platform, r.address, r.port,
-                count(*) OVER () AS total
-         FROM policy_resources pr
-         JOIN resources r ON r.id = pr.resource_id AND r.archived_at IS NULL
-         WHERE pr.policy_id = $1";
-    let rows: Vec<Counted> = if search.is_empty() {
-        sqlx::query_as(&format!(
-            "{select} ORDER BY lower(r.name), r.id LIMIT $2 OFFSET $3"
-        ))
-        .bind(policy)
-        .bind(limit)
-        .bind(offset)
+    // Two statements rather than one with an optional filter, so each gets its own plan.
+    let rows: Vec<(Resource, i64)> = if search.is_empty() {
+        sqlx::query!(
+            r#"SELECT r.id, r.name, r.kind AS "kind: ResourceKind", r.platform, r.address, r.port,
+                      count(*) OVER () AS "total!"
+               FROM policy_resources pr
+               JOIN resources r ON r.id = pr.resource_id AND r.archived_at IS NULL
+               WHERE pr.policy_id = $1
+               ORDER BY lower(r.name), r.id LIMIT $2 OFFSET $3"#,
+            policy,
+            limit,
+            offset,
+        )
         .fetch_all(db)
         .await?
+        .into_iter()
+        .map(|r| {
+            let resource = Resource {
+                id: r.id,
+                name: r.name,
+                kind: r.kind,
+                platform: r.platform,
+                address: r.address,
+                port: r.port,
+            };
+            (resource, r.total)
+        })
+        .collect()
     } else {
-        sqlx::query_as(&format!(
-            "{select} AND (lower(r.name) LIKE $4 OR lower(r.platform) LIKE $4 OR lower(r.address) LIKE $4)
-             ORDER BY lower(r.name), r.id LIMIT $2 OFFSET $3"
-        ))
-        .bind(policy)
-        .bind(limit)
-        .bind(offset)
-        .bind(contains_pattern(search))
+        sqlx::query!(
+            r#"SELECT r.id, r.name, r.kind AS "kind: ResourceKind", r.platform, r.address, r.port,
+                      count(*) OVER () AS "total!"
+               FROM policy_resources pr
+               JOIN resources r ON r.id = pr.resource_id AND r.archived_at IS NULL
+               WHERE pr.policy_id = $1
+                 AND (lower(r.name) LIKE $4 OR lower(r.platform) LIKE $4
+                      OR lower(r.address) LIKE $4)
+               ORDER BY lower(r.name), r.id LIMIT $2 OFFSET $3"#,
+            policy,
+            limit,
+            offset,
+            contains_pattern(search),
+        )
         .fetch_all(db)
         .await?
+        .into_iter()
+        .map(|r| {
+            let resource = Resource {
+                id: r.id,
+                name: r.name,
+                kind: r.kind,
+                platform: r.platform,
+                address: r.address,
+                port: r.port,
+            };
+            (resource, r.total)
+        })
+        .collect()
     };
-    let total = rows.first().map_or(0, |r| r.total);
-    Ok((rows.into_iter().map(|r| r.resource).collect(), total))
+    let total = rows.first().map_or(0, |r| r.1);
+    Ok((rows.into_iter().map(|r| r.0).collect(), total))
 }
 
 /// The resources among `ids` that `policy` grants (and are not archived), in `ids`' order.
@@ -196,21 +255,22 @@ pub async fn granted_subset(
     policy: Uuid,
     ids: &[Uuid],
 ) -> Result<Vec<Resource>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT r.id, r.name, r.kind, r.platform, r.address, r.port
+    sqlx::query_as!(
+        Resource,
+        r#"SELECT r.id, r.name, r.kind AS "kind: ResourceKind", r.platform, r.address, r.port
          FROM unnest($2::uuid[]) WITH ORDINALITY AS wanted(id, n)
          JOIN policy_resources pr ON pr.resource_id = wanted.id AND pr.policy_id = $1
          JOIN resources r ON r.id = wanted.id AND r.archived_at IS NULL
-         ORDER BY wanted.n",
+         ORDER BY wanted.n"#,
+        policy,
+        ids,
     )
-    .bind(policy)
-    .bind(ids)
     .fetch_all(db)
     .await
 }
 
 /// One approval tier as the Review page shows it.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct TierView {
     pub position: i16,
     pub approvals_required: i32,
@@ -220,17 +280,18 @@ pub struct TierView {
 
 /// The profile's approval tiers with who can approve in each.
 pub async fn tiers(db: impl PgExecutor<'_>, profile: Uuid) -> Result<Vec<TierView>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT t.position, t.approvals_required,
+    sqlx::query_as!(
+        TierView,
+        r#"SELECT t.position, t.approvals_required,
                 ARRAY(SELECT u.display_name FROM approval_tier_users tu
                       JOIN users u ON u.id = tu.user_id WHERE tu.tier_id = t.id
                       ORDER BY lower(u.display_name))
                 || ARRAY(SELECT 'group ' || g.name FROM approval_tier_groups tg
                          JOIN groups g ON g.id = tg.group_id WHERE tg.tier_id = t.id
-                         ORDER BY lower(g.name)) AS approvers
-         FROM approval_tiers t WHERE t.profile_id = $1 ORDER BY t.position",
+                         ORDER BY lower(g.name)) AS "approvers!"
+         FROM approval_tiers t WHERE t.profile_id = $1 ORDER BY t.position"#,
+        profile,
     )
-    .bind(profile)
     .fetch_all(db)
     .await
 }

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// The enabled account a registered public key belongs to.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct KeyOwner {
     pub user_id: Uuid,
     pub display_name: String,
@@ -18,13 +18,14 @@ pub async fn key_owner(
     db: impl PgExecutor<'_>,
     fingerprint: &str,
 ) -> Result<Option<KeyOwner>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        KeyOwner,
         "UPDATE user_ssh_keys k SET last_used_at = now()
          FROM users u
          WHERE k.fingerprint = $1 AND u.id = k.user_id AND NOT u.disabled
          RETURNING u.id AS user_id, u.display_name",
+        fingerprint,
     )
-    .bind(fingerprint)
     .fetch_optional(db)
     .await
 }
@@ -34,14 +35,16 @@ pub async fn enabled_user(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT display_name FROM users WHERE id = $1 AND NOT disabled")
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_scalar!(
+        "SELECT display_name FROM users WHERE id = $1 AND NOT disabled",
+        id
+    )
+    .fetch_optional(db)
+    .await
 }
 
 /// Where a session's connection goes, and how it is recorded.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Upstream {
     pub address: String,
     pub port: i32,
@@ -57,23 +60,24 @@ pub struct Upstream {
 
 /// The upstream of session `id`.
 pub async fn upstream(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Upstream>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT s.resource_address AS address, s.resource_port AS port, s.login_account,
+    sqlx::query_as!(
+        Upstream,
+        r#"SELECT s.resource_address AS address, s.resource_port AS "port!", s.login_account,
                 s.password_ciphertext, s.ssh_key_ciphertext,
                 coalesce((SELECT p.host_key FROM provision_steps p
                           WHERE p.session_id = s.id AND p.action = 'grant'
                           ORDER BY p.round DESC LIMIT 1),
                          res.host_key) AS host_key,
-                coalesce(a.file_transfer, false) AS file_transfer,
-                coalesce(cp.record_input, false) AS record_input
+                coalesce(a.file_transfer, false) AS "file_transfer!",
+                coalesce(cp.record_input, false) AS "record_input!"
          FROM activity_sessions s
          JOIN requests r ON r.id = s.request_id
          LEFT JOIN resources res ON res.id = s.resource_id
          LEFT JOIN activities a ON a.id = r.activity_id
          LEFT JOIN connection_profiles cp ON cp.id = r.profile_id
-         WHERE s.id = $1",
+         WHERE s.id = $1"#,
+        id,
     )
-    .bind(id)
     .fetch_optional(db)
     .await
 }
@@ -83,8 +87,7 @@ pub async fn ends_at(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<OffsetDateTime>, sqlx::Error> {
-    sqlx::query_scalar("SELECT ends_at FROM activity_sessions WHERE id = $1")
-        .bind(id)
+    sqlx::query_scalar!("SELECT ends_at FROM activity_sessions WHERE id = $1", id)
         .fetch_optional(db)
         .await
 }
@@ -105,12 +108,12 @@ pub async fn announce(
     port: u16,
     fingerprint: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO installation (key, value) VALUES ($1, $2)
          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+        ANNOUNCED,
+        format!("{port} {fingerprint}"),
     )
-    .bind(ANNOUNCED)
-    .bind(format!("{port} {fingerprint}"))
     .execute(db)
     .await
     .map(|_| ())
@@ -118,8 +121,7 @@ pub async fn announce(
 
 /// The gateway's port and host key fingerprint, if one was started on this database.
 pub async fn announced(db: impl PgExecutor<'_>) -> Result<Option<Announced>, sqlx::Error> {
-    let value: Option<String> = sqlx::query_scalar("SELECT value FROM installation WHERE key = $1")
-        .bind(ANNOUNCED)
+    let value = sqlx::query_scalar!("SELECT value FROM installation WHERE key = $1", ANNOUNCED)
         .fetch_optional(db)
         .await?;
     Ok(value.and_then(|v| {
@@ -136,11 +138,13 @@ pub async fn login_row(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<crate::db::users::LoginRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, password_hash, disabled, COALESCE(locked_until > now(), false) AS locked
-         FROM users WHERE id = $1",
+    sqlx::query_as!(
+        crate::db::users::LoginRow,
+        r#"SELECT id, password_hash, disabled,
+                  COALESCE(locked_until > now(), false) AS "locked!"
+         FROM users WHERE id = $1"#,
+        id,
     )
-    .bind(id)
     .fetch_optional(db)
     .await
 }

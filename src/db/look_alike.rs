@@ -41,6 +41,7 @@ pub async fn names(
     db: impl PgExecutor<'_>,
     kind: Named,
 ) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    // Runtime SQL: one helper for five tables, the table name chosen by `kind`.
     sqlx::query_as(&format!("SELECT id, name FROM {}", kind.table()))
         .fetch_all(db)
         .await

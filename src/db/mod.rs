@@ -64,7 +64,7 @@ pub fn with_statement_timeout(pool: PgPoolOptions, limit: Duration) -> PgPoolOpt
     let millis = limit.as_millis();
     pool.after_connect(move |conn, _| {
         Box::pin(async move {
-            // A number we formatted, not input.
+            // Runtime SQL: SET takes no parameters; a number we formatted, not input.
             sqlx::query(&format!("SET statement_timeout = {millis}"))
                 .execute(conn)
                 .await
@@ -78,13 +78,15 @@ pub async fn create_database_if_missing(
     conn: &mut PgConnection,
     name: &str,
 ) -> Result<(), sqlx::Error> {
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(name)
-            .fetch_one(&mut *conn)
-            .await?;
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS "exists!""#,
+        name
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     if !exists {
-        // A name we control, not user input; identifiers cannot be bound as parameters.
+        // Runtime SQL: identifiers cannot be bound as parameters; a name we control, not user
+        // input.
         sqlx::query(&format!("CREATE DATABASE \"{}\"", name.replace('"', "")))
             .execute(&mut *conn)
             .await?;
@@ -94,7 +96,10 @@ pub async fn create_database_if_missing(
 
 /// Whether the database answers (for `/readyz`).
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+    sqlx::query!("SELECT 1 AS one")
+        .fetch_one(pool)
+        .await
+        .map(|_| ())
 }
 
 /// Makes the link table hold exactly `ids` for `owner`, touching only what differs. Table and
@@ -107,6 +112,7 @@ pub(crate) async fn replace_links(
     owner: Uuid,
     ids: &[Uuid],
 ) -> Result<(), sqlx::Error> {
+    // Runtime SQL: one helper for every link table, the names given by the callers.
     sqlx::query(&format!(
         "DELETE FROM {table} WHERE {owner_column} = $1 AND NOT ({item_column} = ANY($2))"
     ))
@@ -114,6 +120,7 @@ pub(crate) async fn replace_links(
     .bind(ids)
     .execute(&mut *tx)
     .await?;
+    // Runtime SQL: as above.
     sqlx::query(&format!(
         "INSERT INTO {table} ({owner_column}, {item_column})
          SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING"

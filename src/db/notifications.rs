@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use sqlx::{FromRow, PgPool};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -27,7 +27,7 @@ pub enum Kind {
 }
 
 /// A queue row taken by this sender until its lease runs out.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: i64,
     pub kind: Kind,
@@ -53,6 +53,8 @@ pub struct Claimed {
 /// get none: they would be warned as they begin.
 pub async fn enqueue_ending_soon(pool: &PgPool, lead: Duration) -> Result<u64, sqlx::Error> {
     let lead_secs = lead.as_secs_f64();
+    // Runtime SQL: the usable statuses are rendered from the domain (status_sql) to match the
+    // partial index.
     let done = sqlx::query(&format!(
         "INSERT INTO notifications (kind, session_id, request_id, ends_at)
          SELECT 'ending_soon', s.id, s.request_id, s.ends_at
@@ -81,8 +83,10 @@ pub async fn claim(
     settle: Duration,
     lease: Duration,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
-    sqlx::query_as(
-        "WITH due AS (
+    // The CTEs hide the columns' nullability from sqlx: the overrides say what the schema does.
+    sqlx::query_as!(
+        Claimed,
+        r#"WITH due AS (
              SELECT id FROM notifications
              WHERE next_attempt_at <= now()
                AND request_id IN (SELECT request_id FROM notifications
@@ -97,33 +101,37 @@ pub async fn claim(
              FROM due WHERE n.id = due.id
              RETURNING n.*
          )
-         SELECT c.id, c.kind, c.request_id, c.tier, c.ends_at, c.delivered_to, c.created_at,
-                s.id AS session_id, s.resource_name, s.status, s.current_tier,
-                s.requested_start, s.ends_at AS session_ends_at,
-                (r.extension_minutes > 0 AND s.extensions_used < r.max_extensions) AS can_extend,
-                CASE WHEN e.actor_id IS NOT NULL THEN e.actor_name END AS actor_name,
+         SELECT c.id AS "id!", c.kind AS "kind!: Kind", c.request_id AS "request_id!",
+                c.tier AS "tier?", c.ends_at AS "ends_at?", c.delivered_to AS "delivered_to!",
+                c.created_at AS "created_at!",
+                s.id AS "session_id!", s.resource_name AS "resource_name!",
+                s.status AS "status!: SessionStatus", s.current_tier AS "current_tier?",
+                s.requested_start AS "requested_start!", s.ends_at AS "session_ends_at!",
+                (r.extension_minutes > 0 AND s.extensions_used < r.max_extensions)
+                    AS "can_extend!",
+                CASE WHEN e.actor_id IS NOT NULL THEN e.actor_name END AS "actor_name?",
                 coalesce(CASE c.kind
                     WHEN 'denied' THEN e.comment
                     WHEN 'approved' THEN (SELECT d.comment FROM approval_decisions d
                                           WHERE d.session_id = s.id AND d.approver_id = e.actor_id
                                             AND d.decision = 'approved'
                                           ORDER BY d.decided_at DESC LIMIT 1)
-                END, '') AS comment
+                END, '') AS "comment!"
          FROM claimed c
          JOIN activity_sessions s ON s.id = c.session_id
          JOIN requests r ON r.id = c.request_id
          LEFT JOIN session_events e ON e.id = c.event_id
-         ORDER BY c.request_id, c.kind, c.tier, s.resource_name, c.id",
+         ORDER BY c.request_id, c.kind, c.tier, s.resource_name, c.id"#,
+        requests,
+        lease.as_secs_f64(),
+        settle.as_secs_f64(),
     )
-    .bind(requests)
-    .bind(lease.as_secs_f64())
-    .bind(settle.as_secs_f64())
     .fetch_all(pool)
     .await
 }
 
 /// The request an email is about, and its requester.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct RequestRow {
     pub activity_name: String,
     pub notes: String,
@@ -136,19 +144,20 @@ pub struct RequestRow {
 }
 
 pub async fn request(pool: &PgPool, id: Uuid) -> Result<Option<RequestRow>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        RequestRow,
         "SELECT r.activity_name, r.notes, r.ticket_number, r.tier_count, r.profile_id,
                 r.allow_self_approval, r.requester_id, u.display_name AS requester_name
          FROM requests r JOIN users u ON u.id = r.requester_id
          WHERE r.id = $1",
+        id,
     )
-    .bind(id)
     .fetch_optional(pool)
     .await
 }
 
 /// Someone to write to: an enabled account with an email address.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Recipient {
     pub id: Uuid,
     pub display_name: String,
@@ -158,11 +167,12 @@ pub struct Recipient {
 
 /// The requester, if they can be written to.
 pub async fn requester(pool: &PgPool, id: Uuid) -> Result<Vec<Recipient>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, display_name, email, time_zone FROM users
-         WHERE id = $1 AND email IS NOT NULL AND NOT disabled",
+    sqlx::query_as!(
+        Recipient,
+        r#"SELECT id, display_name, email AS "email!", time_zone FROM users
+         WHERE id = $1 AND email IS NOT NULL AND NOT disabled"#,
+        id,
     )
-    .bind(id)
     .fetch_all(pool)
     .await
 }
@@ -176,8 +186,9 @@ pub async fn approvers(
     requester: Uuid,
     allow_self_approval: bool,
 ) -> Result<Vec<Recipient>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT u.id, u.display_name, u.email, u.time_zone
+    sqlx::query_as!(
+        Recipient,
+        r#"SELECT u.id, u.display_name, u.email AS "email!", u.time_zone
          FROM users u
          WHERE u.id IN (
                  SELECT tu.user_id FROM approval_tiers t
@@ -190,24 +201,24 @@ pub async fn approvers(
                  WHERE t.profile_id = $1 AND t.position = $2)
            AND u.email IS NOT NULL AND NOT u.disabled
            AND (u.id <> $3 OR $4)
-         ORDER BY u.display_name, u.id",
+         ORDER BY u.display_name, u.id"#,
+        profile,
+        position,
+        requester,
+        allow_self_approval,
     )
-    .bind(profile)
-    .bind(position)
-    .bind(requester)
-    .bind(allow_self_approval)
     .fetch_all(pool)
     .await
 }
 
 /// Notes that `user` has been mailed about these rows.
 pub async fn delivered(pool: &PgPool, rows: &[i64], user: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE notifications SET delivered_to = array_append(delivered_to, $2)
          WHERE id = ANY($1) AND NOT ($2 = ANY(delivered_to))",
+        rows,
+        user,
     )
-    .bind(rows)
-    .bind(user)
     .execute(pool)
     .await
     .map(|_| ())
@@ -215,10 +226,10 @@ pub async fn delivered(pool: &PgPool, rows: &[i64], user: Uuid) -> Result<(), sq
 
 /// Every recipient has these rows: done.
 pub async fn sent(pool: &PgPool, rows: &[i64]) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE notifications SET sent_at = now(), next_attempt_at = NULL WHERE id = ANY($1)",
+        rows,
     )
-    .bind(rows)
     .execute(pool)
     .await
     .map(|_| ())
@@ -226,12 +237,12 @@ pub async fn sent(pool: &PgPool, rows: &[i64]) -> Result<(), sqlx::Error> {
 
 /// These rows will never be sent, for `reason`.
 pub async fn skip(pool: &PgPool, rows: &[i64], reason: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE notifications SET skipped = left($2, 500), next_attempt_at = NULL
          WHERE id = ANY($1)",
+        rows,
+        reason,
     )
-    .bind(rows)
-    .bind(reason)
     .execute(pool)
     .await
     .map(|_| ())
@@ -246,18 +257,18 @@ pub async fn failed(
     first_backoff: Duration,
     max_attempts: i32,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE notifications
          SET attempts = attempts + 1,
              next_attempt_at = CASE WHEN attempts + 1 >= $3 THEN NULL
                                     ELSE now() + make_interval(secs => $4 * power(2, attempts)) END,
              last_error = left($2, 2000)
          WHERE id = ANY($1)",
+        rows,
+        error,
+        max_attempts,
+        first_backoff.as_secs_f64(),
     )
-    .bind(rows)
-    .bind(error)
-    .bind(max_attempts)
-    .bind(first_backoff.as_secs_f64())
     .execute(pool)
     .await
     .map(|_| ())
@@ -265,9 +276,11 @@ pub async fn failed(
 
 /// Hands rows back untried (this pass ran out of time): due again at once.
 pub async fn release(pool: &PgPool, rows: &[i64]) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE notifications SET next_attempt_at = now() WHERE id = ANY($1)")
-        .bind(rows)
-        .execute(pool)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "UPDATE notifications SET next_attempt_at = now() WHERE id = ANY($1)",
+        rows
+    )
+    .execute(pool)
+    .await
+    .map(|_| ())
 }

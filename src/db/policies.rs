@@ -3,13 +3,13 @@
 //! writes its audit entry (the policy with everything it names, by name) in the same
 //! transaction.
 
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::db::audit::{self, Actor, Entry, WriteError};
 
 /// A row of the policy list.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Row {
     pub id: Uuid,
     pub name: String,
@@ -22,23 +22,26 @@ pub struct Row {
 }
 
 pub async fn list(db: impl PgExecutor<'_>, search: &str) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT p.id, p.name, p.description, cp.name AS profile, p.enabled,
+    sqlx::query_as!(
+        Row,
+        r#"SELECT p.id, p.name, p.description, cp.name AS profile, p.enabled,
                 (SELECT count(*) FROM policy_users x WHERE x.policy_id = p.id)
-                  + (SELECT count(*) FROM policy_groups x WHERE x.policy_id = p.id) AS members,
-                (SELECT count(*) FROM policy_activities x WHERE x.policy_id = p.id) AS activities,
-                (SELECT count(*) FROM policy_resources x WHERE x.policy_id = p.id) AS resources
+                  + (SELECT count(*) FROM policy_groups x WHERE x.policy_id = p.id) AS "members!",
+                (SELECT count(*) FROM policy_activities x WHERE x.policy_id = p.id)
+                    AS "activities!",
+                (SELECT count(*) FROM policy_resources x WHERE x.policy_id = p.id)
+                    AS "resources!"
          FROM access_policies p JOIN connection_profiles cp ON cp.id = p.profile_id
          WHERE $1 = '' OR strpos(lower(p.name), lower($1)) > 0
-         ORDER BY lower(p.name) LIMIT 1000",
+         ORDER BY lower(p.name) LIMIT 1000"#,
+        search,
     )
-    .bind(search)
     .fetch_all(db)
     .await
 }
 
 /// A policy as stored.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Policy {
     pub id: Uuid,
     pub name: String,
@@ -48,10 +51,11 @@ pub struct Policy {
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Policy>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Policy,
         "SELECT id, name, description, profile_id, enabled FROM access_policies WHERE id = $1",
+        id,
     )
-    .bind(id)
     .fetch_optional(db)
     .await
 }
@@ -83,6 +87,7 @@ pub async fn linked(
     column: &'static str,
     id: Uuid,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
+    // Runtime SQL: one helper for the four link tables, the names given by the caller.
     sqlx::query_scalar(&format!(
         "SELECT {column} FROM {table} WHERE policy_id = $1"
     ))
@@ -97,7 +102,7 @@ pub async fn lone_self_approver(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "WITH members AS (
              SELECT user_id FROM policy_users WHERE policy_id = $1
              UNION
@@ -118,16 +123,16 @@ pub async fn lone_self_approver(
            AND (SELECT count(*) FROM approvers) = 1
            AND u.id = (SELECT user_id FROM members)
            AND u.id = (SELECT user_id FROM approvers)",
+        id,
     )
-    .bind(id)
     .fetch_optional(db)
     .await
 }
 
 /// The policy as JSON with its profile, members, activities and resources by name.
 async fn snapshot(tx: &mut PgConnection, id: Uuid) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT (to_jsonb(p) || jsonb_build_object(
+    sqlx::query_scalar!(
+        r#"SELECT (to_jsonb(p) || jsonb_build_object(
                     'profile', (SELECT name FROM connection_profiles WHERE id = p.profile_id),
                     'users', COALESCE((SELECT jsonb_agg(u.username ORDER BY lower(u.username))
                         FROM policy_users x JOIN users u ON u.id = x.user_id
@@ -140,10 +145,10 @@ async fn snapshot(tx: &mut PgConnection, id: Uuid) -> Result<Option<String>, sql
                         WHERE x.policy_id = p.id), '[]'::jsonb),
                     'resources', COALESCE((SELECT jsonb_agg(r.name ORDER BY lower(r.name))
                         FROM policy_resources x JOIN resources r ON r.id = x.resource_id
-                        WHERE x.policy_id = p.id), '[]'::jsonb)))::text
-         FROM access_policies p WHERE p.id = $1",
+                        WHERE x.policy_id = p.id), '[]'::jsonb)))::text AS "snapshot!"
+         FROM access_policies p WHERE p.id = $1"#,
+        id,
     )
-    .bind(id)
     .fetch_optional(tx)
     .await
 }
@@ -167,14 +172,14 @@ pub async fn create(
     p: &PolicyInput,
 ) -> Result<Uuid, WriteError> {
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO access_policies (id, name, description, profile_id, enabled)
          VALUES ($1, $2, $3, $4, true)",
+        id,
+        &p.name,
+        &p.description,
+        p.profile_id,
     )
-    .bind(id)
-    .bind(&p.name)
-    .bind(&p.description)
-    .bind(p.profile_id)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
@@ -197,11 +202,13 @@ pub async fn create(
 }
 
 async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<String, WriteError> {
-    sqlx::query_scalar("SELECT name FROM access_policies WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(WriteError::NotFound)
+    sqlx::query_scalar!(
+        "SELECT name FROM access_policies WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(WriteError::NotFound)
 }
 
 pub async fn update(
@@ -212,15 +219,15 @@ pub async fn update(
 ) -> Result<(), WriteError> {
     lock(tx, id).await?;
     let before = snapshot(tx, id).await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE access_policies SET name = $2, description = $3, profile_id = $4,
                 updated_at = now()
          WHERE id = $1",
+        id,
+        &p.name,
+        &p.description,
+        p.profile_id,
     )
-    .bind(id)
-    .bind(&p.name)
-    .bind(&p.description)
-    .bind(p.profile_id)
     .execute(&mut *tx)
     .await
     .map_err(|e| WriteError::from_unique(e, NAME_KEY))?;
@@ -251,11 +258,13 @@ pub async fn set_enabled(
 ) -> Result<String, WriteError> {
     let name = lock(tx, id).await?;
     let before = snapshot(tx, id).await?;
-    sqlx::query("UPDATE access_policies SET enabled = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(enabled)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE access_policies SET enabled = $2, updated_at = now() WHERE id = $1",
+        id,
+        enabled
+    )
+    .execute(&mut *tx)
+    .await?;
     let after = snapshot(tx, id).await?;
     audit::record(
         tx,
@@ -277,8 +286,7 @@ pub async fn set_enabled(
 pub async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<String, WriteError> {
     let name = lock(tx, id).await?;
     let before = snapshot(tx, id).await?;
-    sqlx::query("DELETE FROM access_policies WHERE id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM access_policies WHERE id = $1", id)
         .execute(&mut *tx)
         .await?;
     audit::record(

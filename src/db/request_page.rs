@@ -1,7 +1,7 @@
 //! The request page: one request with its resources, tiers, decisions and the requester's
 //! recent requests, and who may see it.
 
-use sqlx::{FromRow, PgExecutor};
+use sqlx::PgExecutor;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -9,7 +9,7 @@ use crate::db::approvals::Decision;
 use crate::domain::status::SessionStatus;
 
 /// The request itself.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Header {
     pub id: Uuid,
     pub requester_id: Uuid,
@@ -30,7 +30,7 @@ pub struct Header {
 }
 
 /// One resource of the request, with its session.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Resource {
     pub session_id: Uuid,
     pub resource_name: String,
@@ -41,7 +41,7 @@ pub struct Resource {
 }
 
 /// One approval tier of the request's profile, with who may decide in it.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Tier {
     pub position: i16,
     pub approvals_required: i32,
@@ -49,7 +49,7 @@ pub struct Tier {
 }
 
 /// One decision taken on one of the request's sessions.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct DecisionRow {
     pub resource_name: String,
     pub tier: i16,
@@ -60,7 +60,7 @@ pub struct DecisionRow {
 }
 
 /// One of the requester's other requests, with the statuses of its sessions.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Recent {
     pub id: Uuid,
     pub created_at: OffsetDateTime,
@@ -70,14 +70,15 @@ pub struct Recent {
 
 /// The request, if it exists.
 pub async fn header(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Header>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Header,
         "SELECT r.id, r.requester_id, u.display_name AS requester_name, r.created_at,
                 r.activity_name, r.policy_name, r.profile_name, r.notes, r.ticket_number,
                 r.requested_start, r.duration_minutes, r.tier_count, r.decision_deadline,
                 r.ticket_check_outcome, r.ticket_check_message
          FROM requests r JOIN users u ON u.id = r.requester_id WHERE r.id = $1",
+        id,
     )
-    .bind(id)
     .fetch_optional(db)
     .await
 }
@@ -90,8 +91,8 @@ pub async fn is_decider(
     user: Uuid,
     request: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (
              SELECT 1 FROM approval_decisions d JOIN activity_sessions s ON s.id = d.session_id
              WHERE s.request_id = $2 AND d.approver_id = $1)
          OR EXISTS (
@@ -103,29 +104,32 @@ pub async fn is_decider(
                AND (EXISTS (SELECT 1 FROM approval_tier_users tu WHERE tu.tier_id = t.id AND tu.user_id = $1)
                     OR EXISTS (SELECT 1 FROM approval_tier_groups tg
                                JOIN group_members gm ON gm.group_id = tg.group_id
-                               WHERE tg.tier_id = t.id AND gm.user_id = $1)))",
+                               WHERE tg.tier_id = t.id AND gm.user_id = $1))) AS "decider!""#,
+        user,
+        request,
     )
-    .bind(user)
-    .bind(request)
     .fetch_one(db)
     .await
 }
 
 /// The request's sessions, by resource name.
 pub async fn resources(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<Resource>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id AS session_id, resource_name, login_account, status, current_tier, ends_at
-         FROM activity_sessions WHERE request_id = $1 ORDER BY resource_name, id",
+    sqlx::query_as!(
+        Resource,
+        r#"SELECT id AS session_id, resource_name, login_account,
+                  status AS "status: SessionStatus", current_tier, ends_at
+         FROM activity_sessions WHERE request_id = $1 ORDER BY resource_name, id"#,
+        id,
     )
-    .bind(id)
     .fetch_all(db)
     .await
 }
 
 /// The tiers of the request's profile with the names of their enabled approvers.
 pub async fn tiers(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<Tier>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT t.position, t.approvals_required,
+    sqlx::query_as!(
+        Tier,
+        r#"SELECT t.position, t.approvals_required,
                 coalesce(array(SELECT u.display_name FROM users u
                                WHERE NOT u.disabled AND u.id IN (
                                    SELECT tu.user_id FROM approval_tier_users tu WHERE tu.tier_id = t.id
@@ -133,26 +137,27 @@ pub async fn tiers(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<Tier>, sqlx:
                                    SELECT gm.user_id FROM approval_tier_groups tg
                                    JOIN group_members gm ON gm.group_id = tg.group_id
                                    WHERE tg.tier_id = t.id)
-                               ORDER BY u.display_name), '{}') AS approvers
+                               ORDER BY u.display_name), '{}') AS "approvers!"
          FROM requests r JOIN approval_tiers t ON t.profile_id = r.profile_id
-         WHERE r.id = $1 ORDER BY t.position",
+         WHERE r.id = $1 ORDER BY t.position"#,
+        id,
     )
-    .bind(id)
     .fetch_all(db)
     .await
 }
 
 /// Every decision on the request's sessions, oldest first.
 pub async fn decisions(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<DecisionRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT s.resource_name, d.tier, u.display_name AS approver_name, d.decision, d.comment,
-                d.decided_at
+    sqlx::query_as!(
+        DecisionRow,
+        r#"SELECT s.resource_name, d.tier, u.display_name AS approver_name,
+                d.decision AS "decision: Decision", d.comment, d.decided_at
          FROM approval_decisions d
          JOIN activity_sessions s ON s.id = d.session_id
          JOIN users u ON u.id = d.approver_id
-         WHERE s.request_id = $1 ORDER BY d.decided_at, s.resource_name",
+         WHERE s.request_id = $1 ORDER BY d.decided_at, s.resource_name"#,
+        id,
     )
-    .bind(id)
     .fetch_all(db)
     .await
 }
@@ -163,15 +168,16 @@ pub async fn recent(
     requester: Uuid,
     except: Uuid,
 ) -> Result<Vec<Recent>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT r.id, r.created_at, r.activity_name,
+    sqlx::query_as!(
+        Recent,
+        r#"SELECT r.id, r.created_at, r.activity_name,
                 array(SELECT s.status FROM activity_sessions s WHERE s.request_id = r.id
-                      ORDER BY s.resource_name) AS statuses
+                      ORDER BY s.resource_name) AS "statuses!: Vec<SessionStatus>"
          FROM requests r WHERE r.requester_id = $1 AND r.id <> $2
-         ORDER BY r.created_at DESC LIMIT 10",
+         ORDER BY r.created_at DESC LIMIT 10"#,
+        requester,
+        except,
     )
-    .bind(requester)
-    .bind(except)
     .fetch_all(db)
     .await
 }
@@ -182,11 +188,11 @@ pub async fn sessions_of(
     request: Uuid,
     sessions: &[Uuid],
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT id FROM activity_sessions WHERE request_id = $1 AND id = ANY($2) ORDER BY resource_name, id",
+        request,
+        sessions,
     )
-    .bind(request)
-    .bind(sessions)
     .fetch_all(db)
     .await
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::db::catalog::{self, Grant, Resource};
 use crate::db::sessions::{self, Actor, NewEvent};
+use crate::domain::catalog::{LoginMode, Protocol};
 use crate::domain::event::EventKind;
 use crate::domain::status::SessionStatus;
 use crate::domain::wizard::Window;
@@ -52,15 +53,16 @@ pub async fn existing(
     id: Uuid,
     requester: Uuid,
 ) -> Result<Option<Created>, sqlx::Error> {
-    let rows: Vec<(SessionStatus,)> = sqlx::query_as(
-        "SELECT s.status FROM activity_sessions s JOIN requests r ON r.id = s.request_id
-         WHERE r.id = $1 AND r.requester_id = $2 ORDER BY s.created_at",
+    let rows = sqlx::query_scalar!(
+        r#"SELECT s.status AS "status: SessionStatus"
+         FROM activity_sessions s JOIN requests r ON r.id = s.request_id
+         WHERE r.id = $1 AND r.requester_id = $2 ORDER BY s.created_at"#,
+        id,
+        requester,
     )
-    .bind(id)
-    .bind(requester)
     .fetch_all(db)
     .await?;
-    let Some((first,)) = rows.first() else {
+    let Some(first) = rows.first() else {
         // A request id that belongs to someone else is reported as not existing.
         return Ok(None);
     };
@@ -81,10 +83,12 @@ pub async fn create(
 ) -> Result<Option<Created>, sqlx::Error> {
     let profile = &r.grant.profile;
     let tier_count: i16 = if profile.approval_required {
-        sqlx::query_scalar("SELECT count(*)::int2 FROM approval_tiers WHERE profile_id = $1")
-            .bind(profile.id)
-            .fetch_one(&mut *tx)
-            .await?
+        sqlx::query_scalar!(
+            r#"SELECT count(*)::int2 AS "count!" FROM approval_tiers WHERE profile_id = $1"#,
+            profile.id
+        )
+        .fetch_one(&mut *tx)
+        .await?
     } else {
         0
     };
@@ -92,7 +96,10 @@ pub async fn create(
     let deadline = approval.then(|| {
         OffsetDateTime::now_utc() + Duration::minutes(i64::from(profile.decision_timeout_minutes))
     });
-    let inserted = sqlx::query(
+    // The window's length: the profile's maximum from the wizard, or less when asked.
+    let duration_minutes = i32::try_from((r.window.end - r.window.start).whole_minutes())
+        .unwrap_or(profile.max_duration_minutes);
+    let inserted = sqlx::query!(
         "INSERT INTO requests (id, requester_id, policy_id, profile_id, activity_id, policy_name,
              profile_name, activity_name, protocol, login_mode, login_template, notes,
              ticket_number, start_now, requested_start, duration_minutes, tier_count,
@@ -101,30 +108,28 @@ pub async fn create(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
                  coalesce((SELECT a.target_groups FROM activities a WHERE a.id = $5), '{}'))
          ON CONFLICT (id) DO NOTHING",
+        r.id,
+        r.requester,
+        r.grant.policy_id,
+        profile.id,
+        r.grant.activity_id,
+        &r.grant.policy_name,
+        &profile.name,
+        &r.grant.activity_name,
+        r.grant.protocol as Protocol,
+        r.grant.login_mode as LoginMode,
+        r.grant.login_template.as_deref(),
+        r.notes,
+        r.ticket,
+        r.window.start_now,
+        r.window.start,
+        duration_minutes,
+        tier_count,
+        profile.allow_self_approval,
+        deadline,
+        if profile.extension_allowed { profile.extension_minutes } else { 0 },
+        if profile.extension_allowed { profile.max_extensions } else { 0 },
     )
-    .bind(r.id)
-    .bind(r.requester)
-    .bind(r.grant.policy_id)
-    .bind(profile.id)
-    .bind(r.grant.activity_id)
-    .bind(&r.grant.policy_name)
-    .bind(&profile.name)
-    .bind(&r.grant.activity_name)
-    .bind(r.grant.protocol)
-    .bind(r.grant.login_mode)
-    .bind(&r.grant.login_template)
-    .bind(r.notes)
-    .bind(r.ticket)
-    .bind(r.window.start_now)
-    .bind(r.window.start)
-    // The window's length: the profile's maximum from the wizard, or less when asked.
-    .bind(i32::try_from((r.window.end - r.window.start).whole_minutes())
-        .unwrap_or(profile.max_duration_minutes))
-    .bind(tier_count)
-    .bind(profile.allow_self_approval)
-    .bind(deadline)
-    .bind(if profile.extension_allowed { profile.extension_minutes } else { 0 })
-    .bind(if profile.extension_allowed { profile.max_extensions } else { 0 })
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
@@ -135,26 +140,26 @@ pub async fn create(
     let mut to_provision = Vec::new();
     for resource in r.resources {
         let id = Uuid::now_v7();
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO activity_sessions (id, request_id, requester_id, resource_id, resource_name,
                  resource_address, resource_port, activity_name, status, current_tier,
                  requested_start, ends_at, notes, ticket_number)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            id,
+            r.id,
+            r.requester,
+            resource.id,
+            &resource.name,
+            &resource.address,
+            resource.port,
+            &r.grant.activity_name,
+            status as SessionStatus,
+            approval.then_some(1i16),
+            r.window.start,
+            r.window.end,
+            r.notes,
+            r.ticket,
         )
-        .bind(id)
-        .bind(r.id)
-        .bind(r.requester)
-        .bind(resource.id)
-        .bind(&resource.name)
-        .bind(&resource.address)
-        .bind(resource.port)
-        .bind(&r.grant.activity_name)
-        .bind(status)
-        .bind(approval.then_some(1i16))
-        .bind(r.window.start)
-        .bind(r.window.end)
-        .bind(r.notes)
-        .bind(r.ticket)
         .execute(&mut *tx)
         .await?;
         let comment = match status {
@@ -221,13 +226,13 @@ pub async fn record_ticket_check(
     request: Uuid,
     check: &crate::domain::ticket_check::TicketCheck,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE requests SET ticket_check_outcome = $2, ticket_check_message = left($3, 1000)
          WHERE id = $1",
+        request,
+        check.outcome.key(),
+        &check.message,
     )
-    .bind(request)
-    .bind(check.outcome.key())
-    .bind(&check.message)
     .execute(tx)
     .await
     .map(|_| ())

@@ -7,6 +7,9 @@ use std::collections::HashMap;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::catalog::{LoginMode, Protocol, ResourceKind};
+use crate::domain::provisioner::ProvisionerKind;
+use crate::domain::role::Role;
 use crate::domain::seed::{Ref, Seed, SeedError};
 
 /// Why a seed could not be applied.
@@ -66,7 +69,7 @@ async fn write(
     errors: &mut Vec<SeedError>,
 ) -> Result<(), sqlx::Error> {
     for u in &seed.users {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO users (id, username, display_name, role, time_zone, email, disabled, password_hash)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT ((lower(username))) DO UPDATE
@@ -76,32 +79,33 @@ async fn write(
              WHERE (users.display_name, users.role, users.time_zone, users.email, users.disabled)
                    IS DISTINCT FROM
                    (EXCLUDED.display_name, EXCLUDED.role, EXCLUDED.time_zone, EXCLUDED.email, EXCLUDED.disabled)",
+            Uuid::now_v7(),
+            u.username.as_str(),
+            u.display_name.as_str(),
+            u.role as Role,
+            &u.time_zone,
+            u.email.as_deref(),
+            u.disabled,
+            hashes.get(&u.username.as_str().to_lowercase()).map(String::as_str),
         )
-        .bind(Uuid::now_v7())
-        .bind(u.username.as_str())
-        .bind(u.display_name.as_str())
-        .bind(u.role)
-        .bind(&u.time_zone)
-        .bind(&u.email)
-        .bind(u.disabled)
-        .bind(hashes.get(&u.username.as_str().to_lowercase()))
         .execute(&mut *tx)
         .await?;
     }
 
     for g in &seed.groups {
-        let id = upsert_named(
-            tx,
+        // Returns nothing when the row is unchanged, so the id is looked up either way.
+        sqlx::query!(
             "INSERT INTO groups (id, name, description) VALUES ($1, $2, $3)
              ON CONFLICT ((lower(name))) DO UPDATE
              SET name = EXCLUDED.name, description = EXCLUDED.description, updated_at = now()
              WHERE (groups.name, groups.description) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.description)",
-            "groups",
-            "name",
+            Uuid::now_v7(),
             &g.name,
-            &[&g.description],
+            &g.description,
         )
+        .execute(&mut *tx)
         .await?;
+        let id = id_by_name(tx, "groups", "name", &g.name).await?;
         let members = resolve(tx, "users", "username", &g.members, "user", errors).await?;
         replace_links(tx, "group_members", "group_id", "user_id", id, &members).await?;
     }
@@ -152,11 +156,11 @@ async fn write(
                 )
             }
         };
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO resources (id, name, kind, platform, address, port, description,
                                     provisioner, credential_id, host_key, database_name,
                                     provisioner_command)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 'simulated'), $9, $10, $11, $12)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8::provisioner_kind, 'simulated'), $9, $10, $11, $12)
              ON CONFLICT ((lower(name))) DO UPDATE
              SET name = EXCLUDED.name, kind = EXCLUDED.kind, platform = EXCLUDED.platform,
                  address = EXCLUDED.address, port = EXCLUDED.port,
@@ -179,25 +183,25 @@ async fn write(
                     CASE WHEN $8 IS NULL THEN resources.host_key ELSE $10 END,
                     CASE WHEN $8 IS NULL THEN resources.database_name ELSE $11 END,
                     CASE WHEN $8 IS NULL THEN resources.provisioner_command ELSE $12 END)",
+            Uuid::now_v7(),
+            &r.name,
+            r.kind as ResourceKind,
+            &r.platform,
+            &r.address,
+            r.port,
+            &r.description,
+            provisioner as Option<ProvisionerKind>,
+            credential,
+            host_key,
+            database,
+            command,
         )
-        .bind(Uuid::now_v7())
-        .bind(&r.name)
-        .bind(r.kind)
-        .bind(&r.platform)
-        .bind(&r.address)
-        .bind(r.port)
-        .bind(&r.description)
-        .bind(provisioner)
-        .bind(credential)
-        .bind(host_key)
-        .bind(database)
-        .bind(command)
         .execute(&mut *tx)
         .await?;
     }
 
     for a in &seed.activities {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO activities (id, name, description, platform, protocol, login_mode, login_template,
                                      target_groups, file_transfer, revoke_on_lock)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -214,23 +218,23 @@ async fn write(
                    (EXCLUDED.name, EXCLUDED.description, EXCLUDED.platform, EXCLUDED.protocol,
                     EXCLUDED.login_mode, EXCLUDED.login_template, EXCLUDED.target_groups,
                     EXCLUDED.file_transfer, EXCLUDED.revoke_on_lock, NULL::timestamptz)",
+            Uuid::now_v7(),
+            &a.name,
+            &a.description,
+            &a.platform,
+            a.protocol as Protocol,
+            a.login_mode as LoginMode,
+            a.login_template.as_deref(),
+            &a.target_groups as &[String],
+            a.file_transfer,
+            a.revoke_on_lock,
         )
-        .bind(Uuid::now_v7())
-        .bind(&a.name)
-        .bind(&a.description)
-        .bind(&a.platform)
-        .bind(a.protocol)
-        .bind(a.login_mode)
-        .bind(&a.login_template)
-        .bind(&a.target_groups)
-        .bind(a.file_transfer)
-        .bind(a.revoke_on_lock)
         .execute(&mut *tx)
         .await?;
     }
 
     for p in &seed.profiles {
-        let profile_id: Option<Uuid> = sqlx::query_scalar(
+        let profile_id = sqlx::query_scalar!(
             "INSERT INTO connection_profiles
                  (id, name, description, max_duration_minutes, notes_required, ticket_required,
                   ticket_pattern, schedule_horizon_days, approval_required, allow_self_approval,
@@ -265,22 +269,22 @@ async fn write(
                     EXCLUDED.extension_allowed, EXCLUDED.extension_minutes, EXCLUDED.max_extensions,
                     EXCLUDED.record_input)
              RETURNING id",
+            Uuid::now_v7(),
+            &p.name,
+            &p.description,
+            p.max_duration_minutes,
+            p.notes_required,
+            p.ticket_required,
+            p.ticket_pattern.as_deref(),
+            p.schedule_horizon_days,
+            !p.tiers.is_empty(),
+            p.allow_self_approval,
+            p.decision_timeout_minutes,
+            p.extension_allowed,
+            p.extension_minutes,
+            p.max_extensions,
+            p.record_input,
         )
-        .bind(Uuid::now_v7())
-        .bind(&p.name)
-        .bind(&p.description)
-        .bind(p.max_duration_minutes)
-        .bind(p.notes_required)
-        .bind(p.ticket_required)
-        .bind(&p.ticket_pattern)
-        .bind(p.schedule_horizon_days)
-        .bind(!p.tiers.is_empty())
-        .bind(p.allow_self_approval)
-        .bind(p.decision_timeout_minutes)
-        .bind(p.extension_allowed)
-        .bind(p.extension_minutes)
-        .bind(p.max_extensions)
-        .bind(p.record_input)
         .fetch_optional(&mut *tx)
         .await?;
         // No row back means the profile exists unchanged.
@@ -297,23 +301,25 @@ async fn write(
         )
         .await?;
 
-        sqlx::query("DELETE FROM approval_tiers WHERE profile_id = $1 AND position > $2")
-            .bind(profile_id)
-            .bind(i16::try_from(p.tiers.len()).unwrap_or(3))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "DELETE FROM approval_tiers WHERE profile_id = $1 AND position > $2",
+            profile_id,
+            i16::try_from(p.tiers.len()).unwrap_or(3),
+        )
+        .execute(&mut *tx)
+        .await?;
         for tier in &p.tiers {
-            let tier_id: Uuid = sqlx::query_scalar(
+            let tier_id = sqlx::query_scalar!(
                 "INSERT INTO approval_tiers (id, profile_id, position, approvals_required)
                  VALUES ($1, $2, $3, $4)
                  ON CONFLICT (profile_id, position) DO UPDATE
                  SET approvals_required = EXCLUDED.approvals_required
                  RETURNING id",
+                Uuid::now_v7(),
+                profile_id,
+                tier.position,
+                tier.approvals_required,
             )
-            .bind(Uuid::now_v7())
-            .bind(profile_id)
-            .bind(tier.position)
-            .bind(tier.approvals_required)
             .fetch_one(&mut *tx)
             .await?;
             let users = resolve(tx, "users", "username", &tier.users, "user", errors).await?;
@@ -336,15 +342,15 @@ async fn write(
                 &groups,
             )
             .await?;
-            let eligible: i64 = sqlx::query_scalar(
-                "SELECT count(DISTINCT user_id) FROM (
+            let eligible = sqlx::query_scalar!(
+                r#"SELECT count(DISTINCT user_id) AS "eligible!" FROM (
                      SELECT user_id FROM approval_tier_users WHERE tier_id = $1
                      UNION
                      SELECT gm.user_id FROM approval_tier_groups tg
                      JOIN group_members gm ON gm.group_id = tg.group_id WHERE tg.tier_id = $1
-                 ) approvers JOIN users u ON u.id = approvers.user_id WHERE NOT u.disabled",
+                 ) approvers JOIN users u ON u.id = approvers.user_id WHERE NOT u.disabled"#,
+                tier_id,
             )
-            .bind(tier_id)
             .fetch_one(&mut *tx)
             .await?;
             if eligible < i64::from(tier.approvals_required) {
@@ -373,7 +379,7 @@ async fn write(
         let Some(profile_id) = profile.first().copied() else {
             continue;
         };
-        let policy_id: Option<Uuid> = sqlx::query_scalar(
+        let policy_id = sqlx::query_scalar!(
             "INSERT INTO access_policies (id, name, description, profile_id, enabled)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT ((lower(name))) DO UPDATE
@@ -384,12 +390,12 @@ async fn write(
                    IS DISTINCT FROM
                    (EXCLUDED.name, EXCLUDED.description, EXCLUDED.profile_id, EXCLUDED.enabled)
              RETURNING id",
+            Uuid::now_v7(),
+            &p.name,
+            &p.description,
+            profile_id,
+            p.enabled,
         )
-        .bind(Uuid::now_v7())
-        .bind(&p.name)
-        .bind(&p.description)
-        .bind(profile_id)
-        .bind(p.enabled)
         .fetch_optional(&mut *tx)
         .await?;
         let policy_id = match policy_id {
@@ -441,31 +447,14 @@ async fn write(
     Ok(())
 }
 
-/// Upserts a row by its case-insensitive name with a statement that returns nothing when
-/// the row is unchanged, then finds its id either way.
-async fn upsert_named(
-    tx: &mut PgConnection,
-    sql: &str,
-    table: &'static str,
-    column: &'static str,
-    name: &str,
-    extra: &[&str],
-) -> Result<Uuid, sqlx::Error> {
-    let mut query = sqlx::query(sql).bind(Uuid::now_v7()).bind(name);
-    for value in extra {
-        query = query.bind(*value);
-    }
-    query.execute(&mut *tx).await?;
-    id_by_name(tx, table, column, name).await
-}
-
 async fn id_by_name(
     tx: &mut PgConnection,
     table: &'static str,
     column: &'static str,
     name: &str,
 ) -> Result<Uuid, sqlx::Error> {
-    // Table and column names are constants of this module, never input.
+    // Runtime SQL: one helper for several tables; table and column names are constants of
+    // this module, never input.
     sqlx::query_scalar(&format!(
         "SELECT id FROM {table} WHERE lower({column}) = lower($1)"
     ))
@@ -488,6 +477,7 @@ async fn resolve(
         return Ok(Vec::new());
     }
     let names: Vec<String> = refs.iter().map(|r| r.name.to_lowercase()).collect();
+    // Runtime SQL: one helper for several tables, the names given by the caller.
     let rows: Vec<(Uuid, String)> = sqlx::query_as(&format!(
         "SELECT id, lower({column}) FROM {table} WHERE lower({column}) = ANY($1)"
     ))

@@ -13,31 +13,32 @@ pub async fn count_attempt(
     address: IpAddr,
     window_seconds: u32,
 ) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(
-        "INSERT INTO sign_in_attempts AS a (address, window_start, attempts)
-         VALUES ($1::inet, now(), 1)
+    let row = sqlx::query!(
+        r#"INSERT INTO sign_in_attempts AS a (address, window_start, attempts)
+         VALUES ($1::text::inet, now(), 1)
          ON CONFLICT (address) DO UPDATE
          SET attempts = CASE WHEN a.window_start <= now() - make_interval(secs => $2)
                              THEN 1 ELSE a.attempts + 1 END,
              window_start = CASE WHEN a.window_start <= now() - make_interval(secs => $2)
                                  THEN now() ELSE a.window_start END
-         RETURNING attempts::bigint,
+         RETURNING attempts::bigint AS "attempts!",
                    GREATEST(1, CEIL(EXTRACT(EPOCH FROM
-                       window_start + make_interval(secs => $2) - now())))::bigint",
+                       window_start + make_interval(secs => $2) - now())))::bigint AS "retry_after!""#,
+        address.to_string(),
+        f64::from(window_seconds),
     )
-    .bind(address.to_string())
-    .bind(f64::from(window_seconds))
     .fetch_one(db)
-    .await
+    .await?;
+    Ok((row.attempts, row.retry_after))
 }
 
 /// Deletes the rows of windows that have ended (the index on `window_start` keeps this cheap
 /// when there are none).
 pub async fn prune(db: impl PgExecutor<'_>, window_seconds: u32) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM sign_in_attempts WHERE window_start <= now() - make_interval(secs => $1)",
+        f64::from(window_seconds),
     )
-    .bind(f64::from(window_seconds))
     .execute(db)
     .await
     .map(|r| r.rows_affected())
@@ -47,11 +48,11 @@ pub async fn prune(db: impl PgExecutor<'_>, window_seconds: u32) -> Result<u64, 
 /// turned out right: only failed attempts use up the address's allowance. The count never
 /// goes below zero, and a window that has ended is left for `count_attempt` to restart.
 pub async fn refund_attempt(db: impl PgExecutor<'_>, address: IpAddr) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE sign_in_attempts SET attempts = GREATEST(attempts - 1, 0)
-         WHERE address = $1::inet",
+         WHERE address = $1::text::inet",
+        address.to_string(),
     )
-    .bind(address.to_string())
     .execute(db)
     .await
     .map(|_| ())

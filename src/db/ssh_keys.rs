@@ -2,7 +2,7 @@
 //! key by its fingerprint; each add and remove is written to the audit log in the same
 //! transaction.
 
-use sqlx::{FromRow, PgExecutor, PgPool};
+use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -10,7 +10,7 @@ use crate::db::audit::{self, Actor, Entry};
 use crate::domain::ssh_keys::{MAX_KEYS, ParsedKey};
 
 /// One registered key.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Key {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -21,9 +21,6 @@ pub struct Key {
     pub created_at: OffsetDateTime,
     pub last_used_at: Option<OffsetDateTime>,
 }
-
-const SELECT: &str = "SELECT id, user_id, name, algorithm, public_key, fingerprint, created_at, \
-    last_used_at FROM user_ssh_keys";
 
 /// Why a key was not added.
 #[derive(Debug, thiserror::Error)]
@@ -48,24 +45,26 @@ pub async fn add(
     key: &ParsedKey,
 ) -> Result<Uuid, AddError> {
     let mut tx = db.begin().await?;
-    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "SELECT 1 AS one FROM users WHERE id = $1 FOR UPDATE",
+        user_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     if count_for_user(&mut *tx, user_id).await? >= MAX_KEYS {
         return Err(AddError::TooMany);
     }
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO user_ssh_keys (id, user_id, name, algorithm, public_key, fingerprint)
          VALUES ($1, $2, $3, $4, $5, $6)",
+        id,
+        user_id,
+        name,
+        &key.algorithm,
+        &key.public_key,
+        &key.fingerprint,
     )
-    .bind(id)
-    .bind(user_id)
-    .bind(name)
-    .bind(&key.algorithm)
-    .bind(&key.public_key)
-    .bind(&key.fingerprint)
     .execute(&mut *tx)
     .await
     .map_err(|e| match &e {
@@ -110,11 +109,11 @@ pub async fn remove(
 ) -> Result<Option<String>, sqlx::Error> {
     let mut tx = db.begin().await?;
     let before = audit::snapshot(&mut tx, "user_ssh_keys", key_id).await?;
-    let name: Option<String> = sqlx::query_scalar(
+    let name = sqlx::query_scalar!(
         "DELETE FROM user_ssh_keys WHERE id = $1 AND user_id = $2 RETURNING name",
+        key_id,
+        user_id,
     )
-    .bind(key_id)
-    .bind(user_id)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(name) = name else {
@@ -135,18 +134,22 @@ pub async fn list_for_user(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
 ) -> Result<Vec<Key>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "{SELECT} WHERE user_id = $1 ORDER BY created_at, id"
-    ))
-    .bind(user_id)
+    sqlx::query_as!(
+        Key,
+        "SELECT id, user_id, name, algorithm, public_key, fingerprint, created_at, last_used_at
+         FROM user_ssh_keys WHERE user_id = $1 ORDER BY created_at, id",
+        user_id,
+    )
     .fetch_all(db)
     .await
 }
 
 /// How many keys the user has.
 pub async fn count_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM user_ssh_keys WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_one(db)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM user_ssh_keys WHERE user_id = $1"#,
+        user_id
+    )
+    .fetch_one(db)
+    .await
 }

@@ -6,15 +6,16 @@ use sqlx::PgPool;
 
 /// Sessions by status (every status, zero included).
 pub async fn sessions_by_status(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT e.status::text, count(s.id)
+    let rows = sqlx::query!(
+        r#"SELECT e.status::text AS "status!", count(s.id) AS "count!"
          FROM unnest(enum_range(NULL::session_status)) AS e(status)
          LEFT JOIN activity_sessions s ON s.status = e.status
          GROUP BY e.status
-         ORDER BY e.status",
+         ORDER BY e.status"#,
     )
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.status, r.count)).collect())
 }
 
 /// How long the longest-waiting session that is due a timed transition has waited: zero when
@@ -23,6 +24,8 @@ pub async fn sessions_by_status(pool: &PgPool) -> Result<Vec<(String, i64)>, sql
 /// the requested window, whichever came first (Waiting for Approval). Reads the live-status
 /// index only.
 pub async fn worker_lag(pool: &PgPool) -> Result<Duration, sqlx::Error> {
+    // Runtime SQL: the live statuses are rendered from the domain (status_sql) to match the
+    // partial index.
     let seconds: Option<f64> = sqlx::query_scalar(&format!(
         "SELECT EXTRACT(EPOCH FROM now() - min(due))::float8
          FROM (

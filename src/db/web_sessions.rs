@@ -24,25 +24,36 @@ pub async fn save(
     expires_at: OffsetDateTime,
     insert_only: bool,
 ) -> Result<bool, sqlx::Error> {
-    let sql = if insert_only {
-        "INSERT INTO web_sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (id) DO NOTHING"
-    } else {
-        "INSERT INTO web_sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (id) DO UPDATE
-         SET user_id = excluded.user_id, data = excluded.data, expires_at = excluded.expires_at"
-    };
-    let done = sqlx::query(sql)
-        .bind(key)
-        .bind(user)
-        .bind(data)
-        .bind(expires_at)
+    let done = if insert_only {
+        sqlx::query!(
+            "INSERT INTO web_sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO NOTHING",
+            key,
+            user,
+            data,
+            expires_at,
+        )
         .execute(db)
-        .await?;
+        .await?
+    } else {
+        sqlx::query!(
+            "INSERT INTO web_sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE
+             SET user_id = excluded.user_id, data = excluded.data, expires_at = excluded.expires_at",
+            key,
+            user,
+            data,
+            expires_at,
+        )
+        .execute(db)
+        .await?
+    };
     Ok(done.rows_affected() == 1)
 }
 
 /// The session with its user's [`CurrentRow`] columns (NULL when nobody is signed in).
+// Runtime SQL: shares users::CURRENT_COLUMNS (one definition of is_approver) with the user
+// loaders.
 fn load_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(|| {
@@ -56,6 +67,7 @@ fn load_sql() -> &'static str {
 
 /// The unexpired session stored under `key`, with its user as they are now.
 pub async fn load(db: &PgPool, key: &str) -> Result<Option<Loaded>, sqlx::Error> {
+    // Runtime SQL: the text comes from load_sql (users::CURRENT_COLUMNS).
     let Some(row) = sqlx::query(load_sql()).bind(key).fetch_optional(db).await? else {
         return Ok(None);
     };
@@ -81,8 +93,7 @@ pub async fn load(db: &PgPool, key: &str) -> Result<Option<Loaded>, sqlx::Error>
 
 /// Removes the session stored under `key`.
 pub async fn delete(db: &PgPool, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM web_sessions WHERE id = $1")
-        .bind(key)
+    sqlx::query!("DELETE FROM web_sessions WHERE id = $1", key)
         .execute(db)
         .await
         .map(|_| ())
@@ -90,7 +101,7 @@ pub async fn delete(db: &PgPool, key: &str) -> Result<(), sqlx::Error> {
 
 /// Removes every expired session.
 pub async fn delete_expired(db: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM web_sessions WHERE expires_at <= now()")
+    sqlx::query!("DELETE FROM web_sessions WHERE expires_at <= now()")
         .execute(db)
         .await
         .map(|_| ())
