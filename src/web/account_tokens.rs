@@ -15,7 +15,7 @@ use crate::state::AppState;
 use crate::web::admin::actor;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
-use crate::web::form::MultiForm;
+use crate::web::form::{Form, first};
 use crate::web::guard::CurrentUser;
 use crate::web::path_id::PathId;
 
@@ -92,15 +92,34 @@ pub struct CreatedPage {
     scopes: String,
 }
 
+/// The new token form on the Account page.
+#[derive(serde::Deserialize)]
+pub struct NewTokenForm {
+    #[serde(default, deserialize_with = "first")]
+    name: String,
+    #[serde(default)]
+    scope: Vec<String>,
+    #[serde(default, deserialize_with = "first")]
+    days: String,
+}
+
+impl TryFrom<NewTokenForm> for NewToken {
+    type Error = api_token::NewTokenErrors;
+
+    fn try_from(f: NewTokenForm) -> Result<Self, Self::Error> {
+        NewToken::parse(&f.name, f.scope.iter().map(String::as_str), &f.days)
+    }
+}
+
 /// Creates a token, or says why not (nothing is stored then).
 pub async fn create(
     State(state): State<AppState>,
     chrome: Chrome,
     session: Session,
     user: CurrentUser,
-    MultiForm(form): MultiForm,
+    Form(form): Form<NewTokenForm>,
 ) -> AppResult<Response> {
-    let new = match NewToken::parse(form.text("name"), form.all("scope"), form.text("days")) {
+    let new = match NewToken::try_from(form) {
         Ok(new) => new,
         Err(e) => {
             for message in [e.name, e.scopes, e.days].into_iter().flatten() {
