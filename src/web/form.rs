@@ -75,18 +75,13 @@ pub fn first<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     d.deserialize_any(First)
 }
 
-/// The fields of a form, in order, repeated names kept.
+/// A form read as its name/value pairs, for the admin forms whose pages still echo every
+/// field back (the "end these sessions?" confirmation re-posts the whole form, and pickers
+/// name their search boxes after the list they filter). Repeated names are kept.
 #[derive(Debug, Default, Clone)]
 pub struct Fields(pub Vec<(String, String)>);
 
 impl Fields {
-    /// Parses `a=1&b=2&b=3`.
-    pub fn parse(text: &[u8]) -> Result<Self, AppError> {
-        serde_urlencoded::from_bytes(text)
-            .map(Self)
-            .map_err(|_| AppError::Validation("The form could not be read.".into()))
-    }
-
     /// The first value of `name`.
     pub fn first(&self, name: &str) -> Option<&str> {
         self.0
@@ -109,25 +104,25 @@ impl Fields {
     }
 }
 
-/// A urlencoded form body as [`Fields`].
-pub struct MultiForm(pub Fields);
+impl<'de> serde::Deserialize<'de> for Fields {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> Visitor<'de> for Pairs {
+            type Value = Fields;
 
-impl<S: Send + Sync> FromRequest<S> for MultiForm {
-    type Rejection = AppError;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a form")
+            }
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_form = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if !is_form {
-            return Err(AppError::Validation("Expected a form.".into()));
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some((name, values)) = map.next_entry::<String, Vec<String>>()? {
+                    pairs.extend(values.into_iter().map(|v| (name.clone(), v)));
+                }
+                Ok(Fields(pairs))
+            }
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|_| AppError::Validation("The form could not be read.".into()))?;
-        Fields::parse(&bytes).map(MultiForm)
+        d.deserialize_map(Pairs)
     }
 }
 
@@ -149,6 +144,15 @@ mod tests {
         let s: Sample = parse(b"name=a&id=1&name=b&id=2&csrf_token=x").unwrap();
         assert_eq!(s.name, "a");
         assert_eq!(s.id, ["1", "2"]);
+    }
+
+    #[test]
+    fn fields_keep_every_value_of_a_name_in_order() {
+        let f: Fields = parse(b"a=1&b=2&a=3&c=").unwrap();
+        assert_eq!(f.all("a").collect::<Vec<_>>(), ["1", "3"]);
+        assert_eq!(f.text("b"), "2");
+        assert_eq!(f.first("c"), Some(""));
+        assert_eq!(f.first("d"), None);
     }
 
     #[test]

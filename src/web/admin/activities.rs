@@ -177,6 +177,7 @@ pub async fn clone(
 pub struct Activities;
 
 impl Catalogue for Activities {
+    type Form = Fields;
     const WHAT: &'static str = "activity";
     const LIST: &'static str = "/admin/activities";
     const NEW: &'static str = "/admin/activities/new";

@@ -90,6 +90,7 @@ fn again(chrome: Chrome, id: Option<Uuid>, f: &Fields, mut errors: FieldErrors) 
 pub struct Credentials;
 
 impl Catalogue for Credentials {
+    type Form = Fields;
     const WHAT: &'static str = "service credential";
     const LIST: &'static str = "/admin/credentials";
     const NEW: &'static str = "/admin/credentials/new";

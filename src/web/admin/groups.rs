@@ -98,6 +98,7 @@ pub async fn new(State(state): State<AppState>, chrome: Chrome) -> AppResult<For
 pub struct Groups;
 
 impl Catalogue for Groups {
+    type Form = Fields;
     const WHAT: &'static str = "group";
     const LIST: &'static str = "/admin/groups";
     const NEW: &'static str = "/admin/groups/new";

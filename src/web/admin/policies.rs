@@ -14,7 +14,7 @@ use crate::domain::admin_input::{self, FieldErrors};
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
-use crate::web::form::{Fields, MultiForm};
+use crate::web::form::{Fields, Form};
 use crate::web::guard::CurrentUser;
 use crate::web::path_id::PathId;
 use askama::Template;
@@ -242,7 +242,7 @@ pub async fn enable(
     user: CurrentUser,
     session: Session,
     PathId(id): PathId,
-    MultiForm(f): MultiForm,
+    Form(f): Form<Fields>,
 ) -> AppResult<Response> {
     switch(&state, chrome, &user, &session, id, true, &f).await
 }
@@ -255,7 +255,7 @@ pub async fn disable(
     user: CurrentUser,
     session: Session,
     PathId(id): PathId,
-    MultiForm(f): MultiForm,
+    Form(f): Form<Fields>,
 ) -> AppResult<Response> {
     switch(&state, chrome, &user, &session, id, false, &f).await
 }
@@ -267,7 +267,7 @@ pub async fn delete(
     user: CurrentUser,
     session: Session,
     PathId(id): PathId,
-    MultiForm(f): MultiForm,
+    Form(f): Form<Fields>,
 ) -> AppResult<Response> {
     let mut tx = state.db.begin().await?;
     let before = db::grants::live_under_policy(&mut tx, id).await?;
@@ -306,6 +306,7 @@ pub async fn delete(
 pub struct Policies;
 
 impl Catalogue for Policies {
+    type Form = Fields;
     const WHAT: &'static str = "access policy";
     const LIST: &'static str = "/admin/policies";
     const NEW: &'static str = "/admin/policies/new";

@@ -385,6 +385,7 @@ async fn check_tiers(
 pub struct Profiles;
 
 impl Catalogue for Profiles {
+    type Form = Fields;
     const WHAT: &'static str = "connection profile";
     const LIST: &'static str = "/admin/profiles";
     const NEW: &'static str = "/admin/profiles/new";

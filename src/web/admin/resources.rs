@@ -280,6 +280,7 @@ const LIST: &str = "/admin/resources";
 pub struct Resources;
 
 impl Catalogue for Resources {
+    type Form = Fields;
     const WHAT: &'static str = "resource";
     const LIST: &'static str = LIST;
     const NEW: &'static str = "/admin/resources/new";

@@ -16,7 +16,7 @@ use crate::domain::tz::TimeZone;
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::{AppError, AppResult};
-use crate::web::form::{Fields, MultiForm};
+use crate::web::form::{Fields, Form};
 use crate::web::guard::CurrentUser;
 use crate::web::path_id::PathId;
 use askama::Template;
@@ -205,7 +205,7 @@ pub async fn create(
     chrome: Chrome,
     admin: CurrentUser,
     session: Session,
-    MultiForm(f): MultiForm,
+    Form(f): Form<Fields>,
 ) -> AppResult<Response> {
     if picker::is_search(&f) {
         return Ok(page(&state, chrome, None, &f, FieldErrors::default())
@@ -259,7 +259,7 @@ pub async fn update(
     admin: CurrentUser,
     session: Session,
     PathId(id): PathId,
-    MultiForm(f): MultiForm,
+    Form(f): Form<Fields>,
 ) -> AppResult<Response> {
     let Some((account, _)) = account(&state, &admin, id).await? else {
         return gone(&session, "user", "/admin/users").await;
@@ -378,7 +378,7 @@ pub async fn reset_password(
     admin: CurrentUser,
     session: Session,
     PathId(id): PathId,
-    MultiForm(f): MultiForm,
+    Form(f): Form<Fields>,
 ) -> AppResult<Response> {
     let Some((account, fields)) = account(&state, &admin, id).await? else {
         return gone(&session, "user", "/admin/users").await;

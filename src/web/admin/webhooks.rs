@@ -245,6 +245,7 @@ pub async fn send_test(
 pub struct Webhooks;
 
 impl Catalogue for Webhooks {
+    type Form = Fields;
     const WHAT: &'static str = "webhook";
     const LIST: &'static str = "/admin/webhooks";
     const NEW: &'static str = "/admin/webhooks/new";
