@@ -114,7 +114,10 @@ impl<'de> serde::Deserialize<'de> for Fields {
                 f.write_str("a form")
             }
 
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Fields, A::Error> {
                 let mut pairs = Vec::new();
                 while let Some((name, values)) = map.next_entry::<String, Vec<String>>()? {
                     pairs.extend(values.into_iter().map(|v| (name.clone(), v)));
@@ -167,7 +170,9 @@ mod tests {
             .header(axum::http::header::CONTENT_TYPE, content_type)
             .body(axum::body::Body::from(body))
             .unwrap();
-        Form::<Sample>::from_request(req, &()).await.map(|Form(s)| s)
+        Form::<Sample>::from_request(req, &())
+            .await
+            .map(|Form(s)| s)
     }
 
     #[tokio::test]
@@ -176,9 +181,12 @@ mod tests {
             panic!("accepted");
         };
         assert_eq!(m, "Expected a form.");
-        let s = extract("application/x-www-form-urlencoded; charset=UTF-8", "name=%C3%A9")
-            .await
-            .unwrap();
+        let s = extract(
+            "application/x-www-form-urlencoded; charset=UTF-8",
+            "name=%C3%A9",
+        )
+        .await
+        .unwrap();
         assert_eq!(s.name, "é");
     }
 }

@@ -150,8 +150,14 @@ impl Catalogue for Groups {
             Ok(g) if errors.is_empty() => g,
             _ => return Ok(invalid(page(state, chrome, id, f, errors).await?)),
         };
-        if let Some(errors) =
-            super::look_alike::warning(&state.db, Named::Groups, &input.name, id, f).await?
+        if let Some(errors) = super::look_alike::warning(
+            &state.db,
+            Named::Groups,
+            &input.name,
+            id,
+            super::look_alike::confirmed(f),
+        )
+        .await?
         {
             return Ok(invalid(page(state, chrome, id, f, errors).await?));
         }

@@ -349,8 +349,14 @@ impl Catalogue for Policies {
             Ok(p) => p,
             Err(errors) => return Ok(invalid(page(state, chrome, id, f, errors).await?)),
         };
-        if let Some(errors) =
-            super::look_alike::warning(&state.db, Named::Policies, &input.name, id, f).await?
+        if let Some(errors) = super::look_alike::warning(
+            &state.db,
+            Named::Policies,
+            &input.name,
+            id,
+            super::look_alike::confirmed(f),
+        )
+        .await?
         {
             return Ok(invalid(page(state, chrome, id, f, errors).await?));
         }

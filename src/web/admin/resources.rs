@@ -264,8 +264,14 @@ async fn checked(
             )));
         }
     };
-    if let Some(errors) =
-        look_alike::warning(&state.db, Named::Resources, &input.name, id, f).await?
+    if let Some(errors) = look_alike::warning(
+        &state.db,
+        Named::Resources,
+        &input.name,
+        id,
+        super::look_alike::confirmed(f),
+    )
+    .await?
     {
         return Ok(Err(invalid(
             page(state, chrome, id, false, f, errors).await?,
