@@ -186,3 +186,25 @@ pub async fn revoke(
     }
     Ok(Redirect::to("/account#api-tokens"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::form;
+
+    #[test]
+    fn a_token_form_converts_with_every_ticked_scope() {
+        let f: NewTokenForm = form::parse(b"name=+ci+&scope=read&scope=request&days=30").unwrap();
+        let new = NewToken::try_from(f).unwrap();
+        assert_eq!(new.name, "ci");
+        assert_eq!(new.scopes, [Scope::Read, Scope::Request]);
+        assert_eq!(new.days, 30);
+    }
+
+    #[test]
+    fn a_bad_token_form_names_each_wrong_field() {
+        let f: NewTokenForm = form::parse(b"name=&days=many").unwrap();
+        let e = NewToken::try_from(f).unwrap_err();
+        assert!(e.name.is_some() && e.scopes.is_some() && e.days.is_some());
+    }
+}

@@ -293,3 +293,28 @@ impl Restorable for Activities {
         db::activities::restore(tx, actor, id).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::form;
+
+    #[test]
+    fn an_activity_form_converts_with_its_checkboxes() {
+        let f: ActivityForm =
+            form::parse(b"name=Deploy&platform=Linux&protocol=ssh&login_mode=own&file_transfer=on")
+                .unwrap();
+        let a = ActivityInput::try_from(&f).unwrap();
+        assert_eq!(a.name, "Deploy");
+        assert!(a.file_transfer);
+        assert!(!a.revoke_on_lock);
+    }
+
+    #[test]
+    fn a_bad_activity_form_gives_field_errors() {
+        let f: ActivityForm = form::parse(b"name=&protocol=telnet&login_mode=own").unwrap();
+        let e = ActivityInput::try_from(&f).unwrap_err();
+        assert!(e.get("name").is_some());
+        assert!(e.get("protocol").is_some());
+    }
+}

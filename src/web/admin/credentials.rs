@@ -193,3 +193,28 @@ impl Deletable for Credentials {
         db::credentials::remove(tx, actor, id).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::form;
+
+    #[test]
+    fn a_new_credential_needs_its_secret_an_edit_does_not() {
+        let f: CredentialForm = form::parse(b"name=deploy&username=svc&kind=password").unwrap();
+        assert!(f.input(true).unwrap_err().get("secret").is_some());
+        let c = f.input(false).unwrap();
+        assert_eq!(
+            (c.name.as_str(), c.kind),
+            ("deploy", CredentialKind::Password)
+        );
+        assert_eq!(c.secret, None);
+    }
+
+    #[test]
+    fn a_bad_kind_is_a_field_error() {
+        let f: CredentialForm =
+            form::parse(b"name=deploy&username=svc&kind=token&secret=x").unwrap();
+        assert!(f.input(true).unwrap_err().get("kind").is_some());
+    }
+}

@@ -271,3 +271,21 @@ impl Deletable for Groups {
         db::groups::remove(tx, actor, id).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::form;
+
+    #[test]
+    fn ticked_members_are_ids_and_the_echo_keeps_them() {
+        let id = Uuid::new_v4();
+        let body = format!("name=Ops&members={id}&members=nonsense&go=save&csrf_token=t");
+        let f: GroupForm = form::parse(body.as_bytes()).unwrap();
+        assert_eq!(f.members(), [id]);
+        let echo = f.echo();
+        assert_eq!(echo.text("name"), "Ops");
+        assert_eq!(echo.all("members").count(), 2);
+        assert_eq!(echo.first("csrf_token"), None);
+    }
+}

@@ -206,3 +206,20 @@ pub async fn submit(
     session::save_draft(&session, &draft).await?;
     Ok(Redirect::to(Step::Resources.path()).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::form;
+
+    #[test]
+    fn the_chosen_pair_reads_as_two_ids_or_nothing() {
+        let (a, p) = (Uuid::new_v4(), Uuid::new_v4());
+        let f: RequestTypeForm = form::parse(format!("activity={a}:{p}").as_bytes()).unwrap();
+        assert_eq!(f.chosen(), Some((a, p)));
+        for bad in [&b"activity=x:y"[..], b"activity=", b""] {
+            let f: RequestTypeForm = form::parse(bad).unwrap();
+            assert_eq!(f.chosen(), None);
+        }
+    }
+}

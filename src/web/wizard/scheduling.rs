@@ -235,3 +235,28 @@ pub async fn submit(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::form;
+
+    #[test]
+    fn later_keeps_the_typed_date_and_time_bounded() {
+        let f: SchedulingForm =
+            form::parse(b"go=next&when=later&date=2030-01-02xxxx&time=09:30").unwrap();
+        assert_eq!(
+            Schedule::from(&f),
+            Schedule::Later {
+                date: "2030-01-02".into(),
+                time: "09:30".into()
+            }
+        );
+    }
+
+    #[test]
+    fn anything_but_later_is_now() {
+        let f: SchedulingForm = form::parse(b"date=2030-01-02").unwrap();
+        assert_eq!(Schedule::from(&f), Schedule::Now);
+    }
+}
