@@ -15,7 +15,7 @@ use crate::state::AppState;
 use crate::web::admin::actor;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
-use crate::web::form::MultiForm;
+use crate::web::form::{Form, first};
 use crate::web::guard::CurrentUser;
 use crate::web::path_id::PathId;
 
@@ -92,15 +92,34 @@ pub struct CreatedPage {
     scopes: String,
 }
 
+/// The new token form on the Account page.
+#[derive(serde::Deserialize)]
+pub struct NewTokenForm {
+    #[serde(default, deserialize_with = "first")]
+    name: String,
+    #[serde(default)]
+    scope: Vec<String>,
+    #[serde(default, deserialize_with = "first")]
+    days: String,
+}
+
+impl TryFrom<NewTokenForm> for NewToken {
+    type Error = api_token::NewTokenErrors;
+
+    fn try_from(f: NewTokenForm) -> Result<Self, Self::Error> {
+        NewToken::parse(&f.name, f.scope.iter().map(String::as_str), &f.days)
+    }
+}
+
 /// Creates a token, or says why not (nothing is stored then).
 pub async fn create(
     State(state): State<AppState>,
     chrome: Chrome,
     session: Session,
     user: CurrentUser,
-    MultiForm(form): MultiForm,
+    Form(form): Form<NewTokenForm>,
 ) -> AppResult<Response> {
-    let new = match NewToken::parse(form.text("name"), form.all("scope"), form.text("days")) {
+    let new = match NewToken::try_from(form) {
         Ok(new) => new,
         Err(e) => {
             for message in [e.name, e.scopes, e.days].into_iter().flatten() {
@@ -166,4 +185,26 @@ pub async fn revoke(
         }
     }
     Ok(Redirect::to("/account#api-tokens"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::form;
+
+    #[test]
+    fn a_token_form_converts_with_every_ticked_scope() {
+        let f: NewTokenForm = form::parse(b"name=+ci+&scope=read&scope=request&days=30").unwrap();
+        let new = NewToken::try_from(f).unwrap();
+        assert_eq!(new.name, "ci");
+        assert_eq!(new.scopes, [Scope::Read, Scope::Request]);
+        assert_eq!(new.days, 30);
+    }
+
+    #[test]
+    fn a_bad_token_form_names_each_wrong_field() {
+        let f: NewTokenForm = form::parse(b"name=&days=many").unwrap();
+        let e = NewToken::try_from(f).unwrap_err();
+        assert!(e.name.is_some() && e.scopes.is_some() && e.days.is_some());
+    }
 }

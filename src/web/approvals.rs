@@ -11,7 +11,7 @@ use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
 use crate::web::error::AppResult;
-use crate::web::form::{Fields, MultiForm};
+use crate::web::form::{Form, first, uuids};
 use crate::web::guard::CurrentUser;
 use crate::{app, db};
 use askama::Template;
@@ -107,9 +107,27 @@ pub async fn show(
 
 pub use crate::app::approvals::Asked;
 
-/// Reads Approve / Deny and the comment; the refusal says what to do instead.
-pub fn asked(form: &Fields) -> Result<Asked, String> {
-    Asked::parse(form.text("decision"), form.text("comment"))
+/// Approve or Deny, on the Approvals tab (ticked requests) and on a request's page (ticked
+/// sessions).
+#[derive(Deserialize)]
+pub struct DecisionForm {
+    #[serde(default, deserialize_with = "first")]
+    pub decision: String,
+    #[serde(default, deserialize_with = "first")]
+    pub comment: String,
+    /// Ticked requests.
+    #[serde(default)]
+    pub request: Vec<String>,
+    /// Ticked sessions.
+    #[serde(default)]
+    pub id: Vec<String>,
+}
+
+impl DecisionForm {
+    /// Reads Approve / Deny and the comment; the refusal says what to do instead.
+    pub fn asked(&self) -> Result<Asked, String> {
+        Asked::parse(&self.decision, &self.comment)
+    }
 }
 
 /// Approve or Deny on the ticked requests (every one of their resources waiting for the
@@ -119,7 +137,7 @@ pub async fn decide(
     user: CurrentUser,
     session: Session,
     ClientAddr(client): ClientAddr,
-    MultiForm(form): MultiForm,
+    Form(form): Form<DecisionForm>,
 ) -> AppResult<Redirect> {
     // Someone who is no approver (a hand-made POST) has no Approvals tab to return to.
     let back = if user.is_approver {
@@ -127,22 +145,18 @@ pub async fn decide(
     } else {
         "/dashboard"
     };
-    let asked = match asked(&form) {
+    let asked = match form.asked() {
         Ok(asked) => asked,
         Err(message) => {
             session::flash(&session, FlashKind::Error, message).await?;
             return Ok(Redirect::to(back));
         }
     };
-    let requests: Vec<Uuid> = form
-        .all("request")
-        .filter_map(|s| Uuid::parse_str(s).ok())
-        .take(200)
-        .collect();
+    let requests = uuids(&form.request, 200);
     let mut ids =
         app::approvals::waiting_sessions(&state, &app::Actor::from(&user), &requests).await?;
     // A session named on its own: refused below if it is not the approver's to decide.
-    ids.extend(form.all("id").filter_map(|s| Uuid::parse_str(s).ok()));
+    ids.extend(form.id.iter().filter_map(|s| Uuid::parse_str(s).ok()));
     if ids.is_empty() {
         session::flash(
             &session,

@@ -28,7 +28,7 @@ use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
 use crate::web::error::{AppError, AppResult};
-use crate::web::form::MultiForm;
+use crate::web::form::{Form, first};
 use crate::web::guard::CurrentUser;
 use crate::web::path_id::PathId;
 
@@ -390,6 +390,16 @@ pub async fn rdp(
         .into_response())
 }
 
+/// How the user went to connect (`ssh-copy`, `ssh-open`, `https`), and whether the page's
+/// script sent it in the background.
+#[derive(serde::Deserialize)]
+pub struct ConnectedForm {
+    #[serde(default, deserialize_with = "first")]
+    how: String,
+    #[serde(default, deserialize_with = "first")]
+    background: String,
+}
+
 /// `POST /sessions/{id}/launch`: the page's script reports a copied SSH command or an opened
 /// link (`how`); without the script, a form posts it and returns to the page. Only the opened
 /// HTTPS link counts as connecting: an SSH line is only a connection once it reaches the
@@ -400,10 +410,10 @@ pub async fn launched(
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     PathId(id): PathId,
-    MultiForm(form): MultiForm,
+    Form(form): Form<ConnectedForm>,
 ) -> AppResult<Response> {
     let (s, ended) = checked(&state, &user, id).await?;
-    let how = match form.text("how") {
+    let how = match form.how.as_str() {
         "ssh-copy" => "copied the SSH command",
         "ssh-open" => "opened the SSH client",
         "https" => "opened the link",
@@ -412,10 +422,10 @@ pub async fn launched(
     if !s.status.is_connectable() {
         return Err(AppError::Conflict(ended.unwrap_or_else(|| refusal(&s))));
     }
-    if form.text("how") == "https" {
+    if form.how == "https" {
         launch(&state, &user, &s, how, client).await?;
     }
-    if headers.contains_key(crate::web::chrome::REFRESH_HEADER) || form.text("background") == "1" {
+    if headers.contains_key(crate::web::chrome::REFRESH_HEADER) || form.background == "1" {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     Ok(Redirect::to(&format!("/sessions/{}/connect", s.id)).into_response())

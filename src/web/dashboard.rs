@@ -14,7 +14,7 @@ use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
 use crate::web::error::{AppError, AppResult};
-use crate::web::form::{Fields, MultiForm};
+use crate::web::form::{self, Form, first, uuids};
 use crate::web::guard::CurrentUser;
 use crate::web::route_table::{Access, Routes, get, post};
 use crate::{app, db};
@@ -497,6 +497,18 @@ async fn end_confirmation(
     })
 }
 
+/// End Session: the ticked sessions, where to go back to, and whether the confirmation page
+/// said yes.
+#[derive(Deserialize)]
+pub struct EndForm {
+    #[serde(default)]
+    id: Vec<String>,
+    #[serde(default, deserialize_with = "first")]
+    back: String,
+    #[serde(default, deserialize_with = "first")]
+    confirm: String,
+}
+
 /// End Session on the ticked rows: first a confirmation page naming them (so a stray click
 /// ends nothing); confirmed, a request not yet begun is withdrawn (Canceled), a begun one ends
 /// (Completed); an administrator ending someone else's session cancels it.
@@ -506,17 +518,12 @@ pub async fn end_sessions(
     user: CurrentUser,
     session: Session,
     ClientAddr(client): ClientAddr,
-    MultiForm(form): MultiForm,
+    Form(form): Form<EndForm>,
 ) -> AppResult<Response> {
-    let back = form
-        .first("back")
+    let back = Some(form.back)
         .filter(|b| crate::web::guard::is_safe_next(b))
-        .unwrap_or("/dashboard")
-        .to_owned();
-    let ids: Vec<Uuid> = form
-        .all("id")
-        .filter_map(|s| Uuid::parse_str(s).ok())
-        .collect();
+        .unwrap_or_else(|| "/dashboard".to_owned());
+    let ids = uuids(&form.id, usize::MAX);
     if ids.is_empty() {
         session::flash(
             &session,
@@ -526,7 +533,7 @@ pub async fn end_sessions(
         .await?;
         return Ok(Redirect::to(&back).into_response());
     }
-    if form.text("confirm") != "yes" {
+    if form.confirm != "yes" {
         return Ok(end_confirmation(&state, chrome, &user, &ids, back)
             .await?
             .into_response());
@@ -574,6 +581,13 @@ fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The sessions ticked on the dashboard, in View Logs' query string.
+#[derive(Deserialize)]
+struct Ticked {
+    #[serde(default)]
+    id: Vec<String>,
+}
+
 /// View Logs opens one session's log: the first ticked. With several ticked it says so, and
 /// names the one it opened.
 pub async fn view_logs(
@@ -582,11 +596,8 @@ pub async fn view_logs(
     session: Session,
     RawQuery(query): RawQuery,
 ) -> AppResult<Redirect> {
-    let fields = Fields::parse(query.unwrap_or_default().as_bytes())?;
-    let ids: Vec<Uuid> = fields
-        .all("id")
-        .filter_map(|s| Uuid::parse_str(s).ok())
-        .collect();
+    let ticked: Ticked = form::parse(query.unwrap_or_default().as_bytes())?;
+    let ids = uuids(&ticked.id, usize::MAX);
     let Some(id) = ids.first().copied() else {
         session::flash(
             &session,

@@ -18,11 +18,11 @@ use crate::domain::role::Role;
 use crate::domain::status::SessionStatus;
 use crate::domain::wizard::format_local;
 use crate::state::AppState;
-use crate::web::approvals::{self, MAX_COMMENT};
+use crate::web::approvals::{self, DecisionForm, MAX_COMMENT};
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
 use crate::web::error::{AppError, AppResult};
-use crate::web::form::MultiForm;
+use crate::web::form::{Form, uuids};
 use crate::web::guard::CurrentUser;
 use crate::web::path_id::PathId;
 
@@ -120,16 +120,12 @@ pub async fn decide(
     session: Session,
     ClientAddr(client): ClientAddr,
     PathId(id): PathId,
-    MultiForm(form): MultiForm,
+    Form(form): Form<DecisionForm>,
 ) -> AppResult<Response> {
     let header = visible(&state, &user, id).await?;
-    let named: Vec<Uuid> = form
-        .all("id")
-        .filter_map(|s| Uuid::parse_str(s).ok())
-        .take(200)
-        .collect();
+    let named = uuids(&form.id, 200);
     let ticked = db::request_page::sessions_of(&state.db, header.id, &named).await?;
-    let asked = approvals::asked(&form).and_then(|asked| {
+    let asked = form.asked().and_then(|asked| {
         if ticked.is_empty() {
             Err("Tick the resources to decide on first.".to_owned())
         } else {
@@ -141,7 +137,7 @@ pub async fn decide(
         Err(message) => {
             let kept = Kept {
                 ticked: Some(ticked),
-                comment: form.text("comment").chars().take(MAX_COMMENT * 2).collect(),
+                comment: form.comment.chars().take(MAX_COMMENT * 2).collect(),
                 error: Some(message),
             };
             let page = page(&state, chrome, &user, header, kept).await?;

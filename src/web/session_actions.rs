@@ -11,7 +11,7 @@ use crate::domain::wizard::format_local;
 use crate::state::AppState;
 use crate::web::client::ClientAddr;
 use crate::web::error::{AppError, AppResult};
-use crate::web::form::MultiForm;
+use crate::web::form::{Form, first};
 use crate::web::guard::CurrentUser;
 use crate::{app, db};
 use axum::extract::State;
@@ -68,6 +68,13 @@ pub async fn extend(
     Ok(Redirect::to(&format!("/sessions/{id}")))
 }
 
+/// The Lock form: the message the requester sees.
+#[derive(serde::Deserialize)]
+pub struct LockForm {
+    #[serde(default, deserialize_with = "first")]
+    message: String,
+}
+
 /// Lock, with a message the requester sees.
 pub async fn lock(
     State(state): State<AppState>,
@@ -75,9 +82,9 @@ pub async fn lock(
     session: Session,
     ClientAddr(client): ClientAddr,
     PathId(id): PathId,
-    MultiForm(form): MultiForm,
+    Form(form): Form<LockForm>,
 ) -> AppResult<Redirect> {
-    let message = form.text("message").trim();
+    let message = form.message.trim();
     if message.is_empty() || message.chars().count() > MAX_LOCK_MESSAGE {
         session::flash(
             &session,

@@ -12,7 +12,7 @@ use crate::domain::catalog::{LoginMode, Protocol, TEMPLATE_PLACEHOLDERS};
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
-use crate::web::form::Fields;
+use crate::web::form::first;
 use crate::web::guard::CurrentUser;
 use crate::web::path_id::PathId;
 use askama::Template;
@@ -79,22 +79,71 @@ pub struct FormPage {
     errors: FieldErrors,
 }
 
+/// The activity form as posted.
+#[derive(Debug, Default, Deserialize)]
+pub struct ActivityForm {
+    #[serde(default, deserialize_with = "first")]
+    name: String,
+    #[serde(default, deserialize_with = "first")]
+    description: String,
+    #[serde(default, deserialize_with = "first")]
+    platform: String,
+    #[serde(default, deserialize_with = "first")]
+    protocol: String,
+    #[serde(default, deserialize_with = "first")]
+    login_mode: String,
+    #[serde(default, deserialize_with = "first")]
+    login_template: String,
+    #[serde(default, deserialize_with = "first")]
+    target_groups: String,
+    #[serde(default, deserialize_with = "first")]
+    file_transfer: String,
+    #[serde(default, deserialize_with = "first")]
+    revoke_on_lock: String,
+    /// "Save anyway" on a look-alike name.
+    #[serde(default, deserialize_with = "first")]
+    look_alike_ok: String,
+}
+
+impl TryFrom<&ActivityForm> for ActivityInput {
+    type Error = FieldErrors;
+
+    fn try_from(f: &ActivityForm) -> Result<Self, FieldErrors> {
+        ActivityInput::parse(&RawActivity {
+            name: &f.name,
+            description: &f.description,
+            platform: &f.platform,
+            protocol: &f.protocol,
+            login_mode: &f.login_mode,
+            login_template: &f.login_template,
+            target_groups: &f.target_groups,
+            file_transfer: checkbox(Some(&f.file_transfer)),
+            revoke_on_lock: checkbox(Some(&f.revoke_on_lock)),
+        })
+    }
+}
+
 impl FormPage {
-    fn from_fields(chrome: Chrome, id: Option<Uuid>, f: &Fields, errors: FieldErrors) -> Self {
+    fn from_fields(
+        chrome: Chrome,
+        id: Option<Uuid>,
+        f: &ActivityForm,
+        errors: FieldErrors,
+    ) -> Self {
         Self {
             chrome: chrome.at("admin"),
             id,
             archived: false,
             policies: String::new(),
-            name: f.text("name").to_owned(),
-            description: f.text("description").to_owned(),
-            platform: f.text("platform").to_owned(),
-            protocol: f.text("protocol").to_owned(),
-            login_mode: f.text("login_mode").to_owned(),
-            login_template: f.text("login_template").to_owned(),
-            target_groups: f.text("target_groups").to_owned(),
-            file_transfer: checkbox(f.first("file_transfer")),
-            revoke_on_lock: checkbox(f.first("revoke_on_lock")),
+            name: f.name.clone(),
+            description: f.description.clone(),
+            platform: f.platform.clone(),
+            protocol: f.protocol.clone(),
+            login_mode: f.login_mode.clone(),
+            login_template: f.login_template.clone(),
+            target_groups: f.target_groups.clone(),
+            file_transfer: checkbox(Some(&f.file_transfer)),
+            revoke_on_lock: checkbox(Some(&f.revoke_on_lock)),
             protocols: Protocol::ALL,
             modes: LoginMode::ALL,
             template_hint: template_hint(),
@@ -132,24 +181,12 @@ fn template_hint() -> String {
     )
 }
 
-fn raw(f: &Fields) -> RawActivity<'_> {
-    RawActivity {
-        name: f.text("name"),
-        description: f.text("description"),
-        platform: f.text("platform"),
-        protocol: f.text("protocol"),
-        login_mode: f.text("login_mode"),
-        login_template: f.text("login_template"),
-        target_groups: f.text("target_groups"),
-        file_transfer: checkbox(f.first("file_transfer")),
-        revoke_on_lock: checkbox(f.first("revoke_on_lock")),
-    }
-}
-
 pub async fn new(chrome: Chrome) -> FormPage {
-    let mut f = Fields::default();
-    f.0.push(("protocol".into(), "ssh".into()));
-    f.0.push(("login_mode".into(), "own".into()));
+    let f = ActivityForm {
+        protocol: "ssh".into(),
+        login_mode: "own".into(),
+        ..ActivityForm::default()
+    };
     FormPage::from_fields(chrome, None, &f, FieldErrors::default())
 }
 
@@ -177,6 +214,7 @@ pub async fn clone(
 pub struct Activities;
 
 impl Catalogue for Activities {
+    type Form = ActivityForm;
     const WHAT: &'static str = "activity";
     const LIST: &'static str = "/admin/activities";
     const NEW: &'static str = "/admin/activities/new";
@@ -194,14 +232,20 @@ impl Catalogue for Activities {
         user: &CurrentUser,
         session: &Session,
         id: Option<Uuid>,
-        f: &Fields,
+        f: &ActivityForm,
     ) -> AppResult<Response> {
-        let input = match ActivityInput::parse(&raw(f)) {
+        let input = match ActivityInput::try_from(f) {
             Ok(a) => a,
             Err(errors) => return Ok(invalid(FormPage::from_fields(chrome, id, f, errors))),
         };
-        if let Some(errors) =
-            super::look_alike::warning(&state.db, Named::Activities, &input.name, id, f).await?
+        if let Some(errors) = super::look_alike::warning(
+            &state.db,
+            Named::Activities,
+            &input.name,
+            id,
+            !f.look_alike_ok.is_empty(),
+        )
+        .await?
         {
             return Ok(invalid(FormPage::from_fields(chrome, id, f, errors)));
         }
@@ -247,5 +291,30 @@ impl Restorable for Activities {
 
     async fn restore(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<String, WriteError> {
         db::activities::restore(tx, actor, id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::form;
+
+    #[test]
+    fn an_activity_form_converts_with_its_checkboxes() {
+        let f: ActivityForm =
+            form::parse(b"name=Deploy&platform=Linux&protocol=ssh&login_mode=own&file_transfer=on")
+                .unwrap();
+        let a = ActivityInput::try_from(&f).unwrap();
+        assert_eq!(a.name, "Deploy");
+        assert!(a.file_transfer);
+        assert!(!a.revoke_on_lock);
+    }
+
+    #[test]
+    fn a_bad_activity_form_gives_field_errors() {
+        let f: ActivityForm = form::parse(b"name=&protocol=telnet&login_mode=own").unwrap();
+        let e = ActivityInput::try_from(&f).unwrap_err();
+        assert!(e.get("name").is_some());
+        assert!(e.get("protocol").is_some());
     }
 }

@@ -13,12 +13,13 @@ use crate::domain::target_access::{CredentialInput, CredentialKind, RawCredentia
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
-use crate::web::form::Fields;
+use crate::web::form::first;
 use crate::web::guard::CurrentUser;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use sqlx::PgConnection;
 use tower_sessions::Session;
 use uuid::Uuid;
@@ -53,14 +54,40 @@ pub struct FormPage {
     errors: FieldErrors,
 }
 
+/// The credential form as posted (and as shown again: the secret never is).
+#[derive(Debug, Default, Deserialize)]
+pub struct CredentialForm {
+    #[serde(default, deserialize_with = "first")]
+    name: String,
+    #[serde(default, deserialize_with = "first")]
+    username: String,
+    #[serde(default, deserialize_with = "first")]
+    kind: String,
+    #[serde(default, deserialize_with = "first")]
+    secret: String,
+}
+
+impl CredentialForm {
+    /// The checked input; a new credential needs its secret.
+    fn input(&self, creating: bool) -> Result<CredentialInput, FieldErrors> {
+        let raw = RawCredential {
+            name: &self.name,
+            username: &self.username,
+            kind: &self.kind,
+            secret: &self.secret,
+        };
+        CredentialInput::parse(&raw, creating)
+    }
+}
+
 impl FormPage {
-    fn new(chrome: Chrome, id: Option<Uuid>, f: &Fields, errors: FieldErrors) -> Self {
+    fn new(chrome: Chrome, id: Option<Uuid>, f: &CredentialForm, errors: FieldErrors) -> Self {
         Self {
             chrome: chrome.at("admin"),
             id,
-            name: f.text("name").to_owned(),
-            username: f.text("username").to_owned(),
-            kind: f.text("kind").to_owned(),
+            name: f.name.clone(),
+            username: f.username.clone(),
+            kind: f.kind.clone(),
             kinds: CredentialKind::ALL,
             used_by: 0,
             errors,
@@ -69,15 +96,22 @@ impl FormPage {
 }
 
 pub async fn new(chrome: Chrome) -> FormPage {
-    let mut f = Fields::default();
-    f.0.push(("kind".into(), CredentialKind::SshKey.key().into()));
+    let f = CredentialForm {
+        kind: CredentialKind::SshKey.key().into(),
+        ..CredentialForm::default()
+    };
     FormPage::new(chrome, None, &f, FieldErrors::default())
 }
 
 /// The form again with its problems. A secret that was typed is not sent back (the page
 /// would carry it to the browser's cache and history): the field asks for it again.
-fn again(chrome: Chrome, id: Option<Uuid>, f: &Fields, mut errors: FieldErrors) -> Response {
-    if !f.text("secret").trim().is_empty() && errors.get("secret").is_none() {
+fn again(
+    chrome: Chrome,
+    id: Option<Uuid>,
+    f: &CredentialForm,
+    mut errors: FieldErrors,
+) -> Response {
+    if !f.secret.trim().is_empty() && errors.get("secret").is_none() {
         errors.add(
             "secret",
             "Not kept: paste the key again (or type the password again) to save it.",
@@ -90,6 +124,7 @@ fn again(chrome: Chrome, id: Option<Uuid>, f: &Fields, mut errors: FieldErrors) 
 pub struct Credentials;
 
 impl Catalogue for Credentials {
+    type Form = CredentialForm;
     const WHAT: &'static str = "service credential";
     const LIST: &'static str = "/admin/credentials";
     const NEW: &'static str = "/admin/credentials/new";
@@ -99,10 +134,12 @@ impl Catalogue for Credentials {
         let Some(c) = db::credentials::get(&state.db, id).await? else {
             return Ok(None);
         };
-        let mut f = Fields::default();
-        f.0.push(("name".into(), c.name));
-        f.0.push(("username".into(), c.username));
-        f.0.push(("kind".into(), c.kind.key().into()));
+        let f = CredentialForm {
+            name: c.name,
+            username: c.username,
+            kind: c.kind.key().into(),
+            secret: String::new(),
+        };
         let mut page = FormPage::new(chrome, Some(id), &f, FieldErrors::default());
         page.used_by = c.resources;
         Ok(Some(page.into_response()))
@@ -114,15 +151,9 @@ impl Catalogue for Credentials {
         user: &CurrentUser,
         session: &Session,
         id: Option<Uuid>,
-        f: &Fields,
+        f: &CredentialForm,
     ) -> AppResult<Response> {
-        let raw = RawCredential {
-            name: f.text("name"),
-            username: f.text("username"),
-            kind: f.text("kind"),
-            secret: f.text("secret"),
-        };
-        let input = match CredentialInput::parse(&raw, id.is_none()) {
+        let input = match f.input(id.is_none()) {
             Ok(c) => c,
             Err(errors) => return Ok(again(chrome, id, f, errors)),
         };
@@ -160,5 +191,30 @@ impl Deletable for Credentials {
 
     async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
         db::credentials::remove(tx, actor, id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::form;
+
+    #[test]
+    fn a_new_credential_needs_its_secret_an_edit_does_not() {
+        let f: CredentialForm = form::parse(b"name=deploy&username=svc&kind=password").unwrap();
+        assert!(f.input(true).unwrap_err().get("secret").is_some());
+        let c = f.input(false).unwrap();
+        assert_eq!(
+            (c.name.as_str(), c.kind),
+            ("deploy", CredentialKind::Password)
+        );
+        assert_eq!(c.secret, None);
+    }
+
+    #[test]
+    fn a_bad_kind_is_a_field_error() {
+        let f: CredentialForm =
+            form::parse(b"name=deploy&username=svc&kind=token&secret=x").unwrap();
+        assert!(f.input(true).unwrap_err().get("kind").is_some());
     }
 }

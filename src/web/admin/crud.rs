@@ -10,7 +10,7 @@ use crate::db::resources::Removal;
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
-use crate::web::form::{Fields, MultiForm};
+use crate::web::form::Form;
 use crate::web::guard::CurrentUser;
 use crate::web::path_id::PathId;
 use crate::web::route_table::{Endpoint, Routes, get, post};
@@ -32,6 +32,9 @@ pub trait Catalogue: Send + Sync + 'static {
     /// One of them (`/admin/groups/{id}`).
     const ONE: &'static str;
 
+    /// The form as posted: a struct named as the page's fields.
+    type Form: serde::de::DeserializeOwned + Send + Sync;
+
     /// The form filled from the stored object, or `None` when there is none.
     fn edit_page(
         state: &AppState,
@@ -47,7 +50,7 @@ pub trait Catalogue: Send + Sync + 'static {
         user: &CurrentUser,
         session: &Session,
         id: Option<Uuid>,
-        f: &Fields,
+        f: &Self::Form,
     ) -> impl Future<Output = AppResult<Response>> + Send;
 }
 
@@ -101,7 +104,7 @@ pub async fn create<K: Catalogue>(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    MultiForm(f): MultiForm,
+    Form(f): Form<K::Form>,
 ) -> AppResult<Response> {
     K::save(&state, chrome, &user, &session, None, &f).await
 }
@@ -124,7 +127,7 @@ pub async fn update<K: Catalogue>(
     user: CurrentUser,
     session: Session,
     PathId(id): PathId,
-    MultiForm(f): MultiForm,
+    Form(f): Form<K::Form>,
 ) -> AppResult<Response> {
     K::save(&state, chrome, &user, &session, Some(id), &f).await
 }

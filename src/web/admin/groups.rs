@@ -13,7 +13,7 @@ use crate::domain::admin_input::{self, FieldErrors, GroupInput};
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
-use crate::web::form::Fields;
+use crate::web::form::{Fields, first};
 use crate::web::guard::CurrentUser;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -62,21 +62,67 @@ pub struct FormPage {
     errors: FieldErrors,
 }
 
+/// The group form as posted.
+#[derive(Debug, Default, Deserialize)]
+pub struct GroupForm {
+    #[serde(default, deserialize_with = "first")]
+    name: String,
+    #[serde(default, deserialize_with = "first")]
+    description: String,
+    /// Ticked users.
+    #[serde(default)]
+    members: Vec<String>,
+    /// The members list's search box.
+    #[serde(default, deserialize_with = "first")]
+    members_q: String,
+    /// `search` from the list's Search button, else Save.
+    #[serde(default, deserialize_with = "first")]
+    go: String,
+    /// "Save anyway" on a look-alike name.
+    #[serde(default, deserialize_with = "first")]
+    look_alike_ok: String,
+    /// How many sessions the administrator agreed to end.
+    #[serde(default, deserialize_with = "first")]
+    confirm: String,
+}
+
+impl GroupForm {
+    fn members(&self) -> Vec<Uuid> {
+        admin_input::ids(self.members.iter().map(String::as_str))
+    }
+
+    /// The form as fields, posted again by the "end these sessions?" page.
+    fn echo(&self) -> Fields {
+        let mut f = Fields::default();
+        for (k, v) in [
+            ("name", &self.name),
+            ("description", &self.description),
+            ("members_q", &self.members_q),
+            ("look_alike_ok", &self.look_alike_ok),
+            ("confirm", &self.confirm),
+        ] {
+            f.0.push((k.into(), v.clone()));
+        }
+        f.0.extend(self.members.iter().map(|m| ("members".into(), m.clone())));
+        f
+    }
+}
+
 async fn page(
     state: &AppState,
     chrome: Chrome,
     id: Option<Uuid>,
-    f: &Fields,
+    f: &GroupForm,
     errors: FieldErrors,
 ) -> AppResult<FormPage> {
-    let ticked = admin_input::ids(f.all("members"));
-    let search = picker::search(f, "members");
+    let ticked = f.members();
+    let search = picker::bounded(&f.members_q);
     let choices = db::users::choices(&state.db, &search, &ticked, picker::SHOWN).await?;
     Ok(FormPage {
         chrome: chrome.at("admin"),
         id,
-        name: f.text("name").to_owned(),
-        description: f.text("description").to_owned(),
+        name: f.name.clone(),
+        description: f.description.clone(),
         members: Picker::new("members", "Members", &search, choices, &ticked)
             .with_error(errors.get("members")),
         errors,
@@ -88,7 +134,7 @@ pub async fn new(State(state): State<AppState>, chrome: Chrome) -> AppResult<For
         &state,
         chrome,
         None,
-        &Fields::default(),
+        &GroupForm::default(),
         FieldErrors::default(),
     )
     .await
@@ -98,6 +144,7 @@ pub async fn new(State(state): State<AppState>, chrome: Chrome) -> AppResult<For
 pub struct Groups;
 
 impl Catalogue for Groups {
+    type Form = GroupForm;
     const WHAT: &'static str = "group";
     const LIST: &'static str = "/admin/groups";
     const NEW: &'static str = "/admin/groups/new";
@@ -107,12 +154,13 @@ impl Catalogue for Groups {
         let Some(g) = db::groups::get(&state.db, id).await? else {
             return Ok(None);
         };
-        let mut f = Fields::default();
-        f.0.push(("name".into(), g.name));
-        f.0.push(("description".into(), g.description));
-        for m in db::groups::member_ids(&state.db, id).await? {
-            f.0.push(("members".into(), m.to_string()));
-        }
+        let members = db::groups::member_ids(&state.db, id).await?;
+        let f = GroupForm {
+            name: g.name,
+            description: g.description,
+            members: members.iter().map(Uuid::to_string).collect(),
+            ..GroupForm::default()
+        };
         Ok(Some(
             page(state, chrome, Some(id), &f, FieldErrors::default())
                 .await?
@@ -126,16 +174,16 @@ impl Catalogue for Groups {
         user: &CurrentUser,
         session: &Session,
         id: Option<Uuid>,
-        f: &Fields,
+        f: &GroupForm,
     ) -> AppResult<Response> {
-        if picker::is_search(f) {
+        if f.go == "search" {
             return Ok(page(state, chrome, id, f, FieldErrors::default())
                 .await?
                 .into_response());
         }
-        let members = admin_input::ids(f.all("members"));
+        let members = f.members();
         let mut errors = FieldErrors::default();
-        let input = GroupInput::parse(f.text("name"), f.text("description"));
+        let input = GroupInput::parse(&f.name, &f.description);
         if let Err(e) = &input {
             errors = e.clone();
         }
@@ -149,8 +197,14 @@ impl Catalogue for Groups {
             Ok(g) if errors.is_empty() => g,
             _ => return Ok(invalid(page(state, chrome, id, f, errors).await?)),
         };
-        if let Some(errors) =
-            super::look_alike::warning(&state.db, Named::Groups, &input.name, id, f).await?
+        if let Some(errors) = super::look_alike::warning(
+            &state.db,
+            Named::Groups,
+            &input.name,
+            id,
+            !f.look_alike_ok.is_empty(),
+        )
+        .await?
         {
             return Ok(invalid(page(state, chrome, id, f, errors).await?));
         }
@@ -165,13 +219,14 @@ impl Catalogue for Groups {
                 let before = db::grants::live_through_group(&mut tx, id).await?;
                 let result = db::groups::update(&mut tx, &actor(user), id, &input, &members).await;
                 if result.is_ok() {
+                    let echo = f.echo();
                     let ask = Ask {
                         section: "groups",
                         change: "Save",
                         subject: format!("the group {}", input.name),
                         action: format!("/admin/groups/{id}"),
                         back: format!("/admin/groups/{id}"),
-                        fields: f,
+                        fields: &echo,
                     };
                     match end_or_ask(&mut tx, chrome.clone(), user, &before, ask).await? {
                         Ok(n) => ended = n,
@@ -214,5 +269,23 @@ impl Deletable for Groups {
 
     async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
         db::groups::remove(tx, actor, id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::form;
+
+    #[test]
+    fn ticked_members_are_ids_and_the_echo_keeps_them() {
+        let id = Uuid::new_v4();
+        let body = format!("name=Ops&members={id}&members=nonsense&go=save&csrf_token=t");
+        let f: GroupForm = form::parse(body.as_bytes()).unwrap();
+        assert_eq!(f.members(), [id]);
+        let echo = f.echo();
+        assert_eq!(echo.text("name"), "Ops");
+        assert_eq!(echo.all("members").count(), 2);
+        assert_eq!(echo.first("csrf_token"), None);
     }
 }

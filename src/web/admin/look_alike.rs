@@ -14,6 +14,11 @@ use uuid::Uuid;
 /// The checkbox that confirms a look-alike name.
 pub const CONFIRM: &str = "look_alike_ok";
 
+/// Whether a form read as [`Fields`] ticked "Save anyway".
+pub fn confirmed(f: &Fields) -> bool {
+    f.first(CONFIRM).is_some_and(|v| !v.is_empty())
+}
+
 /// The form's errors with the warning, when `name` (of object `id`, `None` when new) looks
 /// like another object's name and the form did not confirm it; `None` to go ahead.
 pub async fn warning(
@@ -21,9 +26,9 @@ pub async fn warning(
     kind: Named,
     name: &str,
     id: Option<Uuid>,
-    f: &Fields,
+    confirmed: bool,
 ) -> AppResult<Option<FieldErrors>> {
-    if f.first(CONFIRM).is_some_and(|v| !v.is_empty()) {
+    if confirmed {
         return Ok(None);
     }
     let key = look_alike_key(name);

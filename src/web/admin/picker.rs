@@ -66,12 +66,12 @@ impl Picker {
 
 /// The search text of the list `name` in a posted form.
 pub fn search(fields: &Fields, name: &str) -> String {
-    fields
-        .text(&format!("{name}_q"))
-        .trim()
-        .chars()
-        .take(100)
-        .collect()
+    bounded(fields.text(&format!("{name}_q")))
+}
+
+/// A list's search text as typed (`{name}_q`), trimmed and bounded.
+pub fn bounded(typed: &str) -> String {
+    typed.trim().chars().take(100).collect()
 }
 
 /// Whether the form was posted by a list's Search button rather than Save.

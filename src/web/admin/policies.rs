@@ -14,7 +14,7 @@ use crate::domain::admin_input::{self, FieldErrors};
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
-use crate::web::form::{Fields, MultiForm};
+use crate::web::form::{Fields, Form, first};
 use crate::web::guard::CurrentUser;
 use crate::web::path_id::PathId;
 use askama::Template;
@@ -73,25 +73,118 @@ pub struct FormPage {
     errors: FieldErrors,
 }
 
+/// The policy form as posted.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PolicyForm {
+    #[serde(default, deserialize_with = "first")]
+    name: String,
+    #[serde(default, deserialize_with = "first")]
+    description: String,
+    #[serde(default, deserialize_with = "first")]
+    profile: String,
+    /// Ticked ids, and each list's search box.
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default, deserialize_with = "first")]
+    users_q: String,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default, deserialize_with = "first")]
+    groups_q: String,
+    #[serde(default)]
+    activities: Vec<String>,
+    #[serde(default, deserialize_with = "first")]
+    activities_q: String,
+    #[serde(default)]
+    resources: Vec<String>,
+    #[serde(default, deserialize_with = "first")]
+    resources_q: String,
+    /// `search` from a list's Search button, else Save.
+    #[serde(default, deserialize_with = "first")]
+    go: String,
+    /// "Save anyway" on a look-alike name.
+    #[serde(default, deserialize_with = "first")]
+    look_alike_ok: String,
+    /// How many sessions the administrator agreed to end.
+    #[serde(default, deserialize_with = "first")]
+    confirm: String,
+}
+
+impl PolicyForm {
+    /// The ticked ids of the list `field` (one of `LINKS`' fields).
+    fn list_mut(&mut self, field: &str) -> Option<&mut Vec<String>> {
+        match field {
+            "users" => Some(&mut self.users),
+            "groups" => Some(&mut self.groups),
+            "activities" => Some(&mut self.activities),
+            "resources" => Some(&mut self.resources),
+            _ => None,
+        }
+    }
+
+    /// The form as fields, posted again by the "end these sessions?" page.
+    fn echo(&self) -> Fields {
+        let mut f = Fields::default();
+        for (k, v) in [
+            ("name", &self.name),
+            ("description", &self.description),
+            ("profile", &self.profile),
+            ("users_q", &self.users_q),
+            ("groups_q", &self.groups_q),
+            ("activities_q", &self.activities_q),
+            ("resources_q", &self.resources_q),
+            ("look_alike_ok", &self.look_alike_ok),
+            ("confirm", &self.confirm),
+        ] {
+            f.0.push((k.into(), v.clone()));
+        }
+        for (k, list) in [
+            ("users", &self.users),
+            ("groups", &self.groups),
+            ("activities", &self.activities),
+            ("resources", &self.resources),
+        ] {
+            f.0.extend(list.iter().map(|v| (k.into(), v.clone())));
+        }
+        f
+    }
+}
+
+/// Enable, Disable and Delete: only the count of sessions confirmed to end.
+#[derive(serde::Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default, deserialize_with = "first")]
+    confirm: String,
+}
+
+impl ConfirmForm {
+    fn echo(&self) -> Fields {
+        Fields(vec![("confirm".into(), self.confirm.clone())])
+    }
+}
+
+fn ids(values: &[String]) -> Vec<Uuid> {
+    admin_input::ids(values.iter().map(String::as_str))
+}
+
 async fn page(
     state: &AppState,
     chrome: Chrome,
     id: Option<Uuid>,
-    f: &Fields,
+    f: &PolicyForm,
     errors: FieldErrors,
 ) -> AppResult<FormPage> {
-    let ticked = |name: &str| admin_input::ids(f.all(name));
     let (tu, tg, ta, tr) = (
-        ticked("users"),
-        ticked("groups"),
-        ticked("activities"),
-        ticked("resources"),
+        ids(&f.users),
+        ids(&f.groups),
+        ids(&f.activities),
+        ids(&f.resources),
     );
     let (su, sg, sa, sr) = (
-        picker::search(f, "users"),
-        picker::search(f, "groups"),
-        picker::search(f, "activities"),
-        picker::search(f, "resources"),
+        picker::bounded(&f.users_q),
+        picker::bounded(&f.groups_q),
+        picker::bounded(&f.activities_q),
+        picker::bounded(&f.resources_q),
     );
     let users = db::users::choices(&state.db, &su, &tu, picker::SHOWN).await?;
     let groups = db::groups::choices(&state.db, &sg, &tg, picker::SHOWN).await?;
@@ -113,9 +206,9 @@ async fn page(
         chrome: chrome.at("admin"),
         id,
         enabled,
-        name: f.text("name").to_owned(),
-        description: f.text("description").to_owned(),
-        profile: f.text("profile").to_owned(),
+        name: f.name.clone(),
+        description: f.description.clone(),
+        profile: f.profile.clone(),
         profiles: db::profiles::options(&state.db).await?,
         users: Picker::new("users", "Members: users", &su, users, &tu)
             .with_error(errors.get("users")),
@@ -135,23 +228,18 @@ pub async fn new(State(state): State<AppState>, chrome: Chrome) -> AppResult<For
         &state,
         chrome,
         None,
-        &Fields::default(),
+        &PolicyForm::default(),
         FieldErrors::default(),
     )
     .await
 }
 
-async fn parse(state: &AppState, f: &Fields) -> AppResult<Result<PolicyInput, FieldErrors>> {
+async fn parse(state: &AppState, f: &PolicyForm) -> AppResult<Result<PolicyInput, FieldErrors>> {
     let mut e = FieldErrors::default();
-    let name = admin_input::text(&mut e, "name", "Name", f.text("name"), 100);
-    let description = admin_input::optional_text(
-        &mut e,
-        "description",
-        "Description",
-        f.text("description"),
-        1000,
-    );
-    let profile_id = match Uuid::parse_str(f.text("profile").trim()) {
+    let name = admin_input::text(&mut e, "name", "Name", &f.name, 100);
+    let description =
+        admin_input::optional_text(&mut e, "description", "Description", &f.description, 1000);
+    let profile_id = match Uuid::parse_str(f.profile.trim()) {
         Ok(id) if db::profiles::get(&state.db, id).await?.is_some() => id,
         Ok(_) => {
             e.add(
@@ -166,17 +254,18 @@ async fn parse(state: &AppState, f: &Fields) -> AppResult<Result<PolicyInput, Fi
         }
     };
     let mut lists: Vec<Vec<Uuid>> = Vec::new();
-    for (field, table, label) in [
-        ("users", "users", "users"),
-        ("groups", "groups", "groups"),
-        ("activities", "activities", "activities"),
-        ("resources", "resources", "resources"),
+    for (field, ticked) in [
+        ("users", &f.users),
+        ("groups", &f.groups),
+        ("activities", &f.activities),
+        ("resources", &f.resources),
     ] {
-        let ids = admin_input::ids(f.all(field));
-        if db::audit::count_existing(&state.db, table, &ids).await? != ids.len() {
+        // Each list's field is named as its table.
+        let ids = ids(ticked);
+        if db::audit::count_existing(&state.db, field, &ids).await? != ids.len() {
             e.add(
                 field,
-                format!("Some of the ticked {label} no longer exist. Check the list again."),
+                format!("Some of the ticked {field} no longer exist. Check the list again."),
             );
         }
         lists.push(ids);
@@ -202,7 +291,7 @@ async fn switch(
     session: &Session,
     id: Uuid,
     on: bool,
-    f: &Fields,
+    f: &ConfirmForm,
 ) -> AppResult<Response> {
     let mut tx = state.db.begin().await?;
     let before = if on {
@@ -212,7 +301,8 @@ async fn switch(
     };
     match db::policies::set_enabled(&mut tx, &actor(user), id, on).await {
         Ok(name) => {
-            let ask = Ask::policy("Disable", id, &name, "/disable", f);
+            let echo = f.echo();
+            let ask = Ask::policy("Disable", id, &name, "/disable", &echo);
             let ended = match end_or_ask(&mut tx, chrome, user, &before, ask).await? {
                 Ok(n) => n,
                 Err(page) => {
@@ -242,7 +332,7 @@ pub async fn enable(
     user: CurrentUser,
     session: Session,
     PathId(id): PathId,
-    MultiForm(f): MultiForm,
+    Form(f): Form<ConfirmForm>,
 ) -> AppResult<Response> {
     switch(&state, chrome, &user, &session, id, true, &f).await
 }
@@ -255,7 +345,7 @@ pub async fn disable(
     user: CurrentUser,
     session: Session,
     PathId(id): PathId,
-    MultiForm(f): MultiForm,
+    Form(f): Form<ConfirmForm>,
 ) -> AppResult<Response> {
     switch(&state, chrome, &user, &session, id, false, &f).await
 }
@@ -267,7 +357,7 @@ pub async fn delete(
     user: CurrentUser,
     session: Session,
     PathId(id): PathId,
-    MultiForm(f): MultiForm,
+    Form(f): Form<ConfirmForm>,
 ) -> AppResult<Response> {
     let mut tx = state.db.begin().await?;
     let before = db::grants::live_under_policy(&mut tx, id).await?;
@@ -275,7 +365,8 @@ pub async fn delete(
     let result = db::policies::remove(&mut tx, &actor(&user), id).await;
     let result = match result {
         Ok(name) => {
-            let ask = Ask::policy("Delete", id, &name, "/delete", &f);
+            let echo = f.echo();
+            let ask = Ask::policy("Delete", id, &name, "/delete", &echo);
             match end_or_ask(&mut tx, chrome, &user, &before, ask).await? {
                 Ok(n) => {
                     ended = n;
@@ -306,6 +397,7 @@ pub async fn delete(
 pub struct Policies;
 
 impl Catalogue for Policies {
+    type Form = PolicyForm;
     const WHAT: &'static str = "access policy";
     const LIST: &'static str = "/admin/policies";
     const NEW: &'static str = "/admin/policies/new";
@@ -315,13 +407,16 @@ impl Catalogue for Policies {
         let Some(p) = db::policies::get(&state.db, id).await? else {
             return Ok(None);
         };
-        let mut f = Fields::default();
-        f.0.push(("name".into(), p.name));
-        f.0.push(("description".into(), p.description));
-        f.0.push(("profile".into(), p.profile_id.to_string()));
+        let mut f = PolicyForm {
+            name: p.name,
+            description: p.description,
+            profile: p.profile_id.to_string(),
+            ..PolicyForm::default()
+        };
         for (field, table, column) in LINKS {
-            for item in db::policies::linked(&state.db, table, column, id).await? {
-                f.0.push((field.into(), item.to_string()));
+            let linked = db::policies::linked(&state.db, table, column, id).await?;
+            if let Some(list) = f.list_mut(field) {
+                *list = linked.iter().map(Uuid::to_string).collect();
             }
         }
         Ok(Some(
@@ -337,9 +432,9 @@ impl Catalogue for Policies {
         user: &CurrentUser,
         session: &Session,
         id: Option<Uuid>,
-        f: &Fields,
+        f: &PolicyForm,
     ) -> AppResult<Response> {
-        if picker::is_search(f) {
+        if f.go == "search" {
             return Ok(page(state, chrome, id, f, FieldErrors::default())
                 .await?
                 .into_response());
@@ -348,8 +443,14 @@ impl Catalogue for Policies {
             Ok(p) => p,
             Err(errors) => return Ok(invalid(page(state, chrome, id, f, errors).await?)),
         };
-        if let Some(errors) =
-            super::look_alike::warning(&state.db, Named::Policies, &input.name, id, f).await?
+        if let Some(errors) = super::look_alike::warning(
+            &state.db,
+            Named::Policies,
+            &input.name,
+            id,
+            !f.look_alike_ok.is_empty(),
+        )
+        .await?
         {
             return Ok(invalid(page(state, chrome, id, f, errors).await?));
         }
@@ -361,7 +462,8 @@ impl Catalogue for Policies {
                 let before = db::grants::live_under_policy(&mut tx, id).await?;
                 match db::policies::update(&mut tx, &actor(user), id, &input).await {
                     Ok(()) => {
-                        let ask = Ask::policy("Save", id, &input.name, "", f);
+                        let echo = f.echo();
+                        let ask = Ask::policy("Save", id, &input.name, "", &echo);
                         match end_or_ask(&mut tx, chrome.clone(), user, &before, ask).await? {
                             Ok(n) => {
                                 ended = n;

@@ -385,6 +385,7 @@ async fn check_tiers(
 pub struct Profiles;
 
 impl Catalogue for Profiles {
+    type Form = Fields;
     const WHAT: &'static str = "connection profile";
     const LIST: &'static str = "/admin/profiles";
     const NEW: &'static str = "/admin/profiles/new";
@@ -466,8 +467,14 @@ impl Catalogue for Profiles {
         }
         let (input, mut errors) = parse(f);
         if errors.is_empty()
-            && let Some(warning) =
-                super::look_alike::warning(&state.db, Named::Profiles, &input.name, id, f).await?
+            && let Some(warning) = super::look_alike::warning(
+                &state.db,
+                Named::Profiles,
+                &input.name,
+                id,
+                super::look_alike::confirmed(f),
+            )
+            .await?
         {
             errors = warning;
         }

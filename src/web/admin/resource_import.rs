@@ -9,7 +9,7 @@ use crate::domain::csv_import::{self, Action, COLUMNS, FileError, Plan, PlanLine
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::{AppError, AppResult};
-use crate::web::form::{Fields, MultiForm};
+use crate::web::form::{self, Form, first};
 use crate::web::guard::CurrentUser;
 use crate::web::multipart;
 use askama::Template;
@@ -77,6 +77,13 @@ pub async fn show(chrome: Chrome) -> ImportPage {
 
 /// The file from an upload (`file`) or the paste box (`csv`); the paste box's text, to show
 /// again.
+/// The import form posted without a file: the pasted text.
+#[derive(serde::Deserialize)]
+struct PastedForm {
+    #[serde(default, deserialize_with = "first")]
+    csv: String,
+}
+
 async fn read_upload(headers: &HeaderMap, body: Bytes) -> Result<(Vec<u8>, String), String> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -99,8 +106,9 @@ async fn read_upload(headers: &HeaderMap, body: Bytes) -> Result<(Vec<u8>, Strin
             None => Ok((pasted.clone().into_bytes(), pasted)),
         }
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
-        let fields = Fields::parse(&body).map_err(|_| "The form could not be read.".to_owned())?;
-        let pasted = fields.text("csv").to_owned();
+        let pasted = form::parse::<PastedForm>(&body)
+            .map_err(|_| "The form could not be read.".to_owned())?
+            .csv;
         Ok((pasted.clone().into_bytes(), pasted))
     } else {
         Err("Choose a CSV file or paste its text.".to_owned())
@@ -183,15 +191,22 @@ pub async fn preview(
     Ok(page(chrome, pasted, None, Some(preview_of(&plan, token))).into_response())
 }
 
+/// Apply on the preview: the token of the preview it applies.
+#[derive(serde::Deserialize)]
+pub struct ApplyForm {
+    #[serde(default, deserialize_with = "first")]
+    token: String,
+}
+
 pub async fn apply(
     State(state): State<AppState>,
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    MultiForm(f): MultiForm,
+    Form(f): Form<ApplyForm>,
 ) -> AppResult<Response> {
     let draft: Option<Draft> = session.get(DRAFT).await?;
-    let Some(draft) = draft.filter(|d| d.token.to_string() == f.text("token")) else {
+    let Some(draft) = draft.filter(|d| d.token.to_string() == f.token) else {
         return refused(
             &session,
             "This preview is no longer current (it was applied, or another file was previewed since). Nothing was imported: upload the file again.",

@@ -17,7 +17,7 @@ use crate::provision::keyscan::{self, FoundKey};
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
-use crate::web::form::Fields;
+use crate::web::form::first;
 use crate::web::guard::CurrentUser;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -128,59 +128,103 @@ pub struct FormPage {
     errors: FieldErrors,
 }
 
+/// The resource form as posted.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct ResourceForm {
+    #[serde(default, deserialize_with = "first")]
+    name: String,
+    #[serde(default, deserialize_with = "first")]
+    kind: String,
+    #[serde(default, deserialize_with = "first")]
+    platform: String,
+    #[serde(default, deserialize_with = "first")]
+    address: String,
+    #[serde(default, deserialize_with = "first")]
+    port: String,
+    #[serde(default, deserialize_with = "first")]
+    description: String,
+    #[serde(default, deserialize_with = "first")]
+    provisioner: String,
+    #[serde(default, deserialize_with = "first")]
+    credential: String,
+    #[serde(default, deserialize_with = "first")]
+    host_key: String,
+    #[serde(default, deserialize_with = "first")]
+    database_name: String,
+    #[serde(default, deserialize_with = "first")]
+    command: String,
+    /// `fetch_host_key` from Fetch host key, else Save.
+    #[serde(default, deserialize_with = "first")]
+    go: String,
+    /// "Save anyway" on a look-alike name.
+    #[serde(default, deserialize_with = "first")]
+    look_alike_ok: String,
+}
+
+impl ResourceForm {
+    fn raw(&self) -> RawResource<'_> {
+        RawResource {
+            name: &self.name,
+            kind: &self.kind,
+            platform: &self.platform,
+            address: &self.address,
+            port: &self.port,
+            description: &self.description,
+        }
+    }
+
+    fn raw_access(&self) -> RawAccess<'_> {
+        RawAccess {
+            provisioner: &self.provisioner,
+            credential: &self.credential,
+            host_key: &self.host_key,
+            database_name: &self.database_name,
+            command: &self.command,
+        }
+    }
+}
+
 /// The form with `f`'s values.
 async fn page(
     state: &AppState,
     chrome: Chrome,
     id: Option<Uuid>,
     archived: bool,
-    f: &Fields,
+    f: &ResourceForm,
     errors: FieldErrors,
 ) -> AppResult<FormPage> {
-    let host_key = f.text("host_key").to_owned();
+    let host_key = f.host_key.clone();
     Ok(FormPage {
         chrome: chrome.at("admin"),
         id,
         archived,
-        name: f.text("name").to_owned(),
-        kind: f.text("kind").to_owned(),
-        platform: f.text("platform").to_owned(),
-        address: f.text("address").to_owned(),
-        port: f.text("port").to_owned(),
-        description: f.text("description").to_owned(),
+        name: f.name.clone(),
+        kind: f.kind.clone(),
+        platform: f.platform.clone(),
+        address: f.address.clone(),
+        port: f.port.clone(),
+        description: f.description.clone(),
         kinds: ResourceKind::ALL,
-        provisioner: f.text("provisioner").to_owned(),
+        provisioner: f.provisioner.clone(),
         provisioners: ProvisionerKind::ALL.to_vec(),
-        credential: f.text("credential").to_owned(),
+        credential: f.credential.clone(),
         credentials: db::credentials::options(&state.db).await?,
         fingerprint: parse_host_key(&host_key).ok().and_then(|k| fingerprint(&k)),
         host_key,
-        database_name: f.text("database_name").to_owned(),
-        command: f.text("command").to_owned(),
+        database_name: f.database_name.clone(),
+        command: f.command.clone(),
         fetched: None,
         errors,
     })
 }
 
-fn raw(f: &Fields) -> RawResource<'_> {
-    RawResource {
-        name: f.text("name"),
-        kind: f.text("kind"),
-        platform: f.text("platform"),
-        address: f.text("address"),
-        port: f.text("port"),
-        description: f.text("description"),
-    }
-}
-
 pub async fn new(State(state): State<AppState>, chrome: Chrome) -> AppResult<FormPage> {
-    let mut fields = Fields::default();
-    fields.0.push(("kind".into(), "server".into()));
-    fields.0.push((
-        "provisioner".into(),
-        ProvisionerKind::Simulated.key().into(),
-    ));
-    page(&state, chrome, None, false, &fields, FieldErrors::default()).await
+    let f = ResourceForm {
+        kind: "server".into(),
+        provisioner: ProvisionerKind::Simulated.key().into(),
+        ..ResourceForm::default()
+    };
+    page(&state, chrome, None, false, &f, FieldErrors::default()).await
 }
 
 /// Fetch host key: the form again, with the keys the address offers and their fingerprints,
@@ -189,27 +233,21 @@ async fn fetch_host_key(
     state: &AppState,
     chrome: Chrome,
     id: Option<Uuid>,
-    f: &Fields,
+    f: &ResourceForm,
 ) -> AppResult<Response> {
-    let port = match f.text("port").trim() {
+    let port = match f.port.trim() {
         "" => Ok(22),
         p => p.parse::<u16>().map_err(|_| ()),
     };
     let fetched = match port {
-        Ok(port) if port > 0 => keyscan::scan(f.text("address").trim(), port).await,
+        Ok(port) if port > 0 => keyscan::scan(f.address.trim(), port).await,
         _ => Err("The port must be a whole number from 1 to 65535.".to_owned()),
     };
-    let mut f = Fields(
-        f.0.iter()
-            .filter(|(k, _)| k != "host_key")
-            .cloned()
-            .collect(),
-    );
-    if let Ok(keys) = &fetched
-        && let Some(first) = keys.first()
-    {
-        f.0.push(("host_key".into(), first.key.clone()));
-    }
+    let mut f = f.clone();
+    f.host_key = match &fetched {
+        Ok(keys) => keys.first().map(|k| k.key.clone()).unwrap_or_default(),
+        Err(_) => String::new(),
+    };
     let archived = match id {
         Some(id) => db::resources::get(&state.db, id)
             .await?
@@ -226,23 +264,14 @@ async fn checked(
     state: &AppState,
     chrome: Chrome,
     id: Option<Uuid>,
-    f: &Fields,
+    f: &ResourceForm,
 ) -> AppResult<Result<(ResourceInput, AccessInput), Response>> {
     let mut errors = FieldErrors::default();
-    let input = ResourceInput::parse(&raw(f));
+    let input = ResourceInput::parse(&f.raw());
     if let Err(e) = &input {
         errors = e.clone();
     }
-    let access = AccessInput::parse(
-        &RawAccess {
-            provisioner: f.text("provisioner"),
-            credential: f.text("credential"),
-            host_key: f.text("host_key"),
-            database_name: f.text("database_name"),
-            command: f.text("command"),
-        },
-        &mut errors,
-    );
+    let access = AccessInput::parse(&f.raw_access(), &mut errors);
     if let Some(credential) = access.credential_id {
         match db::credentials::get(&state.db, credential).await? {
             None => errors.add(
@@ -264,8 +293,14 @@ async fn checked(
             )));
         }
     };
-    if let Some(errors) =
-        look_alike::warning(&state.db, Named::Resources, &input.name, id, f).await?
+    if let Some(errors) = look_alike::warning(
+        &state.db,
+        Named::Resources,
+        &input.name,
+        id,
+        !f.look_alike_ok.is_empty(),
+    )
+    .await?
     {
         return Ok(Err(invalid(
             page(state, chrome, id, false, f, errors).await?,
@@ -280,6 +315,7 @@ const LIST: &str = "/admin/resources";
 pub struct Resources;
 
 impl Catalogue for Resources {
+    type Form = ResourceForm;
     const WHAT: &'static str = "resource";
     const LIST: &'static str = LIST;
     const NEW: &'static str = "/admin/resources/new";
@@ -289,25 +325,20 @@ impl Catalogue for Resources {
         let Some(r) = db::resources::get(&state.db, id).await? else {
             return Ok(None);
         };
-        let mut f = Fields::default();
-        for (k, v) in [
-            ("name", r.name),
-            ("kind", r.kind.key().to_owned()),
-            ("platform", r.platform),
-            ("address", r.address),
-            ("port", r.port.map(|p| p.to_string()).unwrap_or_default()),
-            ("description", r.description),
-            ("provisioner", r.provisioner.key().to_owned()),
-            (
-                "credential",
-                r.credential_id.map(|c| c.to_string()).unwrap_or_default(),
-            ),
-            ("host_key", r.host_key.unwrap_or_default()),
-            ("database_name", r.database_name.unwrap_or_default()),
-            ("command", r.provisioner_command.unwrap_or_default()),
-        ] {
-            f.0.push((k.to_owned(), v));
-        }
+        let f = ResourceForm {
+            name: r.name,
+            kind: r.kind.key().to_owned(),
+            platform: r.platform,
+            address: r.address,
+            port: r.port.map(|p| p.to_string()).unwrap_or_default(),
+            description: r.description,
+            provisioner: r.provisioner.key().to_owned(),
+            credential: r.credential_id.map(|c| c.to_string()).unwrap_or_default(),
+            host_key: r.host_key.unwrap_or_default(),
+            database_name: r.database_name.unwrap_or_default(),
+            command: r.provisioner_command.unwrap_or_default(),
+            ..ResourceForm::default()
+        };
         Ok(Some(
             page(
                 state,
@@ -329,9 +360,9 @@ impl Catalogue for Resources {
         user: &CurrentUser,
         session: &Session,
         id: Option<Uuid>,
-        f: &Fields,
+        f: &ResourceForm,
     ) -> AppResult<Response> {
-        if f.text("go") == "fetch_host_key" {
+        if f.go == "fetch_host_key" {
             return fetch_host_key(state, chrome, id, f).await;
         }
         let (input, access) = match checked(state, chrome.clone(), id, f).await? {

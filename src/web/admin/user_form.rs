@@ -16,7 +16,7 @@ use crate::domain::tz::TimeZone;
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::{AppError, AppResult};
-use crate::web::form::{Fields, MultiForm};
+use crate::web::form::{Fields, Form, first};
 use crate::web::guard::CurrentUser;
 use crate::web::path_id::PathId;
 use askama::Template;
@@ -58,26 +58,87 @@ pub struct FormPage {
     errors: FieldErrors,
 }
 
+/// The user form as posted: the new user's form, or an account's (which has no username
+/// or password).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct UserForm {
+    #[serde(default, deserialize_with = "first")]
+    username: String,
+    /// The initial password (new user).
+    #[serde(default, deserialize_with = "first")]
+    password: String,
+    #[serde(default, deserialize_with = "first")]
+    display_name: String,
+    #[serde(default, deserialize_with = "first")]
+    email: String,
+    #[serde(default, deserialize_with = "first")]
+    role: String,
+    #[serde(default, deserialize_with = "first")]
+    time_zone: String,
+    /// Ticked groups.
+    #[serde(default)]
+    groups: Vec<String>,
+    /// The groups list's search box.
+    #[serde(default, deserialize_with = "first")]
+    groups_q: String,
+    /// `search` from the list's Search button, else Save.
+    #[serde(default, deserialize_with = "first")]
+    go: String,
+    /// How many sessions the administrator agreed to end.
+    #[serde(default, deserialize_with = "first")]
+    confirm: String,
+}
+
+impl UserForm {
+    fn groups(&self) -> Vec<Uuid> {
+        admin_input::ids(self.groups.iter().map(String::as_str))
+    }
+
+    /// An account's form as fields, posted again by the "end these sessions?" page.
+    fn echo(&self) -> Fields {
+        let mut f = Fields::default();
+        for (k, v) in [
+            ("display_name", &self.display_name),
+            ("email", &self.email),
+            ("role", &self.role),
+            ("time_zone", &self.time_zone),
+            ("groups_q", &self.groups_q),
+            ("confirm", &self.confirm),
+        ] {
+            f.0.push((k.into(), v.clone()));
+        }
+        f.0.extend(self.groups.iter().map(|g| ("groups".into(), g.clone())));
+        f
+    }
+}
+
+/// Set password on an account.
+#[derive(serde::Deserialize)]
+pub struct PasswordForm {
+    #[serde(default, deserialize_with = "first")]
+    password: String,
+}
+
 async fn page(
     state: &AppState,
     chrome: Chrome,
     account: Option<Account>,
-    f: &Fields,
+    f: &UserForm,
     errors: FieldErrors,
 ) -> AppResult<FormPage> {
-    let ticked = admin_input::ids(f.all("groups"));
-    let search = picker::search(f, "groups");
+    let ticked = f.groups();
+    let search = picker::bounded(&f.groups_q);
     let choices = db::groups::choices(&state.db, &search, &ticked, picker::SHOWN).await?;
     Ok(FormPage {
         chrome: chrome.at("admin"),
         username: account
             .as_ref()
-            .map_or_else(|| f.text("username").to_owned(), |a| a.username.clone()),
+            .map_or_else(|| f.username.clone(), |a| a.username.clone()),
         account,
-        display_name: f.text("display_name").to_owned(),
-        email: f.text("email").to_owned(),
-        role: f.text("role").to_owned(),
-        time_zone: f.text("time_zone").to_owned(),
+        display_name: f.display_name.clone(),
+        email: f.email.clone(),
+        role: f.role.clone(),
+        time_zone: f.time_zone.clone(),
         roles: ROLES,
         zones: TimeZone::all_names(),
         groups: Picker::new("groups", "Groups", &search, choices, &ticked)
@@ -87,9 +148,11 @@ async fn page(
 }
 
 pub async fn new(State(state): State<AppState>, chrome: Chrome) -> AppResult<FormPage> {
-    let mut f = Fields::default();
-    f.0.push(("role".into(), "user".into()));
-    f.0.push(("time_zone".into(), state.settings.default_time_zone.clone()));
+    let f = UserForm {
+        role: "user".into(),
+        time_zone: state.settings.default_time_zone.clone(),
+        ..UserForm::default()
+    };
     page(&state, chrome, None, &f, FieldErrors::default()).await
 }
 
@@ -97,26 +160,24 @@ async fn account(
     state: &AppState,
     admin: &CurrentUser,
     id: Uuid,
-) -> AppResult<Option<(Account, Fields)>> {
+) -> AppResult<Option<(Account, UserForm)>> {
     let Some(u) = db::users::get(&state.db, id).await? else {
         return Ok(None);
     };
-    let mut f = Fields::default();
-    f.0.push(("display_name".into(), u.display_name));
-    f.0.push(("email".into(), u.email.unwrap_or_default()));
-    f.0.push((
-        "role".into(),
-        match u.role {
+    let groups = db::users::group_ids(&state.db, id).await?;
+    let f = UserForm {
+        display_name: u.display_name,
+        email: u.email.unwrap_or_default(),
+        role: match u.role {
             Role::User => "user",
             Role::Admin => "admin",
             Role::Auditor => "auditor",
         }
         .into(),
-    ));
-    f.0.push(("time_zone".into(), u.time_zone));
-    for g in db::users::group_ids(&state.db, id).await? {
-        f.0.push(("groups".into(), g.to_string()));
-    }
+        time_zone: u.time_zone,
+        groups: groups.iter().map(Uuid::to_string).collect(),
+        ..UserForm::default()
+    };
     Ok(Some((
         Account {
             id,
@@ -156,11 +217,11 @@ struct Checked {
 
 async fn check(
     state: &AppState,
-    f: &Fields,
+    f: &UserForm,
     errors: &mut FieldErrors,
     fallback_name: &str,
 ) -> AppResult<Checked> {
-    let typed = f.text("display_name").trim();
+    let typed = f.display_name.trim();
     let display_name = match DisplayName::parse(if typed.is_empty() {
         fallback_name
     } else {
@@ -172,19 +233,19 @@ async fn check(
             DisplayName::parse("-").map_err(AppError::internal)?
         }
     };
-    let email = admin_input::email(errors, "email", f.text("email"));
-    let role = Role::parse(f.text("role")).unwrap_or_else(|| {
+    let email = admin_input::email(errors, "email", &f.email);
+    let role = Role::parse(&f.role).unwrap_or_else(|| {
         errors.add("role", "Choose User, Administrator or Auditor.");
         Role::User
     });
-    let time_zone = match TimeZone::parse(f.text("time_zone")) {
+    let time_zone = match TimeZone::parse(&f.time_zone) {
         Ok(tz) => tz.name().to_owned(),
         Err(e) => {
             errors.add("time_zone", admin_input::capitalise(&e.to_string()));
             String::new()
         }
     };
-    let groups = admin_input::ids(f.all("groups"));
+    let groups = f.groups();
     if db::audit::count_existing(&state.db, "groups", &groups).await? != groups.len() {
         errors.add(
             "groups",
@@ -205,20 +266,20 @@ pub async fn create(
     chrome: Chrome,
     admin: CurrentUser,
     session: Session,
-    MultiForm(f): MultiForm,
+    Form(f): Form<UserForm>,
 ) -> AppResult<Response> {
-    if picker::is_search(&f) {
+    if f.go == "search" {
         return Ok(page(&state, chrome, None, &f, FieldErrors::default())
             .await?
             .into_response());
     }
     let mut errors = FieldErrors::default();
-    let username = Username::parse(f.text("username"));
+    let username = Username::parse(&f.username);
     if let Err(e) = &username {
         errors.add("username", admin_input::capitalise(&e.to_string()));
     }
-    let checked = check(&state, &f, &mut errors, f.text("username").trim()).await?;
-    let secret = NewPassword::parse(f.text("password"), f.text("username").trim());
+    let checked = check(&state, &f, &mut errors, f.username.trim()).await?;
+    let secret = NewPassword::parse(&f.password, f.username.trim());
     if let Err(e) = &secret {
         errors.add("password", admin_input::capitalise(&e.to_string()));
     }
@@ -259,12 +320,12 @@ pub async fn update(
     admin: CurrentUser,
     session: Session,
     PathId(id): PathId,
-    MultiForm(f): MultiForm,
+    Form(f): Form<UserForm>,
 ) -> AppResult<Response> {
     let Some((account, _)) = account(&state, &admin, id).await? else {
         return gone(&session, "user", "/admin/users").await;
     };
-    if picker::is_search(&f) {
+    if f.go == "search" {
         return Ok(
             page(&state, chrome, Some(account), &f, FieldErrors::default())
                 .await?
@@ -298,13 +359,14 @@ pub async fn update(
             // account's row is locked, in the order disabling takes them (account, then
             // sessions), so the two cannot deadlock.
             let before = db::grants::live_of_user(&mut tx, id).await?;
+            let echo = f.echo();
             let ask = Ask {
                 section: "users",
                 change: "Save",
                 subject: format!("the account {}", account.username),
                 action: format!("/admin/users/{id}"),
                 back: format!("/admin/users/{id}"),
-                fields: &f,
+                fields: &echo,
             };
             let ended = match end_or_ask(&mut tx, chrome, &admin, &before, ask).await? {
                 Ok(n) => n,
@@ -378,12 +440,12 @@ pub async fn reset_password(
     admin: CurrentUser,
     session: Session,
     PathId(id): PathId,
-    MultiForm(f): MultiForm,
+    Form(f): Form<PasswordForm>,
 ) -> AppResult<Response> {
     let Some((account, fields)) = account(&state, &admin, id).await? else {
         return gone(&session, "user", "/admin/users").await;
     };
-    let secret = match NewPassword::parse(f.text("password"), &account.username) {
+    let secret = match NewPassword::parse(&f.password, &account.username) {
         Ok(s) => s,
         Err(e) => {
             let mut errors = FieldErrors::default();

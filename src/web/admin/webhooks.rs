@@ -13,7 +13,7 @@ use crate::domain::wizard::format_local;
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
-use crate::web::form::Fields;
+use crate::web::form::first;
 use crate::web::guard::CurrentUser;
 use crate::web::path_id::PathId;
 use crate::webhooks::{EVENT_TYPES, check_secret, check_url};
@@ -56,16 +56,45 @@ pub struct FormPage {
     errors: FieldErrors,
 }
 
+/// The webhook form as posted (and as shown again: the secret never is).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct WebhookForm {
+    #[serde(default, deserialize_with = "first")]
+    url: String,
+    #[serde(default, deserialize_with = "first")]
+    secret: String,
+    /// `all`, or event types.
+    #[serde(default)]
+    events: Vec<String>,
+    #[serde(default, deserialize_with = "first")]
+    enabled: String,
+}
+
+impl From<&Endpoint> for WebhookForm {
+    fn from(e: &Endpoint) -> Self {
+        let all = e.all_events.then(|| "all".to_owned());
+        Self {
+            url: e.url.clone(),
+            secret: String::new(),
+            events: all.into_iter().chain(e.events.iter().cloned()).collect(),
+            enabled: if e.enabled {
+                "on".into()
+            } else {
+                String::new()
+            },
+        }
+    }
+}
+
 impl FormPage {
-    fn new(chrome: Chrome, id: Option<Uuid>, f: &Fields, errors: FieldErrors) -> Self {
-        let events: Vec<String> = f.all("events").map(str::to_owned).collect();
+    fn new(chrome: Chrome, id: Option<Uuid>, f: &WebhookForm, errors: FieldErrors) -> Self {
         Self {
             chrome: chrome.at("admin"),
             id,
-            url: f.text("url").to_owned(),
-            all_events: events.iter().any(|e| e == "all"),
-            events,
-            enabled: checkbox(f.first("enabled")),
+            url: f.url.clone(),
+            all_events: f.events.iter().any(|e| e == "all"),
+            events: f.events.clone(),
+            enabled: checkbox(Some(&f.enabled)),
             types: EVENT_TYPES,
             errors,
         }
@@ -77,35 +106,22 @@ impl FormPage {
 }
 
 pub async fn new(chrome: Chrome) -> FormPage {
-    let mut f = Fields::default();
-    f.0.push(("events".into(), "all".into()));
-    f.0.push(("enabled".into(), "on".into()));
+    let f = WebhookForm {
+        events: vec!["all".into()],
+        enabled: "on".into(),
+        ..WebhookForm::default()
+    };
     FormPage::new(chrome, None, &f, FieldErrors::default())
 }
 
-fn fields_of(e: &Endpoint) -> Fields {
-    let mut f = Fields::default();
-    f.0.push(("url".into(), e.url.clone()));
-    if e.all_events {
-        f.0.push(("events".into(), "all".into()));
-    }
-    for event in &e.events {
-        f.0.push(("events".into(), event.clone()));
-    }
-    if e.enabled {
-        f.0.push(("enabled".into(), "on".into()));
-    }
-    f
-}
-
 /// The form's input, checked; every problem by field.
-fn parse(f: &Fields, creating: bool) -> Result<EndpointInput, FieldErrors> {
+fn parse(f: &WebhookForm, creating: bool) -> Result<EndpointInput, FieldErrors> {
     let mut errors = FieldErrors::default();
-    let url = check_url(f.text("url")).unwrap_or_else(|e| {
+    let url = check_url(&f.url).unwrap_or_else(|e| {
         errors.add("url", e);
         String::new()
     });
-    let typed = f.text("secret");
+    let typed = f.secret.as_str();
     let secret = if typed.is_empty() && !creating {
         None
     } else if typed.is_empty() {
@@ -118,7 +134,7 @@ fn parse(f: &Fields, creating: bool) -> Result<EndpointInput, FieldErrors> {
     };
     let mut all_events = false;
     let mut events = Vec::new();
-    for value in f.all("events") {
+    for value in f.events.iter().map(String::as_str) {
         if value == "all" {
             all_events = true;
         } else if let Some((key, _)) = EVENT_TYPES.iter().find(|(k, _)| *k == value) {
@@ -149,13 +165,13 @@ fn parse(f: &Fields, creating: bool) -> Result<EndpointInput, FieldErrors> {
         secret,
         all_events,
         events,
-        enabled: checkbox(f.first("enabled")),
+        enabled: checkbox(Some(&f.enabled)),
     })
 }
 
 /// The form again with its problems. A secret that was typed is not sent back.
-fn again(chrome: Chrome, id: Option<Uuid>, f: &Fields, mut errors: FieldErrors) -> Response {
-    if !f.text("secret").is_empty() && errors.get("secret").is_none() {
+fn again(chrome: Chrome, id: Option<Uuid>, f: &WebhookForm, mut errors: FieldErrors) -> Response {
+    if !f.secret.is_empty() && errors.get("secret").is_none() {
         errors.add("secret", "Not kept: type the secret again to save it.");
     }
     invalid(FormPage::new(chrome, id, f, errors))
@@ -245,6 +261,7 @@ pub async fn send_test(
 pub struct Webhooks;
 
 impl Catalogue for Webhooks {
+    type Form = WebhookForm;
     const WHAT: &'static str = "webhook";
     const LIST: &'static str = "/admin/webhooks";
     const NEW: &'static str = "/admin/webhooks/new";
@@ -252,7 +269,13 @@ impl Catalogue for Webhooks {
 
     async fn edit_page(state: &AppState, chrome: Chrome, id: Uuid) -> AppResult<Option<Response>> {
         Ok(db::webhooks::get(&state.db, id).await?.map(|e| {
-            FormPage::new(chrome, Some(id), &fields_of(&e), FieldErrors::default()).into_response()
+            FormPage::new(
+                chrome,
+                Some(id),
+                &WebhookForm::from(&e),
+                FieldErrors::default(),
+            )
+            .into_response()
         }))
     }
 
@@ -262,7 +285,7 @@ impl Catalogue for Webhooks {
         user: &CurrentUser,
         session: &Session,
         id: Option<Uuid>,
-        f: &Fields,
+        f: &WebhookForm,
     ) -> AppResult<Response> {
         let input = match parse(f, id.is_none()) {
             Ok(input) => input,
@@ -299,5 +322,30 @@ impl Deletable for Webhooks {
     async fn remove(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<Removal, WriteError> {
         let url = db::webhooks::remove(tx, actor, id).await?;
         Ok(Removal::Deleted(format!("the webhook to {url}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::form;
+
+    #[test]
+    fn a_webhook_form_converts_its_ticked_events() {
+        let f: WebhookForm = form::parse(
+            format!("url=https://hooks.example.com/x&secret=0123456789abcdef0123456789abcdef&events={}&enabled=on", EVENT_TYPES[0].0)
+                .as_bytes(),
+        )
+        .unwrap();
+        let input = parse(&f, true).unwrap();
+        assert!(!input.all_events && input.enabled);
+        assert_eq!(input.events, [EVENT_TYPES[0].0]);
+    }
+
+    #[test]
+    fn an_unknown_event_and_a_missing_secret_are_field_errors() {
+        let f: WebhookForm = form::parse(b"url=https://hooks.example.com/x&events=nope").unwrap();
+        let e = parse(&f, true).unwrap_err();
+        assert!(e.get("events").is_some() && e.get("secret").is_some());
     }
 }

@@ -14,7 +14,7 @@ use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
 use crate::web::error::{AppError, AppResult};
-use crate::web::form::MultiForm;
+use crate::web::form::{Form, first};
 use crate::web::guard::CurrentUser;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -52,21 +52,30 @@ async fn done(session: &Session, created: &Created, start_now: bool) -> AppResul
     Ok(Redirect::to(landing(created.status, start_now)).into_response())
 }
 
+/// Submit on the last step: the button pressed, and the draft the page was shown for.
+#[derive(serde::Deserialize)]
+pub struct FinishForm {
+    #[serde(default, deserialize_with = "first")]
+    go: String,
+    #[serde(default, deserialize_with = "first")]
+    draft_id: String,
+}
+
 pub async fn submit(
     State(state): State<AppState>,
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
     ClientAddr(client): ClientAddr,
-    MultiForm(form): MultiForm,
+    Form(form): Form<FinishForm>,
 ) -> AppResult<Response> {
-    match form.text("go") {
+    match form.go.as_str() {
         "cancel" => return Ok(cancel(&session).await?.into_response()),
         "back" => return Ok(Redirect::to(Step::Scheduling.path()).into_response()),
         _ => {}
     }
     // A replay after the draft was cleared: the posted draft id finds the finished request.
-    let posted = Uuid::parse_str(form.text("draft_id")).ok();
+    let posted = Uuid::parse_str(&form.draft_id).ok();
     let draft = session::draft(&session).await?;
     let finished_id = match (&draft, posted) {
         (Some(d), Some(p)) if d.id != p => Some(p),

@@ -15,7 +15,7 @@ use crate::state::AppState;
 use crate::ticket_validation::{self, OnFailure, TicketCheck};
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
-use crate::web::form::MultiForm;
+use crate::web::form::{Form, first};
 use crate::web::guard::CurrentUser;
 
 #[derive(Template, WebTemplate)]
@@ -89,14 +89,25 @@ pub async fn show(
     Ok(p.into_response())
 }
 
+/// The Notes step: the button pressed, the notes and the ticket.
+#[derive(serde::Deserialize)]
+pub struct NotesForm {
+    #[serde(default, deserialize_with = "first")]
+    go: String,
+    #[serde(default, deserialize_with = "first")]
+    notes: String,
+    #[serde(default, deserialize_with = "first")]
+    ticket: String,
+}
+
 pub async fn submit(
     State(state): State<AppState>,
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    MultiForm(form): MultiForm,
+    Form(form): Form<NotesForm>,
 ) -> AppResult<Response> {
-    let go = form.text("go");
+    let go = form.go.as_str();
     if go == "cancel" {
         return Ok(cancel(&session).await?.into_response());
     }
@@ -105,8 +116,8 @@ pub async fn submit(
         Err(elsewhere) => return Ok(elsewhere),
     };
     // Bounded before anything is stored in the session.
-    let notes: String = form.text("notes").chars().take(MAX_NOTES + 1).collect();
-    let ticket: String = form.text("ticket").chars().take(MAX_TICKET + 1).collect();
+    let notes: String = form.notes.chars().take(MAX_NOTES + 1).collect();
+    let ticket: String = form.ticket.chars().take(MAX_TICKET + 1).collect();
     let checked = wizard::check_notes(&notes, &ticket, &rules(&grant));
     if go == "back" {
         // Back keeps what was typed, valid or not.

@@ -17,7 +17,7 @@ use crate::domain::wizard::{Draft, Step};
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
-use crate::web::form::MultiForm;
+use crate::web::form::{Form, first};
 use crate::web::guard::CurrentUser;
 
 /// One choice in the list: an activity through one policy.
@@ -107,14 +107,34 @@ pub async fn show(
     page(&state, chrome, &user, &draft, &search, None, None).await
 }
 
+/// The Request Type step: the button pressed, the search, and the chosen
+/// `activity:policy` pair.
+#[derive(serde::Deserialize)]
+pub struct RequestTypeForm {
+    #[serde(default, deserialize_with = "first")]
+    go: String,
+    #[serde(default, deserialize_with = "first")]
+    q: String,
+    #[serde(default, deserialize_with = "first")]
+    activity: String,
+}
+
+impl RequestTypeForm {
+    /// The chosen activity and policy, if the pair reads as two ids.
+    fn chosen(&self) -> Option<(Uuid, Uuid)> {
+        let (a, p) = self.activity.split_once(':')?;
+        Some((Uuid::parse_str(a).ok()?, Uuid::parse_str(p).ok()?))
+    }
+}
+
 pub async fn submit(
     State(state): State<AppState>,
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    MultiForm(form): MultiForm,
+    Form(form): Form<RequestTypeForm>,
 ) -> AppResult<Response> {
-    let go = form.text("go");
+    let go = form.go.as_str();
     if go == "cancel" {
         return Ok(cancel(&session).await?.into_response());
     }
@@ -124,7 +144,7 @@ pub async fn submit(
         return Ok(Redirect::to("/dashboard").into_response());
     }
     let mut draft = load(&session).await?;
-    let search: String = form.text("q").trim().chars().take(100).collect();
+    let search: String = form.q.trim().chars().take(100).collect();
     if go == "search" {
         let target = format!(
             "{}?{}",
@@ -133,11 +153,7 @@ pub async fn submit(
         );
         return Ok(Redirect::to(&target).into_response());
     }
-    let chosen = form.first("activity").and_then(|v| {
-        let (a, p) = v.split_once(':')?;
-        Some((Uuid::parse_str(a).ok()?, Uuid::parse_str(p).ok()?))
-    });
-    let Some((activity, policy)) = chosen else {
+    let Some((activity, policy)) = form.chosen() else {
         let page = page(
             &state,
             chrome,
@@ -189,4 +205,21 @@ pub async fn submit(
     }
     session::save_draft(&session, &draft).await?;
     Ok(Redirect::to(Step::Resources.path()).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::form;
+
+    #[test]
+    fn the_chosen_pair_reads_as_two_ids_or_nothing() {
+        let (a, p) = (Uuid::new_v4(), Uuid::new_v4());
+        let f: RequestTypeForm = form::parse(format!("activity={a}:{p}").as_bytes()).unwrap();
+        assert_eq!(f.chosen(), Some((a, p)));
+        for bad in [&b"activity=x:y"[..], b"activity=", b""] {
+            let f: RequestTypeForm = form::parse(bad).unwrap();
+            assert_eq!(f.chosen(), None);
+        }
+    }
 }

@@ -17,7 +17,7 @@ use crate::domain::wizard::{Draft, MAX_RESOURCES, Step};
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
-use crate::web::form::{Fields, MultiForm};
+use crate::web::form::{Form, first};
 use crate::web::guard::CurrentUser;
 
 /// Resources per page.
@@ -142,24 +142,44 @@ pub async fn show(
     Ok(p.into_response())
 }
 
+/// The Resources step: the button pressed, the search and page shown, which view, the rows
+/// shown and those ticked.
+#[derive(serde::Deserialize)]
+pub struct ResourcesForm {
+    #[serde(default, deserialize_with = "first")]
+    go: String,
+    #[serde(default, deserialize_with = "first")]
+    q: String,
+    #[serde(default, deserialize_with = "first")]
+    page: String,
+    #[serde(default, deserialize_with = "first")]
+    view: String,
+    #[serde(default)]
+    shown: Vec<String>,
+    #[serde(default)]
+    pick: Vec<String>,
+}
+
 /// Applies the ticks of the page just shown: its rows are replaced by what is ticked now.
 /// Refuses ids the policy does not grant and more than the maximum.
 async fn merge_ticks(
     state: &AppState,
     grant: &Grant,
     draft: &Draft,
-    form: &Fields,
+    form: &ResourcesForm,
     whole_page: bool,
 ) -> AppResult<Result<Vec<Uuid>, String>> {
     let shown: Vec<Uuid> = form
-        .all("shown")
+        .shown
+        .iter()
         .filter_map(|s| Uuid::parse_str(s).ok())
         .collect();
     let picked: Vec<Uuid> = form
-        .all("pick")
+        .pick
+        .iter()
         .filter_map(|s| Uuid::parse_str(s).ok())
         .collect();
-    if form.all("pick").count() != picked.len() || picked.iter().any(|p| !shown.contains(p)) {
+    if form.pick.len() != picked.len() || picked.iter().any(|p| !shown.contains(p)) {
         return Ok(Err(
             "The selection could not be read. Tick the resources again.".into(),
         ));
@@ -191,9 +211,9 @@ pub async fn submit(
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    MultiForm(form): MultiForm,
+    Form(form): Form<ResourcesForm>,
 ) -> AppResult<Response> {
-    let go = form.text("go").to_owned();
+    let go = form.go.clone();
     if go == "cancel" {
         return Ok(cancel(&session).await?.into_response());
     }
@@ -202,9 +222,9 @@ pub async fn submit(
             Ok(at) => at,
             Err(elsewhere) => return Ok(elsewhere),
         };
-    let search: String = form.text("q").trim().chars().take(100).collect();
-    let current: i64 = form.text("page").parse().unwrap_or(1);
-    let selections = form.text("view") == "selections";
+    let search: String = form.q.trim().chars().take(100).collect();
+    let current: i64 = form.page.parse().unwrap_or(1);
+    let selections = form.view == "selections";
 
     if let Some(id) = go.strip_prefix("remove:") {
         if let Ok(id) = Uuid::parse_str(id) {

@@ -19,7 +19,7 @@ use crate::domain::wizard::{
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
-use crate::web::form::MultiForm;
+use crate::web::form::{Form, first};
 use crate::web::guard::CurrentUser;
 
 #[derive(Template, WebTemplate)]
@@ -165,14 +165,42 @@ pub async fn show(
     Ok(page(chrome, &user, &draft, &grant, &input, None).into_response())
 }
 
+/// The Scheduling step: the button pressed, now or later, and the date and time typed.
+#[derive(serde::Deserialize)]
+pub struct SchedulingForm {
+    #[serde(default, deserialize_with = "first")]
+    go: String,
+    #[serde(default, deserialize_with = "first")]
+    when: String,
+    #[serde(default, deserialize_with = "first")]
+    date: String,
+    #[serde(default, deserialize_with = "first")]
+    time: String,
+}
+
+impl From<&SchedulingForm> for Schedule {
+    /// What was asked for, bounded before it is kept in the session; checked by
+    /// `wizard::check_schedule`.
+    fn from(form: &SchedulingForm) -> Self {
+        if form.when == "later" {
+            Schedule::Later {
+                date: form.date.chars().take(10).collect(),
+                time: form.time.chars().take(8).collect(),
+            }
+        } else {
+            Schedule::Now
+        }
+    }
+}
+
 pub async fn submit(
     State(state): State<AppState>,
     chrome: Chrome,
     user: CurrentUser,
     session: Session,
-    MultiForm(form): MultiForm,
+    Form(form): Form<SchedulingForm>,
 ) -> AppResult<Response> {
-    let go = form.text("go");
+    let go = form.go.as_str();
     if go == "cancel" {
         return Ok(cancel(&session).await?.into_response());
     }
@@ -181,14 +209,7 @@ pub async fn submit(
             Ok(at) => at,
             Err(elsewhere) => return Ok(elsewhere),
         };
-    let input = if form.text("when") == "later" {
-        Schedule::Later {
-            date: form.text("date").chars().take(10).collect(),
-            time: form.text("time").chars().take(8).collect(),
-        }
-    } else {
-        Schedule::Now
-    };
+    let input = Schedule::from(&form);
     let checked = wizard::check_schedule(
         &input,
         user.time_zone,
@@ -212,5 +233,30 @@ pub async fn submit(
             let p = page(chrome, &user, &draft, &grant, &input, Some(e));
             Ok((StatusCode::UNPROCESSABLE_ENTITY, p).into_response())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::form;
+
+    #[test]
+    fn later_keeps_the_typed_date_and_time_bounded() {
+        let f: SchedulingForm =
+            form::parse(b"go=next&when=later&date=2030-01-02xxxx&time=09:30").unwrap();
+        assert_eq!(
+            Schedule::from(&f),
+            Schedule::Later {
+                date: "2030-01-02".into(),
+                time: "09:30".into()
+            }
+        );
+    }
+
+    #[test]
+    fn anything_but_later_is_now() {
+        let f: SchedulingForm = form::parse(b"date=2030-01-02").unwrap();
+        assert_eq!(Schedule::from(&f), Schedule::Now);
     }
 }
