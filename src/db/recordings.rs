@@ -349,6 +349,7 @@ pub async fn search(db: &sqlx::PgPool, text: &str, limit: i64) -> Result<Vec<Hit
             .replace('%', "\\%")
             .replace('_', "\\_")
     );
+    // Runtime SQL: the same query text, with the other search condition.
     sqlx::query_as(&QUERY.replace("{condition}", "c.plain ILIKE $1"))
         .bind(pattern)
         .bind(limit)

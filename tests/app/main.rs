@@ -21,6 +21,7 @@ mod api_tokens;
 mod approvals;
 mod auth;
 mod bounds;
+mod checked_sql;
 mod cluster;
 mod connect;
 mod csrf;
