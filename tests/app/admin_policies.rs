@@ -808,3 +808,54 @@ async fn the_approver_count_is_taken_after_a_concurrent_membership_change_commit
     );
     assert_eq!(audit_count(&app).await, audit);
 }
+
+/// A tier's approver list searches on the server: the page comes back with the search
+/// applied, the ticked user still ticked and every other field as typed; nothing is stored.
+#[tokio::test]
+async fn a_profile_tiers_user_list_searches_and_keeps_the_form() {
+    let app = admin_app().await;
+    let carol = user_id(&app, "carol").await;
+    let before = count(&app, "SELECT count(*) FROM connection_profiles").await;
+    let page = app
+        .post(
+            "/admin/profiles/new",
+            &profile(
+                "Searching",
+                &[
+                    ("tier1_required", "2"),
+                    ("tier1_users", &carol),
+                    ("tier1_users_q", "erin"),
+                    ("notes_required", "on"),
+                    ("go", "search"),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(
+        page.texts("#tier1_users-picker li label span:first-of-type"),
+        ["carol", "erin"],
+        "the ticked user first, then the matches"
+    );
+    assert!(page.body.contains("value=\"Searching\""));
+    assert!(
+        page.body.contains("value=\"erin\""),
+        "the search box as typed"
+    );
+    let html = page.html();
+    let attr = |selector: &str, name: &str| {
+        let selector = scraper::Selector::parse(selector).unwrap();
+        html.select(&selector)
+            .next()
+            .and_then(|e| e.value().attr(name).map(str::to_owned))
+    };
+    assert_eq!(
+        attr("input[name=tier1_required]", "value").as_deref(),
+        Some("2")
+    );
+    assert!(attr("input[name=notes_required]", "checked").is_some());
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM connection_profiles").await,
+        before
+    );
+}

@@ -7,17 +7,8 @@ use crate::db::look_alike::{Named, names};
 use crate::domain::admin_input::FieldErrors;
 use crate::domain::names::look_alike_key;
 use crate::web::error::AppResult;
-use crate::web::form::Fields;
 use sqlx::PgPool;
 use uuid::Uuid;
-
-/// The checkbox that confirms a look-alike name.
-pub const CONFIRM: &str = "look_alike_ok";
-
-/// Whether a form read as [`Fields`] ticked "Save anyway".
-pub fn confirmed(f: &Fields) -> bool {
-    f.first(CONFIRM).is_some_and(|v| !v.is_empty())
-}
 
 /// The form's errors with the warning, when `name` (of object `id`, `None` when new) looks
 /// like another object's name and the form did not confirm it; `None` to go ahead.

@@ -73,8 +73,3 @@ pub fn search(fields: &Fields, name: &str) -> String {
 pub fn bounded(typed: &str) -> String {
     typed.trim().chars().take(100).collect()
 }
-
-/// Whether the form was posted by a list's Search button rather than Save.
-pub fn is_search(fields: &Fields) -> bool {
-    fields.text("go") == "search"
-}

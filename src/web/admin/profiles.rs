@@ -14,7 +14,7 @@ use crate::domain::catalog::compile_ticket_pattern;
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
-use crate::web::form::Fields;
+use crate::web::form::{Fields, first};
 use crate::web::guard::CurrentUser;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -27,6 +27,168 @@ use uuid::Uuid;
 
 /// How many approval tiers a profile may have.
 pub const TIERS: usize = 3;
+
+/// The profile form as posted. The three approval tiers have fields of their own
+/// (`tier1_users`, `tier1_groups`, `tier1_required` and the lists' search boxes).
+#[derive(Debug, Default, Deserialize)]
+pub struct ProfileForm {
+    #[serde(default, deserialize_with = "first")]
+    name: String,
+    #[serde(default, deserialize_with = "first")]
+    description: String,
+    #[serde(default, deserialize_with = "first")]
+    max_duration_minutes: String,
+    #[serde(default, deserialize_with = "first")]
+    schedule_horizon_days: String,
+    #[serde(default, deserialize_with = "first")]
+    decision_timeout_minutes: String,
+    #[serde(default, deserialize_with = "first")]
+    extension_minutes: String,
+    #[serde(default, deserialize_with = "first")]
+    max_extensions: String,
+    #[serde(default, deserialize_with = "first")]
+    ticket_pattern: String,
+    #[serde(default, deserialize_with = "first")]
+    ticket_validator_url: String,
+    #[serde(default, deserialize_with = "first")]
+    ticket_validator_timeout_seconds: String,
+    #[serde(default, deserialize_with = "first")]
+    ticket_validator_on_failure: String,
+    #[serde(default, deserialize_with = "first")]
+    notes_required: String,
+    #[serde(default, deserialize_with = "first")]
+    ticket_required: String,
+    #[serde(default, deserialize_with = "first")]
+    allow_self_approval: String,
+    #[serde(default, deserialize_with = "first")]
+    extension_allowed: String,
+    #[serde(default, deserialize_with = "first")]
+    record_input: String,
+    #[serde(default)]
+    tier1_users: Vec<String>,
+    #[serde(default)]
+    tier1_groups: Vec<String>,
+    #[serde(default, deserialize_with = "first")]
+    tier1_required: String,
+    #[serde(default, deserialize_with = "first")]
+    tier1_users_q: String,
+    #[serde(default, deserialize_with = "first")]
+    tier1_groups_q: String,
+    #[serde(default)]
+    tier2_users: Vec<String>,
+    #[serde(default)]
+    tier2_groups: Vec<String>,
+    #[serde(default, deserialize_with = "first")]
+    tier2_required: String,
+    #[serde(default, deserialize_with = "first")]
+    tier2_users_q: String,
+    #[serde(default, deserialize_with = "first")]
+    tier2_groups_q: String,
+    #[serde(default)]
+    tier3_users: Vec<String>,
+    #[serde(default)]
+    tier3_groups: Vec<String>,
+    #[serde(default, deserialize_with = "first")]
+    tier3_required: String,
+    #[serde(default, deserialize_with = "first")]
+    tier3_users_q: String,
+    #[serde(default, deserialize_with = "first")]
+    tier3_groups_q: String,
+    /// `search` from a list's Search button, else Save.
+    #[serde(default, deserialize_with = "first")]
+    go: String,
+    /// "Save anyway" on a look-alike name.
+    #[serde(default, deserialize_with = "first")]
+    look_alike_ok: String,
+}
+
+/// One tier's fields of a [`ProfileForm`].
+struct TierFields<'a> {
+    users: &'a [String],
+    groups: &'a [String],
+    required: &'a str,
+    users_q: &'a str,
+    groups_q: &'a str,
+}
+
+impl ProfileForm {
+    /// Tier `n` (1 to [`TIERS`]).
+    fn tier(&self, n: usize) -> TierFields<'_> {
+        let (users, groups, required, users_q, groups_q) = match n {
+            1 => (
+                &self.tier1_users,
+                &self.tier1_groups,
+                &self.tier1_required,
+                &self.tier1_users_q,
+                &self.tier1_groups_q,
+            ),
+            2 => (
+                &self.tier2_users,
+                &self.tier2_groups,
+                &self.tier2_required,
+                &self.tier2_users_q,
+                &self.tier2_groups_q,
+            ),
+            _ => (
+                &self.tier3_users,
+                &self.tier3_groups,
+                &self.tier3_required,
+                &self.tier3_users_q,
+                &self.tier3_groups_q,
+            ),
+        };
+        TierFields {
+            users,
+            groups,
+            required,
+            users_q,
+            groups_q,
+        }
+    }
+
+    /// The form as the page shows it again (with its errors, or after a list's Search).
+    fn echo(&self) -> Fields {
+        let mut f = Fields::default();
+        for (k, v) in [
+            ("name", &self.name),
+            ("description", &self.description),
+            ("max_duration_minutes", &self.max_duration_minutes),
+            ("schedule_horizon_days", &self.schedule_horizon_days),
+            ("decision_timeout_minutes", &self.decision_timeout_minutes),
+            ("extension_minutes", &self.extension_minutes),
+            ("max_extensions", &self.max_extensions),
+            ("ticket_pattern", &self.ticket_pattern),
+            ("ticket_validator_url", &self.ticket_validator_url),
+            (
+                "ticket_validator_timeout_seconds",
+                &self.ticket_validator_timeout_seconds,
+            ),
+            (
+                "ticket_validator_on_failure",
+                &self.ticket_validator_on_failure,
+            ),
+            ("notes_required", &self.notes_required),
+            ("ticket_required", &self.ticket_required),
+            ("allow_self_approval", &self.allow_self_approval),
+            ("extension_allowed", &self.extension_allowed),
+            ("record_input", &self.record_input),
+            ("look_alike_ok", &self.look_alike_ok),
+        ] {
+            if !v.is_empty() {
+                f.0.push((k.into(), v.clone()));
+            }
+        }
+        for n in 1..=TIERS {
+            let t = self.tier(n);
+            f.0.push((field(n, "required"), t.required.to_owned()));
+            f.0.push((field(n, "users_q"), t.users_q.to_owned()));
+            f.0.push((field(n, "groups_q"), t.groups_q.to_owned()));
+            f.0.extend(t.users.iter().map(|u| (field(n, "users"), u.clone())));
+            f.0.extend(t.groups.iter().map(|g| (field(n, "groups"), g.clone())));
+        }
+        f
+    }
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/profiles.html")]
@@ -189,23 +351,17 @@ pub async fn new(State(state): State<AppState>, chrome: Chrome) -> AppResult<For
 /// Checks the form on its own; the tiers' approvers are checked against the database by
 /// [`check_tiers`], in the transaction that saves. Returns the input (with placeholders
 /// where a field is wrong) and the problems found.
-fn parse(f: &Fields) -> (ProfileInput, FieldErrors) {
+fn parse(f: &ProfileForm) -> (ProfileInput, FieldErrors) {
     let mut e = FieldErrors::default();
-    let name = admin_input::text(&mut e, "name", "Name", f.text("name"), 100);
-    let description = admin_input::optional_text(
-        &mut e,
-        "description",
-        "Description",
-        f.text("description"),
-        1000,
-    );
-    let int = |e: &mut FieldErrors, k: &str, label: &str, min: i32, max: i32| {
-        admin_input::int(e, k, label, f.text(k), min, max)
-    };
+    let name = admin_input::text(&mut e, "name", "Name", &f.name, 100);
+    let description =
+        admin_input::optional_text(&mut e, "description", "Description", &f.description, 1000);
+    let int = admin_input::int;
     let max_duration_minutes = int(
         &mut e,
         "max_duration_minutes",
         "Maximum duration (minutes)",
+        &f.max_duration_minutes,
         5,
         10080,
     );
@@ -213,6 +369,7 @@ fn parse(f: &Fields) -> (ProfileInput, FieldErrors) {
         &mut e,
         "schedule_horizon_days",
         "Scheduling horizon (days)",
+        &f.schedule_horizon_days,
         0,
         365,
     );
@@ -220,6 +377,7 @@ fn parse(f: &Fields) -> (ProfileInput, FieldErrors) {
         &mut e,
         "decision_timeout_minutes",
         "Decision timeout (minutes)",
+        &f.decision_timeout_minutes,
         1,
         43200,
     );
@@ -227,11 +385,19 @@ fn parse(f: &Fields) -> (ProfileInput, FieldErrors) {
         &mut e,
         "extension_minutes",
         "Minutes per extension",
+        &f.extension_minutes,
         1,
         1440,
     );
-    let max_extensions = int(&mut e, "max_extensions", "Maximum extensions", 0, 100);
-    let pattern = f.text("ticket_pattern").trim();
+    let max_extensions = int(
+        &mut e,
+        "max_extensions",
+        "Maximum extensions",
+        &f.max_extensions,
+        0,
+        100,
+    );
+    let pattern = f.ticket_pattern.trim();
     let ticket_pattern = if pattern.is_empty() {
         None
     } else {
@@ -240,8 +406,8 @@ fn parse(f: &Fields) -> (ProfileInput, FieldErrors) {
         }
         Some(pattern.to_owned())
     };
-    let on = |k: &str| admin_input::checkbox(f.first(k));
-    let validator = f.text("ticket_validator_url").trim();
+    let on = |v: &String| admin_input::checkbox(Some(v));
+    let validator = f.ticket_validator_url.trim();
     let ticket_validator_url = if validator.is_empty() {
         None
     } else {
@@ -254,19 +420,19 @@ fn parse(f: &Fields) -> (ProfileInput, FieldErrors) {
         }
     };
     // Both have defaults (5 s, block) when the form leaves them out.
-    let ticket_validator_timeout_seconds =
-        if f.text("ticket_validator_timeout_seconds").trim().is_empty() {
-            5
-        } else {
-            int(
-                &mut e,
-                "ticket_validator_timeout_seconds",
-                "Validator timeout (seconds)",
-                1,
-                30,
-            )
-        };
-    let on_failure = f.text("ticket_validator_on_failure");
+    let ticket_validator_timeout_seconds = if f.ticket_validator_timeout_seconds.trim().is_empty() {
+        5
+    } else {
+        int(
+            &mut e,
+            "ticket_validator_timeout_seconds",
+            "Validator timeout (seconds)",
+            &f.ticket_validator_timeout_seconds,
+            1,
+            30,
+        )
+    };
+    let on_failure = f.ticket_validator_on_failure.as_str();
     let ticket_validator_on_failure =
         match crate::ticket_validation::OnFailure::parse(if on_failure.is_empty() {
             "block"
@@ -287,8 +453,9 @@ fn parse(f: &Fields) -> (ProfileInput, FieldErrors) {
     let mut tiers = Vec::new();
     let mut ended: Option<usize> = None;
     for n in 1..=TIERS {
-        let users = admin_input::ids(f.all(&field(n, "users")));
-        let groups = admin_input::ids(f.all(&field(n, "groups")));
+        let t = f.tier(n);
+        let users = admin_input::ids(t.users.iter().map(String::as_str));
+        let groups = admin_input::ids(t.groups.iter().map(String::as_str));
         if users.is_empty() && groups.is_empty() {
             ended.get_or_insert(n);
             continue;
@@ -307,7 +474,7 @@ fn parse(f: &Fields) -> (ProfileInput, FieldErrors) {
             &mut e,
             &required_field,
             &format!("Tier {n} approvals required"),
-            f.text(&required_field),
+            t.required,
             1,
             100,
         );
@@ -322,16 +489,16 @@ fn parse(f: &Fields) -> (ProfileInput, FieldErrors) {
         name,
         description,
         max_duration_minutes,
-        notes_required: on("notes_required"),
-        ticket_required: on("ticket_required"),
+        notes_required: on(&f.notes_required),
+        ticket_required: on(&f.ticket_required),
         ticket_pattern,
         schedule_horizon_days,
-        allow_self_approval: on("allow_self_approval"),
+        allow_self_approval: on(&f.allow_self_approval),
         decision_timeout_minutes,
-        extension_allowed: on("extension_allowed"),
+        extension_allowed: on(&f.extension_allowed),
         extension_minutes,
         max_extensions,
-        record_input: on("record_input"),
+        record_input: on(&f.record_input),
         tiers,
         ticket_validator_url,
         ticket_validator_timeout_seconds,
@@ -385,7 +552,7 @@ async fn check_tiers(
 pub struct Profiles;
 
 impl Catalogue for Profiles {
-    type Form = Fields;
+    type Form = ProfileForm;
     const WHAT: &'static str = "connection profile";
     const LIST: &'static str = "/admin/profiles";
     const NEW: &'static str = "/admin/profiles/new";
@@ -458,21 +625,22 @@ impl Catalogue for Profiles {
         user: &CurrentUser,
         session: &Session,
         id: Option<Uuid>,
-        f: &Fields,
+        form: &ProfileForm,
     ) -> AppResult<Response> {
-        if picker::is_search(f) {
+        let f = &form.echo();
+        if form.go == "search" {
             return Ok(page(state, chrome, id, f, FieldErrors::default())
                 .await?
                 .into_response());
         }
-        let (input, mut errors) = parse(f);
+        let (input, mut errors) = parse(form);
         if errors.is_empty()
             && let Some(warning) = super::look_alike::warning(
                 &state.db,
                 Named::Profiles,
                 &input.name,
                 id,
-                super::look_alike::confirmed(f),
+                !form.look_alike_ok.is_empty(),
             )
             .await?
         {
