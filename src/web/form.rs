@@ -75,9 +75,9 @@ pub fn first<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     d.deserialize_any(First)
 }
 
-/// A form read as its name/value pairs, for the admin forms whose pages still echo every
-/// field back (the "end these sessions?" confirmation re-posts the whole form, and pickers
-/// name their search boxes after the list they filter). Repeated names are kept.
+/// A form's name/value pairs as a page shows them again or re-posts them (the profile page,
+/// the "end these sessions?" confirmation), made from a typed form's `echo`. Repeated names
+/// are kept.
 #[derive(Debug, Default, Clone)]
 pub struct Fields(pub Vec<(String, String)>);
 
@@ -104,31 +104,6 @@ impl Fields {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Fields {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Pairs;
-        impl<'de> Visitor<'de> for Pairs {
-            type Value = Fields;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a form")
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Fields, A::Error> {
-                let mut pairs = Vec::new();
-                while let Some((name, values)) = map.next_entry::<String, Vec<String>>()? {
-                    pairs.extend(values.into_iter().map(|v| (name.clone(), v)));
-                }
-                Ok(Fields(pairs))
-            }
-        }
-        d.deserialize_map(Pairs)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,7 +126,13 @@ mod tests {
 
     #[test]
     fn fields_keep_every_value_of_a_name_in_order() {
-        let f: Fields = parse(b"a=1&b=2&a=3&c=").unwrap();
+        let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let f = Fields(vec![
+            pair("a", "1"),
+            pair("b", "2"),
+            pair("a", "3"),
+            pair("c", ""),
+        ]);
         assert_eq!(f.all("a").collect::<Vec<_>>(), ["1", "3"]);
         assert_eq!(f.text("b"), "2");
         assert_eq!(f.first("c"), Some(""));
