@@ -112,3 +112,73 @@ pub async fn decide(
     }
     Ok(decided)
 }
+
+/// What a decision on one request (the API's) did.
+#[derive(Debug)]
+pub enum OnRequest {
+    /// No such request, or not one the approver may see.
+    NotFound,
+    /// None of the named sessions belongs to the request.
+    NoSessions,
+    Decided(Decided),
+}
+
+/// Of a request's sessions `all`, those to decide on: the ones waiting for the approver; when
+/// none is, all of them, so the decision's refusal says why (decided already, not in the
+/// tier, own request).
+fn to_decide(all: Vec<Uuid>, waiting: &[Uuid]) -> Vec<Uuid> {
+    if all.iter().any(|s| waiting.contains(s)) {
+        all.into_iter().filter(|s| waiting.contains(s)).collect()
+    } else {
+        all
+    }
+}
+
+/// Takes the decision on the sessions of `request` (of those in `only`, when given) that wait
+/// for `user`, as [`decide`] does.
+pub async fn decide_request(
+    state: &AppState,
+    user: &Actor,
+    client: Option<IpAddr>,
+    request: Uuid,
+    only: Option<&[Uuid]>,
+    asked: &Asked,
+) -> crate::app::Result<OnRequest> {
+    if crate::app::requests::visible(state, user, request)
+        .await?
+        .is_none()
+    {
+        return Ok(OnRequest::NotFound);
+    }
+    let all: Vec<Uuid> = db::request_page::resources(&state.db, request)
+        .await?
+        .into_iter()
+        .map(|r| r.session_id)
+        .filter(|s| only.is_none_or(|only| only.contains(s)))
+        .collect();
+    if all.is_empty() {
+        return Ok(OnRequest::NoSessions);
+    }
+    let waiting = waiting_sessions(state, user, &[request]).await?;
+    let sessions = to_decide(all, &waiting);
+    Ok(OnRequest::Decided(
+        decide(state, user, client, &sessions, asked).await?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_sessions_waiting_for_the_approver_are_decided() {
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(to_decide(vec![a, b, c], &[b]), vec![b]);
+    }
+
+    #[test]
+    fn when_none_waits_for_the_approver_all_go_to_the_decision_to_be_refused() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(to_decide(vec![a, b], &[Uuid::new_v4()]), vec![a, b]);
+    }
+}

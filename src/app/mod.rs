@@ -8,6 +8,7 @@
 
 pub mod approvals;
 pub mod requests;
+pub mod resource_import;
 pub mod sessions;
 
 use uuid::Uuid;

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::app::Actor;
 use crate::db;
+use crate::db::provisioning::PendingRemoval;
 use crate::db::sessions::{Actor as EventActor, Details, Moved, NewEvent};
 use crate::domain::event::EventKind;
 use crate::domain::status::{SessionStatus, Tab, Transition};
@@ -36,6 +37,26 @@ fn end_event(transition: Transition) -> (EventKind, &'static str) {
     }
 }
 
+/// The event of `user` acting on session `id`.
+fn by_user<'a>(
+    id: Uuid,
+    user: &'a Actor,
+    kind: EventKind,
+    comment: &'a str,
+    client: Option<IpAddr>,
+) -> NewEvent<'a> {
+    NewEvent::new(
+        id,
+        EventActor::User {
+            id: user.id,
+            name: &user.display_name,
+        },
+        kind,
+        comment,
+        client,
+    )
+}
+
 /// A session `user` may see: their own, or anyone's for an administrator. Anything else is
 /// `None`, as if it did not exist.
 pub async fn visible(
@@ -46,6 +67,60 @@ pub async fn visible(
     Ok(db::sessions::details(&state.db, id)
         .await?
         .filter(|d| d.requester_id == user.id || user.is_admin()))
+}
+
+/// Whether `user` may see the recordings of session `s`: its requester, administrators and
+/// auditors (the deciders of its request may see the session, not its recordings).
+pub fn may_see_recordings(user: &Actor, s: &Details) -> bool {
+    s.requester_id == user.id || user.sees_everything()
+}
+
+/// Whether Extend is offered to `user` on session `s`: while it can be connected to, to
+/// administrators always, to its requester while the profile has extensions left.
+pub fn may_extend(user: &Actor, s: &Details) -> bool {
+    let own = s.requester_id == user.id;
+    s.status.is_connectable()
+        && (user.is_admin()
+            || (own && s.extension_minutes > 0 && s.extensions_used < s.max_extensions))
+}
+
+/// A session's page, as one user may see it.
+pub struct Viewed {
+    pub details: Details,
+    /// Every event, in order.
+    pub events: Vec<db::sessions::Event>,
+    /// Administrators: the removal of the session's access that the target has not
+    /// confirmed yet.
+    pub removal: Option<PendingRemoval>,
+    /// Its recordings are the user's to see ([`may_see_recordings`]).
+    pub recordings: bool,
+    /// Extend is offered ([`may_extend`]).
+    pub can_extend: bool,
+}
+
+/// Session `id`'s page for its requester, whoever may decide on its request now or decided
+/// on it, administrators and auditors; `None` for anyone else, as if it did not exist.
+pub async fn view(state: &AppState, user: &Actor, id: Uuid) -> crate::app::Result<Option<Viewed>> {
+    let Some(details) = db::sessions::details(&state.db, id).await? else {
+        return Ok(None);
+    };
+    let recordings = may_see_recordings(user, &details);
+    if !recordings && !db::request_page::is_decider(&state.db, user.id, details.request_id).await? {
+        return Ok(None);
+    }
+    let events = db::sessions::events(&state.db, id).await?;
+    let removal = if user.is_admin() {
+        db::provisioning::pending_removal(&state.db, id).await?
+    } else {
+        None
+    };
+    Ok(Some(Viewed {
+        can_extend: may_extend(user, &details),
+        details,
+        events,
+        removal,
+        recordings,
+    }))
 }
 
 /// What End would do to one session, for a confirmation.
@@ -116,16 +191,7 @@ pub async fn end(
         }
         let transition = end_transition(own, status);
         let (kind, comment) = end_event(transition);
-        let event = NewEvent::new(
-            *id,
-            EventActor::User {
-                id: user.id,
-                name: &user.display_name,
-            },
-            kind,
-            comment,
-            client,
-        );
+        let event = by_user(*id, user, kind, comment, client);
         let outcome = match db::sessions::transition(&mut tx, transition, event).await? {
             Moved::Done { .. } if transition == Transition::Withdraw => EndOutcome::Withdrawn,
             Moved::Done { .. } => EndOutcome::Ended,
@@ -168,16 +234,7 @@ pub async fn extend(
         tx.commit().await?;
         return Ok(Extended::Lapsed(why.to_string()));
     }
-    let event = NewEvent::new(
-        id,
-        EventActor::User {
-            id: user.id,
-            name: &user.display_name,
-        },
-        EventKind::Extended,
-        "",
-        client,
-    );
+    let event = by_user(id, user, EventKind::Extended, "", client);
     match db::sessions::extend(&mut tx, event, user.is_admin()).await? {
         Ok(ends) => {
             tx.commit().await?;
@@ -186,6 +243,89 @@ pub async fn extend(
         Err(refused) => {
             tx.rollback().await?;
             Ok(Extended::Refused(refused.to_string()))
+        }
+    }
+}
+
+/// Longest lock message.
+pub const MAX_LOCK_MESSAGE: usize = 500;
+
+/// The message of a Lock, trimmed, when it says something and is not too long.
+pub fn lock_message(text: &str) -> Option<&str> {
+    let text = text.trim();
+    (!text.is_empty() && text.chars().count() <= MAX_LOCK_MESSAGE).then_some(text)
+}
+
+/// What Lock did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Locked {
+    /// Locked: no new connection until it is unlocked.
+    Done,
+    /// No message, or one over [`MAX_LOCK_MESSAGE`]: nothing changed.
+    NoMessage,
+    /// Not Available or Logged In (or no such session): nothing changed.
+    NotLockable,
+}
+
+/// Lock (administrators, whom the route admits), with a message the requester sees.
+pub async fn lock(
+    state: &AppState,
+    user: &Actor,
+    client: Option<IpAddr>,
+    id: Uuid,
+    message: &str,
+) -> crate::app::Result<Locked> {
+    let Some(message) = lock_message(message) else {
+        return Ok(Locked::NoMessage);
+    };
+    let mut tx = state.db.begin().await?;
+    let event = by_user(id, user, EventKind::Locked, message, client);
+    match db::sessions::transition(&mut tx, Transition::Lock, event).await? {
+        Moved::Done { .. } => {
+            tx.commit().await?;
+            Ok(Locked::Done)
+        }
+        Moved::NotAllowed(_) | Moved::Gone => {
+            tx.rollback().await?;
+            Ok(Locked::NotLockable)
+        }
+    }
+}
+
+/// What Unlock did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unlocked {
+    /// Back to the status it was locked in.
+    To(SessionStatus),
+    /// The policy no longer grants it: the session was ended instead (the reason).
+    Lapsed(String),
+    /// Not locked (or no such session): nothing changed.
+    NotLocked,
+}
+
+/// Unlock (administrators, whom the route admits), after re-checking the session's grant:
+/// unlocking gives access back, so only while the policy still grants it.
+pub async fn unlock(
+    state: &AppState,
+    user: &Actor,
+    client: Option<IpAddr>,
+    id: Uuid,
+) -> crate::app::Result<Unlocked> {
+    let mut tx = state.db.begin().await?;
+    if let Some(why) = db::grants::revoke_if_lapsed(&mut tx, id).await? {
+        tx.commit().await?;
+        return Ok(Unlocked::Lapsed(why.to_string()));
+    }
+    let comment = "Unlocked by an administrator.";
+    let event = by_user(id, user, EventKind::Unlocked, comment, client);
+    match db::sessions::transition(&mut tx, Transition::Unlock, event).await? {
+        Moved::Done { to, .. } => {
+            tx.commit().await?;
+            Ok(Unlocked::To(to))
+        }
+        Moved::NotAllowed(_) | Moved::Gone => {
+            tx.rollback().await?;
+            Ok(Unlocked::NotLocked)
         }
     }
 }
@@ -290,4 +430,18 @@ pub async fn list(
         }
     }
     Ok((rows, more))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_message_is_trimmed_and_needs_one_to_the_most_characters() {
+        assert_eq!(lock_message("  Audit running.  "), Some("Audit running."));
+        assert_eq!(lock_message("   "), None);
+        let longest = "é".repeat(MAX_LOCK_MESSAGE);
+        assert_eq!(lock_message(&longest), Some(longest.as_str()));
+        assert_eq!(lock_message(&format!("{longest}x")), None);
+    }
 }

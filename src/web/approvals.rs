@@ -42,6 +42,36 @@ pub struct RowView {
     pub tier: String,
 }
 
+impl RowView {
+    fn of(r: Row, tz: TimeZone) -> Self {
+        Self {
+            id: r.request_id,
+            requested: format_local(tz.local(r.created_at)),
+            requester: r.requester_name,
+            resources: format!(
+                "{} {}",
+                r.resources,
+                if r.resources == 1 {
+                    "resource"
+                } else {
+                    "resources"
+                }
+            ),
+            resource_names: r.resource_names.join(", "),
+            activity: r.activity_name,
+            start: format_local(tz.local(r.requested_start)),
+            end: format_local(tz.local(r.ends_at)),
+            deadline: r
+                .decision_deadline
+                .map(|d| format_local(tz.local(d)))
+                .unwrap_or_default(),
+            notes: r.notes,
+            ticket: r.ticket_number,
+            tier: format!("{} of {}", r.current_tier, r.tier_count),
+        }
+    }
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "dashboard/approvals.html")]
 pub struct ApprovalsPage {
@@ -70,31 +100,7 @@ pub async fn show(
     let rows = db::approvals::waiting_for(&state.db, user.id, &search)
         .await?
         .into_iter()
-        .map(|r: Row| RowView {
-            id: r.request_id,
-            requested: format_local(tz.local(r.created_at)),
-            requester: r.requester_name,
-            resources: format!(
-                "{} {}",
-                r.resources,
-                if r.resources == 1 {
-                    "resource"
-                } else {
-                    "resources"
-                }
-            ),
-            resource_names: r.resource_names.join(", "),
-            activity: r.activity_name,
-            start: format_local(tz.local(r.requested_start)),
-            end: format_local(tz.local(r.ends_at)),
-            deadline: r
-                .decision_deadline
-                .map(|d| format_local(tz.local(d)))
-                .unwrap_or_default(),
-            notes: r.notes,
-            ticket: r.ticket_number,
-            tier: format!("{} of {}", r.current_tier, r.tier_count),
-        })
+        .map(|r| RowView::of(r, tz))
         .collect();
     Ok(ApprovalsPage {
         chrome: chrome.at("approvals"),

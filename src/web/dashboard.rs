@@ -369,6 +369,22 @@ pub async fn export_csv(
     p.filter.limit = EXPORT_LIMIT;
     p.filter.offset = 0;
     let (rows, _) = list(&state, &user, &p.filter).await?;
+    let body = historical_csv(rows, &user)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"portcullis-historical-sessions.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The Historical tab's columns as a spreadsheet, as `user` sees them.
+fn historical_csv(rows: Vec<Row>, user: &CurrentUser) -> AppResult<Vec<u8>> {
     let mut out = spreadsheet::writer();
     let header = [
         "Status",
@@ -404,18 +420,7 @@ pub async fn export_csv(
         out.write_record(record.iter().map(|c| spreadsheet::defuse(c)))
             .map_err(AppError::internal)?;
     }
-    let body = out.into_inner().map_err(AppError::internal)?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"portcullis-historical-sessions.csv\"",
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    out.into_inner().map_err(AppError::internal)
 }
 
 /// One ticked session on the End Session confirmation page.
@@ -538,9 +543,17 @@ pub async fn end_sessions(
             .await?
             .into_response());
     }
+    let outcomes = app::sessions::end(&state, &app::Actor::from(&user), client, &ids).await?;
+    flash_ended(&session, outcomes).await?;
+    Ok(Redirect::to(&back).into_response())
+}
+
+/// What End did, as messages: one for the sessions ended and requests withdrawn, one for each
+/// refusal.
+async fn flash_ended(session: &Session, outcomes: Vec<(Uuid, EndOutcome)>) -> AppResult<()> {
     let (mut ended, mut withdrawn) = (0, 0);
     let mut refused = Vec::new();
-    for (_, outcome) in app::sessions::end(&state, &app::Actor::from(&user), client, &ids).await? {
+    for (_, outcome) in outcomes {
         match outcome {
             EndOutcome::Withdrawn => withdrawn += 1,
             EndOutcome::Ended => ended += 1,
@@ -549,12 +562,12 @@ pub async fn end_sessions(
         }
     }
     if let Some(done) = ended_message(ended, withdrawn) {
-        session::flash(&session, FlashKind::Success, done).await?;
+        session::flash(session, FlashKind::Success, done).await?;
     }
     for message in refused {
-        session::flash(&session, FlashKind::Error, format!("{message}.")).await?;
+        session::flash(session, FlashKind::Error, format!("{message}.")).await?;
     }
-    Ok(Redirect::to(&back).into_response())
+    Ok(())
 }
 
 /// "Withdrew 1 request. Ended 2 sessions.": a request not yet begun is withdrawn, not ended.

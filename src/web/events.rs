@@ -14,11 +14,13 @@ use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tokio::sync::broadcast;
+use std::sync::Arc;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::live::{Change, Full};
+use crate::live::{Change, Full, Slot};
 use crate::state::AppState;
 use crate::web::guard::CurrentUser;
 
@@ -130,66 +132,101 @@ pub async fn events(
         .id()
         .map(|id| crate::auth::store::stored_id(&id))
         .unwrap_or_default();
-    let changes = state.live.changes();
-    let auth = state.live.auth_announcements();
-    let stop = state.live.stopping();
-    let deadline = tokio::time::Instant::now() + STREAM_LIFETIME;
-    let stream = futures_util::stream::unfold(
-        (changes, auth, stop, state, user, web_session, slot),
-        move |(mut changes, mut auth, mut stop, state, user, web_session, slot)| async move {
-            loop {
-                if *stop.borrow() {
-                    return None;
-                }
-                let received = tokio::select! {
-                    r = changes.recv() => r,
-                    a = auth.recv() => {
-                        let recheck = match a {
-                            Ok(payload) => web_session.is_empty() || concerns(&payload, &web_session, user.id),
-                            // Missed some: any of them may have been about this stream.
-                            Err(broadcast::error::RecvError::Lagged(_)) => true,
-                            Err(broadcast::error::RecvError::Closed) => return None,
-                        };
-                        if recheck && !still_entitled(&state, &web_session, &user).await {
-                            return None;
-                        }
-                        continue;
-                    }
-                    _ = stop.changed() => return None,
-                    _ = tokio::time::sleep_until(deadline) => return None,
-                };
-                let event = match received {
-                    Ok(change) => {
-                        if !visible(&state, &user, &change).await {
-                            continue;
-                        }
-                        let message = Message {
-                            session: change.session,
-                            status: change.status.key(),
-                            label: change.status.label(),
-                            resource: &change.resource,
-                        };
-                        match Event::default().event("session").json_data(&message) {
-                            Ok(e) => e,
-                            Err(_) => continue,
-                        }
-                    }
-                    // Missed some: the page should reload its table.
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        Event::default().event("resync").data("{}")
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                };
-                return Some((
-                    Ok::<_, Infallible>(event),
-                    (changes, auth, stop, state, user, web_session, slot),
-                ));
-            }
-        },
-    );
+    let listener = Listener {
+        changes: state.live.changes(),
+        auth: state.live.auth_announcements(),
+        stop: state.live.stopping(),
+        deadline: tokio::time::Instant::now() + STREAM_LIFETIME,
+        state,
+        user,
+        web_session,
+        _slot: slot,
+    };
+    let stream = futures_util::stream::unfold(listener, Listener::next);
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// One open stream, between two events: what it listens to and whom it is for. Its slot is
+/// held until the stream ends.
+struct Listener {
+    changes: broadcast::Receiver<Change>,
+    auth: broadcast::Receiver<Arc<str>>,
+    stop: watch::Receiver<bool>,
+    deadline: tokio::time::Instant,
+    state: AppState,
+    user: CurrentUser,
+    /// The stored digest of the sign-in, or empty.
+    web_session: String,
+    _slot: Slot,
+}
+
+/// What woke a stream up.
+enum Woken {
+    Change(Result<Change, RecvError>),
+    Auth(Result<Arc<str>, RecvError>),
+}
+
+impl Listener {
+    /// The next event for the browser, or `None` when the stream ends: stopping, its
+    /// lifetime over, or its sign-in no longer entitled to it.
+    async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
+        loop {
+            if *self.stop.borrow() {
+                return None;
+            }
+            let woken = tokio::select! {
+                r = self.changes.recv() => Woken::Change(r),
+                a = self.auth.recv() => Woken::Auth(a),
+                _ = self.stop.changed() => return None,
+                _ = tokio::time::sleep_until(self.deadline) => return None,
+            };
+            let received = match woken {
+                Woken::Change(received) => received,
+                Woken::Auth(announced) => {
+                    let recheck = match announced {
+                        Ok(payload) => {
+                            self.web_session.is_empty()
+                                || concerns(&payload, &self.web_session, self.user.id)
+                        }
+                        // Missed some: any of them may have been about this stream.
+                        Err(RecvError::Lagged(_)) => true,
+                        Err(RecvError::Closed) => return None,
+                    };
+                    if recheck && !still_entitled(&self.state, &self.web_session, &self.user).await
+                    {
+                        return None;
+                    }
+                    continue;
+                }
+            };
+            let event = match received {
+                Ok(change) => match self.event_of(&change).await {
+                    Some(event) => event,
+                    None => continue,
+                },
+                // Missed some: the page should reload its table.
+                Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
+                Err(RecvError::Closed) => return None,
+            };
+            return Some((Ok(event), self));
+        }
+    }
+
+    /// The event of `change`, when the user may hear of it.
+    async fn event_of(&self, change: &Change) -> Option<Event> {
+        if !visible(&self.state, &self.user, change).await {
+            return None;
+        }
+        let message = Message {
+            session: change.session,
+            status: change.status.key(),
+            label: change.status.label(),
+            resource: &change.resource,
+        };
+        Event::default().event("session").json_data(&message).ok()
+    }
 }
 
 #[cfg(test)]

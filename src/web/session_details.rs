@@ -4,7 +4,8 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
 
-use crate::db;
+use crate::app;
+use crate::app::sessions::Viewed;
 use crate::db::provisioning::PendingRemoval;
 use crate::db::sessions::{Details, Event};
 use crate::domain::ending::Ending;
@@ -62,70 +63,67 @@ pub async fn show(
     user: CurrentUser,
     PathId(id): PathId,
 ) -> AppResult<DetailsPage> {
-    let s = db::sessions::details(&state.db, id)
+    let viewed = app::sessions::view(&state, &app::Actor::from(&user), id)
         .await?
         .ok_or(AppError::NotFound)?;
-    if !recordings::may_see_recordings(&user, &s)
-        && !db::request_page::is_decider(&state.db, user.id, s.request_id).await?
-    {
-        return Err(AppError::NotFound);
-    }
-    let tz = user.time_zone;
-    let events = db::sessions::events(&state.db, id)
-        .await?
-        .into_iter()
-        .map(|e: Event| EventView {
-            at: format_local(tz.local(e.at)),
-            actor: e.actor_name,
-            from: e.from_status.map_or("", |s| s.label()),
-            to: e.to_status.map_or("", |s| s.label()),
-            comment: e.comment,
-        })
-        .collect();
-    let is_owner = s.requester_id == user.id;
-    let removal = if user.is_admin() {
-        db::provisioning::pending_removal(&state.db, id)
-            .await?
-            .map(|r| {
-                let next = format_local(tz.local(r.next_attempt_at));
-                (r, next)
-            })
+    let recordings = if viewed.recordings {
+        recordings::for_session(&state, user.time_zone, id).await?
     } else {
-        None
+        Vec::new()
     };
-    let account_note = account_note(
-        s.provisioner,
-        s.login_mode,
-        s.login_account.as_deref(),
-        &s.resource_name,
-    );
-    let can_extend = s.status.is_connectable()
-        && (user.is_admin()
-            || (is_owner && s.extension_minutes > 0 && s.extensions_used < s.max_extensions));
-    let show_recordings = recordings::may_see_recordings(&user, &s);
-    Ok(DetailsPage {
-        recordings: if show_recordings {
-            recordings::for_session(&state, tz, id).await?
-        } else {
-            Vec::new()
-        },
-        show_recordings,
-        account_note,
-        removal,
-        is_owner,
-        is_admin: user.is_admin(),
-        can_extend,
-        chrome: chrome.at("dashboard"),
-        requested: format_local(tz.local(s.created_at)),
-        start: format_local(tz.local(s.requested_start)),
-        end: format_local(tz.local(s.ends_at)),
-        ended: s
-            .ended_at
-            .map(|at| format_local(tz.local(at)))
-            .unwrap_or_default(),
-        ended_how: Ending::of(s.status, s.end_actor, s.requester_id).map_or("", Ending::label),
-        s,
-        events,
-        time_zone: tz.name(),
-    })
+    Ok(DetailsPage::new(chrome, &user, viewed, recordings))
+}
+
+impl DetailsPage {
+    /// The page of `viewed`, in `user`'s time zone.
+    fn new(
+        chrome: Chrome,
+        user: &CurrentUser,
+        viewed: Viewed,
+        recordings: Vec<RecordingView>,
+    ) -> Self {
+        let tz = user.time_zone;
+        let s = viewed.details;
+        let events = viewed
+            .events
+            .into_iter()
+            .map(|e: Event| EventView {
+                at: format_local(tz.local(e.at)),
+                actor: e.actor_name,
+                from: e.from_status.map_or("", |s| s.label()),
+                to: e.to_status.map_or("", |s| s.label()),
+                comment: e.comment,
+            })
+            .collect();
+        let removal = viewed.removal.map(|r| {
+            let next = format_local(tz.local(r.next_attempt_at));
+            (r, next)
+        });
+        Self {
+            recordings,
+            show_recordings: viewed.recordings,
+            account_note: account_note(
+                s.provisioner,
+                s.login_mode,
+                s.login_account.as_deref(),
+                &s.resource_name,
+            ),
+            removal,
+            is_owner: s.requester_id == user.id,
+            is_admin: user.is_admin(),
+            can_extend: viewed.can_extend,
+            chrome: chrome.at("dashboard"),
+            requested: format_local(tz.local(s.created_at)),
+            start: format_local(tz.local(s.requested_start)),
+            end: format_local(tz.local(s.ends_at)),
+            ended: s
+                .ended_at
+                .map(|at| format_local(tz.local(at)))
+                .unwrap_or_default(),
+            ended_how: Ending::of(s.status, s.end_actor, s.requester_id).map_or("", Ending::label),
+            s,
+            events,
+            time_zone: tz.name(),
+        }
+    }
 }

@@ -15,6 +15,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use std::net::IpAddr;
+use uuid::Uuid;
 
 use crate::db::recordings::Via;
 use crate::db::sessions::ConnectInfo;
@@ -99,19 +101,7 @@ pub async fn socket(
     }
     // Not the requester's own session: as if it did not exist, before anything opens.
     connect::own(&state, &user, id).await?;
-    let pty = Pty {
-        term: "xterm-256color".into(),
-        cols: u32::from(size.cols.unwrap_or(80).clamp(1, 1000)),
-        rows: u32::from(size.rows.unwrap_or(24).clamp(1, 1000)),
-    };
-    let request = Request {
-        user: user.id,
-        door: Door::Session(id),
-        via: Via::Browser,
-        start: Start::Shell,
-        pty: Some(pty),
-        client,
-    };
+    let request = shell(&user, id, &size, client);
     // Counted from here until the socket closes; beyond a cap nothing opens upstream and the
     // page shows why.
     let slot = state.live.admit_terminal(user.id);
@@ -128,6 +118,23 @@ pub async fn socket(
                 Err(refusal) => close(socket, &refusal.0).await,
             }
         }))
+}
+
+/// What the browser terminal asks upstream: a shell on session `id`, in the browser's size.
+fn shell(user: &CurrentUser, id: Uuid, size: &Size, client: Option<IpAddr>) -> Request {
+    let pty = Pty {
+        term: "xterm-256color".into(),
+        cols: u32::from(size.cols.unwrap_or(80).clamp(1, 1000)),
+        rows: u32::from(size.rows.unwrap_or(24).clamp(1, 1000)),
+    };
+    Request {
+        user: user.id,
+        door: Door::Session(id),
+        via: Via::Browser,
+        start: Start::Shell,
+        pty: Some(pty),
+        client,
+    }
 }
 
 /// Why a terminal beyond a cap does not open.

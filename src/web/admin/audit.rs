@@ -3,6 +3,7 @@
 use super::{PAGE_SIZE, Pager};
 use crate::db;
 use crate::db::audit::Filter;
+use crate::domain::tz::TimeZone;
 use crate::domain::wizard::format_local;
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
@@ -34,6 +35,20 @@ pub struct EntryView {
     pub name: String,
     pub before: String,
     pub after: String,
+}
+
+impl EntryView {
+    fn of(r: db::audit::Row, tz: TimeZone) -> Self {
+        Self {
+            at: format_local(tz.local(r.at)),
+            actor: r.actor_name,
+            action: r.action,
+            kind: r.object_kind,
+            name: r.object_name,
+            before: pretty(r.before),
+            after: pretty(r.after),
+        }
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -75,8 +90,7 @@ pub async fn list(
     let kind = KINDS
         .iter()
         .find(|(k, _)| *k == query.kind)
-        .map(|(k, _)| *k)
-        .unwrap_or("");
+        .map_or("", |(k, _)| *k);
     let actor: String = query.actor.trim().chars().take(64).collect();
     let search: String = query.q.trim().chars().take(100).collect();
     let page = Pager::requested(&query.page);
@@ -88,15 +102,7 @@ pub async fn list(
     let (rows, total) = db::audit::list(&state.db, &filter, PAGE_SIZE, Pager::offset(page)).await?;
     let entries = rows
         .into_iter()
-        .map(|r| EntryView {
-            at: format_local(user.time_zone.local(r.at)),
-            actor: r.actor_name,
-            action: r.action,
-            kind: r.object_kind,
-            name: r.object_name,
-            before: pretty(r.before),
-            after: pretty(r.after),
-        })
+        .map(|r| EntryView::of(r, user.time_zone))
         .collect();
     let pager = Pager::new(
         page,

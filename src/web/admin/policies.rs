@@ -361,24 +361,19 @@ pub async fn delete(
 ) -> AppResult<Response> {
     let mut tx = state.db.begin().await?;
     let before = db::grants::live_under_policy(&mut tx, id).await?;
-    let mut ended = 0;
-    let result = db::policies::remove(&mut tx, &actor(&user), id).await;
-    let result = match result {
+    let (result, ended) = match db::policies::remove(&mut tx, &actor(&user), id).await {
         Ok(name) => {
             let echo = f.echo();
             let ask = Ask::policy("Delete", id, &name, "/delete", &echo);
             match end_or_ask(&mut tx, chrome, &user, &before, ask).await? {
-                Ok(n) => {
-                    ended = n;
-                    Ok(Removal::Deleted(name))
-                }
+                Ok(n) => (Ok(Removal::Deleted(name)), n),
                 Err(page) => {
                     tx.rollback().await?;
                     return Ok(page);
                 }
             }
         }
-        Err(e) => Err(e),
+        Err(e) => (Err(e), 0),
     };
     let response = finish_removal(
         tx,

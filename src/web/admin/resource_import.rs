@@ -2,10 +2,10 @@
 //! created, updated or refused and why, then apply it all or nothing. The file waits in the
 //! server-side session between the preview and Apply, and is checked again on Apply.
 
-use super::{actor, done, invalid, refused};
-use crate::db;
-use crate::db::audit::WriteError;
-use crate::domain::csv_import::{self, Action, COLUMNS, FileError, Plan, PlanLine};
+use super::{done, invalid, refused};
+use crate::app;
+use crate::app::resource_import::{self, Applied};
+use crate::domain::csv_import::{Action, COLUMNS, Plan, PlanLine};
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::{AppError, AppResult};
@@ -115,31 +115,6 @@ async fn read_upload(headers: &HeaderMap, body: Bytes) -> Result<(Vec<u8>, Strin
     }
 }
 
-/// Checks a file against the stored resources.
-async fn plan_for(state: &AppState, bytes: &[u8]) -> AppResult<Result<(Plan, String), FileError>> {
-    let lines = match csv_import::parse(bytes) {
-        Ok(l) => l,
-        Err(e) => return Ok(Err(e)),
-    };
-    let names: Vec<String> = lines
-        .iter()
-        .filter_map(|l| l.parsed.as_ref().ok().map(|r| r.resource.name.clone()))
-        .collect();
-    let existing = db::resources::existing(&state.db, &names).await?;
-    // Parsing succeeded, so the bytes are UTF-8 (with a BOM at most).
-    let text = String::from_utf8_lossy(bytes).into_owned();
-    let stored: Vec<String> = db::look_alike::names(&state.db, db::look_alike::Named::Resources)
-        .await?
-        .into_iter()
-        .map(|(_, name)| name)
-        .collect();
-    let credentials = db::credentials::by_name(&state.db).await?;
-    Ok(Ok((
-        csv_import::plan(lines, &existing, &stored, &credentials),
-        text,
-    )))
-}
-
 fn preview_of(plan: &Plan, token: Option<Uuid>) -> Preview {
     Preview {
         lines: plan.lines.iter().take(PREVIEW_LINES).cloned().collect(),
@@ -169,7 +144,7 @@ pub async fn preview(
     } else {
         pasted
     };
-    let (plan, text) = match plan_for(&state, &bytes).await? {
+    let (plan, text) = match resource_import::plan(&state, &bytes).await? {
         Ok(x) => x,
         Err(e) => return Ok(invalid(page(chrome, pasted, Some(e.to_string()), None))),
     };
@@ -191,6 +166,13 @@ pub async fn preview(
     Ok(page(chrome, pasted, None, Some(preview_of(&plan, token))).into_response())
 }
 
+/// The import page.
+const IMPORT: &str = "/admin/resources/import";
+/// Apply on a preview that is not the one in the session.
+const STALE: &str = "This preview is no longer current (it was applied, or another file was previewed since). Nothing was imported: upload the file again.";
+/// Apply after a credential the file names was deleted.
+const CREDENTIAL_GONE: &str = "A service credential the file names was deleted meanwhile. Nothing was imported: preview the file again.";
+
 /// Apply on the preview: the token of the preview it applies.
 #[derive(serde::Deserialize)]
 pub struct ApplyForm {
@@ -207,56 +189,24 @@ pub async fn apply(
 ) -> AppResult<Response> {
     let draft: Option<Draft> = session.get(DRAFT).await?;
     let Some(draft) = draft.filter(|d| d.token.to_string() == f.token) else {
-        return refused(
-            &session,
-            "This preview is no longer current (it was applied, or another file was previewed since). Nothing was imported: upload the file again.",
-            "/admin/resources/import",
-        )
-        .await;
+        return refused(&session, STALE, IMPORT).await;
     };
-    let (plan, _) = match plan_for(&state, draft.csv.as_bytes()).await? {
-        Ok(x) => x,
-        Err(e) => {
-            return Ok(invalid(page(
-                chrome,
-                String::new(),
-                Some(e.to_string()),
-                None,
-            )));
+    let again = |error, preview| Ok(invalid(page(chrome, String::new(), error, preview)));
+    match resource_import::apply(&state, &app::Actor::from(&user), &draft.csv).await? {
+        Applied::Imported {
+            created,
+            updated,
+            unchanged,
+        } => {
+            session.remove_value(DRAFT).await?;
+            let message = format!(
+                "Imported the file: {created} created, {updated} updated, {unchanged} unchanged."
+            );
+            done(&session, message, "/admin/resources").await
         }
-    };
-    if !plan.can_apply() {
-        return Ok(invalid(page(
-            chrome,
-            String::new(),
-            None,
-            Some(preview_of(&plan, None)),
-        )));
+        Applied::Unreadable(e) => again(Some(e.to_string()), None),
+        Applied::Refused(plan) => again(None, Some(preview_of(&plan, None))),
+        Applied::CredentialGone => refused(&session, CREDENTIAL_GONE, IMPORT).await,
+        Applied::NameTaken => Err(AppError::Conflict("That name is already taken.".into())),
     }
-    let mut tx = state.db.begin().await?;
-    let (created, updated) = match db::resources::import(&mut tx, &actor(&user), &plan.writes).await
-    {
-        Ok(n) => n,
-        Err(WriteError::NotFound) => {
-            return refused(
-                &session,
-                "A service credential the file names was deleted meanwhile. Nothing was imported: preview the file again.",
-                "/admin/resources/import",
-            )
-            .await;
-        }
-        Err(WriteError::Db(e)) => return Err(AppError::from(e)),
-        Err(e) => return Err(e.into()),
-    };
-    tx.commit().await?;
-    session.remove_value(DRAFT).await?;
-    done(
-        &session,
-        format!(
-            "Imported the file: {created} created, {updated} updated, {} unchanged.",
-            plan.count(Action::Unchanged)
-        ),
-        "/admin/resources",
-    )
-    .await
 }

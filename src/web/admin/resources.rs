@@ -56,45 +56,72 @@ pub struct ListQuery {
     page: String,
 }
 
+/// The list's filters, clean.
+struct Filters {
+    search: String,
+    kind: Option<ResourceKind>,
+    platform: String,
+    archived: bool,
+}
+
+impl Filters {
+    fn of(query: &ListQuery) -> Self {
+        Self {
+            search: query.q.trim().chars().take(100).collect(),
+            kind: ResourceKind::parse(&query.kind),
+            platform: query.platform.trim().chars().take(64).collect(),
+            archived: !query.archived.is_empty(),
+        }
+    }
+
+    fn filter(&self) -> Filter<'_> {
+        Filter {
+            search: &self.search,
+            kind: self.kind,
+            platform: &self.platform,
+            archived: self.archived,
+        }
+    }
+
+    fn kind_key(&self) -> &'static str {
+        self.kind.map_or("", |k| k.key())
+    }
+
+    /// Paging that keeps the filters.
+    fn pager(&self, page: i64, total: i64) -> Pager {
+        Pager::new(
+            page,
+            total,
+            &[
+                ("q", &self.search),
+                ("kind", self.kind_key()),
+                ("platform", &self.platform),
+                ("archived", if self.archived { "1" } else { "" }),
+            ],
+        )
+    }
+}
+
 pub async fn list(
     State(state): State<AppState>,
     chrome: Chrome,
     Query(query): Query<ListQuery>,
 ) -> AppResult<ListPage> {
-    let search: String = query.q.trim().chars().take(100).collect();
-    let kind = ResourceKind::parse(&query.kind);
-    let platform: String = query.platform.trim().chars().take(64).collect();
-    let archived = !query.archived.is_empty();
+    let filters = Filters::of(&query);
     let page = Pager::requested(&query.page);
-    let filter = Filter {
-        search: &search,
-        kind,
-        platform: &platform,
-        archived,
-    };
+    let offset = Pager::offset(page);
     let (rows, total) =
-        db::resources::list(&state.db, &filter, super::PAGE_SIZE, Pager::offset(page)).await?;
-    let kind_key = kind.map(|k| k.key()).unwrap_or("");
-    let pager = Pager::new(
-        page,
-        total,
-        &[
-            ("q", &search),
-            ("kind", kind_key),
-            ("platform", &platform),
-            ("archived", if archived { "1" } else { "" }),
-        ],
-    );
+        db::resources::list(&state.db, &filters.filter(), super::PAGE_SIZE, offset).await?;
     Ok(ListPage {
         chrome: chrome.at("admin"),
         rows,
-        kind: kind_key.to_owned(),
-        search,
-        platform,
-        archived,
+        kind: filters.kind_key().to_owned(),
+        pager: filters.pager(page, total),
+        search: filters.search,
+        platform: filters.platform,
+        archived: filters.archived,
         kinds: ResourceKind::ALL,
         platforms: db::resources::platforms(&state.db).await?,
-        pager,
     })
 }
 

@@ -182,35 +182,62 @@ pub async fn audit(
     Ok(Json(json!({ "total": total, "entries": entries })))
 }
 
+/// The formats of an audit export.
+enum Format {
+    Csv,
+    Json,
+}
+
+impl Format {
+    fn parse(text: &str) -> ApiResult<Self> {
+        match text.trim() {
+            "" | "csv" => Ok(Self::Csv),
+            "json" => Ok(Self::Json),
+            _ => Err(ApiError::invalid("Unknown format.").field("format", "Choose csv or json.")),
+        }
+    }
+}
+
 /// `GET /api/v1/admin/audit/export?format=csv|json`: a file to keep.
 pub async fn audit_export(
     State(state): State<AppState>,
     Query(p): Query<AuditParams>,
 ) -> ApiResult<Response> {
-    let json_wanted = match p.format.trim() {
-        "" | "csv" => false,
-        "json" => true,
-        _ => {
-            return Err(ApiError::invalid("Unknown format.").field("format", "Choose csv or json."));
-        }
-    };
+    let format = Format::parse(&p.format)?;
     let (rows, _) = audit_rows(&state, &p).await?;
-    if json_wanted {
-        let entries: Vec<Value> = rows.into_iter().map(audit_json).collect();
-        return Ok((
-            [(
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"audit.json\"",
-            )],
-            Json(entries),
+    Ok(match format {
+        Format::Json => {
+            let entries: Vec<Value> = rows.into_iter().map(audit_json).collect();
+            (
+                [(
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"audit.json\"",
+                )],
+                Json(entries),
+            )
+                .into_response()
+        }
+        Format::Csv => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"audit.csv\"",
+                ),
+            ],
+            audit_csv(rows)?,
         )
-            .into_response());
-    }
+            .into_response(),
+    })
+}
+
+/// The audit entries as a spreadsheet.
+fn audit_csv(rows: Vec<db::audit::Row>) -> ApiResult<Vec<u8>> {
     let mut out = spreadsheet::writer();
     let write = |out: &mut csv::Writer<Vec<u8>>, fields: &[&str]| {
         out.write_record(fields.iter().map(|f| spreadsheet::defuse(f)))
+            .map_err(ApiError::internal)
     };
-    let failed = |e: csv::Error| ApiError::internal(e);
     write(
         &mut out,
         &[
@@ -222,8 +249,7 @@ pub async fn audit_export(
             "Before",
             "After",
         ],
-    )
-    .map_err(failed)?;
+    )?;
     for r in rows {
         write(
             &mut out,
@@ -236,21 +262,8 @@ pub async fn audit_export(
                 r.before.as_deref().unwrap_or(""),
                 r.after.as_deref().unwrap_or(""),
             ],
-        )
-        .map_err(failed)?;
+        )?;
     }
-    let bytes = out
-        .into_inner()
-        .map_err(|e| ApiError::internal(e.into_error()))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"audit.csv\"",
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    out.into_inner()
+        .map_err(|e| ApiError::internal(e.into_error()))
 }

@@ -9,8 +9,9 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::{parse_id, parse_json, ts};
-use crate::app::approvals::{self as use_case, Asked};
+use crate::app::approvals::{self as use_case, Asked, Decided, OnRequest};
 use crate::db;
+use crate::domain::tz::TimeZone;
 use crate::state::AppState;
 use crate::web::approvals::refusal_text;
 use crate::web::client::ClientAddr;
@@ -95,47 +96,43 @@ pub async fn decide(
 ) -> ApiResult<Json<DecideResult>> {
     let id = parse_id(&id)?;
     let body: DecideBody = parse_json(&body)?;
-    let asked = Asked::parse(body.decision.trim(), &body.comment).map_err(|m| {
-        let field = if m.contains("comment") {
-            "comment"
-        } else {
-            "decision"
+    let asked = Asked::parse(body.decision.trim(), &body.comment).map_err(invalid_decision)?;
+    let only = body.sessions.as_deref();
+    let decided =
+        match use_case::decide_request(&state, &caller.actor, client, id, only, &asked).await? {
+            OnRequest::Decided(decided) => decided,
+            OnRequest::NotFound => return Err(ApiError::not_found()),
+            OnRequest::NoSessions => {
+                return Err(ApiError::invalid("Name sessions of this request.")
+                    .field("sessions", "Tick the resources to decide on first."));
+            }
         };
-        ApiError::invalid(m.clone()).field(field, m)
-    })?;
-    if crate::app::requests::visible(&state, &caller.actor, id)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found());
-    }
-    let all: Vec<Uuid> = db::request_page::resources(&state.db, id)
-        .await?
-        .into_iter()
-        .map(|r| r.session_id)
-        .filter(|s| body.sessions.as_ref().is_none_or(|only| only.contains(s)))
-        .collect();
-    if all.is_empty() {
-        return Err(ApiError::invalid("Name sessions of this request.")
-            .field("sessions", "Tick the resources to decide on first."));
-    }
-    let waiting = use_case::waiting_sessions(&state, &caller.actor, &[id]).await?;
-    // Only the sessions waiting for the caller; when none is, all of them go to the
-    // decision, so its refusal says why (decided already, not in the tier, own request).
-    let sessions: Vec<Uuid> = if all.iter().any(|s| waiting.contains(s)) {
-        all.into_iter().filter(|s| waiting.contains(s)).collect()
-    } else {
-        all
-    };
-    let decided = use_case::decide(&state, &caller.actor, client, &sessions, &asked).await?;
+    let tz = caller.actor.time_zone;
     if decided.approved + decided.denied == 0
         && let Some((_, refused)) = decided.refused.first()
     {
-        return Err(ApiError::conflict(refusal_text(
-            refused,
-            caller.actor.time_zone,
-        )));
+        return Err(ApiError::conflict(refusal_text(refused, tz)));
     }
+    Ok(Json(DecideResult {
+        request_id: id,
+        approved: decided.approved,
+        denied: decided.denied,
+        message: summary(&decided, tz),
+    }))
+}
+
+/// A decision or comment [`Asked::parse`] refused, at its field.
+fn invalid_decision(message: String) -> ApiError {
+    let field = if message.contains("comment") {
+        "comment"
+    } else {
+        "decision"
+    };
+    ApiError::invalid(message.clone()).field(field, message)
+}
+
+/// "Approved 2 sessions." and each refusal, in the Approvals tab's words.
+fn summary(decided: &Decided, tz: TimeZone) -> String {
     let plural = |n: usize| if n == 1 { "session" } else { "sessions" };
     let mut parts = Vec::new();
     for (n, verb) in [(decided.approved, "Approved"), (decided.denied, "Denied")] {
@@ -144,12 +141,7 @@ pub async fn decide(
         }
     }
     for (_, refused) in &decided.refused {
-        parts.push(refusal_text(refused, caller.actor.time_zone));
+        parts.push(refusal_text(refused, tz));
     }
-    Ok(Json(DecideResult {
-        request_id: id,
-        approved: decided.approved,
-        denied: decided.denied,
-        message: parts.join(" "),
-    }))
+    parts.join(" ")
 }

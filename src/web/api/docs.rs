@@ -409,38 +409,7 @@ pub async fn page() -> DocsPage {
                 continue;
             };
             for (method, op) in methods {
-                let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-                let parameters = op["parameters"]
-                    .as_array()
-                    .map(|ps| {
-                        ps.iter()
-                            .map(|p| (text(&p["name"]), text(&p["in"]), text(&p["description"])))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let responses = op["responses"]
-                    .as_object()
-                    .map(|rs| {
-                        rs.iter()
-                            .map(|(code, r)| (code.clone(), text(&r["description"])))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let body = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-                    .as_str()
-                    .and_then(|r| r.rsplit('/').next())
-                    .unwrap_or_default()
-                    .to_owned();
-                operations.push(OperationView {
-                    method: method.to_ascii_uppercase(),
-                    anchor: format!("{method}-{path}").replace(['/', '{', '}', '.'], "-"),
-                    path: path.clone(),
-                    summary: text(&op["summary"]),
-                    scope: text(&op["x-scope"]),
-                    parameters,
-                    body,
-                    responses,
-                });
+                operations.push(operation_view(path, method, op));
             }
         }
     }
@@ -460,5 +429,41 @@ pub async fn page() -> DocsPage {
     DocsPage {
         operations,
         schemas,
+    }
+}
+
+/// One operation of the document, for the reference page.
+fn operation_view(path: &str, method: &str, op: &Value) -> OperationView {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let parameters = op["parameters"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| (text(&p["name"]), text(&p["in"]), text(&p["description"])))
+                .collect()
+        })
+        .unwrap_or_default();
+    let responses = op["responses"]
+        .as_object()
+        .map(|rs| {
+            rs.iter()
+                .map(|(code, r)| (code.clone(), text(&r["description"])))
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .and_then(|r| r.rsplit('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    OperationView {
+        method: method.to_ascii_uppercase(),
+        anchor: format!("{method}-{path}").replace(['/', '{', '}', '.'], "-"),
+        path: path.to_owned(),
+        summary: text(&op["summary"]),
+        scope: text(&op["x-scope"]),
+        parameters,
+        body,
+        responses,
     }
 }

@@ -198,6 +198,46 @@ pub struct SessionDetails {
     pub events: Vec<EventItem>,
 }
 
+impl From<db::sessions::Event> for EventItem {
+    fn from(e: db::sessions::Event) -> Self {
+        Self {
+            at: ts(e.at),
+            actor: e.actor_name,
+            kind: e.kind.key(),
+            from: e.from_status.map(SessionStatus::key),
+            to: e.to_status.map(SessionStatus::key),
+            comment: e.comment,
+        }
+    }
+}
+
+impl SessionDetails {
+    fn of(d: db::sessions::Details, events: Vec<EventItem>) -> Self {
+        Self {
+            id: d.id,
+            request_id: d.request_id,
+            status: d.status.into(),
+            requester: d.requester_name,
+            resource: d.resource_name,
+            address: d.resource_address,
+            port: d.resource_port,
+            activity: d.activity_name,
+            policy: d.policy_name,
+            login_account: d.login_account,
+            notes: d.notes,
+            ticket: d.ticket_number,
+            requested_at: ts(d.created_at),
+            start: ts(d.requested_start),
+            end: ts(d.ends_at),
+            ended_at: d.ended_at.map(ts),
+            lock_message: d.lock_message,
+            extensions_used: d.extensions_used,
+            max_extensions: d.max_extensions,
+            events,
+        }
+    }
+}
+
 /// `GET /api/v1/sessions/{id}`.
 pub async fn show(
     State(state): State<AppState>,
@@ -211,37 +251,9 @@ pub async fn show(
     let events = db::sessions::events(&state.db, id)
         .await?
         .into_iter()
-        .map(|e| EventItem {
-            at: ts(e.at),
-            actor: e.actor_name,
-            kind: e.kind.key(),
-            from: e.from_status.map(SessionStatus::key),
-            to: e.to_status.map(SessionStatus::key),
-            comment: e.comment,
-        })
+        .map(EventItem::from)
         .collect();
-    Ok(Json(SessionDetails {
-        id: d.id,
-        request_id: d.request_id,
-        status: d.status.into(),
-        requester: d.requester_name,
-        resource: d.resource_name,
-        address: d.resource_address,
-        port: d.resource_port,
-        activity: d.activity_name,
-        policy: d.policy_name,
-        login_account: d.login_account,
-        notes: d.notes,
-        ticket: d.ticket_number,
-        requested_at: ts(d.created_at),
-        start: ts(d.requested_start),
-        end: ts(d.ends_at),
-        ended_at: d.ended_at.map(ts),
-        lock_message: d.lock_message,
-        extensions_used: d.extensions_used,
-        max_extensions: d.max_extensions,
-        events,
-    }))
+    Ok(Json(SessionDetails::of(d, events)))
 }
 
 /// What an action on a session did.
