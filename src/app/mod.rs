@@ -9,6 +9,7 @@
 pub mod approvals;
 pub mod requests;
 pub mod sessions;
+pub mod wizard;
 
 use uuid::Uuid;
 

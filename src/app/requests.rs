@@ -12,7 +12,7 @@ use crate::app::Actor;
 use crate::db::catalog::{self, Grant, GrantedActivity};
 use crate::db::requests::{self, Created, NewRequest};
 use crate::domain::status::SessionStatus;
-use crate::domain::wizard::{self, MAX_RESOURCES, NotesErrors, Schedule, ScheduleError};
+use crate::domain::wizard::{self, Draft, MAX_RESOURCES, NotesErrors, Schedule, ScheduleError};
 use crate::state::AppState;
 use crate::ticket_validation::{self, OnFailure, TicketCheck};
 
@@ -72,6 +72,25 @@ pub struct Finish {
     pub duration_minutes: Option<i64>,
     pub ticket_check: TicketSource,
     pub idempotency: Option<IdempotencyKey>,
+}
+
+impl Finish {
+    /// The wizard's draft as Finish's input: the window as long as the profile allows, the
+    /// validator's answer the one the Notes page got. `None` without an activity and policy.
+    pub fn of_draft(draft: &Draft) -> Option<Self> {
+        Some(Self {
+            id: draft.id,
+            activity: draft.activity_id?,
+            policy: draft.policy_id?,
+            resources: draft.resource_ids.clone(),
+            notes: draft.notes.clone(),
+            ticket: draft.ticket.clone(),
+            schedule: draft.schedule.clone().unwrap_or(Schedule::Now),
+            duration_minutes: None,
+            ticket_check: TicketSource::Asked(draft.ticket_check.clone()),
+            idempotency: None,
+        })
+    }
 }
 
 /// Why nothing was created. Each front door words it for its user.
@@ -302,15 +321,28 @@ async fn ask_validator(
     else {
         return Ok(None);
     };
+    Ok(ask_about(state, user, &grant, &ticket)
+        .await?
+        .map(|(_, check)| check))
+}
+
+/// The answer of the ticket validator of `grant`'s profile about `ticket` (checked), with
+/// what the profile does when the ticket is not open; `None` when the ticket is empty or the
+/// profile has no validator. An outside call: never inside a transaction.
+pub(crate) async fn ask_about(
+    state: &AppState,
+    user: &Actor,
+    grant: &Grant,
+    ticket: &str,
+) -> crate::app::Result<Option<(OnFailure, TicketCheck)>> {
     if ticket.is_empty() {
         return Ok(None);
     }
     let Some(v) = crate::db::profiles::validator(&state.db, grant.profile.id).await? else {
         return Ok(None);
     };
-    Ok(Some(
-        ticket_validation::check(&v, &ticket, &user.username, &grant.activity_name).await,
-    ))
+    let check = ticket_validation::check(&v, ticket, &user.username, &grant.activity_name).await;
+    Ok(Some((v.on_failure, check)))
 }
 
 /// What an idempotency key had done before.
