@@ -7,6 +7,7 @@
 //! it authenticated) and returns outcomes, or the database's error.
 
 pub mod approvals;
+pub mod one_call;
 pub mod requests;
 pub mod sessions;
 pub mod wizard;
