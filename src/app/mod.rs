@@ -7,9 +7,11 @@
 //! it authenticated) and returns outcomes, or the database's error.
 
 pub mod approvals;
+pub mod one_call;
 pub mod requests;
 pub mod resource_import;
 pub mod sessions;
+pub mod wizard;
 
 use uuid::Uuid;
 

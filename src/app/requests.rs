@@ -12,7 +12,7 @@ use crate::app::Actor;
 use crate::db::catalog::{self, Grant, GrantedActivity};
 use crate::db::requests::{self, Created, NewRequest};
 use crate::domain::status::SessionStatus;
-use crate::domain::wizard::{self, MAX_RESOURCES, NotesErrors, Schedule, ScheduleError};
+use crate::domain::wizard::{self, Draft, MAX_RESOURCES, NotesErrors, Schedule, ScheduleError};
 use crate::state::AppState;
 use crate::ticket_validation::{self, OnFailure, TicketCheck};
 
@@ -72,6 +72,25 @@ pub struct Finish {
     pub duration_minutes: Option<i64>,
     pub ticket_check: TicketSource,
     pub idempotency: Option<IdempotencyKey>,
+}
+
+impl Finish {
+    /// The wizard's draft as Finish's input: the window as long as the profile allows, the
+    /// validator's answer the one the Notes page got. `None` without an activity and policy.
+    pub fn of_draft(draft: &Draft) -> Option<Self> {
+        Some(Self {
+            id: draft.id,
+            activity: draft.activity_id?,
+            policy: draft.policy_id?,
+            resources: draft.resource_ids.clone(),
+            notes: draft.notes.clone(),
+            ticket: draft.ticket.clone(),
+            schedule: draft.schedule.clone().unwrap_or(Schedule::Now),
+            duration_minutes: None,
+            ticket_check: TicketSource::Asked(draft.ticket_check.clone()),
+            idempotency: None,
+        })
+    }
 }
 
 /// Why nothing was created. Each front door words it for its user.
@@ -302,15 +321,28 @@ async fn ask_validator(
     else {
         return Ok(None);
     };
+    Ok(ask_about(state, user, &grant, &ticket)
+        .await?
+        .map(|(_, check)| check))
+}
+
+/// The answer of the ticket validator of `grant`'s profile about `ticket` (checked), with
+/// what the profile does when the ticket is not open; `None` when the ticket is empty or the
+/// profile has no validator. An outside call: never inside a transaction.
+pub(crate) async fn ask_about(
+    state: &AppState,
+    user: &Actor,
+    grant: &Grant,
+    ticket: &str,
+) -> crate::app::Result<Option<(OnFailure, TicketCheck)>> {
     if ticket.is_empty() {
         return Ok(None);
     }
     let Some(v) = crate::db::profiles::validator(&state.db, grant.profile.id).await? else {
         return Ok(None);
     };
-    Ok(Some(
-        ticket_validation::check(&v, &ticket, &user.username, &grant.activity_name).await,
-    ))
+    let check = ticket_validation::check(&v, ticket, &user.username, &grant.activity_name).await;
+    Ok(Some((v.on_failure, check)))
 }
 
 /// What an idempotency key had done before.
@@ -363,104 +395,4 @@ pub async fn visible(
         || user.sees_everything()
         || crate::db::request_page::is_decider(&state.db, user.id, id).await?;
     Ok(may.then_some(header))
-}
-
-/// What is wrong with a one-call request's choice of activity, policy and resources, by
-/// field, in the wizard's words.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SelectionErrors {
-    pub activity: Option<String>,
-    pub policy: Option<String>,
-    pub resources: Option<String>,
-}
-
-/// The choices of Request Type and Resource Selection, made in one call (the API): the
-/// activity must be granted (and, when several policies grant it, the policy named), the
-/// resources at least one, at most [`MAX_RESOURCES`], all granted by that policy. `None` ids
-/// stand for text that is not an id (it names nothing the user may have).
-pub async fn check_selection(
-    state: &AppState,
-    user: &Actor,
-    activity: Option<Option<Uuid>>,
-    policy: Option<Option<Uuid>>,
-    resources: &[Option<Uuid>],
-) -> crate::app::Result<std::result::Result<(Grant, Vec<Uuid>), SelectionErrors>> {
-    let mut errors = SelectionErrors::default();
-    let grant = match activity {
-        None => {
-            errors.activity = Some(SELECT_ACTIVITY.into());
-            None
-        }
-        Some(activity) => {
-            let granted: Vec<GrantedActivity> = granted(state, user)
-                .await?
-                .into_iter()
-                .filter(|g| Some(g.activity_id) == activity)
-                .collect();
-            let chosen = match policy {
-                Some(p) => granted.iter().find(|g| Some(g.policy_id) == p),
-                None if granted.len() > 1 => {
-                    let names: Vec<&str> = granted.iter().map(|g| g.policy_name.as_str()).collect();
-                    errors.policy = Some(format!(
-                        "More than one access policy grants this activity: choose one of {}.",
-                        names.join(", ")
-                    ));
-                    None
-                }
-                None => granted.first(),
-            };
-            match chosen {
-                Some(g) => catalog::grant(&state.db, user.id, g.activity_id, g.policy_id).await?,
-                None => {
-                    if errors.policy.is_none() {
-                        errors.activity = Some(ACTIVITY_NOT_GRANTED.into());
-                    }
-                    None
-                }
-            }
-        }
-    };
-    let mut ids: Vec<Uuid> = Vec::new();
-    let mut unreadable = false;
-    for r in resources {
-        match r {
-            Some(id) if !ids.contains(id) => ids.push(*id),
-            Some(_) => {}
-            None => unreadable = true,
-        }
-    }
-    if resources.is_empty() {
-        errors.resources = Some(SELECT_RESOURCE.into());
-    } else if ids.len() > MAX_RESOURCES {
-        errors.resources = Some(too_many_resources(ids.len()));
-    } else if unreadable {
-        errors.resources = Some(RESOURCE_NOT_GRANTED.into());
-    } else if let Some(g) = &grant
-        && catalog::granted_subset(&state.db, g.policy_id, &ids)
-            .await?
-            .len()
-            != ids.len()
-    {
-        errors.resources = Some(RESOURCE_NOT_GRANTED.into());
-    }
-    match grant {
-        Some(g) if errors == SelectionErrors::default() => Ok(Ok((g, ids))),
-        _ => Ok(Err(errors)),
-    }
-}
-
-/// An idempotency key used before: the request it created (same body), or `Err` when it came
-/// with another body. `None`: not used yet.
-pub async fn replay(
-    state: &AppState,
-    user: &Actor,
-    key: &IdempotencyKey,
-) -> crate::app::Result<Option<std::result::Result<Uuid, Refusal>>> {
-    Ok(
-        match crate::db::api_tokens::claimed(&state.db, user.id, &key.key).await? {
-            None => None,
-            Some((hash, id)) if hash == key.body_sha256 => Some(Ok(id)),
-            Some(_) => Some(Err(Refusal::KeyReused)),
-        },
-    )
 }

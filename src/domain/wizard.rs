@@ -168,6 +168,90 @@ impl Draft {
     }
 }
 
+impl Draft {
+    /// Notes' Back: keeps what was typed, valid or not; the page counts as done only when
+    /// it is valid.
+    pub fn keep_typed_notes(&mut self, typed: TypedNotes, rules: &NotesRules) {
+        self.notes_done = check_notes(&typed.notes, &typed.ticket, rules).is_ok();
+        self.notes = typed.notes;
+        self.ticket = typed.ticket;
+    }
+
+    /// Scheduling's Next (or Back): keeps the input as typed, and as the schedule only when
+    /// it gives a window.
+    pub fn choose_schedule(
+        &mut self,
+        input: Schedule,
+        tz: TimeZone,
+        now: OffsetDateTime,
+        rules: ScheduleRules,
+    ) -> Result<Window, ScheduleError> {
+        let checked = check_schedule(&input, tz, now, rules);
+        self.schedule_input = Some(input.clone());
+        self.schedule = checked.is_ok().then_some(input);
+        checked
+    }
+}
+
+/// Finish posted for draft `posted` while the session holds `current` (or none): the id of an
+/// earlier draft, whose Finish may have created its request already (a double click, a second
+/// tab, a replayed POST after the draft was cleared).
+pub fn earlier_draft(current: Option<&Draft>, posted: Option<Uuid>) -> Option<Uuid> {
+    posted.filter(|p| current.is_none_or(|d| d.id != *p))
+}
+
+/// Why the ticks of a Resource Selection page cannot be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicksError {
+    /// A tick is not an id, or not one of the rows shown (a hand-made POST).
+    Unreadable,
+    /// More than [`MAX_RESOURCES`] would be ticked (how many).
+    TooMany(usize),
+}
+
+/// The ticks of a Resource Selection page as posted.
+#[derive(Debug, Clone, Copy)]
+pub struct PageTicks<'a> {
+    /// The ids of the rows the page showed.
+    pub shown: &'a [String],
+    /// The ids of the rows ticked.
+    pub picked: &'a [String],
+    /// Select Page: every row shown is ticked.
+    pub whole_page: bool,
+}
+
+/// The ticked resources after a Resource Selection page: the rows it showed are replaced by
+/// those it ticks now (all of them for Select Page); the ticks on other pages are kept.
+pub fn merge_ticks(ticked: &[Uuid], page: PageTicks<'_>) -> Result<Vec<Uuid>, TicksError> {
+    let shown: Vec<Uuid> = page
+        .shown
+        .iter()
+        .filter_map(|s| Uuid::parse_str(s).ok())
+        .collect();
+    let read: Vec<Uuid> = page
+        .picked
+        .iter()
+        .filter_map(|s| Uuid::parse_str(s).ok())
+        .collect();
+    if read.len() != page.picked.len() || read.iter().any(|p| !shown.contains(p)) {
+        return Err(TicksError::Unreadable);
+    }
+    let mut ids: Vec<Uuid> = ticked
+        .iter()
+        .copied()
+        .filter(|id| !shown.contains(id))
+        .collect();
+    for p in if page.whole_page { shown } else { read } {
+        if !ids.contains(&p) {
+            ids.push(p);
+        }
+    }
+    if ids.len() > MAX_RESOURCES {
+        return Err(TicksError::TooMany(ids.len()));
+    }
+    Ok(ids)
+}
+
 impl Default for Draft {
     fn default() -> Self {
         Self::new()
@@ -180,6 +264,24 @@ pub struct NotesRules {
     pub notes_required: bool,
     pub ticket_required: bool,
     pub ticket_pattern: Option<String>,
+}
+
+/// Notes and Ticket Number as typed, cut to one character over their limits before anything
+/// keeps them (in the session, or on a page shown again), so the check still sees that they
+/// were too long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypedNotes {
+    pub notes: String,
+    pub ticket: String,
+}
+
+impl TypedNotes {
+    pub fn bounded(notes: &str, ticket: &str) -> Self {
+        Self {
+            notes: notes.chars().take(MAX_NOTES + 1).collect(),
+            ticket: ticket.chars().take(MAX_TICKET + 1).collect(),
+        }
+    }
 }
 
 /// Errors on the Notes page, by field.
@@ -488,6 +590,111 @@ mod tests {
         assert!(check_notes(&"x".repeat(2000), "", &rules).is_ok());
         assert!(check_notes(&"x".repeat(2001), "", &rules).is_err());
         assert!(check_notes("", &"1".repeat(65), &rules).is_err());
+    }
+
+    fn ids(n: usize) -> Vec<Uuid> {
+        (0..n).map(|_| Uuid::new_v4()).collect()
+    }
+
+    fn texts(ids: &[Uuid]) -> Vec<String> {
+        ids.iter().map(Uuid::to_string).collect()
+    }
+
+    #[test]
+    fn a_pages_ticks_replace_its_rows_and_keep_the_other_pages_ticks() {
+        let elsewhere = ids(2);
+        let rows = ids(3);
+        let ticked = [elsewhere.clone(), vec![rows[0]]].concat();
+        let page = PageTicks {
+            shown: &texts(&rows),
+            picked: &texts(&rows[1..2]),
+            whole_page: false,
+        };
+        assert_eq!(
+            merge_ticks(&ticked, page),
+            Ok(vec![elsewhere[0], elsewhere[1], rows[1]])
+        );
+        let all = PageTicks {
+            whole_page: true,
+            ..page
+        };
+        assert_eq!(merge_ticks(&ticked, all), Ok([elsewhere, rows].concat()));
+    }
+
+    #[test]
+    fn ticks_that_are_not_ids_or_not_rows_shown_are_unreadable() {
+        let rows = ids(2);
+        let shown = texts(&rows);
+        for picked in [vec!["x".to_owned()], texts(&ids(1))] {
+            let page = PageTicks {
+                shown: &shown,
+                picked: &picked,
+                whole_page: false,
+            };
+            assert_eq!(merge_ticks(&[], page), Err(TicksError::Unreadable));
+        }
+    }
+
+    #[test]
+    fn ticks_beyond_the_most_one_request_covers_are_refused_with_their_count() {
+        let ticked = ids(MAX_RESOURCES);
+        let rows = ids(2);
+        let page = PageTicks {
+            shown: &texts(&rows),
+            picked: &texts(&rows[..1]),
+            whole_page: false,
+        };
+        assert_eq!(
+            merge_ticks(&ticked, page),
+            Err(TicksError::TooMany(MAX_RESOURCES + 1))
+        );
+    }
+
+    #[test]
+    fn finish_looks_for_an_earlier_draft_only_when_another_id_is_posted() {
+        let draft = Draft::new();
+        let other = Uuid::new_v4();
+        assert_eq!(earlier_draft(Some(&draft), Some(other)), Some(other));
+        assert_eq!(earlier_draft(None, Some(other)), Some(other));
+        assert_eq!(earlier_draft(Some(&draft), Some(draft.id)), None);
+        assert_eq!(earlier_draft(Some(&draft), None), None);
+    }
+
+    #[test]
+    fn a_schedule_is_kept_as_typed_and_chosen_only_when_it_gives_a_window() {
+        let now = datetime!(2026-06-01 10:00 UTC);
+        let mut draft = Draft::new();
+        let good = later("2026-06-02", "09:00");
+        assert!(
+            draft
+                .choose_schedule(good.clone(), TimeZone::utc(), now, rules())
+                .is_ok()
+        );
+        assert_eq!(draft.schedule.as_ref(), Some(&good));
+        let bad = later("2026-06-02", "99:00");
+        assert!(
+            draft
+                .choose_schedule(bad.clone(), TimeZone::utc(), now, rules())
+                .is_err()
+        );
+        assert_eq!((draft.schedule, draft.schedule_input), (None, Some(bad)));
+    }
+
+    #[test]
+    fn notes_kept_on_back_count_as_done_only_when_valid_and_stay_too_long_to_pass() {
+        let rules = NotesRules {
+            notes_required: true,
+            ticket_required: false,
+            ticket_pattern: None,
+        };
+        let mut draft = Draft::new();
+        draft.keep_typed_notes(TypedNotes::bounded(" why ", ""), &rules);
+        assert!(draft.notes_done);
+        assert_eq!(draft.notes, " why ");
+        let long = TypedNotes::bounded(&"x".repeat(MAX_NOTES + 500), "");
+        assert_eq!(long.notes.chars().count(), MAX_NOTES + 1);
+        draft.keep_typed_notes(long, &rules);
+        assert!(!draft.notes_done);
     }
 
     fn zones() -> impl Strategy<Value = TimeZone> {

@@ -7,20 +7,19 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::sessions::Status;
 use super::{parse_id, parse_json, ts};
-use crate::app::requests::{
-    self as use_case, Finish, Finished, IdempotencyKey, Refusal, TicketSource,
-};
+use crate::app::one_call::{self, Invalid, OneCall};
+use crate::app::requests::{self as use_case, Finished, IdempotencyKey, Refusal};
 use crate::db;
-use crate::domain::wizard::{self, MAX_NOTES, MAX_TICKET, Schedule, ScheduleError};
+use crate::domain::wizard::{self, Schedule, ScheduleError, TypedNotes};
 use crate::state::AppState;
 use crate::web::client::ClientAddr;
+use crate::web::wizard::notes::ticket_not_open;
 
 /// Longest idempotency key.
 pub const MAX_KEY: usize = 255;
@@ -146,7 +145,7 @@ pub async fn create(
     let key = idempotency_key(&headers, &body)?;
     // A retry is answered before anything is checked again (the policies may have changed).
     if let Some(key) = &key {
-        match use_case::replay(&state, &caller.actor, key).await? {
+        match one_call::replay(&state, &caller.actor, key).await? {
             Some(Ok(id)) => return answer(&state, &caller, id, true).await,
             Some(Err(refusal)) => {
                 return Err(refused(ApiError::invalid(""), refusal));
@@ -155,29 +154,44 @@ pub async fn create(
         }
     }
     let input: NewRequest = parse_json(&body)?;
-    let resources: Vec<Option<Uuid>> = input.resources.iter().map(|r| id_of(r)).collect();
-    let selection = use_case::check_selection(
-        &state,
-        &caller.actor,
-        input.activity.as_deref().map(id_of),
-        input.policy.as_deref().map(id_of),
-        &resources,
-    )
-    .await?;
-    let schedule = match (&input.start_date, &input.start_time) {
-        (None, None) => Schedule::Now,
-        (date, time) => Schedule::Later {
-            date: date.as_deref().unwrap_or("").chars().take(10).collect(),
-            time: time.as_deref().unwrap_or("").chars().take(8).collect(),
-        },
+    let call = input.into_call(key);
+    let error = ApiError::invalid("The request was not created: see fields.");
+    let (id, replayed) = match one_call::create(&state, &caller.actor, client, call).await? {
+        Err(invalid) => return Err(invalid_fields(error, invalid)),
+        Ok(Finished::Created { id, .. }) => (id, false),
+        Ok(Finished::Already { id, .. }) => (id, true),
+        Ok(Finished::Refused(refusal)) => return Err(refused(error, refusal)),
     };
-    // Bounded as the Notes page bounds them before anything else.
-    let notes: String = input.notes.chars().take(MAX_NOTES + 1).collect();
-    let ticket: String = input.ticket.chars().take(MAX_TICKET + 1).collect();
-    let mut error = ApiError::invalid("The request was not created: see fields.");
-    let (grant, resource_ids) = match selection {
-        Ok(ok) => ok,
-        Err(e) => {
+    answer(&state, &caller, id, replayed).await
+}
+
+impl NewRequest {
+    /// The body as the application reads it: text that is not an id names nothing; no start
+    /// date nor time is Now; the notes bounded as the Notes page bounds them.
+    fn into_call(self, idempotency: Option<IdempotencyKey>) -> OneCall {
+        let schedule = match (&self.start_date, &self.start_time) {
+            (None, None) => Schedule::Now,
+            (date, time) => Schedule::Later {
+                date: date.as_deref().unwrap_or("").chars().take(10).collect(),
+                time: time.as_deref().unwrap_or("").chars().take(8).collect(),
+            },
+        };
+        OneCall {
+            activity: self.activity.as_deref().map(id_of),
+            policy: self.policy.as_deref().map(id_of),
+            resources: self.resources.iter().map(|r| id_of(r)).collect(),
+            typed: TypedNotes::bounded(&self.notes, &self.ticket),
+            schedule,
+            duration_minutes: self.duration_minutes,
+            idempotency,
+        }
+    }
+}
+
+/// A call not even tried: every field's error, as each wizard page would word it.
+fn invalid_fields(mut error: ApiError, invalid: Invalid) -> ApiError {
+    match invalid {
+        Invalid::Selection(e) => {
             for (field, message) in [
                 ("activity", e.activity),
                 ("policy", e.policy),
@@ -187,47 +201,23 @@ pub async fn create(
                     error = error.field(field, m);
                 }
             }
-            return Err(error);
+            error
         }
-    };
-    // Every field's error at once, as each wizard page would show it; Finish checks again.
-    if let Err(e) = wizard::check_notes(&notes, &ticket, &use_case::notes_rules(&grant)) {
-        error = notes_fields(error, e);
+        Invalid::Fields {
+            notes,
+            schedule,
+            duration,
+        } => {
+            error = notes_fields(error, notes);
+            if let Some(e) = schedule {
+                error = schedule_field(error, e);
+            }
+            match duration {
+                Some(m) => error.field("duration_minutes", m),
+                None => error,
+            }
+        }
     }
-    if let Err(e) = wizard::check_schedule(
-        &schedule,
-        caller.actor.time_zone,
-        OffsetDateTime::now_utc(),
-        use_case::schedule_rules(&grant),
-    ) {
-        error = schedule_field(error, e);
-    }
-    if let Err(m) =
-        wizard::check_duration(input.duration_minutes, grant.profile.max_duration_minutes)
-    {
-        error = error.field("duration_minutes", m);
-    }
-    if !error.fields.is_empty() {
-        return Err(error);
-    }
-    let finish = Finish {
-        id: Uuid::now_v7(),
-        activity: grant.activity_id,
-        policy: grant.policy_id,
-        resources: resource_ids,
-        notes,
-        ticket,
-        schedule,
-        duration_minutes: input.duration_minutes,
-        ticket_check: TicketSource::AskNow,
-        idempotency: key,
-    };
-    let (id, replayed) = match use_case::finish(&state, &caller.actor, client, &finish).await? {
-        Finished::Created { id, .. } => (id, false),
-        Finished::Already { id, .. } => (id, true),
-        Finished::Refused(refusal) => return Err(refused(error, refusal)),
-    };
-    answer(&state, &caller, id, replayed).await
 }
 
 /// 201 with the request, its address, and whether this was a replay.
@@ -276,13 +266,7 @@ fn refused(error: ApiError, refusal: Refusal) -> ApiError {
         Refusal::Notes(e) => notes_fields(error, e),
         Refusal::Schedule(e) => schedule_field(error, e),
         Refusal::Duration(m) => error.field("duration_minutes", m),
-        Refusal::TicketNotOpen(Some(check)) => error.field(
-            "ticket",
-            format!(
-                "{} This access needs a ticket that is open: correct the number, or try again later.",
-                check.message
-            ),
-        ),
+        Refusal::TicketNotOpen(Some(check)) => error.field("ticket", ticket_not_open(&check)),
         Refusal::TicketNotOpen(None) => error.field(
             "ticket",
             "The ticket system has not confirmed that the ticket is open.",

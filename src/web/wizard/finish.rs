@@ -5,11 +5,11 @@
 
 use super::{cancel, grant_lost, guard, load};
 use crate::app;
-use crate::app::requests::{Finish, Finished, Refusal, TicketSource};
+use crate::app::requests::{Finish, Finished, Refusal};
 use crate::auth::session::{self, FlashKind};
-use crate::db::requests::{self, Created};
+use crate::db::requests::Created;
 use crate::domain::status::SessionStatus;
-use crate::domain::wizard::{self, Schedule, Step};
+use crate::domain::wizard::{self, Draft, Step};
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
@@ -74,73 +74,75 @@ pub async fn submit(
         "back" => return Ok(Redirect::to(Step::Scheduling.path()).into_response()),
         _ => {}
     }
-    // A replay after the draft was cleared: the posted draft id finds the finished request.
-    let posted = Uuid::parse_str(&form.draft_id).ok();
-    let draft = session::draft(&session).await?;
-    let finished_id = match (&draft, posted) {
-        (Some(d), Some(p)) if d.id != p => Some(p),
-        (None, Some(p)) => Some(p),
-        _ => None,
+    let actor = app::Actor::from(&user);
+    let mut draft = match draft_to_finish(&state, &actor, &session, &form.draft_id).await? {
+        Ok(draft) => draft,
+        Err(answer) => return Ok(answer),
     };
-    if let Some(id) = finished_id
-        && let Some(created) = requests::existing(&state.db, id, user.id).await?
-    {
-        session::flash(&session, FlashKind::Success, summary(&created)).await?;
-        return Ok(Redirect::to("/dashboard").into_response());
-    }
-    let mut draft = match draft {
-        Some(d) => d,
-        None => load(&session).await?,
-    };
-    if let Some(r) = guard(&draft, Step::Review) {
-        return Ok(r.into_response());
-    }
-    if let Some(created) = requests::existing(&state.db, draft.id, user.id).await? {
-        return done(&session, &created, false).await;
-    }
-    let (Some(activity), Some(policy)) = (draft.activity_id, draft.policy_id) else {
+    let Some(input) = Finish::of_draft(&draft) else {
         return Ok(Redirect::to(Step::RequestType.path()).into_response());
     };
-    let input = Finish {
-        id: draft.id,
-        activity,
-        policy,
-        resources: draft.resource_ids.clone(),
-        notes: draft.notes.clone(),
-        ticket: draft.ticket.clone(),
-        schedule: draft.schedule.clone().unwrap_or(Schedule::Now),
-        duration_minutes: None,
-        ticket_check: TicketSource::Asked(draft.ticket_check.clone()),
-        idempotency: None,
-    };
-    let message = match app::requests::finish(&state, &app::Actor::from(&user), client, &input).await? {
+    let refusal = match app::requests::finish(&state, &actor, client, &input).await? {
         Finished::Created {
             created, start_now, ..
         } => return done(&session, &created, start_now).await,
         Finished::Already { created, .. } => return done(&session, &created, false).await,
-        Finished::Refused(Refusal::GrantLost(message)) => {
-            session::flash(&session, FlashKind::Error, message).await?;
-            return Ok(grant_lost(&session, &mut draft).await?.into_response());
-        }
-        Finished::Refused(Refusal::Resources(message)) => message,
-        Finished::Refused(Refusal::Notes(e)) => {
+        Finished::Refused(refusal) => refusal,
+    };
+    if let Refusal::GrantLost(message) = refusal {
+        session::flash(&session, FlashKind::Error, message).await?;
+        return Ok(grant_lost(&session, &mut draft).await?.into_response());
+    }
+    refuse(&state, chrome, &user, &draft, refused_text(refusal)?).await
+}
+
+/// The draft to finish, or the answer instead: a Finish posted again after its draft was
+/// cleared finds the request it created; a draft with a page still open goes to that page.
+async fn draft_to_finish(
+    state: &AppState,
+    actor: &app::Actor,
+    session: &Session,
+    posted: &str,
+) -> AppResult<Result<Draft, Response>> {
+    let posted = Uuid::parse_str(posted).ok();
+    let draft = session::draft(session).await?;
+    if let Some(created) =
+        app::wizard::finished_before(state, actor, draft.as_ref(), posted).await?
+    {
+        session::flash(session, FlashKind::Success, summary(&created)).await?;
+        return Ok(Err(Redirect::to("/dashboard").into_response()));
+    }
+    let draft = match draft {
+        Some(d) => d,
+        None => load(session).await?,
+    };
+    Ok(match guard(&draft, Step::Review) {
+        Some(elsewhere) => Err(elsewhere.into_response()),
+        None => Ok(draft),
+    })
+}
+
+/// Why Finish created nothing, and where to go back to correct it.
+fn refused_text(refusal: Refusal) -> AppResult<String> {
+    Ok(match refusal {
+        Refusal::GrantLost(message) | Refusal::Resources(message) => message,
+        Refusal::Notes(e) => {
             let message = e.notes.or(e.ticket).unwrap_or_default();
             format!(
                 "The connection profile changed: {message} Nothing was created; go back to Notes."
             )
         }
-        Finished::Refused(Refusal::Schedule(e)) => {
+        Refusal::Schedule(e) => {
             format!("{} Nothing was created; go back to Scheduling.", e.message())
         }
-        Finished::Refused(Refusal::TicketNotOpen(_)) => {
+        Refusal::TicketNotOpen(_) => {
             "The ticket system has not confirmed that the ticket is open. Nothing was created; go back to Notes.".into()
         }
-        Finished::Refused(Refusal::Duration(message)) => message,
-        Finished::Refused(Refusal::KeyReused) => {
+        Refusal::Duration(message) => message,
+        Refusal::KeyReused => {
             return Err(AppError::internal("the wizard uses no idempotency key"));
         }
-    };
-    refuse(&state, chrome, &user, &draft, message).await
+    })
 }
 
 async fn refuse(

@@ -8,11 +8,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use super::{At, AtStep, OnNotes, StepView, at_step, cancel, steps};
-use crate::auth::session;
+use crate::app::{self, wizard::NotesStep};
+use crate::auth::session::{self, FlashKind};
 use crate::db::catalog::Grant;
-use crate::domain::wizard::{self, Draft, MAX_NOTES, MAX_TICKET, NotesErrors, NotesRules, Step};
+use crate::domain::wizard::{
+    Draft, MAX_NOTES, MAX_TICKET, NotesErrors, NotesRules, Step, TypedNotes,
+};
 use crate::state::AppState;
-use crate::ticket_validation::{self, OnFailure, TicketCheck};
+use crate::ticket_validation::TicketCheck;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
 use crate::web::form::{Form, first};
@@ -45,15 +48,14 @@ fn page(
     chrome: Chrome,
     draft: &Draft,
     grant: &Grant,
-    notes: String,
-    ticket: String,
+    shown: TypedNotes,
     errors: NotesErrors,
 ) -> NotesPage {
     NotesPage {
         chrome: chrome.at("dashboard"),
         steps: steps(draft, Step::Notes),
-        notes,
-        ticket,
+        notes: shown.notes,
+        ticket: shown.ticket,
         notes_required: grant.profile.notes_required,
         ticket_required: grant.profile.ticket_required,
         ticket_example: grant
@@ -73,15 +75,11 @@ pub async fn show(
     chrome: Chrome,
     At(AtStep { draft, grant }, _): At<OnNotes>,
 ) -> AppResult<Response> {
-    let (notes, ticket) = (draft.notes.clone(), draft.ticket.clone());
-    let mut p = page(
-        chrome,
-        &draft,
-        &grant,
-        notes,
-        ticket,
-        NotesErrors::default(),
-    );
+    let shown = TypedNotes {
+        notes: draft.notes.clone(),
+        ticket: draft.ticket.clone(),
+    };
+    let mut p = page(chrome, &draft, &grant, shown, NotesErrors::default());
     p.ticket_check = draft
         .ticket_check
         .clone()
@@ -107,8 +105,7 @@ pub async fn submit(
     session: Session,
     Form(form): Form<NotesForm>,
 ) -> AppResult<Response> {
-    let go = form.go.as_str();
-    if go == "cancel" {
+    if form.go == "cancel" {
         return Ok(cancel(&session).await?.into_response());
     }
     let AtStep { mut draft, grant } = match at_step(&state, &user, &session, Step::Notes).await? {
@@ -116,68 +113,48 @@ pub async fn submit(
         Err(elsewhere) => return Ok(elsewhere),
     };
     // Bounded before anything is stored in the session.
-    let notes: String = form.notes.chars().take(MAX_NOTES + 1).collect();
-    let ticket: String = form.ticket.chars().take(MAX_TICKET + 1).collect();
-    let checked = wizard::check_notes(&notes, &ticket, &rules(&grant));
-    if go == "back" {
-        // Back keeps what was typed, valid or not.
-        draft.notes_done = checked.is_ok();
-        draft.notes = notes;
-        draft.ticket = ticket;
+    let typed = TypedNotes::bounded(&form.notes, &form.ticket);
+    if form.go == "back" {
+        draft.keep_typed_notes(typed, &rules(&grant));
         session::save_draft(&session, &draft).await?;
         return Ok(Redirect::to(Step::Resources.path()).into_response());
     }
-    match checked {
-        Ok((notes, ticket)) => {
-            // The profile's ticket validator, asked at every Next (a ticket may close).
-            let validator = if ticket.is_empty() {
-                None
-            } else {
-                crate::db::profiles::validator(&state.db, grant.profile.id).await?
+    let actor = app::Actor::from(&user);
+    let step = app::wizard::take_notes(&state, &actor, &grant, &mut draft, &typed).await?;
+    session::save_draft(&session, &draft).await?;
+    let (shown, errors, check) = match step {
+        NotesStep::Taken { warning } => return taken(&session, warning).await,
+        NotesStep::Invalid(errors) => (typed, errors, None),
+        NotesStep::TicketNotOpen { check, checked } => {
+            let errors = NotesErrors {
+                notes: None,
+                ticket: Some(ticket_not_open(&check)),
             };
-            draft.ticket_check = None;
-            if let Some(v) = validator {
-                let check =
-                    ticket_validation::check(&v, &ticket, &user.username, &grant.activity_name)
-                        .await;
-                draft.ticket_check = Some(check.clone());
-                if !check.is_open() {
-                    if v.on_failure == OnFailure::Block {
-                        draft.notes_done = false;
-                        session::save_draft(&session, &draft).await?;
-                        let errors = NotesErrors {
-                            notes: None,
-                            ticket: Some(format!(
-                                "{} This access needs a ticket that is open: correct the number, or try again later.",
-                                check.message
-                            )),
-                        };
-                        let mut p = page(chrome, &draft, &grant, notes, ticket, errors);
-                        p.ticket_check = Some(check);
-                        return Ok((StatusCode::UNPROCESSABLE_ENTITY, p).into_response());
-                    }
-                    session::flash(
-                        &session,
-                        session::FlashKind::Info,
-                        format!(
-                            "Warning: {} You can go on: the warning is recorded with the request for the approvers.",
-                            check.message
-                        ),
-                    )
-                    .await?;
-                }
-            }
-            draft.notes = notes;
-            draft.ticket = ticket;
-            draft.notes_done = true;
-            session::save_draft(&session, &draft).await?;
-            Ok(Redirect::to(Step::Scheduling.path()).into_response())
+            (checked, errors, Some(check))
         }
-        Err(errors) => {
-            draft.notes_done = false;
-            session::save_draft(&session, &draft).await?;
-            let p = page(chrome, &draft, &grant, notes, ticket, errors);
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, p).into_response())
-        }
+    };
+    let mut p = page(chrome, &draft, &grant, shown, errors);
+    p.ticket_check = check;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, p).into_response())
+}
+
+/// Notes taken: on to Scheduling, with the validator's warning if the profile only warns.
+async fn taken(session: &Session, warning: Option<TicketCheck>) -> AppResult<Response> {
+    if let Some(check) = warning {
+        let warning = format!(
+            "Warning: {} You can go on: the warning is recorded with the request for the approvers.",
+            check.message
+        );
+        session::flash(session, FlashKind::Info, warning).await?;
     }
+    Ok(Redirect::to(Step::Scheduling.path()).into_response())
+}
+
+/// The validator has not said the ticket is open, and the profile blocks (also the API's
+/// words).
+pub fn ticket_not_open(check: &TicketCheck) -> String {
+    format!(
+        "{} This access needs a ticket that is open: correct the number, or try again later.",
+        check.message
+    )
 }

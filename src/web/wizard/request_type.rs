@@ -11,6 +11,8 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{StepView, cancel, load, steps};
+use crate::app::requests::{ACTIVITY_NOT_GRANTED, SELECT_ACTIVITY};
+use crate::app::{self, wizard::ActivityChoice};
 use crate::auth::session::{self, FlashKind};
 use crate::db::catalog::{self, GrantedActivity};
 use crate::domain::wizard::{Draft, Step};
@@ -134,77 +136,52 @@ pub async fn submit(
     session: Session,
     Form(form): Form<RequestTypeForm>,
 ) -> AppResult<Response> {
-    let go = form.go.as_str();
-    if go == "cancel" {
-        return Ok(cancel(&session).await?.into_response());
-    }
-    // Request Type is the first page: it offers no Back, and a Back posted anyway leaves the
-    // wizard as it is (Create Session then offers to continue or start over).
-    if go == "back" {
-        return Ok(Redirect::to("/dashboard").into_response());
+    match form.go.as_str() {
+        "cancel" => return Ok(cancel(&session).await?.into_response()),
+        // Request Type is the first page: it offers no Back, and a Back posted anyway leaves
+        // the wizard as it is (Create Session then offers to continue or start over).
+        "back" => return Ok(Redirect::to("/dashboard").into_response()),
+        _ => {}
     }
     let mut draft = load(&session).await?;
     let search: String = form.q.trim().chars().take(100).collect();
-    if go == "search" {
-        let target = format!(
-            "{}?{}",
-            Step::RequestType.path(),
-            serde_urlencoded::to_string([("q", &search)]).unwrap_or_default()
-        );
-        return Ok(Redirect::to(&target).into_response());
+    if form.go == "search" {
+        return Ok(Redirect::to(&search_target(&search)).into_response());
     }
-    let Some((activity, policy)) = form.chosen() else {
-        let page = page(
-            &state,
-            chrome,
-            &user,
-            &draft,
-            &search,
-            None,
-            Some(crate::app::requests::SELECT_ACTIVITY),
-        )
-        .await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    let actor = app::Actor::from(&user);
+    let error =
+        match app::wizard::choose_activity(&state, &actor, &mut draft, form.chosen()).await? {
+            ActivityChoice::Chosen { dropped } => {
+                if dropped > 0 {
+                    session::flash(&session, FlashKind::Info, dropped_text(dropped)).await?;
+                }
+                session::save_draft(&session, &draft).await?;
+                return Ok(Redirect::to(Step::Resources.path()).into_response());
+            }
+            ActivityChoice::Nothing => SELECT_ACTIVITY,
+            ActivityChoice::NotGranted => ACTIVITY_NOT_GRANTED,
+        };
+    let page = page(&state, chrome, &user, &draft, &search, None, Some(error)).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+/// Request Type showing the activities that match `search`.
+fn search_target(search: &str) -> String {
+    format!(
+        "{}?{}",
+        Step::RequestType.path(),
+        serde_urlencoded::to_string([("q", search)]).unwrap_or_default()
+    )
+}
+
+/// Resources ticked before that the new choice does not grant: how many were unticked.
+fn dropped_text(dropped: usize) -> String {
+    let noun = if dropped == 1 {
+        "resource was"
+    } else {
+        "resources were"
     };
-    // A hand-made POST may name anything: only what a policy grants is accepted.
-    if catalog::grant(&state.db, user.id, activity, policy)
-        .await?
-        .is_none()
-    {
-        let page = page(
-            &state,
-            chrome,
-            &user,
-            &draft,
-            &search,
-            None,
-            Some(crate::app::requests::ACTIVITY_NOT_GRANTED),
-        )
-        .await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    }
-    if draft.policy_id != Some(policy) || draft.activity_id != Some(activity) {
-        let still = catalog::granted_subset(&state.db, policy, &draft.resource_ids).await?;
-        let ids: Vec<Uuid> = still.iter().map(|r| r.id).collect();
-        let dropped = draft.retain_resources(&ids);
-        if dropped > 0 {
-            let noun = if dropped == 1 {
-                "resource was"
-            } else {
-                "resources were"
-            };
-            session::flash(
-                &session,
-                FlashKind::Info,
-                format!("{dropped} selected {noun} removed: not available for the new choice."),
-            )
-            .await?;
-        }
-        draft.activity_id = Some(activity);
-        draft.policy_id = Some(policy);
-    }
-    session::save_draft(&session, &draft).await?;
-    Ok(Redirect::to(Step::Resources.path()).into_response())
+    format!("{dropped} selected {noun} removed: not available for the new choice.")
 }
 
 #[cfg(test)]

@@ -11,9 +11,11 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{At, AtStep, OnResources, StepView, at_step, cancel, steps};
+use crate::app::requests::{RESOURCE_NOT_GRANTED, SELECT_RESOURCE, too_many_resources};
+use crate::app::{self, wizard::TicksRefused};
 use crate::auth::session;
 use crate::db::catalog::{self, Grant, Resource};
-use crate::domain::wizard::{Draft, MAX_RESOURCES, Step};
+use crate::domain::wizard::{Draft, MAX_RESOURCES, PageTicks, Step};
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
@@ -72,21 +74,48 @@ fn target(search: &str, page: i64, selections: bool) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Which part of the list a page shows.
+#[derive(Debug, Clone)]
+struct Listing {
+    search: String,
+    page: i64,
+    /// View Selections: the ticked resources listed apart.
+    selections: bool,
+}
+
+impl Listing {
+    /// As the address asks for it.
+    fn asked(q: &ResourcesQuery) -> Self {
+        Self {
+            search: q.q.trim().chars().take(100).collect(),
+            page: q.page.trim().parse::<i64>().unwrap_or(1).clamp(1, 100_000),
+            selections: q.view == "selections",
+        }
+    }
+
+    /// As the page that posted the form showed it.
+    fn posted(form: &ResourcesForm) -> Self {
+        Self {
+            search: form.q.trim().chars().take(100).collect(),
+            page: form.page.parse::<i64>().unwrap_or(1).max(1),
+            selections: form.view == "selections",
+        }
+    }
+}
+
 async fn page(
     state: &AppState,
     chrome: Chrome,
     draft: &Draft,
     grant: &Grant,
-    search: &str,
-    page: i64,
-    selections: bool,
+    listing: &Listing,
     error: Option<String>,
 ) -> AppResult<ResourcesPage> {
+    let page = listing.page;
     let (found, total) = catalog::granted_resources(
         &state.db,
         grant.policy_id,
-        search,
+        &listing.search,
         PAGE_SIZE,
         (page - 1) * PAGE_SIZE,
     )
@@ -99,7 +128,7 @@ async fn page(
         })
         .collect();
     let on_page = rows.iter().filter(|(_, t)| *t).count();
-    let selections = if selections {
+    let selections = if listing.selections {
         Some(catalog::granted_subset(&state.db, grant.policy_id, &draft.resource_ids).await?)
     } else {
         None
@@ -109,7 +138,7 @@ async fn page(
         steps: steps(draft, Step::Resources),
         activity: grant.activity_name.clone(),
         policy: grant.policy_name.clone(),
-        search: search.to_owned(),
+        search: listing.search.clone(),
         rows,
         selections,
         ticked: draft.resource_ids.len(),
@@ -127,19 +156,10 @@ pub async fn show(
     At(AtStep { draft, grant }, _): At<OnResources>,
     Query(q): Query<ResourcesQuery>,
 ) -> AppResult<Response> {
-    let search: String = q.q.trim().chars().take(100).collect();
-    let p = page(
-        &state,
-        chrome,
-        &draft,
-        &grant,
-        &search,
-        q.page.trim().parse::<i64>().unwrap_or(1).clamp(1, 100_000),
-        q.view == "selections",
-        None,
-    )
-    .await?;
-    Ok(p.into_response())
+    let listing = Listing::asked(&q);
+    Ok(page(&state, chrome, &draft, &grant, &listing, None)
+        .await?
+        .into_response())
 }
 
 /// The Resources step: the button pressed, the search and page shown, which view, the rows
@@ -160,52 +180,6 @@ pub struct ResourcesForm {
     pick: Vec<String>,
 }
 
-/// Applies the ticks of the page just shown: its rows are replaced by what is ticked now.
-/// Refuses ids the policy does not grant and more than the maximum.
-async fn merge_ticks(
-    state: &AppState,
-    grant: &Grant,
-    draft: &Draft,
-    form: &ResourcesForm,
-    whole_page: bool,
-) -> AppResult<Result<Vec<Uuid>, String>> {
-    let shown: Vec<Uuid> = form
-        .shown
-        .iter()
-        .filter_map(|s| Uuid::parse_str(s).ok())
-        .collect();
-    let picked: Vec<Uuid> = form
-        .pick
-        .iter()
-        .filter_map(|s| Uuid::parse_str(s).ok())
-        .collect();
-    if form.pick.len() != picked.len() || picked.iter().any(|p| !shown.contains(p)) {
-        return Ok(Err(
-            "The selection could not be read. Tick the resources again.".into(),
-        ));
-    }
-    let mut ids: Vec<Uuid> = draft
-        .resource_ids
-        .iter()
-        .copied()
-        .filter(|id| !shown.contains(id))
-        .collect();
-    let picked = if whole_page { shown.clone() } else { picked };
-    for p in picked {
-        if !ids.contains(&p) {
-            ids.push(p);
-        }
-    }
-    if ids.len() > MAX_RESOURCES {
-        return Ok(Err(crate::app::requests::too_many_resources(ids.len())));
-    }
-    let granted = catalog::granted_subset(&state.db, grant.policy_id, &ids).await?;
-    if granted.len() != ids.len() {
-        return Ok(Err(crate::app::requests::RESOURCE_NOT_GRANTED.into()));
-    }
-    Ok(Ok(ids))
-}
-
 pub async fn submit(
     State(state): State<AppState>,
     chrome: Chrome,
@@ -213,73 +187,91 @@ pub async fn submit(
     session: Session,
     Form(form): Form<ResourcesForm>,
 ) -> AppResult<Response> {
-    let go = form.go.clone();
+    let go = form.go.as_str();
     if go == "cancel" {
         return Ok(cancel(&session).await?.into_response());
     }
-    let AtStep { mut draft, grant } =
-        match at_step(&state, &user, &session, Step::Resources).await? {
-            Ok(at) => at,
-            Err(elsewhere) => return Ok(elsewhere),
-        };
-    let search: String = form.q.trim().chars().take(100).collect();
-    let current: i64 = form.page.parse().unwrap_or(1);
-    let selections = form.view == "selections";
-
+    let mut at = match at_step(&state, &user, &session, Step::Resources).await? {
+        Ok(at) => at,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
+    let shown = Listing::posted(&form);
     if let Some(id) = go.strip_prefix("remove:") {
-        if let Ok(id) = Uuid::parse_str(id) {
-            draft.resource_ids.retain(|r| *r != id);
-            session::save_draft(&session, &draft).await?;
-        }
-        return Ok(Redirect::to(&target(&search, current, true)).into_response());
+        untick(&session, &mut at.draft, id).await?;
+        return Ok(Redirect::to(&target(&shown.search, shown.page, true)).into_response());
     }
-    if !selections {
-        match merge_ticks(&state, &grant, &draft, &form, go == "select-page").await? {
-            Ok(ids) => draft.resource_ids = ids,
-            Err(message) => {
-                let p = page(
-                    &state,
-                    chrome,
-                    &draft,
-                    &grant,
-                    &search,
-                    current.max(1),
-                    false,
-                    Some(message),
-                )
-                .await?;
-                return Ok((StatusCode::UNPROCESSABLE_ENTITY, p).into_response());
-            }
+    if !shown.selections
+        && let Err(refused) =
+            app::wizard::tick(&state, &at.grant, &mut at.draft, form.ticks()).await?
+    {
+        return refuse(&state, chrome, &at, &shown, refused_text(refused)).await;
+    }
+    session::save_draft(&session, &at.draft).await?;
+    if let Some(to) = leaving_to(go, &shown) {
+        return Ok(Redirect::to(&to).into_response());
+    }
+    if at.draft.resource_ids.is_empty() {
+        return refuse(&state, chrome, &at, &shown, SELECT_RESOURCE.into()).await;
+    }
+    Ok(Redirect::to(Step::Notes.path()).into_response())
+}
+
+impl ResourcesForm {
+    /// The ticks of the page that posted the form.
+    fn ticks(&self) -> PageTicks<'_> {
+        PageTicks {
+            shown: &self.shown,
+            picked: &self.pick,
+            whole_page: self.go == "select-page",
         }
     }
-    session::save_draft(&session, &draft).await?;
-    let to = match go.as_str() {
+}
+
+/// Remove on View Selections: unticks one resource.
+async fn untick(session: &Session, draft: &mut Draft, id: &str) -> AppResult<()> {
+    if let Ok(id) = Uuid::parse_str(id) {
+        draft.resource_ids.retain(|r| *r != id);
+        session::save_draft(session, draft).await?;
+    }
+    Ok(())
+}
+
+/// The page shown again with what to correct.
+async fn refuse(
+    state: &AppState,
+    chrome: Chrome,
+    at: &AtStep,
+    listing: &Listing,
+    message: String,
+) -> AppResult<Response> {
+    let p = page(state, chrome, &at.draft, &at.grant, listing, Some(message)).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, p).into_response())
+}
+
+/// Where a button other than Next goes (the ticks applied); `None` for Next.
+fn leaving_to(go: &str, shown: &Listing) -> Option<String> {
+    let search = &shown.search;
+    Some(match go {
         "back" => Step::RequestType.path().to_owned(),
-        "search" => target(&search, 1, false),
-        "selections" => target(&search, current, true),
-        "all" | "select-page" => target(&search, current, false),
+        "search" => target(search, 1, false),
+        "selections" => target(search, shown.page, true),
+        "all" | "select-page" => target(search, shown.page, false),
         g if g.starts_with("page:") => target(
-            &search,
+            search,
             g[5..].parse::<i64>().unwrap_or(1).clamp(1, 100_000),
             false,
         ),
-        _ => {
-            if draft.resource_ids.is_empty() {
-                let p = page(
-                    &state,
-                    chrome,
-                    &draft,
-                    &grant,
-                    &search,
-                    current.max(1),
-                    selections,
-                    Some(crate::app::requests::SELECT_RESOURCE.into()),
-                )
-                .await?;
-                return Ok((StatusCode::UNPROCESSABLE_ENTITY, p).into_response());
-            }
-            Step::Notes.path().to_owned()
+        _ => return None,
+    })
+}
+
+/// Why the ticks were not applied, in the page's words.
+fn refused_text(refused: TicksRefused) -> String {
+    match refused {
+        TicksRefused::Unreadable => {
+            "The selection could not be read. Tick the resources again.".into()
         }
-    };
-    Ok(Redirect::to(&to).into_response())
+        TicksRefused::TooMany(ticked) => too_many_resources(ticked),
+        TicksRefused::NotGranted => RESOURCE_NOT_GRANTED.into(),
+    }
 }

@@ -4,11 +4,11 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use time::OffsetDateTime;
 
 use super::{At, AtStep, OnReview, StepView, steps};
+use crate::app;
 use crate::db::catalog::{self, Resource, TierView};
-use crate::domain::wizard::{self, Schedule, Step};
+use crate::domain::wizard::{self, Step};
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::AppResult;
@@ -47,21 +47,10 @@ pub async fn page(
     grant: &catalog::Grant,
     error: Option<String>,
 ) -> AppResult<ReviewPage> {
-    let resources =
-        catalog::granted_subset(&state.db, grant.policy_id, &draft.resource_ids).await?;
-    let schedule = draft.schedule.clone().unwrap_or(Schedule::Now);
-    let window = wizard::check_schedule(
-        &schedule,
-        user.time_zone,
-        OffsetDateTime::now_utc(),
-        super::scheduling::rules(grant),
-    )
-    .map(|w| super::scheduling::describe(&w, user.time_zone))
-    .unwrap_or_else(|e| e.message().to_owned());
-    let tiers = if grant.profile.approval_required {
-        catalog::tiers(&state.db, grant.profile.id).await?
-    } else {
-        Vec::new()
+    let review = app::wizard::review(state, &app::Actor::from(user), draft, grant).await?;
+    let window = match &review.window {
+        Ok(w) => super::scheduling::describe(w, user.time_zone),
+        Err(e) => e.message().to_owned(),
     };
     Ok(ReviewPage {
         chrome: chrome.at("dashboard"),
@@ -73,13 +62,13 @@ pub async fn page(
         login_account: grant.login_mode.label(),
         policy: grant.policy_name.clone(),
         profile: grant.profile.name.clone(),
-        resources,
+        resources: review.resources,
         notes: draft.notes.clone(),
         ticket: draft.ticket.clone(),
-        start_now: schedule == Schedule::Now,
+        start_now: review.window.is_ok_and(|w| w.start_now),
         window,
-        approval: !tiers.is_empty(),
-        tiers,
+        approval: !review.tiers.is_empty(),
+        tiers: review.tiers,
         error,
         ticket_check: draft
             .ticket_check

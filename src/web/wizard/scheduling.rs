@@ -210,26 +210,17 @@ pub async fn submit(
             Err(elsewhere) => return Ok(elsewhere),
         };
     let input = Schedule::from(&form);
-    let checked = wizard::check_schedule(
-        &input,
-        user.time_zone,
-        OffsetDateTime::now_utc(),
-        rules(&grant),
-    );
-    draft.schedule_input = Some(input.clone());
     if go == "back" {
+        draft.schedule_input = Some(input);
         session::save_draft(&session, &draft).await?;
         return Ok(Redirect::to(Step::Notes.path()).into_response());
     }
-    match checked {
-        Ok(_) => {
-            draft.schedule = Some(input);
-            session::save_draft(&session, &draft).await?;
-            Ok(Redirect::to(Step::Review.path()).into_response())
-        }
+    let (tz, now) = (user.time_zone, OffsetDateTime::now_utc());
+    let chosen = draft.choose_schedule(input.clone(), tz, now, rules(&grant));
+    session::save_draft(&session, &draft).await?;
+    match chosen {
+        Ok(_) => Ok(Redirect::to(Step::Review.path()).into_response()),
         Err(e) => {
-            draft.schedule = None;
-            session::save_draft(&session, &draft).await?;
             let p = page(chrome, &user, &draft, &grant, &input, Some(e));
             Ok((StatusCode::UNPROCESSABLE_ENTITY, p).into_response())
         }
