@@ -70,18 +70,7 @@ pub async fn limit(request: Request, next: Next) -> Response {
     }
     let deadline = request.extensions().get::<BodyDeadline>().copied();
     let (parts, body) = request.into_parts();
-    let reading = async move {
-        match length {
-            Some(n) if n > limit => {
-                if n <= DRAIN_LIMIT {
-                    let mut stream = body.into_data_stream();
-                    while let Some(Ok(_)) = stream.next().await {}
-                }
-                Read::TooLarge
-            }
-            _ => read_at_most(body, limit).await,
-        }
-    };
+    let reading = read_body(body, length, limit);
     let read = match deadline {
         Some(BodyDeadline(at)) => match tokio::time::timeout_at(at, reading).await {
             Ok(read) => read,
@@ -100,6 +89,21 @@ pub async fn limit(request: Request, next: Next) -> Response {
             "Bad request",
             "What you sent could not be read. Nothing was changed.".to_owned(),
         ),
+    }
+}
+
+/// Reads a body of declared `length` (if any) within `limit`: one declared too large is
+/// refused at once (drained first when small enough, so the client reads the answer).
+async fn read_body(body: Body, length: Option<usize>, limit: usize) -> Read {
+    match length {
+        Some(n) if n > limit => {
+            if n <= DRAIN_LIMIT {
+                let mut stream = body.into_data_stream();
+                while let Some(Ok(_)) = stream.next().await {}
+            }
+            Read::TooLarge
+        }
+        _ => read_at_most(body, limit).await,
     }
 }
 

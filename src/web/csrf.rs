@@ -36,31 +36,11 @@ pub async fn verify(
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let is_form = content_type.starts_with("application/x-www-form-urlencoded");
-    let is_multipart = multipart::is_multipart(content_type);
     let bytes = match to_bytes(body, MAX_FORM_BYTES).await {
         Ok(b) => b,
         Err(_) => return crate::web::body_limit::too_large(MAX_FORM_BYTES),
     };
-    let sent = if is_form {
-        form_field(&bytes, FIELD)
-    } else if is_multipart {
-        multipart::parse(content_type, bytes.clone())
-            .await
-            .and_then(|parts| {
-                parts
-                    .into_iter()
-                    .find(|p| p.name == FIELD && p.filename.is_none())
-                    .and_then(|p| String::from_utf8(p.data).ok())
-            })
-    } else {
-        None
-    };
+    let sent = sent_token(&parts.headers, &bytes).await;
     let expected = match session::existing_csrf_token(&session).await {
         Ok(t) => t,
         Err(e) => return AppError::from(e).into_response(),
@@ -72,13 +52,7 @@ pub async fn verify(
         // A browser whose session has no token (an anonymous visitor's forms carry the signed
         // token of `web::login_token`), and the sign-in form shown before a session began.
         (Some(sent), expected) if expected.is_none() || parts.uri.path() == "/login" => {
-            login_token::verify(
-                &state.secrets,
-                &parts.headers,
-                state.settings.cookie_secure,
-                &sent,
-                time::OffsetDateTime::now_utc().unix_timestamp(),
-            )
+            signed_token_ok(&state, &parts.headers, &sent)
         }
         _ => false,
     };
@@ -88,6 +62,41 @@ pub async fn verify(
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// The `csrf_token` field of a urlencoded or multipart body.
+async fn sent_token(headers: &axum::http::HeaderMap, bytes: &axum::body::Bytes) -> Option<String> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        form_field(bytes, FIELD)
+    } else if multipart::is_multipart(content_type) {
+        multipart_field(content_type, bytes.clone()).await
+    } else {
+        None
+    }
+}
+
+/// The signed sign-in token (`web::login_token`) of a browser without a session token.
+fn signed_token_ok(state: &AppState, headers: &axum::http::HeaderMap, sent: &str) -> bool {
+    login_token::verify(
+        &state.secrets,
+        headers,
+        state.settings.cookie_secure,
+        sent,
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    )
+}
+
+/// The token among a multipart body's text parts.
+async fn multipart_field(content_type: &str, bytes: axum::body::Bytes) -> Option<String> {
+    multipart::parse(content_type, bytes)
+        .await?
+        .into_iter()
+        .find(|p| p.name == FIELD && p.filename.is_none())
+        .and_then(|p| String::from_utf8(p.data).ok())
 }
 
 fn form_field(body: &[u8], name: &str) -> Option<String> {

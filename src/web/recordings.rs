@@ -12,7 +12,6 @@ use uuid::Uuid;
 use crate::db;
 use crate::db::recordings::{Mode, Row, Via};
 use crate::db::sessions::Details;
-use crate::domain::role::Role;
 use crate::domain::tz::TimeZone;
 use crate::domain::wizard::format_local;
 use crate::state::AppState;
@@ -48,7 +47,7 @@ pub async fn visible_session(state: &AppState, user: &CurrentUser, id: &str) -> 
 /// Whether `user` may see the recordings of session `s`: its requester, administrators and
 /// auditors (the deciders of its request may see the session, not its recordings).
 pub fn may_see_recordings(user: &CurrentUser, s: &Details) -> bool {
-    s.requester_id == user.id || matches!(user.role, Role::Admin | Role::Auditor)
+    crate::app::sessions::may_see_recordings(&crate::app::Actor::from(user), s)
 }
 
 /// How a recording's mode reads.

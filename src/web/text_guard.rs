@@ -126,6 +126,23 @@ fn refuse(offence: &Offence, path: &str) -> Response {
     (StatusCode::BAD_REQUEST, Html(body)).into_response()
 }
 
+/// The first refused character in the text fields of a multipart body (a file is judged by
+/// its reader: the CSV import names the line).
+async fn check_multipart(content_type: &str, bytes: axum::body::Bytes) -> Option<Offence> {
+    let parts = multipart::parse(content_type, bytes).await?;
+    parts
+        .into_iter()
+        .filter(|p| p.filename.is_none())
+        .find_map(|p| {
+            let text = String::from_utf8_lossy(&p.data);
+            let c = text.chars().find(|c| is_refused(*c))?;
+            Some(Offence {
+                field: Some(p.name),
+                character: c,
+            })
+        })
+}
+
 /// The middleware. It reads a form body once, into memory (forms are small and bounded by
 /// the body limit outside), and hands the same bytes on, so later readers (the CSRF check,
 /// the handler) read them from memory.
@@ -157,22 +174,7 @@ pub async fn refuse_control_characters(request: Request, next: Next) -> Response
         Err(_) => return body_limit::too_large(body_limit::UPLOAD_LIMIT),
     };
     let offence = if is_multipart {
-        multipart::parse(&content_type, bytes.clone())
-            .await
-            .and_then(|fields| {
-                fields
-                    .into_iter()
-                    // A file is judged by its reader (the CSV import names the line).
-                    .filter(|p| p.filename.is_none())
-                    .find_map(|p| {
-                        let text = String::from_utf8_lossy(&p.data);
-                        let c = text.chars().find(|c| is_refused(*c))?;
-                        Some(Offence {
-                            field: Some(p.name),
-                            character: c,
-                        })
-                    })
-            })
+        check_multipart(&content_type, bytes.clone()).await
     } else {
         check_urlencoded(&bytes)
     };

@@ -97,7 +97,7 @@ impl Listing {
     fn posted(form: &ResourcesForm) -> Self {
         Self {
             search: form.q.trim().chars().take(100).collect(),
-            page: form.page.parse::<i64>().unwrap_or(1).max(1),
+            page: form.page.parse::<i64>().unwrap_or(1).clamp(1, 100_000),
             selections: form.view == "selections",
         }
     }
