@@ -2,13 +2,14 @@
 //! Creating and revoking a token is written to the audit log in the same transaction.
 
 use sqlx::postgres::types::PgInterval;
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::db::audit::{self, Actor, Entry};
-use crate::db::users::{CURRENT_COLUMNS, CurrentRow};
+use crate::db::users::CurrentRow;
 use crate::domain::api_token::{NewToken, Scope};
+use crate::domain::role::Role;
 
 /// A token as its owner's list shows it (never its secret).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -145,29 +146,34 @@ pub async fn authenticate(
     db: impl PgExecutor<'_>,
     digest: &[u8],
 ) -> Result<Option<(CurrentRow, Vec<Scope>)>, sqlx::Error> {
-    #[derive(FromRow)]
-    struct Found {
-        #[sqlx(flatten)]
-        user: CurrentRow,
-        scopes: Vec<Scope>,
-    }
-    // Runtime SQL: shares users::CURRENT_COLUMNS (one definition of is_approver) with the user
-    // loaders.
-    let found: Option<Found> = sqlx::query_as(&format!(
-        "WITH used AS (
-             UPDATE api_tokens SET last_used_at = now()
-             WHERE token_sha256 = $1 AND revoked_at IS NULL AND expires_at > now()
-               AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
-         )
-         SELECT {CURRENT_COLUMNS}, t.scopes
-         FROM api_tokens t JOIN users u ON u.id = t.user_id
-         WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL AND t.expires_at > now()
-           AND NOT u.disabled"
-    ))
-    .bind(digest)
+    let found = sqlx::query!(
+        r#"WITH used AS (
+               UPDATE api_tokens SET last_used_at = now()
+               WHERE token_sha256 = $1 AND revoked_at IS NULL AND expires_at > now()
+                 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+           )
+           SELECT u.id, u.username, u.display_name, u.role AS "role: Role", u.time_zone,
+                  u.disabled, user_is_approver(u.id) AS "is_approver!",
+                  t.scopes AS "scopes: Vec<Scope>"
+           FROM api_tokens t JOIN users u ON u.id = t.user_id
+           WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL AND t.expires_at > now()
+             AND NOT u.disabled"#,
+        digest
+    )
     .fetch_optional(db)
     .await?;
-    Ok(found.map(|f| (f.user, f.scopes)))
+    Ok(found.map(|f| {
+        let user = CurrentRow {
+            id: f.id,
+            username: f.username,
+            display_name: f.display_name,
+            role: f.role,
+            time_zone: f.time_zone,
+            disabled: f.disabled,
+            is_approver: f.is_approver,
+        };
+        (user, f.scopes)
+    }))
 }
 
 /// Claims an idempotency key for `request` in the caller's transaction; false when the key

@@ -24,17 +24,8 @@ pub struct CurrentRow {
     pub is_approver: bool,
 }
 
-/// The columns of [`CurrentRow`] for a `users u`, with whether they are named in any approval
-/// tier (directly or through a group). Also read by the session store with each session.
-pub const CURRENT_COLUMNS: &str =
-    "u.id, u.username, u.display_name, u.role, u.time_zone, u.disabled,
-    (EXISTS (SELECT 1 FROM approval_tier_users tu WHERE tu.user_id = u.id)
-     OR EXISTS (SELECT 1 FROM approval_tier_groups tg
-                JOIN group_members gm ON gm.group_id = tg.group_id
-                WHERE gm.user_id = u.id)) AS is_approver";
-
-/// Loads the user with whether they are named in any approval tier (for a user who is not
-/// signed in yet; the session store reads the same with each session).
+/// Loads the user with whether they are named in any approval tier (the SQL function
+/// `user_is_approver`; the session store and the API's token check read the same).
 pub async fn load_current(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -42,10 +33,7 @@ pub async fn load_current(
     sqlx::query_as!(
         CurrentRow,
         r#"SELECT u.id, u.username, u.display_name, u.role AS "role: Role", u.time_zone, u.disabled,
-                (EXISTS (SELECT 1 FROM approval_tier_users tu WHERE tu.user_id = u.id)
-                 OR EXISTS (SELECT 1 FROM approval_tier_groups tg
-                            JOIN group_members gm ON gm.group_id = tg.group_id
-                            WHERE gm.user_id = u.id)) AS "is_approver!"
+                user_is_approver(u.id) AS "is_approver!"
          FROM users u WHERE u.id = $1"#,
         id
     )
@@ -75,10 +63,7 @@ pub async fn signed_in_as(
     sqlx::query_as!(
         CurrentRow,
         r#"SELECT u.id, u.username, u.display_name, u.role AS "role: Role", u.time_zone, u.disabled,
-                (EXISTS (SELECT 1 FROM approval_tier_users tu WHERE tu.user_id = u.id)
-                 OR EXISTS (SELECT 1 FROM approval_tier_groups tg
-                            JOIN group_members gm ON gm.group_id = tg.group_id
-                            WHERE gm.user_id = u.id)) AS "is_approver!"
+                user_is_approver(u.id) AS "is_approver!"
          FROM web_sessions s JOIN users u ON u.id = s.user_id
          WHERE s.id = $1 AND s.expires_at > now()"#,
         web_session

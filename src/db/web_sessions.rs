@@ -1,11 +1,12 @@
 //! The `web_sessions` table: browser sessions, keyed by a digest of their id (see
 //! `auth::store`, which decides what the data holds).
 
-use sqlx::{PgExecutor, PgPool, Row};
+use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::db::users::{CURRENT_COLUMNS, CurrentRow};
+use crate::db::users::CurrentRow;
+use crate::domain::role::Role;
 
 /// A stored session as loaded: its data (JSON), expiry, and the row of the user it is signed
 /// in as, read by the same query.
@@ -51,42 +52,45 @@ pub async fn save(
     Ok(done.rows_affected() == 1)
 }
 
-/// The session with its user's [`CurrentRow`] columns (NULL when nobody is signed in).
-// Runtime SQL: shares users::CURRENT_COLUMNS (one definition of is_approver) with the user
-// loaders.
-fn load_sql() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| {
-        format!(
-            "SELECT s.data, s.expires_at, {CURRENT_COLUMNS}
-             FROM web_sessions s LEFT JOIN users u ON u.id = s.user_id
-             WHERE s.id = $1 AND s.expires_at > now()"
-        )
-    })
-}
-
 /// The unexpired session stored under `key`, with its user as they are now.
 pub async fn load(db: &PgPool, key: &str) -> Result<Option<Loaded>, sqlx::Error> {
-    // Runtime SQL: the text comes from load_sql (users::CURRENT_COLUMNS).
-    let Some(row) = sqlx::query(load_sql()).bind(key).fetch_optional(db).await? else {
+    let Some(row) = sqlx::query!(
+        r#"SELECT s.data, s.expires_at, u.id AS "id?", u.username AS "username?",
+                u.display_name AS "display_name?", u.role AS "role?: Role",
+                u.time_zone AS "time_zone?", u.disabled AS "disabled?",
+                user_is_approver(u.id) AS "is_approver?"
+           FROM web_sessions s LEFT JOIN users u ON u.id = s.user_id
+           WHERE s.id = $1 AND s.expires_at > now()"#,
+        key
+    )
+    .fetch_optional(db)
+    .await?
+    else {
         return Ok(None);
     };
-    let user_id: Option<Uuid> = row.try_get("id")?;
-    let user = match user_id {
-        Some(id) => Some(CurrentRow {
-            id,
-            username: row.try_get("username")?,
-            display_name: row.try_get("display_name")?,
-            role: row.try_get("role")?,
-            time_zone: row.try_get("time_zone")?,
-            disabled: row.try_get("disabled")?,
-            is_approver: row.try_get("is_approver")?,
-        }),
-        None => None,
+    let user = match (
+        row.id,
+        row.username,
+        row.display_name,
+        row.role,
+        row.time_zone,
+    ) {
+        (Some(id), Some(username), Some(display_name), Some(role), Some(time_zone)) => {
+            Some(CurrentRow {
+                id,
+                username,
+                display_name,
+                role,
+                time_zone,
+                disabled: row.disabled.unwrap_or(true),
+                is_approver: row.is_approver.unwrap_or(false),
+            })
+        }
+        _ => None,
     };
     Ok(Some(Loaded {
-        data: row.try_get("data")?,
-        expires_at: row.try_get("expires_at")?,
+        data: row.data,
+        expires_at: row.expires_at,
         user,
     }))
 }
