@@ -152,6 +152,14 @@ direct() { ssh "${SSH_OPTS[@]}" -p "$SSHD_PORT" "$ACCOUNT@127.0.0.1" "$@"; }
 [ "$(via_gateway whoami </dev/null)" = "$ACCOUNT" ] || die "whoami through the gateway is not $ACCOUNT"
 [ "$(direct whoami </dev/null)" = "$ACCOUNT" ] || die "direct whoami is not $ACCOUNT"
 say "session ready: login account $ACCOUNT"
+# The cipher each path negotiates with the user's client (OpenSSH's defaults on both).
+cipher_of() {
+  ssh "${SSH_OPTS[@]}" -v -p "$1" "$2@127.0.0.1" true </dev/null 2>&1 \
+    | sed -n 's/.*kex: server->client cipher: \([^ ]*\).*/\1/p' | head -1
+}
+CIPHER_GW=$(cipher_of "$GW_PORT" "$STRING")
+CIPHER_DIRECT=$(cipher_of "$SSHD_PORT" "$ACCOUNT")
+say "ciphers: gateway $CIPHER_GW, direct $CIPHER_DIRECT"
 
 # --- memory with IDLE idle interactive connections ------------------------------------------------
 # First, on the fresh server: the bulk transfers leave the allocator holding their buffers.
@@ -288,6 +296,7 @@ PER_CONN=$(awk -v a="$RSS_LOADED" -v b="$RSS_IDLE" -v n="$OPEN_UP" 'BEGIN {print
   echo "Run $(date -u +%Y-%m-%dT%H:%M:%SZ) of revision $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown) ($PROFILE build), loopback only."
   echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
   echo "Clients: $(ssh -V 2>&1); target: the same OpenSSH's sshd, password login for the gateway, key for the direct runs."
+  echo "Ciphers with the user's ssh (its defaults): through the gateway $CIPHER_GW, direct $CIPHER_DIRECT."
   echo
   echo "| measured | through the gateway | direct ssh | target |"
   echo "|---|---|---|---|"

@@ -17,6 +17,8 @@ pub struct Settings {
     pub default_time_zone: String,
     pub ssh_jump_host: Option<String>,
     pub gateway_host: Option<String>,
+    /// Ciphers the SSH gateway offers (empty: `gateway::ciphers::offered`'s default).
+    pub ssh_gateway_ciphers: Vec<String>,
     /// Reverse proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Who must sign in with a second factor.
@@ -44,6 +46,7 @@ impl Settings {
             default_time_zone: config.default_time_zone.clone(),
             ssh_jump_host: config.ssh_jump_host.clone(),
             gateway_host: config.gateway_host.clone(),
+            ssh_gateway_ciphers: config.ssh_gateway_ciphers.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
             second_factor: config.second_factor(),
             sign_in_limit: config.sign_in_limit,

@@ -5,6 +5,7 @@
 //! the connection and closes it when the session stops allowing it.
 
 pub mod checks;
+pub mod ciphers;
 mod password;
 mod server;
 pub mod upstream;

@@ -31,6 +31,7 @@ pub(super) async fn run(app: AppState, listener: TcpListener, host_key: PrivateK
         inactivity_timeout: None,
         keepalive_interval: Some(Duration::from_secs(30)),
         nodelay: true,
+        preferred: crate::gateway::ciphers::downstream(&app.settings.ssh_gateway_ciphers),
         ..server::Config::default()
     });
     let mut gateway = Gateway { app };

@@ -204,7 +204,7 @@ async fn connect(
         // Keystrokes go upstream one small packet at a time: Nagle's algorithm would hold
         // each behind the previous one's acknowledgement (the client side has it off too).
         nodelay: true,
-        preferred: upstream_algorithms(),
+        preferred: crate::gateway::ciphers::upstream(),
         ..client::Config::default()
     });
     let port = u16::try_from(up.port).unwrap_or(22);
@@ -258,36 +258,6 @@ async fn connect(
     }
     .map_err(failed)?;
     Ok(pump::Upstream { handle, channel })
-}
-
-/// The upstream leg's algorithms: AES-GCM first where the processor has AES instructions.
-/// The gateway decrypts and encrypts every relayed byte once more than a direct ssh does;
-/// russh's AES-GCM (ring) is several times cheaper per byte there than ChaCha20-Poly1305,
-/// its default first choice, and so is the target's OpenSSH (bench/README.md).
-fn upstream_algorithms() -> russh::Preferred {
-    use russh::cipher;
-    #[cfg(target_arch = "x86_64")]
-    let aes = std::arch::is_x86_feature_detected!("aes")
-        && std::arch::is_x86_feature_detected!("pclmulqdq");
-    #[cfg(target_arch = "aarch64")]
-    let aes = std::arch::is_aarch64_feature_detected!("aes");
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    let aes = false;
-    if !aes {
-        return russh::Preferred::default();
-    }
-    const FAST_FIRST: &[cipher::Name] = &[
-        cipher::AES_128_GCM,
-        cipher::AES_256_GCM,
-        cipher::CHACHA20_POLY1305,
-        cipher::AES_256_CTR,
-        cipher::AES_192_CTR,
-        cipher::AES_128_CTR,
-    ];
-    russh::Preferred {
-        cipher: std::borrow::Cow::Borrowed(FAST_FIRST),
-        ..russh::Preferred::default()
-    }
 }
 
 /// The first connection moves Available to Logged In (one outcome when two race).

@@ -64,6 +64,11 @@ impl Rig {
     /// alice's approved session on the target, her key registered, and the gateway running
     /// as an instance of its own (with its own LISTEN) on the same database.
     pub async fn start() -> (Self, Uuid) {
+        Self::start_with(settings()).await
+    }
+
+    /// [`Rig::start`] with the gateway's instance on `settings`.
+    pub async fn start_with(settings: portcullis::Settings) -> (Self, Uuid) {
         let host = TargetHost::start();
         let app = spawn_demo_app().await;
         use_target(
@@ -85,7 +90,7 @@ impl Rig {
         register_key(&app, "alice", &dir.path().join("alice")).await;
         let state = AppState {
             db: app.db.clone(),
-            settings: Arc::new(settings()),
+            settings: Arc::new(settings),
             secrets: app.secrets.clone(),
             live: portcullis::live::Hub::new(),
             sessions: portcullis::auth::cache::SessionCache::new(Duration::from_secs(30)),
@@ -373,4 +378,60 @@ async fn the_gateway_logs_in_with_the_sessions_own_key_and_falls_back_to_the_pas
             .await
             .unwrap();
     assert!(wiped.is_none());
+}
+
+/// The cipher `ssh -v` reports for the gateway's answers, and whether the command ran.
+async fn negotiated(rig: &Rig, string: &str, extra: &[&str]) -> (Option<String>, String) {
+    let mut args = vec!["-v"];
+    args.extend_from_slice(extra);
+    let out = rig
+        .ssh("alice", string, &args)
+        .arg("whoami")
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let cipher = err
+        .lines()
+        .find_map(|l| l.split("kex: server->client cipher: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned);
+    (
+        cipher,
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn users_get_aes_gcm_on_aes_hardware_unless_other_ciphers_are_configured() {
+    let (rig, id) = Rig::start().await;
+    let string = rig.connection_string(id).await;
+    let login = account(&rig.app, id).await;
+    // OpenSSH's own order puts ChaCha20-Poly1305 first: the gateway decides by what it offers.
+    let (cipher, out) = negotiated(&rig, &string, &[]).await;
+    assert_eq!(out, login);
+    let aes = portcullis::gateway::ciphers::aes_instructions();
+    let expected = if aes {
+        "aes128-gcm@openssh.com"
+    } else {
+        "chacha20-poly1305@openssh.com"
+    };
+    assert_eq!(cipher.as_deref(), Some(expected));
+    if aes {
+        let (cipher, out) =
+            negotiated(&rig, &string, &["-c", "chacha20-poly1305@openssh.com"]).await;
+        assert_eq!(
+            (cipher, out.as_str()),
+            (None, ""),
+            "not offered, nothing ran"
+        );
+    }
+
+    let mut configured = settings();
+    configured.ssh_gateway_ciphers = vec!["chacha20-poly1305@openssh.com".into()];
+    let (rig, id) = Rig::start_with(configured).await;
+    let string = rig.connection_string(id).await;
+    let (cipher, out) = negotiated(&rig, &string, &[]).await;
+    assert_eq!(out, account(&rig.app, id).await);
+    assert_eq!(cipher.as_deref(), Some("chacha20-poly1305@openssh.com"));
 }

@@ -207,6 +207,7 @@ pub fn settings() -> Settings {
         default_time_zone: "UTC".into(),
         ssh_jump_host: None,
         gateway_host: None,
+        ssh_gateway_ciphers: Vec::new(),
         trusted_proxies: Vec::new(),
         // Tests that need a second factor or a low rate limit set their own.
         second_factor: portcullis::config::SecondFactorPolicy::Optional,
