@@ -7,7 +7,9 @@
 //! through one bounded channel in order to one writer task; when the database falls behind,
 //! the connection waits for it rather than losing part of the record.
 //!
-//! Every byte is kept, as it came; the searchable text beside it (escape sequences removed)
+//! Every byte is kept, as it came, in chunks of about a second; a chunk of compressible bulk
+//! output is compressed here first (`cast::pack`), since every instance's recordings go to
+//! the one PostgreSQL. The searchable text beside it (escape sequences removed)
 //! is limited to [`SEARCHABLE_PER_SECOND`] of text output, since PostgreSQL's full-text
 //! index costs far more than storing the bytes (see `bench/README.md`).
 
@@ -199,11 +201,12 @@ impl Writer {
         if pending.events.is_empty() && self.written.elapsed() < self.heartbeat {
             return;
         }
+        let packed = cast::pack(&pending.events);
         let result = recordings::append(
             &self.db,
             self.id,
             self.seq,
-            &pending.events,
+            packed.as_deref().unwrap_or(&pending.events),
             &pending.plain_text(),
             pending.bytes,
         )

@@ -7,10 +7,16 @@
 //!
 //! ```text
 //! microseconds since the recording started: u64, big-endian
-//! kind: one byte, b'o' (output), b'i' (input) or b'r' (resize, data "COLSxROWS")
+//! kind: one byte, b'o' (output), b'i' (input) or b'r' (resize, data "COLSxROWS"),
+//!       or b'z' (packed: data is an LZ4 block of further frames, none of them packed)
 //! length of data: u32, big-endian
 //! data: the bytes; whole UTF-8 characters (the recorder joins one split across reads)
 //! ```
+//!
+//! A packed frame holds the uncompressed length as a u32 (little-endian, as `lz4_flex`
+//! writes it) and then the block. The recorder packs a chunk of compressible output (see
+//! [`pack`]), so that PostgreSQL, which every instance shares, stores and logs a fraction of
+//! it; random bytes are left as they came.
 //!
 //! Big-endian, because PostgreSQL's `int8send`/`int4send` write that (the migration that
 //! converted the earlier asciicast text builds the same frames).
@@ -19,6 +25,9 @@ use std::fmt;
 
 /// Bytes of a frame before its data.
 pub const FRAME: usize = 13;
+
+/// A packed frame's contents are at most this long once unpacked: a chunk is about 1 MiB.
+pub const MAX_UNPACKED: usize = 64 * 1024 * 1024;
 
 /// What an event is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +97,11 @@ impl std::error::Error for Malformed {}
 /// Appends the asciicast v2 event lines of `chunk` to `out`: `[seconds, "o", "text"]` and a
 /// newline each. Bytes that are not UTF-8 become U+FFFD, as a terminal shows them.
 pub fn render(chunk: &[u8], out: &mut String) -> Result<(), Malformed> {
+    render_frames(chunk, out, true)
+}
+
+/// [`render`], where packed frames are allowed only at the top (`unpack`).
+fn render_frames(chunk: &[u8], out: &mut String, unpack: bool) -> Result<(), Malformed> {
     let mut at = 0;
     while at < chunk.len() {
         let bad = || Malformed { at };
@@ -97,9 +111,15 @@ pub fn render(chunk: &[u8], out: &mut String) -> Result<(), Malformed> {
             .ok_or_else(bad)?;
         let [m0, m1, m2, m3, m4, m5, m6, m7, kind, l0, l1, l2, l3] = *frame;
         let micros = u64::from_be_bytes([m0, m1, m2, m3, m4, m5, m6, m7]);
-        let kind = Kind::from_byte(kind).ok_or_else(bad)?;
         let len = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
         let data = chunk.get(at + FRAME..at + FRAME + len).ok_or_else(bad)?;
+        if kind == PACKED && unpack {
+            let inner = unpacked(data).ok_or_else(bad)?;
+            render_frames(&inner, out, false).map_err(|_| bad())?;
+            at += FRAME + len;
+            continue;
+        }
+        let kind = Kind::from_byte(kind).ok_or_else(bad)?;
         let line = (
             micros as f64 / 1e6,
             kind.code(),
@@ -113,6 +133,60 @@ pub fn render(chunk: &[u8], out: &mut String) -> Result<(), Malformed> {
         at += FRAME + len;
     }
     Ok(())
+}
+
+/// The kind byte of a packed frame.
+const PACKED: u8 = b'z';
+
+/// Compressed output must come to at most this share of the original (in eighths) to be
+/// kept packed: below that, unpacking on every read is not worth it.
+const WORTH_PACKING: usize = 6;
+/// How much of a chunk is tried first: random bytes are given up on after this much.
+const SAMPLE: usize = 64 * 1024;
+/// Smaller chunks (interactive use) are stored as they are: PostgreSQL does not compress
+/// values this small either, and they cost little.
+const MIN_PACKED: usize = 8 * 1024;
+
+/// `chunk` (frames as [`push`] writes them) as one packed frame, when it is large enough
+/// and compresses well; `None`: store it as it is. Incompressible bytes cost one try of the
+/// first [`SAMPLE`] bytes.
+pub fn pack(chunk: &[u8]) -> Option<Vec<u8>> {
+    if chunk.len() < MIN_PACKED || chunk.len() > MAX_UNPACKED {
+        return None;
+    }
+    let sample = &chunk[..chunk.len().min(SAMPLE)];
+    let tried = lz4_flex::block::compress(sample);
+    if tried.len() * 8 > sample.len() * WORTH_PACKING {
+        return None;
+    }
+    let block = lz4_flex::block::compress_prepend_size(chunk);
+    if block.len() * 8 > chunk.len() * WORTH_PACKING {
+        return None;
+    }
+    packed_frame(&block)
+}
+
+/// A packed frame around `block` (the length, then the LZ4 block).
+fn packed_frame(block: &[u8]) -> Option<Vec<u8>> {
+    let len = u32::try_from(block.len()).ok()?;
+    let mut framed = Vec::with_capacity(FRAME + block.len());
+    framed.extend_from_slice(&0u64.to_be_bytes());
+    framed.push(PACKED);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(block);
+    Some(framed)
+}
+
+/// A packed frame's data unpacked; `None` when it claims more than [`MAX_UNPACKED`] or does
+/// not decompress to what it claims.
+fn unpacked(data: &[u8]) -> Option<Vec<u8>> {
+    let (size, block) = data.split_first_chunk::<4>()?;
+    let size = u32::from_le_bytes(*size) as usize;
+    if size > MAX_UNPACKED {
+        return None;
+    }
+    let inner = lz4_flex::block::decompress(block, size).ok()?;
+    (inner.len() == size).then_some(inner)
 }
 
 /// How many bytes at the end of `bytes` start a UTF-8 character that is not complete yet.
@@ -153,6 +227,67 @@ mod tests {
         let mut out = String::new();
         render(chunk, &mut out).unwrap();
         out
+    }
+
+    fn chunk_of(lines: usize, data: &[u8]) -> Vec<u8> {
+        let mut chunk = Vec::new();
+        for n in 0..lines {
+            push(&mut chunk, n as u64 * 1000, Kind::Output, data);
+        }
+        chunk
+    }
+
+    #[test]
+    fn a_compressible_chunk_is_packed_and_renders_the_same() {
+        let chunk = chunk_of(400, b"drwxr-xr-x 2 root root 4096 Dec  1 09:00 etc\r\n");
+        let packed = pack(&chunk).expect("text this repetitive packs");
+        assert!(
+            packed.len() * 10 < chunk.len(),
+            "{} of {}",
+            packed.len(),
+            chunk.len()
+        );
+        assert_eq!(rendered(&packed), rendered(&chunk));
+        // Packed and plain chunks follow one another in a recording.
+        let mut both = packed.clone();
+        both.extend_from_slice(&chunk_of(1, b"after"));
+        assert!(rendered(&both).ends_with("[0.0,\"o\",\"after\"]\n"));
+    }
+
+    #[test]
+    fn small_or_incompressible_chunks_are_stored_as_they_are() {
+        assert_eq!(pack(&chunk_of(2, b"$ ls\r\n")), None, "interactive use");
+        // Bytes from a generator with no pattern lz4 can find.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let noise: Vec<u8> = (0..200_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert_eq!(pack(&chunk_of(1, &noise)), None);
+    }
+
+    #[test]
+    fn a_packed_frame_that_lies_is_refused_not_trusted() {
+        let chunk = chunk_of(1000, b"hello\r\n");
+        let mut packed = pack(&chunk).unwrap();
+        // Claims 4 GiB once unpacked.
+        packed[FRAME..FRAME + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            render(&packed, &mut String::new()),
+            Err(Malformed { at: 0 })
+        );
+        // Packed inside packed is not a thing the recorder writes.
+        let inner = pack(&chunk).unwrap();
+        let twice = packed_frame(&lz4_flex::block::compress_prepend_size(&inner)).unwrap();
+        assert_eq!(render(&twice, &mut String::new()), Err(Malformed { at: 0 }));
+        // Cut short.
+        let mut cut = pack(&chunk).unwrap();
+        cut.truncate(cut.len() - 3);
+        assert!(render(&cut, &mut String::new()).is_err());
     }
 
     #[test]

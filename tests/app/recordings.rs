@@ -508,68 +508,109 @@ async fn a_recording_of_many_chunks_downloads_whole_in_order() {
     assert!(output == expected, "every byte, in order");
 }
 
-/// A live recording's chunks are stored as they came (no compression on the connection's
-/// path); once it has ended, the worker compresses them, and it reads the same before and
-/// after.
+/// Bulk output that compresses is packed by the recorder as it flows (PostgreSQL stores a
+/// fraction of it and compresses nothing on the connection's path); a chunk too small to
+/// pack is stored as it came and compressed by the worker once the recording has ended.
+/// Both read the same before and after.
 #[tokio::test]
-async fn an_ended_recording_is_compacted_and_reads_the_same() {
+async fn bulk_output_is_packed_as_it_flows_and_the_rest_compacted_after_the_end() {
     use portcullis::worker::recordings::compact;
     let app = spawn_demo_app().await;
     let session = standard_request(&app).await;
-    let recorder = Recorder::start(&app.db, alice_shell(&app, session).await)
+    // (chunks, chunks compressed by PostgreSQL, chunks still in `data`, bytes stored,
+    // bytes on disk, bytes recorded)
+    let state = |id: uuid::Uuid| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_as::<_, (i64, i64, i64, i64, i64, i64)>(
+                "SELECT count(*),
+                        count(*) FILTER (WHERE pg_column_compression(coalesce(packed, data)) IS NOT NULL),
+                        count(*) FILTER (WHERE octet_length(data) > 0),
+                        sum(octet_length(coalesce(packed, data)))::bigint,
+                        sum(pg_column_size(coalesce(packed, data)))::bigint,
+                        (SELECT bytes FROM recordings WHERE id = $1)
+                 FROM recording_chunks WHERE recording_id = $1",
+            )
+            .bind(id)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+    let line = |n: usize| format!("{n}: drwxr-xr-x 2 root root 4096 Dec  1 09:00 etc\r\n");
+    // A bulk dump: packed by the recorder before PostgreSQL sees it.
+    let bulk = Recorder::start(&app.db, alice_shell(&app, session).await)
         .await
         .unwrap();
     for n in 0..5 {
-        let line = format!("{n}: drwxr-xr-x 2 root root 4096 Dec  1 09:00 etc\r\n");
-        recorder.output(line.repeat(30_000).as_bytes()).await;
+        bulk.output(line(n).repeat(30_000).as_bytes()).await;
     }
-    // (chunks, chunks stored compressed, chunks still in `data`, bytes, bytes on disk)
-    let state = || async {
-        sqlx::query_as::<_, (i64, i64, i64, i64, i64)>(
-            "SELECT count(*),
-                    count(*) FILTER (WHERE pg_column_compression(coalesce(packed, data)) IS NOT NULL),
-                    count(*) FILTER (WHERE octet_length(data) > 0),
-                    sum(octet_length(coalesce(packed, data)))::bigint,
-                    sum(pg_column_size(coalesce(packed, data)))::bigint
-             FROM recording_chunks WHERE recording_id = $1",
-        )
-        .bind(recorder.id())
-        .fetch_one(&app.db)
+    // A screenful: too small to pack, stored as it came until the worker compacts it.
+    let screen = Recorder::start(&app.db, alice_shell(&app, session).await)
         .await
-        .unwrap()
-    };
+        .unwrap();
+    screen.output(line(7).repeat(100).as_bytes()).await;
     assert_eq!(
         compact(&app.db, 0, 10_000).await.unwrap(),
         0,
-        "not while it is live"
+        "not while they are live"
     );
-    recorder.finish("Session ended").await;
-    let (chunks, compressed, raw, bytes, on_disk) = state().await;
+    bulk.finish("Session ended").await;
+    screen.finish("Session ended").await;
+
+    let (chunks, compressed, raw, bulk_stored, _, recorded) = state(bulk.id()).await;
     assert!(chunks >= 2, "{chunks} chunks");
-    assert_eq!((compressed, raw), (0, chunks), "stored as they came");
-    assert!(on_disk >= bytes, "{on_disk} on disk for {bytes}");
+    assert_eq!(compressed, 0, "PostgreSQL compressed nothing");
+    assert_eq!(raw, chunks);
+    assert!(
+        bulk_stored * 10 < recorded,
+        "{bulk_stored} stored for {recorded} recorded"
+    );
+    let (chunks, compressed, raw, stored, on_disk, recorded) = state(screen.id()).await;
+    assert_eq!((chunks, compressed, raw), (1, 0, 1), "stored as it came");
+    assert!(
+        stored > recorded && on_disk >= stored,
+        "{stored} {on_disk} {recorded}"
+    );
 
     let alice = signed_in(&app, "alice").await;
-    let path = format!("/sessions/{session}/recordings/{}.cast", recorder.id());
-    let before = app.get_with(&alice, &path).await;
-    assert_eq!(before.status, StatusCode::OK);
-    assert!(before.body.len() > 5 * 30_000 * 40);
+    let cast = |id: uuid::Uuid| format!("/sessions/{session}/recordings/{id}.cast");
+    let before = (
+        app.get_with(&alice, &cast(bulk.id())).await,
+        app.get_with(&alice, &cast(screen.id())).await,
+    );
+    assert_eq!(
+        (before.0.status, before.1.status),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    assert!(before.0.body.len() > 5 * 30_000 * 40);
+    assert_eq!(before.0.body.matches("4: drwxr-xr-x").count(), 30_000);
+    assert_eq!(before.1.body.matches("7: drwxr-xr-x").count(), 100);
 
-    assert_eq!(compact(&app.db, 0, 10_000).await.unwrap(), 1);
-    let (chunks_after, compressed, raw, bytes_after, on_disk) = state().await;
-    assert_eq!((chunks_after, bytes_after), (chunks, bytes));
-    assert_eq!((compressed, raw), (chunks, 0), "every chunk compressed");
-    assert!(on_disk * 10 < bytes, "{on_disk} on disk for {bytes}");
-    let compacted: bool =
-        sqlx::query_scalar("SELECT compacted_at IS NOT NULL FROM recordings WHERE id = $1")
-            .bind(recorder.id())
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    assert!(compacted);
+    assert_eq!(compact(&app.db, 0, 10_000).await.unwrap(), 2);
+    let (_, compressed, raw, _, on_disk, recorded) = state(screen.id()).await;
+    assert_eq!((compressed, raw), (1, 0), "compressed by PostgreSQL");
+    assert!(on_disk * 10 < recorded, "{on_disk} on disk for {recorded}");
+    let (_, _, raw, stored_after, _, _) = state(bulk.id()).await;
+    assert_eq!(raw, 0);
+    assert!(
+        stored_after <= bulk_stored * 2,
+        "packed chunks stay small: {stored_after} after {bulk_stored}"
+    );
+    let compacted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM recordings WHERE id = ANY($1) AND compacted_at IS NOT NULL",
+    )
+    .bind(vec![bulk.id(), screen.id()])
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(compacted, 2);
     assert_eq!(compact(&app.db, 0, 10_000).await.unwrap(), 0, "done once");
 
-    let after = app.get_with(&alice, &path).await;
-    assert_eq!(after.status, StatusCode::OK);
-    assert!(after.body == before.body, "the same recording");
+    let after = (
+        app.get_with(&alice, &cast(bulk.id())).await,
+        app.get_with(&alice, &cast(screen.id())).await,
+    );
+    assert!(after.0.body == before.0.body, "the same recording");
+    assert!(after.1.body == before.1.body, "the same recording");
 }
