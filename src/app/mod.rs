@@ -6,9 +6,12 @@
 //! It knows nothing of HTTP: it takes an [`Actor`] (each front door builds one from whoever
 //! it authenticated) and returns outcomes, or the database's error.
 
+pub mod account;
 pub mod approvals;
 pub mod requests;
+pub mod second_factor;
 pub mod sessions;
+pub mod sign_in;
 
 use uuid::Uuid;
 
