@@ -12,6 +12,7 @@ pub mod requests;
 pub mod second_factor;
 pub mod sessions;
 pub mod sign_in;
+pub mod users;
 
 use uuid::Uuid;
 
