@@ -1,5 +1,5 @@
-//! Administering accounts: create one, change one, reset its second factor. Each change is
-//! audited under the administrator's name.
+//! Administering accounts: create one, change one, disable or enable it, set its password,
+//! reset its second factor. Each change is audited under the administrator's name.
 
 use uuid::Uuid;
 
@@ -46,6 +46,22 @@ pub async fn create(
     }
 }
 
+/// Sets a new password on account `id`, audited; its username, or `None` when it is gone.
+pub async fn reset_password(
+    state: &AppState,
+    admin: &Actor,
+    id: Uuid,
+    secret: &NewPassword,
+) -> AuthResult<Option<String>> {
+    let hash = password::hash(secret.expose().to_owned()).await?;
+    let mut tx = state.db.begin().await?;
+    let name = db::users::reset_password(&mut tx, &admin.into(), Who::Id(id), &hash).await?;
+    if name.is_some() {
+        tx.commit().await?;
+    }
+    Ok(name)
+}
+
 /// In the caller's transaction (which may still have to end the sessions the change no
 /// longer grants): changes account `id`'s details, role and groups, audited. Returns the
 /// sessions the account had live before, to check for what lapsed; `None` when it is gone.
@@ -63,6 +79,37 @@ pub async fn update(
         Err(WriteError::NotFound) => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// What disabling or enabling an account did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disabling {
+    /// An administrator cannot disable their own account; nothing changed.
+    OwnAccount,
+    /// No such account.
+    Gone,
+    /// Done, to the account named; disabling also ended its sign-ins and every session of
+    /// its that is not over.
+    Done(String),
+}
+
+/// Disables or enables account `id`, audited.
+pub async fn set_disabled(
+    state: &AppState,
+    admin: &Actor,
+    id: Uuid,
+    disabled: bool,
+) -> crate::app::Result<Disabling> {
+    if disabled && id == admin.id {
+        return Ok(Disabling::OwnAccount);
+    }
+    let mut tx = state.db.begin().await?;
+    let Some(name) = db::users::set_disabled(&mut tx, &admin.into(), Who::Id(id), disabled).await?
+    else {
+        return Ok(Disabling::Gone);
+    };
+    tx.commit().await?;
+    Ok(Disabling::Done(name))
 }
 
 /// What resetting a second factor did.

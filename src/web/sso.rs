@@ -144,14 +144,11 @@ async fn link_account(
     user: uuid::Uuid,
 ) -> AppResult<Response> {
     // Still signed in, in this browser, as the account that asked (and it is enabled).
-    let signed_in = session::auth(session).await?.map(|a| a.user_id) == Some(user);
-    let linking = if signed_in {
-        account::link_identity(state, user, identity).await?
-    } else {
-        Linking::NotEnabled
-    };
+    if session::auth(session).await?.map(|a| a.user_id) != Some(user) {
+        return Ok(refused(chrome, &provider.sso, Problem::BadState));
+    }
     let name = &provider.sso.name;
-    let (kind, text) = match linking {
+    let (kind, text) = match account::link_identity(state, user, identity).await? {
         Linking::NotEnabled => return Ok(refused(chrome, &provider.sso, Problem::BadState)),
         Linking::Linked => (
             FlashKind::Success,

@@ -4,12 +4,11 @@
 
 use super::picker::{self, Picker};
 use super::revocation::{Ask, end_or_ask, flash_ended};
-use super::{actor, done, gone, invalid, refused};
+use super::{done, gone, invalid, refused};
 use crate::app::Actor;
-use crate::app::users::{self, Creation};
-use crate::auth::password;
+use crate::app::users::{self, Creation, Disabling};
 use crate::db;
-use crate::db::users::{AccountFields, Who};
+use crate::db::users::AccountFields;
 use crate::domain::admin_input::{self, FieldErrors};
 use crate::domain::names::{DisplayName, NewPassword, Username};
 use crate::domain::role::Role;
@@ -406,22 +405,16 @@ async fn set_disabled(
     id: Uuid,
     disabled: bool,
 ) -> AppResult<Response> {
-    if disabled && id == admin.id {
-        return refused(
-            session,
-            "You cannot disable your own account.",
-            &format!("/admin/users/{id}"),
-        )
-        .await;
-    }
-    let mut tx = state.db.begin().await?;
-    match db::users::set_disabled(&mut tx, &actor(admin), Who::Id(id), disabled).await? {
-        Some(name) => {
-            tx.commit().await?;
+    match users::set_disabled(state, &admin.into(), id, disabled).await? {
+        Disabling::OwnAccount => {
+            let back = format!("/admin/users/{id}");
+            refused(session, "You cannot disable your own account.", &back).await
+        }
+        Disabling::Gone => gone(session, "user", "/admin/users").await,
+        Disabling::Done(name) => {
             let verb = if disabled { "Disabled" } else { "Enabled" };
             done(session, format!("{verb} {name}."), "/admin/users").await
         }
-        None => gone(session, "user", "/admin/users").await,
     }
 }
 
@@ -464,13 +457,8 @@ pub async fn reset_password(
             ));
         }
     };
-    let hash = password::hash(secret.expose().to_owned())
-        .await
-        .map_err(AppError::internal)?;
-    let mut tx = state.db.begin().await?;
-    match db::users::reset_password(&mut tx, &actor(&admin), Who::Id(id), &hash).await? {
+    match users::reset_password(&state, &(&admin).into(), id, &secret).await? {
         Some(name) => {
-            tx.commit().await?;
             done(
                 &session,
                 format!("Set a new password for {name}."),
