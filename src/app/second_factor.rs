@@ -1,6 +1,6 @@
 //! A person's second factor, as signing in and the account page share it: enrolment (a
-//! secret, confirmed with a right code), recovery codes, and checking a code. The secrets
-//! are sealed, so these return [`AuthResult`].
+//! secret, confirmed with a right code), recovery codes, checking a code, and switching it
+//! off. The secrets are sealed, so these return [`AuthResult`].
 
 use uuid::Uuid;
 
@@ -75,4 +75,60 @@ pub async fn confirm_enrolment(
     tx.commit().await?;
     tracing::info!(user = %user, "second factor switched on");
     Ok(Some(codes))
+}
+
+/// Why a change to a second factor that should be on was not made; nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unchanged {
+    /// The second factor is not on.
+    Off,
+    /// The code confirming the change is not right (counted towards the lockout, as at
+    /// sign-in).
+    WrongCode,
+}
+
+/// The user's second factor is on and `code` is right (used up), or why not; a wrong code
+/// counts as a failed sign-in.
+async fn confirmed(state: &AppState, user: Uuid, code: &str) -> AuthResult<Result<(), Unchanged>> {
+    if !db::second_factor::is_on(&state.db, user).await? {
+        return Ok(Err(Unchanged::Off));
+    }
+    if !check_code(state, user, code).await? {
+        db::users::record_failed_login(&state.db, user).await?;
+        return Ok(Err(Unchanged::WrongCode));
+    }
+    Ok(Ok(()))
+}
+
+/// New recovery codes replace the user's old ones, confirmed with a code; returned to show
+/// once.
+pub async fn regenerate(
+    state: &AppState,
+    user: Uuid,
+    code: &str,
+) -> AuthResult<Result<Vec<String>, Unchanged>> {
+    if let Err(refused) = confirmed(state, user, code).await? {
+        return Ok(Err(refused));
+    }
+    let mut tx = state.db.begin().await?;
+    let codes = new_recovery_codes(&mut tx, user).await?;
+    tx.commit().await?;
+    tracing::info!(%user, "new recovery codes");
+    Ok(Ok(codes))
+}
+
+/// Switches the user's second factor off, confirmed with a code. The caller has checked
+/// that the policy does not require one.
+pub async fn switch_off(
+    state: &AppState,
+    user: Uuid,
+    code: &str,
+) -> AuthResult<Result<(), Unchanged>> {
+    if let Err(refused) = confirmed(state, user, code).await? {
+        return Ok(Err(refused));
+    }
+    let mut conn = state.db.acquire().await?;
+    db::second_factor::remove(&mut conn, user).await?;
+    tracing::info!(%user, "second factor switched off");
+    Ok(Ok(()))
 }

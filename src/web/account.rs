@@ -11,9 +11,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::app;
 use crate::app::Actor;
 use crate::app::account::{self, LinkStart, PasswordChange, PasswordRefused};
-use crate::app::second_factor::{check_code, confirm_enrolment, new_recovery_codes};
+use crate::app::second_factor::{Unchanged, confirm_enrolment};
 use crate::auth::second_factor;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
@@ -425,25 +426,15 @@ pub async fn submit_enrol(
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
-/// A code proving the user holds the factor: right, or the account page with the reason.
-/// A wrong code counts towards the lockout as at sign-in.
-async fn confirmed_by_code(
-    state: &AppState,
-    session: &Session,
-    user: &CurrentUser,
-    code: &str,
-) -> AppResult<bool> {
-    if check_code(state, user.id, code).await? {
-        return Ok(true);
+/// Back to the account page, saying why a change to the second factor was not made.
+async fn not_changed(session: &Session, refused: Unchanged) -> AppResult<Response> {
+    match refused {
+        Unchanged::Off => Ok(Redirect::to("/account").into_response()),
+        Unchanged::WrongCode => {
+            let text = format!("Nothing was changed. {WRONG_CODE}");
+            back(session, FlashKind::Error, text).await
+        }
     }
-    db::users::record_failed_login(&state.db, user.id).await?;
-    session::flash(
-        session,
-        FlashKind::Error,
-        format!("Nothing was changed. {WRONG_CODE}"),
-    )
-    .await?;
-    Ok(false)
 }
 
 /// New recovery codes, replacing the old ones (confirmed with a code).
@@ -454,22 +445,15 @@ pub async fn regenerate(
     user: CurrentUser,
     Form(form): Form<CodeForm>,
 ) -> AppResult<Response> {
-    if !db::second_factor::is_on(&state.db, user.id).await? {
-        return Ok(Redirect::to("/account").into_response());
+    match app::second_factor::regenerate(&state, user.id, &form.code).await? {
+        Ok(codes) => Ok(RecoveryCodesPage {
+            chrome: chrome.at("account"),
+            codes,
+            continue_to: "/account".into(),
+        }
+        .into_response()),
+        Err(refused) => not_changed(&session, refused).await,
     }
-    if !confirmed_by_code(&state, &session, &user, &form.code).await? {
-        return Ok(Redirect::to("/account").into_response());
-    }
-    let mut tx = state.db.begin().await?;
-    let codes = new_recovery_codes(&mut tx, user.id).await?;
-    tx.commit().await?;
-    tracing::info!(user = %user.id, "new recovery codes");
-    Ok(RecoveryCodesPage {
-        chrome: chrome.at("account"),
-        codes,
-        continue_to: "/account".into(),
-    }
-    .into_response())
 }
 
 /// Switches the second factor off, when the policy does not require one (confirmed with a
@@ -481,28 +465,14 @@ pub async fn switch_off(
     Form(form): Form<CodeForm>,
 ) -> AppResult<Response> {
     if required(&state, &user) {
-        session::flash(
-            &session,
-            FlashKind::Error,
-            "Your account must have a second factor: it cannot be switched off.",
-        )
-        .await?;
-        return Ok(Redirect::to("/account").into_response());
+        let text = "Your account must have a second factor: it cannot be switched off.";
+        return back(&session, FlashKind::Error, text).await;
     }
-    if !db::second_factor::is_on(&state.db, user.id).await? {
-        return Ok(Redirect::to("/account").into_response());
+    match app::second_factor::switch_off(&state, user.id, &form.code).await? {
+        Ok(()) => {
+            let text = "Your second factor is off: you sign in with your password alone.";
+            back(&session, FlashKind::Success, text).await
+        }
+        Err(refused) => not_changed(&session, refused).await,
     }
-    if !confirmed_by_code(&state, &session, &user, &form.code).await? {
-        return Ok(Redirect::to("/account").into_response());
-    }
-    let mut conn = state.db.acquire().await?;
-    db::second_factor::remove(&mut conn, user.id).await?;
-    tracing::info!(user = %user.id, "second factor switched off");
-    session::flash(
-        &session,
-        FlashKind::Success,
-        "Your second factor is off: you sign in with your password alone.",
-    )
-    .await?;
-    Ok(Redirect::to("/account").into_response())
 }
