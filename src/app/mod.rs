@@ -6,11 +6,15 @@
 //! It knows nothing of HTTP: it takes an [`Actor`] (each front door builds one from whoever
 //! it authenticated) and returns outcomes, or the database's error.
 
+pub mod account;
 pub mod approvals;
 pub mod one_call;
 pub mod requests;
 pub mod resource_import;
+pub mod second_factor;
 pub mod sessions;
+pub mod sign_in;
+pub mod users;
 pub mod wizard;
 
 use uuid::Uuid;

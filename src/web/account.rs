@@ -11,12 +11,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use crate::auth::password;
+use crate::app;
+use crate::app::Actor;
+use crate::app::account::{self, LinkStart, PasswordChange, PasswordRefused};
+use crate::app::second_factor::{Unchanged, confirm_enrolment};
 use crate::auth::second_factor;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
 use crate::domain::admin_input::{self, FieldErrors};
-use crate::domain::names::{DisplayName, NewPassword};
+use crate::domain::names::DisplayName;
 use crate::domain::ssh_keys::MAX_KEYS;
 use crate::domain::tz::TimeZone;
 use crate::state::AppState;
@@ -25,8 +28,7 @@ use crate::web::chrome::Chrome;
 use crate::web::error::{AppError, AppResult};
 use crate::web::guard::CurrentUser;
 use crate::web::second_factor::{
-    CodeForm, RecoveryCodesPage, WRONG_CODE, WRONG_ENROL_CODE, check_code, confirm_enrolment,
-    enrol_page, new_recovery_codes,
+    CodeForm, RecoveryCodesPage, WRONG_CODE, WRONG_ENROL_CODE, enrol_page,
 };
 
 const ENROL: &str = "/account/second-factor";
@@ -150,9 +152,7 @@ pub struct PasswordForm {
     new_password_again: String,
 }
 
-/// Changes the user's own password: the current one must be right (a wrong one counts
-/// towards the lockout, as at sign-in), the new one passes the same rules as an
-/// administrator's reset. Every other sign-in of the account ends; this one stays.
+/// Changes the user's own password (see [`account::change_password`]); this sign-in stays.
 pub async fn change_password(
     State(state): State<AppState>,
     chrome: Chrome,
@@ -160,71 +160,58 @@ pub async fn change_password(
     user: CurrentUser,
     Form(form): Form<PasswordForm>,
 ) -> AppResult<Response> {
-    let mut errors = FieldErrors::default();
-    let Some(old_hash) = db::users::password_hash_of(&state.db, user.id).await? else {
-        errors.add(
-            "current_password",
-            "Your account has no password: you sign in through single sign-on.",
-        );
-        return refused(&state, chrome, &user, None, errors).await;
-    };
-    let right = form.current_password.len() <= 1024
-        && password::verify(form.current_password, Some(old_hash.clone())).await?;
-    if !right {
-        db::users::record_failed_login(&state.db, user.id).await?;
-        errors.add(
-            "current_password",
-            "Your current password is not right. Nothing was changed.",
-        );
-        return refused(&state, chrome, &user, None, errors).await;
-    }
-    let secret = match NewPassword::parse(&form.new_password, &user.username) {
-        Ok(secret) => secret,
-        Err(e) => {
-            errors.add("new_password", admin_input::capitalise(&e.to_string()));
-            return refused(&state, chrome, &user, None, errors).await;
-        }
-    };
-    if form.new_password_again != form.new_password {
-        errors.add(
-            "new_password_again",
-            "The two new passwords differ: type the same one twice.",
-        );
-        return refused(&state, chrome, &user, None, errors).await;
-    }
-    let new_hash = password::hash(secret.expose().to_owned()).await?;
     let keep = session.id().map(|id| crate::auth::store::stored_id(&id));
-    let mut tx = state.db.begin().await?;
-    let ended = db::users::change_own_password(
-        &mut tx,
-        user.id,
-        &user.username,
-        &old_hash,
-        &new_hash,
-        keep.as_deref(),
-    )
-    .await?;
-    let Some(ended) = ended else {
-        tx.rollback().await?;
-        errors.add(
-            "current_password",
-            "Your password was changed elsewhere meanwhile. Nothing was changed: sign in again if you must.",
-        );
-        return refused(&state, chrome, &user, None, errors).await;
+    let change = PasswordChange {
+        current: form.current_password,
+        new: form.new_password,
+        again: form.new_password_again,
     };
-    tx.commit().await?;
-    tracing::info!(user = %user.id, ended, "password changed by its owner");
-    let others = match ended {
+    let actor = Actor::from(&user);
+    let others_ended =
+        match account::change_password(&state, &actor, keep.as_deref(), change).await? {
+            Ok(others_ended) => others_ended,
+            Err(refusal) => {
+                let mut errors = FieldErrors::default();
+                let (field, message) = password_refusal(refusal);
+                errors.add(field, message);
+                return refused(&state, chrome, &user, None, errors).await;
+            }
+        };
+    let others = match others_ended {
         0 => "You had no other sign-ins.".to_owned(),
         1 => "Your other sign-in has ended.".to_owned(),
         n => format!("Your {n} other sign-ins have ended."),
     };
-    session::flash(
-        &session,
-        FlashKind::Success,
-        format!("Your password is changed. {others}"),
-    )
-    .await?;
+    let text = format!("Your password is changed. {others}");
+    back(&session, FlashKind::Success, text).await
+}
+
+/// The field a refused password change is about, and what to tell.
+fn password_refusal(refusal: PasswordRefused) -> (&'static str, String) {
+    match refusal {
+        PasswordRefused::NoPassword => (
+            "current_password",
+            "Your account has no password: you sign in through single sign-on.".into(),
+        ),
+        PasswordRefused::WrongCurrent => (
+            "current_password",
+            "Your current password is not right. Nothing was changed.".into(),
+        ),
+        PasswordRefused::Weak(e) => ("new_password", admin_input::capitalise(&e.to_string())),
+        PasswordRefused::Differ => (
+            "new_password_again",
+            "The two new passwords differ: type the same one twice.".into(),
+        ),
+        PasswordRefused::ChangedMeanwhile => (
+            "current_password",
+            "Your password was changed elsewhere meanwhile. Nothing was changed: sign in again if you must.".into(),
+        ),
+    }
+}
+
+/// The message on the account page, and 303 to it.
+async fn back(session: &Session, kind: FlashKind, text: impl Into<String>) -> AppResult<Response> {
+    session::flash(session, kind, text).await?;
     Ok(Redirect::to("/account").into_response())
 }
 
@@ -236,6 +223,33 @@ pub struct ProfileForm {
     time_zone: String,
 }
 
+impl ProfileForm {
+    /// The display name and time zone, or what is wrong with each.
+    fn parse(&self) -> Result<(DisplayName, TimeZone), FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let display_name = DisplayName::parse(&self.display_name);
+        if let Err(e) = &display_name {
+            errors.add("display_name", admin_input::capitalise(&e.to_string()));
+        }
+        let time_zone = TimeZone::parse(&self.time_zone);
+        if let Err(e) = &time_zone {
+            errors.add("time_zone", admin_input::capitalise(&e.to_string()));
+        }
+        match (display_name, time_zone) {
+            (Ok(display_name), Ok(time_zone)) => Ok((display_name, time_zone)),
+            _ => Err(errors),
+        }
+    }
+
+    /// The form as typed, to show again (cut to a length the page can hold).
+    fn typed(&self) -> (String, String) {
+        (
+            self.display_name.chars().take(200).collect(),
+            self.time_zone.chars().take(100).collect(),
+        )
+    }
+}
+
 /// Sets the user's own display name and time zone.
 pub async fn update_profile(
     State(state): State<AppState>,
@@ -244,46 +258,20 @@ pub async fn update_profile(
     user: CurrentUser,
     Form(form): Form<ProfileForm>,
 ) -> AppResult<Response> {
-    let mut errors = FieldErrors::default();
-    let display_name = DisplayName::parse(&form.display_name);
-    if let Err(e) = &display_name {
-        errors.add("display_name", admin_input::capitalise(&e.to_string()));
-    }
-    let time_zone = TimeZone::parse(&form.time_zone);
-    if let Err(e) = &time_zone {
-        errors.add("time_zone", admin_input::capitalise(&e.to_string()));
-    }
-    let (Ok(display_name), Ok(time_zone)) = (display_name, time_zone) else {
-        let typed = (
-            form.display_name.chars().take(200).collect(),
-            form.time_zone.chars().take(100).collect(),
-        );
-        return refused(&state, chrome, &user, Some(typed), errors).await;
+    let (display_name, time_zone) = match form.parse() {
+        Ok(parsed) => parsed,
+        Err(errors) => return refused(&state, chrome, &user, Some(form.typed()), errors).await,
     };
-    let mut tx = state.db.begin().await?;
-    if !db::users::update_own_profile(
-        &mut tx,
-        user.id,
-        &user.username,
-        &display_name,
-        time_zone.name(),
-    )
-    .await?
-    {
+    let actor = Actor::from(&user);
+    if !account::update_profile(&state, &actor, &display_name, time_zone).await? {
         return Err(AppError::NotFound);
     }
-    tx.commit().await?;
-    session::flash(
-        &session,
-        FlashKind::Success,
-        format!(
-            "Saved: you are {} and see times in {}.",
-            display_name.as_str(),
-            time_zone.name()
-        ),
-    )
-    .await?;
-    Ok(Redirect::to("/account").into_response())
+    let text = format!(
+        "Saved: you are {} and see times in {}.",
+        display_name.as_str(),
+        time_zone.name()
+    );
+    back(&session, FlashKind::Success, text).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -340,11 +328,9 @@ pub struct LinkForm {
     password: String,
 }
 
-/// Link my provider sign-in: the account's password confirmed (a wrong one counts towards
-/// the lockout, as at sign-in), then the page again with the way to the provider, where the
-/// person signs in as themselves; the way back links that sign-in to this account. Never
-/// by a name or an email the provider sends: only who signed in there, on the way back to
-/// this browser's signed-in session.
+/// Link my provider sign-in (see [`account::start_link`]): once the password is confirmed,
+/// the page again with the way to the provider, where the person signs in as themselves; the
+/// way back (`web::sso`) links that sign-in to this account.
 pub async fn link_sso(
     State(state): State<AppState>,
     chrome: Chrome,
@@ -353,64 +339,32 @@ pub async fn link_sso(
     Form(form): Form<LinkForm>,
 ) -> AppResult<Response> {
     let Some(provider) = state.settings.sso.clone() else {
-        return Err(crate::web::error::AppError::NotFound);
+        return Err(AppError::NotFound);
     };
-    if db::identities::is_linked(&state.db, user.id, provider.sso.issuer.as_str()).await? {
-        session::flash(
-            &session,
-            FlashKind::Info,
-            format!("Your account is already linked to {}.", provider.sso.name),
-        )
-        .await?;
-        return Ok(Redirect::to("/account").into_response());
-    }
-    let row = db::users::find_for_login(&state.db, &user.username).await?;
-    let hash = row.as_ref().and_then(|r| r.password_hash.clone());
-    let locked = row.as_ref().is_some_and(|r| r.locked);
-    let right =
-        !locked && hash.is_some() && crate::auth::password::verify(form.password, hash).await?;
-    if !right {
-        if !locked {
-            db::users::record_failed_login(&state.db, user.id).await?;
-        }
-        session::flash(
-            &session,
-            FlashKind::Error,
-            "That is not your password (or the account is locked for a while after too many tries). Nothing was linked.",
-        )
-        .await?;
-        return Ok(Redirect::to("/account").into_response());
-    }
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    match provider.begin("/account".to_owned(), now).await {
-        Ok((url, mut pending)) => {
-            pending.link = Some(user.id);
+    let name = &provider.sso.name;
+    let (kind, text) = match account::start_link(&state, &provider, &(&user).into(), form.password)
+        .await?
+    {
+        LinkStart::Continue { url, pending } => {
             session::begin_sso(&session, pending).await?;
-            Ok(page(
-                &state,
-                chrome.at("account"),
-                &user,
-                None,
-                FieldErrors::default(),
-                Some(url),
-            )
-            .await?
-            .into_response())
+            let none = FieldErrors::default();
+            let page = page(&state, chrome.at("account"), &user, None, none, Some(url)).await?;
+            return Ok(page.into_response());
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "single sign-on link could not start");
-            session::flash(
-                &session,
-                FlashKind::Error,
-                format!(
-                    "{} could not be reached. Nothing was linked: try again later.",
-                    provider.sso.name
-                ),
-            )
-            .await?;
-            Ok(Redirect::to("/account").into_response())
-        }
-    }
+        LinkStart::AlreadyLinked => (
+            FlashKind::Info,
+            format!("Your account is already linked to {name}."),
+        ),
+        LinkStart::WrongPassword => (
+            FlashKind::Error,
+            "That is not your password (or the account is locked for a while after too many tries). Nothing was linked.".to_owned(),
+        ),
+        LinkStart::Unreachable => (
+            FlashKind::Error,
+            format!("{name} could not be reached. Nothing was linked: try again later."),
+        ),
+    };
+    back(&session, kind, text).await
 }
 
 /// Enrolment from the account page.
@@ -472,25 +426,15 @@ pub async fn submit_enrol(
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
-/// A code proving the user holds the factor: right, or the account page with the reason.
-/// A wrong code counts towards the lockout as at sign-in.
-async fn confirmed_by_code(
-    state: &AppState,
-    session: &Session,
-    user: &CurrentUser,
-    code: &str,
-) -> AppResult<bool> {
-    if check_code(state, user.id, code).await? {
-        return Ok(true);
+/// Back to the account page, saying why a change to the second factor was not made.
+async fn not_changed(session: &Session, refused: Unchanged) -> AppResult<Response> {
+    match refused {
+        Unchanged::Off => Ok(Redirect::to("/account").into_response()),
+        Unchanged::WrongCode => {
+            let text = format!("Nothing was changed. {WRONG_CODE}");
+            back(session, FlashKind::Error, text).await
+        }
     }
-    db::users::record_failed_login(&state.db, user.id).await?;
-    session::flash(
-        session,
-        FlashKind::Error,
-        format!("Nothing was changed. {WRONG_CODE}"),
-    )
-    .await?;
-    Ok(false)
 }
 
 /// New recovery codes, replacing the old ones (confirmed with a code).
@@ -501,22 +445,15 @@ pub async fn regenerate(
     user: CurrentUser,
     Form(form): Form<CodeForm>,
 ) -> AppResult<Response> {
-    if !db::second_factor::is_on(&state.db, user.id).await? {
-        return Ok(Redirect::to("/account").into_response());
+    match app::second_factor::regenerate(&state, user.id, &form.code).await? {
+        Ok(codes) => Ok(RecoveryCodesPage {
+            chrome: chrome.at("account"),
+            codes,
+            continue_to: "/account".into(),
+        }
+        .into_response()),
+        Err(refused) => not_changed(&session, refused).await,
     }
-    if !confirmed_by_code(&state, &session, &user, &form.code).await? {
-        return Ok(Redirect::to("/account").into_response());
-    }
-    let mut tx = state.db.begin().await?;
-    let codes = new_recovery_codes(&mut tx, user.id).await?;
-    tx.commit().await?;
-    tracing::info!(user = %user.id, "new recovery codes");
-    Ok(RecoveryCodesPage {
-        chrome: chrome.at("account"),
-        codes,
-        continue_to: "/account".into(),
-    }
-    .into_response())
 }
 
 /// Switches the second factor off, when the policy does not require one (confirmed with a
@@ -528,28 +465,14 @@ pub async fn switch_off(
     Form(form): Form<CodeForm>,
 ) -> AppResult<Response> {
     if required(&state, &user) {
-        session::flash(
-            &session,
-            FlashKind::Error,
-            "Your account must have a second factor: it cannot be switched off.",
-        )
-        .await?;
-        return Ok(Redirect::to("/account").into_response());
+        let text = "Your account must have a second factor: it cannot be switched off.";
+        return back(&session, FlashKind::Error, text).await;
     }
-    if !db::second_factor::is_on(&state.db, user.id).await? {
-        return Ok(Redirect::to("/account").into_response());
+    match app::second_factor::switch_off(&state, user.id, &form.code).await? {
+        Ok(()) => {
+            let text = "Your second factor is off: you sign in with your password alone.";
+            back(&session, FlashKind::Success, text).await
+        }
+        Err(refused) => not_changed(&session, refused).await,
     }
-    if !confirmed_by_code(&state, &session, &user, &form.code).await? {
-        return Ok(Redirect::to("/account").into_response());
-    }
-    let mut conn = state.db.acquire().await?;
-    db::second_factor::remove(&mut conn, user.id).await?;
-    tracing::info!(user = %user.id, "second factor switched off");
-    session::flash(
-        &session,
-        FlashKind::Success,
-        "Your second factor is off: you sign in with your password alone.",
-    )
-    .await?;
-    Ok(Redirect::to("/account").into_response())
 }

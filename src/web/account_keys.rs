@@ -7,10 +7,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::app::Actor;
+use crate::app::account::{self, KeyAdded, KeyRefused};
 use crate::auth::session::{self, FlashKind};
 use crate::db;
-use crate::db::ssh_keys::AddError;
-use crate::domain::ssh_keys::{self, MAX_KEYS};
+use crate::domain::ssh_keys::MAX_KEYS;
 use crate::domain::tz::TimeZone;
 use crate::domain::wizard::format_local;
 use crate::state::AppState;
@@ -63,40 +64,34 @@ pub async fn add(
     user: CurrentUser,
     Form(form): Form<AddForm>,
 ) -> AppResult<Response> {
-    let outcome = match ssh_keys::parse(&form.public_key) {
-        Err(bad) => Err(bad.to_string()),
-        Ok(key) => match ssh_keys::name(&form.name, &key.comment) {
-            Err(message) => Err(message),
-            Ok(name) => {
-                match db::ssh_keys::add(&state.db, &actor(&user), user.id, &name, &key).await {
-                    Ok(_) => Ok(format!("Added the key {name} ({}).", key.fingerprint)),
-                    Err(AddError::TooMany) => Err(format!(
-                        "You have {MAX_KEYS} keys, the most allowed: remove one first."
-                    )),
-                    Err(AddError::KeyTaken) => Err("This key is already registered.".to_owned()),
-                    Err(AddError::NameTaken) => Err(format!(
-                        "You already have a key named {name}: choose another name."
-                    )),
-                    Err(AddError::Db(e)) => return Err(e.into()),
-                }
-            }
-        },
+    let actor = Actor::from(&user);
+    let (kind, text) = match account::add_key(&state, &actor, &form.name, &form.public_key).await? {
+        Ok(KeyAdded { name, fingerprint }) => (
+            FlashKind::Success,
+            format!("Added the key {name} ({fingerprint})."),
+        ),
+        Err(refused) => (
+            FlashKind::Error,
+            format!("Nothing was added. {}", refusal(refused)),
+        ),
     };
-    match outcome {
-        Ok(text) => {
-            tracing::info!(user = %user.id, "added an SSH key");
-            session::flash(&session, FlashKind::Success, text).await?;
+    session::flash(&session, kind, text).await?;
+    Ok(Redirect::to("/account#ssh-keys").into_response())
+}
+
+/// Why a key was not added.
+fn refusal(refused: KeyRefused) -> String {
+    match refused {
+        KeyRefused::BadKey(bad) => bad.to_string(),
+        KeyRefused::BadName(why) => why,
+        KeyRefused::TooMany => {
+            format!("You have {MAX_KEYS} keys, the most allowed: remove one first.")
         }
-        Err(text) => {
-            session::flash(
-                &session,
-                FlashKind::Error,
-                format!("Nothing was added. {text}"),
-            )
-            .await?;
+        KeyRefused::KeyTaken => "This key is already registered.".to_owned(),
+        KeyRefused::NameTaken(name) => {
+            format!("You already have a key named {name}: choose another name.")
         }
     }
-    Ok(Redirect::to("/account#ssh-keys").into_response())
 }
 
 /// Removes one of the user's own keys (someone else's key is not found).

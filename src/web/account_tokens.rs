@@ -7,9 +7,10 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
+use crate::app::account;
 use crate::auth::session::{self, FlashKind};
 use crate::db;
-use crate::domain::api_token::{self, NewToken, Scope, Secret};
+use crate::domain::api_token::{self, NewToken, Scope};
 use crate::domain::wizard::format_local;
 use crate::state::AppState;
 use crate::web::admin::actor;
@@ -41,12 +42,7 @@ pub async fn views(state: &AppState, user: &CurrentUser) -> AppResult<Vec<TokenV
         .into_iter()
         .map(|t| TokenView {
             id: t.id.to_string(),
-            scopes: t
-                .scopes
-                .iter()
-                .map(|s| s.key())
-                .collect::<Vec<_>>()
-                .join(", "),
+            scopes: scope_list(&t.scopes),
             created: format_local(tz.local(t.created_at)),
             expires: format_local(tz.local(t.expires_at)),
             last_used: t
@@ -128,31 +124,24 @@ pub async fn create(
             return Ok(Redirect::to("/account#api-tokens").into_response());
         }
     };
-    let secret = Secret::generate();
-    let mut tx = state.db.begin().await?;
-    let token = db::api_tokens::create(
-        &mut tx,
-        &actor(&user),
-        user.id,
-        &user.username,
-        &new,
-        &api_token::digest(secret.as_str()),
-    )
-    .await?;
-    tx.commit().await?;
+    let (token, secret) = account::create_token(&state, &(&user).into(), &new).await?;
     Ok(CreatedPage {
         chrome: chrome.at("account"),
         name: token.name,
         token: secret.as_str().to_owned(),
         expires: format_local(user.time_zone.local(token.expires_at)),
-        scopes: new
-            .scopes
-            .iter()
-            .map(|s| s.key())
-            .collect::<Vec<_>>()
-            .join(", "),
+        scopes: scope_list(&new.scopes),
     }
     .into_response())
+}
+
+/// Scopes as the pages list them: "read, request".
+fn scope_list(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.key())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Revokes one of the user's tokens: it stops working at once.

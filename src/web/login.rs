@@ -6,19 +6,17 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Query, State};
-use std::net::{IpAddr, Ipv6Addr};
-
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use crate::auth::{password, second_factor, session};
-use crate::db;
+use crate::app::sign_in::{self, PasswordSignIn, SecondStep};
+use crate::auth::session;
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::client::ClientAddr;
-use crate::web::error::{AppError, AppResult};
+use crate::web::error::AppResult;
 use crate::web::guard::is_safe_next;
 use crate::web::login_token;
 
@@ -121,8 +119,8 @@ pub struct LoginForm {
     next: String,
 }
 
-/// Checks the credentials. Unknown, disabled and locked accounts cost one argon2
-/// verification like a wrong password and get the same message.
+/// Checks the credentials (see [`sign_in::with_password`]): on to the second factor, or
+/// signed in, or the form again with the one message for every failure.
 pub async fn submit(
     State(state): State<AppState>,
     session: Session,
@@ -135,54 +133,30 @@ pub async fn submit(
         return Ok(refused);
     }
     let username = form.username.trim();
-    let password_off = state
-        .settings
-        .sso
-        .as_deref()
-        .is_some_and(|p| !p.sso.password_allowed(username));
-    if password_off {
-        tracing::info!("password sign-in refused: single sign-on only");
-        let page = refused_page(&state, &headers, chrome, username, form.next, PASSWORD_OFF);
-        return Ok(with_cookie_pair(StatusCode::FORBIDDEN, page));
-    }
-    let account = if username.is_empty() || username.len() > 64 || form.password.len() > 1024 {
-        None
-    } else {
-        db::users::find_for_login(&state.db, username).await?
-    };
-    let usable = account
-        .as_ref()
-        .filter(|a| !a.disabled && !a.locked)
-        .and_then(|a| a.password_hash.clone());
-    let verified = password::verify(form.password, usable).await?;
-    match account {
-        Some(a) if verified => {
+    let (status, error) = match sign_in::with_password(&state, username, form.password).await? {
+        PasswordSignIn::PasswordOff => (StatusCode::FORBIDDEN, PASSWORD_OFF),
+        PasswordSignIn::Failed => (StatusCode::UNAUTHORIZED, FAILED),
+        PasswordSignIn::SecondFactor { user, step } => {
             attempt_succeeded(&state, &client).await?;
-            let next = if is_safe_next(&form.next) {
-                form.next
-            } else {
-                "/".to_owned()
-            };
-            // The failure count is cleared only once the second factor is right too, so a
-            // known password does not buy more code guesses.
-            if let Some(step) = second_step(&state, a.id).await? {
-                session::begin_second_factor(&session, a.id, next).await?;
-                tracing::info!(user = %a.id, "password right; second factor next");
-                return Ok(Redirect::to(step).into_response());
-            }
-            db::users::record_successful_login(&state.db, a.id).await?;
-            session::sign_in(&session, a.id).await?;
-            tracing::info!(user = %a.id, "signed in");
-            Ok(Redirect::to(&next).into_response())
+            session::begin_second_factor(&session, user, safe_next(form.next)).await?;
+            return Ok(Redirect::to(step_page(step)).into_response());
         }
-        _ => {
-            // By the name typed, known or not: the same statement and the same one-row
-            // write either way, so the time taken does not tell which names exist.
-            db::users::record_failed_sign_in(&state.db, username).await?;
-            tracing::info!("failed sign-in");
-            let page = refused_page(&state, &headers, chrome, username, form.next, FAILED);
-            Ok(with_cookie_pair(StatusCode::UNAUTHORIZED, page))
+        PasswordSignIn::SignedIn(user) => {
+            attempt_succeeded(&state, &client).await?;
+            session::sign_in(&session, user).await?;
+            return Ok(Redirect::to(&safe_next(form.next)).into_response());
         }
+    };
+    let page = refused_page(&state, &headers, chrome, username, form.next, error);
+    Ok(with_cookie_pair(status, page))
+}
+
+/// Where to go after signing in: `next` when it is a path on this site, else home.
+fn safe_next(next: String) -> String {
+    if is_safe_next(&next) {
+        next
+    } else {
+        "/".to_owned()
     }
 }
 
@@ -210,20 +184,13 @@ fn with_cookie_pair(
     with_cookie((status, page).into_response(), cookie)
 }
 
-/// The page that follows a right password (or a provider's sign-in without its own
-/// multi-factor authentication): the code page for an account with a second factor,
-/// enrolment for one that must have one and has none, or `None` to sign in now.
-pub async fn second_step(state: &AppState, user: uuid::Uuid) -> AppResult<Option<&'static str>> {
-    if db::second_factor::is_on(&state.db, user).await? {
-        return Ok(Some("/login/code"));
+/// The page of the step after a right password (or a provider's sign-in without its own
+/// multi-factor authentication).
+pub fn step_page(step: SecondStep) -> &'static str {
+    match step {
+        SecondStep::Code => "/login/code",
+        SecondStep::Enrol => "/login/enrol",
     }
-    let Some(row) = db::users::load_current(&state.db, user).await? else {
-        return Err(AppError::NotFound);
-    };
-    Ok(
-        second_factor::required(state.settings.second_factor, row.role, row.is_approver)
-            .then_some("/login/enrol"),
-    )
 }
 
 /// The page shown instead of a sign-in form when its address has made too many attempts.
@@ -234,22 +201,9 @@ pub struct LimitedPage {
     minutes: i64,
 }
 
-/// The address attempts are counted for: an IPv6 client's /64 (one subscriber usually has a
-/// whole /64), an IPv4 client's own address.
-fn limit_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
-        v4 => v4,
-    }
-}
-
-/// Counts one sign-in attempt (a password or code form) from the client's address, and
-/// answers 429 with `Retry-After` once the address has used up its attempts for the
-/// window. A refused attempt changes nothing else; a right one is given back by
-/// `attempt_succeeded`.
+/// Counts one sign-in attempt (a password or code form) from the client's address (see
+/// [`sign_in::count_attempt`]), and answers 429 with `Retry-After` once the address has used
+/// up its attempts for the window.
 pub async fn rate_limited(
     state: &AppState,
     client: &ClientAddr,
@@ -258,17 +212,9 @@ pub async fn rate_limited(
     let Some(ip) = client.0 else {
         return Ok(None);
     };
-    let window = state.settings.sign_in_window_seconds;
-    let (attempts, retry_after) =
-        db::sign_in_limit::count_attempt(&state.db, limit_key(ip), window).await?;
-    if attempts == 1 {
-        // A window began: a good moment to drop the ended ones.
-        db::sign_in_limit::prune(&state.db, window).await?;
-    }
-    if attempts <= i64::from(state.settings.sign_in_limit) {
+    let Some(retry_after) = sign_in::count_attempt(state, ip).await? else {
         return Ok(None);
-    }
-    tracing::warn!(client = %ip, attempts, "sign-in attempts over the per-address limit");
+    };
     let page = LimitedPage {
         chrome: chrome.clone(),
         minutes: (retry_after + 59) / 60,
@@ -280,11 +226,10 @@ pub async fn rate_limited(
     Ok(Some(response))
 }
 
-/// Gives back the attempt `rate_limited` counted, for a right password or code: the limit
-/// counts failed attempts only, so someone switching between accounts is never locked out.
+/// Gives back the attempt `rate_limited` counted, for a right password or code.
 pub async fn attempt_succeeded(state: &AppState, client: &ClientAddr) -> AppResult<()> {
     if let Some(ip) = client.0 {
-        db::sign_in_limit::refund_attempt(&state.db, limit_key(ip)).await?;
+        sign_in::attempt_succeeded(state, ip).await?;
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! The second step of signing in: the code page (an authenticator code or a recovery code)
 //! and, for an account that must have a second factor and has none, enrolment. Until either
 //! succeeds the session only holds a pending sign-in, so every guarded page still sends it
-//! to `/login`. Also the pieces the account page shares: checking a code, enrolment, and the
-//! page that shows new recovery codes once.
+//! to `/login`. What a code does is `app::sign_in`'s; this words it. Also the pages the
+//! account page shares: enrolment, and the page that shows new recovery codes once.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -14,7 +14,8 @@ use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::auth::second_factor::{self, Typed};
+use crate::app;
+use crate::app::sign_in::{self, CodeOutcome, Enrolment};
 use crate::auth::session::{self, FlashKind, Pending};
 use crate::db;
 use crate::state::AppState;
@@ -65,31 +66,6 @@ pub struct CodeForm {
     pub code: String,
 }
 
-/// The sealed secret, opened.
-fn open_secret(state: &AppState, user: Uuid, sealed: &[u8]) -> AppResult<Vec<u8>> {
-    Ok(second_factor::open_secret(&state.secrets, user, sealed)?)
-}
-
-/// Checks a code of a user whose second factor is on, using it up when it is right (see
-/// [`second_factor::check_code`]).
-pub async fn check_code(state: &AppState, user: Uuid, input: &str) -> AppResult<bool> {
-    Ok(second_factor::check_code(&state.db, &state.secrets, user, input).await?)
-}
-
-/// New recovery codes replace the user's old ones; returns them as shown, once.
-pub async fn new_recovery_codes(
-    conn: &mut sqlx::PgConnection,
-    user: Uuid,
-) -> AppResult<Vec<String>> {
-    let codes = second_factor::new_recovery_codes();
-    let hashes: Vec<Vec<u8>> = codes
-        .iter()
-        .map(|c| second_factor::recovery_hash(user, &c.replace('-', "")))
-        .collect();
-    db::second_factor::replace_recovery_codes(conn, user, &hashes).await?;
-    Ok(codes)
-}
-
 /// The enrolment page for `user`: the secret under way, or a new one.
 pub async fn enrol_page(
     state: &AppState,
@@ -99,15 +75,7 @@ pub async fn enrol_page(
     action: &'static str,
     error: Option<&'static str>,
 ) -> AppResult<EnrolPage> {
-    let fresh = second_factor::new_secret();
-    let sealed = state
-        .secrets
-        .seal(user, &second_factor::encode_secret(&fresh));
-    let mut conn = state.db.acquire().await?;
-    let factor = db::second_factor::start_enrolment(&mut conn, user, &sealed).await?;
-    drop(conn);
-    let secret = open_secret(state, user, &factor.secret_sealed)?;
-    let shown = second_factor::enrolment(&secret, username)?;
+    let shown = app::second_factor::start_enrolment(state, user, username).await?;
     Ok(EnrolPage {
         chrome,
         secret: shown.secret,
@@ -116,37 +84,6 @@ pub async fn enrol_page(
         signing_in: action.starts_with("/login"),
         error,
     })
-}
-
-/// Switches the enrolment under way on when `input` is a right code for its secret, with
-/// new recovery codes (returned, to show once). `None` when the code is not right.
-pub async fn confirm_enrolment(
-    state: &AppState,
-    user: Uuid,
-    input: &str,
-) -> AppResult<Option<Vec<String>>> {
-    let Typed::Totp(code) = second_factor::parse(input) else {
-        return Ok(None);
-    };
-    let Some(factor) = db::second_factor::get(&state.db, user).await? else {
-        return Ok(None);
-    };
-    if factor.confirmed {
-        return Ok(None);
-    }
-    let secret = open_secret(state, user, &factor.secret_sealed)?;
-    let Some(step) = second_factor::matching_step(&secret, &code, second_factor::current_step())?
-    else {
-        return Ok(None);
-    };
-    let mut tx = state.db.begin().await?;
-    if !db::second_factor::confirm(&mut *tx, user, step).await? {
-        return Ok(None);
-    }
-    let codes = new_recovery_codes(&mut tx, user).await?;
-    tx.commit().await?;
-    tracing::info!(user = %user, "second factor switched on");
-    Ok(Some(codes))
 }
 
 /// The pending sign-in, if it may still go on; otherwise where to send the browser (back
@@ -222,31 +159,22 @@ pub async fn submit_code(
         Ok(p) => p,
         Err(away) => return Ok(away),
     };
-    if check_code(&state, p.user_id, &form.code).await? {
-        attempt_succeeded(&state, &client).await?;
-        db::users::record_successful_login(&state.db, p.user_id).await?;
-        session::sign_in(&session, p.user_id).await?;
-        tracing::info!(user = %p.user_id, "signed in with a second factor");
-        return Ok(Redirect::to(&p.next).into_response());
+    match sign_in::with_code(&state, p.user_id, &form.code).await? {
+        CodeOutcome::Right => {
+            attempt_succeeded(&state, &client).await?;
+            session::sign_in(&session, p.user_id).await?;
+            Ok(Redirect::to(&p.next).into_response())
+        }
+        CodeOutcome::Locked => restart_locked(&session).await,
+        CodeOutcome::Wrong => Ok((
+            StatusCode::UNAUTHORIZED,
+            CodePage {
+                chrome,
+                error: Some(WRONG_CODE),
+            },
+        )
+            .into_response()),
     }
-    failed(&state, p.user_id).await?;
-    if !db::second_factor::may_sign_in(&state.db, p.user_id).await? {
-        return restart_locked(&session).await;
-    }
-    Ok((
-        StatusCode::UNAUTHORIZED,
-        CodePage {
-            chrome,
-            error: Some(WRONG_CODE),
-        },
-    )
-        .into_response())
-}
-
-async fn failed(state: &AppState, user: Uuid) -> AppResult<()> {
-    db::users::record_failed_login(&state.db, user).await?;
-    tracing::info!(user = %user, "wrong second-factor code");
-    Ok(())
 }
 
 async fn username(state: &AppState, user: Uuid) -> AppResult<String> {
@@ -289,36 +217,26 @@ pub async fn submit_enrol(
         Ok(p) => p,
         Err(away) => return Ok(away),
     };
-    if let Some(codes) = confirm_enrolment(&state, p.user_id, &form.code).await? {
-        attempt_succeeded(&state, &client).await?;
-        db::users::record_successful_login(&state.db, p.user_id).await?;
-        session::sign_in(&session, p.user_id).await?;
-        tracing::info!(user = %p.user_id, "signed in after enrolling a second factor");
-        // Shown in this answer, never stored in clear: reloading it shows them no more.
-        return Ok(RecoveryCodesPage {
-            chrome: Chrome::bare(),
-            codes,
-            continue_to: p.next,
+    match sign_in::enrol(&state, p.user_id, &form.code).await? {
+        Enrolment::Enrolled(codes) => {
+            attempt_succeeded(&state, &client).await?;
+            session::sign_in(&session, p.user_id).await?;
+            // Shown in this answer, never stored in clear: reloading it shows them no more.
+            Ok(RecoveryCodesPage {
+                chrome: Chrome::bare(),
+                codes,
+                continue_to: p.next,
+            }
+            .into_response())
         }
-        .into_response());
-    }
-    if db::second_factor::is_on(&state.db, p.user_id).await? {
         // Enrolled meanwhile (another tab): sign in with a code instead.
-        return Ok(Redirect::to("/login/code").into_response());
+        Enrolment::AlreadyOn => Ok(Redirect::to("/login/code").into_response()),
+        Enrolment::Refused(CodeOutcome::Locked) => restart_locked(&session).await,
+        Enrolment::Refused(_) => {
+            let name = username(&state, p.user_id).await?;
+            let (action, error) = ("/login/enrol", Some(WRONG_ENROL_CODE));
+            let page = enrol_page(&state, chrome, p.user_id, &name, action, error).await?;
+            Ok((StatusCode::UNAUTHORIZED, page).into_response())
+        }
     }
-    failed(&state, p.user_id).await?;
-    if !db::second_factor::may_sign_in(&state.db, p.user_id).await? {
-        return restart_locked(&session).await;
-    }
-    let name = username(&state, p.user_id).await?;
-    let page = enrol_page(
-        &state,
-        chrome,
-        p.user_id,
-        &name,
-        "/login/enrol",
-        Some(WRONG_ENROL_CODE),
-    )
-    .await?;
-    Ok((StatusCode::UNAUTHORIZED, page).into_response())
 }

@@ -11,14 +11,18 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
-use crate::auth::session;
+use crate::app::account::{self, Linking};
+use crate::app::sign_in::{self, ProviderSignIn};
+use crate::auth::session::{self, FlashKind};
 use crate::auth::sso::Sso;
-use crate::auth::sso::account::{self, Refusal};
-use crate::auth::sso::flow::{FlowError, Pending, Provider};
+use crate::auth::sso::account::Refusal;
+use crate::auth::sso::flow::{FlowError, Identity, Pending, Provider};
+use crate::db::identities::LinkRefusal;
 use crate::state::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::error::{AppError, AppResult};
 use crate::web::guard::is_safe_next;
+use crate::web::login::step_page;
 
 /// Why a sign-in through the provider did not happen; the template words each.
 #[derive(Debug)]
@@ -90,7 +94,7 @@ pub struct CallbackQuery {
 }
 
 /// The provider's way back: checks the state, exchanges the code, verifies the ID token,
-/// then signs in to the linked (or new) account.
+/// then signs in to the linked (or new) account (see [`sign_in::with_provider`]).
 pub async fn callback(
     State(state): State<AppState>,
     session: Session,
@@ -112,26 +116,21 @@ pub async fn callback(
     if let Some(user) = link {
         return link_account(&state, &session, chrome, provider, &identity, user).await;
     }
-    let time_zone = &state.settings.default_time_zone;
-    let user = match account::sign_in(&state.db, &provider.sso, &identity, time_zone).await? {
-        Ok(user) => user,
-        Err(refusal) => {
-            tracing::info!(subject = %identity.subject, ?refusal, "single sign-on refused");
+    let (user, to) = match sign_in::with_provider(&state, &provider.sso, &identity).await? {
+        ProviderSignIn::Refused(refusal) => {
             return Ok(refused(chrome, &provider.sso, Problem::Refused(refusal)));
         }
+        ProviderSignIn::SecondFactor { user, step } => {
+            session::begin_second_factor(&session, user, next).await?;
+            (user, step_page(step).to_owned())
+        }
+        ProviderSignIn::SignedIn { user, .. } => {
+            session::sign_in(&session, user).await?;
+            (user, next)
+        }
     };
-    let mfa_done = provider.sso.trust_mfa && Sso::did_mfa(&identity.amr);
-    if !mfa_done && let Some(step) = crate::web::login::second_step(&state, user).await? {
-        session::begin_second_factor(&session, user, next).await?;
-        session::remember_id_token(&session, user, identity.id_token).await?;
-        tracing::info!(%user, "single sign-on; second factor next");
-        return Ok(Redirect::to(step).into_response());
-    }
-    crate::db::users::record_successful_login(&state.db, user).await?;
-    session::sign_in(&session, user).await?;
     session::remember_id_token(&session, user, identity.id_token).await?;
-    tracing::info!(%user, mfa_done, "signed in with single sign-on");
-    Ok(Redirect::to(&next).into_response())
+    Ok(Redirect::to(&to).into_response())
 }
 
 /// The way back of "Link my provider sign-in" (Account page): links who signed in at the
@@ -141,44 +140,28 @@ async fn link_account(
     session: &Session,
     chrome: Chrome,
     provider: &Provider,
-    identity: &crate::auth::sso::flow::Identity,
+    identity: &Identity,
     user: uuid::Uuid,
 ) -> AppResult<Response> {
-    use crate::db::identities::{self, LinkRefusal};
     // Still signed in, in this browser, as the account that asked (and it is enabled).
-    let signed_in = session::auth(session).await?.map(|a| a.user_id);
-    let username = crate::db::users::enabled_username(&state.db, user).await?;
-    let Some(username) = username.filter(|_| signed_in == Some(user)) else {
+    if session::auth(session).await?.map(|a| a.user_id) != Some(user) {
         return Ok(refused(chrome, &provider.sso, Problem::BadState));
-    };
+    }
     let name = &provider.sso.name;
-    let mut tx = state.db.begin().await?;
-    let outcome = identities::link(
-        &mut tx,
-        &identity.issuer,
-        &identity.subject,
-        user,
-        &username,
-    )
-    .await
-    .map_err(AppError::from)?;
-    let (kind, text) = match outcome {
-        Ok(_) => {
-            tx.commit().await?;
-            tracing::info!(%user, subject = %identity.subject, "linked a single sign-on identity");
-            (
-                session::FlashKind::Success,
-                format!("Linked: you can now sign in with {name}."),
-            )
-        }
-        Err(LinkRefusal::OtherAccount) => (
-            session::FlashKind::Error,
+    let (kind, text) = match account::link_identity(state, user, identity).await? {
+        Linking::NotEnabled => return Ok(refused(chrome, &provider.sso, Problem::BadState)),
+        Linking::Linked => (
+            FlashKind::Success,
+            format!("Linked: you can now sign in with {name}."),
+        ),
+        Linking::Refused(LinkRefusal::OtherAccount) => (
+            FlashKind::Error,
             format!(
                 "That {name} sign-in is linked to another Portcullis account. Nothing was linked: sign in there as yourself, or ask an administrator."
             ),
         ),
-        Err(LinkRefusal::OtherSubject) => (
-            session::FlashKind::Error,
+        Linking::Refused(LinkRefusal::OtherSubject) => (
+            FlashKind::Error,
             format!(
                 "Your account is already linked to another {name} sign-in. Nothing was changed."
             ),

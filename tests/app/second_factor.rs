@@ -562,3 +562,56 @@ async fn without_trusted_proxies_a_forwarded_address_is_ignored() {
         .await;
     assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn new_recovery_codes_need_a_right_code_and_replace_the_old_ones() {
+    let app = spawn_with(SecondFactorPolicy::Optional, 1_000_000).await;
+    let (alice, secret, old) = enrolled_user(&app, "alice").await;
+    password(&app, &app.client, "alice", PASSWORD).await;
+    let now = step().await;
+    app.post("/login/code", &[("code", &code(&secret, now))])
+        .await;
+
+    let wrong = app
+        .post(
+            "/account/recovery-codes",
+            &[("code", &wrong_code(&secret, now))],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::SEE_OTHER);
+    assert_eq!(wrong.location(), "/account");
+    let account = app.get("/account").await;
+    assert!(
+        account.texts(".flash-error")[0].starts_with("Nothing was changed."),
+        "{}",
+        account.body
+    );
+    assert_eq!(failed_logins(&app, alice).await, 1);
+
+    let right = app
+        .post(
+            "/account/recovery-codes",
+            &[("code", &code(&secret, now + 1))],
+        )
+        .await;
+    assert_eq!(right.status, StatusCode::OK, "{}", right.body);
+    let new = right.texts("#recovery-codes li");
+    assert_eq!(new.len(), 10);
+    assert!(new.iter().all(|c| !old.contains(c)));
+
+    let client = new_client();
+    password(&app, &client, "alice", PASSWORD).await;
+    let refused = app
+        .post_with(&client, "/login/code", &[("code", &old[0])])
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "an old code is gone"
+    );
+    let signed_in = app
+        .post_with(&client, "/login/code", &[("code", &new[0])])
+        .await;
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    assert_eq!(signed_in.location(), "/");
+}

@@ -4,11 +4,11 @@
 
 use super::picker::{self, Picker};
 use super::revocation::{Ask, end_or_ask, flash_ended};
-use super::{actor, done, gone, invalid, refused};
-use crate::auth::password;
+use super::{done, gone, invalid, refused};
+use crate::app::Actor;
+use crate::app::users::{self, Creation, Disabling};
 use crate::db;
-use crate::db::audit::WriteError;
-use crate::db::users::{AccountFields, Who};
+use crate::db::users::AccountFields;
 use crate::domain::admin_input::{self, FieldErrors};
 use crate::domain::names::{DisplayName, NewPassword, Username};
 use crate::domain::role::Role;
@@ -261,6 +261,39 @@ async fn check(
     })
 }
 
+impl Checked {
+    fn fields(&self) -> AccountFields<'_> {
+        AccountFields {
+            display_name: &self.display_name,
+            email: self.email.as_deref(),
+            role: self.role,
+            time_zone: &self.time_zone,
+            groups: &self.groups,
+        }
+    }
+}
+
+/// The new user's form checked, its username and initial password too.
+async fn check_new(
+    state: &AppState,
+    f: &UserForm,
+) -> AppResult<Result<(Username, NewPassword, Checked), FieldErrors>> {
+    let mut errors = FieldErrors::default();
+    let username = Username::parse(&f.username);
+    if let Err(e) = &username {
+        errors.add("username", admin_input::capitalise(&e.to_string()));
+    }
+    let checked = check(state, f, &mut errors, f.username.trim()).await?;
+    let secret = NewPassword::parse(&f.password, f.username.trim());
+    if let Err(e) = &secret {
+        errors.add("password", admin_input::capitalise(&e.to_string()));
+    }
+    Ok(match (username, secret, errors.is_empty()) {
+        (Ok(username), Ok(secret), true) => Ok((username, secret, checked)),
+        _ => Err(errors),
+    })
+}
+
 pub async fn create(
     State(state): State<AppState>,
     chrome: Chrome,
@@ -273,36 +306,16 @@ pub async fn create(
             .await?
             .into_response());
     }
-    let mut errors = FieldErrors::default();
-    let username = Username::parse(&f.username);
-    if let Err(e) = &username {
-        errors.add("username", admin_input::capitalise(&e.to_string()));
-    }
-    let checked = check(&state, &f, &mut errors, f.username.trim()).await?;
-    let secret = NewPassword::parse(&f.password, f.username.trim());
-    if let Err(e) = &secret {
-        errors.add("password", admin_input::capitalise(&e.to_string()));
-    }
-    let (Ok(username), Ok(secret), true) = (username, secret, errors.is_empty()) else {
-        return Ok(invalid(page(&state, chrome, None, &f, errors).await?));
+    let (username, secret, checked) = match check_new(&state, &f).await? {
+        Ok(checked) => checked,
+        Err(errors) => return Ok(invalid(page(&state, chrome, None, &f, errors).await?)),
     };
-    let hash = password::hash(secret.expose().to_owned())
-        .await
-        .map_err(AppError::internal)?;
-    let fields = AccountFields {
-        display_name: &checked.display_name,
-        email: checked.email.as_deref(),
-        role: checked.role,
-        time_zone: &checked.time_zone,
-        groups: &checked.groups,
-    };
-    let mut tx = state.db.begin().await?;
-    match db::users::create_audited(&mut tx, &actor(&admin), &username, &fields, &hash).await {
-        Ok(_) => {
-            tx.commit().await?;
+    let admin = Actor::from(&admin);
+    match users::create(&state, &admin, &username, &checked.fields(), &secret).await? {
+        Creation::Created(_) => {
             done(&session, format!("Created {username}."), "/admin/users").await
         }
-        Err(WriteError::Taken) => {
+        Creation::Taken => {
             let mut errors = FieldErrors::default();
             errors.add(
                 "username",
@@ -310,7 +323,6 @@ pub async fn create(
             );
             Ok(invalid(page(&state, chrome, None, &f, errors).await?))
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -334,7 +346,7 @@ pub async fn update(
     }
     let mut errors = FieldErrors::default();
     let checked = check(&state, &f, &mut errors, &account.username).await?;
-    if account.is_self && checked.role != Role::Admin {
+    if !users::may_set_role(&(&admin).into(), id, checked.role) {
         errors.add(
             "role",
             "You cannot remove your own administrator role: ask another administrator.",
@@ -345,49 +357,45 @@ pub async fn update(
             page(&state, chrome, Some(account), &f, errors).await?,
         ));
     }
-    let fields = AccountFields {
-        display_name: &checked.display_name,
-        email: checked.email.as_deref(),
-        role: checked.role,
-        time_zone: &checked.time_zone,
-        groups: &checked.groups,
-    };
+    save(&state, chrome, &admin, &session, &account, &f, &checked).await
+}
+
+/// Saves an account's checked form (see [`users::update`]), first asking to end the
+/// sessions the change would no longer grant.
+async fn save(
+    state: &AppState,
+    chrome: Chrome,
+    admin: &CurrentUser,
+    session: &Session,
+    account: &Account,
+    f: &UserForm,
+    checked: &Checked,
+) -> AppResult<Response> {
+    let (id, name) = (account.id, &account.username);
     let mut tx = state.db.begin().await?;
-    match db::users::update_audited(&mut tx, &actor(&admin), id, &fields).await {
-        Ok(()) => {
-            // Groups left take with them what policies grant those groups. Read after the
-            // account's row is locked, in the order disabling takes them (account, then
-            // sessions), so the two cannot deadlock.
-            let before = db::grants::live_of_user(&mut tx, id).await?;
-            let echo = f.echo();
-            let ask = Ask {
-                section: "users",
-                change: "Save",
-                subject: format!("the account {}", account.username),
-                action: format!("/admin/users/{id}"),
-                back: format!("/admin/users/{id}"),
-                fields: &echo,
-            };
-            let ended = match end_or_ask(&mut tx, chrome, &admin, &before, ask).await? {
-                Ok(n) => n,
-                Err(page) => {
-                    tx.rollback().await?;
-                    return Ok(page);
-                }
-            };
-            tx.commit().await?;
-            let response = done(
-                &session,
-                format!("Saved {}.", account.username),
-                "/admin/users",
-            )
-            .await?;
-            flash_ended(&session, ended).await?;
-            Ok(response)
+    let Some(before) = users::update(&mut tx, &admin.into(), id, &checked.fields()).await? else {
+        return gone(session, "user", "/admin/users").await;
+    };
+    let echo = f.echo();
+    let ask = Ask {
+        section: "users",
+        change: "Save",
+        subject: format!("the account {name}"),
+        action: format!("/admin/users/{id}"),
+        back: format!("/admin/users/{id}"),
+        fields: &echo,
+    };
+    let ended = match end_or_ask(&mut tx, chrome, admin, &before, ask).await? {
+        Ok(n) => n,
+        Err(page) => {
+            tx.rollback().await?;
+            return Ok(page);
         }
-        Err(WriteError::NotFound) => gone(&session, "user", "/admin/users").await,
-        Err(e) => Err(e.into()),
-    }
+    };
+    tx.commit().await?;
+    let response = done(session, format!("Saved {name}."), "/admin/users").await?;
+    flash_ended(session, ended).await?;
+    Ok(response)
 }
 
 async fn set_disabled(
@@ -397,22 +405,16 @@ async fn set_disabled(
     id: Uuid,
     disabled: bool,
 ) -> AppResult<Response> {
-    if disabled && id == admin.id {
-        return refused(
-            session,
-            "You cannot disable your own account.",
-            &format!("/admin/users/{id}"),
-        )
-        .await;
-    }
-    let mut tx = state.db.begin().await?;
-    match db::users::set_disabled(&mut tx, &actor(admin), Who::Id(id), disabled).await? {
-        Some(name) => {
-            tx.commit().await?;
+    match users::set_disabled(state, &admin.into(), id, disabled).await? {
+        Disabling::OwnAccount => {
+            let back = format!("/admin/users/{id}");
+            refused(session, "You cannot disable your own account.", &back).await
+        }
+        Disabling::Gone => gone(session, "user", "/admin/users").await,
+        Disabling::Done(name) => {
             let verb = if disabled { "Disabled" } else { "Enabled" };
             done(session, format!("{verb} {name}."), "/admin/users").await
         }
-        None => gone(session, "user", "/admin/users").await,
     }
 }
 
@@ -455,13 +457,8 @@ pub async fn reset_password(
             ));
         }
     };
-    let hash = password::hash(secret.expose().to_owned())
-        .await
-        .map_err(AppError::internal)?;
-    let mut tx = state.db.begin().await?;
-    match db::users::reset_password(&mut tx, &actor(&admin), Who::Id(id), &hash).await? {
+    match users::reset_password(&state, &(&admin).into(), id, &secret).await? {
         Some(name) => {
-            tx.commit().await?;
             done(
                 &session,
                 format!("Set a new password for {name}."),

@@ -1,5 +1,6 @@
 //! Admin > Users: the accounts, with lockouts to lift and second factors to reset.
 
+use crate::app::users::{self, Reset};
 use crate::auth::session::{self, FlashKind};
 use crate::db;
 use crate::state::AppState;
@@ -62,50 +63,25 @@ pub async fn unlock(
     Ok(Redirect::to("/admin/users"))
 }
 
-/// Removes a user's second factor (lost device): they enrol again at their next sign-in
-/// when the policy requires one. Recorded in the audit log.
+/// Removes a user's second factor (lost device; see [`users::reset_second_factor`]).
 pub async fn reset_second_factor(
     State(state): State<AppState>,
     admin: CurrentUser,
     session: Session,
     PathId(id): PathId,
 ) -> AppResult<Response> {
-    let mut tx = state.db.begin().await?;
-    let Some((_, username)) = db::users::find(&mut *tx, db::users::Who::Id(id)).await? else {
-        return super::gone(&session, "user", "/admin/users").await;
-    };
     let back = format!("/admin/users/{id}");
-    if !db::second_factor::remove(&mut tx, id).await? {
-        return super::refused(
-            &session,
-            format!("{username} has no second factor. Nothing was changed."),
-            &back,
-        )
-        .await;
+    match users::reset_second_factor(&state, &(&admin).into(), id).await? {
+        Reset::Gone => super::gone(&session, "user", "/admin/users").await,
+        Reset::NoFactor(username) => {
+            let text = format!("{username} has no second factor. Nothing was changed.");
+            super::refused(&session, text, &back).await
+        }
+        Reset::Reset(username) => {
+            let text = format!(
+                "Reset the second factor of {username}: they set up a new one at their next sign-in."
+            );
+            super::done(&session, text, &back).await
+        }
     }
-    // Whoever holds the lost device may hold a signed-in browser too.
-    db::users::end_sessions(&mut *tx, id).await?;
-    db::audit::record(
-        &mut tx,
-        &super::actor(&admin),
-        db::audit::Entry {
-            action: "reset_second_factor",
-            object_kind: "user",
-            object_id: Some(id),
-            object_name: &username,
-            before: Some(r#"{"second_factor": true}"#.to_owned()),
-            after: Some(r#"{"second_factor": false}"#.to_owned()),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(admin = %admin.id, user = %id, "reset a second factor");
-    super::done(
-        &session,
-        format!(
-            "Reset the second factor of {username}: they set up a new one at their next sign-in."
-        ),
-        &back,
-    )
-    .await
 }
