@@ -92,34 +92,49 @@ pub async fn create(db: impl PgExecutor<'_>, new: &NewRecording) -> Result<Row, 
     .await
 }
 
-/// Appends one chunk of events (`domain::cast` frames) and counts its bytes.
+/// Inserts one chunk of events (`domain::cast` frames), in a transaction that
+/// [`commit_chunk`] finishes: the recorder inserts the next chunk while the one before is
+/// still being written, and commits them in order, so a reader never sees a later chunk
+/// without the earlier ones.
 ///
 /// Committed without waiting for the WAL flush (`synchronous_commit = off` for this
 /// transaction only): a bulk transfer waits for its chunks, and a flush per chunk made it
 /// crawl (bench/gateway.sh). A crash loses at most the last few hundred milliseconds of
 /// commits (`wal_writer_delay`), within the recorder's "about a second".
-pub async fn append(
+pub async fn insert_chunk(
     db: &sqlx::PgPool,
     id: Uuid,
     seq: i32,
     events: &[u8],
     plain: &str,
-    bytes: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
     let mut tx = db.begin().await?;
     sqlx::query!("SET LOCAL synchronous_commit = off")
         .execute(&mut *tx)
         .await?;
     sqlx::query!(
-        "WITH chunk AS (
-             INSERT INTO recording_chunks (recording_id, seq, data, plain)
-             VALUES ($1, $2, $3, $4)
-         )
-         UPDATE recordings SET bytes = bytes + $5 WHERE id = $1",
+        "INSERT INTO recording_chunks (recording_id, seq, data, plain) VALUES ($1, $2, $3, $4)",
         id,
         seq,
         events,
         plain,
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(tx)
+}
+
+/// Counts the chunk's `bytes` on its recording and commits it. Called once the chunk before
+/// is committed: the count takes the recording's row lock, which two chunks in flight would
+/// otherwise take in either order.
+pub async fn commit_chunk(
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    id: Uuid,
+    bytes: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE recordings SET bytes = bytes + $2 WHERE id = $1",
+        id,
         bytes
     )
     .execute(&mut *tx)
