@@ -13,15 +13,9 @@ use std::borrow::Cow;
 
 use russh::cipher::{self, Name};
 
-/// The ciphers that may be configured, by their OpenSSH names. No CBC, no 3DES, no `none`.
-pub const SUPPORTED: [&str; 6] = [
-    "aes128-gcm@openssh.com",
-    "aes256-gcm@openssh.com",
-    "chacha20-poly1305@openssh.com",
-    "aes128-ctr",
-    "aes192-ctr",
-    "aes256-ctr",
-];
+/// The ciphers that may be configured, by their OpenSSH names (checked when the settings are
+/// read). No CBC, no 3DES, no `none`.
+pub use crate::config::GATEWAY_CIPHERS as SUPPORTED;
 
 const BY_NAME: [Name; 6] = [
     cipher::AES_128_GCM,
