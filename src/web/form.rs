@@ -82,6 +82,16 @@ pub fn first<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 pub struct Fields(pub Vec<(String, String)>);
 
 impl Fields {
+    /// The fields of a typed form, posted again: each single field, then every value of each
+    /// repeated one, in order.
+    pub fn of(single: &[(&str, &String)], repeated: &[(&str, &Vec<String>)]) -> Self {
+        let singles = single.iter().map(|(k, v)| ((*k).to_owned(), (*v).clone()));
+        let lists = repeated
+            .iter()
+            .flat_map(|(k, list)| list.iter().map(|v| ((*k).to_owned(), v.clone())));
+        Self(singles.chain(lists).collect())
+    }
+
     /// The first value of `name`.
     pub fn first(&self, name: &str) -> Option<&str> {
         self.0

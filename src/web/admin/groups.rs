@@ -93,18 +93,16 @@ impl GroupForm {
 
     /// The form as fields, posted again by the "end these sessions?" page.
     fn echo(&self) -> Fields {
-        let mut f = Fields::default();
-        for (k, v) in [
-            ("name", &self.name),
-            ("description", &self.description),
-            ("members_q", &self.members_q),
-            ("look_alike_ok", &self.look_alike_ok),
-            ("confirm", &self.confirm),
-        ] {
-            f.0.push((k.into(), v.clone()));
-        }
-        f.0.extend(self.members.iter().map(|m| ("members".into(), m.clone())));
-        f
+        Fields::of(
+            &[
+                ("name", &self.name),
+                ("description", &self.description),
+                ("members_q", &self.members_q),
+                ("look_alike_ok", &self.look_alike_ok),
+                ("confirm", &self.confirm),
+            ],
+            &[("members", &self.members)],
+        )
     }
 }
 

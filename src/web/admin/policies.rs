@@ -124,29 +124,25 @@ impl PolicyForm {
 
     /// The form as fields, posted again by the "end these sessions?" page.
     fn echo(&self) -> Fields {
-        let mut f = Fields::default();
-        for (k, v) in [
-            ("name", &self.name),
-            ("description", &self.description),
-            ("profile", &self.profile),
-            ("users_q", &self.users_q),
-            ("groups_q", &self.groups_q),
-            ("activities_q", &self.activities_q),
-            ("resources_q", &self.resources_q),
-            ("look_alike_ok", &self.look_alike_ok),
-            ("confirm", &self.confirm),
-        ] {
-            f.0.push((k.into(), v.clone()));
-        }
-        for (k, list) in [
-            ("users", &self.users),
-            ("groups", &self.groups),
-            ("activities", &self.activities),
-            ("resources", &self.resources),
-        ] {
-            f.0.extend(list.iter().map(|v| (k.into(), v.clone())));
-        }
-        f
+        Fields::of(
+            &[
+                ("name", &self.name),
+                ("description", &self.description),
+                ("profile", &self.profile),
+                ("users_q", &self.users_q),
+                ("groups_q", &self.groups_q),
+                ("activities_q", &self.activities_q),
+                ("resources_q", &self.resources_q),
+                ("look_alike_ok", &self.look_alike_ok),
+                ("confirm", &self.confirm),
+            ],
+            &[
+                ("users", &self.users),
+                ("groups", &self.groups),
+                ("activities", &self.activities),
+                ("resources", &self.resources),
+            ],
+        )
     }
 }
 

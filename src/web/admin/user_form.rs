@@ -96,19 +96,17 @@ impl UserForm {
 
     /// An account's form as fields, posted again by the "end these sessions?" page.
     fn echo(&self) -> Fields {
-        let mut f = Fields::default();
-        for (k, v) in [
-            ("display_name", &self.display_name),
-            ("email", &self.email),
-            ("role", &self.role),
-            ("time_zone", &self.time_zone),
-            ("groups_q", &self.groups_q),
-            ("confirm", &self.confirm),
-        ] {
-            f.0.push((k.into(), v.clone()));
-        }
-        f.0.extend(self.groups.iter().map(|g| ("groups".into(), g.clone())));
-        f
+        Fields::of(
+            &[
+                ("display_name", &self.display_name),
+                ("email", &self.email),
+                ("role", &self.role),
+                ("time_zone", &self.time_zone),
+                ("groups_q", &self.groups_q),
+                ("confirm", &self.confirm),
+            ],
+            &[("groups", &self.groups)],
+        )
     }
 }
 
