@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use uuid::Uuid;
 
+use crate::app::sign_in;
 use crate::auth::password;
 use crate::db;
 use crate::state::AppState;
@@ -61,14 +62,11 @@ async fn check_inner(
     client: Option<IpAddr>,
     answers: Vec<String>,
 ) -> anyhow::Result<bool> {
-    if let Some(ip) = client {
-        let window = app.settings.sign_in_window_seconds;
-        let (attempts, _) =
-            db::sign_in_limit::count_attempt(&app.db, ip.to_canonical(), window).await?;
-        if attempts > i64::from(app.settings.sign_in_limit) {
-            tracing::warn!(client = %ip, "gateway sign-in attempts over the per-address limit");
-            return Ok(false);
-        }
+    // The sign-in page's own limit: the same count, per IPv4 address or IPv6 /64.
+    if let Some(ip) = client
+        && sign_in::count_attempt(app, ip).await?.is_some()
+    {
+        return Ok(false);
     }
     let mut answers = answers.into_iter();
     let typed = answers.next().unwrap_or_default();
@@ -97,7 +95,7 @@ async fn check_inner(
     db::users::record_successful_login(&app.db, row.id).await?;
     // The limit counts failed attempts only, as on the sign-in page.
     if let Some(ip) = client {
-        db::sign_in_limit::refund_attempt(&app.db, ip.to_canonical()).await?;
+        sign_in::attempt_succeeded(app, ip).await?;
     }
     Ok(true)
 }
