@@ -17,13 +17,14 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::db::recordings::{self, NewRecording};
+use crate::db::recordings::{self, ChunkData, NewRecording};
 use crate::domain::cast::{self, Kind};
 
 /// How long events wait before they are written.
@@ -52,8 +53,8 @@ const MAX_QUEUED: usize = 4;
 pub const HEARTBEAT: Duration = Duration::from_secs(240);
 
 enum Event {
-    Output(Instant, Vec<u8>),
-    Input(Instant, Vec<u8>),
+    Output(Instant, Bytes),
+    Input(Instant, Bytes),
     Resize(Instant, u16, u16),
     Finish(String, oneshot::Sender<()>),
 }
@@ -105,13 +106,11 @@ impl Recorder {
         self.id
     }
 
-    /// What the target sent to the user's terminal.
-    pub async fn output(&self, bytes: &[u8]) {
+    /// What the target sent to the user's terminal: the buffer relayed to the user, shared.
+    pub async fn output(&self, bytes: impl Into<Bytes>) {
+        let bytes = bytes.into();
         if !bytes.is_empty() {
-            let _ = self
-                .events
-                .send(Event::Output(Instant::now(), bytes.to_vec()))
-                .await;
+            let _ = self.events.send(Event::Output(Instant::now(), bytes)).await;
         }
     }
 
@@ -120,7 +119,7 @@ impl Recorder {
         if self.with_input && !bytes.is_empty() {
             let _ = self
                 .events
-                .send(Event::Input(Instant::now(), bytes.to_vec()))
+                .send(Event::Input(Instant::now(), Bytes::copy_from_slice(bytes)))
                 .await;
         }
     }
@@ -170,7 +169,7 @@ struct Writer {
 /// One chunk as it is written.
 struct Chunk {
     seq: i32,
-    events: Vec<u8>,
+    events: cast::Frames,
     plain: String,
     bytes: i64,
 }
@@ -179,7 +178,7 @@ struct Chunk {
 struct Pending {
     started: Instant,
     /// Events not yet written, framed as `cast` stores them.
-    events: Vec<u8>,
+    events: cast::Frames,
     /// Output bytes of those events, for the searchable plain-text copy.
     plain: Vec<u8>,
     /// The second of the recording whose searchable text is being counted, and how much
@@ -335,8 +334,11 @@ async fn write(
     before: Option<oneshot::Receiver<bool>>,
     done: oneshot::Sender<bool>,
 ) -> bool {
-    let packed = cast::pack(&chunk.events);
-    let events = packed.as_deref().unwrap_or(&chunk.events);
+    let packed = chunk.events.pack();
+    let events = match &packed {
+        Some(packed) => ChunkData::Packed(packed),
+        None => ChunkData::Frames(&chunk.events),
+    };
     let inserted = recordings::insert_chunk(&db, id, chunk.seq, events, &chunk.plain).await;
     let before_written = match before {
         Some(before) => before.await.unwrap_or(false),
@@ -363,7 +365,7 @@ impl Pending {
     fn new(started: Instant) -> Self {
         Self {
             started,
-            events: Vec::new(),
+            events: cast::Frames::default(),
             plain: Vec::new(),
             window: started,
             searchable_left: SEARCHABLE_PER_SECOND,
@@ -379,7 +381,8 @@ impl Pending {
             Event::Input(at, bytes) => (at, Kind::Input, bytes),
             Event::Resize(at, width, height) => {
                 let (micros, size) = (self.micros(at), format!("{width}x{height}"));
-                cast::push(&mut self.events, micros, Kind::Resize, size.as_bytes());
+                self.events
+                    .push(micros, Kind::Resize, size.as_bytes(), Bytes::new());
                 return;
             }
             Event::Finish(..) => return,
@@ -389,24 +392,28 @@ impl Pending {
             Kind::Output => &mut self.output_tail,
             _ => &mut self.input_tail,
         };
-        let joined;
-        let whole: &[u8] = if tail.is_empty() {
-            &bytes
+        // The start of a character split across reads goes before this read; the start of
+        // one at its end waits for the next. The read itself is kept as it came, not copied.
+        let (head, data) = if bytes.len() >= 3 {
+            let cut = bytes.len() - cast::incomplete_suffix(&bytes);
+            let head = std::mem::replace(tail, bytes[cut..].to_vec());
+            (head, bytes.slice(..cut))
         } else {
+            // A short read (a keystroke's echo) may finish, or still not finish, the tail.
             tail.extend_from_slice(&bytes);
-            joined = std::mem::take(tail);
-            &joined
+            let whole = std::mem::take(tail);
+            let cut = whole.len() - cast::incomplete_suffix(&whole);
+            tail.extend_from_slice(&whole[cut..]);
+            (whole[..cut].to_vec(), Bytes::new())
         };
-        let (complete, rest) = whole.split_at(whole.len() - cast::incomplete_suffix(whole));
-        tail.extend_from_slice(rest);
-        if complete.is_empty() {
+        if head.is_empty() && data.is_empty() {
             return;
         }
         let micros = self.micros(at);
-        cast::push(&mut self.events, micros, kind, complete);
         if kind == Kind::Output {
-            self.searchable(at, complete);
+            self.searchable(at, &head, &data);
         }
+        self.events.push(micros, kind, &head, data);
     }
 
     /// Microseconds from the start of the recording to `at`.
@@ -415,13 +422,27 @@ impl Pending {
         u64::try_from(since).unwrap_or(u64::MAX)
     }
 
-    /// Keeps output `bytes` for the searchable text, within this second's allowance.
-    fn searchable(&mut self, at: Instant, bytes: &[u8]) {
+    /// Keeps output (`head` then `data`) for the searchable text, within this second's
+    /// allowance.
+    fn searchable(&mut self, at: Instant, head: &[u8], data: &[u8]) {
         if at.saturating_duration_since(self.window) >= Duration::from_secs(1) {
             self.window = at;
             self.searchable_left = SEARCHABLE_PER_SECOND;
         }
-        if self.searchable_left == 0 || cast::looks_binary(bytes) {
+        let data = &data[..data.len().min(self.searchable_left)];
+        // A NUL makes it binary whatever the head: random output is given up on here,
+        // before it is copied.
+        if self.searchable_left == 0 || data.contains(&0) {
+            return;
+        }
+        let joined;
+        let bytes = if head.is_empty() {
+            data
+        } else {
+            joined = [head, data].concat();
+            &joined[..]
+        };
+        if cast::looks_binary(bytes) {
             return;
         }
         let take = bytes.len().min(self.searchable_left);
@@ -436,7 +457,7 @@ impl Pending {
 
     /// Empties the chunk once it is written; split characters wait for the next one.
     fn written(&mut self) {
-        self.events.clear();
+        self.events = cast::Frames::default();
         self.plain.clear();
         self.bytes = 0;
     }
@@ -466,12 +487,15 @@ mod tests {
     use super::*;
 
     fn output(pending: &mut Pending, bytes: &[u8]) {
-        pending.push(Event::Output(pending.started, bytes.to_vec()));
+        pending.push(Event::Output(
+            pending.started,
+            Bytes::copy_from_slice(bytes),
+        ));
     }
 
     fn rendered(pending: &Pending) -> String {
         let mut out = String::new();
-        cast::render(&pending.events, &mut out).unwrap();
+        cast::render(&pending.events.to_vec(), &mut out).unwrap();
         out
     }
 
@@ -491,6 +515,28 @@ mod tests {
     }
 
     #[test]
+    fn a_long_read_is_kept_as_it_came_and_a_split_character_still_joined() {
+        let euro = "€".as_bytes();
+        let mut pending = Pending::new(Instant::now());
+        let first = Bytes::from([&b"x".repeat(1000)[..], &euro[..1]].concat());
+        let second = Bytes::from([&euro[1..], &b"y".repeat(1000)[..]].concat());
+        pending.push(Event::Output(pending.started, first.clone()));
+        pending.push(Event::Output(pending.started, second.clone()));
+        let x = "x".repeat(1000);
+        let y = "y".repeat(1000);
+        assert_eq!(
+            rendered(&pending),
+            format!("[0.0,\"o\",\"{x}\"]\n[0.0,\"o\",\"€{y}\"]\n")
+        );
+        // Not copied: the first read's bytes (bar the character's start) and all of the
+        // second's are the buffers the gateway relayed.
+        let shared: Vec<*const u8> = pending.events.pieces().map(|p| p.as_ptr()).collect();
+        assert!(shared.contains(&first.as_ptr()));
+        assert!(shared.contains(&second.as_ptr()));
+        assert_eq!(pending.events.len(), 2 * cast::FRAME + 2003);
+    }
+
+    #[test]
     fn invalid_bytes_become_replacement_characters() {
         let mut pending = Pending::new(Instant::now());
         output(&mut pending, &[0xff, b'x']);
@@ -507,7 +553,7 @@ mod tests {
     fn searchable_text_is_text_output_within_its_allowance_per_second() {
         let start = Instant::now();
         let mut pending = Pending::new(start);
-        pending.push(Event::Input(start, b"secret typed".to_vec()));
+        pending.push(Event::Input(start, Bytes::from_static(b"secret typed")));
         output(&mut pending, b"\x1b[1mhello\x1b[0m\r\n");
         output(&mut pending, &[0u8; 100]);
         assert_eq!(
@@ -528,7 +574,7 @@ mod tests {
         );
         pending.push(Event::Output(
             start + Duration::from_secs(1),
-            b"next second".to_vec(),
+            Bytes::from_static(b"next second"),
         ));
         assert!(pending.plain.ends_with(b"next second"));
         let all = rendered(&pending);

@@ -92,6 +92,50 @@ pub async fn create(db: impl PgExecutor<'_>, new: &NewRecording) -> Result<Row, 
     .await
 }
 
+/// A chunk's bytes as they go into `recording_chunks.data`: one packed frame, or the frames
+/// as gathered, written piece by piece straight into the statement's parameters.
+#[derive(Debug, Clone, Copy)]
+pub enum ChunkData<'a> {
+    Packed(&'a [u8]),
+    Frames(&'a cast::Frames),
+}
+
+impl ChunkData<'_> {
+    fn len(&self) -> usize {
+        match self {
+            ChunkData::Packed(bytes) => bytes.len(),
+            ChunkData::Frames(frames) => frames.len(),
+        }
+    }
+}
+
+impl sqlx::Type<sqlx::Postgres> for ChunkData<'_> {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <&[u8] as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for ChunkData<'_> {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        match self {
+            ChunkData::Packed(bytes) => buf.extend_from_slice(bytes),
+            ChunkData::Frames(frames) => {
+                for piece in frames.pieces() {
+                    buf.extend_from_slice(piece);
+                }
+            }
+        }
+        Ok(sqlx::encode::IsNull::No)
+    }
+
+    fn size_hint(&self) -> usize {
+        self.len()
+    }
+}
+
 /// Inserts one chunk of events (`domain::cast` frames), in a transaction that
 /// [`commit_chunk`] finishes: the recorder inserts the next chunk while the one before is
 /// still being written, and commits them in order, so a reader never sees a later chunk
@@ -105,7 +149,7 @@ pub async fn insert_chunk(
     db: &sqlx::PgPool,
     id: Uuid,
     seq: i32,
-    events: &[u8],
+    events: ChunkData<'_>,
     plain: &str,
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
     let mut tx = db.begin().await?;
@@ -116,7 +160,8 @@ pub async fn insert_chunk(
         "INSERT INTO recording_chunks (recording_id, seq, data, plain) VALUES ($1, $2, $3, $4)",
         id,
         seq,
-        events,
+        // `ChunkData` is bytea (its `Type`), which the macro cannot see through.
+        events as _,
         plain,
     )
     .execute(&mut *tx)

@@ -15,13 +15,15 @@
 //!
 //! A packed frame holds the uncompressed length as a u32 (little-endian, as `lz4_flex`
 //! writes it) and then the block. The recorder packs a chunk of compressible output (see
-//! [`pack`]), so that PostgreSQL, which every instance shares, stores and logs a fraction of
+//! [`Frames::pack`]), so that PostgreSQL, which every instance shares, stores and logs a fraction of
 //! it; random bytes are left as they came.
 //!
 //! Big-endian, because PostgreSQL's `int8send`/`int4send` write that (the migration that
 //! converted the earlier asciicast text builds the same frames).
 
 use std::fmt;
+
+use bytes::Bytes;
 
 /// Bytes of a frame before its data.
 pub const FRAME: usize = 13;
@@ -67,7 +69,8 @@ impl Kind {
     }
 }
 
-/// Appends one event to `chunk`.
+/// Appends one event to `chunk`: the frames' plain form, which tests compare [`Frames`] with.
+#[cfg(test)]
 pub fn push(chunk: &mut Vec<u8>, micros: u64, kind: Kind, data: &[u8]) {
     // A read is at most a packet (32 KiB): the length always fits.
     let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
@@ -77,6 +80,104 @@ pub fn push(chunk: &mut Vec<u8>, micros: u64, kind: Kind, data: &[u8]) {
     chunk.push(kind.byte());
     chunk.extend_from_slice(&len.to_be_bytes());
     chunk.extend_from_slice(data);
+}
+
+/// The frames of a chunk as the recorder gathers them: frame headers and short reads are
+/// copied into one small buffer, while a long read is kept as the shared buffer it arrived in
+/// (the one relayed to the user), so bulk output is copied once on its way to PostgreSQL:
+/// into the statement sent (bench/gateway.sh; each copy of a bulk transfer cost the gateway
+/// about a tenth of its CPU).
+#[derive(Debug, Default)]
+pub struct Frames {
+    /// Sealed pieces, in order.
+    pieces: Vec<Bytes>,
+    /// The piece being filled, after `pieces`.
+    small: Vec<u8>,
+    len: usize,
+}
+
+/// Reads at least this long are shared rather than copied.
+const SHARED_FROM: usize = 512;
+
+impl Frames {
+    /// Appends one event whose data is `prefix` (the start of a character split across reads,
+    /// at most three bytes) followed by `data`.
+    pub fn push(&mut self, micros: u64, kind: Kind, prefix: &[u8], data: Bytes) {
+        // A read is at most a packet (32 KiB): the length always fits.
+        let len = u32::try_from(prefix.len() + data.len()).unwrap_or(u32::MAX);
+        let data = data.slice(..(len as usize).saturating_sub(prefix.len()));
+        self.small.extend_from_slice(&micros.to_be_bytes());
+        self.small.push(kind.byte());
+        self.small.extend_from_slice(&len.to_be_bytes());
+        self.small.extend_from_slice(prefix);
+        if data.len() >= SHARED_FROM {
+            self.seal();
+            self.pieces.push(data);
+        } else {
+            self.small.extend_from_slice(&data);
+        }
+        self.len += FRAME + len as usize;
+    }
+
+    fn seal(&mut self) {
+        if !self.small.is_empty() {
+            let small = std::mem::take(&mut self.small);
+            self.pieces.push(Bytes::from(small));
+        }
+    }
+
+    /// The frames' length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The bytes, piece by piece, in order.
+    pub fn pieces(&self) -> impl Iterator<Item = &[u8]> {
+        self.pieces
+            .iter()
+            .map(|piece| &piece[..])
+            .chain(std::iter::once(&self.small[..]))
+    }
+
+    /// Appends the first `max` bytes (all of them when shorter) to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>, max: usize) {
+        let mut left = max.min(self.len);
+        out.reserve(left);
+        for piece in self.pieces() {
+            if left == 0 {
+                break;
+            }
+            let take = piece.len().min(left);
+            out.extend_from_slice(&piece[..take]);
+            left -= take;
+        }
+    }
+
+    /// The frames as one buffer.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_to(&mut out, usize::MAX);
+        out
+    }
+
+    /// The frames as one packed frame, when they are large enough and compress well;
+    /// `None`: store them as they are. Incompressible bytes cost one try of the first
+    /// [`SAMPLE`] bytes; only frames that pass it are gathered into one buffer.
+    pub fn pack(&self) -> Option<Vec<u8>> {
+        if !packable_size(self.len) {
+            return None;
+        }
+        let mut sample = Vec::new();
+        self.write_to(&mut sample, SAMPLE);
+        if !worth_packing(&sample) {
+            return None;
+        }
+        pack_whole(&self.to_vec())
+    }
 }
 
 /// A stored chunk that does not parse: cut short, or an unknown kind.
@@ -147,18 +248,25 @@ const SAMPLE: usize = 64 * 1024;
 /// values this small either, and they cost little.
 const MIN_PACKED: usize = 8 * 1024;
 
-/// `chunk` (frames as [`push`] writes them) as one packed frame, when it is large enough
-/// and compresses well; `None`: store it as it is. Incompressible bytes cost one try of the
-/// first [`SAMPLE`] bytes.
+/// [`Frames::pack`] of frames in one buffer (as [`push`] writes them).
+#[cfg(test)]
 pub fn pack(chunk: &[u8]) -> Option<Vec<u8>> {
-    if chunk.len() < MIN_PACKED || chunk.len() > MAX_UNPACKED {
+    if !packable_size(chunk.len()) || !worth_packing(&chunk[..chunk.len().min(SAMPLE)]) {
         return None;
     }
-    let sample = &chunk[..chunk.len().min(SAMPLE)];
-    let tried = lz4_flex::block::compress(sample);
-    if tried.len() * 8 > sample.len() * WORTH_PACKING {
-        return None;
-    }
+    pack_whole(chunk)
+}
+
+fn packable_size(len: usize) -> bool {
+    (MIN_PACKED..=MAX_UNPACKED).contains(&len)
+}
+
+/// Whether the start of a chunk compresses well enough to try the whole.
+fn worth_packing(sample: &[u8]) -> bool {
+    lz4_flex::block::compress(sample).len() * 8 <= sample.len() * WORTH_PACKING
+}
+
+fn pack_whole(chunk: &[u8]) -> Option<Vec<u8>> {
     let block = lz4_flex::block::compress_prepend_size(chunk);
     if block.len() * 8 > chunk.len() * WORTH_PACKING {
         return None;
@@ -268,6 +376,48 @@ mod tests {
             })
             .collect();
         assert_eq!(pack(&chunk_of(1, &noise)), None);
+    }
+
+    #[test]
+    fn frames_gathered_in_pieces_are_the_frames_push_writes() {
+        let long = b"total 48\r\n".repeat(300);
+        let mut frames = Frames::default();
+        let mut expected = Vec::new();
+        for n in 0..40u64 {
+            let (head, data): (&[u8], &[u8]) = match n % 3 {
+                0 => (b"", b"$ "),
+                1 => (&[0xe2], &long),
+                _ => (b"ls\r\n", b""),
+            };
+            frames.push(n, Kind::Output, head, Bytes::copy_from_slice(data));
+            push(&mut expected, n, Kind::Output, &[head, data].concat());
+        }
+        assert_eq!(frames.len(), expected.len());
+        assert_eq!(frames.to_vec(), expected);
+        let mut start = Vec::new();
+        frames.write_to(&mut start, 5000);
+        assert_eq!(start, expected[..5000]);
+        assert_eq!(frames.pack(), pack(&expected));
+        assert!(frames.pack().is_some(), "a listing this repetitive packs");
+
+        let mut random = Frames::default();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..40_000)
+            .map(|_| {
+                // xorshift64: bytes no compressor finds a pattern in.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 32) as u8
+            })
+            .collect();
+        random.push(0, Kind::Output, b"", Bytes::from(noise));
+        assert_eq!(
+            random.pack(),
+            None,
+            "incompressible output is stored as it came"
+        );
+        assert!(Frames::default().is_empty());
     }
 
     #[test]

@@ -71,8 +71,8 @@ pub enum Input {
 /// closed the connection.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Output {
-    Data(Vec<u8>),
-    Stderr(Vec<u8>),
+    Data(bytes::Bytes),
+    Stderr(bytes::Bytes),
     Exit(u32),
     Closed(Option<String>),
 }

@@ -176,7 +176,7 @@ async fn relay(mut socket: WebSocket, mut terminal: Terminal) {
         tokio::select! {
             out = terminal.output.recv() => match out {
                 Some(Output::Data(bytes) | Output::Stderr(bytes)) => {
-                    if socket.send(Message::Binary(bytes.into())).await.is_err() {
+                    if socket.send(Message::Binary(bytes)).await.is_err() {
                         return;
                     }
                 }

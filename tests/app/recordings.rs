@@ -139,7 +139,7 @@ async fn retention_deletes_old_recordings_and_closes_abandoned_ones() {
     )
     .await
     .unwrap();
-    left.output(b"load average").await;
+    left.output(&b"load average"[..]).await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     sqlx::query("UPDATE recordings SET started_at = now() - interval '12 minutes' WHERE id = $1")
         .bind(left.id())
@@ -228,7 +228,7 @@ async fn measure_an_hour_of_shell_use() {
                 String::from_utf8_lossy(&out.stdout).replace('\n', "\r\n")
             );
             output_bytes += text.len();
-            recorder.output(text.as_bytes()).await;
+            recorder.output(text).await;
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
@@ -329,9 +329,9 @@ async fn bulk_output_is_recorded_whole_and_searchable_within_its_allowance() {
         .await
         .unwrap();
     for piece in dump.as_bytes().chunks(32 * 1024) {
-        recorder.output(piece).await;
+        recorder.output(piece.to_vec()).await;
     }
-    recorder.output(&binary).await;
+    recorder.output(binary.clone()).await;
     recorder.finish("Session ended").await;
     let within_a_second = started.elapsed() < std::time::Duration::from_secs(1);
     let seconds = started.elapsed().as_secs() as usize + 1;
@@ -471,7 +471,9 @@ async fn a_recording_of_many_chunks_downloads_whole_in_order() {
         .unwrap();
     for n in 0..7 {
         let line = format!("{n}:{}\r\n", "x".repeat(64));
-        recorder.output(line.repeat(16_000).as_bytes()).await;
+        recorder
+            .output(line.repeat(16_000).as_bytes().to_vec())
+            .await;
     }
     recorder.finish("Session ended").await;
     let chunks: i64 =
@@ -543,13 +545,13 @@ async fn bulk_output_is_packed_as_it_flows_and_the_rest_compacted_after_the_end(
         .await
         .unwrap();
     for n in 0..5 {
-        bulk.output(line(n).repeat(30_000).as_bytes()).await;
+        bulk.output(line(n).repeat(30_000)).await;
     }
     // A screenful: too small to pack, stored as it came until the worker compacts it.
     let screen = Recorder::start(&app.db, alice_shell(&app, session).await)
         .await
         .unwrap();
-    screen.output(line(7).repeat(100).as_bytes()).await;
+    screen.output(line(7).repeat(100)).await;
     assert_eq!(
         compact(&app.db, 0, 10_000).await.unwrap(),
         0,

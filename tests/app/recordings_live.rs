@@ -17,7 +17,7 @@ async fn an_administrator_follows_an_open_recording_as_it_is_written() {
         .await
         .unwrap();
     let rid = recorder.id();
-    recorder.output(b"$ tail -f /var/log/syslog\r\n").await;
+    recorder.output(&b"$ tail -f /var/log/syslog\r\n"[..]).await;
     let carol = signed_in(&app, "carol").await;
     let events = format!("/recordings/{rid}/events");
 
@@ -38,7 +38,7 @@ async fn an_administrator_follows_an_open_recording_as_it_is_written() {
     let next = first["next"].as_i64().unwrap();
 
     // Asking from where it left off brings only what came since.
-    recorder.output(b"Nov 30 kernel: link up\r\n").await;
+    recorder.output(&b"Nov 30 kernel: link up\r\n"[..]).await;
     tokio::time::sleep(Duration::from_millis(1300)).await;
     let page = app.get_with(&carol, &format!("{events}?from={next}")).await;
     let since: serde_json::Value = serde_json::from_str(&page.body).unwrap();
@@ -134,7 +134,7 @@ async fn an_idle_live_recording_grows_an_empty_heartbeat_chunk() {
     assert!(since["next"].as_i64().unwrap() >= 1, "{since}");
 
     // Output after the heartbeats comes in the next chunk, in order.
-    idle.output(b"still here\r\n").await;
+    idle.output(&b"still here\r\n"[..]).await;
     idle.finish("Session ended").await;
     let all = chunks(idle.id()).await;
     let (_, last, plain) = all.last().unwrap();
@@ -318,7 +318,7 @@ async fn a_watcher_catches_up_with_bulk_output_in_pieces() {
     // Five chunks of about 1 MiB each.
     let line = "0123456789abcdef".repeat(4096) + "\r\n";
     for _ in 0..80 {
-        recorder.output(line.as_bytes()).await;
+        recorder.output(line.as_bytes().to_vec()).await;
     }
     recorder.finish("Session ended").await;
     let chunks: i64 =

@@ -628,7 +628,7 @@ pub async fn record(app: &TestApp, session: Uuid, output: &[&str]) -> Uuid {
         .await
         .expect("recording");
     for text in output {
-        recorder.output(text.as_bytes()).await;
+        recorder.output(text.as_bytes().to_vec()).await;
     }
     recorder.finish("Session ended").await;
     recorder.id()

@@ -52,7 +52,9 @@ async fn an_administrator_watches_a_live_connection_drawn_as_it_is_written() {
     )
     .await
     .unwrap();
-    recorder.output(b"alice@lnx-web-01:~$ uptime\r\n").await;
+    recorder
+        .output(&b"alice@lnx-web-01:~$ uptime\r\n"[..])
+        .await;
 
     let browser = Browser::new().await;
     browser.login(&app, "carol", "portcullis-demo").await;
@@ -63,7 +65,7 @@ async fn an_administrator_watches_a_live_connection_drawn_as_it_is_written() {
         .await;
     // What is written later arrives without a reload.
     recorder
-        .output(b" 10:42:01 up 12 days, load average: 0.01\r\n")
+        .output(&b" 10:42:01 up 12 days, load average: 0.01\r\n"[..])
         .await;
     browser
         .wait_for_text(".xterm-rows", "12 days", Duration::from_secs(10))

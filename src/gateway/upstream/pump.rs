@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use russh::client::{self, Msg};
 use russh::{Channel, ChannelMsg, Disconnect};
 use time::OffsetDateTime;
@@ -117,8 +118,9 @@ impl Pump {
         };
         if let Ended::Cut(why) = &ended {
             let line = format!("\r\nPortcullis: {why}.\r\n");
-            self.recorder.output(line.as_bytes()).await;
-            let _ = self.output.send(Output::Data(line.into_bytes())).await;
+            let line = Bytes::from(line);
+            self.recorder.output(line.clone()).await;
+            let _ = self.output.send(Output::Data(line)).await;
         }
         let _ = channel.close().await;
         let _ = handle.disconnect(Disconnect::ByApplication, "", "en").await;
@@ -132,13 +134,14 @@ impl Pump {
 
     async fn relay_target(&mut self, msg: ChannelMsg) {
         let out = match msg {
+            // The target's buffer goes to the user and to the recording as it is, shared.
             ChannelMsg::Data { data } => {
-                self.recorder.output(&data).await;
-                Output::Data(data.to_vec())
+                self.recorder.output(data.clone()).await;
+                Output::Data(data)
             }
             ChannelMsg::ExtendedData { data, .. } => {
-                self.recorder.output(&data).await;
-                Output::Stderr(data.to_vec())
+                self.recorder.output(data.clone()).await;
+                Output::Stderr(data)
             }
             ChannelMsg::ExitStatus { exit_status } => Output::Exit(exit_status),
             _ => return,
@@ -208,7 +211,8 @@ impl Pump {
         let line = format!(
             "\r\nPortcullis: the session ends in {minutes} {unit}; extend it on its Connect page.\r\n"
         );
-        self.recorder.output(line.as_bytes()).await;
-        let _ = self.output.send(Output::Data(line.into_bytes())).await;
+        let line = Bytes::from(line);
+        self.recorder.output(line.clone()).await;
+        let _ = self.output.send(Output::Data(line)).await;
     }
 }
