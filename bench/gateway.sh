@@ -73,6 +73,9 @@ pg_ticks() {
   local pm; pm=$(head -1 "$DATA/pg/postmaster.pid")
   for p in "$pm" $(pgrep -P "$pm"); do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'
 }
+# CPU ticks used so far by every process on the machine (/proc/stat: user, nice, system, irq,
+# softirq, steal): the client, the target's sshd, the gateway and PostgreSQL share the CPUs.
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 rss_kib() { awk "/^$1:/ {print \$2}" "/proc/$SERVER_PID/status"; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 # p-th percentile (nearest rank) of the numbers in a file, one per line.
@@ -249,18 +252,18 @@ BULK_RATIOS=()
 for kind in $DATA_KINDS; do
   command=$(payload "$kind")
   : > "$OUT/bulk-$kind-gateway.txt"; : > "$OUT/bulk-$kind-direct.txt"
-  CPU_GW=0; CPU_PG=0; WALL_GW=0
+  CPU_GW=0; CPU_PG=0; WALL_GW=0; ALL_GW=0; ALL_DIRECT=0
   for r in $(seq 1 "$ROUNDS"); do
     for side in direct gateway; do
       t0=$(now)
-      c0=$(server_ticks); p0=$(pg_ticks)
+      c0=$(server_ticks); p0=$(pg_ticks); m0=$(machine_ticks)
       if [ "$side" = gateway ]; then
         got=$(via_gateway "$command" </dev/null | wc -c)
       else
         got=$(direct "$command" </dev/null | wc -c)
       fi
       t1=$(now)
-      c1=$(server_ticks); p1=$(pg_ticks)
+      c1=$(server_ticks); p1=$(pg_ticks); m1=$(machine_ticks)
       [ "$got" = "$BYTES" ] || die "$side ($kind): received $got of $BYTES bytes"
       mbs=$(awk -v b="$BYTES" -v a="$t0" -v z="$t1" 'BEGIN {printf "%.1f", b / (z - a) / 1e6}')
       echo "$mbs" >> "$OUT/bulk-$kind-$side.txt"
@@ -268,6 +271,9 @@ for kind in $DATA_KINDS; do
         CPU_GW=$(awk -v s="$CPU_GW" -v d="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", s + d / hz}')
         CPU_PG=$(awk -v s="$CPU_PG" -v d="$((p1 - p0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", s + d / hz}')
         WALL_GW=$(awk -v s="$WALL_GW" -v a="$t0" -v z="$t1" 'BEGIN {printf "%.2f", s + z - a}')
+        ALL_GW=$(awk -v s="$ALL_GW" -v d="$((m1 - m0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", s + d / hz}')
+      else
+        ALL_DIRECT=$(awk -v s="$ALL_DIRECT" -v d="$((m1 - m0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", s + d / hz}')
       fi
       say "bulk round $r $kind $side: $mbs MB/s"
     done
@@ -285,6 +291,12 @@ for kind in $DATA_KINDS; do
   esac
   BULK_ROWS+=("| bulk: $label, median of $ROUNDS | $gw MB/s ($(paste -sd/ "$OUT/bulk-$kind-gateway.txt")) | $di MB/s ($(paste -sd/ "$OUT/bulk-$kind-direct.txt")) | ≥ 0.7× direct: $ratio× **$(verdict "$ratio >= 0.7")** |")
   BULK_NOTES+=("- $kind: during the gateway's transfers ($WALL_GW s in all) the server used $CPU_GW CPU seconds ($cpu_gb per GB relayed, recording included), its PostgreSQL $CPU_PG ($pg_gb per GB: the recording's chunks).")
+  # The whole machine's CPU per GB each way, and what that allows on this machine's CPUs:
+  # when the transfer is CPU-bound, the gateway's can go no faster than all CPUs busy.
+  all_gw=$(awk -v s="$ALL_GW" -v n="$ROUNDS" -v b="$BYTES" 'BEGIN {printf "%.2f", s / (n * b / 1e9)}')
+  all_di=$(awk -v s="$ALL_DIRECT" -v n="$ROUNDS" -v b="$BYTES" 'BEGIN {printf "%.2f", s / (n * b / 1e9)}')
+  ceiling=$(awk -v c="$(nproc)" -v g="$all_gw" -v d="$di" 'BEGIN {printf "%.0f MB/s (%.2f× direct)", c / g * 1000, c / g * 1000 / d}')
+  BULK_NOTES+=("  Every process on the machine together: $all_di CPU seconds per GB for the direct transfers, $all_gw through the gateway; on $(nproc) CPUs the latter allows at most $ceiling.")
 done
 RSS_AFTER_BULK=$(rss_kib VmRSS)
 STORED=$(psql_data -Atc "SELECT pg_size_pretty(pg_total_relation_size('recording_chunks'))" 2>/dev/null || echo "?")
