@@ -534,6 +534,11 @@ mod tests {
         assert!(shared.contains(&first.as_ptr()));
         assert!(shared.contains(&second.as_ptr()));
         assert_eq!(pending.events.len(), 2 * cast::FRAME + 2003);
+        assert_eq!(
+            pending.plain_text(),
+            format!("{x}€{y}"),
+            "searchable, joined"
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //!
 //! A packed frame holds the uncompressed length as a u32 (little-endian, as `lz4_flex`
 //! writes it) and then the block. The recorder packs a chunk of compressible output (see
-//! [`Frames::pack`]), so that PostgreSQL, which every instance shares, stores and logs a fraction of
-//! it; random bytes are left as they came.
+//! [`Frames::pack`]), so that PostgreSQL, which every instance shares, stores and logs a
+//! fraction of it; random bytes are left as they came.
 //!
 //! Big-endian, because PostgreSQL's `int8send`/`int4send` write that (the migration that
 //! converted the earlier asciicast text builds the same frames).
@@ -100,16 +100,17 @@ pub struct Frames {
 const SHARED_FROM: usize = 512;
 
 impl Frames {
-    /// Appends one event whose data is `prefix` (the start of a character split across reads,
-    /// at most three bytes) followed by `data`.
-    pub fn push(&mut self, micros: u64, kind: Kind, prefix: &[u8], data: Bytes) {
+    /// Appends one event whose data is `head` followed by `data`. The head is copied: a few
+    /// bytes (the start of a character split across reads, a short read, a terminal size);
+    /// `data` is kept as it is when it is long.
+    pub fn push(&mut self, micros: u64, kind: Kind, head: &[u8], data: Bytes) {
         // A read is at most a packet (32 KiB): the length always fits.
-        let len = u32::try_from(prefix.len() + data.len()).unwrap_or(u32::MAX);
-        let data = data.slice(..(len as usize).saturating_sub(prefix.len()));
+        let len = u32::try_from(head.len() + data.len()).unwrap_or(u32::MAX);
+        let data = data.slice(..(len as usize).saturating_sub(head.len()));
         self.small.extend_from_slice(&micros.to_be_bytes());
         self.small.push(kind.byte());
         self.small.extend_from_slice(&len.to_be_bytes());
-        self.small.extend_from_slice(prefix);
+        self.small.extend_from_slice(head);
         if data.len() >= SHARED_FROM {
             self.seal();
             self.pieces.push(data);
