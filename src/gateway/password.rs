@@ -1,38 +1,44 @@
 //! Keyboard-interactive login for people without a registered key: the Portcullis password
 //! of the session's requester (the user name is the connection string, which names the
 //! session) and, when they have a second factor, its code, checked as the sign-in page checks
-//! them, under the same per-address rate limit and lockout.
+//! them (`app::sign_in`), under the same per-address rate limit and lockout. An account that
+//! must have a second factor and has none is refused, as the page sends it to enrolment first.
 
 use std::net::IpAddr;
 
 use uuid::Uuid;
 
-use crate::app::sign_in;
+use crate::app::sign_in::{self, CodeOutcome, SecondStep};
 use crate::auth::password;
 use crate::db;
 use crate::state::AppState;
 
-/// Who the connection string says is logging in, and whether they answer a code too. An
-/// unknown or forged string still gets the password prompt, so the prompts tell nothing.
-pub(super) async fn who(app: &AppState, connection_string: &str) -> (Option<Uuid>, bool) {
+/// Who the connection string says is logging in, and what their password is followed by
+/// (as on the sign-in page). An unknown or forged string still gets the password prompt, so
+/// the prompts tell nothing.
+pub(super) async fn who(
+    app: &AppState,
+    connection_string: &str,
+) -> (Option<Uuid>, Option<SecondStep>) {
     let Ok(Some(id)) =
         db::sessions::verify_connection_string(&app.db, &app.secrets, connection_string).await
     else {
-        return (None, false);
+        return (None, None);
     };
     let Ok(Some(s)) = db::sessions::connect_info(&app.db, id).await else {
-        return (None, false);
+        return (None, None);
     };
-    let code = db::second_factor::is_on(&app.db, s.requester_id)
+    // A failed lookup asks for a code, which the check then refuses: never less than needed.
+    let step = sign_in::second_step(app, s.requester_id)
         .await
-        .unwrap_or(false);
-    (Some(s.requester_id), code)
+        .unwrap_or(Some(SecondStep::Code));
+    (Some(s.requester_id), step)
 }
 
 /// The prompts the client shows.
-pub(super) fn prompts(code: bool) -> Vec<(String, bool)> {
+pub(super) fn prompts(step: Option<SecondStep>) -> Vec<(String, bool)> {
     let mut prompts = vec![("Portcullis password: ".to_owned(), false)];
-    if code {
+    if step == Some(SecondStep::Code) {
         prompts.push(("Second-factor code: ".to_owned(), false));
     }
     prompts
@@ -42,11 +48,11 @@ pub(super) fn prompts(code: bool) -> Vec<(String, bool)> {
 pub(super) async fn check(
     app: &AppState,
     user: Option<Uuid>,
-    code: bool,
+    step: Option<SecondStep>,
     client: Option<IpAddr>,
     answers: Vec<String>,
 ) -> bool {
-    match check_inner(app, user, code, client, answers).await {
+    match check_inner(app, user, step, client, answers).await {
         Ok(ok) => ok,
         Err(e) => {
             tracing::error!(error = %e, "gateway password check failed");
@@ -58,7 +64,7 @@ pub(super) async fn check(
 async fn check_inner(
     app: &AppState,
     user: Option<Uuid>,
-    code: bool,
+    step: Option<SecondStep>,
     client: Option<IpAddr>,
     answers: Vec<String>,
 ) -> anyhow::Result<bool> {
@@ -85,14 +91,19 @@ async fn check_inner(
         db::users::record_failed_login(&app.db, row.id).await?;
         return Ok(false);
     }
-    if code {
-        let typed = answers.next().unwrap_or_default();
-        if !crate::auth::second_factor::check_code(&app.db, &app.secrets, row.id, &typed).await? {
-            db::users::record_failed_login(&app.db, row.id).await?;
+    match step {
+        None => db::users::record_successful_login(&app.db, row.id).await?,
+        Some(SecondStep::Code) => {
+            let typed = answers.next().unwrap_or_default();
+            if sign_in::with_code(app, row.id, &typed).await? != CodeOutcome::Right {
+                return Ok(false);
+            }
+        }
+        Some(SecondStep::Enrol) => {
+            tracing::info!(user = %row.id, "gateway login refused: second factor not set up");
             return Ok(false);
         }
     }
-    db::users::record_successful_login(&app.db, row.id).await?;
     // The limit counts failed attempts only, as on the sign-in page.
     if let Some(ip) = client {
         sign_in::attempt_succeeded(app, ip).await?;

@@ -69,8 +69,8 @@ struct Connection {
     connection_string: String,
     pty: HashMap<ChannelId, Pty>,
     inputs: HashMap<ChannelId, mpsc::Sender<Input>>,
-    /// Keyboard-interactive: whose password was asked for, and whether a code too.
-    asked: Option<(Option<Uuid>, bool)>,
+    /// Keyboard-interactive: whose password was asked for, and what follows it.
+    asked: Option<(Option<Uuid>, Option<crate::app::sign_in::SecondStep>)>,
 }
 
 impl Connection {
@@ -170,9 +170,9 @@ impl server::Handler for Connection {
         response: Option<server::Response<'a>>,
     ) -> Result<Auth, Self::Error> {
         let Some(response) = response else {
-            let (who, code) = password::who(&self.app, user).await;
-            self.asked = Some((who, code));
-            let prompts: Vec<_> = password::prompts(code)
+            let (who, step) = password::who(&self.app, user).await;
+            self.asked = Some((who, step));
+            let prompts: Vec<_> = password::prompts(step)
                 .into_iter()
                 .map(|(p, echo)| (Cow::Owned(p), echo))
                 .collect();
@@ -185,11 +185,11 @@ impl server::Handler for Connection {
         let answers: Vec<String> = response
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .collect();
-        let Some((who, code)) = self.asked.take() else {
+        let Some((who, step)) = self.asked.take() else {
             return Ok(Auth::reject());
         };
         let client = self.peer.map(|p| p.ip());
-        if password::check(&self.app, who, code, client, answers).await {
+        if password::check(&self.app, who, step, client, answers).await {
             self.user = who;
             self.connection_string = user.to_owned();
             return Ok(Auth::Accept);

@@ -190,3 +190,30 @@ async fn without_a_key_the_password_and_second_factor_code_log_in() {
     let (code, _, _) = interactive(&rig, &string, DEMO, &totp).await;
     assert_eq!(code, 255, "a code is accepted once");
 }
+
+#[tokio::test]
+async fn an_account_that_must_have_a_second_factor_and_has_none_is_refused_its_password_login() {
+    // The gateway's instance requires a second factor of everyone; alice has none yet, so
+    // the sign-in page would send her to enrolment first.
+    let (rig, id) = Rig::start_with(portcullis::Settings {
+        second_factor: portcullis::config::SecondFactorPolicy::Everyone,
+        ..crate::support::settings()
+    })
+    .await;
+    let string = rig.connection_string(id).await;
+    let login = account(&rig.app, id).await;
+    let (code, out, _) = interactive(&rig, &string, DEMO, "").await;
+    assert_eq!(
+        (code, out.as_str()),
+        (255, ""),
+        "a right password alone is not enough"
+    );
+    assert_eq!(rig.recordings(id).await, 0, "nothing was opened upstream");
+
+    // Once enrolled, the password and a code log in.
+    let (secret, _) = crate::second_factor::enrol_from_account(&rig.app, &rig.app.client).await;
+    let step = crate::second_factor::step().await;
+    let totp = crate::second_factor::code(&secret, step);
+    let (code, out, err) = interactive(&rig, &string, DEMO, &totp).await;
+    assert_eq!((code, out.trim()), (0, login.as_str()), "{err}");
+}
